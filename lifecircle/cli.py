@@ -1,0 +1,5 @@
+"""Command-line interface (placeholder until the pipeline lands)."""
+
+import typer
+
+app = typer.Typer()

@@ -1,0 +1,62 @@
+"""What one run computed: the single object maps and report writers receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, in WGS-84 frames with township codes kept.
+
+    Attributes
+    ----------
+    study_name, lang
+        The plan's study name and the report language (``"zh"`` or ``"en"``).
+    townships
+        Township polygons (``code, name, kind, kind_zh, ...``) with wide metric columns
+        ``share_pop60__<category>__<T>min`` added by the pipeline.
+    units
+        Unit layers below the township by level (e.g. ``{"village": GeoDataFrame}``).
+    facilities
+        All usable facilities of every category (see docs/architecture.md).
+    categories
+        Registry entries of the categories in this run, by key (name_zh, name_en, icon, color).
+    service_areas
+        Dissolved service areas ``category, threshold_min, geometry``.
+    uncovered
+        Demand cells not covered, ``category, threshold_min, pop, pop60, township_code, geometry``.
+    township_metrics
+        Long table ``township_code, category, threshold_min, pop, pop60, covered_*, share_*``.
+    gaps, gap_summary
+        The gap report rows and its area summary (``coverage.targets.GapReport``).
+    proposed_sites
+        Proposed new sites (empty frame when siting was not asked for).
+    siting
+        Siting summaries (objective, bound, gap, method, before/after) by category.
+    rejected
+        Every input row not used, with file, row, reason and fix.
+    run_info
+        Parameters, input hashes, versions, timings (written to run.json).
+    """
+
+    study_name: str
+    lang: str
+    townships: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    categories: dict[str, dict[str, Any]]
+    service_areas: gpd.GeoDataFrame
+    uncovered: gpd.GeoDataFrame
+    township_metrics: pd.DataFrame
+    gaps: pd.DataFrame
+    gap_summary: pd.DataFrame
+    rejected: pd.DataFrame
+    units: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    proposed_sites: gpd.GeoDataFrame | None = None
+    siting: dict[str, dict[str, Any]] = field(default_factory=dict)
+    before_after: pd.DataFrame | None = None
+    run_info: dict[str, Any] = field(default_factory=dict)
