@@ -1,5 +1,248 @@
-"""Command-line interface (placeholder until the pipeline lands)."""
+"""The ``lifecircle`` command: thin typer commands over the library, printed with rich.
 
+The package's own errors are caught once here and shown as one line with exit code 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
 import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-app = typer.Typer()
+from lifecircle.errors import LifecircleError
+
+app = typer.Typer(
+    help="lifecircle: 生活圈 coverage of civil-affairs facilities — plan targets, gaps, sites, maps.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+# Each shared option is defined once (as rasterio's rio does) and reused by the commands.
+PlanArg = Annotated[Path, typer.Argument(help="Plan file (TOML).", exists=True, dir_okay=False)]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<study name>].")]
+LangOpt = Annotated[str | None, typer.Option("--lang", help="Report language: zh (default) or en.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline-map", help="Inline Leaflet: maps make no network request.")]
+BasemapOpt = Annotated[str | None, typer.Option("--basemap", help="osm, tianditu, amap or none.")]
+TilesOpt = Annotated[str | None, typer.Option("--tiles-url", help="Local or intranet tile URL template.")]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")]
+
+_TEXT = {
+    "zh": {"township": "乡镇", "code": "代码", "kind": "类型", "met": "达标", "not_met": "未达标",
+           "na": "不适用", "unmet_targets": "未达标指标", "indicator": "指标", "value": "现状",
+           "target": "目标", "status": "状态", "layer": "图层", "used": "采用", "rejected": "剔除",
+           "per_township": "各乡镇目标达成情况", "area": "全区目标", "layers": "登记表",
+           "written": "结果已写入", "warnings": "提示", "rejected_rows": "条记录被剔除，见"},
+    "en": {"township": "Township", "code": "Code", "kind": "Kind", "met": "met", "not_met": "not met",
+           "na": "n/a", "unmet_targets": "Targets not met", "indicator": "Indicator", "value": "Value",
+           "target": "Target", "status": "Status", "layer": "Layer", "used": "used",
+           "rejected": "rejected", "per_township": "Targets per township", "area": "District targets",
+           "layers": "Registers", "written": "Outputs written to", "warnings": "Warnings",
+           "rejected_rows": "rows rejected, see"},
+}
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logger = logging.getLogger("lifecircle")
+    logger.setLevel(level)
+    if not logger.handlers:
+        logger.addHandler(RichHandler(console=console, show_path=False))
+
+
+class _RichProgress:
+    """Adapts the library's ``progress(step, done, total)`` callback to rich progress bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step not in self.tasks:
+            self.tasks[step] = self.progress.add_task(step, total=max(total, 1))
+        self.progress.update(self.tasks[step], completed=done, total=max(total, 1))
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def _fail(exc: LifecircleError) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _print_layers(counts: pd.DataFrame, text: dict[str, str]) -> None:
+    table = Table(title=text["layers"])
+    for column in (text["layer"], text["used"], text["rejected"]):
+        table.add_column(column)
+    for row in counts.itertuples():
+        table.add_row(row.layer, str(row.used), str(row.rejected))
+    console.print(table)
+
+
+def _print_summary(result, out_dir: Path) -> None:  # noqa: ANN001 - RunResult, imported lazily
+    text = _TEXT[result.lang]
+    gaps = result.gaps
+    township_rows = gaps[gaps["level"] == "township"] if "level" in gaps else gaps
+    table = Table(title=text["per_township"])
+    for column in (text["township"], text["code"], text["kind"], text["met"], text["not_met"],
+                   text["na"], text["unmet_targets"]):
+        table.add_column(column, overflow="fold")
+    for township in result.townships.itertuples():
+        rows = township_rows[township_rows["unit_code"] == township.code]
+        status = rows["status"].value_counts()
+        unmet = ", ".join(rows.loc[rows["status"] == "not_met", "target_id"].astype(str))
+        table.add_row(township.name, township.code, township.kind_zh if result.lang == "zh" else township.kind,
+                      f"[green]{status.get('met', 0)}[/]", f"[red]{status.get('not_met', 0)}[/]",
+                      str(status.get("na", 0)), unmet)
+    console.print(table)
+    area = Table(title=text["area"])
+    for column in (text["indicator"], text["value"], text["target"], text["status"]):
+        area.add_column(column, overflow="fold")
+    colour = {"met": "green", "not_met": "red", "na": "grey50"}
+    for row in result.gap_summary.itertuples():
+        status = row.status_zh if result.lang == "zh" else row.status
+        area.add_row(str(row.indicator), _fmt(row.value, row.unit), _fmt(row.target_value, row.unit),
+                     f"[{colour.get(row.status, 'white')}]{status}[/]")
+    console.print(area)
+    _print_layers(pd.DataFrame(result.run_info["layers"]), text)
+    if len(result.rejected):
+        console.print(f"{len(result.rejected)} {text['rejected_rows']} {out_dir / 'rejected.csv'}")
+    for warning in result.run_info.get("warnings", []):
+        console.print(f"[yellow]{text['warnings']}:[/] {warning}", highlight=False)
+    console.print(f"{text['written']} [bold]{out_dir}[/]")
+
+
+def _fmt(value: object, unit: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    if isinstance(value, float):
+        value = f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{value}{unit or ''}"
+
+
+def _run(plan_path: Path, out: Path | None, lang: str | None, offline_map: bool, basemap: str | None,
+         tiles_url: str | None, verbose: int, siting_override=None) -> None:  # noqa: ANN001
+    from lifecircle.pipeline import RunOptions, run_plan
+    from lifecircle.plan import load_plan
+
+    _setup_logging(verbose)
+    if lang is not None and lang not in _TEXT:
+        raise typer.BadParameter(f"--lang must be zh or en, got {lang!r}")
+    try:
+        plan = load_plan(plan_path)
+        if siting_override is not None:
+            plan = dataclasses.replace(plan, siting=(siting_override(plan),))
+        options = RunOptions(lang=lang, offline_map=offline_map, basemap=basemap, tiles_url=tiles_url)
+        with _progress() as progress:
+            result, out_dir = run_plan(plan, out, options=options, progress=_RichProgress(progress))
+    except LifecircleError as exc:
+        raise _fail(exc) from None
+    _print_summary(result, out_dir)
+
+
+@app.command()
+def demo(out: OutOpt = None, lang: LangOpt = None, offline_map: OfflineOpt = False,
+         basemap: BasemapOpt = None, tiles_url: TilesOpt = None, verbose: VerboseOpt = 0) -> None:
+    """Run the built-in sample district 示范区 (fictional) end to end."""
+    from lifecircle.plan import SAMPLE_PLAN
+
+    _run(SAMPLE_PLAN, out, lang, offline_map, basemap, tiles_url, verbose)
+
+
+@app.command()
+def run(plan: PlanArg, out: OutOpt = None, lang: LangOpt = None, offline_map: OfflineOpt = False,
+        basemap: BasemapOpt = None, tiles_url: TilesOpt = None, verbose: VerboseOpt = 0) -> None:
+    """Run a plan: coverage, targets, gaps, sites, maps and briefing."""
+    _run(plan, out, lang, offline_map, basemap, tiles_url, verbose)
+
+
+@app.command()
+def site(
+    plan: PlanArg,
+    category: Annotated[str, typer.Option("--category", "-c", help="Category to site, e.g. meal_point.")],
+    p: Annotated[int | None, typer.Option("-p", help="Number of new sites.")] = None,
+    target_share: Annotated[float | None, typer.Option(
+        "--target-share", help="Instead of -p: fewest sites reaching this covered share (0–1).")] = None,
+    threshold_min: Annotated[float, typer.Option("--threshold", "-t", help="Walk time in minutes.")] = 15.0,
+    population: Annotated[str, typer.Option(help="pop60 (seniors) or pop (everyone).")] = "pop60",
+    out: OutOpt = None, lang: LangOpt = None, offline_map: OfflineOpt = False,
+    basemap: BasemapOpt = None, verbose: VerboseOpt = 0,
+) -> None:
+    """Propose new sites for one category (overrides the plan's [siting]) and run the plan."""
+    from lifecircle.plan import SitingSpec
+
+    if p is None and target_share is None:
+        raise typer.BadParameter("give -p (number of sites) or --target-share")
+
+    def override(loaded_plan):  # noqa: ANN001, ANN202
+        registry_keys = {layer.category for layer in loaded_plan.layers}
+        if category not in registry_keys:
+            raise LifecircleError(
+                f"--category {category!r} has no register in {plan.name}: "
+                f"use one of {', '.join(sorted(registry_keys))}"
+            )
+        return SitingSpec(category=category, p=p, target_share=target_share,
+                          threshold_min=threshold_min, population=population)
+
+    _run(plan, out, lang, offline_map, basemap, None, verbose, siting_override=override)
+
+
+@app.command()
+def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
+    """Check the plan and every input; exit non-zero on fatal problems."""
+    from lifecircle.pipeline import load_inputs
+    from lifecircle.plan import load_plan
+
+    _setup_logging(verbose)
+    try:
+        loaded = load_plan(plan)
+        with _progress() as progress:
+            inputs = load_inputs(loaded, progress=_RichProgress(progress))
+    except LifecircleError as exc:
+        raise _fail(exc) from None
+    text = _TEXT[loaded.study.lang]
+    _print_layers(inputs.layer_counts, text)
+    console.print(f"townships: {len(inputs.townships)}, network nodes: {inputs.network_summary['nodes']}, "
+                  f"demand cells: {len(inputs.demand)}, targets: {len(loaded.targets)}")
+    for row in inputs.rejected.itertuples():
+        console.print(f"[red]{text['rejected']}:[/] {row.file} {row.row}: {row.reason} — {row.fix}",
+                      highlight=False)
+    for warning in inputs.warnings:
+        console.print(f"[yellow]{text['warnings']}:[/] {warning}", highlight=False)
+    console.print("[green]OK[/]")
+
+
+@app.command()
+def fetch(
+    place: Annotated[str, typer.Option("--place", help='e.g. "海陵区, 泰州市, 江苏省".')],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the data and plan into.")],
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Download a district's walk network, townships and OSM facilities (needs internet)."""
+    from lifecircle.fetch import fetch_district
+    from lifecircle.layers.categories import load_registry
+
+    _setup_logging(verbose)
+    try:
+        registry = load_registry()
+        with console.status(f"fetching {place} from OpenStreetMap…"):
+            plan_path = fetch_district(place, out, osm_tags_by_layer=registry.osm_tags())
+    except LifecircleError as exc:
+        raise _fail(exc) from None
+    console.print(f"starter plan written: [bold]{plan_path}[/]; run `lifecircle run {plan_path}`")
+
+
+if __name__ == "__main__":
+    app()

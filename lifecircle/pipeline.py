@@ -1,0 +1,490 @@
+"""A whole run: load and validate inputs, compute coverage, evaluate targets, site, write outputs.
+
+This is the only module that sequences the steps; each step lives in its own module and is
+testable on its own. Writes go to a staging folder that replaces the output folder only when
+everything succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from lifecircle.coverage.metrics import CoverageResult, compute_coverage
+from lifecircle.coverage.siting import propose_sites
+from lifecircle.coverage.targets import EvaluationContext, GapReport, evaluate_targets
+from lifecircle.coverage.walk import WalkModel
+from lifecircle.errors import NetworkError
+from lifecircle.geo.network import WalkNetwork
+from lifecircle.geo.osm import describe_components, load_walk_graph, townships_without_roads
+from lifecircle.geo.population import demand_points
+from lifecircle.layers.categories import CategoryRegistry, load_registry
+from lifecircle.layers.facilities import check_coordinate_system, locate_facilities, read_register
+from lifecircle.layers.rejects import concat_rejections
+from lifecircle.layers.townships import read_townships
+from lifecircle.layers.units import read_units
+from lifecircle.output import staged_folder, write_json, write_text_atomic
+from lifecircle.plan import Plan
+from lifecircle.results import RunResult
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _no_progress(step: str, done: int, total: int) -> None:
+    """Default progress sink: report nothing."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Choices made on the command line rather than in the plan file."""
+
+    lang: str | None = None
+    offline_map: bool = False
+    basemap: str | None = None
+    tiles_url: str | None = None
+    tianditu_key: str | None = None
+    siting: bool = True
+
+
+@dataclass
+class Inputs:
+    """Everything loaded and validated from a plan's inputs, before any analysis."""
+
+    registry: CategoryRegistry
+    townships: gpd.GeoDataFrame
+    units: dict[str, gpd.GeoDataFrame]
+    network: WalkNetwork
+    facilities: gpd.GeoDataFrame
+    demand: gpd.GeoDataFrame
+    rejected: pd.DataFrame
+    warnings: list[str]
+    layer_counts: pd.DataFrame
+    network_summary: dict[str, Any]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 3)
+
+
+def _node_lonlat(graph: Any) -> tuple[np.ndarray, np.ndarray]:
+    xs = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), float, graph.number_of_nodes())
+    ys = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), float, graph.number_of_nodes())
+    return xs, ys
+
+
+def _join_zones(points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """For each point, the listed columns of the zone containing it (empty where none does)."""
+    joined = gpd.sjoin(points[["geometry"]], zones[[*columns, "geometry"]], how="left",
+                       predicate="within")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    return joined[list(columns)].rename(columns=columns).reindex(points.index)
+
+
+def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
+    """Read and validate every input the plan names, collecting rejected rows and warnings.
+
+    Raises
+    ------
+    LifecircleError
+        When an input cannot be used at all (missing file, no townships, empty network, ...).
+    """
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    rejections = []
+    registry = load_registry(plan.categories)
+    steps = 5
+    progress("读取乡镇边界", 0, steps)
+    with _timed(timings, "townships"):
+        townships, township_rejects, township_warnings = read_townships(
+            plan.townships, county_code=plan.study.county_code or None
+        )
+    rejections.append(township_rejects)
+    warnings.extend(township_warnings)
+    units: dict[str, gpd.GeoDataFrame] = {}
+    for spec in plan.units:
+        unit_frame, unit_rejects, unit_warnings = read_units(spec, townships)
+        units[spec.level] = unit_frame
+        rejections.append(unit_rejects)
+        warnings.extend(unit_warnings)
+
+    progress("读取步行路网", 1, steps)
+    with _timed(timings, "network"):
+        graph = load_walk_graph(plan.network)
+        network = WalkNetwork.from_graph(graph)
+    node_lon, node_lat = _node_lonlat(graph)
+    components = describe_components(graph)
+    if components.get("other_components"):
+        warnings.append(
+            f"路网有 {len(components['other_components'])} 个与主网不连通的部分"
+            f"（共 {sum(components['other_components'])} 个节点），其中的设施只服务本部分"
+        )
+    roadless = townships_without_roads(townships.geometry, node_lon, node_lat)
+    if len(roadless) == len(townships):
+        raise NetworkError(
+            f"the walking network ({plan.network.path or plan.network.place}) has no node inside any "
+            "township: check that the network and the township boundaries cover the same area"
+        )
+    for index in roadless:
+        row = townships.iloc[index]
+        warnings.append(
+            f"{row['name']}（{row['code']}）内没有步行路网节点：该乡镇的步行覆盖无法计算，"
+            "请补充路网或检查边界"
+        )
+
+    progress("读取设施登记表", 2, steps)
+    with _timed(timings, "registers"):
+        frames = []
+        counts = []
+        for layer in plan.layers:
+            frame, rejects = read_register(layer, registry)
+            rejections.append(rejects)
+            valid = frame[~frame.geometry.is_empty & frame.geometry.notna()]
+            if len(valid):
+                warning = check_coordinate_system(
+                    valid.geometry.x.to_numpy(), valid.geometry.y.to_numpy(), layer.crs,
+                    node_lon, node_lat, layer_name=layer.path.name,
+                )
+                if warning:
+                    warnings.append(warning)
+            frames.append(frame)
+            counts.append({"layer": layer.path.name, "category": layer.category,
+                           "read": len(frame), "rejected_on_read": len(rejects)})
+        facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
+        facilities, locate_rejects = locate_facilities(facilities, townships, units=units)
+        rejections.append(locate_rejects)
+    rejected = concat_rejections(rejections)
+    layer_counts = pd.DataFrame(counts)
+    layer_counts["used"] = [
+        int((facilities["source_file"] == row.layer).sum()) for row in layer_counts.itertuples()
+    ]
+    layer_counts["rejected"] = [
+        int((rejected["file"] == row.layer).sum()) for row in layer_counts.itertuples()
+    ]
+
+    progress("读取人口", 3, steps)
+    with _timed(timings, "population"):
+        demand, population_warnings = demand_points(
+            plan.population, townships, node_lon=node_lon, node_lat=node_lat
+        )
+    warnings.extend(population_warnings)
+    zone = _join_zones(demand, townships, {"code": "township_code", "kind": "kind"})
+    demand = demand.assign(township_code=zone["township_code"].fillna(""),
+                           kind=zone["kind"].fillna(""))
+    for level, unit_frame in units.items():
+        unit_zone = _join_zones(demand, unit_frame, {"code": f"unit_code__{level}"})
+        demand[f"unit_code__{level}"] = unit_zone[f"unit_code__{level}"].fillna("")
+    progress("输入读取完成", steps, steps)
+    return Inputs(
+        registry=registry, townships=townships, units=units, network=network,
+        facilities=facilities, demand=demand, rejected=rejected, warnings=warnings,
+        layer_counts=layer_counts,
+        network_summary={"nodes": int(len(network.x)), "edges": int(len(network.edge_u)),
+                         **components},
+        timings_s=timings,
+    )
+
+
+def _population_by_zone(demand: pd.DataFrame, key: str) -> pd.DataFrame:
+    return demand.groupby(key)[["pop", "pop60"]].sum()
+
+
+def _with_population(zones: gpd.GeoDataFrame, demand: pd.DataFrame, key: str) -> gpd.GeoDataFrame:
+    totals = _population_by_zone(demand, key)
+    zones = zones.copy()
+    zones["pop"] = zones["code"].map(totals["pop"]).fillna(0.0)
+    zones["pop60"] = zones["code"].map(totals["pop60"]).fillna(0.0)
+    return zones
+
+
+def _wide_metrics(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Add ``share_pop60__<category>__<T>min`` columns (one per category and threshold)."""
+    if metrics.empty:
+        return townships
+    table = metrics.assign(
+        column="share_pop60__" + metrics["category"] + "__"
+        + metrics["threshold_min"].map(lambda t: f"{t:g}") + "min"
+    ).pivot_table(index="township_code", columns="column", values="share_pop60", aggfunc="first")
+    return townships.join(table, on="code")
+
+
+def _evaluate(plan: Plan, inputs: Inputs, facilities: gpd.GeoDataFrame,
+              coverage: CoverageResult, townships: gpd.GeoDataFrame,
+              units: dict[str, gpd.GeoDataFrame]) -> GapReport:
+    context = EvaluationContext(
+        townships=townships, units=units, facilities=facilities, coverage=coverage,
+        walk=plan.walk, year=plan.study.year, district_name=plan.study.name,
+        layers_present={layer.category for layer in plan.layers},
+    )
+    return evaluate_targets(list(plan.targets), context)
+
+
+def _site(plan: Plan, inputs: Inputs, coverage: CoverageResult, townships: gpd.GeoDataFrame,
+          units: dict[str, gpd.GeoDataFrame], report: GapReport, *,
+          progress: ProgressFn) -> tuple[gpd.GeoDataFrame | None, dict[str, dict[str, Any]],
+                                         pd.DataFrame | None]:
+    """Propose sites for each [siting] entry and re-evaluate the targets with them added."""
+    if not plan.siting:
+        return None, {}, None
+    all_sites = []
+    summaries: dict[str, dict[str, Any]] = {}
+    facilities = inputs.facilities
+    for spec in plan.siting:
+        result = propose_sites(
+            inputs.network, coverage.demand, facilities, townships,
+            category=spec.category, threshold_min=spec.threshold_min, walk=plan.walk, p=spec.p,
+            target_share=spec.target_share, population=spec.population,
+            min_spacing_m=spec.min_spacing_m, force_presence=spec.force_presence,
+            candidates=gpd.read_file(spec.candidates) if spec.candidates else None,
+            exclusions=gpd.read_file(spec.exclusions) if spec.exclusions else None,
+            progress=progress,
+        )
+        sites = result.sites
+        all_sites.append(sites)
+        summaries[spec.category] = {
+            "method": result.method, "objective": result.objective, "bound": result.bound,
+            "gap": result.gap, "status": result.status, "sites": len(sites),
+            "candidates": result.candidates_count, "covered_before": result.covered_before,
+            "covered_after": result.covered_after,
+        }
+        proposed = gpd.GeoDataFrame({
+            "facility_id": [f"proposed:{spec.category}:{r}" for r in sites["rank"]],
+            "category": spec.category, "subtype": "", "name": [f"拟建 #{r}" for r in sites["rank"]],
+            "township_code": sites["township_code"], "township_name": sites["township_name"],
+            "layer": "proposed", "geometry": sites.geometry,
+        }, crs="EPSG:4326")
+        facilities = pd.concat([facilities, proposed], ignore_index=True)
+    sites = gpd.GeoDataFrame(pd.concat(all_sites, ignore_index=True), crs="EPSG:4326")
+    facilities = gpd.GeoDataFrame(facilities, crs="EPSG:4326")
+    after_coverage = compute_coverage(
+        inputs.network, facilities, inputs.demand, plan.walk,
+        categories=sorted({layer.category for layer in plan.layers}),
+    )
+    after = _evaluate(plan, inputs, facilities, after_coverage, townships, units)
+    before_after = report.summary[["target_id", "indicator", "value", "target_value", "status"]].merge(
+        after.summary[["target_id", "value", "status"]], on="target_id", suffixes=("_before", "_after")
+    )
+    return sites, summaries, before_after
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest}
+
+
+def _versions() -> dict[str, str]:
+    names = ["lifecircle", "numpy", "scipy", "pandas", "geopandas", "shapely", "pyogrio", "pyproj",
+             "osmnx", "networkx", "rasterio", "folium", "highspy"]
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _walk_record(walk: WalkModel) -> dict[str, Any]:
+    return {
+        "speed_mps": walk.speed_mps, "thresholds_min": list(walk.thresholds_min),
+        "max_snap_m": walk.max_snap_m,
+        "by_kind": {k: {"speed_mps": v.speed_mps, "thresholds_min": list(v.thresholds_min),
+                        "mode": v.mode} for k, v in walk.by_kind.items()},
+    }
+
+
+def analyse(plan: Plan, inputs: Inputs, *, options: RunOptions = RunOptions(),
+            progress: ProgressFn = _no_progress) -> RunResult:
+    """Compute coverage, targets and sites for loaded inputs (no file is written)."""
+    timings = dict(inputs.timings_s)
+    categories = sorted({layer.category for layer in plan.layers})
+    with _timed(timings, "coverage"):
+        coverage = compute_coverage(inputs.network, inputs.facilities, inputs.demand, plan.walk,
+                                    categories=categories, progress=progress)
+    townships = _with_population(inputs.townships, coverage.demand, "township_code")
+    units = {level: _with_population(frame, coverage.demand, f"unit_code__{level}")
+             for level, frame in inputs.units.items()}
+    with _timed(timings, "targets"):
+        report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
+    sites, siting, before_after = None, {}, None
+    if options.siting:
+        with _timed(timings, "siting"):
+            sites, siting, before_after = _site(plan, inputs, coverage, townships, units, report,
+                                                progress=progress)
+    unsnapped = coverage.unsnapped
+    warnings = list(inputs.warnings)
+    if len(unsnapped):
+        warnings.append(
+            f"{len(unsnapped)} 个设施距路网超过 {plan.walk.max_snap_m:g} 米，未计入步行覆盖："
+            + "、".join(unsnapped["facility_id"].astype(str).head(20))
+        )
+    run_info = {
+        "study": plan.study.name, "plan": str(plan.path), "year": plan.study.year,
+        "inputs": [_file_record(p) for p in plan.input_paths()],
+        "walk": _walk_record(plan.walk),
+        "categories": categories,
+        "targets": len(plan.targets),
+        "network": inputs.network_summary,
+        "layers": inputs.layer_counts.to_dict("records"),
+        "demand_cells": len(inputs.demand),
+        "population": {"pop": float(inputs.demand["pop"].sum()),
+                       "pop60": float(inputs.demand["pop60"].sum())},
+        "rejected_rows": len(inputs.rejected),
+        "warnings": warnings,
+        "siting": siting,
+        "versions": _versions(),
+        "timings_s": timings,
+    }
+    return RunResult(
+        study_name=plan.study.name,
+        lang=options.lang or plan.study.lang,
+        townships=_wide_metrics(townships, coverage.township_metrics),
+        facilities=inputs.facilities,
+        categories={key: inputs.registry[key].as_dict() for key in categories},
+        service_areas=coverage.service_areas,
+        uncovered=coverage.uncovered,
+        township_metrics=coverage.township_metrics,
+        gaps=report.rows,
+        gap_summary=report.summary,
+        rejected=inputs.rejected,
+        units=units,
+        proposed_sites=sites,
+        siting=siting,
+        before_after=before_after,
+        run_info=run_info,
+    )
+
+
+_REJECT_HEADERS_ZH = {"layer": "图层", "file": "文件", "row": "行号", "name": "名称",
+                      "reason": "原因", "fix": "建议"}
+
+
+def _safe_filename(text: str) -> str:
+    return "".join(ch for ch in str(text) if ch not in '\\/:*?"<>|').strip() or "unnamed"
+
+
+def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """GeoPackage columns must be plain types: object columns become text."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if column != "geometry" and frame[column].dtype == object:
+            frame[column] = frame[column].map(lambda v: "" if v is None else str(v))
+    return frame
+
+
+def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFrame) -> None:
+    """Write every spatial result (and the rejected rows as a table) into one GeoPackage."""
+    layers: dict[str, pd.DataFrame] = {
+        "townships": result.townships,
+        "facilities": result.facilities[~result.facilities.geometry.is_empty
+                                        & result.facilities.geometry.notna()],
+        "service_areas": result.service_areas,
+        "uncovered": result.uncovered,
+        "gaps": gaps_layer,
+    }
+    for level, frame in result.units.items():
+        layers[f"units_{level}"] = frame
+    if result.proposed_sites is not None and len(result.proposed_sites):
+        layers["proposed_sites"] = result.proposed_sites
+    for name, frame in layers.items():
+        if frame is None or len(frame) == 0:
+            continue
+        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+    import pyogrio
+
+    pyogrio.write_dataframe(_gpkg_ready(result.rejected), path, layer="rejected", driver="GPKG")
+
+
+def write_outputs(result: RunResult, folder: Path, *, plan: Plan, options: RunOptions,
+                  progress: ProgressFn = _no_progress) -> None:
+    """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
+    from lifecircle import report as gap_report
+    from lifecircle.maps import briefing, webmap
+
+    lang = result.lang
+    steps = 5
+    progress("写出差距报告", 0, steps)
+    gap = GapReport(rows=result.gaps, summary=result.gap_summary)
+    gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
+    gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang)
+    rejected = result.rejected
+    if lang == "zh":
+        rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)
+    write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
+    if result.before_after is not None:
+        write_text_atomic(folder / "siting_before_after.csv",
+                          result.before_after.to_csv(index=False), encoding="utf-8-sig")
+    if result.proposed_sites is not None:
+        sites = result.proposed_sites.assign(lon=result.proposed_sites.geometry.x.round(6),
+                                             lat=result.proposed_sites.geometry.y.round(6))
+        write_text_atomic(folder / "proposed_sites.csv",
+                          pd.DataFrame(sites.drop(columns="geometry")).to_csv(index=False),
+                          encoding="utf-8-sig")
+
+    progress("写出 GeoPackage", 1, steps)
+    write_results_gpkg(result, folder / "results.gpkg",
+                       gap_report.gaps_layer(gap, result.townships))
+
+    map_options = {
+        "basemap": options.basemap or plan.maps.basemap,
+        "offline": options.offline_map or plan.maps.offline,
+        "tiles_url": options.tiles_url or plan.maps.tiles_url,
+        "tianditu_key": options.tianditu_key or plan.maps.tianditu_key,
+        "lang": lang,
+    }
+    progress("绘制总览地图", 2, steps)
+    write_text_atomic(folder / "overview.html",
+                      webmap.render_html(webmap.overview_map(result, **map_options)))
+    township_html = {}
+    codes = list(result.townships["code"])
+    for i, (code, name) in enumerate(zip(codes, result.townships["name"], strict=True)):
+        progress("绘制乡镇地图", i, len(codes))
+        html = webmap.render_html(webmap.township_map(result, code, **map_options))
+        township_html[code] = html
+        write_text_atomic(folder / "townships" / f"{code}-{_safe_filename(name)}.html", html)
+    progress("写出简报", 4, steps)
+    write_text_atomic(folder / "briefing.html", briefing.render_briefing(
+        result, lang=lang, offline=map_options["offline"], township_map_html=township_html))
+    write_json(folder / "run.json", result.run_info)
+    progress("完成", steps, steps)
+
+
+def default_out_dir(plan: Plan) -> Path:
+    """``out/<study name>/`` under the current folder."""
+    return Path("out") / _safe_filename(plan.study.name)
+
+
+def run_plan(plan: Plan, out_dir: Path | None = None, *, options: RunOptions = RunOptions(),
+             progress: ProgressFn = _no_progress) -> tuple[RunResult, Path]:
+    """Run a whole plan and write its outputs atomically; return the result and output folder."""
+    out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
+    started = time.perf_counter()
+    inputs = load_inputs(plan, progress=progress)
+    result = analyse(plan, inputs, options=options, progress=progress)
+    with staged_folder(out_dir) as stage:
+        write_start = time.perf_counter()
+        write_outputs(result, stage, plan=plan, options=options, progress=progress)
+        result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
+        result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+        result.run_info["outputs"] = sorted(
+            str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()
+        )
+        write_json(stage / "run.json", result.run_info)
+    return result, out_dir
