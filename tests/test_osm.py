@@ -1,0 +1,367 @@
+"""Tests for lifecircle.geo.osm: every source type, the walking filter, topology, the cache."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pytest
+from shapely.geometry import LineString, box
+
+from lifecircle.errors import NetworkError
+from lifecircle.geo import osm
+from lifecircle.geo.osm import (
+    NetworkSpec,
+    cache_path_for,
+    describe_components,
+    is_walkable,
+    load_walk_graph,
+    node_lonlat,
+    townships_without_roads,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OSM_DIR = FIXTURES / "osm"
+NET_DIR = FIXTURES / "network"
+
+
+def _haversine_m(lon1, lat1, lon2, lat2):
+    r = 6371009.0  # osmnx's mean earth radius
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+def _osmids(G):
+    ids = set()
+    for _, _, d in G.edges(data=True):
+        value = d["osmid"]
+        ids.update(value if isinstance(value, list) else [value])
+    return ids
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_walk_graph(NetworkSpec(path=NET_DIR / "tiny_walk.osm"))
+
+
+# --- walking filter ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tags", "walkable"),
+    [
+        ({"highway": "residential"}, True),
+        ({"highway": "footway"}, True),
+        ({"highway": "service"}, True),
+        ({}, False),
+        ({"building": "yes"}, False),
+        ({"highway": "motorway"}, False),
+        ({"highway": "motorway_link"}, False),
+        ({"highway": "cycleway"}, False),
+        ({"highway": "construction"}, False),
+        ({"highway": "path", "foot": "no"}, False),
+        ({"highway": "service", "access": "private"}, False),
+        ({"highway": "service", "access": "no"}, False),
+        ({"highway": "service", "access": "no", "foot": "yes"}, True),
+        ({"highway": "service", "service": "private"}, False),
+        ({"highway": "pedestrian", "area": "yes"}, False),
+        ({"highway": "primary", "sidewalk": "separate"}, False),
+        ({"highway": "trunk"}, False),
+        ({"highway": "trunk_link"}, False),
+        ({"highway": "trunk", "sidewalk": "both"}, True),
+        ({"highway": "trunk", "foot": "designated"}, True),
+        ({"highway": "primary", "motorroad": "yes"}, False),
+        ({"highway": "primary", "foot": float("nan")}, True),
+    ],
+)
+def test_is_walkable(tags, walkable):
+    assert is_walkable(tags) is walkable
+
+
+def test_xml_walk_filter_drops_what_it_should(tiny):
+    # kept: 101 residential, 102 footway, 107 trunk with sidewalks; dropped: 103 motorway,
+    # 104 foot=no, 105 access=private, 106 building, 108 bare trunk, 109 motorway_link
+    assert _osmids(tiny) == {101, 102, 107}
+    assert set(tiny.nodes) == {1, 2, 4, 11}  # node 3 joins two kept ways only: simplified away
+    for dropped in (5, 6, 7, 8, 12, 13):
+        assert dropped not in tiny
+    # three undirected edges, both directions (the oneway tag does not bind pedestrians)
+    assert tiny.number_of_edges() == 6
+    assert tiny.has_edge(2, 1) and tiny.has_edge(1, 2)
+
+
+def test_xml_lengths_are_great_circle_metres(tiny):
+    lengths = {(u, v): d["length"] for u, v, d in tiny.edges(data=True)}
+    # 1 -> 2 is 0.001 degrees of longitude at 32.04 N
+    assert lengths[(1, 2)] == pytest.approx(_haversine_m(118.78, 32.04, 118.781, 32.04), rel=1e-6)
+    assert lengths[(1, 2)] == pytest.approx(94.3, abs=0.5)
+    # 2 -> 11 runs through node 3: two legs summed, geometry kept
+    expected = _haversine_m(118.781, 32.04, 118.782, 32.04) + _haversine_m(
+        118.782, 32.04, 118.782, 32.039)
+    assert lengths[(2, 11)] == pytest.approx(expected, rel=1e-6)
+    data = tiny.get_edge_data(2, 11)[0]
+    assert len(data["geometry"].coords) == 3
+    lon, lat = node_lonlat(tiny)
+    assert np.all((lon > 118) & (lon < 119)) and np.all((lat > 32) & (lat < 33))
+
+
+@pytest.mark.parametrize(
+    ("name", "min_nodes", "max_nodes"),
+    [
+        ("cau_beijing_haidian.osm", 200, 2000),
+        ("nanjing_xuanwu.osm", 300, 3000),
+        ("shu_shanghai_baoshan.osm", 150, 1500),
+    ],
+)
+def test_real_osm_extracts(name, min_nodes, max_nodes):
+    G = load_walk_graph(NetworkSpec(path=OSM_DIR / name))
+    assert min_nodes <= len(G) <= max_nodes
+    assert len(G) < G.number_of_edges() < 4 * len(G)
+    lengths = np.array([d["length"] for _, _, d in G.edges(data=True)])
+    assert np.all(lengths > 0) and np.all(np.isfinite(lengths))
+    assert np.median(lengths) < 500  # city blocks, not kilometres
+    highways = {h for _, _, d in G.edges(data=True)
+                for h in (d["highway"] if isinstance(d["highway"], list) else [d["highway"]])}
+    assert not highways & {"motorway", "motorway_link", "cycleway", "construction"}
+    # every way is walkable both ways
+    assert all(G.has_edge(v, u) for u, v in G.edges())
+    parts = describe_components(G)
+    assert parts["main_component_nodes"] + sum(parts["other_components"]) == len(G)
+    assert parts["main_component_nodes"] > 0.7 * len(G)
+
+
+def test_beijing_drops_the_motorway():
+    # 京藏高速 crosses the Haidian extract: none of its edges may survive
+    G = load_walk_graph(NetworkSpec(path=OSM_DIR / "cau_beijing_haidian.osm"))
+    names = {n for _, _, d in G.edges(data=True) if "name" in d
+             for n in (d["name"] if isinstance(d["name"], list) else [d["name"]])}
+    assert "京藏高速" not in names
+
+
+def test_bz2_reads_like_plain_xml(tmp_path):
+    import bz2
+
+    packed = tmp_path / "tiny.osm.bz2"
+    packed.write_bytes(bz2.compress((NET_DIR / "tiny_walk.osm").read_bytes()))
+    G = load_walk_graph(NetworkSpec(path=packed))
+    assert set(G.nodes) == {1, 2, 4, 11} and G.number_of_edges() == 6
+
+
+def test_pbf_via_pyrosm():
+    G = load_walk_graph(NetworkSpec(path=OSM_DIR / "pyrosm_test.osm.pbf"))
+    assert 100 < len(G) < 2000
+    lengths = np.array([d["length"] for _, _, d in G.edges(data=True)])
+    assert np.all(lengths > 0)
+    lon, lat = node_lonlat(G)
+    # the pyrosm test file is in Finland
+    assert 20 < np.median(lon) < 32 and 59 < np.median(lat) < 62
+    assert describe_components(G)["main_component_nodes"] > 100
+
+
+def test_graphml_round_trip(tmp_path, tiny):
+    path = tmp_path / "tiny.graphml"
+    ox.save_graphml(tiny, path)
+    G = load_walk_graph(NetworkSpec(path=path))
+    assert set(G.nodes) == set(tiny.nodes)
+    assert G.number_of_edges() == tiny.number_of_edges()
+    total = sum(d["length"] for _, _, d in tiny.edges(data=True))
+    assert sum(d["length"] for _, _, d in G.edges(data=True)) == pytest.approx(total)
+
+
+def test_projected_graphml_comes_back_in_degrees(tmp_path, tiny):
+    path = tmp_path / "projected.graphml"
+    ox.save_graphml(ox.project_graph(tiny), path)
+    G = load_walk_graph(NetworkSpec(path=path))
+    assert G.nodes[1]["x"] == pytest.approx(118.78, abs=1e-7)
+    assert G.nodes[1]["y"] == pytest.approx(32.04, abs=1e-7)
+
+
+def test_clip_local_file_to_bbox(tiny):
+    # a box around node 1 only: its edge to 2 is kept whole (truncate_by_edge), 4 and 11 go
+    G = load_walk_graph(NetworkSpec(path=NET_DIR / "tiny_walk.osm",
+                                    bbox=(118.7795, 32.0395, 118.7805, 32.0405)))
+    assert set(G.nodes) == {1, 2}
+    with pytest.raises(NetworkError, match="overlaps"):
+        load_walk_graph(NetworkSpec(path=NET_DIR / "tiny_walk.osm", bbox=(0, 0, 1, 1)))
+
+
+# --- road lines -------------------------------------------------------------------------------
+
+
+def test_vector_lines_topology():
+    G = load_walk_graph(NetworkSpec(path=NET_DIR / "lines_t_cross_bridge.geojson"))
+    # A is cut at the T (B's end, no vertex of A there) and at C's crossing, not at the bridge D;
+    # the motorway E is dropped. Nodes: A 0,100,150,200; B top; C both ends; D both ends.
+    assert len(G) == 9
+    assert G.number_of_edges() == 14  # 7 pieces, both directions
+    lengths = sorted(d["length"] for u, v, d in G.edges(data=True) if u < v)
+    assert lengths == pytest.approx([50, 50, 50, 50, 100, 100, 100], abs=0.05)
+    # the bridge is its own part: it crosses A without meeting it
+    parts = describe_components(G)
+    assert parts == {"components": 2, "main_component_nodes": 7, "other_components": [2]}
+    bridge = [d for _, _, d in G.edges(data=True) if d.get("bridge") == "yes"]
+    assert len(bridge) == 2 and bridge[0]["length"] == pytest.approx(100, abs=0.05)
+    # geometries run from u to v
+    for u, v, d in G.edges(data=True):
+        start, end = d["geometry"].coords[0], d["geometry"].coords[-1]
+        assert start == pytest.approx((G.nodes[u]["x"], G.nodes[u]["y"]), abs=1e-6)
+        assert end == pytest.approx((G.nodes[v]["x"], G.nodes[v]["y"]), abs=1e-6)
+
+
+def test_vector_lines_shared_vertex_and_near_miss(tmp_path):
+    import geopandas as gpd
+
+    x0, y0 = 680000.0, 3545000.0
+
+    def line(*pts):
+        return LineString([(x0 + x, y0 + y) for x, y in pts])
+
+    frame = gpd.GeoDataFrame(
+        {"geometry": [
+            line((0, 0), (50, 0), (100, 0)),
+            line((50, 0.04), (50, 80)),  # ends 4 cm from A's vertex: the same node
+            line((100, 0), (100, 60), (0, 60), (0, 0)),  # closes a loop through A's ends
+            line((300, 0), (400, 0)),  # isolated
+        ]},
+        crs="EPSG:32650",
+    ).to_crs("EPSG:4326")
+    path = tmp_path / "lines.gpkg"
+    frame.to_file(path, layer="roads")
+    G = load_walk_graph(NetworkSpec(path=path, layer="roads"))
+    # (0,0) (50,0) (100,0) (50,80) (300,0) (400,0), and (50,60) where B crosses the loop's top
+    assert len(G) == 7
+    assert G.number_of_edges() == 2 * 7
+    total = sum(d["length"] for u, v, d in G.edges(data=True) if u < v)
+    assert total == pytest.approx(100 + 80 + 220 + 100, abs=0.2)
+    assert describe_components(G)["other_components"] == [2]
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def test_missing_file():
+    with pytest.raises(NetworkError, match="does not exist"):
+        load_walk_graph(NetworkSpec(path=NET_DIR / "nope.osm"))
+
+
+def test_unknown_extension_lists_supported(tmp_path):
+    path = tmp_path / "roads.dwg"
+    path.write_text("x")
+    with pytest.raises(NetworkError, match=r"unknown file type '\.dwg'.*\.osm\.pbf.*\.graphml"):
+        load_walk_graph(NetworkSpec(path=path))
+
+
+def test_empty_network():
+    with pytest.raises(NetworkError, match="empty: no walkable way"):
+        load_walk_graph(NetworkSpec(path=NET_DIR / "only_buildings.osm"))
+
+
+def test_no_source():
+    with pytest.raises(NetworkError, match="names no source"):
+        load_walk_graph(NetworkSpec())
+
+
+# --- online with cache ------------------------------------------------------------------------
+
+
+def test_online_place_is_cached_and_second_run_is_offline(tmp_path, monkeypatch, tiny):
+    calls = []
+
+    def fake_place(query, **kwargs):
+        calls.append((query, kwargs))
+        return tiny.copy()
+
+    monkeypatch.setattr(ox, "graph_from_place", fake_place)
+    spec = NetworkSpec(place="示范区, 示范市", cache_dir=tmp_path / "cache")
+    first = load_walk_graph(spec)
+    assert calls == [("示范区, 示范市", {"network_type": "walk", "retain_all": True,
+                                          "truncate_by_edge": True})]
+    assert cache_path_for(spec).exists()
+    assert ox.settings.use_cache is True
+    assert Path(ox.settings.cache_folder).parent == tmp_path / "cache"
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no internet")
+
+    monkeypatch.setattr(ox, "graph_from_place", offline)
+    second = load_walk_graph(spec)
+    assert set(second.nodes) == set(first.nodes) == set(tiny.nodes)
+    assert second.number_of_edges() == first.number_of_edges() == tiny.number_of_edges()
+
+
+def test_online_failure_is_a_network_error(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise ConnectionError("no internet")
+
+    monkeypatch.setattr(ox, "graph_from_place", offline)
+    with pytest.raises(NetworkError, match=r"could not download.*local file"):
+        load_walk_graph(NetworkSpec(place="某地", cache_dir=tmp_path))
+
+
+def test_online_bbox_and_polygon(tmp_path, monkeypatch, tiny):
+    seen = {}
+
+    def fake_bbox(bbox, **kwargs):
+        seen["bbox"] = bbox
+        return tiny.copy()
+
+    def fake_polygon(polygon, **kwargs):
+        seen["polygon"] = polygon
+        return tiny.copy()
+
+    monkeypatch.setattr(ox, "graph_from_bbox", fake_bbox)
+    monkeypatch.setattr(ox, "graph_from_polygon", fake_polygon)
+    bbox_spec = NetworkSpec(bbox=(118.77, 32.03, 118.79, 32.05), cache_dir=tmp_path)
+    load_walk_graph(bbox_spec)
+    assert seen["bbox"] == (118.77, 32.03, 118.79, 32.05)  # (west, south, east, north)
+    poly_spec = NetworkSpec(polygon=box(118.77, 32.03, 118.79, 32.05), cache_dir=tmp_path)
+    load_walk_graph(poly_spec)
+    assert seen["polygon"].equals(box(118.77, 32.03, 118.79, 32.05))
+    # different queries, different cache files
+    assert cache_path_for(bbox_spec) != cache_path_for(poly_spec)
+    assert cache_path_for(bbox_spec) != cache_path_for(
+        NetworkSpec(bbox=(118.77, 32.03, 118.79, 32.06), cache_dir=tmp_path))
+
+
+def test_bad_bbox(tmp_path):
+    with pytest.raises(NetworkError, match="west < east"):
+        load_walk_graph(NetworkSpec(bbox=(118.79, 32.03, 118.77, 32.05), cache_dir=tmp_path))
+
+
+# --- summaries --------------------------------------------------------------------------------
+
+
+def test_describe_components_hand_case():
+    G = nx.MultiDiGraph()
+    G.add_edges_from([(1, 2), (2, 1), (2, 3), (10, 11), (20, 21), (21, 22), (22, 23)])
+    G.add_node(99)
+    assert describe_components(G) == {
+        "components": 4, "main_component_nodes": 4, "other_components": [3, 2, 1]}
+    assert describe_components(nx.MultiDiGraph())["components"] == 0
+
+
+def test_townships_without_roads():
+    import geopandas as gpd
+
+    polygons = gpd.GeoSeries(
+        [box(0, 0, 1, 1), box(2, 0, 3, 1), None, box(4, 0, 5, 1), box(6, 0, 7, 1)],
+        index=[10, 20, 30, 40, 50], crs="EPSG:4326",
+    )
+    lon = [0.5, 0.2, 4.0, 8.0]  # two in the first, one on the fourth's edge, one outside all
+    lat = [0.5, 0.7, 0.5, 0.5]
+    assert townships_without_roads(polygons, lon, lat) == [1, 2, 4]
+    assert townships_without_roads(polygons, [], []) == [0, 1, 2, 3, 4]
+    assert townships_without_roads(gpd.GeoSeries([], crs="EPSG:4326"), lon, lat) == []
+
+
+def test_module_logs_counts(caplog, tiny):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger=osm.__name__):
+        load_walk_graph(NetworkSpec(path=NET_DIR / "tiny_walk.osm"))
+    assert "4 nodes, 6 edges, 1 connected part(s)" in caplog.text
