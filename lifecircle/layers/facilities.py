@@ -1,0 +1,676 @@
+"""Facility registers: read, map columns, convert coordinates, validate every row, locate.
+
+Choices made here (documented for planners in the rejected-rows report):
+
+* **Swapped longitude/latitude** rows are *rejected* with the fix "经度和纬度是否填反？", never
+  silently swapped: a register with a few swapped rows usually has other copy errors too.
+* **Rows without coordinates** but with 所属街道/所属乡镇 are *kept* with an empty geometry: they
+  count for presence by township name (and for beds), and are excluded from walking coverage.
+  Without a stated township they are rejected.
+* **Non-numeric beds, areas or years** ("约50") keep the row with the value missing (nan) and
+  add a warning; they are not rejections, so every input row is either used or rejected once.
+* **Duplicates** (same name and coordinates within 10 m, or same name and township without
+  coordinates) are rejected as "与第N行重复".
+
+Warnings (kept rows with a problem) are logged and returned in ``frame.attrs["warnings"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy.spatial import cKDTree
+
+from lifecircle.geo import crs as geocrs
+from lifecircle.layers.categories import CategoryRegistry, normalise_text
+from lifecircle.layers.rejects import rejection_frame
+from lifecircle.layers.tables import FIELD_ALIASES, RawTable, read_table
+
+logger = logging.getLogger(__name__)
+
+FACILITY_COLUMNS = ("facility_id", "category", "subtype", "name", "address", "stated_township",
+                    "stated_village", "beds", "nursing_beds", "floor_area_m2", "opened",
+                    "services", "layer", "source_file", "source_row", "geometry")
+DUPLICATE_RADIUS_M = 10.0
+# Rough box of China (incl. islands) for plausibility: a coordinate outside is not a Chinese one.
+_CHINA_LON = (73.0, 136.0)
+_CHINA_LAT = (3.0, 54.0)
+_TRUE_WORDS = {"是", "有", "√", "✓", "✔", "1", "y", "yes", "true", "t", "已设", "已建", "设有"}
+# Extra services a register can flag, from a yes/no column or words in a 服务内容 column.
+SERVICE_FLAGS: dict[str, tuple[str, ...]] = {
+    "volunteer_station": ("志愿服务站点", "志愿服务站", "志愿服务"),
+    "meal_service": ("助餐", "老年助餐", "长者食堂"),
+    "day_care": ("日间照料", "日托"),
+    "elder_care": ("养老服务", "居家养老"),
+    "children": ("儿童之家", "儿童"),
+}
+_NUMBER_UNITS = re.compile(r"(张|个|床|人|户|㎡|m2|m²|平方米|平米|平方|年|元|处|间)$")
+_DMS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
+                  r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|''|秒))?\s*([nsewNSEW东西南北])?\s*$")
+_YEAR = re.compile(r"(19\d{2}|20\d{2})")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One facility register named in the plan (``[[layers]]``).
+
+    Attributes
+    ----------
+    category
+        Registry key (``elder_care_centre``, ``meal_point``, ...).
+    path
+        CSV, XLSX, GeoJSON, GeoPackage or Shapefile.
+    crs
+        Coordinate system of the coordinates: ``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09`` or an
+        EPSG code (x/y columns in metres). A vector file's own projected CRS takes precedence.
+    columns
+        Header overrides, canonical field -> the file's header (``{name = "单位名称"}``).
+    sheet
+        XLSX sheet name or 0-based index (default: the sheet whose header matches best).
+    encoding
+        Text encoding of a CSV or a shapefile ``.dbf`` (default: detected).
+    layer_name
+        Layer inside a GeoPackage.
+    subtype
+        Subtype for rows whose 类型 and name match none (e.g. a register of only 社工室).
+    """
+
+    category: str
+    path: Path
+    crs: str = "wgs84"
+    columns: dict[str, str] = field(default_factory=dict)
+    sheet: str | int | None = None
+    encoding: str | None = None
+    layer_name: str | None = None
+    subtype: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+
+# ---------------------------------------------------------------- value parsing (vectorised)
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    """Strings stripped and NFKC-folded; blanks and NaN become ``""``."""
+    def one(v: object) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return ""
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        return unicodedata.normalize("NFKC", str(v)).strip()
+    return values.map(one).astype(object)
+
+
+def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Parse numbers written with units or thousands separators: (value, blank, bad, text)."""
+    text = _clean_text(values)
+    stripped = text.str.replace(",", "", regex=False).str.replace(_NUMBER_UNITS, "", regex=True)
+    number = pd.to_numeric(stripped.str.strip(), errors="coerce").to_numpy(dtype=float, copy=True)
+    blank = (text == "").to_numpy()
+    return number, blank, text
+
+
+def _parse_coordinates(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Decimal degrees (or metres), also from 116°28′53.4″ notation: (value, blank, text)."""
+    number, blank, text = _parse_numbers(values)
+    for i in np.flatnonzero(np.isnan(number) & ~blank):
+        match = _DMS.match(text.iloc[i])
+        if match:
+            deg, minutes, seconds, hemi = match.groups()
+            value = float(deg) + float(minutes or 0) / 60.0 + float(seconds or 0) / 3600.0
+            number[i] = -value if hemi and hemi.upper() in ("S", "W", "西", "南") else value
+    return number, blank, text
+
+
+def _parse_years(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    years = np.full(len(values), np.nan)
+    text = _clean_text(values)
+    for i, v in enumerate(values):
+        if isinstance(v, datetime | date | pd.Timestamp):
+            years[i] = float(v.year)
+        elif text.iloc[i]:
+            match = _YEAR.search(text.iloc[i])
+            if match:
+                years[i] = float(match.group(1))
+    blank = (text == "").to_numpy()
+    return years, blank, text
+
+
+def _truthy(values: pd.Series) -> np.ndarray:
+    text = _clean_text(values).str.lower()
+    return text.isin(_TRUE_WORDS).to_numpy() | text.str.contains("志愿", regex=False).to_numpy()
+
+
+# ---------------------------------------------------------------- reading a register
+
+class _Collector:
+    """Rejections and warnings of one file, with the planner's row numbers."""
+
+    def __init__(self, layer: str, file: str) -> None:
+        self.layer, self.file = layer, file
+        self.rejects: list[dict[str, Any]] = []
+        self.warnings: list[str] = []
+
+    def reject(self, row: int, name: str, reason: str, fix: str) -> None:
+        self.rejects.append({"layer": self.layer, "file": self.file, "row": int(row),
+                             "name": name, "reason": f"{self.file} 第{row}行：{reason}",
+                             "fix": fix})
+
+    def warn(self, row: int, message: str) -> None:
+        self.warnings.append(f"{self.file} 第{row}行：{message}")
+
+
+def _layer_key(spec: LayerSpec) -> str:
+    stem = spec.path.stem
+    return f"{stem}/{spec.layer_name}" if spec.layer_name else stem
+
+
+def _vector_coordinates(table: RawTable, system: str, notes: list[str]
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """x, y, has-geometry and the system they are in, from a vector file's own geometries.
+
+    Non-point geometries are represented by a point inside them. A projected file CRS wins
+    over the layer's ``crs``; a geographic one (WGS-84/CGCS2000 or none) is taken as the
+    layer's ``crs``, because Amap/Baidu coordinates are routinely saved labelled as EPSG:4326.
+    """
+    geoms = table.geometry
+    assert geoms is not None
+    values = geoms.values
+    present = ~(shapely.is_missing(values) | shapely.is_empty(values))
+    points = np.where(present, values, None)
+    not_point = present & (shapely.get_type_id(points) != 0)
+    if not_point.any():
+        points[not_point] = shapely.point_on_surface(points[not_point])
+        notes.append(f"{int(not_point.sum())} 个要素不是点，取其内部一点作为设施位置")
+    x = np.where(present, shapely.get_x(points), np.nan)
+    y = np.where(present, shapely.get_y(points), np.nan)
+    file_crs = table.crs
+    if file_crs is not None and not pyproj.CRS(file_crs).is_geographic:
+        lon, lat = geocrs.to_wgs84(x, y, pyproj.CRS(file_crs).to_string())
+        if geocrs.normalise_system(system) not in ("wgs84", "cgcs2000"):
+            notes.append(f"文件自带投影坐标系 {pyproj.CRS(file_crs).name}，已按文件坐标系转换，"
+                         f"忽略图层设置 crs = \"{system}\"")
+        return lon, lat, present, "wgs84"
+    return x, y, present, system
+
+
+def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoDataFrame,
+                                                                          pd.DataFrame]:
+    """Read one facility register, map its columns, convert to WGS-84 and validate every row.
+
+    Parameters
+    ----------
+    spec
+        The layer (file, category, coordinate system, column overrides, sheet, encoding).
+    registry
+        The category registry (subtypes are recognised from 类型/类别 or the name).
+
+    Returns
+    -------
+    facilities
+        GeoDataFrame EPSG:4326 with :data:`FACILITY_COLUMNS` (see docs/architecture.md); rows
+        without coordinates but with a stated township have a missing geometry.
+        ``facilities.attrs["warnings"]`` lists kept rows with a problem (e.g. beds "约50").
+    rejects
+        One row per unusable register row (``layer, file, row, name, reason, fix``), every
+        problem of the row in its reason.
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read at all, or it has no name column or no coordinates.
+    """
+    from lifecircle.errors import InputError
+
+    table = read_table(spec.path, aliases=FIELD_ALIASES, columns=spec.columns, sheet=spec.sheet,
+                       encoding=spec.encoding, layer=spec.layer_name)
+    file = spec.path.name
+    layer = _layer_key(spec)
+    out = _Collector(layer, file)
+    n = len(table.frame)
+    is_vector = table.geometry is not None
+    if "name" not in table.columns:
+        raise InputError(
+            f"{file}: no name column found (looked for {', '.join(FIELD_ALIASES['name'][:6])} …; "
+            f"columns: {', '.join(map(str, table.frame.columns))}) — rename the column to 名称 "
+            "or set columns = {name = \"<your header>\"} for this layer"
+        )
+    if not is_vector and not {"lon", "lat"} <= set(table.columns):
+        missing = [z for z, k in (("经度", "lon"), ("纬度", "lat")) if k not in table.columns]
+        raise InputError(
+            f"{file}: no {'/'.join(missing)} column found (columns: "
+            f"{', '.join(map(str, table.frame.columns))}) — name them 经度 and 纬度 or set "
+            "columns = {lon = \"…\", lat = \"…\"} for this layer"
+        )
+    system = geocrs.normalise_system(spec.crs)
+    rows = table.rows
+    names = _clean_text(table.values("name")).to_numpy(dtype=object)
+    stated = _clean_text(table.values("township")).to_numpy(dtype=object)
+    bad = np.zeros(n, dtype=bool)
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    fixes: list[list[str]] = [[] for _ in range(n)]
+
+    def flag(i: int, reason: str, fix: str) -> None:
+        bad[i] = True
+        reasons[i].append(reason)
+        if fix not in fixes[i]:
+            fixes[i].append(fix)
+
+    for i in np.flatnonzero(names == ""):
+        flag(i, "名称为空", "填写设施名称")
+
+    # -- coordinates
+    notes: list[str] = []
+    lon_hdr = table.columns.get("lon", "经度")
+    lat_hdr = table.columns.get("lat", "纬度")
+    if is_vector:
+        x, y, present, sys_in = _vector_coordinates(table, system, notes)
+        if {"lon", "lat"} <= set(table.columns):
+            # Features without geometry may still carry coordinate columns.
+            cx, cblank, _ = _parse_coordinates(table.values("lon"))
+            cy, cblank_y, _ = _parse_coordinates(table.values("lat"))
+            use = ~present & ~cblank & ~cblank_y & np.isfinite(cx) & np.isfinite(cy)
+            if sys_in == system:
+                x[use], y[use] = cx[use], cy[use]
+                present = present | use
+        x_blank = y_blank = ~present
+        x_text = pd.Series(x).map(lambda v: f"{v:g}")
+        y_text = pd.Series(y).map(lambda v: f"{v:g}")
+    else:
+        x, x_blank, x_text = _parse_coordinates(table.values("lon"))
+        y, y_blank, y_text = _parse_coordinates(table.values("lat"))
+        sys_in = system
+    geographic = sys_in in ("wgs84", "cgcs2000", "gcj02", "bd09")
+
+    no_coords = x_blank & y_blank
+    keep_without_geometry = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(no_coords):
+        if stated[i]:
+            keep_without_geometry[i] = True
+        else:
+            flag(i, "经度和纬度为空，也没有填写所属街道（乡镇）",
+                 "补充坐标；或至少填写所属街道/乡镇（无坐标的设施只计入所在乡镇的数量，不参与步行覆盖）")
+    for i in np.flatnonzero(x_blank & ~y_blank):
+        flag(i, f"{lon_hdr}为空", f"补充{lon_hdr}")
+    for i in np.flatnonzero(y_blank & ~x_blank):
+        flag(i, f"{lat_hdr}为空", f"补充{lat_hdr}")
+    x_bad = ~x_blank & ~np.isfinite(x)
+    y_bad = ~y_blank & ~np.isfinite(y)
+    for i in np.flatnonzero(x_bad):
+        flag(i, f"{lon_hdr} '{x_text.iloc[i]}' 不是数字", f"把{lon_hdr}改为十进制度数，如 116.4813")
+    for i in np.flatnonzero(y_bad):
+        flag(i, f"{lat_hdr} '{y_text.iloc[i]}' 不是数字", f"把{lat_hdr}改为十进制度数，如 39.9905")
+    numeric = np.isfinite(x) & np.isfinite(y)
+    if geographic:
+        lon_ok = (x >= _CHINA_LON[0]) & (x <= _CHINA_LON[1])
+        lat_ok = (y >= _CHINA_LAT[0]) & (y <= _CHINA_LAT[1])
+        swapped_ok = ((y >= _CHINA_LON[0]) & (y <= _CHINA_LON[1])
+                      & (x >= _CHINA_LAT[0]) & (x <= _CHINA_LAT[1]))
+        swap_fix = f"经度和纬度是否填反？交换{lon_hdr}和{lat_hdr}两列的值"
+        for i in np.flatnonzero(numeric & ~(lon_ok & lat_ok)):
+            if abs(y[i]) > 90 or swapped_ok[i]:
+                flag(i, f"{lat_hdr} '{y_text.iloc[i]}' 不是纬度——经度和纬度是否填反？", swap_fix)
+            else:
+                flag(i, f"坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 不在中国境内",
+                     "检查坐标是否为十进制度数（不是度分秒、不是投影坐标米数），"
+                     "以及图层的 crs 设置")
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    convert = numeric & ~bad
+    if convert.any():
+        lon[convert], lat[convert] = geocrs.to_wgs84(x[convert], y[convert], sys_in)
+        if not geographic:
+            outside = convert & ((lon < _CHINA_LON[0]) | (lon > _CHINA_LON[1])
+                                 | (lat < _CHINA_LAT[0]) | (lat > _CHINA_LAT[1])
+                                 | ~np.isfinite(lon))
+            for i in np.flatnonzero(outside):
+                flag(i, f"坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 按 {spec.crs} "
+                     "换算后不在中国境内",
+                     "检查图层的 crs 设置（投影坐标系的 EPSG 代码）以及 x/y 是否填反")
+
+    # -- attributes (kept rows with unreadable numbers get nan and a warning)
+    numbers: dict[str, np.ndarray] = {}
+    labels = {"beds": "床位数", "nursing_beds": "护理型床位", "floor_area_m2": "建筑面积"}
+    for key, label in labels.items():
+        header = table.columns.get(key, label)
+        value, blank, text = _parse_numbers(table.values(key))
+        negative = np.isfinite(value) & (value < 0)
+        for i in np.flatnonzero((~blank & ~np.isfinite(value)) | negative):
+            if not bad[i]:
+                out.warn(int(rows[i]), f"{header} '{text.iloc[i]}' 不是有效数字，按空值处理"
+                         f"——请填写数字（如 50）")
+        value[negative] = np.nan
+        numbers[key] = value
+    opened, blank, text = _parse_years(table.values("opened"))
+    for i in np.flatnonzero(~blank & np.isnan(opened)):
+        if not bad[i]:
+            out.warn(int(rows[i]), f"{table.columns.get('opened', '开业年份')} '{text.iloc[i]}' "
+                     "不是年份，按空值处理——请填写四位年份（如 2023）")
+    numbers["opened"] = opened
+    for i in np.flatnonzero(keep_without_geometry & ~bad):
+        out.warn(int(rows[i]), f"“{names[i]}”没有坐标，按所属街道“{stated[i]}”计入数量，"
+                 "不参与步行覆盖计算——请补充坐标")
+
+    # -- services hosted
+    services_lists: list[list[str]] = [[] for _ in range(n)]
+    if "volunteer_station" in table.columns:
+        for i in np.flatnonzero(_truthy(table.values("volunteer_station"))):
+            services_lists[i].append("volunteer_station")
+    if "services" in table.columns:
+        for i, text_value in enumerate(_clean_text(table.values("services"))):
+            for key, words in SERVICE_FLAGS.items():
+                if any(w in text_value for w in words) and key not in services_lists[i]:
+                    services_lists[i].append(key)
+
+    # -- subtype from 类型/类别, else the name, else the layer's default
+    type_text = _clean_text(table.values("type"))
+    subtypes = np.array([
+        registry.match_subtype(spec.category, t) or registry.match_subtype(spec.category, nm)
+        or (spec.subtype or "")
+        for t, nm in zip(type_text, names, strict=True)
+    ], dtype=object)
+
+    # -- duplicates among rows still good: same name within DUPLICATE_RADIUS_M, or same name
+    # and township when neither has coordinates
+    good = ~bad
+    located = good & np.isfinite(lon)
+    idx = np.flatnonzero(located)
+    if idx.size > 1:
+        metric = geocrs.metric_crs_for(lon[idx], lat[idx])
+        mx, my = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True).transform(
+            lon[idx], lat[idx])
+        tree = cKDTree(np.column_stack([mx, my]))
+        for a, b in sorted(tree.query_pairs(DUPLICATE_RADIUS_M)):
+            i, j = idx[a], idx[b]
+            if normalise_text(names[i]) == normalise_text(names[j]) and not bad[i] and not bad[j]:
+                flag(j, f"与第{rows[i]}行重复（同名“{names[j]}”，"
+                     f"坐标相距不到{DUPLICATE_RADIUS_M:.0f}米）",
+                     "删除重复行；如确为两处设施，请在名称中加以区分")
+    seen: dict[tuple[str, str], int] = {}
+    for i in np.flatnonzero(good & keep_without_geometry):
+        key = (normalise_text(names[i]), normalise_text(stated[i]))
+        if key in seen and not bad[i]:
+            flag(i, f"与第{rows[seen[key]]}行重复（同名“{names[i]}”，所属街道相同，均无坐标）",
+                 "删除重复行；如确为两处设施，请在名称中加以区分")
+        else:
+            seen.setdefault(key, i)
+
+    for i in np.flatnonzero(bad):
+        out.reject(int(rows[i]), str(names[i]), "；".join(reasons[i]), "；".join(fixes[i]))
+    for note in notes:
+        out.warnings.append(f"{file}：{note}")
+
+    keep = ~bad
+    geometry = [shapely.Point(a, b) if np.isfinite(a) and np.isfinite(b) else None
+                for a, b in zip(lon[keep], lat[keep], strict=True)]
+    kept_rows = rows[keep]
+    frame = gpd.GeoDataFrame({
+        "facility_id": [f"{layer}:{r}" for r in kept_rows],
+        "category": spec.category,
+        "subtype": subtypes[keep].astype(str),
+        "name": names[keep].astype(str),
+        "address": _clean_text(table.values("address")).to_numpy(dtype=object)[keep].astype(str),
+        "stated_township": stated[keep].astype(str),
+        "stated_village": _clean_text(table.values("village")).to_numpy(dtype=object)[keep]
+        .astype(str),
+        "beds": numbers["beds"][keep],
+        "nursing_beds": numbers["nursing_beds"][keep],
+        "floor_area_m2": numbers["floor_area_m2"][keep],
+        "opened": numbers["opened"][keep],
+        "services": [";".join(s) for s, k in zip(services_lists, keep, strict=True) if k],
+        "layer": layer,
+        "source_file": file,
+        "source_row": kept_rows.astype(np.int64),
+    }, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")
+    frame.attrs["warnings"] = list(out.warnings)
+    for message in out.warnings:
+        logger.warning(message)
+    rejects = rejection_frame(out.rejects)
+    logger.info("%s: %d rows read, %d used (%d without coordinates), %d rejected, %d warnings",
+                file, n, len(frame), int((keep & keep_without_geometry).sum()), len(rejects),
+                len(out.warnings))
+    return frame, rejects
+
+
+# ---------------------------------------------------------------- coordinate-system check
+
+def _median_nearest_m(tree: cKDTree, transformer: pyproj.Transformer, lon: np.ndarray,
+                      lat: np.ndarray) -> float:
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        return float("inf")
+    x, y = transformer.transform(lon[ok], lat[ok])
+    good = np.isfinite(x) & np.isfinite(y)
+    if not good.any():
+        return float("inf")
+    distance, _ = tree.query(np.column_stack([x[good], y[good]]))
+    return float(np.median(distance))
+
+
+_SYSTEM_NAMES = {"wgs84": "WGS-84", "cgcs2000": "CGCS2000", "gcj02": "GCJ-02（高德/腾讯）",
+                 "bd09": "BD-09（百度）"}
+
+
+def check_coordinate_system(lon: np.ndarray, lat: np.ndarray, declared: str,
+                            reference_lon: np.ndarray, reference_lat: np.ndarray, *,
+                            layer_name: str = "", min_points: int = 3, min_ratio: float = 3.0,
+                            max_median_m: float = 60.0) -> str | None:
+    """Warn when a layer's points fit the reference far better under another coordinate system.
+
+    ``lon``/``lat`` are the layer's points *after* conversion to WGS-84 under the declared
+    system. They are converted back to the raw values, re-read as WGS-84, GCJ-02, BD-09 and
+    with longitude and latitude swapped, and the median distance to the nearest reference point
+    (e.g. walk-network nodes; KD-tree in a metric CRS) is compared. When an alternative cuts the
+    median at least ``min_ratio`` times and brings it below ``max_median_m``, a warning naming
+    the layer, the declared and the likely system and the fix is returned; else ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nodes_lon, nodes_lat = np.array([116.40, 116.41, 116.42]), np.array([39.90, 39.91, 39.92])
+    >>> check_coordinate_system(nodes_lon, nodes_lat, "wgs84", nodes_lon, nodes_lat) is None
+    True
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    ref_lon = np.asarray(reference_lon, dtype=float)
+    ref_lat = np.asarray(reference_lat, dtype=float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    ref_ok = np.isfinite(ref_lon) & np.isfinite(ref_lat)
+    if ok.sum() < min_points or ref_ok.sum() == 0:
+        return None
+    name = geocrs.normalise_system(declared)
+    if name not in ("wgs84", "cgcs2000", "gcj02", "bd09"):
+        return None  # projected inputs: the datum offsets do not apply
+    lon, lat = lon[ok], lat[ok]
+    metric = geocrs.metric_crs_for(ref_lon[ref_ok], ref_lat[ref_ok])
+    transformer = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True)
+    rx, ry = transformer.transform(ref_lon[ref_ok], ref_lat[ref_ok])
+    tree = cKDTree(np.column_stack([rx, ry]))
+    raw_x, raw_y = geocrs.from_wgs84(lon, lat, name)
+    declared_m = _median_nearest_m(tree, transformer, lon, lat)
+    canonical = "wgs84" if name == "cgcs2000" else name
+    candidates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for alt in ("wgs84", "gcj02", "bd09"):
+        if alt != canonical:
+            candidates[alt] = geocrs.to_wgs84(raw_x, raw_y, alt)
+    candidates["swapped"] = geocrs.to_wgs84(raw_y, raw_x, name)
+    scores = {alt: _median_nearest_m(tree, transformer, *xy) for alt, xy in candidates.items()}
+    best = min(scores, key=scores.get)
+    best_m = scores[best]
+    logger.debug("crs check %s: declared %s %.1f m, alternatives %s", layer_name, name,
+                 declared_m, {k: round(v, 1) for k, v in scores.items()})
+    if not (best_m * min_ratio <= declared_m and best_m < max_median_m):
+        return None
+    where = layer_name or "该图层"
+    declared_zh = _SYSTEM_NAMES.get(name, name)
+    if best == "swapped":
+        return (f"{where}：按声明的坐标系 {declared_zh}，设施到最近路网节点的距离中位数为 "
+                f"{declared_m:.0f} 米；若交换经度和纬度则为 {best_m:.0f} 米。经度和纬度两列很可能"
+                "填反了——请交换这两列，或在规划文件的 columns 设置中对调 lon 和 lat。")
+    return (f"{where}：按声明的坐标系 {declared_zh}，设施到最近路网节点的距离中位数为 "
+            f"{declared_m:.0f} 米；按 {_SYSTEM_NAMES[best]} 则为 {best_m:.0f} 米。"
+            "该图层的坐标很可能"
+            f"是 {_SYSTEM_NAMES[best]}——请在规划文件中把该图层设为 crs = \"{best}\"。")
+
+
+# ---------------------------------------------------------------- locating in townships
+
+_SUFFIXES = ("街道办事处", "街道办", "街道", "地区办事处", "办事处", "民族乡", "镇", "乡", "苏木")
+
+
+def normalise_place_name(name: object) -> str:
+    """Fold a township name for matching: NFKC, no spaces, a 街道/镇/乡 suffix removed.
+
+    >>> normalise_place_name("城东街道办事处"), normalise_place_name("新桥镇")
+    ('城东', '新桥')
+    """
+    text = normalise_text(name)
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            return text[: -len(suffix)]
+    return text
+
+
+def _match_names(stated: np.ndarray, names: pd.Series, codes: pd.Series) -> np.ndarray:
+    """Code per stated name: exact name, then the normalised name (unique matches only)."""
+    exact = dict(zip(names.map(normalise_text), codes, strict=True))
+    folded: dict[str, str | None] = {}
+    for name, code in zip(names.map(normalise_place_name), codes, strict=True):
+        folded[name] = None if name in folded else code  # ambiguous when two fold alike
+    result = np.full(len(stated), "", dtype=object)
+    code_set = set(codes)
+    for i, value in enumerate(stated):
+        if not value:
+            continue
+        code = exact.get(normalise_text(value)) or folded.get(normalise_place_name(value)) \
+            or (str(value) if str(value) in code_set else None)
+        result[i] = code or ""
+    return result
+
+
+def _polygon_join(points: gpd.GeoSeries, zones: gpd.GeoDataFrame, key: str) -> np.ndarray:
+    """Value of ``zones[key]`` for the zone containing each point ('' when none)."""
+    result = np.full(len(points), "", dtype=object)
+    present = ~(points.isna() | points.is_empty).to_numpy()
+    if not present.any() or zones.empty:
+        return result
+    pts = points.to_numpy()[present]
+    zone_geoms = zones.geometry.to_numpy()
+    tree = shapely.STRtree(zone_geoms)
+    # 'intersects' keeps points lying exactly on a shared boundary; the first zone wins.
+    point_idx, zone_idx = tree.query(pts, predicate="intersects")
+    first = pd.Series(zone_idx).groupby(point_idx).min()
+    values = zones[key].astype(str).to_numpy()
+    sub = np.full(present.sum(), "", dtype=object)
+    sub[first.index.to_numpy()] = values[first.to_numpy()]
+    result[present] = sub
+    return result
+
+
+def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *,
+                      units: Mapping[str, gpd.GeoDataFrame] | None = None
+                      ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Assign each facility its township (and unit) by location, or by stated name.
+
+    Parameters
+    ----------
+    facilities
+        Output of :func:`read_register` (possibly several concatenated).
+    townships
+        Output of ``read_townships`` (``code``, ``name``, geometry, EPSG:4326).
+    units
+        Unit layers by level (``{"village": GeoDataFrame}`` with ``code``, ``name``,
+        ``parent_code``); adds ``unit_code__<level>`` per level and ``unit_code`` (the
+        innermost, i.e. the last level given, that matched).
+
+    Returns
+    -------
+    facilities
+        Located rows with ``township_code``, ``township_name`` (and unit codes);
+        ``attrs["warnings"]`` lists stated townships that disagree with the location.
+    rejects
+        Points outside every township ("不在研究区域内"), and rows without coordinates whose
+        stated township is not one of the study's.
+    """
+    facilities = facilities.copy()
+    if facilities.crs is None:
+        facilities = facilities.set_crs("EPSG:4326")
+    elif not pyproj.CRS(facilities.crs).equals(pyproj.CRS("EPSG:4326")):
+        facilities = facilities.to_crs("EPSG:4326")
+    towns = townships.to_crs("EPSG:4326") if townships.crs is not None else townships
+    n = len(facilities)
+    codes_by_polygon = _polygon_join(facilities.geometry, towns, "code")
+    name_of = dict(zip(towns["code"].astype(str), towns["name"].astype(str), strict=True))
+    stated = facilities.get("stated_township", pd.Series([""] * n, index=facilities.index))
+    stated = stated.fillna("").astype(str).to_numpy(dtype=object)
+    stated_codes = _match_names(stated, towns["name"].astype(str), towns["code"].astype(str))
+    has_geometry = ~(facilities.geometry.isna() | facilities.geometry.is_empty).to_numpy()
+    rejects: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    keep = np.ones(n, dtype=bool)
+    township_code = np.where(has_geometry, codes_by_polygon, stated_codes)
+    known = ", ".join(towns["name"].astype(str))
+    for i in range(n):
+        row = facilities.iloc[i]
+        where = f"{row.get('source_file', '')} 第{row.get('source_row', '')}行"
+        base = {"layer": row.get("layer", ""), "file": row.get("source_file", ""),
+                "row": row.get("source_row", None), "name": row.get("name", "")}
+        if has_geometry[i] and not codes_by_polygon[i]:
+            keep[i] = False
+            point = row.geometry
+            rejects.append({**base, "reason": f"{where}：坐标 ({point.x:.6f}, {point.y:.6f}) "
+                            "不在研究区域内（不在任何乡镇边界内）",
+                            "fix": "检查经纬度和图层的坐标系设置（crs）；"
+                                   "如设施确在区外，请从登记表中删除"})
+        elif not has_geometry[i] and not stated_codes[i]:
+            keep[i] = False
+            told = (f"所属街道“{stated[i]}”不是本区的乡镇" if stated[i]
+                    else "既没有坐标也没有所属街道")
+            rejects.append({**base, "reason": f"{where}：{told}",
+                            "fix": f"补充坐标，或把所属街道改为本区乡镇名称之一：{known}"})
+        elif has_geometry[i] and stated[i] and stated_codes[i] != codes_by_polygon[i]:
+            warnings.append(
+                f"{where}：“{row.get('name', '')}”填写的所属街道为“{stated[i]}”，但坐标位于"
+                f"“{name_of.get(codes_by_polygon[i], codes_by_polygon[i])}”——已按坐标归属，"
+                "请核对坐标或所属街道")
+    facilities["township_code"] = township_code
+    facilities["township_name"] = [name_of.get(c, "") for c in township_code]
+    innermost = np.full(n, "", dtype=object)
+    for level, unit_frame in (units or {}).items():
+        unit_frame = unit_frame.to_crs("EPSG:4326") if unit_frame.crs is not None else unit_frame
+        by_polygon = _polygon_join(facilities.geometry, unit_frame, "code")
+        villages = facilities.get("stated_village", pd.Series([""] * n, index=facilities.index))
+        villages = villages.fillna("").astype(str).to_numpy(dtype=object)
+        by_name = np.full(n, "", dtype=object)
+        for code in np.unique(township_code[~has_geometry & (villages != "")]):
+            inside = unit_frame["parent_code"].astype(str) == code if "parent_code" in unit_frame \
+                else np.ones(len(unit_frame), dtype=bool)
+            sub = unit_frame[inside]
+            mask = ~has_geometry & (township_code == code)
+            by_name[mask] = _match_names(villages[mask], sub["name"].astype(str),
+                                         sub["code"].astype(str))
+        column = np.where(has_geometry, by_polygon, by_name)
+        facilities[f"unit_code__{level}"] = column
+        innermost = np.where(column != "", column, innermost)
+    if units:
+        facilities["unit_code"] = innermost
+    for message in warnings:
+        logger.warning(message)
+    located = facilities[keep].copy()
+    located.attrs["warnings"] = list(facilities.attrs.get("warnings", [])) + warnings
+    logger.info("located %d facilities, %d outside the study area or unmatched, %d warnings",
+                int(keep.sum()), len(rejects), len(warnings))
+    return located, rejection_frame(rejects)
