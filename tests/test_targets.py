@@ -429,7 +429,7 @@ def test_missing_layer_on_preset_row_is_na_naming_the_category():
     targets = parse_targets([{"preset": "taizhou_14th", "only": ["minor_protection_station"]}])
     report = evaluate_targets(targets, make_context())
     summary = report.summary.iloc[0]
-    assert summary["status"] == "na" and "minor_protection_station" in summary["note"]
+    assert summary["status"] == "na" and "minor_protection" in summary["note"]
     assert set(report.rows["status"]) == {"na"}
 
 
