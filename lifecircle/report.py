@@ -1,0 +1,258 @@
+"""Gap report writers: ``gaps.csv`` (UTF-8 with BOM, for Excel), ``gaps.xlsx``, the results.gpkg
+layer and the rows of the console table. Chinese headers and labels by default, ``lang="en"``
+switches to English. Nothing here computes a figure: the numbers come from
+:func:`lifecircle.coverage.targets.evaluate_targets`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from lifecircle.coverage.targets import SUMMARY_COLUMNS, UNIT_ZH, GapReport
+
+logger = logging.getLogger(__name__)
+
+LANGS = ("zh", "en")
+STATUS_FILL = {"met": "C6EFCE", "not_met": "FFC7CE", "na": "D9D9D9"}  # green / red / grey
+STATUS_EN = {"met": "met", "not_met": "not met", "na": "n/a"}
+
+# Output columns in order: key -> (Chinese header, English header).
+COLUMNS: dict[str, tuple[str, str]] = {
+    "target_id": ("指标编号", "Target id"),
+    "indicator": ("指标", "Indicator"),
+    "document": ("依据文件", "Document"),
+    "target_type": ("指标类型", "Type"),
+    "level": ("层级", "Level"),
+    "unit_code": ("单元代码", "Unit code"),
+    "unit_name": ("单元名称", "Unit"),
+    "parent_code": ("上级代码", "Parent code"),
+    "kind": ("乡镇类型", "Kind"),
+    "year": ("评估年份", "Year"),
+    "value": ("现状值", "Value"),
+    "target_value": ("目标值", "Target"),
+    "unit": ("单位", "Unit of value"),
+    "status": ("状态", "Status"),
+    "shortfall": ("差距", "Shortfall"),
+    "shortfall_unit": ("差距单位", "Shortfall unit"),
+    "met_units": ("达标单元数", "Units met"),
+    "total_units": ("单元总数", "Units"),
+    "trajectory": ("年度目标路径", "Trajectory"),
+    "note": ("说明", "Note"),
+}
+TYPE_ZH = {
+    "presence": "逐单元配置", "unit_coverage": "单元覆盖率", "count": "设施数量",
+    "district_presence": "全区配置", "service_circle": "服务圈覆盖", "ratio": "床位比例",
+    "colocation": "共建率", "new_facilities": "年度新增", "floor_area": "每百户面积",
+    "staffing": "人员配备",
+}
+LEVEL_ZH = {"township": "乡镇（街道）", "district": "全区", "village": "村（社区）",
+            "community": "社区"}
+KIND_ZH = {"street": "街道", "town": "镇/乡"}
+SUMMARY_HEADERS = {
+    "zh": ("指标编号", "指标", "评估年份", "现状", "目标", "状态", "差距", "达标单元"),
+    "en": ("Target", "Indicator", "Year", "Value", "Target value", "Status", "Shortfall",
+           "Units met"),
+}
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+
+
+def _combined(report: GapReport) -> pd.DataFrame:
+    """Every target's unit rows followed by its area row, in the order of the summary."""
+    rows = report.rows.copy()
+    summary = report.summary.copy()
+    order = {tid: i for i, tid in enumerate(summary["target_id"])}
+    rows["_target"] = rows["target_id"].map(order)
+    rows["_area"] = 0
+    summary["_target"] = range(len(summary))
+    summary["_area"] = 1
+    frames = [f for f in (rows, summary) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    both = pd.concat(frames, ignore_index=True, sort=False)
+    return both.sort_values(["_target", "_area"], kind="stable").drop(columns=["_target", "_area"])
+
+
+def _localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Pick the language's columns and labels, and rename the headers."""
+    frame = frame.copy()
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = np.nan
+    if lang == "zh":
+        frame["status"] = frame["status_zh"]
+        frame["target_type"] = frame["target_type"].map(lambda v: TYPE_ZH.get(v, v))
+        frame["level"] = frame["level"].map(lambda v: LEVEL_ZH.get(v, v))
+        frame["kind"] = frame["kind"].map(lambda v: KIND_ZH.get(v, v))
+        for column in ("unit", "shortfall_unit"):
+            frame[column] = frame[column].map(lambda v: UNIT_ZH.get(v, v))
+    else:
+        frame["status"] = frame["status"].map(lambda v: STATUS_EN.get(v, v))
+        if "note_en" in frame:
+            frame["note"] = frame["note_en"]
+    out = frame[list(COLUMNS)]
+    return out.rename(columns={k: v[0 if lang == "zh" else 1] for k, v in COLUMNS.items()})
+
+
+def gaps_table(report: GapReport, *, lang: str = "zh") -> pd.DataFrame:
+    """The gap report as one table (unit rows then the area row of each target), localised."""
+    _check_lang(lang)
+    return _localise(_combined(report), lang)
+
+
+def write_gaps_csv(report: GapReport, path: str | Path, *, lang: str = "zh") -> Path:
+    """Write ``gaps.csv``: UTF-8 with BOM (so Excel shows Chinese), Chinese headers by default.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    path = Path(path)
+    table = gaps_table(report, lang=lang)
+    path.write_text(table.to_csv(index=False, lineterminator="\r\n"), encoding="utf-8-sig")
+    logger.info("wrote %s (%d rows)", path, len(table))
+    return path
+
+
+def _sheet_title(text: str, used: set[str]) -> str:
+    """An Excel sheet name: no []:*?/\\, at most 31 characters, unique in the workbook."""
+    title = re.sub(r"[\[\]:*?/\\]", "_", str(text)).strip("'") or "target"
+    title = title[:31]
+    base, n = title, 2
+    while title.lower() in used:
+        suffix = f"~{n}"
+        title = base[: 31 - len(suffix)] + suffix
+        n += 1
+    used.add(title.lower())
+    return title
+
+
+def _display_width(value: Any) -> int:
+    text = "" if value is None else str(value)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else (float(value) if math.isfinite(value) else str(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str]) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    ws.append(list(table.columns))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(vertical="center", wrap_text=False)
+    status_col = list(COLUMNS).index("status") + 1  # localised tables keep COLUMNS' order
+    for values, status in zip(table.itertuples(index=False), statuses, strict=True):
+        ws.append([_cell(v) for v in values])
+        colour = STATUS_FILL.get(status)
+        if colour:
+            ws.cell(row=ws.max_row, column=status_col).fill = PatternFill(
+                start_color=colour, end_color=colour, fill_type="solid")
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+    for i, column in enumerate(table.columns, start=1):
+        widths = [_display_width(column), *(_display_width(v) for v in table[column].head(500))]
+        ws.column_dimensions[get_column_letter(i)].width = min(max(widths) + 2, 60)
+
+
+def write_gaps_xlsx(report: GapReport, path: str | Path, *, lang: str = "zh") -> Path:
+    """Write ``gaps.xlsx``: a summary sheet first, then one sheet per target.
+
+    Status cells are green (met), red (not met) or grey (not applicable); the header row is
+    frozen and filtered, and columns are sized to their content.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from openpyxl import Workbook
+
+    _check_lang(lang)
+    path = Path(path)
+    wb = Workbook()
+    summary_ws = wb.active
+    used: set[str] = set()
+    summary_ws.title = _sheet_title("汇总" if lang == "zh" else "Summary", used)
+    summary = report.summary
+    _write_sheet(summary_ws, _localise(summary, lang), list(summary["status"]))
+    combined = _combined(report)
+    for target_id in summary["target_id"]:
+        part = combined[combined["target_id"] == target_id]
+        ws = wb.create_sheet(_sheet_title(target_id, used))
+        _write_sheet(ws, _localise(part, lang), list(part["status"]))
+    wb.save(path)
+    logger.info("wrote %s (%d target sheets)", path, len(summary))
+    return path
+
+
+def gaps_layer(report: GapReport, townships: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Township-level gap rows with the township polygons, and area rows with their union.
+
+    The layer for results.gpkg: English column names, one feature per township × target (and one
+    per target for the whole area), EPSG:4326.
+    """
+    combined = _combined(report)
+    keep = combined[combined["level"].isin(["township", "district"])].copy()
+    geometry = townships.set_index(townships["code"].astype(str)).geometry
+    area = townships.geometry.union_all() if len(townships) else None
+    keep["geometry"] = [area if level == "district" else geometry.get(str(code))
+                        for level, code in zip(keep["level"], keep["unit_code"], strict=True)]
+    return gpd.GeoDataFrame(keep.reset_index(drop=True), geometry="geometry",
+                            crs=townships.crs or "EPSG:4326")
+
+
+def _format(value: Any, unit: str, lang: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    label = UNIT_ZH.get(unit, unit) if lang == "zh" else unit
+    if unit in ("facilities", "staff", "beds", "nursing beds", "seniors", "people", "units"):
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:,.1f}"
+    sep = "" if unit == "%" else " "
+    return f"{text}{sep}{label}"
+
+
+def summary_rows(report: GapReport, *, lang: str = "zh") -> list[tuple[str, ...]]:
+    """Rows for the console's area table (headers in :data:`SUMMARY_HEADERS`).
+
+    Each tuple: target id, indicator, year, value, target, status label, shortfall, units met.
+    """
+    _check_lang(lang)
+    rows = []
+    for r in report.summary.itertuples():
+        status = r.status_zh if lang == "zh" else STATUS_EN.get(r.status, r.status)
+        counted = isinstance(r.total_units, int | float) and math.isfinite(r.total_units)
+        units = f"{r.met_units:.0f}/{r.total_units:.0f}" if counted else ""
+        shortfall = "" if r.status != "not_met" else _format(r.shortfall, r.shortfall_unit, lang)
+        rows.append((str(r.target_id), str(r.indicator), str(r.year),
+                     _format(r.value, r.unit, lang), _format(r.target_value, r.unit, lang),
+                     status, shortfall, units))
+    return rows
