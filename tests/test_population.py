@@ -141,8 +141,10 @@ def _random_counts(shape, seed):
         (UTM, lambda: from_origin(X0 + 500, Y0 + 3000, 30, 30), (80, 90)),
         # UTM with 100 m cells: used as it is
         (UTM, lambda: from_origin(X0 + 500, Y0 + 3000, 100, 100), (25, 30)),
+        # web mercator "100 m" cells are 85 m on the ground at 32 N: resampled
+        ("EPSG:3857", lambda: from_origin(13236500.0, 3766000.0, 100, 100), (25, 30)),
     ],
-    ids=["wgs84-3arcsec", "webmercator-250m", "utm-30m", "utm-100m"],
+    ids=["wgs84-3arcsec", "webmercator-250m", "utm-30m", "utm-100m", "webmercator-100m"],
 )
 def test_raster_totals_preserved(tmp_path, crs, make_transform, shape):
     total = _random_counts(shape, 1)
@@ -169,6 +171,27 @@ def test_raster_totals_preserved(tmp_path, crs, make_transform, shape):
     x, y = _utm_xy(demand)
     dist, _ = cKDTree(np.c_[x, y]).query(np.c_[x, y], k=2)
     assert np.median(dist[:, 1]) == pytest.approx(100, rel=0.1)
+
+
+def test_raster_already_on_a_100m_grid_is_used_as_it_is(hand_raster, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="lifecircle.geo.population"):
+        demand_points(PopulationSpec(raster=hand_raster), _zones([(-50, -50, 350, 350)]))
+    assert "resampled" not in caplog.text
+    mercator = _write_raster(hand_raster.parent / "m.tif", HAND, crs="EPSG:3857",
+                             transform=from_origin(13236500.0, 3766000.0, 100, 100), nodata=-1)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lifecircle.geo.population"):
+        with rasterio.open(mercator) as src:
+            west, south, east, north = rasterio.warp.transform_bounds(src.crs, "EPSG:4326",
+                                                                     *src.bounds)
+        zones = gpd.GeoDataFrame({"code": ["329901001"], "name": ["甲"]},
+                                 geometry=[box(west - 0.01, south - 0.01, east + 0.01,
+                                               north + 0.01)], crs="EPSG:4326")
+        demand, _ = demand_points(PopulationSpec(raster=mercator), zones)
+    assert "resampled" in caplog.text
+    assert demand["pop"].sum() == pytest.approx(38, rel=0.005)
 
 
 def test_nodata_and_nan_are_nobody(tmp_path):

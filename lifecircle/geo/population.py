@@ -158,12 +158,23 @@ def _cell_centres(transform: Affine, rows: NDArray[np.int64], cols: NDArray[np.i
     return a * col + b * row + c, d * col + e * row + f
 
 
-def _cell_size_ok(src: Any, cell_size_m: float) -> bool:
+def _cell_size_ok(src: Any, cell_size_m: float, lon: float, lat: float,
+                  metric: pyproj.CRS) -> bool:
+    """Whether the raster's cells are already ~``cell_size_m`` on the ground at (lon, lat).
+
+    Measured in the metric CRS, so web-mercator "metres" (1/cos(latitude) too long) count as
+    what they are on the ground.
+    """
     if src.crs is None or src.crs.is_geographic:
         return False
-    factor = src.crs.linear_units_factor[1]
-    res_m = np.abs(np.asarray(src.res, dtype=float)) * factor
-    return bool(np.all(np.abs(res_m - cell_size_m) <= _CELL_SIZE_TOLERANCE * cell_size_m))
+    to_src = pyproj.Transformer.from_crs("EPSG:4326", src.crs, always_xy=True)
+    to_metric = pyproj.Transformer.from_crs(src.crs, metric, always_xy=True)
+    x, y = to_src.transform(lon, lat)
+    res_x, res_y = (abs(float(r)) for r in src.res)
+    mx, my = to_metric.transform([x, x + res_x, x], [y, y, y + res_y])
+    ground_m = np.array([np.hypot(mx[1] - mx[0], my[1] - my[0]),
+                         np.hypot(mx[2] - mx[0], my[2] - my[0])])
+    return bool(np.all(np.abs(ground_m - cell_size_m) <= _CELL_SIZE_TOLERANCE * cell_size_m))
 
 
 def _raster_cells(spec: PopulationSpec, zones: gpd.GeoDataFrame, cell_size_m: float,
@@ -189,7 +200,8 @@ def _raster_cells(spec: PopulationSpec, zones: gpd.GeoDataFrame, cell_size_m: fl
                 "-a_srs EPSG:4326) or export it again with its CRS"
             )
         full = Window(0, 0, src.width, src.height)
-        as_is = _cell_size_ok(src, cell_size_m)
+        centre = union.centroid
+        as_is = _cell_size_ok(src, cell_size_m, centre.x, centre.y, metric)
         if as_is:
             # zone bounds (plus a cell) in the raster's CRS, read as they are
             bounds = transform_bounds("EPSG:4326", src.crs, *union.bounds, densify_pts=21)
