@@ -212,17 +212,21 @@ def write_gaps_xlsx(report: GapReport, path: str | Path, *, lang: str = "zh") ->
     return path
 
 
-def gaps_layer(report: GapReport, townships: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Township-level gap rows with the township polygons, and area rows with their union.
+def gaps_layer(report: GapReport, townships: gpd.GeoDataFrame, *,
+               units: dict[str, gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
+    """The gap rows with geometry, for results.gpkg (English column names, EPSG:4326).
 
-    The layer for results.gpkg: English column names, one feature per township × target (and one
-    per target for the whole area), EPSG:4326.
+    Township rows get the township polygon, area rows the union of the townships, and rows of a
+    unit level the unit polygon when ``units`` (by level) is given; rows of levels without
+    polygons are left out.
     """
     combined = _combined(report)
-    keep = combined[combined["level"].isin(["township", "district"])].copy()
-    geometry = townships.set_index(townships["code"].astype(str)).geometry
+    shapes = {"township": townships.set_index(townships["code"].astype(str)).geometry}
+    for level, frame in (units or {}).items():
+        shapes[level] = frame.to_crs(townships.crs).set_index(frame["code"].astype(str)).geometry
+    keep = combined[combined["level"].isin([*shapes, "district"])].copy()
     area = townships.geometry.union_all() if len(townships) else None
-    keep["geometry"] = [area if level == "district" else geometry.get(str(code))
+    keep["geometry"] = [area if level == "district" else shapes[level].get(str(code))
                         for level, code in zip(keep["level"], keep["unit_code"], strict=True)]
     return gpd.GeoDataFrame(keep.reset_index(drop=True), geometry="geometry",
                             crs=townships.crs or "EPSG:4326")

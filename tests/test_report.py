@@ -108,6 +108,11 @@ def test_gaps_layer_has_township_and_area_geometry(report):
     assert district.geometry.iloc[0].area == pytest.approx(context.townships.union_all().area)
     east = layer[(layer["unit_code"] == CODES[0]) & (layer["target_id"] == "street_centre")]
     assert east.geometry.iloc[0].equals(context.townships.geometry.iloc[0])
+    with_units = gaps_layer(report, context.townships, units=context.units)
+    villages = with_units[with_units["level"] == "village"]
+    assert len(villages) == 8 and villages.geometry.notna().all()
+    first = villages[villages["unit_code"] == CODES[0] + "001"].geometry.iloc[0]
+    assert first.equals(context.units["village"].geometry.iloc[0])
 
 
 def test_summary_rows(report):

@@ -189,10 +189,15 @@ def test_village_coverage_rolls_up_to_townships_and_district():
     assert (summary["met_units"], summary["total_units"]) == (3, 8)
 
 
-def test_village_level_without_units_is_na_naming_the_input():
-    report = evaluate([{"id": "kids", "type": "unit_coverage", "level": "village",
-                        "category": "children_home", "target_pct": 100}], units=False)
-    summary = report.summary.iloc[0]
+def test_village_level_without_units_fails_for_user_targets():
+    with pytest.raises(PlanError, match=r"level 'village'.*inputs\.units"):
+        evaluate([{"id": "kids", "type": "unit_coverage", "level": "village",
+                   "category": "children_home", "target_pct": 100}], units=False)
+
+
+def test_village_level_without_units_is_na_for_preset_rows():
+    targets = parse_targets([{"preset": "hailing_14th", "only": ["village_social_work_room"]}])
+    summary = evaluate_targets(targets, make_context(units=False)).summary.iloc[0]
     assert summary["status"] == "na" and summary["status_zh"] == "不适用"
     assert "village" in summary["note"] and "inputs.units" in summary["note"]
 

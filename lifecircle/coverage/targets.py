@@ -1260,13 +1260,14 @@ def evaluate_targets(targets: Iterable[Target], context: EvaluationContext) -> G
     Raises
     ------
     PlanError
-        When a user target asks for a kind no township has, or the year is off its trajectory.
+        When a user target asks for a kind no township has, a level without a unit layer or a
+        town that does not exist, or the year is off its trajectory.
     """
     targets = list(targets)
     townships = _township_table(context)
     kinds = set(townships["kind"]) - {""}
-    validate_targets(targets, kinds=kinds, levels=None, year=context.year,
-                     source=context.district_name or "plan")
+    validate_targets(targets, kinds=kinds, levels=list(context.units), year=context.year,
+                     towns=set(townships["name"]), source=context.district_name or "plan")
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     for target in targets:
