@@ -370,6 +370,18 @@ def test_colocation_by_distance():
     assert report.summary.iloc[0]["status"] == "met"
 
 
+def test_colocation_by_distance_ignores_facilities_without_coordinates():
+    context = make_context()
+    facilities = context.facilities.copy()
+    # cc1 loses its point (counted by stated township only): it cannot be near anything
+    facilities.loc[facilities["facility_id"] == "cc1", "geometry"] = Point()
+    context.facilities = facilities
+    targets = parse_targets([{"id": "near", "type": "colocation", "category": "community_centre",
+                              "near_category": "meal_point", "within_m": 100, "target_pct": 60}])
+    assert evaluate_targets(targets, context).summary.iloc[0]["value"] == pytest.approx(100 / 3,
+                                                                                     abs=1e-3)
+
+
 def test_floor_area_per_100_households():
     # 东街道 300/3000 = 10, 西街道 100/1000 = 10, 白鹭镇 600/2000 = 30 (exactly), 青山镇 0
     report = evaluate([{"id": "fa", "type": "floor_area", "category": "community_centre",

@@ -47,6 +47,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import PlanError
@@ -653,8 +654,10 @@ def _unit_table(context: EvaluationContext, level: str) -> pd.DataFrame | None:
         "kind": parent.map(townships["kind"]).fillna(""),
         "unit_kind": u.get("unit_kind", pd.Series("", u.index)).fillna("").astype(str),
     })
-    for column in ("households", "pop", "pop60"):
-        out[column] = pd.to_numeric(u[column], errors="coerce") if column in u else np.nan
+    for column, fallback in (("households", None), ("pop", "population"),
+                             ("pop60", "population_60")):
+        source = column if column in u else fallback if fallback in u else None
+        out[column] = pd.to_numeric(u[source], errors="coerce") if source else np.nan
     return out.set_index("code", drop=False)
 
 
@@ -1060,21 +1063,36 @@ def _eval_colocation(target: Target, context: EvaluationContext, b: _Builder) ->
           met_units=n_met, total_units=len(table))
 
 
+def _located(frame: pd.DataFrame) -> np.ndarray:
+    """Facilities with a usable point (register rows without coordinates have none)."""
+    geometry = np.asarray(frame.geometry, dtype=object)
+    return ~shapely.is_missing(geometry) & ~shapely.is_empty(geometry)
+
+
 def _within(hosts: pd.DataFrame, others: pd.DataFrame, within_m: float) -> np.ndarray:
-    """Whether each host lies within ``within_m`` of any of ``others`` (metric distances)."""
+    """Whether each host lies within ``within_m`` of any of ``others`` (metric distances).
+
+    Hosts without coordinates are never within; others without coordinates are ignored.
+    """
+    result = np.zeros(len(hosts), dtype=bool)
     if len(hosts) == 0 or len(others) == 0:
-        return np.zeros(len(hosts), dtype=bool)
+        return result
     from scipy.spatial import cKDTree
 
     from lifecircle.geo.crs import metric_crs_for
 
-    pts = gpd.GeoSeries(list(hosts.geometry) + list(others.geometry), crs="EPSG:4326")
+    host_ok, other_ok = _located(hosts), _located(others)
+    if not host_ok.any() or not other_ok.any():
+        return result
+    pts = gpd.GeoSeries(list(hosts.geometry[host_ok]) + list(others.geometry[other_ok]),
+                        crs="EPSG:4326")
     crs = metric_crs_for(pts.x.to_numpy(), pts.y.to_numpy())
     metric = pts.to_crs(crs)
     xy = np.column_stack([metric.x.to_numpy(), metric.y.to_numpy()])
-    tree = cKDTree(xy[len(hosts):])
-    dist, _ = tree.query(xy[: len(hosts)], k=1)
-    return dist <= within_m + 1e-6
+    n_hosts = int(host_ok.sum())
+    dist, _ = cKDTree(xy[n_hosts:]).query(xy[:n_hosts], k=1)
+    result[host_ok] = dist <= within_m + 1e-6
+    return result
 
 
 def _eval_new(target: Target, context: EvaluationContext, b: _Builder) -> None:
