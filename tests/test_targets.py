@@ -6,6 +6,7 @@ handful of facilities; every expected figure below is worked out by hand in the 
 
 from __future__ import annotations
 
+import itertools
 import math
 from types import SimpleNamespace
 
@@ -13,12 +14,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 from lifecircle.coverage.targets import (
     EvaluationContext,
     GapReport,
     Target,
+    _share_shortfall,
     evaluate_targets,
     parse_targets,
     validate_targets,
@@ -553,3 +557,46 @@ def test_target_is_a_frozen_value():
     assert isinstance(target, Target) and target.level == "township"
     with pytest.raises(AttributeError):
         target.id = "y"
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=7), st.integers(1, 3),
+       st.sampled_from([30.0, 50.0, 90.0, 100.0]))
+def test_share_shortfall_is_the_cheapest_way_to_reach_the_share(counts, min_count, pct):
+    counts = np.array(counts, dtype=float)
+    shortfall = np.maximum(min_count - counts, 0.0)
+    met = counts >= min_count
+    # brute force: the fewest facilities that bring enough units to min_count
+    needed_units = math.ceil(pct / 100 * len(counts) - 1e-9)
+    best = math.inf
+    for mask in itertools.product([False, True], repeat=len(counts)):
+        chosen = np.array(mask)
+        if (met | chosen).sum() >= needed_units:
+            best = min(best, shortfall[chosen & ~met].sum())
+    assert _share_shortfall(shortfall, met, pct) == best
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.floats(0, 500), st.floats(0, 40)),
+                min_size=1, max_size=12),
+       st.floats(1, 30))
+def test_service_circle_area_value_matches_a_direct_sum(cells, threshold):
+    context = make_context()
+    codes = [CODES[i] for i, _, _ in cells]
+    context.coverage = SimpleNamespace(demand=pd.DataFrame({
+        "township_code": codes, "kind": ["street" if c < CODES[2] else "town" for c in codes],
+        "pop": [p for _, p, _ in cells], "pop60": [p / 4 for _, p, _ in cells],
+        "time_min__meal_point": [t for _, _, t in cells]}))
+    targets = parse_targets([{"id": "c", "type": "service_circle", "category": "meal_point",
+                              "threshold_min": threshold, "target_pct": 50}])
+    summary = evaluate_targets(targets, context).summary.iloc[0]
+    total = sum(p / 4 for _, p, _ in cells)
+    covered = sum(p / 4 for _, p, t in cells if t <= threshold)
+    if total > 0:
+        assert summary["value"] == pytest.approx(100 * covered / total, abs=1e-3)
+        assert summary["status"] == ("met" if covered / total >= 0.5 - 1e-12 else "not_met")
+    else:
+        assert summary["status"] == "na"
