@@ -112,7 +112,7 @@ def gaps_table(report: GapReport, *, lang: str = "zh") -> pd.DataFrame:
     return _localise(_combined(report), lang)
 
 
-def write_gaps_csv(report: GapReport, path: str | Path, *, lang: str = "zh") -> Path:
+def write_gaps_csv(report: GapReport, path: str | Path, lang: str = "zh") -> Path:
     """Write ``gaps.csv``: UTF-8 with BOM (so Excel shows Chinese), Chinese headers by default.
 
     Returns
@@ -181,7 +181,7 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str]) -> None:
         ws.column_dimensions[get_column_letter(i)].width = min(max(widths) + 2, 60)
 
 
-def write_gaps_xlsx(report: GapReport, path: str | Path, *, lang: str = "zh") -> Path:
+def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh") -> Path:
     """Write ``gaps.xlsx``: a summary sheet first, then one sheet per target.
 
     Status cells are green (met), red (not met) or grey (not applicable); the header row is
@@ -244,7 +244,7 @@ def _format(value: Any, unit: str, lang: str) -> str:
     return f"{text}{sep}{label}"
 
 
-def summary_rows(report: GapReport, *, lang: str = "zh") -> list[tuple[str, ...]]:
+def summary_rows(report: GapReport, lang: str = "zh") -> list[tuple[str, ...]]:
     """Rows for the console's area table (headers in :data:`SUMMARY_HEADERS`).
 
     Each tuple: target id, indicator, year, value, target, status label, shortfall, units met.
