@@ -169,10 +169,12 @@ def _parts(geom) -> list[LineString]:
 def _layout(rng: np.random.Generator) -> District:
     transformer = pyproj.Transformer.from_crs(4326, METRIC_EPSG, always_xy=True)
     cx, cy = transformer.transform(CENTRE_LON, CENTRE_LAT)
-    origin = (round((cx - SIZE_M / 2) / CELL_M) * CELL_M, round((cy - SIZE_M / 2) / CELL_M) * CELL_M)
+    origin = (round((cx - SIZE_M / 2) / CELL_M) * CELL_M,
+              round((cy - SIZE_M / 2) / CELL_M) * CELL_M)
 
     s = SIZE_M
-    corners = np.array([[0, 0], [s, 0], [s, s], [0, s]], dtype=float) + rng.uniform(-120, 120, (4, 2))
+    corners = np.array([[0, 0], [s, 0], [s, s], [0, s]], dtype=float)
+    corners += rng.uniform(-120, 120, (4, 2))
     sides = []
     for k in range(4):
         a, b = corners[k], corners[(k + 1) % 4]
@@ -188,7 +190,8 @@ def _layout(rng: np.random.Generator) -> District:
 
     xs = np.arange(-400.0, s + 401.0, 20.0)
     ph1, ph2 = rng.uniform(0, 2 * np.pi, 2)
-    ys = 4550 + 380 * np.sin(2 * np.pi * xs / 5400 + ph1) + 130 * np.sin(2 * np.pi * xs / 2100 + ph2)
+    ys = (4550 + 380 * np.sin(2 * np.pi * xs / 5400 + ph1)
+          + 130 * np.sin(2 * np.pi * xs / 2100 + ph2))
     river_line = LineString(np.column_stack([xs, ys]))
     river = river_line.buffer(RIVER_HALF_WIDTH_M, cap_style="flat").intersection(boundary)
 
@@ -207,7 +210,8 @@ def _layout(rng: np.random.Generator) -> District:
         p = face.representative_point()
         if core.contains(p):
             north = p.y > np.interp(p.x, xs, ys)
-            west = p.x < np.interp(p.y, [c[1] for c in divider.coords], [c[0] for c in divider.coords])
+            div = np.asarray(divider.coords)
+            west = p.x < np.interp(p.y, div[:, 1], div[:, 0])
             pos = "core_" + ("n" if north else "s") + ("w" if west else "e")
         else:
             dx, dy = p.x - centre[0], p.y - centre[1]
@@ -218,7 +222,8 @@ def _layout(rng: np.random.Generator) -> District:
         name = next(t[1] for t in TOWNSHIPS if t[3] == pos)
         if name in district.townships:
             raise RuntimeError(f"two faces claim township position {pos}")
-        district.townships[name] = shapely.normalize(face)
+        # vertices every 100 m keep the polygons faithful (and still tiling) in lon/lat
+        district.townships[name] = shapely.segmentize(shapely.normalize(face), 100.0)
     return district
 
 
@@ -414,7 +419,7 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
     ways.extend(exits)
 
     occupied: list[tuple[float, float]] = []
-    for code, name, kind, pos in TOWNSHIPS:
+    for _code, name, kind, _pos in TOWNSHIPS:
         if kind != "town":
             continue
         poly = district.townships[name]
@@ -433,7 +438,7 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
     # country roads: a spanning tree over each town's places on each side of the river,
     # anchored on the town centre or on the nearest primary road on that side
     exit_lines = unary_union([w.line for w in exits] + [ring])
-    for code, name, kind, pos in TOWNSHIPS:
+    for _code, name, kind, _pos in TOWNSHIPS:
         if kind != "town":
             continue
         tx, ty = district.town_centres[name]
@@ -453,15 +458,16 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
             else:
                 cxm, cym = np.mean(places, axis=0)
                 side_lines = [w.line for w in exits
-                              if (w.line.centroid.y > _river_y(district, w.line.centroid.x)) == side]
-                pt = nearest_points(Point(cxm, cym), unary_union(side_lines + [ring]))[1]
+                              if (w.line.centroid.y > _river_y(district, w.line.centroid.x))
+                              == side]
+                pt = nearest_points(Point(cxm, cym), unary_union([*side_lines, ring]))[1]
                 anchor = (pt.x, pt.y)
                 anchor_is_road = True
-            pts = np.array([anchor] + places)
+            pts = np.array([anchor, *places])
             diff = pts[:, None, :] - pts[None, :, :]
             dist = np.hypot(diff[..., 0], diff[..., 1])
             tree = minimum_spanning_tree(dist).tocoo()
-            pairs = sorted(zip(tree.row.tolist(), tree.col.tolist()))
+            pairs = sorted(zip(tree.row.tolist(), tree.col.tolist(), strict=True))
             # one extra link per group closes a loop
             if len(places) >= 3:
                 dd = dist.copy()
@@ -657,7 +663,7 @@ def _node_ways(ways: list[Way], *, densify_m: float = 25.0, trim_m: float = 2.5)
     frag_flags: list[bool] = []
 
     def node(x: float, y: float) -> int:
-        key = (int(round(x * 100)), int(round(y * 100)))
+        key = (round(x * 100), round(y * 100))
         idx = keys.get(key)
         if idx is None:
             idx = len(nx_)
@@ -671,7 +677,7 @@ def _node_ways(ways: list[Way], *, densify_m: float = 25.0, trim_m: float = 2.5)
         seg = np.hypot(*np.diff(c, axis=0).T)
         dist = np.concatenate([[0.0], np.cumsum(seg)])
         total = float(dist[-1])
-        entries = [(float(d), float(x), float(y), 0) for d, (x, y) in zip(dist, c)]
+        entries = [(float(d), float(x), float(y), 0) for d, (x, y) in zip(dist, c, strict=True)]
         crossings = sorted(cuts[k])
         entries += [(d, x, y, 1) for d, x, y in crossings]
         entries.sort(key=lambda e: (e[0], -e[3]))
@@ -710,7 +716,8 @@ def _node_ways(ways: list[Way], *, densify_m: float = 25.0, trim_m: float = 2.5)
     _, label = connected_components(graph, directed=False)
     sizes = np.bincount(label)
     main = int(np.argmax(sizes))
-    keep_labels = {main} | {int(label[ids[0]]) for (ids, _), f in zip(node_ways, frag_flags) if f}
+    keep_labels = {main} | {int(label[ids[0]])
+                            for (ids, _), f in zip(node_ways, frag_flags, strict=True) if f}
     kept = [(ids, tags) for ids, tags in node_ways if int(label[ids[0]]) in keep_labels]
     dropped = len(node_ways) - len(kept)
     logger.info("noded %d ways into %d nodes; dropped %d stray ways", len(node_ways), n_nodes,
@@ -744,7 +751,8 @@ def _osm_xml(district: District, net: Network) -> bytes:
     minlat, maxlat = float(lat.min()), float(lat.max())
     out = io.StringIO()
     out.write("<?xml version='1.0' encoding='UTF-8'?>\n")
-    out.write('<osm version="0.6" generator="lifecircle.sample (fictional 示范区, not real data)">\n')
+    out.write('<osm version="0.6" '
+              'generator="lifecircle.sample (fictional 示范区, not real data)">\n')
     out.write(f'  <bounds minlat="{minlat:.7f}" minlon="{minlon:.7f}" maxlat="{maxlat:.7f}" '
               f'maxlon="{maxlon:.7f}"/>\n')
     for i in range(len(lon)):
@@ -798,7 +806,7 @@ def _population(rng, district: District, net: Network) -> Population:
                                   weights=seg_len_a)
     road_m = road_m[::-1].ravel()  # histogram rows run south->north; raster rows north->south
 
-    lines = [ln for ln, (ids, _) in zip(net.lines(), net.ways) if main[ids[0]]]
+    lines = [ln for ln, (ids, _) in zip(net.lines(), net.ways, strict=True) if main[ids[0]]]
     tree = shapely.STRtree(lines)
     pts = shapely.points(fx, fy)
     _, dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
@@ -863,7 +871,8 @@ def _round_coords(geom) -> list:
 
 
 def _geom_lonlat(district: District, geom):
-    return shapely.transform(geom, lambda c: np.column_stack(_to_lonlat(district, c[:, 0], c[:, 1])))
+    return shapely.transform(
+        geom, lambda c: np.column_stack(_to_lonlat(district, c[:, 0], c[:, 1])))
 
 
 def _feature(district: District, geom, props: dict) -> dict:
@@ -932,10 +941,10 @@ def _write_xlsx(path: Path, sheet: str, title: str, header: list[str], rows: lis
 
 def _write_raster(path: Path, district: District, popu: Population) -> None:
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
-    transform = from_origin(district.origin[0] + popu.x0, district.origin[1] + popu.y1,
-                            CELL_M, CELL_M)
+    transform = Affine(CELL_M, 0.0, district.origin[0] + popu.x0,
+                       0.0, -CELL_M, district.origin[1] + popu.y1)
     profile = {"driver": "GTiff", "height": popu.pop.shape[0], "width": popu.pop.shape[1],
                "count": 2, "dtype": "float32", "crs": f"EPSG:{METRIC_EPSG}",
                "transform": transform, "compress": "deflate", "predictor": 2, "nodata": None}
@@ -1022,7 +1031,7 @@ def _units(rng, district: District, popu: Population) -> list[dict]:
                 seeds.append((code + f"{k + 1:03d}", cname, "社区", p))
         mp = MultiPoint([s[3] for s in seeds])
         cells = shapely.voronoi_polygons(mp, extend_to=poly.envelope.buffer(500), ordered=True)
-        for seed, cell in zip(seeds, shapely.get_parts(cells)):
+        for seed, cell in zip(seeds, shapely.get_parts(cells), strict=True):
             geom = shapely.normalize(cell.intersection(poly))
             units.append({"code": seed[0], "name": seed[1], "unit_kind": seed[2],
                           "township": name, "township_code": code, "geometry": geom,
@@ -1035,7 +1044,7 @@ def _units(rng, district: District, popu: Population) -> list[dict]:
     for u in units:
         pop, _ = _sum_in(u["geometry"], popu)
         size = 2.7 if u["unit_kind"] == "社区" and u["township"].endswith("街道") else 3.1
-        u["households"] = int(round(pop / size))
+        u["households"] = round(pop / size)
     return units
 
 
@@ -1067,7 +1076,8 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
            bank=True)
     for t in ("白鹭镇", "稻香镇", "青山镇"):
         ec_add(f"{t}区域性养老服务中心", "区域性养老服务中心", t, int(rng.integers(40, 61)),
-               int(rng.integers(20, 31)), int(rng.integers(1500, 2500)), 2020 + int(rng.integers(4)),
+               int(rng.integers(20, 31)), int(rng.integers(1500, 2500)),
+               2020 + int(rng.integers(4)),
                near=district.town_centres[t], radius=400)
     for t in streets:
         for k, cname in enumerate(COMMUNITY_NAMES[t][:3]):
@@ -1089,19 +1099,21 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
             ("青山康养园", "青山镇")]
     for name, t in inst:
         near = district.town_centres.get(t)
-        ec_add(name, "养老机构", t, 0, 0, int(rng.integers(3000, 9000)), 2010 + int(rng.integers(15)),
+        ec_add(name, "养老机构", t, 0, 0, int(rng.integers(3000, 9000)),
+               2010 + int(rng.integers(15)),
                near=near, radius=600)
     for t in towns:
-        ec_add(f"{t}敬老院", "敬老院", t, int(rng.integers(60, 121)), 0, int(rng.integers(1800, 3500)),
+        ec_add(f"{t}敬老院", "敬老院", t, int(rng.integers(60, 121)), 0,
+               int(rng.integers(1800, 3500)),
                2005 + int(rng.integers(10)), near=district.town_centres[t], radius=600)
     ec_add("康宁护理院", "护理院", "东湖街道", 120, 120, 5200, 2019)
     ec_add("仁和护理院", "护理院", "柳岸街道", 150, 150, 6100, 2023)
     # institutions carry the rest of the beds so that the district lands on its ratios
-    target_beds = int(round(BEDS_PER_1000_SENIORS * seniors_total / 1000.0))
-    target_nursing = int(round(NURSING_SHARE * target_beds))
+    target_beds = round(BEDS_PER_1000_SENIORS * seniors_total / 1000.0)
+    target_nursing = round(NURSING_SHARE * target_beds)
     for r in ec:
         if r["type"] == "敬老院":
-            r["nursing"] = int(round(0.3 * r["beds"]))
+            r["nursing"] = round(0.3 * r["beds"])
     fixed_beds = sum(r["beds"] or 0 for r in ec if r["type"] != "养老机构")
     fixed_nursing = sum(r["nursing"] or 0 for r in ec if r["type"] != "养老机构")
     inst_rows = [r for r in ec if r["type"] == "养老机构"]
@@ -1110,7 +1122,7 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     beds[0] += target_beds - fixed_beds - int(beds.sum())
     nursing = np.floor(beds / beds.sum() * (target_nursing - fixed_nursing)).astype(int)
     nursing[0] += target_nursing - fixed_nursing - int(nursing.sum())
-    for r, b, n in zip(inst_rows, beds, nursing):
+    for r, b, n in zip(inst_rows, beds, nursing, strict=True):
         r["beds"], r["nursing"] = int(b), int(n)
 
     order = rng.permutation(len(ec))
@@ -1165,7 +1177,7 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     years = np.array([2024] * 12 + [2025] * 7 + list(rng.integers(2019, 2024, len(mp) - 19)))
     years = years[rng.permutation(len(mp))]
     mp_rows = []
-    for r, yv in zip(mp, years):
+    for r, yv in zip(mp, years, strict=True):
         lon, lat = to_ll(*r["xy"])
         blon, blat = wgs84_to_bd09(lon, lat)
         mp_rows.append([r["name"], r["type"], addr(r["township"], 0), _fmt(float(blon)),
@@ -1276,7 +1288,8 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     cc_rows.insert(swap2_at, ["湖滨社区邻里中心", addr("东湖街道", 0), _fmt(lat), _fmt(lon), 380,
                               "否", 2020])
     faults.append({"file": "community_centres.csv", "row": miss_at + 2, "name": "学府社区邻里中心",
-                   "fault": "经度 and 纬度 empty (and the register has no 所属街道 to fall back on)"})
+                   "fault": "经度 and 纬度 empty (and the register has no 所属街道 to fall "
+                            "back on)"})
     faults.append({"file": "community_centres.csv", "row": swap2_at + 2,
                    "name": "湖滨社区邻里中心", "fault": "经度 and 纬度 swapped"})
 
@@ -1328,7 +1341,7 @@ def generate_sample(out_dir: str | Path | None = None) -> dict[str, float]:
     feats = []
     for code, name, kind, _ in TOWNSHIPS:
         pop, _ = _sum_in(district.townships[name], popu)
-        hh = int(round(pop / (2.7 if kind == "street" else 3.1)))
+        hh = round(pop / (2.7 if kind == "street" else 3.1))
         feats.append(_feature(district, district.townships[name],
                               {"code": code, "name": name, "households": hh}))
     _write_geojson(out / "boundaries" / "sample_townships.geojson", "sample_townships", feats)
@@ -1409,7 +1422,8 @@ def _faults_md(faults: list[dict]) -> str:
         "- `social_work_stations.csv`: 文昌街道社会工作服务站 and 青山镇社会工作服务站 have empty",
         "  经度/纬度 but a valid 所属街道; they cannot be mapped but still count for presence per",
         "  township (by township name).",
-        "- `villages.geojson`: 新垛村 lies inside 稻香镇 (329901101) but its code 329901102209 carries",
+        "- `villages.geojson`: 新垛村 lies inside 稻香镇 (329901101) but its code "
+        "329901102209 carries",
         "  the prefix of 青山镇: a code/containment conflict to report (containment wins).",
         "- `villages.geojson`: every third unit has no `parent_code`; link those by code prefix",
         "  (or containment).",
@@ -1419,6 +1433,34 @@ def _faults_md(faults: list[dict]) -> str:
 
 
 def _readme(fig: dict) -> str:
+    files = [
+        ("../boundaries/sample_townships.geojson",
+         "8 townships: 4 街道 (329901001–004), 4 镇 (329901100–103); `code`, `name`, `households`",
+         "UTF-8", "WGS-84"),
+        ("villages.geojson",
+         f"{fig['units']} 村/社区 units of 白鹭镇, 稻香镇, 青石街道; `code` (12 digits), `name`, "
+         "`households`, `parent_code` (left out on purpose on some)", "UTF-8", "WGS-84"),
+        ("river.geojson", "the river 玉带河 (`kind` = river, ~80 m wide polygon) and its 3 bridges "
+         "(`kind` = bridge, lines)", "UTF-8", "WGS-84"),
+        ("network.osm.bz2", f"walking network, OSM XML 0.6 in bz2; {fig['osm_nodes']} nodes, "
+         f"{fig['osm_ways']} ways; only bridges cross the river", "UTF-8", "WGS-84"),
+        ("population.tif", "100 m cells, band 1 `pop` (people), band 2 `pop60` (aged 60+), "
+         "float32, deflate", "GeoTIFF", "EPSG:32650"),
+        ("elder_care_centres.xlsx", "sheet 养老服务设施: title on row 1, header on row 2; "
+         f"{fig['elder_care_rows']} rows", "XLSX", "GCJ-02"),
+        ("meal_points.csv", f"助餐点/长者食堂/社区食堂/中央厨房; {fig['meal_point_rows']} rows",
+         "**GBK**", "**BD-09**"),
+        ("columbaria.geojson", f"骨灰堂/公益性公墓/立体式骨灰安放设施; {fig['columbaria']} points",
+         "UTF-8", "WGS-84"),
+        ("social_work_stations.csv", f"社工站/社工室; {fig['social_work_rows']} rows",
+         "UTF-8 with BOM", "GCJ-02"),
+        ("children_homes.csv", f"儿童之家; {fig['children_home_rows']} rows", "UTF-8", "WGS-84"),
+        ("community_centres.csv", "社区综合服务设施 with floor area and 志愿服务站点; "
+         f"{fig['community_centre_rows']} rows", "UTF-8", "WGS-84"),
+        ("FAULTS.md", "the deliberately faulty register rows (each must be rejected)", "UTF-8", ""),
+        ("plan.toml", "the plan file run by `lifecircle demo` (maintained by hand)", "UTF-8", ""),
+    ]
+    table = "\n".join(f"| `{f}` | {what} | {enc} | {crs} |" for f, what, enc, crs in files)
     return f"""# The sample district 示范区 (fictional)
 
 Everything in this folder is **invented**: the district 示范区 ("Shifan District"), its county
@@ -1431,19 +1473,7 @@ reproducible and `tests/test_sample.py` checks that it matches these committed f
 
 | file | content | encoding | coordinates |
 |---|---|---|---|
-| `../boundaries/sample_townships.geojson` | 8 townships: 4 街道 (329901001–004), 4 镇 (329901100–103); `code`, `name`, `households` | UTF-8 | WGS-84 |
-| `villages.geojson` | {fig['units']} 村/社区 units of 白鹭镇, 稻香镇, 青石街道; `code` (12 digits), `name`, `households`, `parent_code` (left out on purpose on some) | UTF-8 | WGS-84 |
-| `river.geojson` | the river 玉带河 (`kind` = river, ~80 m wide polygon) and its 3 bridges (`kind` = bridge, lines) | UTF-8 | WGS-84 |
-| `network.osm.bz2` | walking network, OSM XML 0.6 in bz2; {fig['osm_nodes']} nodes, {fig['osm_ways']} ways; only bridges cross the river | UTF-8 | WGS-84 |
-| `population.tif` | 100 m cells, band 1 `pop` (people), band 2 `pop60` (aged 60+), float32, deflate | GeoTIFF | EPSG:32650 |
-| `elder_care_centres.xlsx` | sheet 养老服务设施: title on row 1, header on row 2; {fig['elder_care_rows']} rows | XLSX | GCJ-02 |
-| `meal_points.csv` | 助餐点/长者食堂/社区食堂/中央厨房; {fig['meal_point_rows']} rows | **GBK** | **BD-09** |
-| `columbaria.geojson` | 骨灰堂/公益性公墓/立体式骨灰安放设施; {fig['columbaria']} points | UTF-8 | WGS-84 |
-| `social_work_stations.csv` | 社工站/社工室; {fig['social_work_rows']} rows | UTF-8 with BOM | GCJ-02 |
-| `children_homes.csv` | 儿童之家; {fig['children_home_rows']} rows | UTF-8 | WGS-84 |
-| `community_centres.csv` | 社区综合服务设施 with floor area and 志愿服务站点; {fig['community_centre_rows']} rows | UTF-8 | WGS-84 |
-| `FAULTS.md` | the deliberately faulty register rows (each must be rejected) | UTF-8 | |
-| `plan.toml` | the plan file run by `lifecircle demo` | UTF-8 | |
+{table}
 
 Figures: area {fig['area_km2']} km², population {fig['pop']:.0f} (urban {fig['urban_pop']:.0f}),
 aged 60+ {fig['pop60']:.0f}; elder-care beds {fig['beds']} in valid rows
