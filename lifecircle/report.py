@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from lifecircle.coverage.targets import SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.coverage.targets import LEVEL_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,6 @@ TYPE_ZH = {
     "colocation": "共建率", "new_facilities": "年度新增", "floor_area": "每百户面积",
     "staffing": "人员配备",
 }
-LEVEL_ZH = {"township": "乡镇（街道）", "district": "全区", "village": "村（社区）",
-            "community": "社区"}
 KIND_ZH = {"street": "街道", "town": "镇/乡"}
 SUMMARY_HEADERS = {
     "zh": ("指标编号", "指标", "评估年份", "现状", "目标", "状态", "差距", "达标单元"),
@@ -168,8 +166,11 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str]) -> None:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(vertical="center", wrap_text=False)
     status_col = list(COLUMNS).index("status") + 1  # localised tables keep COLUMNS' order
+    number_cols = [list(COLUMNS).index(k) + 1 for k in ("value", "target_value", "shortfall")]
     for values, status in zip(table.itertuples(index=False), statuses, strict=True):
         ws.append([_cell(v) for v in values])
+        for column in number_cols:
+            ws.cell(row=ws.max_row, column=column).number_format = "#,##0.0"
         colour = STATUS_FILL.get(status)
         if colour:
             ws.cell(row=ws.max_row, column=status_col).fill = PatternFill(

@@ -63,6 +63,8 @@ KINDS = ("street", "town")
 KIND_ZH = {"street": "街道", "town": "镇/乡"}
 POPULATIONS = ("pop60", "pop")
 STATUS_ZH = {"met": "达标", "not_met": "未达标", "na": "不适用"}
+LEVEL_ZH = {"township": "乡镇（街道）", "district": "全区", "village": "村（社区）",
+            "community": "社区"}
 ROW_COLUMNS = (
     "target_id", "indicator", "document", "target_type", "level", "unit_code", "unit_name",
     "parent_code", "kind", "value", "target_value", "unit", "status", "status_zh", "shortfall",
@@ -827,7 +829,8 @@ def _rollup_shares(target: Target, context: EvaluationContext, b: _Builder, tabl
               kind=row["kind"] if row is not None else "", value=100.0 * n_met / n,
               target_value=pct, unit="%",
               shortfall=_share_shortfall(shortfall[mask], met[mask], pct),
-              shortfall_unit=shortfall_unit, note=f"{n_met}/{n} 个{target.level}单元达标",
+              shortfall_unit=shortfall_unit,
+              note=f"{n_met}/{n} 个{LEVEL_ZH.get(target.level, target.level)}达标",
               note_en=f"{n_met}/{n} {target.level} units met")
 
 
