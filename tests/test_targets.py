@@ -258,10 +258,20 @@ def test_new_facilities_per_year_and_path():
     summary = report.summary.iloc[0]
     assert (summary["value"], summary["status"]) == (2, "met")  # m2 and m3 opened in 2025
     assert "2024:1" in summary["note"] and "2025:2" in summary["note"]
+    years = report.rows.set_index("unit_code")
+    assert list(years.index) == ["2021", "2022", "2023", "2024", "2025"]
+    assert years["value"].tolist() == [0, 0, 0, 1, 2]
+    assert years["status"].tolist() == ["not_met"] * 4 + ["met"]
+    assert (summary["met_units"], summary["total_units"]) == (1, 5)
     report = evaluate([{"id": "new", "type": "new_facilities", "category": "meal_point",
-                        "min_count": {"2024": 10, "2025": 10}}], year=2024)
+                        "min_count": {"2024": 1, "2025": 10}}], year=2024)
     summary = report.summary.iloc[0]
-    assert (summary["value"], summary["status"], summary["shortfall"]) == (1, "not_met", 9)
+    assert (summary["value"], summary["status"], summary["shortfall"]) == (1, "met", 0)
+    years = report.rows.set_index("unit_code")
+    assert years.loc["2025", "status"] == "na" and years.loc["2025", "target_value"] == 10
+    report = evaluate([{"id": "new", "type": "new_facilities", "category": "meal_point",
+                        "min_count": 3}], year=2025)
+    assert report.summary.iloc[0]["shortfall"] == 1
 
 
 def test_new_facilities_without_opened_is_na():

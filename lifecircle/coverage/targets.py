@@ -64,7 +64,7 @@ KIND_ZH = {"street": "街道", "town": "镇/乡"}
 POPULATIONS = ("pop60", "pop")
 STATUS_ZH = {"met": "达标", "not_met": "未达标", "na": "不适用"}
 LEVEL_ZH = {"township": "乡镇（街道）", "district": "全区", "village": "村（社区）",
-            "community": "社区"}
+            "community": "社区", "year": "年度"}
 ROW_COLUMNS = (
     "target_id", "indicator", "document", "target_type", "level", "unit_code", "unit_name",
     "parent_code", "kind", "value", "target_value", "unit", "status", "status_zh", "shortfall",
@@ -1113,11 +1113,25 @@ def _eval_new(target: Target, context: EvaluationContext, b: _Builder) -> None:
     years = target.trajectory.years if isinstance(target.min_count, Trajectory) else \
         list(range(b.year - 4, b.year + 1))
     path = "，".join(f"{y}:{int((opened == y).sum())}" for y in years)
+    # one row per year of the path, so the sheet shows the whole trajectory of openings
+    met_years = []
+    for y in years:
+        quota_y = target.min_count.at(y) if isinstance(target.min_count, Trajectory) else quota
+        count_y = float((opened == y).sum())
+        if y > b.year:
+            b.row("year", unit_code=str(y), unit_name=f"{y}年", value=count_y,
+                  target_value=quota_y, unit="facilities", status="na",
+                  note="晚于评估年份", note_en="after the evaluation year")
+            continue
+        b.row("year", unit_code=str(y), unit_name=f"{y}年", value=count_y, target_value=quota_y,
+              unit="facilities", shortfall=max(quota_y - count_y, 0.0),
+              shortfall_unit="facilities")
+        met_years.append(b.rows[-1]["status"] == "met")
     b.row("district", unit_name=context.district_name, value=count, target_value=quota,
           unit="facilities", shortfall=max(quota - count, 0.0), shortfall_unit="facilities",
           note=f"{b.year} 年新增 {count:.0f} 处；各年新增 {path}",
           note_en=f"{count:.0f} opened in {b.year}; per year {path}", summary=True,
-          met_units=np.nan, total_units=np.nan)
+          met_units=int(sum(met_years)), total_units=len(met_years))
 
 
 def _eval_floor_area(target: Target, context: EvaluationContext, b: _Builder) -> None:
