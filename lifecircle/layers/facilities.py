@@ -59,7 +59,7 @@ SERVICE_FLAGS: dict[str, tuple[str, ...]] = {
 }
 _NUMBER_UNITS = re.compile(r"(张|个|床|人|户|㎡|m2|m²|平方米|平米|平方|年|元|处|间)$")
 _DMS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
-                  r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|''|秒))?\s*([nsewNSEW东西南北])?\s*$")
+                  r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|′′|''|秒))?\s*([nsewNSEW东西南北])?\s*$")
 _YEAR = re.compile(r"(19\d{2}|20\d{2})")
 
 
