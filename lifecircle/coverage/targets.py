@@ -610,14 +610,6 @@ def _text(value: Any) -> str:
     return text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
 
 
-@dataclass
-class _Units:
-    """The units of one level as a plain table: code, name, parent_code, kind, unit_kind, ..."""
-
-    level: str
-    table: pd.DataFrame  # index = code
-
-
 def _township_table(context: EvaluationContext) -> pd.DataFrame:
     t = pd.DataFrame(context.townships.drop(columns="geometry", errors="ignore")).copy()
     t["code"] = t["code"].map(_text)
@@ -1301,8 +1293,10 @@ def evaluate_targets(targets: Iterable[Target], context: EvaluationContext) -> G
     targets = list(targets)
     townships = _township_table(context)
     kinds = set(townships["kind"]) - {""}
-    validate_targets(targets, kinds=kinds, levels=list(context.units), year=context.year,
-                     towns=set(townships["name"]), source=context.district_name or "plan")
+    notes = validate_targets(targets, kinds=kinds, levels=list(context.units), year=context.year,
+                             towns=set(townships["name"]), source=context.district_name or "plan")
+    for note in notes:
+        log.info("preset row not applicable here: %s", note)
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     for target in targets:
