@@ -17,10 +17,12 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lifecircle.coverage.targets import GapReport
 from lifecircle.errors import LifecircleError
+from lifecircle.report import SUMMARY_HEADERS, summary_rows
 
 app = typer.Typer(
-    help="lifecircle: 生活圈 coverage of civil-affairs facilities — plan targets, gaps, sites, maps.",
+    help="lifecircle: 生活圈 coverage of civil-affairs facilities: targets, gaps, sites, maps.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -29,25 +31,66 @@ console = Console()
 
 # Each shared option is defined once (as rasterio's rio does) and reused by the commands.
 PlanArg = Annotated[Path, typer.Argument(help="Plan file (TOML).", exists=True, dir_okay=False)]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<study name>].")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<study name>].")
+]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Report language: zh (default) or en.")]
-OfflineOpt = Annotated[bool, typer.Option("--offline-map", help="Inline Leaflet: maps make no network request.")]
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline-map", help="Inline Leaflet: maps make no network request.")
+]
 BasemapOpt = Annotated[str | None, typer.Option("--basemap", help="osm, tianditu, amap or none.")]
-TilesOpt = Annotated[str | None, typer.Option("--tiles-url", help="Local or intranet tile URL template.")]
-VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")]
+TilesOpt = Annotated[
+    str | None, typer.Option("--tiles-url", help="Local or intranet tile URL template.")
+]
+VerboseOpt = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+]
 
 _TEXT = {
-    "zh": {"township": "乡镇", "code": "代码", "kind": "类型", "met": "达标", "not_met": "未达标",
-           "na": "不适用", "unmet_targets": "未达标指标", "indicator": "指标", "value": "现状",
-           "target": "目标", "status": "状态", "layer": "图层", "used": "采用", "rejected": "剔除",
-           "per_township": "各乡镇目标达成情况", "area": "全区目标", "layers": "登记表",
-           "written": "结果已写入", "warnings": "提示", "rejected_rows": "条记录被剔除，见"},
-    "en": {"township": "Township", "code": "Code", "kind": "Kind", "met": "met", "not_met": "not met",
-           "na": "n/a", "unmet_targets": "Targets not met", "indicator": "Indicator", "value": "Value",
-           "target": "Target", "status": "Status", "layer": "Layer", "used": "used",
-           "rejected": "rejected", "per_township": "Targets per township", "area": "District targets",
-           "layers": "Registers", "written": "Outputs written to", "warnings": "Warnings",
-           "rejected_rows": "rows rejected, see"},
+    "zh": {
+        "township": "乡镇",
+        "code": "代码",
+        "kind": "类型",
+        "met": "达标",
+        "not_met": "未达标",
+        "na": "不适用",
+        "unmet_targets": "未达标指标",
+        "indicator": "指标",
+        "value": "现状",
+        "target": "目标",
+        "status": "状态",
+        "layer": "图层",
+        "used": "采用",
+        "rejected": "剔除",
+        "per_township": "各乡镇目标达成情况",
+        "area": "全区目标",
+        "layers": "登记表",
+        "written": "结果已写入",
+        "warnings": "提示",
+        "rejected_rows": "条记录被剔除，见",
+    },
+    "en": {
+        "township": "Township",
+        "code": "Code",
+        "kind": "Kind",
+        "met": "met",
+        "not_met": "not met",
+        "na": "n/a",
+        "unmet_targets": "Targets not met",
+        "indicator": "Indicator",
+        "value": "Value",
+        "target": "Target",
+        "status": "Status",
+        "layer": "Layer",
+        "used": "used",
+        "rejected": "rejected",
+        "per_township": "Targets per township",
+        "area": "District targets",
+        "layers": "Registers",
+        "written": "Outputs written to",
+        "warnings": "Warnings",
+        "rejected_rows": "rows rejected, see",
+    },
 }
 
 
@@ -73,8 +116,14 @@ class _RichProgress:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def _fail(exc: LifecircleError) -> typer.Exit:
@@ -91,30 +140,45 @@ def _print_layers(counts: pd.DataFrame, text: dict[str, str]) -> None:
     console.print(table)
 
 
-def _print_summary(result, out_dir: Path) -> None:  # noqa: ANN001 - RunResult, imported lazily
+def _print_summary(result, out_dir: Path) -> None:
     text = _TEXT[result.lang]
     gaps = result.gaps
     township_rows = gaps[gaps["level"] == "township"] if "level" in gaps else gaps
     table = Table(title=text["per_township"])
-    for column in (text["township"], text["code"], text["kind"], text["met"], text["not_met"],
-                   text["na"], text["unmet_targets"]):
+    for column in (
+        text["township"],
+        text["code"],
+        text["kind"],
+        text["met"],
+        text["not_met"],
+        text["na"],
+        text["unmet_targets"],
+    ):
         table.add_column(column, overflow="fold")
     for township in result.townships.itertuples():
         rows = township_rows[township_rows["unit_code"] == township.code]
         status = rows["status"].value_counts()
         unmet = ", ".join(rows.loc[rows["status"] == "not_met", "target_id"].astype(str))
-        table.add_row(township.name, township.code, township.kind_zh if result.lang == "zh" else township.kind,
-                      f"[green]{status.get('met', 0)}[/]", f"[red]{status.get('not_met', 0)}[/]",
-                      str(status.get("na", 0)), unmet)
+        table.add_row(
+            township.name,
+            township.code,
+            township.kind_zh if result.lang == "zh" else township.kind,
+            f"[green]{status.get('met', 0)}[/]",
+            f"[red]{status.get('not_met', 0)}[/]",
+            str(status.get("na", 0)),
+            unmet,
+        )
     console.print(table)
     area = Table(title=text["area"])
-    for column in (text["indicator"], text["value"], text["target"], text["status"]):
+    for column in SUMMARY_HEADERS[result.lang]:
         area.add_column(column, overflow="fold")
     colour = {"met": "green", "not_met": "red", "na": "grey50"}
-    for row in result.gap_summary.itertuples():
-        status = row.status_zh if result.lang == "zh" else row.status
-        area.add_row(str(row.indicator), _fmt(row.value, row.unit), _fmt(row.target_value, row.unit),
-                     f"[{colour.get(row.status, 'white')}]{status}[/]")
+    report = GapReport(rows=result.gaps, summary=result.gap_summary)
+    for status, row in zip(
+        result.gap_summary["status"], summary_rows(report, result.lang), strict=True
+    ):
+        style = colour.get(status, "white")
+        area.add_row(*row[:5], f"[{style}]{row[5]}[/]", *row[6:])
     console.print(area)
     _print_layers(pd.DataFrame(result.run_info["layers"]), text)
     if len(result.rejected):
@@ -124,16 +188,16 @@ def _print_summary(result, out_dir: Path) -> None:  # noqa: ANN001 - RunResult, 
     console.print(f"{text['written']} [bold]{out_dir}[/]")
 
 
-def _fmt(value: object, unit: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "—"
-    if isinstance(value, float):
-        value = f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
-    return f"{value}{unit or ''}"
-
-
-def _run(plan_path: Path, out: Path | None, lang: str | None, offline_map: bool, basemap: str | None,
-         tiles_url: str | None, verbose: int, siting_override=None) -> None:  # noqa: ANN001
+def _run(
+    plan_path: Path,
+    out: Path | None,
+    lang: str | None,
+    offline_map: bool,
+    basemap: str | None,
+    tiles_url: str | None,
+    verbose: int,
+    siting_override=None,
+) -> None:
     from lifecircle.pipeline import RunOptions, run_plan
     from lifecircle.plan import load_plan
 
@@ -144,7 +208,9 @@ def _run(plan_path: Path, out: Path | None, lang: str | None, offline_map: bool,
         plan = load_plan(plan_path)
         if siting_override is not None:
             plan = dataclasses.replace(plan, siting=(siting_override(plan),))
-        options = RunOptions(lang=lang, offline_map=offline_map, basemap=basemap, tiles_url=tiles_url)
+        options = RunOptions(
+            lang=lang, offline_map=offline_map, basemap=basemap, tiles_url=tiles_url
+        )
         with _progress() as progress:
             result, out_dir = run_plan(plan, out, options=options, progress=_RichProgress(progress))
     except LifecircleError as exc:
@@ -153,8 +219,14 @@ def _run(plan_path: Path, out: Path | None, lang: str | None, offline_map: bool,
 
 
 @app.command()
-def demo(out: OutOpt = None, lang: LangOpt = None, offline_map: OfflineOpt = False,
-         basemap: BasemapOpt = None, tiles_url: TilesOpt = None, verbose: VerboseOpt = 0) -> None:
+def demo(
+    out: OutOpt = None,
+    lang: LangOpt = None,
+    offline_map: OfflineOpt = False,
+    basemap: BasemapOpt = None,
+    tiles_url: TilesOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
     """Run the built-in sample district 示范区 (fictional) end to end."""
     from lifecircle.plan import SAMPLE_PLAN
 
@@ -162,8 +234,15 @@ def demo(out: OutOpt = None, lang: LangOpt = None, offline_map: OfflineOpt = Fal
 
 
 @app.command()
-def run(plan: PlanArg, out: OutOpt = None, lang: LangOpt = None, offline_map: OfflineOpt = False,
-        basemap: BasemapOpt = None, tiles_url: TilesOpt = None, verbose: VerboseOpt = 0) -> None:
+def run(
+    plan: PlanArg,
+    out: OutOpt = None,
+    lang: LangOpt = None,
+    offline_map: OfflineOpt = False,
+    basemap: BasemapOpt = None,
+    tiles_url: TilesOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
     """Run a plan: coverage, targets, gaps, sites, maps and briefing."""
     _run(plan, out, lang, offline_map, basemap, tiles_url, verbose)
 
@@ -171,14 +250,25 @@ def run(plan: PlanArg, out: OutOpt = None, lang: LangOpt = None, offline_map: Of
 @app.command()
 def site(
     plan: PlanArg,
-    category: Annotated[str, typer.Option("--category", "-c", help="Category to site, e.g. meal_point.")],
+    category: Annotated[
+        str, typer.Option("--category", "-c", help="Category to site, e.g. meal_point.")
+    ],
     p: Annotated[int | None, typer.Option("-p", help="Number of new sites.")] = None,
-    target_share: Annotated[float | None, typer.Option(
-        "--target-share", help="Instead of -p: fewest sites reaching this covered share (0–1).")] = None,
-    threshold_min: Annotated[float, typer.Option("--threshold", "-t", help="Walk time in minutes.")] = 15.0,
+    target_share: Annotated[
+        float | None,
+        typer.Option(
+            "--target-share", help="Instead of -p: fewest sites reaching this covered share (0–1)."
+        ),
+    ] = None,
+    threshold_min: Annotated[
+        float, typer.Option("--threshold", "-t", help="Walk time in minutes.")
+    ] = 15.0,
     population: Annotated[str, typer.Option(help="pop60 (seniors) or pop (everyone).")] = "pop60",
-    out: OutOpt = None, lang: LangOpt = None, offline_map: OfflineOpt = False,
-    basemap: BasemapOpt = None, verbose: VerboseOpt = 0,
+    out: OutOpt = None,
+    lang: LangOpt = None,
+    offline_map: OfflineOpt = False,
+    basemap: BasemapOpt = None,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Propose new sites for one category (overrides the plan's [siting]) and run the plan."""
     from lifecircle.plan import SitingSpec
@@ -186,15 +276,20 @@ def site(
     if p is None and target_share is None:
         raise typer.BadParameter("give -p (number of sites) or --target-share")
 
-    def override(loaded_plan):  # noqa: ANN001, ANN202
+    def override(loaded_plan):
         registry_keys = {layer.category for layer in loaded_plan.layers}
         if category not in registry_keys:
             raise LifecircleError(
                 f"--category {category!r} has no register in {plan.name}: "
                 f"use one of {', '.join(sorted(registry_keys))}"
             )
-        return SitingSpec(category=category, p=p, target_share=target_share,
-                          threshold_min=threshold_min, population=population)
+        return SitingSpec(
+            category=category,
+            p=p,
+            target_share=target_share,
+            threshold_min=threshold_min,
+            population=population,
+        )
 
     _run(plan, out, lang, offline_map, basemap, None, verbose, siting_override=override)
 
@@ -214,11 +309,15 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
         raise _fail(exc) from None
     text = _TEXT[loaded.study.lang]
     _print_layers(inputs.layer_counts, text)
-    console.print(f"townships: {len(inputs.townships)}, network nodes: {inputs.network_summary['nodes']}, "
-                  f"demand cells: {len(inputs.demand)}, targets: {len(loaded.targets)}")
+    console.print(
+        f"townships: {len(inputs.townships)}, network nodes: {inputs.network_summary['nodes']}, "
+        f"demand cells: {len(inputs.demand)}, targets: {len(loaded.targets)}"
+    )
     for row in inputs.rejected.itertuples():
-        console.print(f"[red]{text['rejected']}:[/] {row.file} {row.row}: {row.reason} — {row.fix}",
-                      highlight=False)
+        console.print(
+            f"[red]{text['rejected']}:[/] {row.file} {row.row}: {row.reason} — {row.fix}",
+            highlight=False,
+        )
     for warning in inputs.warnings:
         console.print(f"[yellow]{text['warnings']}:[/] {warning}", highlight=False)
     console.print("[green]OK[/]")
@@ -227,7 +326,9 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
 @app.command()
 def fetch(
     place: Annotated[str, typer.Option("--place", help='e.g. "海陵区, 泰州市, 江苏省".')],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the data and plan into.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write the data and plan into.")
+    ],
     verbose: VerboseOpt = 0,
 ) -> None:
     """Download a district's walk network, townships and OSM facilities (needs internet)."""

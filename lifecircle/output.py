@@ -1,4 +1,4 @@
-"""Atomic output: a run writes into a staging folder that replaces the output folder only on success.
+"""Atomic output: a run writes into a staging folder that replaces the output folder on success.
 
 A failed run leaves the previous output (if any) untouched and no half-written file behind.
 """

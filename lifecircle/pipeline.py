@@ -90,10 +90,13 @@ def _node_lonlat(graph: Any) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def _join_zones(points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, columns: dict[str, str]) -> pd.DataFrame:
+def _join_zones(
+    points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, columns: dict[str, str]
+) -> pd.DataFrame:
     """For each point, the listed columns of the zone containing it (empty where none does)."""
-    joined = gpd.sjoin(points[["geometry"]], zones[[*columns, "geometry"]], how="left",
-                       predicate="within")
+    joined = gpd.sjoin(
+        points[["geometry"]], zones[[*columns, "geometry"]], how="left", predicate="within"
+    )
     joined = joined[~joined.index.duplicated(keep="first")]
     return joined[list(columns)].rename(columns=columns).reindex(points.index)
 
@@ -139,7 +142,8 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     roadless = townships_without_roads(townships.geometry, node_lon, node_lat)
     if len(roadless) == len(townships):
         raise NetworkError(
-            f"the walking network ({plan.network.path or plan.network.place}) has no node inside any "
+            f"the walking network ({plan.network.path or plan.network.place}) has no node inside "
+            "any "
             "township: check that the network and the township boundaries cover the same area"
         )
     for index in roadless:
@@ -159,14 +163,24 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
             valid = frame[~frame.geometry.is_empty & frame.geometry.notna()]
             if len(valid):
                 warning = check_coordinate_system(
-                    valid.geometry.x.to_numpy(), valid.geometry.y.to_numpy(), layer.crs,
-                    node_lon, node_lat, layer_name=layer.path.name,
+                    valid.geometry.x.to_numpy(),
+                    valid.geometry.y.to_numpy(),
+                    layer.crs,
+                    node_lon,
+                    node_lat,
+                    layer_name=layer.path.name,
                 )
                 if warning:
                     warnings.append(warning)
             frames.append(frame)
-            counts.append({"layer": layer.path.name, "category": layer.category,
-                           "read": len(frame), "rejected_on_read": len(rejects)})
+            counts.append(
+                {
+                    "layer": layer.path.name,
+                    "category": layer.category,
+                    "read": len(frame),
+                    "rejected_on_read": len(rejects),
+                }
+            )
         facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
         facilities, locate_rejects = locate_facilities(facilities, townships, units=units)
         rejections.append(locate_rejects)
@@ -186,18 +200,28 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
         )
     warnings.extend(population_warnings)
     zone = _join_zones(demand, townships, {"code": "township_code", "kind": "kind"})
-    demand = demand.assign(township_code=zone["township_code"].fillna(""),
-                           kind=zone["kind"].fillna(""))
+    demand = demand.assign(
+        township_code=zone["township_code"].fillna(""), kind=zone["kind"].fillna("")
+    )
     for level, unit_frame in units.items():
         unit_zone = _join_zones(demand, unit_frame, {"code": f"unit_code__{level}"})
         demand[f"unit_code__{level}"] = unit_zone[f"unit_code__{level}"].fillna("")
     progress("输入读取完成", steps, steps)
     return Inputs(
-        registry=registry, townships=townships, units=units, network=network,
-        facilities=facilities, demand=demand, rejected=rejected, warnings=warnings,
+        registry=registry,
+        townships=townships,
+        units=units,
+        network=network,
+        facilities=facilities,
+        demand=demand,
+        rejected=rejected,
+        warnings=warnings,
         layer_counts=layer_counts,
-        network_summary={"nodes": int(len(network.x)), "edges": int(len(network.edge_u)),
-                         **components},
+        network_summary={
+            "nodes": len(network.x),
+            "edges": len(network.edge_u),
+            **components,
+        },
         timings_s=timings,
     )
 
@@ -219,27 +243,46 @@ def _wide_metrics(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.Geo
     if metrics.empty:
         return townships
     table = metrics.assign(
-        column="share_pop60__" + metrics["category"] + "__"
-        + metrics["threshold_min"].map(lambda t: f"{t:g}") + "min"
+        column="share_pop60__"
+        + metrics["category"]
+        + "__"
+        + metrics["threshold_min"].map(lambda t: f"{t:g}")
+        + "min"
     ).pivot_table(index="township_code", columns="column", values="share_pop60", aggfunc="first")
     return townships.join(table, on="code")
 
 
-def _evaluate(plan: Plan, inputs: Inputs, facilities: gpd.GeoDataFrame,
-              coverage: CoverageResult, townships: gpd.GeoDataFrame,
-              units: dict[str, gpd.GeoDataFrame]) -> GapReport:
+def _evaluate(
+    plan: Plan,
+    inputs: Inputs,
+    facilities: gpd.GeoDataFrame,
+    coverage: CoverageResult,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+) -> GapReport:
     context = EvaluationContext(
-        townships=townships, units=units, facilities=facilities, coverage=coverage,
-        walk=plan.walk, year=plan.study.year, district_name=plan.study.name,
+        townships=townships,
+        units=units,
+        facilities=facilities,
+        coverage=coverage,
+        walk=plan.walk,
+        year=plan.study.year,
+        district_name=plan.study.name,
         layers_present={layer.category for layer in plan.layers},
     )
     return evaluate_targets(list(plan.targets), context)
 
 
-def _site(plan: Plan, inputs: Inputs, coverage: CoverageResult, townships: gpd.GeoDataFrame,
-          units: dict[str, gpd.GeoDataFrame], report: GapReport, *,
-          progress: ProgressFn) -> tuple[gpd.GeoDataFrame | None, dict[str, dict[str, Any]],
-                                         pd.DataFrame | None]:
+def _site(
+    plan: Plan,
+    inputs: Inputs,
+    coverage: CoverageResult,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+    report: GapReport,
+    *,
+    progress: ProgressFn,
+) -> tuple[gpd.GeoDataFrame | None, dict[str, dict[str, Any]], pd.DataFrame | None]:
     """Propose sites for each [siting] entry and re-evaluate the targets with them added."""
     if not plan.siting:
         return None, {}, None
@@ -248,10 +291,18 @@ def _site(plan: Plan, inputs: Inputs, coverage: CoverageResult, townships: gpd.G
     facilities = inputs.facilities
     for spec in plan.siting:
         result = propose_sites(
-            inputs.network, coverage.demand, facilities, townships,
-            category=spec.category, threshold_min=spec.threshold_min, walk=plan.walk, p=spec.p,
-            target_share=spec.target_share, population=spec.population,
-            min_spacing_m=spec.min_spacing_m, force_presence=spec.force_presence,
+            inputs.network,
+            coverage.demand,
+            facilities,
+            townships,
+            category=spec.category,
+            threshold_min=spec.threshold_min,
+            walk=plan.walk,
+            p=spec.p,
+            target_share=spec.target_share,
+            population=spec.population,
+            min_spacing_m=spec.min_spacing_m,
+            force_presence=spec.force_presence,
             candidates=gpd.read_file(spec.candidates) if spec.candidates else None,
             exclusions=gpd.read_file(spec.exclusions) if spec.exclusions else None,
             progress=progress,
@@ -259,27 +310,46 @@ def _site(plan: Plan, inputs: Inputs, coverage: CoverageResult, townships: gpd.G
         sites = result.sites
         all_sites.append(sites)
         summaries[spec.category] = {
-            "method": result.method, "objective": result.objective, "bound": result.bound,
-            "gap": result.gap, "status": result.status, "sites": len(sites),
-            "candidates": result.candidates_count, "covered_before": result.covered_before,
+            "method": result.method,
+            "objective": result.objective,
+            "bound": result.bound,
+            "gap": result.gap,
+            "status": result.status,
+            "sites": len(sites),
+            "candidates": result.candidates_count,
+            "covered_before": result.covered_before,
             "covered_after": result.covered_after,
         }
-        proposed = gpd.GeoDataFrame({
-            "facility_id": [f"proposed:{spec.category}:{r}" for r in sites["rank"]],
-            "category": spec.category, "subtype": "", "name": [f"拟建 #{r}" for r in sites["rank"]],
-            "township_code": sites["township_code"], "township_name": sites["township_name"],
-            "layer": "proposed", "geometry": sites.geometry,
-        }, crs="EPSG:4326")
+        proposed = gpd.GeoDataFrame(
+            {
+                "facility_id": [f"proposed:{spec.category}:{r}" for r in sites["rank"]],
+                "category": spec.category,
+                "subtype": "",
+                "name": [f"拟建 #{r}" for r in sites["rank"]],
+                "township_code": sites["township_code"],
+                "township_name": sites["township_name"],
+                "layer": "proposed",
+                "geometry": sites.geometry,
+            },
+            crs="EPSG:4326",
+        )
         facilities = pd.concat([facilities, proposed], ignore_index=True)
     sites = gpd.GeoDataFrame(pd.concat(all_sites, ignore_index=True), crs="EPSG:4326")
     facilities = gpd.GeoDataFrame(facilities, crs="EPSG:4326")
     after_coverage = compute_coverage(
-        inputs.network, facilities, inputs.demand, plan.walk,
+        inputs.network,
+        facilities,
+        inputs.demand,
+        plan.walk,
         categories=sorted({layer.category for layer in plan.layers}),
     )
     after = _evaluate(plan, inputs, facilities, after_coverage, townships, units)
-    before_after = report.summary[["target_id", "indicator", "value", "target_value", "status"]].merge(
-        after.summary[["target_id", "value", "status"]], on="target_id", suffixes=("_before", "_after")
+    before_after = report.summary[
+        ["target_id", "indicator", "value", "target_value", "status"]
+    ].merge(
+        after.summary[["target_id", "value", "status"]],
+        on="target_id",
+        suffixes=("_before", "_after"),
     )
     return sites, summaries, before_after
 
@@ -290,8 +360,21 @@ def _file_record(path: Path) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
-    names = ["lifecircle", "numpy", "scipy", "pandas", "geopandas", "shapely", "pyogrio", "pyproj",
-             "osmnx", "networkx", "rasterio", "folium", "highspy"]
+    names = [
+        "lifecircle",
+        "numpy",
+        "scipy",
+        "pandas",
+        "geopandas",
+        "shapely",
+        "pyogrio",
+        "pyproj",
+        "osmnx",
+        "networkx",
+        "rasterio",
+        "folium",
+        "highspy",
+    ]
     versions = {"python": platform.python_version()}
     for name in names:
         try:
@@ -303,31 +386,48 @@ def _versions() -> dict[str, str]:
 
 def _walk_record(walk: WalkModel) -> dict[str, Any]:
     return {
-        "speed_mps": walk.speed_mps, "thresholds_min": list(walk.thresholds_min),
+        "speed_mps": walk.speed_mps,
+        "thresholds_min": list(walk.thresholds_min),
         "max_snap_m": walk.max_snap_m,
-        "by_kind": {k: {"speed_mps": v.speed_mps, "thresholds_min": list(v.thresholds_min),
-                        "mode": v.mode} for k, v in walk.by_kind.items()},
+        "by_kind": {
+            k: {"speed_mps": v.speed_mps, "thresholds_min": list(v.thresholds_min), "mode": v.mode}
+            for k, v in walk.by_kind.items()
+        },
     }
 
 
-def analyse(plan: Plan, inputs: Inputs, *, options: RunOptions = RunOptions(),
-            progress: ProgressFn = _no_progress) -> RunResult:
+def analyse(
+    plan: Plan,
+    inputs: Inputs,
+    *,
+    options: RunOptions = RunOptions(),
+    progress: ProgressFn = _no_progress,
+) -> RunResult:
     """Compute coverage, targets and sites for loaded inputs (no file is written)."""
     timings = dict(inputs.timings_s)
     categories = sorted({layer.category for layer in plan.layers})
     with _timed(timings, "coverage"):
-        coverage = compute_coverage(inputs.network, inputs.facilities, inputs.demand, plan.walk,
-                                    categories=categories, progress=progress)
+        coverage = compute_coverage(
+            inputs.network,
+            inputs.facilities,
+            inputs.demand,
+            plan.walk,
+            categories=categories,
+            progress=progress,
+        )
     townships = _with_population(inputs.townships, coverage.demand, "township_code")
-    units = {level: _with_population(frame, coverage.demand, f"unit_code__{level}")
-             for level, frame in inputs.units.items()}
+    units = {
+        level: _with_population(frame, coverage.demand, f"unit_code__{level}")
+        for level, frame in inputs.units.items()
+    }
     with _timed(timings, "targets"):
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
     sites, siting, before_after = None, {}, None
     if options.siting:
         with _timed(timings, "siting"):
-            sites, siting, before_after = _site(plan, inputs, coverage, townships, units, report,
-                                                progress=progress)
+            sites, siting, before_after = _site(
+                plan, inputs, coverage, townships, units, report, progress=progress
+            )
     unsnapped = coverage.unsnapped
     warnings = list(inputs.warnings)
     if len(unsnapped):
@@ -336,7 +436,9 @@ def analyse(plan: Plan, inputs: Inputs, *, options: RunOptions = RunOptions(),
             + "、".join(unsnapped["facility_id"].astype(str).head(20))
         )
     run_info = {
-        "study": plan.study.name, "plan": str(plan.path), "year": plan.study.year,
+        "study": plan.study.name,
+        "plan": str(plan.path),
+        "year": plan.study.year,
         "inputs": [_file_record(p) for p in plan.input_paths()],
         "walk": _walk_record(plan.walk),
         "categories": categories,
@@ -344,8 +446,10 @@ def analyse(plan: Plan, inputs: Inputs, *, options: RunOptions = RunOptions(),
         "network": inputs.network_summary,
         "layers": inputs.layer_counts.to_dict("records"),
         "demand_cells": len(inputs.demand),
-        "population": {"pop": float(inputs.demand["pop"].sum()),
-                       "pop60": float(inputs.demand["pop60"].sum())},
+        "population": {
+            "pop": float(inputs.demand["pop"].sum()),
+            "pop60": float(inputs.demand["pop60"].sum()),
+        },
         "rejected_rows": len(inputs.rejected),
         "warnings": warnings,
         "siting": siting,
@@ -372,8 +476,14 @@ def analyse(plan: Plan, inputs: Inputs, *, options: RunOptions = RunOptions(),
     )
 
 
-_REJECT_HEADERS_ZH = {"layer": "图层", "file": "文件", "row": "行号", "name": "名称",
-                      "reason": "原因", "fix": "建议"}
+_REJECT_HEADERS_ZH = {
+    "layer": "图层",
+    "file": "文件",
+    "row": "行号",
+    "name": "名称",
+    "reason": "原因",
+    "fix": "建议",
+}
 
 
 def _safe_filename(text: str) -> str:
@@ -393,8 +503,7 @@ def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFra
     """Write every spatial result (and the rejected rows as a table) into one GeoPackage."""
     layers: dict[str, pd.DataFrame] = {
         "townships": result.townships,
-        "facilities": result.facilities[~result.facilities.geometry.is_empty
-                                        & result.facilities.geometry.notna()],
+        "facilities": result.facilities,
         "service_areas": result.service_areas,
         "uncovered": result.uncovered,
         "gaps": gaps_layer,
@@ -412,8 +521,14 @@ def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFra
     pyogrio.write_dataframe(_gpkg_ready(result.rejected), path, layer="rejected", driver="GPKG")
 
 
-def write_outputs(result: RunResult, folder: Path, *, plan: Plan, options: RunOptions,
-                  progress: ProgressFn = _no_progress) -> None:
+def write_outputs(
+    result: RunResult,
+    folder: Path,
+    *,
+    plan: Plan,
+    options: RunOptions,
+    progress: ProgressFn = _no_progress,
+) -> None:
     """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
     from lifecircle import report as gap_report
     from lifecircle.maps import briefing, webmap
@@ -429,18 +544,28 @@ def write_outputs(result: RunResult, folder: Path, *, plan: Plan, options: RunOp
         rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)
     write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
     if result.before_after is not None:
-        write_text_atomic(folder / "siting_before_after.csv",
-                          result.before_after.to_csv(index=False), encoding="utf-8-sig")
+        write_text_atomic(
+            folder / "siting_before_after.csv",
+            result.before_after.to_csv(index=False),
+            encoding="utf-8-sig",
+        )
     if result.proposed_sites is not None:
-        sites = result.proposed_sites.assign(lon=result.proposed_sites.geometry.x.round(6),
-                                             lat=result.proposed_sites.geometry.y.round(6))
-        write_text_atomic(folder / "proposed_sites.csv",
-                          pd.DataFrame(sites.drop(columns="geometry")).to_csv(index=False),
-                          encoding="utf-8-sig")
+        sites = result.proposed_sites.assign(
+            lon=result.proposed_sites.geometry.x.round(6),
+            lat=result.proposed_sites.geometry.y.round(6),
+        )
+        write_text_atomic(
+            folder / "proposed_sites.csv",
+            pd.DataFrame(sites.drop(columns="geometry")).to_csv(index=False),
+            encoding="utf-8-sig",
+        )
 
     progress("写出 GeoPackage", 1, steps)
-    write_results_gpkg(result, folder / "results.gpkg",
-                       gap_report.gaps_layer(gap, result.townships))
+    write_results_gpkg(
+        result,
+        folder / "results.gpkg",
+        gap_report.gaps_layer(gap, result.townships, units=result.units),
+    )
 
     map_options = {
         "basemap": options.basemap or plan.maps.basemap,
@@ -450,8 +575,9 @@ def write_outputs(result: RunResult, folder: Path, *, plan: Plan, options: RunOp
         "lang": lang,
     }
     progress("绘制总览地图", 2, steps)
-    write_text_atomic(folder / "overview.html",
-                      webmap.render_html(webmap.overview_map(result, **map_options)))
+    write_text_atomic(
+        folder / "overview.html", webmap.render_html(webmap.overview_map(result, **map_options))
+    )
     township_html = {}
     codes = list(result.townships["code"])
     for i, (code, name) in enumerate(zip(codes, result.townships["name"], strict=True)):
@@ -460,8 +586,12 @@ def write_outputs(result: RunResult, folder: Path, *, plan: Plan, options: RunOp
         township_html[code] = html
         write_text_atomic(folder / "townships" / f"{code}-{_safe_filename(name)}.html", html)
     progress("写出简报", 4, steps)
-    write_text_atomic(folder / "briefing.html", briefing.render_briefing(
-        result, lang=lang, offline=map_options["offline"], township_map_html=township_html))
+    write_text_atomic(
+        folder / "briefing.html",
+        briefing.render_briefing(
+            result, lang=lang, offline=map_options["offline"], township_map_html=township_html
+        ),
+    )
     write_json(folder / "run.json", result.run_info)
     progress("完成", steps, steps)
 
@@ -471,8 +601,13 @@ def default_out_dir(plan: Plan) -> Path:
     return Path("out") / _safe_filename(plan.study.name)
 
 
-def run_plan(plan: Plan, out_dir: Path | None = None, *, options: RunOptions = RunOptions(),
-             progress: ProgressFn = _no_progress) -> tuple[RunResult, Path]:
+def run_plan(
+    plan: Plan,
+    out_dir: Path | None = None,
+    *,
+    options: RunOptions = RunOptions(),
+    progress: ProgressFn = _no_progress,
+) -> tuple[RunResult, Path]:
     """Run a whole plan and write its outputs atomically; return the result and output folder."""
     out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
     started = time.perf_counter()

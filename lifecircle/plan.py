@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lifecircle.coverage.targets import Target, parse_targets
+from lifecircle.coverage.targets import Target, parse_targets, validate_targets
 from lifecircle.coverage.walk import KindWalk, WalkModel
 from lifecircle.errors import PlanError
 from lifecircle.geo.osm import NetworkSpec
@@ -33,7 +33,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PLAN = REPO_ROOT / "data" / "sample" / "plan.toml"
 
 # Keys whose string values are file or folder paths, resolved against the plan's folder.
-_PATH_KEYS = frozenset({"path", "raster", "table", "polygon", "cache_dir", "candidates", "exclusions"})
+_PATH_KEYS = frozenset(
+    {"path", "raster", "table", "polygon", "cache_dir", "candidates", "exclusions"}
+)
 _LANGS = ("zh", "en")
 _BASEMAPS = ("osm", "tianditu", "amap", "none")
 _TOP_KEYS = ("study", "inputs", "layers", "categories", "walk", "targets", "siting", "maps")
@@ -101,7 +103,13 @@ class Plan:
 
     def input_paths(self) -> list[Path]:
         """Every input file the plan names (for hashing in run.json)."""
-        specs: list[Any] = [self.townships, self.network, self.population, *self.units, *self.layers]
+        specs: list[Any] = [
+            self.townships,
+            self.network,
+            self.population,
+            *self.units,
+            *self.layers,
+        ]
         paths = []
         for spec in specs:
             if spec is None:
@@ -118,8 +126,9 @@ def _suggest(key: str, allowed: list[str] | tuple[str, ...]) -> str:
     return f" — did you mean {close[0]!r}?" if close else ""
 
 
-def _check_keys(table: dict[str, Any], allowed: list[str] | tuple[str, ...], where: str,
-                source: Path) -> None:
+def _check_keys(
+    table: dict[str, Any], allowed: list[str] | tuple[str, ...], where: str, source: Path
+) -> None:
     for key in table:
         if key not in allowed:
             raise PlanError(
@@ -145,7 +154,8 @@ def _build(cls: type[Spec], table: dict[str, Any], where: str, source: Path) -> 
         return cls(**values)
     except TypeError as exc:
         required = [
-            f.name for f in dataclasses.fields(cls)
+            f.name
+            for f in dataclasses.fields(cls)
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         ]
         missing = [k for k in required if k not in table]
@@ -162,18 +172,23 @@ def _walk_model(table: dict[str, Any], source: Path) -> WalkModel:
     for kind, sub in by_kind_raw.items():
         if kind not in ("street", "town"):
             raise PlanError(
-                f"{source.name}: [walk.by_kind.{kind}] is not a township kind{_suggest(kind, ['street', 'town'])} "
+                f"{source.name}: [walk.by_kind.{kind}] is not a township kind"
+                f"{_suggest(kind, ['street', 'town'])} "
                 "(use 'street' for 街道 or 'town' for 镇/乡)"
             )
         by_kind[kind] = _build(KindWalk, sub, f"[walk.by_kind.{kind}]", source)
-    kwargs = {k: (tuple(float(t) for t in v) if k == "thresholds_min" else v) for k, v in table.items()}
+    kwargs = {
+        k: (tuple(float(t) for t in v) if k == "thresholds_min" else v) for k, v in table.items()
+    }
     return WalkModel(**kwargs, by_kind=by_kind)
 
 
 def _check_file(path: Path | None, where: str, source: Path) -> None:
     if path is not None and not path.exists():
-        raise PlanError(f"{source.name}: {where} names {path}, which does not exist — check the path "
-                        "(relative paths are read from the plan file's folder)")
+        raise PlanError(
+            f"{source.name}: {where} names {path}, which does not exist — check the path "
+            "(relative paths are read from the plan file's folder)"
+        )
 
 
 def parse_plan(doc: dict[str, Any], source: Path) -> Plan:
@@ -181,7 +196,9 @@ def parse_plan(doc: dict[str, Any], source: Path) -> Plan:
     _check_keys(doc, _TOP_KEYS, "the plan", source)
     for required in ("study", "inputs", "layers"):
         if required not in doc:
-            raise PlanError(f"{source.name}: missing [{required}] section — see data/sample/plan.toml")
+            raise PlanError(
+                f"{source.name}: missing [{required}] section — see data/sample/plan.toml"
+            )
     study = _build(StudySpec, doc["study"], "[study]", source)
     if study.lang not in _LANGS:
         raise PlanError(f"{source.name}: [study].lang must be one of {_LANGS}, got {study.lang!r}")
@@ -189,7 +206,9 @@ def parse_plan(doc: dict[str, Any], source: Path) -> Plan:
     inputs = doc["inputs"]
     _check_keys(inputs, ("townships", "units", "network", "population"), "[inputs]", source)
     if "townships" not in inputs or "network" not in inputs:
-        raise PlanError(f"{source.name}: [inputs] needs both [inputs.townships] and [inputs.network]")
+        raise PlanError(
+            f"{source.name}: [inputs] needs both [inputs.townships] and [inputs.network]"
+        )
     townships = _build(TownshipSpec, inputs["townships"], "[inputs.townships]", source)
     _check_file(townships.path, "[inputs.townships].path", source)
     network = _build(NetworkSpec, inputs["network"], "[inputs.network]", source)
@@ -224,23 +243,45 @@ def parse_plan(doc: dict[str, Any], source: Path) -> Plan:
         layers.append(layer)
 
     walk = _walk_model(doc.get("walk", {}), source)
-    targets = parse_targets(doc.get("targets", []), source=source.name)
+    targets = parse_targets(doc.get("targets", []), source=source.name, categories=list(registry))
+    validate_targets(
+        targets,
+        categories=list(registry),
+        levels=[u.level for u in units],
+        year=study.year,
+        source=source.name,
+    )
     siting_raw = doc.get("siting", [])
     siting_tables = siting_raw if isinstance(siting_raw, list) else [siting_raw]
     siting = tuple(_build(SitingSpec, s, "[siting]", source) for s in siting_tables)
     for spec in siting:
         if spec.category not in registry:
-            raise PlanError(f"{source.name}: [siting].category {spec.category!r} is not a known "
-                            f"category{_suggest(spec.category, list(registry))}")
+            raise PlanError(
+                f"{source.name}: [siting].category {spec.category!r} is not a known "
+                f"category{_suggest(spec.category, list(registry))}"
+            )
         if spec.p is None and spec.target_share is None:
-            raise PlanError(f"{source.name}: [siting] needs p (number of new sites) or target_share")
+            raise PlanError(
+                f"{source.name}: [siting] needs p (number of new sites) or target_share"
+            )
     maps = _build(MapSpec, doc.get("maps", {}), "[maps]", source)
     if maps.basemap not in _BASEMAPS:
-        raise PlanError(f"{source.name}: [maps].basemap must be one of {_BASEMAPS}, got {maps.basemap!r}")
+        raise PlanError(
+            f"{source.name}: [maps].basemap must be one of {_BASEMAPS}, got {maps.basemap!r}"
+        )
     return Plan(
-        path=source, study=study, townships=townships, network=network, population=population,
-        layers=tuple(layers), walk=walk, targets=tuple(targets), units=units,
-        categories=categories, siting=siting, maps=maps,
+        path=source,
+        study=study,
+        townships=townships,
+        network=network,
+        population=population,
+        layers=tuple(layers),
+        walk=walk,
+        targets=tuple(targets),
+        units=units,
+        categories=categories,
+        siting=siting,
+        maps=maps,
     )
 
 

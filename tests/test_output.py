@@ -42,6 +42,9 @@ def test_text_and_json_writers(tmp_path):
     write_text_atomic(tmp_path / "a" / "b.txt", "中文")
     assert (tmp_path / "a" / "b.txt").read_text(encoding="utf-8") == "中文"
     write_json(tmp_path / "run.json", {"名称": "示范区", "n": 1})
-    assert json.loads((tmp_path / "run.json").read_text(encoding="utf-8")) == {"名称": "示范区", "n": 1}
+    assert json.loads((tmp_path / "run.json").read_text(encoding="utf-8")) == {
+        "名称": "示范区",
+        "n": 1,
+    }
     assert "示范区" in (tmp_path / "run.json").read_text(encoding="utf-8")
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.txt"]
