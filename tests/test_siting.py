@@ -7,18 +7,30 @@ from __future__ import annotations
 
 import itertools
 
+import geopandas as gpd
 import numpy as np
+import pyproj
 import pytest
 import scipy.sparse as sp
+import shapely
 from scipy.optimize import linprog
 
+from lifecircle.coverage.reach import nearest_point_distances, nearest_sources
+from lifecircle.coverage.siting import (
+    SITE_COLUMNS,
+    candidate_nodes,
+    propose_sites,
+    township_access_2sfca,
+)
 from lifecircle.coverage.siting_solvers import (
     lazy_greedy,
     solve_max_cover,
     solve_min_sites,
     two_step_fca,
 )
+from lifecircle.coverage.walk import KindWalk, WalkModel
 from lifecircle.errors import InputError
+from lifecircle.geo.network import WalkNetwork, snap_points
 
 SEEDS = range(8)
 
@@ -124,11 +136,10 @@ def test_ranking_is_greedy_order_with_gains_summing_to_objective(seed: int) -> N
     assert gains.sum() == pytest.approx(solution.objective)
     assert np.all(np.diff(gains) <= 1e-9)  # greedy order of the selected set: non-increasing
     # Each gain is what the site adds to those ranked before it.
-    for k, site in enumerate(solution.selected):
+    for k in range(len(solution.selected)):
         before = covered_value(cover, weights, solution.selected[:k])
         after = covered_value(cover, weights, solution.selected[: k + 1])
         assert gains[k] == pytest.approx(after - before)
-        del site
 
 
 def test_hand_checked_max_cover() -> None:
@@ -395,3 +406,226 @@ def test_two_step_fca_empty_catchment_and_shape_check() -> None:
     assert access.tolist() == [0.0, 0.0]
     with pytest.raises(InputError, match="facilities × demand"):
         two_step_fca([1.0, 2.0], [1.0], np.ones((1, 2)), 1.0)
+
+
+# ---------------------------------------------------------------- the geographic wrapper
+
+X0, Y0 = 500_000.0, 3_590_000.0  # UTM 50N, near 32.4 N 117 E
+WALK = WalkModel(speed_mps=1.0, max_snap_m=200.0,
+                 by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(10.0,))})
+TO_WGS = pyproj.Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True)
+
+
+def grid_network(nx: int = 13, ny: int = 9, step_m: float = 100.0) -> WalkNetwork:
+    ii, jj = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    x = X0 + ii.ravel() * step_m
+    y = Y0 + jj.ravel() * step_m
+    pos = (ii * ny + jj)
+    u = np.concatenate([pos[:-1, :].ravel(), pos[:, :-1].ravel()])
+    v = np.concatenate([pos[1:, :].ravel(), pos[:, 1:].ravel()])
+    return WalkNetwork.from_arrays(x, y, u, v, crs="EPSG:32650")
+
+
+def lonlat_box(x1: float, y1: float, x2: float, y2: float) -> shapely.Polygon:
+    xs = np.array([x1, x2, x2, x1]) + X0
+    ys = np.array([y1, y1, y2, y2]) + Y0
+    lon, lat = TO_WGS.transform(xs, ys)
+    return shapely.Polygon(np.column_stack([lon, lat]))
+
+
+def to_points(x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+    lon, lat = TO_WGS.transform(x_m, y_m)
+    return shapely.points(lon, lat)
+
+
+def times_to(network: WalkNetwork, fac_x, fac_y, demand: gpd.GeoDataFrame) -> np.ndarray:
+    """Minutes from each cell to the nearest of the given points (the coverage engine)."""
+    fac = snap_points(network, np.asarray(fac_x), np.asarray(fac_y), max_snap_m=200.0)
+    lon = shapely.get_x(demand.geometry.to_numpy())
+    lat = shapely.get_y(demand.geometry.to_numpy())
+    cells = snap_points(network, *network.project_lonlat(lon, lat), max_snap_m=200.0)
+    reach = nearest_sources(network, fac, limit_m=5000.0)
+    dist, _ = nearest_point_distances(network, reach, fac, cells)
+    return WALK.time_min(dist, demand["kind"].to_numpy(dtype=object))
+
+
+@pytest.fixture(scope="module")
+def district() -> dict:
+    network = grid_network()
+    rng = np.random.default_rng(7)
+    cx, cy = np.meshgrid(np.arange(12) * 100.0 + 50, np.arange(8) * 100.0 + 50, indexing="ij")
+    x = X0 + cx.ravel() + rng.uniform(-30, 30, cx.size)
+    y = Y0 + cy.ravel() + rng.uniform(-30, 30, cy.size)
+    pop = rng.integers(0, 60, x.size).astype(float)
+    pop60 = np.floor(pop * rng.uniform(0.1, 0.4, x.size))
+    code = np.where(x - X0 < 600, "329901001", "329901100")
+    kind = np.where(code == "329901001", "street", "town")
+    townships = gpd.GeoDataFrame({
+        "code": ["329901001", "329901100"], "name": ["东街道", "西镇"],
+        "kind": ["street", "town"],
+        "geometry": [lonlat_box(-50, -50, 600, 850), lonlat_box(600, -50, 1250, 850)],
+    }, crs="EPSG:4326")
+    facilities = gpd.GeoDataFrame({
+        "facility_id": ["meal:2"], "category": ["meal_point"], "township_code": ["329901001"],
+        "beds": [np.nan],
+        "geometry": to_points(np.array([X0 + 120.0]), np.array([Y0 + 400.0])),
+    }, crs="EPSG:4326")
+    demand = gpd.GeoDataFrame({
+        "cell_id": np.arange(x.size), "pop": pop, "pop60": pop60, "township_code": code,
+        "kind": kind, "geometry": to_points(x, y),
+    }, crs="EPSG:4326")
+    demand["time_min__meal_point"] = times_to(network, [X0 + 120.0], [Y0 + 400.0], demand)
+    return {"network": network, "demand": demand, "facilities": facilities,
+            "townships": townships}
+
+
+def covered_after_independently(district: dict, sites: gpd.GeoDataFrame,
+                                threshold_min: float, population: str = "pop60") -> float:
+    network, demand = district["network"], district["demand"]
+    sx, sy = network.project_lonlat(shapely.get_x(sites.geometry.to_numpy()),
+                                    shapely.get_y(sites.geometry.to_numpy()))
+    minutes = times_to(network, np.concatenate([[X0 + 120.0], sx]),
+                       np.concatenate([[Y0 + 400.0], sy]), demand)
+    return float(demand[population].to_numpy()[minutes <= threshold_min].sum())
+
+
+def test_propose_sites_frame_and_independent_coverage(district: dict) -> None:
+    result = propose_sites(district["network"], district["demand"], district["facilities"],
+                           district["townships"], category="meal_point", threshold_min=3.0,
+                           walk=WALK, p=3, min_spacing_m=150.0)
+    sites = result.sites
+    assert list(sites.columns[: len(SITE_COLUMNS)]) == SITE_COLUMNS
+    assert sites.crs.to_epsg() == 4326
+    assert sites["rank"].tolist() == [1, 2, 3]
+    assert (sites["category"] == "meal_point").all()
+    assert result.method == "milp" and result.status == "optimal"
+    assert result.gap == pytest.approx(0.0, abs=1e-5)
+    assert np.all(np.diff(sites["marginal_gain"].to_numpy()) <= 1e-9)
+    assert sites["marginal_gain"].sum() == pytest.approx(result.objective)
+    assert sites["newly_covered_pop60"].sum() == pytest.approx(result.objective)
+    before = float(district["demand"]["pop60"][district["demand"]["time_min__meal_point"]
+                                               <= 3.0].sum())
+    assert result.covered_before == pytest.approx(before)
+    # The coverage engine, run from scratch with the new sites added, agrees.
+    assert covered_after_independently(district, sites, 3.0) == pytest.approx(
+        result.covered_after)
+    assert result.covered_after == pytest.approx(result.covered_before + result.objective)
+    assert result.total == pytest.approx(district["demand"]["pop60"].sum())
+    # Sites sit in the township that contains them.
+    for point, code in zip(sites.geometry, sites["township_code"], strict=True):
+        polygon = district["townships"].set_index("code").geometry[code]
+        assert polygon.intersects(point)
+    assert result.candidates_count > 3
+
+
+def test_candidates_respect_spacing(district: dict) -> None:
+    network = district["network"]
+    rng = np.random.default_rng(1)
+    cells_x = X0 + rng.uniform(0, 1200, 200)
+    cells_y = Y0 + rng.uniform(0, 800, 200)
+    weight = rng.integers(0, 5, 200).astype(float)
+    nodes = candidate_nodes(network, cells_x, cells_y, weight, near_m=250.0, min_spacing_m=220.0)
+    xy = np.column_stack([network.x[nodes], network.y[nodes]])
+    gaps = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(gaps, np.inf)
+    assert gaps.min() >= 220.0
+    again = candidate_nodes(network, cells_x, cells_y, weight, near_m=250.0, min_spacing_m=220.0)
+    assert nodes.tolist() == again.tolist()
+    # The first candidate has the most uncovered weight within near_m.
+    near = [weight[np.hypot(cells_x - network.x[k], cells_y - network.y[k]) <= 250.0].sum()
+            for k in range(network.n_nodes)]
+    assert near[nodes[0]] == max(near)
+
+
+def test_forced_presence_lands_inside_the_township(district: dict) -> None:
+    result = propose_sites(district["network"], district["demand"], district["facilities"],
+                           district["townships"], category="meal_point", threshold_min=3.0,
+                           walk=WALK, p=2, force_presence="all")
+    # Only 西镇 (329901100) lacks a meal point; 东街道 has one.
+    forced = result.sites[result.sites["forced"]]
+    assert forced["township_code"].tolist() == ["329901100"]
+    town = district["townships"].set_index("code").geometry["329901100"]
+    assert town.intersects(forced.geometry.iloc[0])
+    only_forced = propose_sites(district["network"], district["demand"], district["facilities"],
+                                district["townships"], category="meal_point",
+                                threshold_min=3.0, walk=WALK, force_presence=["329901100"])
+    assert len(only_forced.sites) == 1
+    assert only_forced.sites["forced"].all()
+
+
+def test_exclusions_and_user_candidates(district: dict) -> None:
+    # Exclude the east half: every site falls in the west.
+    exclusion = gpd.GeoDataFrame(geometry=[lonlat_box(600, -100, 1300, 900)], crs="EPSG:4326")
+    result = propose_sites(district["network"], district["demand"], district["facilities"],
+                           district["townships"], category="meal_point", threshold_min=3.0,
+                           walk=WALK, p=2, exclusions=exclusion)
+    assert (result.sites["township_code"] == "329901001").all()
+    # A user layer of two polygons and one point: sites come from it.
+    layer = gpd.GeoDataFrame(geometry=[
+        lonlat_box(880, 380, 920, 420), lonlat_box(280, 80, 320, 120),
+        to_points(np.array([X0 + 1100.0]), np.array([Y0 + 700.0]))[0],
+    ], crs="EPSG:4326")
+    chosen = propose_sites(district["network"], district["demand"], district["facilities"],
+                           district["townships"], category="meal_point", threshold_min=3.0,
+                           walk=WALK, p=1, candidates=layer)
+    assert chosen.candidates_count == 3
+    site = chosen.sites.geometry.iloc[0]
+    assert any(site.distance(shapely.point_on_surface(g)) < 1e-9 for g in layer.geometry)
+
+
+def test_target_share_reaches_the_target(district: dict) -> None:
+    demand = district["demand"]
+    before = demand["pop60"][demand["time_min__meal_point"] <= 3.0].sum() / demand["pop60"].sum()
+    target = min(0.95, before + 0.4)
+    result = propose_sites(district["network"], demand, district["facilities"],
+                           district["townships"], category="meal_point", threshold_min=3.0,
+                           walk=WALK, target_share=target)
+    assert result.share_after >= target - 1e-9
+    assert result.objective == len(result.sites)
+    assert result.bound <= result.objective
+    assert covered_after_independently(district, result.sites, 3.0) == pytest.approx(
+        result.covered_after)
+
+
+def test_wrapper_is_deterministic(district: dict) -> None:
+    kwargs = {"category": "meal_point", "threshold_min": 3.0, "walk": WALK, "p": 3}
+    a = propose_sites(district["network"], district["demand"], district["facilities"],
+                      district["townships"], **kwargs)
+    shuffled = district["demand"].sample(frac=1.0, random_state=3)
+    b = propose_sites(district["network"], shuffled, district["facilities"],
+                      district["townships"], **kwargs)
+    assert a.sites.geometry.to_wkt().tolist() == b.sites.geometry.to_wkt().tolist()
+    assert a.objective == pytest.approx(b.objective)
+
+
+def test_wrapper_input_errors(district: dict) -> None:
+    args = (district["network"], district["demand"], district["facilities"],
+            district["townships"])
+    with pytest.raises(InputError, match="time_min__columbarium"):
+        propose_sites(*args, category="columbarium", threshold_min=3.0, walk=WALK, p=1)
+    with pytest.raises(InputError, match="needs p"):
+        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK)
+    with pytest.raises(InputError, match=r"0\.9 for 90%"):
+        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK,
+                      target_share=90)
+    with pytest.raises(InputError, match="not in the township layer"):
+        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK, p=1,
+                      force_presence=["329901999"])
+    with pytest.raises(InputError, match="force_presence must be one of"):
+        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK, p=1,
+                      force_presence="village")
+
+
+def test_township_access_2sfca_by_hand(district: dict) -> None:
+    network, demand = district["network"], district["demand"]
+    facilities = district["facilities"].assign(beds=[30.0])
+    table = township_access_2sfca(network, demand, facilities, category="meal_point",
+                                  threshold_min=3.0, walk=WALK, supply="beds")
+    within = demand["time_min__meal_point"].to_numpy() <= 3.0
+    pop60 = demand["pop60"].to_numpy()
+    ratio = 30.0 / pop60[within].sum() * 1000  # one facility: beds per 1,000 in its catchment
+    by_code = table.set_index("township_code")
+    for code in ("329901001", "329901100"):
+        mine = demand["township_code"].to_numpy() == code
+        expected = ratio * pop60[mine & within].sum() / pop60[mine].sum()
+        assert by_code.loc[code, "access_2sfca"] == pytest.approx(expected)
