@@ -53,8 +53,8 @@ def _wiggly_box(bounds: tuple[float, float, float, float], n: int = 400) -> shap
              np.column_stack([east - (east - west) * t, np.full(n, north)]),
              np.column_stack([np.full(n, west), north - (north - south) * t])]
     ring = np.vstack(edges)
-    # 2 m wiggles: well below the display tolerance, so simplification removes them.
-    ring = ring + np.sin(np.arange(len(ring)) * 1.7)[:, None] * 2e-5 * np.array([[0.3, 0.7]])
+    # ~0.5 m wiggles: well below the display tolerance, so simplification removes them.
+    ring = ring + np.sin(np.arange(len(ring)) * 1.7)[:, None] * 8e-6 * np.array([[0.3, 0.7]])
     return shapely.Polygon(ring)
 
 
