@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -42,6 +43,11 @@ def _osmids(G):
         value = d["osmid"]
         ids.update(value if isinstance(value, list) else [value])
     return ids
+
+
+@functools.cache
+def _real(name):
+    return load_walk_graph(NetworkSpec(path=OSM_DIR / name))
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +101,46 @@ def test_xml_walk_filter_drops_what_it_should(tiny):
     assert tiny.has_edge(2, 1) and tiny.has_edge(1, 2)
 
 
+def _osmnx_reference(path):
+    """The slow route the fast XML reader replaces: osmnx's own reader, filter, simplifier."""
+    saved = list(ox.settings.useful_tags_way)
+    ox.settings.useful_tags_way = [*saved, "foot", "motorroad", "layer", "sidewalk",
+                                   "sidewalk:both", "sidewalk:left", "sidewalk:right"]
+    try:
+        G = ox.graph_from_xml(path, bidirectional=True, simplify=False, retain_all=True)
+    finally:
+        ox.settings.useful_tags_way = saved
+    G.remove_edges_from([(u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
+                         if not is_walkable(d)])
+    G.remove_nodes_from([n for n, degree in G.degree() if degree == 0])
+    return ox.simplify_graph(G)
+
+
+def _edge_summary(G):
+    summary = {}
+    for u, v, d in G.edges(data=True):
+        ids = d["osmid"] if isinstance(d["osmid"], list) else [d["osmid"]]
+        shape = len(d["geometry"].coords) if "geometry" in d else 2
+        summary.setdefault((u, v), []).append((tuple(sorted(ids)), shape, float(d["length"])))
+    return {k: sorted(v) for k, v in summary.items()}
+
+
+@pytest.mark.parametrize("path", [NET_DIR / "tiny_walk.osm", OSM_DIR / "shu_shanghai_baoshan.osm"],
+                         ids=lambda p: p.name)
+def test_fast_xml_reader_matches_osmnx(path):
+    fast = load_walk_graph(NetworkSpec(path=path))
+    reference = _osmnx_reference(path)
+    assert set(fast.nodes) == set(reference.nodes)
+    assert fast.number_of_edges() == reference.number_of_edges()
+    fast_edges, reference_edges = _edge_summary(fast), _edge_summary(reference)
+    assert fast_edges.keys() == reference_edges.keys()
+    for key, edges in reference_edges.items():
+        assert [e[:2] for e in fast_edges[key]] == [e[:2] for e in edges]
+        assert [e[2] for e in fast_edges[key]] == pytest.approx([e[2] for e in edges], abs=1e-6)
+    for n, d in reference.nodes(data=True):
+        assert (fast.nodes[n]["x"], fast.nodes[n]["y"]) == (d["x"], d["y"])
+
+
 def test_xml_lengths_are_great_circle_metres(tiny):
     lengths = {(u, v): d["length"] for u, v, d in tiny.edges(data=True)}
     # 1 -> 2 is 0.001 degrees of longitude at 32.04 N
@@ -119,7 +165,7 @@ def test_xml_lengths_are_great_circle_metres(tiny):
     ],
 )
 def test_real_osm_extracts(name, min_nodes, max_nodes):
-    G = load_walk_graph(NetworkSpec(path=OSM_DIR / name))
+    G = _real(name)
     assert min_nodes <= len(G) <= max_nodes
     assert len(G) < G.number_of_edges() < 4 * len(G)
     lengths = np.array([d["length"] for _, _, d in G.edges(data=True)])
@@ -137,7 +183,7 @@ def test_real_osm_extracts(name, min_nodes, max_nodes):
 
 def test_beijing_drops_the_motorway():
     # 京藏高速 crosses the Haidian extract: none of its edges may survive
-    G = load_walk_graph(NetworkSpec(path=OSM_DIR / "cau_beijing_haidian.osm"))
+    G = _real("cau_beijing_haidian.osm")
     names = {n for _, _, d in G.edges(data=True) if "name" in d
              for n in (d["name"] if isinstance(d["name"], list) else [d["name"]])}
     assert "京藏高速" not in names

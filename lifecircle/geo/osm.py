@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -268,31 +269,186 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _load_xml(path: Path) -> nx.MultiDiGraph:
-    import osmnx as ox
+# Way tags kept as edge attributes (osmnx's default useful_tags_way).
+_EDGE_TAGS = ("access", "area", "bridge", "est_width", "highway", "junction", "landuse", "lanes",
+              "maxspeed", "name", "oneway", "ref", "service", "tunnel", "width")
+_EARTH_RADIUS_M = 6_371_009.0  # as osmnx.distance.great_circle
 
-    saved_tags = list(ox.settings.useful_tags_way)
-    # graph_from_xml keeps only the tags in useful_tags_way; the walk filter needs a few more.
-    ox.settings.useful_tags_way = list(dict.fromkeys(saved_tags + list(_EXTRA_WAY_TAGS)))
+
+def _great_circle_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
+                    lon2: np.ndarray) -> np.ndarray:
+    """Haversine distance in metres, the formula of ``osmnx.distance.great_circle``."""
+    y1, y2 = np.deg2rad(lat1), np.deg2rad(lat2)
+    dx = np.deg2rad(lon2 - lon1)
+    h = np.sin((y2 - y1) / 2) ** 2 + np.cos(y1) * np.cos(y2) * np.sin(dx / 2) ** 2
+    return 2 * np.arcsin(np.sqrt(np.minimum(1.0, h))) * _EARTH_RADIUS_M
+
+
+def _open_text(path: Path) -> Any:
+    import bz2
+    import gzip
+
+    name = path.name.lower()
+    if name.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    if name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _parse_osm_xml(path: Path) -> tuple[dict[int, tuple[float, float]],
+                                        list[tuple[int, list[int], dict[str, str]]]]:
+    """Node coordinates ``{id: (lon, lat)}`` and walkable ways ``(id, node ids, tags)``."""
+    from xml.etree.ElementTree import ParseError, iterparse
+
+    coords: dict[int, tuple[float, float]] = {}
+    ways: list[tuple[int, list[int], dict[str, str]]] = []
+    seen_ways = 0
     try:
-        G = ox.graph_from_xml(path, bidirectional=True, simplify=False, retain_all=True)
-    except Exception as exc:  # osmnx raises several types for unreadable XML
+        with _open_text(path) as stream:
+            for _, elem in iterparse(stream, events=("end",)):
+                tag = elem.tag
+                if tag == "node":
+                    coords[int(elem.get("id"))] = (float(elem.get("lon")), float(elem.get("lat")))
+                    elem.clear()
+                elif tag == "way":
+                    seen_ways += 1
+                    tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
+                    if is_walkable(tags):
+                        refs = [int(nd.get("ref")) for nd in elem.iter("nd")]
+                        ways.append((int(elem.get("id")), refs, tags))
+                    elem.clear()
+                elif tag == "relation":
+                    elem.clear()
+    except (ParseError, OSError, EOFError, TypeError, ValueError) as exc:
         raise NetworkError(
             f"{path}: cannot read as OSM XML ({type(exc).__name__}: {exc}); export it again "
             "from JOSM/Overpass, or give a .osm.pbf or .graphml file"
         ) from exc
-    finally:
-        ox.settings.useful_tags_way = saved_tags
-    edges = list(G.edges(keys=True, data=True))
-    keep = np.fromiter((is_walkable(d) for _, _, _, d in edges), dtype=bool, count=len(edges))
-    dropped = [(u, v, k) for (u, v, k, _), ok in zip(edges, keep, strict=True) if not ok]
-    G.remove_edges_from(dropped)
-    G.remove_nodes_from([n for n, degree in G.degree() if degree == 0])
-    logger.info("%s: kept %d of %d directed way segments as walkable", path.name,
-                int(keep.sum()), len(edges))
-    if len(G.edges) == 0:
-        return G
-    return ox.simplify_graph(G)
+    logger.info("%s: %d nodes, %d ways, %d of them walkable", path.name, len(coords), seen_ways,
+                len(ways))
+    return coords, ways
+
+
+def _chains(a: np.ndarray, b: np.ndarray, n_nodes: int) -> list[tuple[list[int], list[int]]]:
+    """Contract degree-2 nodes: ``(node positions, segment ids)`` per chain between endpoints.
+
+    Endpoints follow ``osmnx.simplification._is_endpoint`` for a graph with both directions of
+    every segment: a node is kept unless it has exactly two distinct neighbours joined by exactly
+    two segments. Rings without any endpoint are dropped (osmnx's ``remove_rings``).
+    """
+    pairs = np.unique(np.sort(np.stack([a, b], axis=1), axis=1), axis=0)
+    neighbours = np.bincount(pairs.ravel(), minlength=n_nodes)
+    degree = np.bincount(np.concatenate([a, b]), minlength=n_nodes)
+    endpoint = (neighbours != 2) | (degree != 2)
+    # CSR of incident segments per node
+    ends = np.concatenate([a, b])
+    seg = np.tile(np.arange(len(a)), 2)
+    order = np.argsort(ends, kind="stable")
+    indptr = np.searchsorted(ends[order], np.arange(n_nodes + 1))
+    incident = seg[order].tolist()
+    indptr_l = indptr.tolist()
+    a_l, b_l = a.tolist(), b.tolist()
+    endpoint_l = endpoint.tolist()
+    used = [False] * len(a)
+    chains = []
+    for start in np.flatnonzero(endpoint).tolist():
+        for first in incident[indptr_l[start]:indptr_l[start + 1]]:
+            if used[first]:
+                continue
+            nodes, segs = [start], []
+            node, s = start, first
+            while True:
+                used[s] = True
+                segs.append(s)
+                node = b_l[s] if a_l[s] == node else a_l[s]
+                nodes.append(node)
+                if endpoint_l[node]:
+                    break
+                lo, hi = indptr_l[node], indptr_l[node + 1]
+                s = incident[lo] if incident[lo] != s else incident[hi - 1]
+            chains.append((nodes, segs))
+    return chains
+
+
+def _merge_values(values: list[Any]) -> Any:
+    """osmnx's rule for merged edges: one value as it is, several distinct ones as a list."""
+    unique = list(dict.fromkeys(v for v in values if v is not None))
+    if not unique:
+        return None
+    return unique[0] if len(unique) == 1 else unique
+
+
+def _load_xml(path: Path) -> nx.MultiDiGraph:
+    """OSM XML to a simplified walk graph.
+
+    Equivalent to ``osmnx.graph_from_xml(path, bidirectional=True, retain_all=True)`` followed by
+    the walk filter and ``osmnx.simplify_graph`` (tests/test_osm.py checks this on real extracts),
+    written out because that route took ~15 s on the sample district against ~1–2 s here.
+    """
+    coords, ways = _parse_osm_xml(path)
+    seg_a: list[int] = []
+    seg_b: list[int] = []
+    seg_way: list[int] = []
+    missing = 0
+    for w, (_, refs, _) in enumerate(ways):
+        refs = [r for i, r in enumerate(refs) if i == 0 or r != refs[i - 1]]
+        for r1, r2 in itertools.pairwise(refs):
+            if r1 in coords and r2 in coords:
+                seg_a.append(r1)
+                seg_b.append(r2)
+                seg_way.append(w)
+            else:
+                missing += 1
+    if missing:
+        logger.warning("%s: %d way segment(s) refer to nodes missing from the file and were "
+                       "left out (an extract cut at its edge?)", path.name, missing)
+    if not seg_a:
+        return nx.MultiDiGraph(crs="EPSG:4326")
+    osm_ids, inverse = np.unique(np.array(seg_a + seg_b, dtype=np.int64), return_inverse=True)
+    a, b = inverse[: len(seg_a)], inverse[len(seg_a):]
+    lonlat = np.array([coords[i] for i in osm_ids.tolist()], dtype=np.float64)
+    seg_len = _great_circle_m(lonlat[a, 1], lonlat[a, 0], lonlat[b, 1], lonlat[b, 0])
+    seg_way_arr = np.asarray(seg_way)
+
+    chains = _chains(a, b, len(osm_ids))
+    way_attrs = [{"osmid": wid, **{k: tags[k] for k in _EDGE_TAGS if k in tags and k != "oneway"}}
+                 for wid, _, tags in ways]
+    G = nx.MultiDiGraph(crs="EPSG:4326", created_with=f"lifecircle from {path.name}")
+    node_set = sorted({n for nodes, _ in chains for n in (nodes[0], nodes[-1])})
+    G.add_nodes_from((int(osm_ids[n]), {"x": float(lonlat[n, 0]), "y": float(lonlat[n, 1])})
+                     for n in node_set)
+    # geometries of the merged (more than one segment) chains, built in one call
+    bent = [i for i, (nodes, _) in enumerate(chains) if len(nodes) > 2]
+    geometry: dict[int, tuple[Any, Any]] = {}
+    if bent:
+        chain_nodes = [chains[i][0] for i in bent]
+        lines = shapely.linestrings(
+            lonlat[np.concatenate(chain_nodes)],
+            indices=np.repeat(np.arange(len(bent)), [len(n) for n in chain_nodes]))
+        geometry = dict(zip(bent, zip(lines, shapely.reverse(lines), strict=True), strict=True))
+    forward, backward = [], []
+    for i, (nodes, segs) in enumerate(chains):
+        u, v = int(osm_ids[nodes[0]]), int(osm_ids[nodes[-1]])
+        way_ids = list(dict.fromkeys(seg_way_arr[segs].tolist()))
+        if len(way_ids) == 1:
+            attrs = dict(way_attrs[way_ids[0]])
+        else:
+            keys = dict.fromkeys(k for w in way_ids for k in way_attrs[w])
+            attrs = {k: _merge_values([way_attrs[w].get(k) for w in way_ids]) for k in keys}
+        # as osmnx writes them (GraphML readers parse these two as booleans): a walker may go
+        # either way along every edge
+        attrs["oneway"] = False
+        attrs["length"] = float(seg_len[segs].sum())
+        attrs["reversed"] = False
+        back = {**attrs, "reversed": True}
+        if i in geometry:
+            attrs["geometry"], back["geometry"] = geometry[i]
+        forward.append((u, v, attrs))
+        backward.append((v, u, back))
+    G.add_edges_from(forward)
+    G.add_edges_from(backward)
+    return G
 
 
 def _load_pbf(path: Path) -> nx.MultiDiGraph:
@@ -316,6 +472,9 @@ def _load_pbf(path: Path) -> nx.MultiDiGraph:
         data.pop("tags", None)
     for _, _, data in G.edges(data=True):
         data.pop("tags", None)
+        # osmnx's GraphML reader parses these as booleans; walking ignores one-way rules
+        data["oneway"] = False
+        data["reversed"] = bool(data.get("reversed", False) in (True, "True", "true", 1))
     G.graph["crs"] = "EPSG:4326"
     return G
 
