@@ -149,3 +149,15 @@ def test_metric_crs_for_picks_utm_zone():
     assert crs.metric_crs_for([119.9, 119.95], [32.4, 32.5]).to_epsg() == 32650
     with pytest.raises(InputError):
         crs.metric_crs_for([np.nan], [np.nan])
+
+
+def test_inverse_meets_its_tolerance_everywhere_in_china():
+    rng = np.random.default_rng(11)
+    lon = rng.uniform(72.1, 137.8, 100_000)
+    lat = rng.uniform(0.9, 55.8, 100_000)
+    back_lon, back_lat = crs.gcj02_to_wgs84(*crs.wgs84_to_gcj02(lon, lat))
+    assert np.abs(back_lon - lon).max() < 1e-8  # the default tol_deg, about 1 mm
+    assert np.abs(back_lat - lat).max() < 1e-8
+    # a tighter tolerance is honoured too (more float64 steps)
+    back_lon, back_lat = crs.gcj02_to_wgs84(*crs.wgs84_to_gcj02(lon, lat), tol_deg=1e-12)
+    assert np.abs(back_lon - lon).max() < 1e-11

@@ -211,13 +211,21 @@ def _invert(forward, lon: Floats, lat: Floats, start: tuple[Floats, Floats],
 def _gcj02_inverse_block(lon: Floats, lat: Floats, tol_deg: float,
                         max_iter: int) -> tuple[Floats, Floats]:
     x_lon, x_lat = lon, lat
-    for _ in range(max_iter):
-        d_lon, d_lat = _gcj02_offset(x_lon, x_lat)
+    for step in range(max_iter):
+        if step < _FLOAT32_STEPS:
+            # Early steps only need the offset to ~1e-7 degrees (their error is shrunk ~200-fold
+            # by every later step), so they evaluate it in float32: three times faster. The
+            # iterate itself stays float64.
+            d_lon, d_lat = _gcj02_offset(x_lon.astype(np.float32), x_lat.astype(np.float32))
+        else:
+            d_lon, d_lat = _gcj02_offset(x_lon, x_lat)
         # residual r = target - forward(x) = target - x - offset(x)
         r_lon = lon - x_lon - d_lon
         r_lat = lat - x_lat - d_lat
         x_lon = x_lon + r_lon
         x_lat = x_lat + r_lat
+        if step < _FLOAT32_STEPS:
+            continue
         # The offset's slope is below 0.01 (it changes by ~5e-3 of a step), so the error left
         # after this step is below 0.01 times the residual just applied.
         worst = max(np.nanmax(np.abs(r_lon), initial=0.0), np.nanmax(np.abs(r_lat), initial=0.0))
@@ -227,16 +235,17 @@ def _gcj02_inverse_block(lon: Floats, lat: Floats, tol_deg: float,
 
 
 _CONTRACTION = 0.01
+_FLOAT32_STEPS = 2
 
 
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike, *, tol_deg: float = 1e-8,
                    max_iter: int = 30) -> tuple[Floats, Floats]:
     """Invert :func:`wgs84_to_gcj02` by fixed-point iteration; identity outside China.
 
-    Starting from the GCJ-02 point, each step removes all but ~0.5 % of the remaining error, so
-    three forward evaluations bound the error by ``tol_deg`` (1e-8 degrees, about 1 mm; in
-    practice ~0.1 mm). Points are
-    processed in cache-sized blocks.
+    Starting from the GCJ-02 point, each step removes all but ~0.5 % of the remaining error:
+    two steps with the offset in float32 (to ~2e-7 degrees), then float64 steps until the error
+    bound is below ``tol_deg`` (1e-8 degrees, about 1 mm; in practice ~0.1 mm), usually one.
+    Points are processed in cache-sized blocks.
     """
     lon, lat = _as_arrays(lon, lat)
     shape = lon.shape
