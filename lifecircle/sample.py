@@ -820,7 +820,10 @@ def _population(rng, district: District, net: Network) -> Population:
 
     w = np.zeros(len(fx))
     noise = rng.lognormal(0.0, 0.35, len(fx))
-    w_urban = road_m * noise
+    # denser (and older) towards the old town in the middle of the core
+    core_c = district.core.centroid
+    old_town = np.exp(-((fx - core_c.x) ** 2 + (fy - core_c.y) ** 2) / 1800.0**2)
+    w_urban = road_m * noise * (0.55 + 0.9 * old_town)
     w[urban] = w_urban[urban]
     vill = np.array([(vx, vy) for v in district.villages.values() for _, vx, vy in v])
     dv = np.min(np.hypot(fx[:, None] - vill[None, :, 0], fy[:, None] - vill[None, :, 1]), axis=1)
@@ -841,7 +844,7 @@ def _population(rng, district: District, net: Network) -> Population:
     ph = rng.uniform(0, 2 * np.pi, 3)
     smooth = (np.sin(fx / 1700 + ph[0]) + np.sin(fy / 2300 + ph[1])
               + np.sin((fx + fy) / 3100 + ph[2]) + 3) / 6
-    share = np.where(urban, 0.15 + 0.08 * smooth, 0.24 + 0.06 * smooth)
+    share = np.where(urban, 0.15 + 0.06 * smooth + 0.05 * old_town, 0.24 + 0.06 * smooth)
     share = np.where((~urban) & (dv < 320), 0.28 + 0.07 * smooth, share)
     share = np.where((~urban) & (dt < 500), 0.22 + 0.05 * smooth, share)
     pop60 = np.round(pop * share, 1)
@@ -1054,9 +1057,24 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     tw = district.townships
     to_ll = lambda x, y: tuple(float(v) for v in _to_lonlat(district, np.array(x), np.array(y)))  # noqa: E731
 
-    def addr(township: str, k: int, road: str = "") -> str:
-        road = road or (ROAD_NAMES_EW + ROAD_NAMES_NS)[int(rng.integers(16))]
-        return f"{DISTRICT_NAME}{township}{road}{int(rng.integers(1, 300))}号"
+    named = [(LineString(np.column_stack([net.x[ids], net.y[ids]])), tags["name"])
+             for ids, tags in net.ways if "name" in tags and tags.get("bridge") != "yes"]
+    named_tree = shapely.STRtree([g for g, _ in named])
+    places = {t: [(n, vx, vy) for n, vx, vy in v] for t, v in district.villages.items()}
+    for t, (cx, cy) in district.town_centres.items():
+        places[t].append((t[:-1] + "社区", cx, cy))
+
+    def addr(township: str, xy: tuple[float, float] | None) -> str:
+        """A plausible address: the nearest named road, else the nearest village."""
+        number = int(rng.integers(1, 300))
+        if xy is None:
+            return f"{DISTRICT_NAME}{township}"
+        k = int(named_tree.query_nearest(Point(xy))[0])
+        reach_m = 120.0 if township in places else 1000.0
+        if named[k][0].distance(Point(xy)) < reach_m:
+            return f"{DISTRICT_NAME}{township}{named[k][1]}{number}号"
+        n, _, _ = min(places[township], key=lambda p: np.hypot(p[1] - xy[0], p[2] - xy[1]))
+        return f"{DISTRICT_NAME}{township}{n}{number % 12 + 1}组{number}号"
 
     faults: list[dict] = []
     streets = [t[1] for t in TOWNSHIPS if t[2] == "street"]
@@ -1131,7 +1149,7 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     for k, r in enumerate(ec):
         lon, lat = to_ll(*r["xy"])
         glon, glat = wgs84_to_gcj02(lon, lat)
-        ec_rows.append([k + 1, r["name"], r["type"], addr(r["township"], k),
+        ec_rows.append([k + 1, r["name"], r["type"], addr(r["township"], r["xy"]),
                         float(_fmt(float(glon))), float(_fmt(float(glat))),
                         r["beds"], r["nursing"], r["township"], r["year"], r["area"]])
     # faults: a non-numeric bed count, and an exact duplicate row
@@ -1139,7 +1157,7 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     lon, lat = to_ll(x, y)
     glon, glat = wgs84_to_gcj02(lon, lat)
     pos = 17
-    ec_rows.insert(pos, [0, "东湖夕阳红养老院", "养老机构", addr("东湖街道", 0),
+    ec_rows.insert(pos, [0, "东湖夕阳红养老院", "养老机构", addr("东湖街道", (x, y)),
                          float(_fmt(float(glon))), float(_fmt(float(glat))), "约50", 20,
                          "东湖街道", 2012, 1800])
     dup_src = next(i for i, r in enumerate(ec_rows) if r[2] == "居家养老服务站" and i > 30)
@@ -1163,15 +1181,22 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
               "白鹭镇": 4, "稻香镇": 4, "青山镇": 3, "桃源镇": 3}
     kinds = ("助餐点", "助餐点", "助餐点", "长者食堂", "社区食堂")
     for t, n in counts.items():
-        names = COMMUNITY_NAMES.get(t, ()) + VILLAGE_NAMES.get(t, ())
         for k in range(n):
-            near = district.town_centres.get(t) if k < 2 else None
-            x, y = placer.place(tw[t], near=near, radius_m=500, gap_m=60,
-                                river_bank=(t in ("青石街道", "文昌街道") and k < 2))
             typ = kinds[int(rng.integers(len(kinds)))]
-            base = names[k % len(names)] if names else t
-            suffix = "" if k < len(names) else f"第{k // len(names) + 1}"
-            mp.append({"name": f"{base}{suffix}{typ}", "type": typ, "township": t, "xy": (x, y)})
+            if t in COMMUNITY_NAMES:
+                names = COMMUNITY_NAMES[t]
+                x, y = placer.place(tw[t], gap_m=60, river_bank=(t in ("青石街道", "文昌街道")
+                                                                 and k < 2))
+                suffix = "" if k < len(names) else f"第{k // len(names) + 1}"
+                name = f"{names[k % len(names)]}{suffix}{typ}"
+            elif k < 2:
+                x, y = placer.place(tw[t], near=district.town_centres[t], radius_m=500, gap_m=60)
+                name = f"{t[:-1]}社区{'' if k == 0 else '第2'}{typ}"
+            else:
+                vname, vx, vy = district.villages[t][k - 2]
+                x, y = placer.place(tw[t], near=(vx, vy), radius_m=350, gap_m=60)
+                name = f"{vname}{typ}"
+            mp.append({"name": name, "type": typ, "township": t, "xy": (x, y)})
     mp[0]["type"] = "中央厨房"
     mp[0]["name"] = "示范区中央厨房(青石)"
     years = np.array([2024] * 12 + [2025] * 7 + list(rng.integers(2019, 2024, len(mp) - 19)))
@@ -1180,15 +1205,15 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     for r, yv in zip(mp, years, strict=True):
         lon, lat = to_ll(*r["xy"])
         blon, blat = wgs84_to_bd09(lon, lat)
-        mp_rows.append([r["name"], r["type"], addr(r["township"], 0), _fmt(float(blon)),
+        mp_rows.append([r["name"], r["type"], addr(r["township"], r["xy"]), _fmt(float(blon)),
                         _fmt(float(blat)), r["township"], int(yv)])
     # faults: latitude/longitude swapped; a point outside the district
     swap_at, out_at = 23, 51
     x, y = placer.place(tw["柳岸街道"])
     lon, lat = to_ll(x, y)
     blon, blat = wgs84_to_bd09(lon, lat)
-    mp_rows.insert(swap_at, ["望江社区第二助餐点", "助餐点", addr("柳岸街道", 0), _fmt(float(blat)),
-                             _fmt(float(blon)), "柳岸街道", 2024])
+    mp_rows.insert(swap_at, ["望江社区第二助餐点", "助餐点", addr("柳岸街道", (x, y)),
+                             _fmt(float(blat)), _fmt(float(blon)), "柳岸街道", 2024])
     blon, blat = wgs84_to_bd09(120.2950, 32.3110)
     mp_rows.insert(out_at, ["江滨老年助餐点", "助餐点", "邻县滨江镇江滨路8号", _fmt(float(blon)),
                             _fmt(float(blat)), "文昌街道", 2023])
@@ -1221,12 +1246,12 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     for t in ("青石街道", "柳岸街道", "文昌街道", "白鹭镇", "稻香镇", "青山镇"):
         seq += 1
         if t in ("文昌街道", "青山镇"):
-            sw_rows.append([seq, f"{t}社会工作服务站", "社工站", t, addr(t, 0), "", ""])
+            sw_rows.append([seq, f"{t}社会工作服务站", "社工站", t, addr(t, None), "", ""])
             continue
         x, y = placer.place(tw[t], near=district.town_centres.get(t), radius_m=500)
         lon, lat = to_ll(x, y)
         glon, glat = wgs84_to_gcj02(lon, lat)
-        sw_rows.append([seq, f"{t}社会工作服务站", "社工站", t, addr(t, 0), _fmt(float(glon)),
+        sw_rows.append([seq, f"{t}社会工作服务站", "社工站", t, addr(t, (x, y)), _fmt(float(glon)),
                         _fmt(float(glat))])
     rooms = [u for u in units if u["name"] not in ("南巷社区", "麦田村", "柳庄村")][:10]
     for u in rooms:
@@ -1234,8 +1259,8 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
         x, y = placer.place(u["geometry"], gap_m=40)
         lon, lat = to_ll(x, y)
         glon, glat = wgs84_to_gcj02(lon, lat)
-        sw_rows.append([seq, f"{u['name']}社工室", "社工室", u["township"], addr(u["township"], 0),
-                        _fmt(float(glon)), _fmt(float(glat))])
+        sw_rows.append([seq, f"{u['name']}社工室", "社工室", u["township"],
+                        addr(u["township"], (x, y)), _fmt(float(glon)), _fmt(float(glat))])
     seq += 1
     sw_rows.append([seq, "荷塘村社工室", "社工室", "", "荷塘村村委会", "", ""])
     faults.append({"file": "social_work_stations.csv", "row": len(sw_rows) + 1,
@@ -1250,13 +1275,13 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
             continue
         x, y = placer.place(u["geometry"], gap_m=40)
         lon, lat = to_ll(x, y)
-        ch_rows.append([f"{u['name']}儿童之家", u["name"], addr(u["township"], 0), _fmt(lon),
+        ch_rows.append([f"{u['name']}儿童之家", u["name"], addr(u["township"], (x, y)), _fmt(lon),
                         _fmt(lat)])
     u = next(u for u in units if u["name"] == "沙洲村")
     x, y = placer.place(u["geometry"], gap_m=40)
     lon, lat = to_ll(x, y)
     empty_at = 9
-    ch_rows.insert(empty_at, ["", "沙洲村", addr(u["township"], 0), _fmt(lon), _fmt(lat)])
+    ch_rows.insert(empty_at, ["", "沙洲村", addr(u["township"], (x, y)), _fmt(lon), _fmt(lat)])
     faults.append({"file": "children_homes.csv", "row": empty_at + 2, "name": "",
                    "fault": "名称 is empty"})
 
@@ -1267,26 +1292,31 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
         lon, lat = to_ll(x, y)
         area = int(rng.integers(400, 1300)) if u["unit_kind"] == "社区" else \
             int(rng.integers(200, 650))
-        cc_rows.append([f"{u['name']}党群服务中心", addr(u["township"], 0), _fmt(lon), _fmt(lat),
-                        area, "是" if rng.random() < 0.55 else "否", 2012 + int(rng.integers(13))])
+        cc_rows.append([f"{u['name']}党群服务中心", addr(u["township"], (x, y)), _fmt(lon),
+                        _fmt(lat), area, "是" if rng.random() < 0.55 else "否",
+                        2012 + int(rng.integers(13))])
     for t in ("柳岸街道", "文昌街道", "东湖街道"):
         for cname in COMMUNITY_NAMES[t]:
             x, y = placer.place(tw[t], gap_m=150)
             lon, lat = to_ll(x, y)
-            cc_rows.append([f"{cname}党群服务中心", addr(t, 0), _fmt(lon), _fmt(lat),
+            cc_rows.append([f"{cname}党群服务中心", addr(t, (x, y)), _fmt(lon), _fmt(lat),
                             int(rng.integers(400, 1300)), "是" if rng.random() < 0.55 else "否",
                             2012 + int(rng.integers(13))])
     for t in ("青山镇", "桃源镇"):
         x, y = placer.place(tw[t], near=district.town_centres[t], radius_m=400)
         lon, lat = to_ll(x, y)
-        cc_rows.append([f"{t[:-1]}社区党群服务中心", addr(t, 0), _fmt(lon), _fmt(lat),
+        cc_rows.append([f"{t[:-1]}社区党群服务中心", addr(t, (x, y)), _fmt(lon), _fmt(lat),
                         int(rng.integers(400, 900)), "否", 2015 + int(rng.integers(9))])
+    # volunteer stations in 55 % of the centres, exactly (a co-location target reads this)
+    hosts = set(rng.permutation(len(cc_rows))[: round(0.55 * len(cc_rows))].tolist())
+    for i, r in enumerate(cc_rows):
+        r[5] = "是" if i in hosts else "否"
     miss_at, swap2_at = 12, 30
-    cc_rows.insert(miss_at, ["学府社区邻里中心", addr("文昌街道", 0), "", "", 450, "是", 2021])
+    cc_rows.insert(miss_at, ["学府社区邻里中心", addr("文昌街道", None), "", "", 450, "是", 2021])
     x, y = placer.place(tw["东湖街道"], gap_m=150)
     lon, lat = to_ll(x, y)
-    cc_rows.insert(swap2_at, ["湖滨社区邻里中心", addr("东湖街道", 0), _fmt(lat), _fmt(lon), 380,
-                              "否", 2020])
+    cc_rows.insert(swap2_at, ["湖滨社区邻里中心", addr("东湖街道", (x, y)), _fmt(lat), _fmt(lon),
+                              380, "否", 2020])
     faults.append({"file": "community_centres.csv", "row": miss_at + 2, "name": "学府社区邻里中心",
                    "fault": "经度 and 纬度 empty (and the register has no 所属街道 to fall "
                             "back on)"})
@@ -1424,7 +1454,7 @@ def _faults_md(faults: list[dict]) -> str:
         "  township (by township name).",
         "- `villages.geojson`: 新垛村 lies inside 稻香镇 (329901101) but its code "
         "329901102209 carries",
-        "  the prefix of 青山镇: a code/containment conflict to report (containment wins).",
+        "  the prefix of 青山镇: a code/containment conflict to report.",
         "- `villages.geojson`: every third unit has no `parent_code`; link those by code prefix",
         "  (or containment).",
         "",
