@@ -93,6 +93,18 @@ class CategoryRegistry(Mapping[str, Category]):
 
     def __init__(self, categories: Mapping[str, Category]) -> None:
         self._categories = dict(categories)
+        # Folded aliases, longest first, so a match is one scan (registers have many rows).
+        self._subtype_aliases = {
+            key: sorted({(normalise_text(alias), sub_key)
+                         for sub_key, sub in cat.subtypes.items()
+                         for alias in (sub.name_zh, sub_key, *sub.aliases) if alias},
+                        key=lambda pair: (-len(pair[0]), pair))
+            for key, cat in self._categories.items()
+        }
+        self._category_aliases = sorted(
+            {(normalise_text(alias), key) for key, cat in self._categories.items()
+             for alias in (cat.name_zh, key, *cat.aliases) if alias},
+            key=lambda pair: (-len(pair[0]), pair))
 
     def __getitem__(self, key: str) -> Category:
         try:
@@ -125,24 +137,20 @@ class CategoryRegistry(Mapping[str, Category]):
         target = normalise_text(text)
         if not target or target == "nan":
             return ""
-        best_key, best_len = "", 0
-        for key, sub in self._categories[category].subtypes.items():
-            for alias in (sub.name_zh, key, *sub.aliases):
-                alias_n = normalise_text(alias)
-                if alias_n and alias_n in target and len(alias_n) > best_len:
-                    best_key, best_len = key, len(alias_n)
-        return best_key
+        for alias, key in self._subtype_aliases[category]:
+            if alias in target:
+                return key
+        return ""
 
     def match_category(self, text: object) -> str:
         """The category key whose longest alias (or name, or key) occurs in ``text``; ``""``."""
         target = normalise_text(text)
-        best_key, best_len = "", 0
-        for key, cat in self._categories.items():
-            for alias in (cat.name_zh, key, *cat.aliases):
-                alias_n = normalise_text(alias)
-                if alias_n and alias_n in target and len(alias_n) > best_len:
-                    best_key, best_len = key, len(alias_n)
-        return best_key
+        if not target:
+            return ""
+        for alias, key in self._category_aliases:
+            if alias in target:
+                return key
+        return ""
 
 
 def _as_str_tuple(value: Any, where: str) -> tuple[str, ...]:

@@ -138,11 +138,11 @@ def _parse_coordinates(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Se
 def _parse_years(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     years = np.full(len(values), np.nan)
     text = _clean_text(values)
-    for i, v in enumerate(values):
+    for i, (v, t) in enumerate(zip(values, text, strict=True)):
         if isinstance(v, datetime | date | pd.Timestamp):
             years[i] = float(v.year)
-        elif text.iloc[i]:
-            match = _YEAR.search(text.iloc[i])
+        elif t:
+            match = _YEAR.search(t)
             if match:
                 years[i] = float(match.group(1))
     blank = (text == "").to_numpy()
@@ -383,11 +383,18 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
 
     # -- subtype from 类型/类别, else the name, else the layer's default
     type_text = _clean_text(table.values("type"))
-    subtypes = np.array([
-        registry.match_subtype(spec.category, t) or registry.match_subtype(spec.category, nm)
-        or (spec.subtype or "")
-        for t, nm in zip(type_text, names, strict=True)
-    ], dtype=object)
+    cache: dict[str, str] = {}
+
+    def match(text: str) -> str:
+        if text not in cache:
+            cache[text] = registry.match_subtype(spec.category, text)
+        return cache[text]
+
+    def subtype_of(type_value: str, name: str) -> str:
+        return (type_value and match(type_value)) or match(name) or (spec.subtype or "")
+
+    subtypes = np.array([subtype_of(t, nm) for t, nm in zip(type_text, names, strict=True)],
+                        dtype=object)
 
     # -- duplicates among rows still good: same name within DUPLICATE_RADIUS_M, or same name
     # and township when neither has coordinates
@@ -420,8 +427,10 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         out.warnings.append(f"{file}：{note}")
 
     keep = ~bad
-    geometry = [shapely.Point(a, b) if np.isfinite(a) and np.isfinite(b) else None
-                for a, b in zip(lon[keep], lat[keep], strict=True)]
+    kept_lon, kept_lat = lon[keep], lat[keep]
+    located_kept = np.isfinite(kept_lon) & np.isfinite(kept_lat)
+    geometry = np.full(int(keep.sum()), None, dtype=object)
+    geometry[located_kept] = shapely.points(kept_lon[located_kept], kept_lat[located_kept])
     kept_rows = rows[keep]
     frame = gpd.GeoDataFrame({
         "facility_id": [f"{layer}:{r}" for r in kept_rows],
@@ -653,25 +662,29 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
     keep = np.ones(n, dtype=bool)
     township_code = np.where(has_geometry, codes_by_polygon, stated_codes)
     known = ", ".join(towns["name"].astype(str))
-    for i in range(n):
+    outside = has_geometry & (codes_by_polygon == "")
+    unknown = ~has_geometry & (stated_codes == "")
+    disagree = has_geometry & ~outside & (stated != "") & (stated_codes != codes_by_polygon)
+    # Only flagged rows need a message: loop over those, not over every facility.
+    for i in np.flatnonzero(outside | unknown | disagree):
         row = facilities.iloc[i]
         where = f"{row.get('source_file', '')} 第{row.get('source_row', '')}行"
         base = {"layer": row.get("layer", ""), "file": row.get("source_file", ""),
                 "row": row.get("source_row", None), "name": row.get("name", "")}
-        if has_geometry[i] and not codes_by_polygon[i]:
+        if outside[i]:
             keep[i] = False
             point = row.geometry
             rejects.append({**base, "reason": f"{where}：坐标 ({point.x:.6f}, {point.y:.6f}) "
                             "不在研究区域内（不在任何乡镇边界内）",
                             "fix": "检查经纬度和图层的坐标系设置（crs）；"
                                    "如设施确在区外，请从登记表中删除"})
-        elif not has_geometry[i] and not stated_codes[i]:
+        elif unknown[i]:
             keep[i] = False
             told = (f"所属街道“{stated[i]}”不是本区的乡镇" if stated[i]
                     else "既没有坐标也没有所属街道")
             rejects.append({**base, "reason": f"{where}：{told}",
                             "fix": f"补充坐标，或把所属街道改为本区乡镇名称之一：{known}"})
-        elif has_geometry[i] and stated[i] and stated_codes[i] != codes_by_polygon[i]:
+        else:
             warnings.append(
                 f"{where}：“{row.get('name', '')}”填写的所属街道为“{stated[i]}”，但坐标位于"
                 f"“{name_of.get(codes_by_polygon[i], codes_by_polygon[i])}”——已按坐标归属，"
