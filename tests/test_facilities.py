@@ -414,3 +414,13 @@ def test_sample_registers_load_and_documented_faults_are_rejected():
     expected = {(file, int(row)) for file, row in faults}
     # the point outside the district is rejected later, by locate_facilities
     assert expected - rejected == {("meal_points.csv", 53)}
+
+
+def test_subtype_falls_back_from_type_to_name_to_layer_default(tmp_path):
+    rows = ["青石敬老院,其他,119.91,32.46", "某某服务点,,119.92,32.46",
+            "柳岸日间照料中心,,119.93,32.46", "某某中心,居家养老服务站,119.94,32.46"]
+    path = _csv(tmp_path, rows, header="名称,类型,经度,纬度")
+    frame, _ = _read(path, subtype="day_care")
+    assert list(frame["subtype"]) == ["institution", "day_care", "day_care", "home_care_station"]
+    frame, _ = _read(path)
+    assert list(frame["subtype"]) == ["institution", "", "day_care", "home_care_station"]
