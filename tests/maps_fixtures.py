@@ -35,6 +35,8 @@ CATEGORIES = {
                             "icon": "handshake-o", "color": "#3182bd"},
 }
 
+_WORD = {"elder_care_centre": "养老院", "meal_point": "助餐点", "social_work_station": "社工站"}
+
 # code, name, kind, kind_zh, (west, south, east, north)
 TOWNSHIPS = [
     ("310117001", "岳阳街道", "street", "街道", (121.30, 31.00, 121.34, 31.03)),
@@ -81,7 +83,7 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
                 "facility_id": f"{cat}:{i + 2}", "category": cat,
                 "subtype": ("day_care" if i % 2 else "institution")
                 if cat == "elder_care_centre" else "",
-                "name": f"{tname}{'养老院' if cat == 'elder_care_centre' else '站点'}{i + 1}号",
+                "name": f"{tname}{_WORD[cat]}{i + 1}号",
                 "address": f"示范路{i + 1}号", "stated_township": tname,
                 "beds": float(20 + 5 * i) if cat == "elder_care_centre" else np.nan,
                 "township_code": code, "township_name": tname, "geometry": Point(lon, lat)})
