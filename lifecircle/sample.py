@@ -574,9 +574,9 @@ def _rural_fragment(rng, district: District, ways: list[Way]) -> list[Way]:
             loop = p.buffer(110, quad_segs=4).exterior
             district.parks.append(p.buffer(130))
             spur = LineString([loop.coords[0], (x, y)])
-            return [Way(LineString(loop.coords), {"highway": "track", "access": "private"},
+            return [Way(LineString(loop.coords), {"highway": "track"},
                         fragment=True),
-                    Way(spur, {"highway": "track", "access": "private"}, fragment=True)]
+                    Way(spur, {"highway": "track"}, fragment=True)]
     raise RuntimeError("no room for the isolated nursery track")
 
 
@@ -1196,6 +1196,7 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
                 vname, vx, vy = district.villages[t][k - 2]
                 x, y = placer.place(tw[t], near=(vx, vy), radius_m=350, gap_m=60)
                 name = f"{vname}{typ}"
+            name = name.replace("社区社区食堂", "社区食堂")
             mp.append({"name": name, "type": typ, "township": t, "xy": (x, y)})
     mp[0]["type"] = "中央厨房"
     mp[0]["name"] = "示范区中央厨房(青石)"
