@@ -10,6 +10,8 @@ import networkx as nx
 import numpy as np
 import osmnx as ox
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, box
 
 from lifecircle.errors import NetworkError
@@ -411,3 +413,51 @@ def test_module_logs_counts(caplog, tiny):
     with caplog.at_level(logging.INFO, logger=osm.__name__):
         load_walk_graph(NetworkSpec(path=NET_DIR / "tiny_walk.osm"))
     assert "4 nodes, 6 edges, 1 connected part(s)" in caplog.text
+
+
+# --- property: noding a street grid ------------------------------------------------------------
+
+
+@st.composite
+def _street_grid(draw):
+    """Horizontal lines at distinct y and vertical lines at distinct x, on a 10 m lattice."""
+    def spans(n):
+        out = []
+        for _ in range(n):
+            a = draw(st.integers(0, 20))
+            b = draw(st.integers(a + 1, 21))
+            out.append((a * 10, b * 10))
+        return out
+
+    ys = draw(st.lists(st.integers(0, 20), min_size=1, max_size=5, unique=True))
+    xs = draw(st.lists(st.integers(0, 20), min_size=0, max_size=5, unique=True))
+    horizontal = [(y * 10, a, b) for y, (a, b) in zip(ys, spans(len(ys)), strict=True)]
+    vertical = [(x * 10, a, b) for x, (a, b) in zip(xs, spans(len(xs)), strict=True)]
+    return horizontal, vertical
+
+
+@settings(max_examples=25, deadline=None)
+@given(_street_grid())
+def test_street_grid_noding(grid):
+    import geopandas as gpd
+
+    horizontal, vertical = grid
+    x0, y0 = 680000.0, 3545000.0
+    lines = [LineString([(x0 + a, y0 + y), (x0 + b, y0 + y)]) for y, a, b in horizontal]
+    lines += [LineString([(x0 + x, y0 + a), (x0 + x, y0 + b)]) for x, a, b in vertical]
+    # independent count: every end, and every place a horizontal and a vertical line meet
+    points = {(a, y) for y, a, _ in horizontal} | {(b, y) for y, _, b in horizontal}
+    points |= {(x, a) for x, a, _ in vertical} | {(x, b) for x, _, b in vertical}
+    points |= {(x, y) for y, ha, hb in horizontal for x, va, vb in vertical
+               if ha <= x <= hb and va <= y <= vb}
+    pieces = sum(len({px for px, py in points if py == y and a <= px <= b}) - 1
+                 for y, a, b in horizontal)
+    pieces += sum(len({py for px, py in points if px == x and a <= py <= b}) - 1
+                  for x, a, b in vertical)
+    frame = gpd.GeoDataFrame(geometry=lines, crs="EPSG:32650").to_crs("EPSG:4326")
+    G = osm._graph_from_lines(frame, "grid")
+    assert len(G) == len(points)
+    assert G.number_of_edges() == 2 * pieces
+    total = sum(d["length"] for u, v, d in G.edges(data=True)) / 2
+    expected = sum(b - a for _, a, b in horizontal) + sum(b - a for _, a, b in vertical)
+    assert total == pytest.approx(expected, abs=0.01 * len(lines))

@@ -44,6 +44,7 @@ NATIONAL_SENIOR_SHARE = 0.187
 # A projected raster whose cells are within this fraction of cell_size_m is used as it is.
 _CELL_SIZE_TOLERANCE = 0.1
 _ENCODINGS = ("utf-8-sig", "gb18030")
+_EDGE_PAD = 2  # empty source cells added around a raster window before resampling
 
 Floats = NDArray[np.float64]
 
@@ -246,9 +247,13 @@ def _raster_cells(spec: PopulationSpec, zones: gpd.GeoDataFrame, cell_size_m: fl
         transform = Affine(cell_size_m, 0.0, west, 0.0, -cell_size_m, north)
         grid_crs = metric
         grids = []
+        # GDAL's sum resampling loses people from cells at the source array's own edge when
+        # it upsamples (13 % of a one-row 1 km raster): a border of empty cells avoids that.
+        padded_transform = _shifted(window_transform, -_EDGE_PAD, -_EDGE_PAD)
         for band in bands:
             dst = np.zeros((height, width), dtype=np.float64)
-            reproject(band, dst, src_transform=window_transform, src_crs=src_crs,
+            reproject(np.pad(band, _EDGE_PAD), dst, src_transform=padded_transform,
+                      src_crs=src_crs,
                       dst_transform=transform, dst_crs=metric, resampling=Resampling.sum,
                       src_nodata=None, dst_nodata=0.0)
             grids.append(dst)
