@@ -91,6 +91,10 @@ COMMUNITY_NAMES = {
 ROAD_NAMES_EW = ("人民路", "解放路", "文华路", "和平路", "建设路", "中山路", "长江路", "振兴路")
 ROAD_NAMES_NS = ("青石路", "柳岸路", "书院路", "东湖路", "学府路", "望江路", "金台路", "梧桐路")
 UNIT_LAYER_TOWNSHIPS = ("白鹭镇", "稻香镇", "青石街道")
+# 社会救助协管员 per township, for the staffing target (50–100k people need 3, under 20k 1):
+# 柳岸街道 and 青山镇 fall short on purpose.
+SOCIAL_ASSISTANCE_STAFF = {"青石街道": 3, "柳岸街道": 2, "文昌街道": 3, "东湖街道": 4,
+                           "白鹭镇": 1, "稻香镇": 2, "青山镇": 0, "桃源镇": 1}
 
 
 @dataclass
@@ -1239,7 +1243,7 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
             near = next((vx, vy) for n, vx, vy in district.villages[t] if n == vname)
             radius = 400.0
         x, y = placer.place(tw[t], near=near, radius_m=radius, gap_m=100)
-        col.append({"name": name, "type": typ, "township": t, "xy": (x, y)})
+        col.append({"name": name, "type": typ, "township": t, "village": vname, "xy": (x, y)})
 
     # ---- social work stations (csv UTF-8 BOM, GCJ-02)
     sw_rows = []
@@ -1374,8 +1378,10 @@ def generate_sample(out_dir: str | Path | None = None) -> dict[str, float]:
         pop, _ = _sum_in(district.townships[name], popu)
         hh = round(pop / (2.7 if kind == "street" else 3.1))
         feats.append(_feature(district, district.townships[name],
-                              {"code": code, "name": name, "households": hh}))
+                              {"code": code, "name": name, "households": hh,
+                               "staff_social_assistance": SOCIAL_ASSISTANCE_STAFF[name]}))
     _write_geojson(out / "boundaries" / "sample_townships.geojson", "sample_townships", feats)
+    town_feats = feats
 
     feats = [_feature(district, shapely.normalize(district.river), {"kind": "river",
                                                                    "name": "玉带河"})]
@@ -1426,10 +1432,52 @@ def generate_sample(out_dir: str | Path | None = None) -> dict[str, float]:
         "children_home_rows": len(reg["ch_rows"]), "community_centre_rows": len(reg["cc_rows"]),
         "units": len(units),
     }
+    figures["households"] = sum(f["properties"]["households"] for f in town_feats)
+    figures["outcomes"] = _outcomes(reg, units, faulty, figures)
     (sample / "FAULTS.md").write_text(_faults_md(reg["faults"]), encoding="utf-8")
     (sample / "README.md").write_text(_readme(figures), encoding="utf-8")
     logger.info("sample district written to %s: %s", out, figures)
     return figures
+
+
+def _outcomes(reg: dict, units: list[dict], faulty: set, fig: dict) -> list[str]:
+    """What the sample's registers give for the plan targets (so their status is by design)."""
+
+    def valid(key: str, file: str, first_row: int) -> list:
+        return [r for i, r in enumerate(reg[key], start=first_row) if (file, i) not in faulty]
+
+    ec = valid("ec_rows", "elder_care_centres.xlsx", 3)
+    mp = valid("mp_rows", "meal_points.csv", 2)
+    sw = valid("sw_rows", "social_work_stations.csv", 2)
+    ch = valid("ch_rows", "children_homes.csv", 2)
+    cc = valid("cc_rows", "community_centres.csv", 2)
+    streets = [t[1] for t in TOWNSHIPS if t[2] == "street"]
+    towns = [t[1] for t in TOWNSHIPS if t[2] == "town"]
+    comp = sorted({r[8] for r in ec if r[2] == "综合性养老服务中心"})
+    regional = sum(r[2] == "区域性养老服务中心" for r in ec)
+    years = [int(r[6]) for r in mp]
+    stations = sorted({r[3] for r in sw if r[2] == "社工站"})
+    col_towns = sorted({c["township"] for c in reg["col"]})
+    villages = [u for u in units if u["unit_kind"] == "村"]
+    col_villages = {c["village"] for c in reg["col"] if c["village"]}
+    homes = {r[1] for r in ch}
+    yes = sum(r[5] == "是" for r in cc)
+    area = sum(float(r[4]) for r in cc if r[2])
+    return [
+        f"综合性养老服务中心 in {len(comp)} of {len(streets)} 街道 ({'、'.join(comp)})",
+        f"区域性养老服务中心: {regional} in the towns",
+        f"beds per 1,000 seniors {fig['beds_per_1000_seniors']}; nursing share "
+        f"{fig['nursing_share']:.0%}",
+        f"meal points opened in 2024: {years.count(2024)}, in 2025: {years.count(2025)}",
+        f"社工站 in {len(stations)} of 8 townships (missing: "
+        f"{'、'.join(t for t in streets + towns if t not in stations)}; two without coordinates)",
+        f"columbaria in {len(col_towns)} of {len(towns)} 镇 and in {len(col_villages)} of "
+        f"{len(villages)} 村 of the unit layer",
+        f"儿童之家 in {sum(u['name'] in homes for u in units)} of {len(units)} units",
+        f"volunteer stations in {yes} of {len(cc)} community centres ({yes / len(cc):.0%})",
+        f"community-centre floor area (located rows) {area:.0f} m² for {fig['households']} "
+        f"households: {100 * area / fig['households']:.1f} m² per 100 households",
+    ]
 
 
 def _faults_md(faults: list[dict]) -> str:
@@ -1466,7 +1514,8 @@ def _faults_md(faults: list[dict]) -> str:
 def _readme(fig: dict) -> str:
     files = [
         ("../boundaries/sample_townships.geojson",
-         "8 townships: 4 街道 (329901001–004), 4 镇 (329901100–103); `code`, `name`, `households`",
+         "8 townships: 4 街道 (329901001–004), 4 镇 (329901100–103); `code`, `name`, `households`, "
+         "`staff_social_assistance` (社会救助协管员)",
          "UTF-8", "WGS-84"),
         ("villages.geojson",
          f"{fig['units']} 村/社区 units of 白鹭镇, 稻香镇, 青石街道; `code` (12 digits), `name`, "
@@ -1492,6 +1541,7 @@ def _readme(fig: dict) -> str:
         ("plan.toml", "the plan file run by `lifecircle demo` (maintained by hand)", "UTF-8", ""),
     ]
     table = "\n".join(f"| `{f}` | {what} | {enc} | {crs} |" for f, what, enc, crs in files)
+    outcomes = "\n".join(f"- {line}" for line in fig["outcomes"])
     return f"""# The sample district 示范区 (fictional)
 
 Everything in this folder is **invented**: the district 示范区 ("Shifan District"), its county
@@ -1505,6 +1555,10 @@ reproducible and `tests/test_sample.py` checks that it matches these committed f
 | file | content | encoding | coordinates |
 |---|---|---|---|
 {table}
+
+Designed outcomes (valid rows only), so that the plan's targets give a mix of met and unmet:
+
+{outcomes}
 
 Figures: area {fig['area_km2']} km², population {fig['pop']:.0f} (urban {fig['urban_pop']:.0f}),
 aged 60+ {fig['pop60']:.0f}; elder-care beds {fig['beds']} in valid rows

@@ -213,7 +213,9 @@ def test_townships_tile_the_district(townships_m):
 def test_townships_have_integer_households():
     doc = json.loads((DATA / "boundaries" / "sample_townships.geojson").read_text("utf-8"))
     for feat in doc["features"]:
-        assert set(feat["properties"]) == {"code", "name", "households"}
+        assert set(feat["properties"]) == {"code", "name", "households",
+                                           "staff_social_assistance"}
+        assert isinstance(feat["properties"]["staff_social_assistance"], int)
         assert isinstance(feat["properties"]["households"], int)
         assert feat["properties"]["households"] > 1000
 
