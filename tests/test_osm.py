@@ -211,6 +211,18 @@ def test_pbf_via_pyrosm():
     assert describe_components(G)["main_component_nodes"] > 100
 
 
+def test_pbf_edges_get_the_same_walk_filter():
+    import pandas as pd
+
+    edges = pd.DataFrame({
+        "highway": ["trunk", "trunk", "residential", "path", "footway"],
+        "foot": [None, None, "no", None, None],
+        "tags": [None, '{"sidewalk":"both"}', None, '{"access":"private"}', '{"name:fi":"x"}'],
+    })
+    keep = osm._walkable_mask(osm._pyrosm_tags(edges))
+    assert keep.tolist() == [False, True, False, False, True]
+
+
 def test_graphml_round_trip(tmp_path, tiny):
     path = tmp_path / "tiny.graphml"
     ox.save_graphml(tiny, path)

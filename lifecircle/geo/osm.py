@@ -71,7 +71,6 @@ _SIDEWALK_PRESENT = frozenset({"yes", "both", "left", "right"})
 _NO_ACCESS = frozenset({"private", "no"})
 _SIDEWALK_KEYS = ("sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right")
 _FILTER_TAGS = ("highway", "area", "access", "foot", "service", "motorroad", *_SIDEWALK_KEYS)
-_EXTRA_WAY_TAGS = ("foot", "motorroad", "layer", *_SIDEWALK_KEYS)
 
 # Endpoints closer than this (metres) are the same node when building topology from lines.
 NODE_TOLERANCE_M = 0.1
@@ -464,6 +463,14 @@ def _load_pbf(path: Path) -> nx.MultiDiGraph:
         ) from exc
     if edges is None or len(edges) == 0:
         return nx.MultiDiGraph(crs="EPSG:4326")
+    # pyrosm's "walking" filter keeps trunk roads and sidewalk=separate roads: apply ours too
+    keep = _walkable_mask(_pyrosm_tags(edges))
+    if (~keep).any():
+        logger.info("%s: dropped %d of %d way segments not open to walking", path.name,
+                    int((~keep).sum()), len(edges))
+        edges = edges[keep]
+    if len(edges) == 0:
+        return nx.MultiDiGraph(crs="EPSG:4326")
     G = osm.to_graph(nodes, edges, graph_type="networkx", retain_all=True,
                       force_bidirectional=True)
     # pyrosm adds node Point geometries and raw tag dicts that osmnx's GraphML writer cannot keep.
@@ -475,8 +482,22 @@ def _load_pbf(path: Path) -> nx.MultiDiGraph:
         # osmnx's GraphML reader parses these as booleans; walking ignores one-way rules
         data["oneway"] = False
         data["reversed"] = bool(data.get("reversed", False) in (True, "True", "true", 1))
+    G.remove_nodes_from([n for n, degree in G.degree() if degree == 0])
     G.graph["crs"] = "EPSG:4326"
     return G
+
+
+def _pyrosm_tags(edges: pd.DataFrame) -> pd.DataFrame:
+    """The filter's tags of pyrosm edges: its columns, completed from its JSON ``tags`` column."""
+    table = pd.DataFrame(index=edges.index)
+    extra = edges["tags"] if "tags" in edges.columns else pd.Series(None, index=edges.index)
+    parsed = [json.loads(t) if isinstance(t, str) and t else (t if isinstance(t, dict) else {})
+              for t in extra]
+    for key in _FILTER_TAGS:
+        from_json = pd.Series([d.get(key) for d in parsed], index=edges.index, dtype=object)
+        table[key] = edges[key].where(edges[key].notna(), from_json) if key in edges.columns \
+            else from_json
+    return table
 
 
 def _load_graphml(path: Path) -> nx.MultiDiGraph:
