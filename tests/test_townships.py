@@ -179,3 +179,11 @@ def test_sample_townships_read_cleanly():
     assert rejects.empty and not warnings
     assert list(towns["kind"]).count("street") == 4 and list(towns["kind"]).count("town") == 4
     assert "households" in towns
+
+
+def test_other_attributes_pass_through(tmp_path):
+    path = _write(tmp_path, {"name": ["滨河街道"], "staff_social_assistance": [3],
+                             "备注": ["x"], "户数": [10]}, [_box(0)])
+    towns, _, _ = _read(path)
+    assert towns["staff_social_assistance"].iloc[0] == 3 and towns["备注"].iloc[0] == "x"
+    assert towns["households"].iloc[0] == 10 and "户数" not in towns

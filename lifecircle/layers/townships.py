@@ -169,7 +169,8 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
     -------
     townships
         GeoDataFrame EPSG:4326 ``code, name, kind, kind_zh, county_code`` (+ ``households``,
-        ``population``, ``population_60`` when the file has them), ``geometry``.
+        ``population``, ``population_60`` when the file has them, and any other attribute of
+        the file under its own name), ``geometry``.
     rejects
         Features that cannot be used (no name, no geometry, duplicate code with another name).
     warnings
@@ -222,6 +223,12 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
     seen_codes: dict[str, int] = {}
     synthetic = 0
     attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).to_dict("records")
+    # Other attributes (e.g. staff counts a target needs) pass through under their own names.
+    used = {name_col, code_col, kind_col, *(mapping.get(k) for k in
+                                              ("households", "population", "population_60"))}
+    reserved = {"code", "name", "kind", "kind_zh", "county_code", "households", "population",
+                "population_60", "geometry", "_row"}
+    extra_columns = [c for c in columns if c not in used and c not in reserved]
     for i, values in enumerate(attributes):
         number = i + 1
         base = {"layer": "townships", "file": file, "row": number}
@@ -294,6 +301,8 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
         for key in ("households", "population", "population_60"):
             if key in mapping:
                 record[key] = _number(values.get(mapping[key]))
+        for column in extra_columns:
+            record[column] = values.get(column)
         records.append(record)
     if not records:
         raise InputError(f"{file}: no usable township polygon (see the rejected rows) — check the "
