@@ -424,3 +424,21 @@ def test_subtype_falls_back_from_type_to_name_to_layer_default(tmp_path):
     assert list(frame["subtype"]) == ["institution", "day_care", "day_care", "home_care_station"]
     frame, _ = _read(path)
     assert list(frame["subtype"]) == ["institution", "", "day_care", "home_care_station"]
+
+
+def test_vector_file_in_another_datum_is_transformed(tmp_path):
+    # Xian 1980 geographic coordinates differ from WGS-84 by tens of metres: pyproj converts
+    path = tmp_path / "xian80.gpkg"
+    gpd.GeoDataFrame({"名称": ["甲"]}, geometry=[shapely.Point(119.91, 32.46)],
+                     crs="EPSG:4326").to_crs("EPSG:4610").to_file(path, driver="GPKG")
+    frame, _ = _read(path, crs="gcj02")  # the file's own datum wins over the layer setting
+    assert _metres(frame.geometry.x[0], frame.geometry.y[0], 119.91, 32.46) < 0.01
+    assert any("已按文件坐标系转换" in w for w in frame.attrs["warnings"])
+
+
+def test_semicolon_and_tab_separated_text(tmp_path):
+    for sep, name in ((";", "a.csv"), ("\t", "b.txt")):
+        path = _csv(tmp_path, [sep.join(["甲", "119.91", "32.46"])], name=name,
+                    header=sep.join(["名称", "经度", "纬度"]))
+        frame, rejects = _read(path)
+        assert rejects.empty and frame["name"][0] == "甲"

@@ -197,11 +197,17 @@ def _vector_coordinates(table: RawTable, system: str, notes: list[str]
         notes.append(f"{int(not_point.sum())} 个要素不是点，取其内部一点作为设施位置")
     x = np.where(present, shapely.get_x(points), np.nan)
     y = np.where(present, shapely.get_y(points), np.nan)
-    file_crs = table.crs
-    if file_crs is not None and not pyproj.CRS(file_crs).is_geographic:
-        lon, lat = geocrs.to_wgs84(x, y, pyproj.CRS(file_crs).to_string())
+    file_crs = pyproj.CRS(table.crs) if table.crs is not None else None
+    # WGS-84 and CGCS2000 agree to centimetres; any other datum (Beijing 1954, Xian 1980) or a
+    # projection is converted with pyproj, and the file's CRS wins over the layer's crs.
+    same_datum = file_crs is None or file_crs.to_epsg() in (4326, 4490, 4979, 4480) or (
+        file_crs.is_geographic and file_crs.datum is not None
+        and any(k in file_crs.datum.name for k in ("WGS", "World Geodetic System 1984",
+                                                   "China 2000")))
+    if not same_datum:
+        lon, lat = geocrs.to_wgs84(x, y, file_crs.to_string())
         if geocrs.normalise_system(system) not in ("wgs84", "cgcs2000"):
-            notes.append(f"文件自带投影坐标系 {pyproj.CRS(file_crs).name}，已按文件坐标系转换，"
+            notes.append(f"文件自带坐标系 {file_crs.name}，已按文件坐标系转换，"
                          f"忽略图层设置 crs = \"{system}\"")
         return lon, lat, present, "wgs84"
     return x, y, present, system

@@ -270,6 +270,18 @@ def _rows_to_table(rows: list[list[object]], numbers: list[int], file: Path,
                     file=file, sheet=sheet)
 
 
+def _csv_rows(text: str, dialect: Any) -> tuple[list[list[str]], list[int]]:
+    """Rows and the line each starts on (a quoted field with line breaks spans several)."""
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    rows, numbers = [], []
+    line = 1
+    for row in reader:
+        rows.append(row)
+        numbers.append(line)
+        line = reader.line_num + 1
+    return rows, numbers
+
+
 def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[str]],
               overrides: Mapping[str, str] | None) -> RawTable:
     data = path.read_bytes()
@@ -282,17 +294,22 @@ def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[s
     if text.startswith("\ufeff"):
         text = text[1:]
     sample = text[:4096]
+    candidates: list[Any] = []
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;|")
+        candidates.append(csv.Sniffer().sniff(sample, delimiters=",\t;|"))
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    rows, numbers = [], []
-    line = 1
-    for row in reader:
-        rows.append(row)
-        numbers.append(line)  # a quoted field with line breaks spans several lines
-        line = reader.line_num + 1
+        pass
+    candidates += [csv.excel, csv.excel_tab]
+    best: tuple[int, list[list[str]], list[int]] | None = None
+    for dialect in candidates:
+        rows, numbers = _csv_rows(text, dialect)
+        _, score = find_header_row(rows, aliases)
+        if best is None or score > best[0]:
+            best = (score, rows, numbers)
+        if score >= 2:
+            break  # the sniffed (or comma) dialect finds a header: keep it
+    assert best is not None
+    _, rows, numbers = best
     return _rows_to_table(rows, numbers, path, aliases, overrides)
 
 
