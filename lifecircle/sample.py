@@ -988,20 +988,22 @@ class _Placer:
         self.y = net.y[ok]
         self.river_m = shapely.distance(shapely.points(self.x, self.y), district.river)
         self.used: list[tuple[float, float]] = []
+        self._inside: dict[bytes, np.ndarray] = {}
+        self._gap_m = np.full(len(self.x), np.inf)
 
     def place(self, region, *, near=None, radius_m: float = 200.0, gap_m: float = 80.0,
               river_bank: bool = False) -> tuple[float, float]:
-        inside = shapely.contains_xy(region.buffer(-15), self.x, self.y)
+        key = region.wkb
+        if key not in self._inside:
+            self._inside[key] = shapely.contains_xy(region.buffer(-15), self.x, self.y)
+        inside = self._inside[key].copy()
         if near is not None:
             inside &= np.hypot(self.x - near[0], self.y - near[1]) < radius_m
         if river_bank:
             inside &= (self.river_m < 140) & (self.river_m > 40)
         cand = np.flatnonzero(inside)
         if self.used and len(cand):
-            used = np.asarray(self.used)
-            dmin = np.min(np.hypot(self.x[cand, None] - used[None, :, 0],
-                                   self.y[cand, None] - used[None, :, 1]), axis=1)
-            far = cand[dmin > gap_m]
+            far = cand[self._gap_m[cand] > gap_m]
             cand = far if len(far) else cand
         if not len(cand):
             raise RuntimeError("no road node to place a sample facility on")
@@ -1012,6 +1014,8 @@ class _Placer:
         if self.district.river.buffer(5).contains(Point(px, py)):
             px, py = self.x[k], self.y[k]
         self.used.append((px, py))
+        # distance from every road node to the nearest facility placed so far
+        self._gap_m = np.minimum(self._gap_m, np.hypot(self.x - px, self.y - py))
         return float(px), float(py)
 
 
