@@ -143,6 +143,49 @@ def fetch_townships(place: str, outline: Any) -> gpd.GeoDataFrame:
     return frame.sort_values(["kind", "name"]).reset_index(drop=True)
 
 
+def guess_county(townships: gpd.GeoDataFrame, nbs: pd.DataFrame | None = None
+                 ) -> tuple[str, gpd.GeoDataFrame]:
+    """The 6-digit county code most townships point to, and the townships with codes filled.
+
+    Each township votes with its code's first six digits, or (without a code) for every county
+    of the NBS table holding a township of exactly that name. The winner needs the votes of at
+    least half of the townships; codes are then filled by exact name within that county.
+    Returns ``("", townships)`` when no county wins.
+    """
+    if nbs is None:
+        from lifecircle.layers.townships import load_nbs_codes
+
+        try:
+            nbs = load_nbs_codes()
+        except OSError:  # the table ships with the package; a broken install should not stop us
+            logger.warning("NBS code table not found: township codes not matched")
+            return "", townships
+    if len(townships) == 0:
+        return "", townships
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for code, name, county in zip(nbs["code"], nbs["name"], nbs["areaCode"], strict=True):
+        by_name.setdefault(str(name).strip(), []).append((str(code), str(county)))
+    votes: dict[str, int] = {}
+    for code, name in zip(townships["code"], townships["name"], strict=True):
+        counties = {code[:6]} if code else {c for _, c in by_name.get(name, [])}
+        for county in counties:
+            votes[county] = votes.get(county, 0) + 1
+    if not votes:
+        return "", townships
+    county, count = max(votes.items(), key=lambda kv: kv[1])
+    if count * 2 < len(townships):
+        return "", townships
+    filled = townships.copy()
+    filled["code"] = [
+        code or next((c for c, k in by_name.get(name, []) if k == county), "")
+        for code, name in zip(townships["code"], townships["name"], strict=True)
+    ]
+    logger.info("townships point to county %s (%d of %d); %d code(s) filled from names", county,
+                count, len(townships), int(((townships["code"] == "")
+                                            & (filled["code"] != "")).sum()))
+    return county, filled
+
+
 # ---------------------------------------------------------------------------------------------
 # facilities
 
@@ -223,7 +266,7 @@ def _toml_str(value: str) -> str:
 
 
 def _starter_plan(place: str, townships: gpd.GeoDataFrame, layers: dict[str, str],
-                  empty: list[str], fallback_outline: bool) -> str:
+                  empty: list[str], fallback_outline: bool, county_code: str) -> str:
     study = place.split(",")[0].split("，")[0].strip() or place
     today = dt.date.today()
     lines = [
@@ -239,6 +282,8 @@ def _starter_plan(place: str, townships: gpd.GeoDataFrame, layers: dict[str, str
     lines += [
         "[study]",
         f"name = {_toml_str(study)}",
+        f"county_code = {_toml_str(county_code)}   # guessed from the townships' names/codes: check"
+        if county_code else
         "# county_code = \"\"   # the 6-digit county code: township names are matched to NBS codes",
         f"year = {today.year}",
         'lang = "zh"',
@@ -332,6 +377,7 @@ def fetch_district(
 
     outline = _district_outline(place)
     townships = fetch_townships(place, outline)
+    county_code, townships = guess_county(townships)
     fallback = len(townships) == 0
     if fallback:
         logger.warning("%s: OSM has no admin_level=8 boundaries; writing the district outline as "
@@ -361,7 +407,8 @@ def fetch_district(
         logger.info("%s: %d OSM feature(s) written to %s", category, len(frame), file_name)
 
     plan_path = out / "plan.toml"
-    plan_path.write_text(_starter_plan(place, townships, layers, empty, fallback),
+    plan_path.write_text(_starter_plan(place, townships, layers, empty, fallback,
+                                       county_code),
                          encoding="utf-8")
     logger.info("starter plan written to %s", plan_path)
     return plan_path

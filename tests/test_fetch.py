@@ -13,7 +13,7 @@ import pytest
 from shapely.geometry import LineString, Point, box
 
 from lifecircle.errors import NetworkError
-from lifecircle.fetch import _query_tags, fetch_district, select_category
+from lifecircle.fetch import _query_tags, fetch_district, guess_county, select_category
 from lifecircle.geo.osm import NetworkSpec, load_walk_graph
 
 NET_DIR = Path(__file__).parent / "fixtures" / "network"
@@ -136,6 +136,34 @@ def test_fetched_townships(tmp_path, fake_osm):
     plan = tomllib.loads((tmp_path / "plan.toml").read_text(encoding="utf-8"))
     assert "code_field" not in plan["inputs"]["townships"]  # not every township has a code
     assert plan["inputs"]["townships"]["kind_field"] == "kind_zh"
+    assert plan["study"]["county_code"] == "320102"  # from 玄武街道's ref
+
+
+def _nbs():
+    return pd.DataFrame({
+        "code": ["320102005", "320102010", "341126002", "411628101", "320102011"],
+        "name": ["玄武门街道", "玄武湖街道", "玄武街道", "玄武镇", "梅园新村街道"],
+        "areaCode": ["320102", "320102", "341126", "411628", "320102"],
+    })
+
+
+def _towns(names, codes):
+    return gpd.GeoDataFrame({"name": names, "code": codes},
+                            geometry=[box(i, 0, i + 1, 1) for i in range(len(names))],
+                            crs="EPSG:4326")
+
+
+def test_guess_county_from_names_and_codes():
+    county, filled = guess_county(_towns(["玄武门街道", "玄武湖街道", "新街口街道"], ["", "", ""]),
+                                  _nbs())
+    assert county == "320102"
+    assert filled["code"].tolist() == ["320102005", "320102010", ""]
+    # a code counts as a vote; an ambiguous or unknown name alone does not decide
+    county, filled = guess_county(_towns(["玄武街道", "甲镇", "乙镇"], ["", "", ""]), _nbs())
+    assert county == "" and filled["code"].tolist() == ["", "", ""]
+    county, _ = guess_county(_towns(["玄武街道", "甲镇"], ["320102001", ""]), _nbs())
+    assert county == "320102"
+    assert guess_county(_towns([], []), _nbs())[0] == ""
 
 
 def test_fetched_facilities(tmp_path, fake_osm):
