@@ -178,10 +178,44 @@ def test_nothing_to_cover_gives_an_empty_solution() -> None:
 
 def test_auto_uses_greedy_beyond_the_nonzero_limit() -> None:
     cover, weights = random_instance(3)
+    best = brute_max(cover, weights, 2)
     solution = solve_max_cover(sp.csr_matrix(cover), weights, 2, max_milp_nonzeros=5)
     assert solution.method == "greedy"
     assert solution.status == "greedy"
-    assert solution.objective <= brute_max(cover, weights, 2) + 1e-9
+    assert solution.objective <= best + 1e-9
+
+
+def test_interchange_escapes_the_greedy_trap() -> None:
+    # Cells a, b, c, d (5 each) and e (1). M = {b, c, e} is greedy's first pick (11), then
+    # L adds only a (16); the optimum is L = {a, b} with R = {c, d} (20).
+    cover = sp.csr_matrix([[0, 1, 1, 0, 1], [1, 1, 0, 0, 0], [0, 0, 1, 1, 0]], dtype=bool)
+    weights = [5.0, 5.0, 5.0, 5.0, 1.0]
+    assert lazy_greedy(cover, weights, 2).objective == 16.0
+    improved = solve_max_cover(cover, weights, 2, method="greedy")
+    assert improved.objective == 20.0
+    assert sorted(improved.selected.tolist()) == [1, 2]
+    assert improved.bound >= 20.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_greedy_method_between_plain_greedy_and_optimum(seed: int) -> None:
+    cover, weights = random_instance(seed, n=10, m=30)
+    best = brute_max(cover, weights, 3)
+    plain = lazy_greedy(sp.csr_matrix(cover), weights, 3)
+    improved = solve_max_cover(sp.csr_matrix(cover), weights, 3, method="greedy")
+    assert plain.objective - 1e-9 <= improved.objective <= best + 1e-9
+    assert covered_value(cover, weights, improved.selected) == pytest.approx(improved.objective)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lp_bound_is_valid_and_no_weaker_than_the_greedy_bound(seed: int) -> None:
+    cover, weights = random_instance(seed, n=9, m=30, density=0.3, integer=False)
+    best = brute_max(cover, weights, 3)
+    with_lp = solve_max_cover(sp.csr_matrix(cover), weights, 3, method="greedy")
+    without = solve_max_cover(sp.csr_matrix(cover), weights, 3, method="greedy", lp_bound=False)
+    assert with_lp.selected.tolist() == without.selected.tolist()
+    assert with_lp.bound >= best - 1e-6
+    assert with_lp.bound <= without.bound + 1e-9
 
 
 # ---------------------------------------------------------------- forced presence
