@@ -1,0 +1,371 @@
+"""Bounded multi-source shortest paths over the walk network's CSR arrays, exact on partial edges.
+
+A source (facility) snapped at offset ``o`` on edge ``(u, v)`` of length ``L``, at distance ``d``
+from the edge, enters the graph at ``u`` with ``d + o`` and at ``v`` with ``d + L - o``.
+``scipy.sparse.csgraph.dijkstra`` only starts from nodes at distance zero, so each call extends
+the CSR once with one *virtual node* per source (arcs virtual -> u and virtual -> v carrying
+those two entry distances) and starts from the virtual nodes.
+
+A point (demand cell) snapped at offset ``p`` on edge ``(u, v)`` at distance ``e`` then lies at
+``e + min(D[u] + p, D[v] + L - p)``; when a source sits on the same edge the direct walk along
+it, ``d + |o - p| + e``, is also considered. Every distance beyond ``limit_m`` is ``inf``.
+
+The pure array core is :func:`distances_from_csr`; :func:`nearest_sources`,
+:func:`nearest_point_distances`, :func:`reach_matrix` and :func:`point_cover_matrix` take a
+:class:`~lifecircle.geo.network.WalkNetwork` and :class:`~lifecircle.geo.network.Snaps`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from lifecircle.geo.network import WalkNetwork, snap_points
+>>> net = WalkNetwork.from_arrays([0.0, 100.0, 200.0], [0.0, 0.0, 0.0], [0, 1], [1, 2])
+>>> fac = snap_points(net, np.array([30.0]), np.array([0.0]), max_snap_m=50)
+>>> reach = nearest_sources(net, fac, limit_m=1000)
+>>> reach.distance_m.tolist(), reach.source.tolist()
+([30.0, 70.0, 170.0], [0, 0, 0])
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
+
+from lifecircle.geo.network import Snaps, WalkNetwork
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "NodeReach",
+    "distances_from_csr",
+    "extend_with_sources",
+    "nearest_point_distances",
+    "nearest_sources",
+    "point_cover_matrix",
+    "reach_matrix",
+    "source_entries",
+]
+
+# Dense rows held at once by reach_matrix: rows x nodes x 8 bytes stays near 256 MB.
+_BLOCK_CELLS = 32_000_000
+
+
+def extend_with_sources(indptr: NDArray[np.integer], indices: NDArray[np.integer],
+                        weights_m: NDArray[np.floating], n_nodes: int,
+                        entry_node: NDArray[np.integer], entry_m: NDArray[np.floating],
+                        ) -> sp.csr_matrix:
+    """The CSR graph plus one virtual node per source, with arcs to its entry nodes.
+
+    Parameters
+    ----------
+    indptr, indices, weights_m, n_nodes
+        The network's CSR adjacency (metres).
+    entry_node, entry_m
+        Arrays of shape ``(k, 2)``: the two nodes each source enters the graph at and the
+        distances to them. Virtual node ``n_nodes + i`` stands for source ``i``.
+    """
+    entry_node = np.asarray(entry_node).reshape(-1, 2)
+    entry_m = np.asarray(entry_m, dtype=np.float64).reshape(-1, 2)
+    k = entry_node.shape[0]
+    nnz = int(indptr[n_nodes])
+    new_indptr = np.empty(n_nodes + k + 1, dtype=np.int64)
+    new_indptr[: n_nodes + 1] = indptr[: n_nodes + 1]
+    new_indptr[n_nodes + 1:] = nnz + 2 * np.arange(1, k + 1)
+    new_indices = np.concatenate([indices[:nnz], entry_node.ravel()]).astype(np.int32)
+    new_data = np.concatenate([weights_m[:nnz], entry_m.ravel()])
+    size = n_nodes + k
+    return sp.csr_matrix((new_data, new_indices, new_indptr), shape=(size, size))
+
+
+def distances_from_csr(indptr: NDArray[np.integer], indices: NDArray[np.integer],
+                       weights_m: NDArray[np.floating], n_nodes: int,
+                       entry_node: NDArray[np.integer], entry_m: NDArray[np.floating], *,
+                       limit_m: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Distance from every node to its nearest source, and which source, in one search.
+
+    Parameters
+    ----------
+    indptr, indices, weights_m, n_nodes
+        CSR adjacency with both directions of each edge, in metres.
+    entry_node, entry_m
+        ``(k, 2)`` arrays: the nodes each source enters the graph at and the distance to each.
+    limit_m
+        Search bound: nodes farther than this from every source get ``inf``.
+
+    Returns
+    -------
+    distance_m, source
+        Per node, the distance in metres (``inf`` beyond ``limit_m``) and the index of the
+        nearest source (``-1`` where none is within ``limit_m``).
+    """
+    distance = np.full(n_nodes, np.inf)
+    source = np.full(n_nodes, -1, dtype=np.int64)
+    entry_node = np.asarray(entry_node).reshape(-1, 2)
+    k = entry_node.shape[0]
+    if k == 0 or n_nodes == 0:
+        return distance, source
+    graph = extend_with_sources(indptr, indices, weights_m, n_nodes, entry_node, entry_m)
+    dist, _, winner = dijkstra(graph, directed=True, indices=np.arange(n_nodes, n_nodes + k),
+                               min_only=True, limit=limit_m, return_predecessors=True)
+    distance[:] = dist[:n_nodes]
+    reached = winner[:n_nodes] >= 0
+    source[reached] = winner[:n_nodes][reached] - n_nodes
+    distance[~reached] = np.inf
+    return distance, source
+
+
+def source_entries(network: WalkNetwork, snaps: Snaps,
+                   ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """``(k, 2)`` entry nodes and entry distances (snap walk included) of snapped points."""
+    edge = snaps.edge
+    length = network.edge_length_m[edge]
+    nodes = np.column_stack([network.edge_u[edge], network.edge_v[edge]]).astype(np.int64)
+    entry = np.column_stack([snaps.distance_m + snaps.offset_m,
+                             snaps.distance_m + (length - snaps.offset_m)])
+    return nodes, entry
+
+
+@dataclass(frozen=True)
+class NodeReach:
+    """Per node: distance (m) to the nearest source and its index in the source snaps."""
+
+    distance_m: NDArray[np.float64]
+    source: NDArray[np.int64]
+    limit_m: float
+
+
+def nearest_sources(network: WalkNetwork, snaps: Snaps, *, limit_m: float) -> NodeReach:
+    """One bounded multi-source search from every snapped (``ok``) source.
+
+    Returns
+    -------
+    NodeReach
+        ``source`` indexes into ``snaps`` (not into the ``ok`` subset); ``-1`` unreached.
+    """
+    ok = np.flatnonzero(snaps.ok)
+    nodes, entry = source_entries(network, snaps.subset(ok))
+    distance, source = distances_from_csr(network.indptr, network.indices, network.weights_m,
+                                          network.n_nodes, nodes, entry, limit_m=limit_m)
+    source = np.where(source >= 0, ok[np.maximum(source, 0)] if ok.size else -1, -1)
+    return NodeReach(distance, source.astype(np.int64), float(limit_m))
+
+
+def _same_edge_pairs(source_edge: NDArray[np.integer], point_edge: NDArray[np.integer],
+                     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """All (source, point) index pairs whose edges are equal (vectorised join)."""
+    order = np.argsort(source_edge, kind="stable")
+    sorted_edge = source_edge[order]
+    start = np.searchsorted(sorted_edge, point_edge, side="left")
+    stop = np.searchsorted(sorted_edge, point_edge, side="right")
+    count = stop - start
+    point_idx = np.repeat(np.arange(point_edge.size), count)
+    run_start = np.repeat(start - np.cumsum(count) + count, count)
+    source_idx = order[run_start + np.arange(point_idx.size)]
+    return source_idx.astype(np.int64), point_idx.astype(np.int64)
+
+
+def nearest_point_distances(network: WalkNetwork, reach: NodeReach, source_snaps: Snaps,
+                            point_snaps: Snaps) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Distance from each point to its nearest source, and which, from a :class:`NodeReach`.
+
+    Includes both snap walks and the direct walk along a shared edge. Points not snapped (or
+    beyond ``reach.limit_m``) get ``inf`` and ``-1``.
+    """
+    m = len(point_snaps)
+    distance = np.full(m, np.inf)
+    nearest = np.full(m, -1, dtype=np.int64)
+    ok = np.flatnonzero(point_snaps.ok)
+    if ok.size == 0:
+        return distance, nearest
+    edge = point_snaps.edge[ok]
+    u = network.edge_u[edge]
+    v = network.edge_v[edge]
+    length = network.edge_length_m[edge]
+    off = point_snaps.offset_m[ok]
+    via_u = reach.distance_m[u] + off
+    via_v = reach.distance_m[v] + (length - off)
+    best = np.minimum(via_u, via_v)
+    who = np.where(via_u <= via_v, reach.source[u], reach.source[v])
+
+    src_ok = np.flatnonzero(source_snaps.ok)
+    if src_ok.size:
+        s_idx, p_idx = _same_edge_pairs(source_snaps.edge[src_ok], edge)
+        if s_idx.size:
+            src = src_ok[s_idx]
+            direct = source_snaps.distance_m[src] + np.abs(source_snaps.offset_m[src] - off[p_idx])
+            # Smallest direct distance per point: sort by (point, distance), keep the first.
+            order = np.lexsort((src, direct, p_idx))
+            p_sorted = p_idx[order]
+            first = np.ones(order.size, dtype=bool)
+            first[1:] = p_sorted[1:] != p_sorted[:-1]
+            take = order[first]
+            better = direct[take] < best[p_idx[take]]
+            best[p_idx[take][better]] = direct[take][better]
+            who[p_idx[take][better]] = src[take][better]
+    total = best + point_snaps.distance_m[ok]
+    within = total <= reach.limit_m
+    distance[ok[within]] = total[within]
+    nearest[ok[within]] = who[within]
+    return distance, nearest
+
+
+def _block_rows(n_cols: int, batch_size: int | None) -> int:
+    if batch_size is not None:
+        return max(1, int(batch_size))
+    return max(1, _BLOCK_CELLS // max(n_cols, 1))
+
+
+def reach_matrix(network: WalkNetwork, snaps: Snaps, limit_m: float, *,
+                 batch_size: int | None = None) -> sp.csr_matrix:
+    """Distances from each source to every node it reaches within ``limit_m`` (batched).
+
+    One bounded Dijkstra per source, run in batches of sources per scipy call (the dense
+    block of ``batch_size x nodes`` is kept near 256 MB), exact on the source's partial edge.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    snaps
+        Source snaps; rows of sources not ``ok`` are empty.
+    limit_m
+        Search bound in metres.
+    batch_size
+        Sources per scipy call (default: as many as fit in about 256 MB).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Shape ``(len(snaps), network.n_nodes)``; stored entries are the reached nodes and their
+        distances in metres. A stored ``0.0`` is a node at distance zero (kept explicitly), so
+        test membership with the sparsity structure (``indptr``/``indices``), not with ``> 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lifecircle.geo.network import WalkNetwork, snap_points
+    >>> net = WalkNetwork.from_arrays([0.0, 100.0, 200.0], [0.0, 0.0, 0.0], [0, 1], [1, 2])
+    >>> fac = snap_points(net, np.array([0.0, 190.0]), np.array([0.0, 0.0]), max_snap_m=50)
+    >>> reach_matrix(net, fac, 150.0).toarray().tolist()
+    [[0.0, 100.0, 0.0], [0.0, 90.0, 10.0]]
+    """
+    k = len(snaps)
+    n = network.n_nodes
+    ok = np.flatnonzero(snaps.ok)
+    if ok.size == 0 or n == 0:
+        return sp.csr_matrix((k, n), dtype=np.float64)
+    nodes, entry = source_entries(network, snaps.subset(ok))
+    graph = extend_with_sources(network.indptr, network.indices, network.weights_m, n,
+                                nodes, entry)
+    rows_per_call = _block_rows(n + ok.size, batch_size)
+    row_parts, col_parts, val_parts = [], [], []
+    for start in range(0, ok.size, rows_per_call):
+        batch = np.arange(start, min(start + rows_per_call, ok.size))
+        block = dijkstra(graph, directed=True, indices=n + batch, limit=limit_m)[:, :n]
+        r, c = np.nonzero(np.isfinite(block))
+        row_parts.append(ok[batch][r])
+        col_parts.append(c)
+        val_parts.append(block[r, c])
+    rows = np.concatenate(row_parts)
+    cols = np.concatenate(col_parts)
+    vals = np.concatenate(val_parts)
+    counts = np.bincount(rows, minlength=k)
+    indptr = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    order = np.lexsort((cols, rows))
+    logger.debug("reach_matrix: %d sources, %d reached nodes in total", ok.size, rows.size)
+    return sp.csr_matrix((vals[order], cols[order].astype(np.int32), indptr), shape=(k, n))
+
+
+def point_cover_matrix(network: WalkNetwork, source_snaps: Snaps, point_snaps: Snaps,
+                       limit_m: float, *, boolean: bool = False,
+                       node_reach: sp.csr_matrix | None = None) -> sp.csr_matrix:
+    """Distances from each source to each point within ``limit_m``, exact on partial edges.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    source_snaps, point_snaps
+        Snapped sources (e.g. candidate sites) and points (e.g. demand cells).
+    limit_m
+        Only pairs at most this far apart (snap walks included) are stored.
+    boolean
+        Return a boolean matrix (every stored entry ``True``) instead of distances.
+    node_reach
+        A :func:`reach_matrix` of ``source_snaps`` with at least ``limit_m``, to reuse.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Shape ``(len(source_snaps), len(point_snaps))``. Stored entries are the covered pairs;
+        a stored ``0.0`` distance is kept explicitly (a point exactly at the source).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lifecircle.geo.network import WalkNetwork, snap_points
+    >>> net = WalkNetwork.from_arrays([0.0, 100.0, 200.0], [0.0, 0.0, 0.0], [0, 1], [1, 2])
+    >>> fac = snap_points(net, np.array([20.0]), np.array([0.0]), max_snap_m=50)
+    >>> cells = snap_points(net, np.array([60.0, 150.0]), np.array([10.0, 0.0]), max_snap_m=50)
+    >>> point_cover_matrix(net, fac, cells, 200.0).toarray().tolist()
+    [[50.0, 130.0]]
+    """
+    k, m = len(source_snaps), len(point_snaps)
+    dtype = bool if boolean else np.float64
+    if k == 0 or m == 0 or not source_snaps.ok.any() or not point_snaps.ok.any():
+        return sp.csr_matrix((k, m), dtype=dtype)
+    matrix = reach_matrix(network, source_snaps, limit_m) if node_reach is None else node_reach
+    matrix = matrix.tocsr()
+
+    # Each snapped point is reachable through its edge's two end nodes: build node -> (point,
+    # added distance) incidence in CSR form, then expand every reached (source, node) entry.
+    pts = np.flatnonzero(point_snaps.ok)
+    edge = point_snaps.edge[pts]
+    off = point_snaps.offset_m[pts]
+    add_u = off + point_snaps.distance_m[pts]
+    add_v = network.edge_length_m[edge] - off + point_snaps.distance_m[pts]
+    inc_node = np.concatenate([network.edge_u[edge], network.edge_v[edge]]).astype(np.int64)
+    inc_point = np.concatenate([pts, pts])
+    inc_add = np.concatenate([add_u, add_v])
+    inc_order = np.argsort(inc_node, kind="stable")
+    inc_node, inc_point, inc_add = inc_node[inc_order], inc_point[inc_order], inc_add[inc_order]
+    inc_ptr = np.zeros(network.n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(inc_node, minlength=network.n_nodes), out=inc_ptr[1:])
+
+    src_rows = np.repeat(np.arange(k), np.diff(matrix.indptr))
+    node = matrix.indices.astype(np.int64)
+    node_d = matrix.data
+    deg = inc_ptr[node + 1] - inc_ptr[node]
+    entry_of = np.repeat(np.arange(node.size), deg)
+    pos = np.repeat(inc_ptr[node] - np.cumsum(deg) + deg, deg) + np.arange(entry_of.size)
+    pair_src = src_rows[entry_of]
+    pair_pt = inc_point[pos]
+    pair_d = node_d[entry_of] + inc_add[pos]
+
+    # The direct walk along a shared edge.
+    src_ok = np.flatnonzero(source_snaps.ok)
+    s_idx, p_idx = _same_edge_pairs(source_snaps.edge[src_ok], edge)
+    if s_idx.size:
+        src = src_ok[s_idx]
+        direct = (source_snaps.distance_m[src] + np.abs(source_snaps.offset_m[src] - off[p_idx])
+                  + point_snaps.distance_m[pts[p_idx]])
+        pair_src = np.concatenate([pair_src, src])
+        pair_pt = np.concatenate([pair_pt, pts[p_idx]])
+        pair_d = np.concatenate([pair_d, direct])
+
+    keep = pair_d <= limit_m
+    pair_src, pair_pt, pair_d = pair_src[keep], pair_pt[keep], pair_d[keep]
+    order = np.lexsort((pair_d, pair_pt, pair_src))
+    pair_src, pair_pt, pair_d = pair_src[order], pair_pt[order], pair_d[order]
+    first = np.ones(pair_src.size, dtype=bool)
+    first[1:] = (pair_src[1:] != pair_src[:-1]) | (pair_pt[1:] != pair_pt[:-1])
+    pair_src, pair_pt, pair_d = pair_src[first], pair_pt[first], pair_d[first]
+    indptr = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pair_src, minlength=k), out=indptr[1:])
+    data = np.ones(pair_d.size, dtype=bool) if boolean else pair_d
+    return sp.csr_matrix((data, pair_pt.astype(np.int32), indptr), shape=(k, m))

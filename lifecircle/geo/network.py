@@ -1,0 +1,402 @@
+"""The walking network in compact form (CSR arrays in a metric CRS) and snapping onto its edges.
+
+networkx is for loading only: :meth:`WalkNetwork.from_graph` converts an osmnx graph once into
+numpy arrays, and every search afterwards runs on the CSR arrays with scipy.
+
+Examples
+--------
+>>> import numpy as np
+>>> net = WalkNetwork.from_arrays(
+...     x_m=[0.0, 100.0, 100.0], y_m=[0.0, 0.0, 100.0], edge_u=[0, 1], edge_v=[1, 2])
+>>> net.n_nodes, net.n_edges, net.edge_length_m.tolist()
+(3, 2, [100.0, 100.0])
+>>> snaps = snap_points(net, np.array([30.0]), np.array([5.0]), max_snap_m=50.0)
+>>> int(snaps.edge[0]), float(snaps.offset_m[0]), float(snaps.distance_m[0])
+(0, 30.0, 5.0)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pyproj
+import scipy.sparse as sp
+import shapely
+from numpy.typing import ArrayLike, NDArray
+from scipy.sparse.csgraph import connected_components
+
+from lifecircle.errors import NetworkError
+from lifecircle.geo.crs import metric_crs_for
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Snaps", "WalkNetwork", "csr_from_edges", "snap_points"]
+
+
+def csr_from_edges(edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
+                   length_m: NDArray[np.floating], n_nodes: int,
+                   ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+    """CSR arrays (``indptr, indices, weights_m``) holding both directions of undirected edges.
+
+    Zero-length edges stay as explicit zeros, which ``scipy.sparse.csgraph`` treats as edges.
+    """
+    rows = np.concatenate([edge_u, edge_v]).astype(np.int64)
+    cols = np.concatenate([edge_v, edge_u]).astype(np.int32)
+    data = np.concatenate([length_m, length_m]).astype(np.float64)
+    order = np.lexsort((cols, rows))
+    counts = np.bincount(rows, minlength=n_nodes)
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, cols[order], data[order]
+
+
+@dataclass(frozen=True, eq=False)
+class WalkNetwork:
+    """A walking network as arrays: nodes, undirected edges and a CSR adjacency (metres).
+
+    Attributes
+    ----------
+    crs
+        The metric CRS of ``x``, ``y`` and ``edge_geometry``.
+    node_ids
+        OSM (or caller) node ids, int64, one per node position.
+    x, y
+        Node coordinates in metres.
+    indptr, indices, weights_m
+        CSR adjacency with both directions of every undirected edge; weights in metres.
+    edge_u, edge_v
+        Node positions (int32) of each undirected edge; ``edge_u < edge_v``.
+    edge_length_m
+        Edge length in metres (the graph's ``length`` attribute when built from osmnx).
+    edge_geometry
+        Shapely LineStrings in ``crs``, running from ``edge_u`` to ``edge_v``.
+    component
+        Connected-component label per node.
+    """
+
+    crs: pyproj.CRS
+    node_ids: NDArray[np.int64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    indptr: NDArray[np.int64]
+    indices: NDArray[np.int32]
+    weights_m: NDArray[np.float64]
+    edge_u: NDArray[np.int32]
+    edge_v: NDArray[np.int32]
+    edge_length_m: NDArray[np.float64]
+    edge_geometry: NDArray[np.object_]
+    component: NDArray[np.int32]
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return int(self.x.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected edges."""
+        return int(self.edge_u.shape[0])
+
+    @cached_property
+    def csr(self) -> sp.csr_matrix:
+        """The adjacency as a ``scipy.sparse.csr_matrix`` (shares the arrays)."""
+        return sp.csr_matrix((self.weights_m, self.indices, self.indptr),
+                             shape=(self.n_nodes, self.n_nodes))
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """STRtree over ``edge_geometry`` (built once, on first snap)."""
+        return shapely.STRtree(self.edge_geometry)
+
+    @cached_property
+    def edge_geometry_length(self) -> NDArray[np.float64]:
+        """Planar length of each edge geometry in the metric CRS (metres)."""
+        return shapely.length(self.edge_geometry)
+
+    @cached_property
+    def edge_crosses(self) -> NDArray[np.bool_]:
+        """True for edges crossing or overlapping another edge away from a shared node
+        (bridges over roads, tunnels): pieces of them are not noded for polygon building."""
+        flags = np.zeros(self.n_edges, dtype=bool)
+        if self.n_edges:
+            for predicate in ("crosses", "overlaps"):
+                hits = self.edge_tree.query(self.edge_geometry, predicate=predicate)
+                flags[hits[0]] = True
+                flags[hits[1]] = True
+        return flags
+
+    @cached_property
+    def edge_of_entry(self) -> NDArray[np.int64]:
+        """Undirected edge number of every CSR entry (aligned with ``indices``)."""
+        m = self.n_edges
+        rows = np.concatenate([self.edge_u, self.edge_v]).astype(np.int64)
+        cols = np.concatenate([self.edge_v, self.edge_u]).astype(np.int64)
+        order = np.lexsort((cols, rows))
+        return np.concatenate([np.arange(m), np.arange(m)])[order]
+
+    @cached_property
+    def edge_vertices(self) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+        """Vertices of every edge geometry: ``coords (N, 2)``, ``first (n_edges + 1)`` offsets and
+        ``along (N,)``, each vertex's planar distance from its edge's start."""
+        coords, owner = shapely.get_coordinates(self.edge_geometry, return_index=True)
+        first = np.zeros(self.n_edges + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=self.n_edges), out=first[1:])
+        step = np.zeros(coords.shape[0])
+        if coords.shape[0] > 1:
+            step[1:] = np.hypot(*(coords[1:] - coords[:-1]).T)
+        step[first[:-1][np.diff(first) > 0]] = 0.0
+        along = np.cumsum(step)
+        # Restart the running sum at each edge's first vertex.
+        starts = first[:-1][np.diff(first) > 0]
+        along -= np.repeat(along[starts], np.diff(first)[np.diff(first) > 0])
+        return coords, first, along
+
+    @classmethod
+    def from_arrays(cls, x_m: ArrayLike, y_m: ArrayLike, edge_u: ArrayLike, edge_v: ArrayLike, *,
+                    edge_length_m: ArrayLike | None = None,
+                    edge_geometry: ArrayLike | None = None,
+                    crs: Any = "EPSG:32650",
+                    node_ids: ArrayLike | None = None) -> WalkNetwork:
+        """Build a network from node coordinates (metres) and undirected edges.
+
+        Parameters
+        ----------
+        x_m, y_m
+            Node coordinates in the metric ``crs``.
+        edge_u, edge_v
+            Node positions of each edge. Self-loops are dropped; of parallel edges between the
+            same two nodes the shortest is kept.
+        edge_length_m
+            Edge lengths; the geometry length when omitted.
+        edge_geometry
+            LineStrings from ``edge_u`` to ``edge_v``; straight lines when omitted.
+        crs
+            The metric CRS of the coordinates.
+        node_ids
+            Ids per node position; ``0..n-1`` when omitted.
+        """
+        x = np.ascontiguousarray(x_m, dtype=np.float64)
+        y = np.ascontiguousarray(y_m, dtype=np.float64)
+        n = x.shape[0]
+        u = np.asarray(edge_u, dtype=np.int64)
+        v = np.asarray(edge_v, dtype=np.int64)
+        if u.shape != v.shape:
+            raise NetworkError(f"edge_u has {u.size} entries but edge_v has {v.size}")
+        if u.size and (min(u.min(), v.min()) < 0 or max(u.max(), v.max()) >= n):
+            raise NetworkError(f"edge endpoints must be node positions in 0..{n - 1}")
+        if edge_geometry is None:
+            geometry = None
+        else:
+            geometry = np.asarray(edge_geometry, dtype=object)
+        if edge_length_m is None:
+            if geometry is None:
+                length = np.hypot(x[u] - x[v], y[u] - y[v])
+            else:
+                length = shapely.length(geometry)
+        else:
+            length = np.asarray(edge_length_m, dtype=np.float64)
+        if np.any(~np.isfinite(length) | (length < 0)):
+            raise NetworkError("edge lengths must be finite and non-negative")
+
+        keep = u != v
+        a = np.minimum(u, v)[keep]
+        b = np.maximum(u, v)[keep]
+        flipped = (u > v)[keep]
+        length = length[keep]
+        # Shortest of each group of parallel edges: sort by (pair, length), take the first.
+        order = np.lexsort((length, b, a))
+        pair = a[order] * n + b[order]
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = pair[1:] != pair[:-1]
+        chosen = order[first]
+        a, b, length, flipped = a[chosen], b[chosen], length[chosen], flipped[chosen]
+        if geometry is None:
+            coords = np.empty((2 * a.size, 2))
+            coords[0::2, 0], coords[0::2, 1] = x[a], y[a]
+            coords[1::2, 0], coords[1::2, 1] = x[b], y[b]
+            geoms = shapely.linestrings(coords, indices=np.repeat(np.arange(a.size), 2))
+            if a.size == 0:
+                geoms = np.empty(0, dtype=object)
+        else:
+            geoms = geometry[keep][chosen]
+            if flipped.any():
+                geoms = geoms.copy()
+                geoms[flipped] = shapely.reverse(geoms[flipped])
+        indptr, indices, weights = csr_from_edges(a, b, length, n)
+        matrix = sp.csr_matrix((weights, indices, indptr), shape=(n, n))
+        _, labels = connected_components(matrix, directed=False)
+        ids = np.arange(n, dtype=np.int64) if node_ids is None else np.asarray(node_ids, np.int64)
+        return cls(
+            crs=pyproj.CRS.from_user_input(crs), node_ids=ids, x=x, y=y,
+            indptr=indptr, indices=indices, weights_m=weights,
+            edge_u=a.astype(np.int32), edge_v=b.astype(np.int32),
+            edge_length_m=np.ascontiguousarray(length, dtype=np.float64),
+            edge_geometry=np.asarray(geoms, dtype=object), component=labels.astype(np.int32),
+        )
+
+    @classmethod
+    def from_graph(cls, graph: Any, *, crs: Any = None) -> WalkNetwork:
+        """Build the network from an osmnx ``MultiDiGraph`` in EPSG:4326.
+
+        The graph is projected to ``crs`` (default: the UTM zone chosen by
+        :func:`lifecircle.geo.crs.metric_crs_for` for the node coordinates), directions are
+        collapsed (a walker ignores one-way rules) keeping the shortest parallel edge, edge
+        lengths are the graph's ``length`` attribute (metres) and edge shapes its ``geometry``
+        attribute, or a straight line.
+
+        Raises
+        ------
+        NetworkError
+            When the graph has no nodes or no edges.
+        """
+        if graph.number_of_nodes() == 0 or graph.number_of_edges() == 0:
+            raise NetworkError(
+                f"the walking network is empty ({graph.number_of_nodes()} nodes, "
+                f"{graph.number_of_edges()} edges): check the network file or the study area"
+            )
+        node_ids = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+        lon = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), dtype=np.float64,
+                          count=node_ids.size)
+        lat = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), dtype=np.float64,
+                          count=node_ids.size)
+        metric = pyproj.CRS.from_user_input(crs) if crs is not None else metric_crs_for(lon, lat)
+        transformer = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True)
+        x, y = (np.asarray(c, dtype=np.float64) for c in transformer.transform(lon, lat))
+
+        edges = list(graph.edges(data=True))
+        sorter = np.argsort(node_ids, kind="stable")
+        sorted_ids = node_ids[sorter]
+        u_ids = np.fromiter((e[0] for e in edges), dtype=np.int64, count=len(edges))
+        v_ids = np.fromiter((e[1] for e in edges), dtype=np.int64, count=len(edges))
+        u = sorter[np.searchsorted(sorted_ids, u_ids)]
+        v = sorter[np.searchsorted(sorted_ids, v_ids)]
+        geometry = np.array([e[2].get("geometry") for e in edges] + [None], dtype=object)[:-1]
+        has_length = np.array(["length" in e[2] for e in edges], dtype=bool)
+        length = np.array([float(e[2].get("length", np.nan)) for e in edges], dtype=np.float64)
+
+        missing = np.array([g is None for g in geometry], dtype=bool)
+        if (~missing).any():
+            geometry[~missing] = shapely.transform(
+                geometry[~missing],
+                lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1])),
+            )
+        if missing.any():
+            m = int(missing.sum())
+            coords = np.empty((2 * m, 2))
+            coords[0::2, 0], coords[0::2, 1] = x[u[missing]], y[u[missing]]
+            coords[1::2, 0], coords[1::2, 1] = x[v[missing]], y[v[missing]]
+            geometry[missing] = shapely.linestrings(coords, indices=np.repeat(np.arange(m), 2))
+        if not has_length.all():
+            length[~has_length] = shapely.length(geometry[~has_length])
+        network = cls.from_arrays(x, y, u, v, edge_length_m=length, edge_geometry=geometry,
+                                  crs=metric, node_ids=node_ids)
+        logger.info("walk network: %d nodes, %d undirected edges (from %d directed), %d components",
+                    network.n_nodes, network.n_edges, len(edges),
+                    int(network.component.max(initial=-1)) + 1)
+        return network
+
+    def to_wgs84(self, geometry: ArrayLike) -> NDArray[np.object_]:
+        """Transform shapely geometries from this network's metric CRS to EPSG:4326."""
+        transformer = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        geoms = np.asarray(geometry, dtype=object)
+        if geoms.size == 0:
+            return geoms
+        return shapely.transform(
+            geoms, lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1])))
+
+    def project_lonlat(self, lon: ArrayLike, lat: ArrayLike,
+                       ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Longitude/latitude (EPSG:4326) to this network's metric coordinates."""
+        transformer = pyproj.Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
+        x, y = transformer.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Snaps:
+    """Points snapped to the nearest edge.
+
+    Attributes
+    ----------
+    edge
+        Edge position per point (``-1`` where not snapped).
+    offset_m
+        Network distance from the ``edge_u`` end to the snap point, in metres (in the edge's
+        ``edge_length_m`` scale).
+    distance_m
+        Straight distance from the point to the edge, walked off-network (``inf`` for an empty
+        or missing point).
+    ok
+        True where the point is within ``max_snap_m`` of an edge and was snapped.
+    x_m, y_m
+        The points' metric coordinates.
+    """
+
+    edge: NDArray[np.int64]
+    offset_m: NDArray[np.float64]
+    distance_m: NDArray[np.float64]
+    ok: NDArray[np.bool_]
+    x_m: NDArray[np.float64]
+    y_m: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.edge.shape[0])
+
+    def subset(self, mask: ArrayLike) -> Snaps:
+        """The snaps selected by a boolean mask or index array."""
+        return Snaps(self.edge[mask], self.offset_m[mask], self.distance_m[mask], self.ok[mask],
+                     self.x_m[mask], self.y_m[mask])
+
+
+def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
+                max_snap_m: float) -> Snaps:
+    """Snap points (metric coordinates) to the nearest edge of ``network``.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    x_m, y_m
+        Point coordinates in ``network.crs``; nan marks a missing point.
+    max_snap_m
+        Points farther than this from every edge are not snapped (``ok`` False) but their
+        distance to the nearest edge is still reported.
+
+    Returns
+    -------
+    Snaps
+        Edge, offset from the ``edge_u`` end (m), perpendicular distance (m) and ``ok`` mask,
+        aligned to the input order.
+    """
+    x = np.asarray(x_m, dtype=np.float64).ravel()
+    y = np.asarray(y_m, dtype=np.float64).ravel()
+    n = x.size
+    edge = np.full(n, -1, dtype=np.int64)
+    offset = np.full(n, np.nan)
+    distance = np.full(n, np.inf)
+    valid = np.isfinite(x) & np.isfinite(y)
+    if n == 0 or network.n_edges == 0 or not valid.any():
+        return Snaps(edge, offset, distance, np.zeros(n, dtype=bool), x, y)
+    points = shapely.points(x[valid], y[valid])
+    where = np.flatnonzero(valid)
+    tree = network.edge_tree
+    # Nearest edge with no distance cap, so points beyond max_snap_m still get their distance.
+    (point_idx, edge_idx), dist = tree.query_nearest(points, return_distance=True,
+                                                      all_matches=False)
+    edge[where[point_idx]] = edge_idx
+    distance[where[point_idx]] = dist
+    rows = where[point_idx]
+    geoms = network.edge_geometry[edge_idx]
+    fraction = shapely.line_locate_point(geoms, points[point_idx], normalized=True)
+    # Zero-length geometry gives nan: the point sits at the edge's start.
+    fraction = np.nan_to_num(fraction, nan=0.0)
+    offset[rows] = np.clip(fraction, 0.0, 1.0) * network.edge_length_m[edge_idx]
+    ok = (edge >= 0) & (distance <= max_snap_m)
+    if (~ok & valid).any():
+        logger.info("%d of %d points are farther than %.0f m from the walking network",
+                    int((~ok & valid).sum()), n, max_snap_m)
+    return Snaps(edge, offset, distance, ok, x, y)
