@@ -90,8 +90,9 @@ def test_documented_faulty_rows_are_rejected(demo):
     out, _ = demo
     rejected = pd.read_csv(out / "rejected.csv", encoding="utf-8-sig", dtype={"行号": "Int64"})
     faults = re.findall(
-        r"`([^`]+\.(?:xlsx|csv|geojson))`[^\n]*?(?:row|行)\D*(\d+)",
+        r"^\| (\S+\.(?:xlsx|csv|geojson)) \| (\d+) \|",
         (SAMPLE / "FAULTS.md").read_text(encoding="utf-8"),
+        flags=re.MULTILINE,
     )
     assert len(faults) >= 6
     listed = set(zip(rejected["文件"], rejected["行号"].astype(int), strict=True))
