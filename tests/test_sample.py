@@ -461,3 +461,69 @@ def test_each_listed_fault_is_really_in_its_row(faults, townships_m):
             assert cells.get("所属街道", "") == ""
         else:
             pytest.fail(f"unrecognised fault description {f}")
+
+
+# --------------------------------------------------------------------------- generator internals
+
+
+def test_noding_shares_crossings_trims_overshoots_and_drops_strays():
+    from shapely.geometry import LineString
+
+    from lifecircle.sample import Way, _node_ways, _overshoot
+
+    ways = [
+        Way(LineString([(0, 0), (100, 0)]), {"highway": "residential"}),
+        Way(LineString([(50, -50), (50, 50)]), {"highway": "residential"}),
+        # a T-junction drawn 1.5 m past the street it joins
+        Way(_overshoot(LineString([(20, 40), (20, 0)]), end_m=1.5), {"highway": "footway"}),
+        Way(LineString([(500, 500), (600, 500)]), {"highway": "track"}),
+        Way(LineString([(800, 800), (900, 800)]), {"highway": "path"}, fragment=True),
+    ]
+    net = _node_ways(ways)
+    xy = {(float(x), float(y)) for x, y in zip(net.x, net.y, strict=True)}
+    assert (500.0, 500.0) not in xy, "a stray piece is dropped"
+    assert (800.0, 800.0) in xy, "a deliberate fragment is kept"
+    assert (20.0, -1.5) not in xy, "the overshoot is trimmed"
+    by_tag = {tags["highway"]: ids for ids, tags in net.ways}
+    node_at = {(float(net.x[i]), float(net.y[i])): i for i in range(len(net.x))}
+    assert node_at[(50.0, 0.0)] in by_tag["residential"]
+    assert by_tag["footway"][-1] == node_at[(20.0, 0.0)]
+    shared = [set(ids) for ids, tags in net.ways if tags["highway"] == "residential"]
+    assert node_at[(50.0, 0.0)] in shared[0] & shared[1]
+    assert node_at[(20.0, 0.0)] in shared[0]
+    for ids, _ in net.ways:
+        seg = np.hypot(np.diff(net.x[ids]), np.diff(net.y[ids]))
+        assert seg.max() <= 25.0 + 1e-9
+
+
+def test_river_cut_makes_bridges_only_where_allowed():
+    from shapely.geometry import LineString, box
+
+    from lifecircle.sample import District, Way, _cut_at_river
+
+    river_line = LineString([(-100, 0), (1100, 0)])
+    river = river_line.buffer(40, cap_style="flat").intersection(box(0, -500, 1000, 500))
+    district = District(origin=(0.0, 0.0), boundary=box(0, -500, 1000, 500),
+                        core=box(0, -500, 1000, 500), river_line=river_line, river=river)
+    ways = [Way(LineString([(200, -300), (200, 300)]), {"highway": "primary"}, bridge_ok=True),
+            Way(LineString([(600, -300), (600, 300)]), {"highway": "residential"})]
+    out = _cut_at_river(district, ways)
+    bridges = [w for w in out if w.tags.get("bridge") == "yes"]
+    assert len(bridges) == 1 and bridges[0].tags["highway"] == "primary"
+    assert bridges[0].line.length == pytest.approx(2 * (40 + 12))
+    others = [w for w in out if w.tags.get("bridge") != "yes"]
+    assert len(others) == 4
+    assert not any(w.line.intersects(river) for w in others)
+    # the bridge meets its approaches end to end
+    ends = {tuple(np.round(c, 6)) for w in others for c in (w.line.coords[0], w.line.coords[-1])}
+    assert tuple(np.round(bridges[0].line.coords[0], 6)) in ends
+    assert tuple(np.round(bridges[0].line.coords[-1], 6)) in ends
+
+
+def test_command_line_passes_the_output_folder(monkeypatch, tmp_path):
+    import lifecircle.sample as sample
+
+    seen = []
+    monkeypatch.setattr(sample, "generate_sample", lambda out: seen.append(out))
+    sample.main(["--out", str(tmp_path)])
+    assert seen == [tmp_path]
