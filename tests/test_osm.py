@@ -273,6 +273,28 @@ def test_vector_lines_topology():
         assert end == pytest.approx((G.nodes[v]["x"], G.nodes[v]["y"]), abs=1e-6)
 
 
+def test_bridge_over_a_crossroads_stays_apart():
+    import geopandas as gpd
+
+    x0, y0 = 680000.0, 3545000.0
+
+    def line(*pts):
+        return LineString([(x0 + x, y0 + y) for x, y in pts])
+
+    frame = gpd.GeoDataFrame(
+        {"bridge": [None, None, "yes", "yes"],
+         "geometry": [line((0, 0), (200, 0)), line((100, -100), (100, 100)),  # crossroads
+                      line((0, -100), (200, 100)),  # an overpass right over the crossing
+                      line((200, 100), (300, 100))]},  # a second bridge span, shared end
+        crs="EPSG:32650",
+    ).to_crs("EPSG:4326")
+    G = osm._graph_from_lines(frame, "overpass")
+    # crossroads: 4 arms around one node; the overpass: 3 nodes, 2 spans
+    assert len(G) == 5 + 3
+    assert G.number_of_edges() == 2 * (4 + 2)
+    assert describe_components(G)["other_components"] == [3]
+
+
 def test_vector_lines_shared_vertex_and_near_miss(tmp_path):
     import geopandas as gpd
 

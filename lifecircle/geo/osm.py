@@ -624,6 +624,21 @@ def _graph_from_lines(frame: gpd.GeoDataFrame, source: str) -> nx.MultiDiGraph:
     split_pts = shapely.points(split_xy)
     tree = shapely.STRtree(split_pts)
     line_pos, point_pos = tree.query(lines, predicate="dwithin", distance=NODE_TOLERANCE_M)
+    # A bridge or tunnel is cut only at its own vertices (ends, shared nodes): a point merely
+    # under it, such as the crossing of two streets beneath an overpass, does not connect to it.
+    elevated = grade_separated[line_pos]
+    if elevated.any():
+        coords, owner = shapely.get_coordinates(lines[grade_separated], return_index=True)
+        own = set(zip(np.flatnonzero(grade_separated)[owner].tolist(),
+                      _node_keys(coords).tolist(), strict=True))
+        split_keys = _node_keys(split_xy)
+        on_vertex = np.array([(line, key) in own for line, key in
+                              zip(line_pos[elevated].tolist(),
+                                  split_keys[point_pos[elevated]].tolist(), strict=True)],
+                             dtype=bool)
+        keep_pair = np.ones(len(line_pos), dtype=bool)
+        keep_pair[np.flatnonzero(elevated)[~on_vertex]] = False
+        line_pos, point_pos = line_pos[keep_pair], point_pos[keep_pair]
     along = shapely.line_locate_point(lines[line_pos], split_pts[point_pos])
     order = np.argsort(line_pos, kind="stable")
     line_pos, point_pos, along = line_pos[order], point_pos[order], along[order]
