@@ -442,3 +442,11 @@ def test_semicolon_and_tab_separated_text(tmp_path):
                     header=sep.join(["名称", "经度", "纬度"]))
         frame, rejects = _read(path)
         assert rejects.empty and frame["name"][0] == "甲"
+
+
+def test_volunteer_flag_values(tmp_path):
+    values = ["是", "否", "有", "无", "√", "", "志愿服务站点", "无志愿服务站点", "1", "0"]
+    rows = [f"站{i},119.9{i},32.46,{v}" for i, v in enumerate(values)]
+    frame, _ = _read(_csv(tmp_path, rows, header="名称,经度,纬度,志愿服务站点"))
+    flags = [s == "volunteer_station" for s in frame["services"]]
+    assert flags == [True, False, True, False, True, False, True, False, True, False]

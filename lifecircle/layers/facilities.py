@@ -151,7 +151,10 @@ def _parse_years(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
 
 def _truthy(values: pd.Series) -> np.ndarray:
     text = _clean_text(values).str.lower()
-    return text.isin(_TRUE_WORDS).to_numpy() | text.str.contains("志愿", regex=False).to_numpy()
+    negative = text.str.match(r"^(无|否|没有|未|不|n|no|false|0)").to_numpy()
+    # a cell naming the station ("志愿服务站点") counts as yes; "无志愿服务站点" does not
+    return (text.isin(_TRUE_WORDS).to_numpy()
+            | text.str.contains("志愿", regex=False).to_numpy()) & ~negative
 
 
 # ---------------------------------------------------------------- reading a register
