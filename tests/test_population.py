@@ -98,6 +98,15 @@ def test_hand_raster_drops_cells_outside_and_reports_them(hand_raster):
     assert any("边界外的 15 人未计入" in w for w in warnings)
 
 
+def test_zone_without_raster_people_is_named(hand_raster):
+    zones = _zones([(0, 0, 300, 300), (1000, 0, 1300, 300)], names=["甲街道", "远郊镇"])
+    demand, warnings = demand_points(PopulationSpec(raster=hand_raster, seniors_band=2), zones)
+    assert demand["pop"].sum() == pytest.approx(38)
+    empty = [w for w in warnings if "没有人口" in w]
+    assert len(empty) == 1
+    assert empty[0].startswith("远郊镇（329901002）内人口栅格 hand.tif 没有人口")
+
+
 def test_hand_raster_without_seniors_band(hand_raster):
     zones = _zones([(-50, -50, 350, 350)])
     demand, warnings = demand_points(

@@ -290,6 +290,13 @@ def _raster_cells(spec: PopulationSpec, zones: gpd.GeoDataFrame, cell_size_m: fl
             f"人口栅格 {path.name}：乡镇边界内 {total:,.0f} 人，"
             f"边界外的 {outside_pop:,.0f} 人未计入"
         )
+    zone_of = _nodes_by_zone(zones, frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
+    empty = np.flatnonzero(np.bincount(zone_of[zone_of >= 0], minlength=len(zones)) == 0)
+    for i in empty:
+        warnings.append(
+            f"{zones['name'].iloc[i]}（{zones['code'].iloc[i]}）内人口栅格 {path.name} 没有人口："
+            "该乡镇的覆盖率无法计算——请检查栅格是否覆盖该乡镇"
+        )
     return frame
 
 
