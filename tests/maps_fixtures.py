@@ -35,6 +35,12 @@ CATEGORIES = {
                             "icon": "handshake-o", "color": "#3182bd"},
 }
 
+# Streets walk 5/10/15 minutes, towns 10/15/20 (the main threshold is the largest of each).
+WALK = {"speed_mps": 1.0, "thresholds_min": [5.0, 10.0, 15.0],
+        "by_kind": {"street": {"thresholds_min": [5, 10, 15]},
+                    "town": {"speed_mps": 1.2, "thresholds_min": [10, 15, 20]}}}
+THRESHOLDS_ALL = (5, 10, 15, 20)
+
 _WORD = {"elder_care_centre": "养老院", "meal_point": "助餐点", "social_work_station": "社工站"}
 
 # code, name, kind, kind_zh, (west, south, east, north)
@@ -97,7 +103,7 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
     areas = []
     for cat in ("elder_care_centre", "meal_point"):
         pts = facilities[facilities["category"] == cat].geometry
-        for t, radius in ((5, 0.003), (10, 0.006), (15, 0.009)):
+        for t, radius in ((5, 0.003), (10, 0.006), (15, 0.009), (20, 0.012)):
             areas.append({"category": cat, "threshold_min": t,
                           "geometry": shapely.union_all(
                               shapely.buffer(pts.values, radius, quad_segs=16))})
@@ -105,7 +111,7 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
 
     unc = []
     for cat in ("elder_care_centre", "meal_point"):
-        for t in (5, 10, 15):
+        for t in THRESHOLDS_ALL:
             for k in range(12):
                 code, *_ , (w, s, e, nn) = TOWNSHIPS[k % len(TOWNSHIPS)]
                 unc.append({"category": cat, "threshold_min": t, "cell_id": k,
@@ -115,9 +121,9 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
     uncovered = gpd.GeoDataFrame(unc, crs="EPSG:4326")
 
     metrics = []
-    for j, (code, *_rest) in enumerate(TOWNSHIPS):
+    for j, (code, _, kind, *_rest) in enumerate(TOWNSHIPS):
         for c, cat in enumerate(("elder_care_centre", "meal_point")):
-            for t in (5, 10, 15):
+            for t in WALK["by_kind"][kind]["thresholds_min"]:
                 share = min(1.0, 0.2 + 0.15 * j + 0.1 * c + t / 50)
                 metrics.append({"township_code": code, "category": cat, "threshold_min": t,
                                 "pop": 10000.0, "pop60": 3000.0, "covered_pop": 10000 * share,
@@ -171,7 +177,7 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
         categories=CATEGORIES, service_areas=service_areas, uncovered=uncovered,
         township_metrics=township_metrics, gaps=gaps, gap_summary=summary,
         rejected=pd.DataFrame(columns=["layer", "file", "row", "name", "reason", "fix"]),
-        proposed_sites=sites)
+        proposed_sites=sites, run_info={"walk": WALK})
 
 
 def bounds_box(code: str) -> shapely.Polygon:

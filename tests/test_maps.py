@@ -28,6 +28,16 @@ def overview_html(result):
     return webmap.render_html(webmap.overview_map(result))
 
 
+@pytest.fixture(scope="module")
+def offline_html(result):
+    return webmap.render_html(webmap.overview_map(result, offline=True))
+
+
+@pytest.fixture(scope="module")
+def amap_html(result):
+    return webmap.render_html(webmap.overview_map(result, basemap="amap"))
+
+
 def payloads(page: str) -> list[tuple[str, dict]]:
     """Every ``LC.<kind>(group, {json}, map);`` call of a rendered map, with its JSON parsed."""
     out = []
@@ -66,7 +76,7 @@ def test_overview_draws_every_layer(result, overview_html):
     kinds = [k for k, _ in payloads(overview_html)]
     assert kinds.count("townships") == 1
     assert kinds.count("facilities") == 3  # one layer per category
-    assert kinds.count("areas") == 6  # 2 categories x 3 thresholds
+    assert kinds.count("areas") == 8  # 2 categories x 4 thresholds
     assert kinds.count("uncovered") == 2  # main threshold per category
     assert kinds.count("sites") == 1
     rows = sum(len(p["rows"]) for p in of_kind(overview_html, "facilities"))
@@ -95,9 +105,18 @@ def test_popup_fields_in_chinese_and_english(result):
 def test_only_the_main_threshold_area_is_shown_at_first(result):
     m = webmap.overview_map(result)
     shown = {g.layer_name: g.show for g in feature_groups(m) if "服务范围" in g.layer_name}
-    assert len(shown) == 6
+    assert len(shown) == 8
     assert sorted(name for name, on in shown.items() if on) == sorted(
         name for name in shown if "15分钟" in name)
+    # a town's map shows the towns' main threshold (20 minutes) instead
+    town = webmap.township_map(result, "310117101")
+    shown = {g.layer_name: g.show for g in feature_groups(town) if "服务范围" in g.layer_name}
+    assert sorted(name for name, on in shown.items() if on) == sorted(
+        name for name in shown if "20分钟" in name)
+    page = webmap.render_html(town)
+    town_uncovered = [g.layer_name for g in feature_groups(town) if "未覆盖" in g.layer_name]
+    assert town_uncovered and all("(20分钟)" in name for name in town_uncovered)
+    assert of_kind(page, "townships")[0]["initial"] == 0
     uncovered = [g for g in feature_groups(m) if "未覆盖" in g.layer_name]
     assert uncovered and not any(g.show for g in uncovered)
 
@@ -134,9 +153,8 @@ def test_sites_are_stars_with_popups(overview_html):
 # ------------------------------------------------------------------------------ basemaps
 
 
-def test_amap_shifts_every_overlay_to_gcj02(result):
-    osm = webmap.render_html(webmap.overview_map(result, basemap="osm"))
-    amap = webmap.render_html(webmap.overview_map(result, basemap="amap"))
+def test_amap_shifts_every_overlay_to_gcj02(result, overview_html, amap_html):
+    osm, amap = overview_html, amap_html
     assert "autonavi.com" in amap and "openstreetmap.org" in osm
     lon = result.facilities.geometry.x.to_numpy()
     lat = result.facilities.geometry.y.to_numpy()
@@ -171,11 +189,10 @@ def test_tianditu_needs_a_key_and_names_both_ways(monkeypatch, result):
     assert all("tk=argkey" in t.url for t in base.tiles) and base.system == "wgs84"
 
 
-def test_attribution_is_shown(result):
-    page = webmap.render_html(webmap.overview_map(result, basemap="amap"))
+def test_attribution_is_shown(overview_html, amap_html):
     # folium writes tile options as ASCII-escaped JSON
-    assert json.dumps("高德地图 AutoNavi")[1:-1] in page
-    assert "OpenStreetMap" in webmap.render_html(webmap.overview_map(result))
+    assert json.dumps("高德地图 AutoNavi")[1:-1] in amap_html
+    assert "OpenStreetMap" in overview_html
 
 
 @pytest.mark.parametrize(("basemap", "offline", "tiles_url", "key", "system", "n_tiles"), [
@@ -209,8 +226,8 @@ def test_unknown_basemap_and_language_are_named(result):
 # ------------------------------------------------------------------------------ offline
 
 
-def test_offline_page_references_nothing_outside(result):
-    page = webmap.render_html(webmap.overview_map(result, offline=True))
+def test_offline_page_references_nothing_outside(offline_html):
+    page = offline_html
     assert "<script src" not in page and "<link" not in page
     for host in ("cdn.", "unpkg", "code.jquery", "bootstrapcdn", "cdnjs", "openstreetmap.org"):
         assert host not in page
@@ -241,9 +258,8 @@ def test_clustering_above_a_few_hundred_points(tmp_path):
 # ------------------------------------------------------------------------------ escaping
 
 
-def test_register_text_is_never_raw_html(result):
-    for offline in (False, True):
-        page = webmap.render_html(webmap.overview_map(result, offline=offline))
+def test_register_text_is_never_raw_html(result, overview_html, offline_html):
+    for page in (overview_html, offline_html):
         assert XSS_NAME not in page
         assert "<img src=x" not in page
         names = [r[2] for p in of_kind(page, "facilities") for r in p["rows"]]
@@ -315,12 +331,9 @@ def test_coordinates_are_rounded_and_boundaries_simplified(result, overview_html
                                shapely.area(result.townships.geometry.values), rtol=0.01)
 
 
-def test_sizes(result):
-    for offline in (False, True):
-        size = len(webmap.render_html(webmap.overview_map(result, offline=offline)).encode())
-        assert size < 3 * 1024 * 1024
-    online = len(webmap.render_html(webmap.overview_map(result)).encode())
-    offline = len(webmap.render_html(webmap.overview_map(result, offline=True)).encode())
+def test_sizes(overview_html, offline_html):
+    online, offline = len(overview_html.encode()), len(offline_html.encode())
+    assert online < 3 * 1024 * 1024 and offline < 3 * 1024 * 1024
     assert offline - online > 150_000  # Leaflet and plugins inlined
 
 
@@ -369,10 +382,10 @@ def test_coverage_chart_bars_are_proportional(result):
     assert svg.count("<figure") == 2
     elder = svg.split("</figure>")[0]
     widths = [float(w) for w in re.findall(r'<rect x="150" y="[\d.]+" width="([\d.]+)"', elder)]
-    metrics = result.township_metrics
-    part = metrics[(metrics["category"] == "elder_care_centre") & (metrics["threshold_min"] == 15)]
-    np.testing.assert_allclose(widths, 420 * part["share_pop60"].to_numpy(), atol=0.06)
-    assert "50.0%" in elder
+    # shares written by the fixture: min(1, 0.2 + 0.15 j + T/50), streets at 15, towns at 20 min
+    expected = [min(1.0, 0.2 + 0.15 * j + t / 50) for j, t in enumerate((15, 15, 20, 20))]
+    np.testing.assert_allclose(widths, 420 * np.array(expected), atol=0.06)
+    assert "50.0%" in elder and "15/20" in elder
 
 
 def test_static_map_draws_its_facilities(result):
@@ -410,3 +423,29 @@ def test_category_names(result):
 def test_doctests(module):
     failures, tried = doctest.testmod(module)
     assert tried > 0 and failures == 0
+
+
+def test_township_map_starts_on_a_target_assessed_there():
+    res = make_result()
+    res.gaps = res.gaps[~((res.gaps["target_id"] == "elder_cover")
+                          & (res.gaps["unit_code"] == "310117102"))]
+    page = webmap.render_html(webmap.township_map(res, "310117102"))
+    assert of_kind(page, "townships")[0]["initial"] == 1
+    overview = of_kind(webmap.render_html(webmap.overview_map(res)), "townships")[0]
+    props = {f["properties"]["c"]: f["properties"] for f in overview["geojson"]["features"]}
+    assert props["310117102"]["s"][0] == 3 and props["310117102"]["v"][0] == "未评估"
+
+
+@pytest.mark.parametrize(("run_info", "kind", "available", "expected"), [
+    ({}, None, [5, 10, 15], 15),
+    ({}, "town", [10, 20], 20),
+    ({"walk": {"thresholds_min": [5, 10]}}, None, [5, 10, 15], 10),
+    ({"walk": {"thresholds_min": [15], "by_kind": {"town": {"thresholds_min": [20, 30]}}}},
+     "town", [20, 30], 30),
+    # the walk settings name a threshold the data lacks: fall back to the data's
+    ({"walk": {"thresholds_min": [25]}}, None, [5, 10], 10),
+])
+def test_kind_main_threshold(run_info, kind, available, expected):
+    res = make_result()
+    res.run_info = run_info
+    assert webmap.kind_main_threshold(res, kind, available) == expected

@@ -27,7 +27,7 @@ from lifecircle.maps.webmap import (
     _to_wgs84,
     category_colors,
     fmt_number,
-    main_threshold,
+    kind_main_threshold,
     township_target_rows,
     unit_label,
 )
@@ -221,13 +221,23 @@ def coverage_chart_svg(result: RunResult, *, lang: str = "zh") -> str:
     colors = category_colors(result)
     charts = []
     cats = [k for k in colors if k in set(metrics["category"].astype(str))]
+    kinds = dict(zip(result.townships["code"].astype(str),
+                     result.townships.get("kind", pd.Series([None] * len(result.townships))),
+                     strict=True))
     for key in cats:
         part = metrics[metrics["category"].astype(str) == key]
-        main = main_threshold(part["threshold_min"])
-        part = part[part["threshold_min"].astype(float) == float(main)]
-        order = [c for c in names if c in set(part["township_code"].astype(str))]
-        share = dict(zip(part["township_code"].astype(str), _share_pct(part["share_pop60"]),
-                         strict=True))
+        codes = part["township_code"].astype(str).to_numpy()
+        thresholds = part["threshold_min"].astype(float).to_numpy()
+        shares = _share_pct(part["share_pop60"])
+        order = [c for c in names if c in set(codes)]
+        # Each township at its own kind's main threshold (e.g. streets 15, towns 20 minutes).
+        share, used = {}, set()
+        for code in order:
+            mine = codes == code
+            main = kind_main_threshold(result, kinds.get(code), thresholds[mine])
+            pick = mine & (thresholds == float(main))
+            share[code] = float(shares[pick][0]) if pick.any() else math.nan
+            used.add(main)
         label_w, bar_w, row_h, top = 150, 420, 22, 24
         height = top + row_h * len(order) + 8
         width = label_w + bar_w + 70
@@ -255,7 +265,7 @@ def coverage_chart_svg(result: RunResult, *, lang: str = "zh") -> str:
                 f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="11">{text}</text>')
         out.append("</svg>")
         caption = label("chart_caption", lang, category=category_name(result.categories, key, lang),
-                        threshold=fmt_number(main))
+                        threshold="/".join(fmt_number(t) for t in sorted(used)))
         charts.append(f'<figure class="chart"><figcaption>{_E(caption)}</figcaption>'
                       f"{''.join(out)}</figure>")
     return "\n".join(charts)

@@ -24,12 +24,14 @@ _LABELS: dict[str, tuple[str, str]] = {
                         "Uncovered seniors · {category} ({threshold} min)"),
     "sites_layer": ("建议新增站点", "Proposed sites"),
     "legend": ("图例", "Legend"),
+    "fullscreen": ("全屏", "Full screen"),
+    "exit_fullscreen": ("退出全屏", "Exit full screen"),
     "selected_township": ("本乡镇", "This township"),
     # statuses
     "met": ("达标", "Met"),
     "not_met": ("未达标", "Not met"),
     "na": ("不适用", "N/A"),
-    "no_data": ("无数据", "No data"),
+    "no_data": ("未评估", "Not assessed"),
     # popups
     "name": ("名称", "Name"),
     "category": ("类别", "Category"),

@@ -147,6 +147,16 @@ class _JsLayer(MacroElement):
         self.map_name = map_name
 
 
+class _MetricScale(MacroElement):
+    """A metric-only scale bar (folium's ``control_scale`` adds feet and miles too)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "L.control.scale({imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});\n"
+        "{% endmacro %}"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Values and geometry for display
 
@@ -274,6 +284,27 @@ def main_threshold(thresholds: Iterable[float]) -> float | None:
     return int(chosen) if chosen.is_integer() else chosen
 
 
+def kind_main_threshold(result: RunResult, kind: str | None = None,
+                        available: Iterable[float] = ()) -> float | None:
+    """The threshold shown by default for townships of ``kind`` (``None``: the walk default).
+
+    The largest threshold of that kind's walk settings in ``result.run_info["walk"]`` (e.g. 15
+    for streets, 20 for towns) when the data has it, else :func:`main_threshold` of
+    ``available``.
+    """
+    walk = (result.run_info or {}).get("walk") or {}
+    thresholds = None
+    if kind is not None:
+        thresholds = ((walk.get("by_kind") or {}).get(kind) or {}).get("thresholds_min")
+    thresholds = thresholds or walk.get("thresholds_min")
+    have = {float(t) for t in available if pd.notna(t)}
+    if thresholds:
+        chosen = float(max(thresholds))
+        if not have or chosen in have:
+            return int(chosen) if chosen.is_integer() else chosen
+    return main_threshold(have)
+
+
 def _swatch_name(color: str, text: str) -> str:
     """A layer-control entry: Leaflet inserts names as HTML, so the text is escaped here."""
     return f'<span class="lc-swatch" style="background:{color}"></span>{html.escape(text)}'
@@ -351,11 +382,16 @@ def _townships_payload(result: RunResult, townships: gpd.GeoDataFrame, geoms: np
                 status.append(_STATUS_INDEX.get(_text(row.status), 2))
                 text.append(status_text(row, lang))
         props.append({"c": code, "n": _text(name), "s": status, "v": text})
+    initial = 0
+    if focus is not None:  # the first target assessed for the focus township
+        own = [i for i, t in enumerate(targets) if (t, focus) in lookup]
+        initial = own[0] if own else 0
     return {
         "geojson": _feature_collection(geoms, props), "targets": list(labels.values()),
+        "initial": initial,
         "colors": list(STATUS_COLORS), "focus": focus, "title": label("target_status", lang),
         "targetLabel": label("target", lang), "noTarget": label("no_target", lang),
-        "statusLabels": [label(k, lang) for k in ("met", "not_met", "na")],
+        "statusLabels": [label(k, lang) for k in ("met", "not_met", "na", "no_data")],
     }
 
 
@@ -364,10 +400,11 @@ def _townships_payload(result: RunResult, townships: gpd.GeoDataFrame, geoms: np
 
 
 def _new_map(bounds: tuple[float, float, float, float], basemap: Basemap, *,
-             offline: bool, cluster: bool, title: str, height_pct: int = 100) -> folium.Map:
+             offline: bool, cluster: bool, title: str, lang: str,
+             height_pct: int = 100) -> folium.Map:
     west, south, east, north = bounds
     m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=12, tiles=None,
-                   control_scale=True, height=f"{height_pct}%", max_zoom=19)
+                   control_scale=False, height=f"{height_pct}%", max_zoom=19)
     # Folium's default CDN list (jQuery, Bootstrap, awesome-markers, Font Awesome) is not used:
     # the maps need Leaflet, fullscreen and markercluster only, written by _asset_tags.
     m.default_js = []
@@ -387,10 +424,12 @@ def _new_map(bounds: tuple[float, float, float, float], basemap: Basemap, *,
         folium.TileLayer(tiles=tile.url, attr=tile.attribution, name=tile.name,
                          subdomains=tile.subdomains, max_zoom=tile.max_zoom,
                          max_native_zoom=tile.max_zoom, overlay=i > 0, control=False).add_to(m)
-    fullscreen = folium.plugins.Fullscreen(position="topleft")
+    fullscreen = folium.plugins.Fullscreen(position="topleft", title=label("fullscreen", lang),
+                                           title_cancel=label("exit_fullscreen", lang))
     fullscreen.default_js = []
     fullscreen.default_css = []
     fullscreen.add_to(m)
+    _MetricScale().add_to(m)
     m.fit_bounds([[south, west], [north, east]])
     return m
 
@@ -445,7 +484,7 @@ def _facility_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *
 
 
 def _area_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *, system: str,
-                 lang: str, tolerance_deg: float,
+                 lang: str, tolerance_deg: float, kind: str | None,
                  bbox: tuple[float, float, float, float] | None) -> None:
     areas = result.service_areas
     if areas is None or len(areas) == 0:
@@ -458,7 +497,7 @@ def _area_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *, sy
         mask = cats == key
         if not mask.any():
             continue
-        main = main_threshold(thresholds[mask])
+        main = kind_main_threshold(result, kind, thresholds[mask])
         cat_name = category_name(result.categories, key, lang)
         for threshold in sorted({float(t) for t in thresholds[mask]}):
             sel = mask & (thresholds.astype(float) == threshold)
@@ -473,7 +512,7 @@ def _area_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *, sy
 
 
 def _uncovered_layers(m: folium.Map, result: RunResult, *, system: str, lang: str,
-                      bbox: tuple[float, float, float, float] | None) -> None:
+                      kind: str | None, bbox: tuple[float, float, float, float] | None) -> None:
     unc = result.uncovered
     if unc is None or len(unc) == 0:
         return
@@ -482,7 +521,7 @@ def _uncovered_layers(m: folium.Map, result: RunResult, *, system: str, lang: st
         part = unc[unc["category"].astype(str) == key]
         if len(part) == 0:
             continue
-        main = main_threshold(part["threshold_min"])
+        main = kind_main_threshold(result, kind, part["threshold_min"])
         part = part[part["threshold_min"].astype(float) == float(main)]
         pop60 = pd.to_numeric(part["pop60"], errors="coerce").fillna(0).to_numpy()
         part = part[pop60 > 0]
@@ -547,6 +586,7 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
                            tianditu_key=tianditu_key)
     system = base.system
     townships = _to_wgs84(result.townships)
+    kind = None
     if focus is None:
         bounds = tuple(townships.total_bounds)
         bbox = None
@@ -558,6 +598,7 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
             raise InputError(f"township code {focus!r} is not in this run's townships "
                              f"(codes such as {known}); use one of result.townships['code']")
         bounds = tuple(sel.total_bounds)
+        kind = _text(sel["kind"].iloc[0]) if "kind" in sel else None
         pad = _span_deg(bounds) * 0.15
         bbox = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
         title = f"{_text(sel['name'].iloc[0])}({focus})"
@@ -569,18 +610,20 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
     else:
         view = bounds
     m = _new_map(view, base, offline=offline, cluster=_needs_cluster(result, bbox), title=title,
-                 height_pct=100 if focus is None else _TOWNSHIP_MAP_PCT)
+                 lang=lang, height_pct=100 if focus is None else _TOWNSHIP_MAP_PCT)
     if bbox is not None:
         townships = townships[_bbox_mask(townships, bbox)]
     t_geoms = _display_geoms(townships, system=system, tolerance_deg=tolerance_deg)
     _add_layer(m, label("target_status", lang), "townships",
                _townships_payload(result, townships, t_geoms, lang, focus), show=True)
     colors = category_colors(result)
-    _area_layers(m, result, colors, system=system, lang=lang, tolerance_deg=tolerance_deg,
-                 bbox=bbox)
-    _uncovered_layers(m, result, system=system, lang=lang, bbox=bbox)
+    # Control order: what planners look at first. Paths draw in add order (areas over
+    # townships); markers have their own pane above every path.
     _facility_layers(m, result, colors, system=system, lang=lang, bbox=bbox)
     _site_layer(m, result, system=system, lang=lang, bbox=bbox)
+    _area_layers(m, result, colors, system=system, lang=lang, tolerance_deg=tolerance_deg,
+                 kind=kind, bbox=bbox)
+    _uncovered_layers(m, result, system=system, lang=lang, kind=kind, bbox=bbox)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     return m
 

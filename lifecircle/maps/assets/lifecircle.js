@@ -138,7 +138,7 @@ var LC = (function () {
   // Township polygons coloured by the status of the target chosen in the legend's selector.
   // Feature properties: n name, s [status index per target], v [status text per target].
   function townships(group, p, map) {
-    var current = 0;
+    var current = p.initial || 0;
     function style(f) {
       var focus = p.focus && f.properties.c === p.focus;
       var s = p.targets.length ? f.properties.s[current] : 3;
@@ -160,7 +160,7 @@ var LC = (function () {
       onEachFeature: function (f, l) { l.bindTooltip(function () { return tip(f); }, {sticky: true}); }
     }).addTo(group);
 
-    var legend = L.control({position: "bottomright"});
+    var legend = L.control({position: "bottomleft"});
     legend.onAdd = function () {
       var box = L.DomUtil.create("div", "lc-legend leaflet-bar");
       box.appendChild(textDiv("lc-legend-title", p.title));
@@ -172,6 +172,7 @@ var LC = (function () {
           var o = document.createElement("option");
           o.value = String(i);
           o.textContent = t;
+          o.selected = i === current;
           select.appendChild(o);
         });
         select.addEventListener("change", function () {
@@ -179,7 +180,7 @@ var LC = (function () {
           layer.setStyle(style);
         });
         box.appendChild(select);
-        for (var i = 0; i < 3; i++) box.appendChild(legendRow(p.colors[i], p.statusLabels[i]));
+        for (var i = 0; i < 4; i++) box.appendChild(legendRow(p.colors[i], p.statusLabels[i]));
       } else {
         box.appendChild(textDiv("", p.noTarget));
       }
