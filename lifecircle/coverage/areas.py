@@ -1,0 +1,365 @@
+"""Service-area polygons from the reached parts of network edges, never from hulls.
+
+The model
+---------
+A walker reaches network point ``q`` after ``D(q)`` metres and may then step off the network
+(into a compound, across a square) by at most ``off_network_m``, and no farther than the
+distance left: the service area for a reach of ``R`` metres is the union of discs of radius
+``min(off_network_m, R - D(q))`` around every reached point ``q`` (including the straight
+connector from the facility to its snap point, where ``D`` runs from 0).
+
+That union equals ``buffer(core, off_network_m)`` where ``core`` is the part of the network
+(and connector) with ``D(q) <= R - off_network_m``: a point beyond the core with distance left
+``r < off_network_m`` lies on a shortest path that passed the core's rim ``off_network_m - r``
+metres earlier, and its disc of radius ``r`` lies inside the rim point's disc of radius
+``off_network_m`` (straight-line distance never exceeds path length). So one constant-radius
+buffer of the cut network is exact for this model, and fast: the buffers are built per facility
+(or per category) over all their pieces at once. When ``R < off_network_m`` the area is the disc
+of radius ``R`` around the facility itself.
+
+Edges are cut exactly: an edge ``(u, v)`` of length ``L`` with ``D[u]``, ``D[v]`` is whole when
+the two reached parts meet (``(R' - D[u]) + (R' - D[v]) >= L``), otherwise the pieces
+``[0, R' - D[u]]`` and ``[L - (R' - D[v]), L]`` (``R' = R - off_network_m``); a facility's own
+edge adds ``[o - (R' - d), o + (R' - d)]`` around its snap point. Pieces are cut from the edge
+geometry with a vectorised substring. Blocks wider than twice the allowance stay holes, and a
+river is crossed only where an edge (a bridge) crosses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+
+import numpy as np
+import scipy.sparse as sp
+import shapely
+from numpy.typing import NDArray
+
+from lifecircle.geo.network import Snaps, WalkNetwork
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_OFF_NETWORK_M",
+    "DEFAULT_SIMPLIFY_M",
+    "cut_edges",
+    "facility_polygons",
+    "reached_pieces",
+    "service_area_polygons",
+]
+
+DEFAULT_OFF_NETWORK_M = 50.0  # about half a typical urban block edge: entrances off the street
+DEFAULT_SIMPLIFY_M = 2.0
+_QUAD_SEGS = 4
+
+
+def cut_edges(network: WalkNetwork, edge: NDArray[np.integer], start_m: NDArray[np.floating],
+              stop_m: NDArray[np.floating]) -> NDArray[np.object_]:
+    """LineStrings of edge pieces ``[start_m, stop_m]`` (network metres from ``edge_u``).
+
+    A vectorised ``shapely.ops.substring``: offsets are scaled from ``edge_length_m`` to each
+    geometry's planar length, interior vertices kept, end points interpolated.
+    """
+    edge = np.asarray(edge, dtype=np.int64)
+    if edge.size == 0:
+        return np.empty(0, dtype=object)
+    coords, first, along = network.edge_vertices
+    p0 = first[edge]
+    p1 = first[edge + 1]
+    # The planar length as the vertex walk computes it, so a piece ending at the edge's end
+    # gets that vertex's coordinates exactly.
+    glen = along[p1 - 1]
+    length = network.edge_length_m[edge]
+    scale = np.divide(glen, length, out=np.ones_like(glen), where=length > 0)
+    s = np.clip(np.asarray(start_m, dtype=float) * scale, 0.0, glen)
+    t = np.clip(np.asarray(stop_m, dtype=float) * scale, s, glen)
+    full = np.asarray(stop_m, dtype=float) >= length
+    t[full] = glen[full]
+    # Vertices of all edges on one increasing key: edge number times a gap wider than any edge.
+    gap = float(along.max(initial=0.0)) * 2.0 + 1.0
+    owner = np.repeat(np.arange(network.n_edges), np.diff(first))
+    key = owner * gap + along
+    i_start = np.clip(np.searchsorted(key, edge * gap + s, side="right"), p0 + 1, p1 - 1)
+    i_stop = np.clip(np.searchsorted(key, edge * gap + t, side="left"), i_start, p1 - 1)
+
+    def point_at(pos: NDArray[np.float64], seg: NDArray[np.int64]) -> NDArray[np.float64]:
+        seg = np.clip(seg, p0, p1 - 2)
+        a = coords[seg]
+        b = coords[seg + 1]
+        seg_len = along[seg + 1] - along[seg]
+        frac = np.divide(pos - along[seg], seg_len, out=np.zeros_like(pos), where=seg_len > 0)
+        frac = np.clip(frac, 0.0, 1.0)
+        # Exact vertex coordinates at the ends, so pieces meet their neighbours exactly.
+        out = a + (b - a) * frac[:, None]
+        at_b = pos >= along[seg + 1]
+        out[at_b] = b[at_b]
+        return out
+
+    start_xy = point_at(s, i_start - 1)
+    stop_xy = point_at(t, i_stop - 1)
+    n_inner = i_stop - i_start
+    count = n_inner + 2
+    piece = np.repeat(np.arange(edge.size), count)
+    rank = np.arange(piece.size) - np.repeat(np.cumsum(count) - count, count)
+    out = np.empty((piece.size, 2))
+    is_start = rank == 0
+    is_stop = rank == np.repeat(count - 1, count)
+    inner = ~is_start & ~is_stop
+    out[is_start] = start_xy
+    out[is_stop] = stop_xy
+    out[inner] = coords[(np.repeat(i_start, count) + rank - 1)[inner]]
+    return shapely.linestrings(out, indices=piece)
+
+
+def reached_pieces(network: WalkNetwork, group: NDArray[np.integer], node: NDArray[np.integer],
+                   node_distance_m: NDArray[np.floating], core_m: float,
+                   ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64],
+                              NDArray[np.float64]]:
+    """Edge pieces within ``core_m`` of reached nodes, per group.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    group, node, node_distance_m
+        Reached nodes as triples: the group (e.g. facility row) and the node's distance.
+    core_m
+        The cut distance ``R - off_network_m``.
+
+    Returns
+    -------
+    group, edge, start_m, stop_m
+        One row per piece, sorted by group; a whole edge is one piece ``[0, L]``.
+    """
+    group = np.asarray(group, dtype=np.int64)
+    node = np.asarray(node, dtype=np.int64)
+    dist = np.asarray(node_distance_m, dtype=np.float64)
+    within = dist <= core_m
+    group, node, dist = group[within], node[within], dist[within]
+    edge_of_entry = network.edge_of_entry
+    deg = network.indptr[node + 1] - network.indptr[node]
+    entry = (np.repeat(network.indptr[node] - np.cumsum(deg) + deg, deg)
+             + np.arange(int(deg.sum())))
+    g = np.repeat(group, deg)
+    d = np.repeat(dist, deg)
+    a = np.repeat(node, deg)
+    e = edge_of_entry[entry]
+    at_u = network.edge_u[e] == a
+    # Per (group, edge): the smallest distance at each end.
+    pair_key = g * network.n_edges + e
+    order = np.argsort(pair_key, kind="stable")
+    pair_key = pair_key[order]
+    du = np.where(at_u, d, np.inf)[order]
+    dv = np.where(at_u, np.inf, d)[order]
+    if pair_key.size == 0:
+        empty_i = np.empty(0, dtype=np.int64)
+        return empty_i, empty_i, np.empty(0), np.empty(0)
+    starts = np.flatnonzero(np.r_[True, pair_key[1:] != pair_key[:-1]])
+    du = np.minimum.reduceat(du, starts)
+    dv = np.minimum.reduceat(dv, starts)
+    key = pair_key[starts]
+    pg = key // network.n_edges
+    pe = key % network.n_edges
+    length = network.edge_length_m[pe]
+    ru = core_m - du  # -inf where that end is not reached
+    rv = core_m - dv
+    whole = (ru >= length) | (rv >= length) | (ru + rv >= length)
+    from_u = ~whole & (ru > 0)
+    from_v = ~whole & (rv > 0)
+    out_g = np.concatenate([pg[whole], pg[from_u], pg[from_v]])
+    out_e = np.concatenate([pe[whole], pe[from_u], pe[from_v]])
+    out_s = np.concatenate([np.zeros(int(whole.sum())), np.zeros(int(from_u.sum())),
+                            (length - rv)[from_v]])
+    out_t = np.concatenate([length[whole], ru[from_u], length[from_v]])
+    order = np.argsort(out_g, kind="stable")
+    return out_g[order], out_e[order], out_s[order], out_t[order]
+
+
+def _own_edge_and_connector(network: WalkNetwork, snaps: Snaps, group: NDArray[np.int64],
+                            rows: NDArray[np.int64], core_m: float,
+                            ) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+    """Pieces around each source's snap point on its own edge, and its connector line."""
+    edge = snaps.edge[rows]
+    left = core_m - snaps.distance_m[rows]
+    has = left > 0
+    rows, edge, left, group = rows[has], edge[has], left[has], group[has]
+    offset = snaps.offset_m[rows]
+    length = network.edge_length_m[edge]
+    own = cut_edges(network, edge, np.maximum(offset - left, 0.0),
+                    np.minimum(offset + left, length))
+    snap_xy = shapely.get_coordinates(cut_edges(network, edge, offset, offset))[0::2]
+    point_xy = np.column_stack([snaps.x_m[rows], snaps.y_m[rows]])
+    # The connector from the facility toward its snap point, cut where the core ends.
+    frac = np.minimum(1.0, np.divide(core_m, snaps.distance_m[rows],
+                                     out=np.ones_like(left), where=snaps.distance_m[rows] > 0))
+    end_xy = point_xy + (snap_xy - point_xy) * frac[:, None]
+    coords = np.empty((2 * rows.size, 2))
+    coords[0::2] = point_xy
+    coords[1::2] = end_xy
+    connector = shapely.linestrings(coords, indices=np.repeat(np.arange(rows.size), 2))
+    if rows.size == 0:
+        connector = np.empty(0, dtype=object)
+    return np.concatenate([group, group]), np.concatenate([own, connector])
+
+
+def _faces_buffer(lines: NDArray[np.object_], extra: NDArray[np.object_],
+                  off_network_m: float) -> shapely.Geometry:
+    """``buffer(lines, off)`` through the faces the lines enclose (noded lines only).
+
+    With ``F`` the faces (``polygonize``), ``U`` their union, ``H`` the faces eroded by the
+    allowance and ``D`` the lines bounding no face (dangles and cut edges):
+    ``buffer(lines, off) = (buffer(U, off) - H) | buffer(D, off)``. A point of a face farther
+    than ``off`` from the face's boundary can only be near a line inside that face, which is in
+    ``D``; a point outside ``U`` near a line inside ``U`` is nearer to ``U``'s boundary. This
+    avoids uniting hundreds of overlapping capsules, the slow part of a plain buffer.
+    ``extra`` lines (own-edge pieces, connectors) are not noded with ``lines`` and join ``D``.
+    """
+    polys, cuts, dangles, _ = shapely.polygonize_full(lines)
+    faces = shapely.get_parts(polys)
+    loose = np.concatenate([shapely.get_parts(cuts), shapely.get_parts(dangles), extra])
+    if faces.size == 0:
+        return shapely.union_all(shapely.buffer(loose, off_network_m, quad_segs=_QUAD_SEGS))
+    area = shapely.buffer(shapely.coverage_union_all(faces), off_network_m, quad_segs=_QUAD_SEGS)
+    eroded = shapely.buffer(faces, -off_network_m, quad_segs=_QUAD_SEGS)
+    eroded = eroded[~shapely.is_empty(eroded)]
+    if eroded.size:
+        area = shapely.difference(area, shapely.coverage_union_all(eroded))
+    if loose.size:
+        capsules = shapely.buffer(loose, off_network_m, quad_segs=_QUAD_SEGS)
+        shapely.prepare(area)
+        capsules = capsules[~shapely.contains_properly(area, capsules)]
+        if capsules.size:
+            area = shapely.union_all(np.concatenate([[area], capsules]))
+    return area
+
+
+def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64],
+                   edge: NDArray[np.int64], lines: NDArray[np.object_],
+                   extra_group: NDArray[np.int64], extra: NDArray[np.object_], *,
+                   off_network_m: float, simplify_m: float,
+                   workers: int | None = None) -> NDArray[np.object_]:
+    """``buffer(lines of the group, off_network_m)`` per group, simplified.
+
+    ``lines`` are pieces of network edges ``edge``; ``extra`` are other lines (own-edge pieces,
+    connectors). Groups whose edges cross no other edge go through :func:`_faces_buffer`;
+    others unite the buffered pieces. GEOS releases the GIL, so ``workers > 1`` runs groups on
+    threads (off by default: the machine may be shared).
+    """
+    out = np.full(n_groups, shapely.Polygon(), dtype=object)
+    if lines.size + extra.size == 0:
+        return out
+    crossing = network.edge_crosses[edge]
+    all_group = np.concatenate([group, extra_group])
+    all_lines = np.concatenate([lines, extra])
+    is_extra = np.r_[np.zeros(lines.size, dtype=bool), np.ones(extra.size, dtype=bool)]
+    unsafe = np.r_[crossing, np.zeros(extra.size, dtype=bool)]
+    order = np.argsort(all_group, kind="stable")
+    all_group, all_lines = all_group[order], all_lines[order]
+    is_extra, unsafe = is_extra[order], unsafe[order]
+    bounds = np.flatnonzero(np.r_[True, all_group[1:] != all_group[:-1], True])
+
+    def unite(span: tuple[int, int]) -> shapely.Geometry:
+        a, b = span
+        piece_lines, piece_extra = all_lines[a:b], is_extra[a:b]
+        if unsafe[a:b].any():
+            poly = shapely.union_all(
+                shapely.buffer(piece_lines, off_network_m, quad_segs=_QUAD_SEGS))
+        else:
+            poly = _faces_buffer(piece_lines[~piece_extra], piece_lines[piece_extra],
+                                 off_network_m)
+        if simplify_m > 0:
+            poly = shapely.simplify(poly, simplify_m, preserve_topology=True)
+        return poly
+
+    spans = list(pairwise(bounds))
+    n_workers = workers if workers is not None else 1
+    if n_workers > 1 and len(spans) > 1:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            polys = list(pool.map(unite, spans))
+    else:
+        polys = [unite(span) for span in spans]
+    out[[int(all_group[a]) for a, _ in spans]] = polys
+    return out
+
+
+def facility_polygons(network: WalkNetwork, snaps: Snaps, node_reach: sp.csr_matrix,
+                      reach_m: float, *, off_network_m: float = DEFAULT_OFF_NETWORK_M,
+                      simplify_m: float = DEFAULT_SIMPLIFY_M,
+                      workers: int | None = None) -> NDArray[np.object_]:
+    """One service-area polygon per source, in the network's metric CRS.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    snaps
+        The sources (facilities); rows not ``ok`` get an empty polygon.
+    node_reach
+        :func:`lifecircle.coverage.reach.reach_matrix` of ``snaps`` with a limit of at least
+        ``reach_m - off_network_m``.
+    reach_m
+        Walking distance of the threshold (minutes x 60 x speed).
+    off_network_m
+        The largest step off the network (see the module notes).
+    simplify_m
+        Tolerance of the final simplification (keeps files small).
+    workers
+        Threads uniting polygons (default 1; GEOS releases the GIL, so 2 helps on 2 idle cores).
+
+    Returns
+    -------
+    numpy.ndarray of shapely Polygon/MultiPolygon, aligned with ``snaps``.
+    """
+    k = len(snaps)
+    core_m = reach_m - off_network_m
+    if core_m < 0:
+        discs = shapely.buffer(shapely.points(snaps.x_m, snaps.y_m), reach_m, quad_segs=_QUAD_SEGS)
+        return np.where(snaps.ok, discs, shapely.Polygon())
+    matrix = node_reach.tocsr()
+    rows = np.repeat(np.arange(k), np.diff(matrix.indptr))
+    pg, pe, ps, pt = reached_pieces(network, rows, matrix.indices, matrix.data, core_m)
+    lines = cut_edges(network, pe, ps, pt)
+    ok_rows = np.flatnonzero(snaps.ok)
+    og, olines = _own_edge_and_connector(network, snaps, ok_rows, ok_rows, core_m)
+    return _buffer_groups(network, k, pg, pe, lines, og, olines, off_network_m=off_network_m,
+                          simplify_m=simplify_m, workers=workers)
+
+
+def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: NDArray[np.floating],
+                          reach_m: float, *, off_network_m: float = DEFAULT_OFF_NETWORK_M,
+                          simplify_m: float = DEFAULT_SIMPLIFY_M) -> shapely.Geometry:
+    """The dissolved service area of all sources from one multi-source search.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    snaps
+        All sources of the category (only ``ok`` rows count).
+    node_distance_m
+        Distance of every node to its nearest source (``NodeReach.distance_m``), searched to at
+        least ``reach_m - off_network_m``.
+    reach_m, off_network_m, simplify_m
+        As in :func:`facility_polygons`.
+
+    Returns
+    -------
+    shapely Polygon or MultiPolygon (empty when nothing is reached), metric CRS.
+    """
+    ok_rows = np.flatnonzero(snaps.ok)
+    if ok_rows.size == 0:
+        return shapely.Polygon()
+    core_m = reach_m - off_network_m
+    if core_m < 0:
+        discs = shapely.buffer(shapely.points(snaps.x_m[ok_rows], snaps.y_m[ok_rows]), reach_m,
+                               quad_segs=_QUAD_SEGS)
+        return shapely.union_all(discs)
+    nodes = np.flatnonzero(np.asarray(node_distance_m) <= core_m)
+    pg, pe, ps, pt = reached_pieces(network, np.zeros(nodes.size, dtype=np.int64), nodes,
+                                    np.asarray(node_distance_m)[nodes], core_m)
+    lines = cut_edges(network, pe, ps, pt)
+    og, olines = _own_edge_and_connector(network, snaps, np.zeros(ok_rows.size, dtype=np.int64),
+                                         ok_rows, core_m)
+    return _buffer_groups(network, 1, pg, pe, lines, og, olines, off_network_m=off_network_m,
+                          simplify_m=simplify_m)[0]

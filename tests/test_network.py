@@ -1,0 +1,110 @@
+"""The compact walk network: conversion from osmnx graphs, CSR form, snapping to edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from lifecircle.errors import NetworkError
+from lifecircle.geo.network import WalkNetwork, snap_points
+
+
+def test_from_arrays_keeps_shortest_parallel_edge_and_drops_loops():
+    net = WalkNetwork.from_arrays([0.0, 100.0, 200.0], [0.0, 0.0, 0.0],
+                                  [0, 1, 1, 2, 2], [1, 0, 1, 1, 1],
+                                  edge_length_m=[120.0, 100.0, 5.0, 90.0, 95.0])
+    assert net.n_edges == 2
+    assert net.edge_u.tolist() == [0, 1] and net.edge_v.tolist() == [1, 2]
+    assert net.edge_length_m.tolist() == [100.0, 90.0]
+    dense = net.csr.toarray()
+    assert np.array_equal(dense, dense.T)
+    assert dense[0, 1] == 100.0 and dense[1, 2] == 90.0 and dense[0, 2] == 0.0
+
+
+def test_from_arrays_reverses_geometry_of_flipped_edges_and_labels_components():
+    line = shapely.LineString([(100, 0), (50, 40), (0, 0)])  # drawn from node 1 to node 0
+    other = shapely.LineString([(500, 0), (600, 0)])
+    net = WalkNetwork.from_arrays([0.0, 100.0, 500.0, 600.0], [0.0] * 4, [1, 2], [0, 3],
+                                  edge_geometry=[line, other])
+    assert shapely.get_coordinates(net.edge_geometry[0])[0].tolist() == [0.0, 0.0]
+    assert net.edge_length_m[0] == pytest.approx(2 * np.hypot(50, 40))
+    assert net.component[0] == net.component[1] != net.component[2] == net.component[3]
+
+
+def test_zero_length_edge_is_kept_as_an_edge():
+    net = WalkNetwork.from_arrays([0.0, 0.0, 10.0], [0.0, 0.0, 0.0], [0, 1], [1, 2])
+    assert net.component.tolist() == [0, 0, 0]
+    assert net.weights_m.min() == 0.0
+
+
+def test_bad_edges_are_refused():
+    with pytest.raises(NetworkError, match="node positions"):
+        WalkNetwork.from_arrays([0.0, 1.0], [0.0, 0.0], [0], [2])
+    with pytest.raises(NetworkError, match="non-negative"):
+        WalkNetwork.from_arrays([0.0, 1.0], [0.0, 0.0], [0], [1], edge_length_m=[-1.0])
+
+
+def test_from_graph_on_a_real_extract(osm_graphs):
+    graph = osm_graphs["shu_shanghai_baoshan"]
+    net = WalkNetwork.from_graph(graph)
+    assert net.n_nodes == graph.number_of_nodes()
+    assert net.crs.to_epsg() == 32651  # Shanghai, 121.4 E: UTM zone 51N
+    # Every undirected edge carries the shortest 'length' between its two nodes.
+    shortest: dict[tuple[int, int], float] = {}
+    for u, v, data in graph.edges(data=True):
+        if u != v:
+            key = (min(u, v), max(u, v))
+            shortest[key] = min(shortest.get(key, np.inf), data["length"])
+    assert net.n_edges == len(shortest)
+    ids = net.node_ids
+    pairs = zip(ids[net.edge_u].tolist(), ids[net.edge_v].tolist(), strict=True)
+    got = {(min(a, b), max(a, b)): length
+           for (a, b), length in zip(pairs, net.edge_length_m.tolist(), strict=True)}
+    assert got == pytest.approx(shortest)
+    # Geometries run from edge_u to edge_v and their planar length matches 'length' closely.
+    start = shapely.get_coordinates(shapely.get_point(net.edge_geometry, 0))
+    np.testing.assert_allclose(start, np.column_stack([net.x[net.edge_u], net.y[net.edge_u]]),
+                               atol=0.01)
+    ratio = shapely.length(net.edge_geometry) / np.maximum(net.edge_length_m, 1e-9)
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.01)
+    assert (shapely.get_num_coordinates(net.edge_geometry) > 2).any()  # curved edges kept
+
+
+def test_from_graph_refuses_an_empty_graph():
+    import networkx as nx
+
+    with pytest.raises(NetworkError, match="empty"):
+        WalkNetwork.from_graph(nx.MultiDiGraph())
+
+
+def test_snap_points_perpendicular_offset_and_limit():
+    net = WalkNetwork.from_arrays([0.0, 200.0, 200.0], [0.0, 0.0, 300.0], [0, 1], [1, 2],
+                                  edge_length_m=[400.0, 300.0])
+    snaps = snap_points(net, np.array([50.0, 230.0, 1000.0, np.nan]),
+                        np.array([20.0, 150.0, 0.0, 1.0]), max_snap_m=100.0)
+    assert snaps.edge.tolist() == [0, 1, 0, -1]
+    # Offsets are in the edge's length scale: edge 0 is 200 m drawn but 400 m long.
+    np.testing.assert_allclose(snaps.offset_m[:3], [100.0, 150.0, 400.0])
+    np.testing.assert_allclose(snaps.distance_m[:3], [20.0, 30.0, 800.0])
+    assert np.isinf(snaps.distance_m[3])
+    assert snaps.ok.tolist() == [True, True, False, False]
+
+
+def test_edge_crossings_are_flagged():
+    # Two edges crossing like a bridge over a road, with no shared node.
+    net = WalkNetwork.from_arrays([0.0, 100.0, 50.0, 50.0, 300.0], [0.0, 0.0, -50.0, 50.0, 0.0],
+                                  [0, 2, 1], [1, 3, 4])
+    flags = dict(zip(zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True),
+                     net.edge_crosses.tolist(), strict=True))
+    assert flags == {(0, 1): True, (2, 3): True, (1, 4): False}
+
+
+def test_edge_vertices_walk_each_geometry():
+    line = shapely.LineString([(0, 0), (30, 40), (30, 100)])
+    net = WalkNetwork.from_arrays([0.0, 30.0, 90.0], [0.0, 100.0, 100.0], [0, 1], [1, 2],
+                                  edge_geometry=[line, shapely.LineString([(30, 100), (90, 100)])])
+    coords, first, along = net.edge_vertices
+    assert first.tolist() == [0, 3, 5]
+    np.testing.assert_allclose(along, [0.0, 50.0, 110.0, 0.0, 60.0])
+    assert coords.shape == (5, 2)
