@@ -490,6 +490,22 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
                     hw = "residential"
                 ways.append(Way(line, {"highway": hw}))
 
+    # county roads between neighbouring towns, round the outside of the core; the two that meet
+    # the river have no bridge and end on both banks (a trap for hull-based service areas)
+    core_xy = np.asarray(core.exterior.coords)[:4]
+    ring_pairs = (("白鹭镇", "稻香镇", 2, "鹭稻公路"), ("稻香镇", "青山镇", 1, "稻山公路"),
+                  ("青山镇", "桃源镇", 0, "山源公路"), ("桃源镇", "白鹭镇", 3, "源鹭公路"))
+    keep_out = core.buffer(60)
+    for a, b, corner, road_name in ring_pairs:
+        pa, pb = np.asarray(district.town_centres[a]), np.asarray(district.town_centres[b])
+        c = core_xy[corner]
+        outward = (c - np.asarray(core.centroid.coords[0]))
+        via = c + outward / np.hypot(*outward) * 900.0
+        for p, q in ((pa, via), (via, pb)):
+            line = _wiggly(p, q, rng, amp_m=150).difference(keep_out)
+            for part in _parts(line):
+                ways.append(Way(part, {"highway": "tertiary", "name": road_name}))
+
     # the third bridge: a county road through 稻香镇
     east = district.townships["稻香镇"]
     bx = 7900.0
