@@ -9,13 +9,13 @@ covered by existing facilities weigh 0). Instances:
   candidates and walking times exactly as :func:`lifecircle.coverage.siting.propose_sites`
   builds them (network nodes near uncovered seniors, thinned to 200 m);
 * ``sample_greenfield``: the same district with no existing facility, 10 min, p=10;
-* ``synthetic_medium``: 600 candidates × 12,000 cells, 700 m radius, p=20;
+* ``synthetic_medium``: 600 candidates × 12,000 cells, 700 m radius, p=10;
 * ``synthetic_large``: 5,000 candidates × 100,000 cells, 700 m radius, p=50.
 
 Ours is :func:`lifecircle.coverage.siting_solvers.solve_max_cover` with ``method="auto"`` (HiGHS
 MILP up to the nonzero limit, lazy greedy with an LP-relaxation bound beyond). spopt is
 ``MCLP.from_cost_matrix(cost, weights, service_radius, p_facilities=p).solve(pulp.HiGHS())``
-(the same HiGHS engine), run in a child process under a wall-clock limit and a memory cap:
+(the same HiGHS engine, one thread), run in a child process under a wall-clock limit and a memory cap:
 its dense cost matrix and per-client ``lpSum`` over every candidate do not fit the large
 instance, which is then recorded as not finished. Both timings exclude building the cost
 matrix; spopt's objective is recomputed from its chosen sites with our coverage structure.
@@ -40,8 +40,8 @@ from scipy.spatial import cKDTree
 from lifecircle.coverage.siting_solvers import solve_max_cover
 
 OUT = Path("bench-results") / "siting.json"
-SPOPT_TIME_LIMIT_S = 240.0
-SPOPT_MEMORY_BYTES = 10 * 2**30
+SPOPT_TIME_LIMIT_S = 180.0
+SPOPT_MEMORY_BYTES = 12 * 2**30
 logger = logging.getLogger("benchmarks.siting")
 
 
@@ -172,7 +172,7 @@ def _spopt_worker(path: str) -> None:
                          shape=tuple(data["shape"]))
     weights, radius, p = data["weights"], float(data["radius"]), int(data["p"])
     # spopt wants a dense clients × facilities matrix; unreachable pairs get a huge cost.
-    dense = np.full((cost.shape[1], cost.shape[0]), 1e12, dtype=np.float64)
+    dense = np.full((cost.shape[1], cost.shape[0]), 1e12, dtype=np.float32)
     coo = cost.tocoo()
     dense[coo.col, coo.row] = coo.data
     started = time.perf_counter()
@@ -228,7 +228,7 @@ def main() -> None:
                        type(error).__name__, error)
         stand_in = synthetic_instance("sample_standin", 1500, 3000, 5, seed=11, radius_m=900.0)
         instances.append(stand_in)
-    instances.append(synthetic_instance("synthetic_medium", 600, 12_000, 20, seed=1))
+    instances.append(synthetic_instance("synthetic_medium", 600, 12_000, 10, seed=1))
     instances.append(synthetic_instance("synthetic_large", 5_000, 100_000, 50, seed=2))
 
     runs = []

@@ -9,6 +9,7 @@ import itertools
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import pytest
 import scipy.sparse as sp
@@ -208,14 +209,17 @@ def test_greedy_method_between_plain_greedy_and_optimum(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_lp_bound_is_valid_and_no_weaker_than_the_greedy_bound(seed: int) -> None:
+def test_lp_and_lagrangian_bounds_are_valid(seed: int) -> None:
     cover, weights = random_instance(seed, n=9, m=30, density=0.3, integer=False)
     best = brute_max(cover, weights, 3)
-    with_lp = solve_max_cover(sp.csr_matrix(cover), weights, 3, method="greedy")
-    without = solve_max_cover(sp.csr_matrix(cover), weights, 3, method="greedy", lp_bound=False)
+    with_lp = solve_max_cover(sp.csr_matrix(cover), weights, 3, method="greedy", lp_bound=True)
+    without = solve_max_cover(sp.csr_matrix(cover), weights, 3, method="greedy")
+    plain = lazy_greedy(sp.csr_matrix(cover), weights, 3)
     assert with_lp.selected.tolist() == without.selected.tolist()
     assert with_lp.bound >= best - 1e-6
+    assert without.bound >= best - 1e-6  # the Lagrangian bound is valid
     assert with_lp.bound <= without.bound + 1e-9
+    assert without.bound <= plain.bound + 1e-9  # and never weaker than the greedy's own
 
 
 # ---------------------------------------------------------------- forced presence
@@ -663,3 +667,25 @@ def test_township_access_2sfca_by_hand(district: dict) -> None:
         mine = demand["township_code"].to_numpy() == code
         expected = ratio * pop60[mine & within].sum() / pop60[mine].sum()
         assert by_code.loc[code, "access_2sfca"] == pytest.approx(expected)
+
+
+def test_pipeline_round_trip_with_compute_coverage(district: dict) -> None:
+    """As the pipeline does: coverage, sites, then coverage again with the sites added."""
+    from lifecircle.coverage.metrics import compute_coverage
+
+    network, facilities = district["network"], district["facilities"]
+    base = district["demand"].drop(columns="time_min__meal_point")
+    before = compute_coverage(network, facilities, base, WALK, categories=["meal_point"],
+                              service_areas=False)
+    result = propose_sites(network, before.demand, facilities, district["townships"],
+                           category="meal_point", threshold_min=3.0, walk=WALK, p=3)
+    proposed = gpd.GeoDataFrame({
+        "facility_id": [f"proposed:{r}" for r in result.sites["rank"]],
+        "category": "meal_point", "geometry": result.sites.geometry,
+    }, crs="EPSG:4326")
+    both = gpd.GeoDataFrame(pd.concat([facilities, proposed], ignore_index=True),
+                            crs="EPSG:4326")
+    after = compute_coverage(network, both, base, WALK, categories=["meal_point"],
+                             service_areas=False)
+    minutes = after.demand["time_min__meal_point"].to_numpy()
+    assert float(base["pop60"][minutes <= 3.0].sum()) == pytest.approx(result.covered_after)
