@@ -1576,6 +1576,17 @@ reproducible and `tests/test_sample.py` checks that it matches these committed f
 |---|---|---|---|
 {table}
 
+Layout: the four 街道 form the urban core (about 4 km × 4 km of dense, irregular blocks with
+compound roads, alleys, footpaths and dead ends); the river 玉带河 runs west–east through it
+and is the boundary between 青石街道/柳岸街道 (north) and 文昌街道/东湖街道 (south). The towns
+surround the core: 白鹭镇 (north), 稻香镇 (east), 青山镇 (south), 桃源镇 (west), each with a
+town-centre grid, six villages and sparse country roads. Only three bridges cross the river:
+西大桥 (书院大道) and 东大桥 (金台大道) in the core, 稻香桥 (县道X301) in 稻香镇. 桃源镇 has no
+bridge of its own, and the county
+roads 源鹭公路 and 稻山公路 stop on both banks, so straight-line or hull-based service areas leak
+across the water where the network does not. Two pieces of the network are deliberately cut off:
+a footpath loop in a park of 柳岸街道 and a track loop in a nursery of 青山镇.
+
 Designed outcomes (valid rows only), so that the plan's targets give a mix of met and unmet:
 
 {outcomes}

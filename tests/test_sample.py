@@ -527,3 +527,18 @@ def test_command_line_passes_the_output_folder(monkeypatch, tmp_path):
     monkeypatch.setattr(sample, "generate_sample", lambda out: seen.append(out))
     sample.main(["--out", str(tmp_path)])
     assert seen == [tmp_path]
+
+
+@pytest.mark.parametrize("road", ["源鹭公路", "稻山公路"])
+def test_county_roads_stop_on_both_banks_without_a_bridge(edges_m, river, road):
+    water = river[river["kind"] == "river"].geometry.union_all()
+
+    def named(v) -> bool:
+        return v == road or (isinstance(v, list) and road in v)
+
+    geom = edges_m[edges_m["name"].map(named)].geometry.union_all()
+    assert not geom.intersects(water)
+    near = shapely.get_parts(geom.intersection(water.buffer(25.0)))
+    assert len(near) >= 2
+    gaps = [a.distance(b) for i, a in enumerate(near) for b in near[i + 1:]]
+    assert max(gaps) > 80.0, "the road reaches the water on both banks"
