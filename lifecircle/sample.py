@@ -507,12 +507,10 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
                 ways.append(Way(part, {"highway": "tertiary", "name": road_name}))
 
     # the third bridge: a county road through 稻香镇
-    east = district.townships["稻香镇"]
     bx = 7900.0
     ways.append(Way(_wiggly((bx, -50), (bx + 60, SIZE_M + 50), rng, amp_m=60)
                     .intersection(boundary_inner),
                     {"highway": "tertiary", "name": "县道X301"}, bridge_ok=True))
-    del east
 
     # sparse farm tracks hanging off the rural roads
     rural_lines = [w.line for w in ways if w.line.length > 200]
