@@ -410,6 +410,31 @@ def test_online_bbox_and_polygon(tmp_path, monkeypatch, tiny):
         NetworkSpec(bbox=(118.77, 32.03, 118.79, 32.06), cache_dir=tmp_path))
 
 
+def test_online_polygon_from_a_file_and_clip_by_polygon(tmp_path, monkeypatch, tiny):
+    import geopandas as gpd
+
+    area = box(118.7795, 32.0395, 118.7805, 32.0405)  # around node 1 only
+    path = tmp_path / "area.geojson"
+    gpd.GeoDataFrame(geometry=[area], crs="EPSG:4326").to_file(path)
+    seen = []
+    monkeypatch.setattr(ox, "graph_from_polygon",
+                        lambda polygon, **kwargs: seen.append(polygon) or tiny.copy())
+    load_walk_graph(NetworkSpec(polygon=path, cache_dir=tmp_path / "cache"))
+    assert seen[0].equals(area)
+    clipped = load_walk_graph(NetworkSpec(path=NET_DIR / "tiny_walk.osm", polygon=path))
+    assert set(clipped.nodes) == {1, 2}
+    with pytest.raises(NetworkError, match="does not exist"):
+        load_walk_graph(NetworkSpec(polygon=tmp_path / "nope.geojson", cache_dir=tmp_path))
+
+
+def test_pbf_graph_survives_graphml(tmp_path):
+    G = load_walk_graph(NetworkSpec(path=OSM_DIR / "pyrosm_test.osm.pbf"))
+    path = tmp_path / "pbf.graphml"
+    ox.save_graphml(G, path)
+    H = load_walk_graph(NetworkSpec(path=path))
+    assert len(H) == len(G) and H.number_of_edges() == G.number_of_edges()
+
+
 def test_bad_bbox(tmp_path):
     with pytest.raises(NetworkError, match="west < east"):
         load_walk_graph(NetworkSpec(bbox=(118.79, 32.03, 118.77, 32.05), cache_dir=tmp_path))
