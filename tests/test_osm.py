@@ -520,3 +520,44 @@ def test_street_grid_noding(grid):
     total = sum(d["length"] for u, v, d in G.edges(data=True)) / 2
     expected = sum(b - a for _, a, b in horizontal) + sum(b - a for _, a, b in vertical)
     assert total == pytest.approx(expected, abs=0.01 * len(lines))
+
+
+# --- property: the fast XML reader against osmnx on random little maps -------------------------
+
+
+@st.composite
+def _random_osm(draw):
+    n_nodes = draw(st.integers(2, 10))
+    ways = draw(st.lists(
+        st.tuples(st.lists(st.integers(0, n_nodes - 1), min_size=2, max_size=6),
+                  st.sampled_from(["residential", "footway", "motorway", "service", "trunk"])),
+        min_size=1, max_size=7))
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
+    for i in range(n_nodes):
+        lines.append(f'<node id="{i + 1}" lat="{32.04 + 0.001 * (i % 4)}" '
+                     f'lon="{118.78 + 0.001 * (i // 4) + 0.0003 * i}"/>')
+    for w, (refs, highway) in enumerate(ways):
+        nds = "".join(f'<nd ref="{r + 1}"/>' for r in refs)
+        lines.append(f'<way id="{100 + w}">{nds}<tag k="highway" v="{highway}"/></way>')
+    lines.append("</osm>")
+    return "\n".join(lines)
+
+
+@settings(max_examples=30, deadline=None)
+@given(_random_osm())
+def test_fast_xml_reader_matches_osmnx_on_random_maps(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("osm") / "random.osm"
+    path.write_text(text, encoding="utf-8")
+    reference = _osmnx_reference(path)
+    if reference.number_of_edges() == 0:
+        with pytest.raises(NetworkError):
+            load_walk_graph(NetworkSpec(path=path))
+        return
+    fast = load_walk_graph(NetworkSpec(path=path))
+    assert set(fast.nodes) == set(reference.nodes)
+    fast_edges, reference_edges = _edge_summary(fast), _edge_summary(reference)
+    assert fast_edges.keys() == reference_edges.keys()
+    for key, edges in reference_edges.items():
+        assert sorted(e[:2] for e in fast_edges[key]) == sorted(e[:2] for e in edges)
+        assert sorted(e[2] for e in fast_edges[key]) == pytest.approx(
+            sorted(e[2] for e in edges), abs=1e-6)
