@@ -160,6 +160,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
         for layer in plan.layers:
             frame, rejects = read_register(layer, registry)
             rejections.append(rejects)
+            warnings.extend(frame.attrs.get("warnings", []))
             valid = frame[~frame.geometry.is_empty & frame.geometry.notna()]
             if len(valid):
                 warning = check_coordinate_system(
@@ -184,6 +185,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
         facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
         facilities, locate_rejects = locate_facilities(facilities, townships, units=units)
         rejections.append(locate_rejects)
+        warnings.extend(facilities.attrs.get("warnings", []))
     rejected = concat_rejections(rejections)
     layer_counts = pd.DataFrame(counts)
     layer_counts["used"] = [
