@@ -189,7 +189,9 @@ def test_register_script_runs_nothing_and_shows_as_text(browser, overview_offlin
     # a name with a template-literal payload stays text too
     # (dispatched: another pin may cover its centre)
     page.locator(f'.leaflet-marker-icon[title="{BACKTICK_NAME}"]').dispatch_event("click")
-    assert BACKTICK_NAME in page.locator(".leaflet-popup-content").inner_text(timeout=5000)
+    # (the first popup may still be fading out: pick the new one by its text)
+    second = page.locator(".leaflet-popup-content", has_text="alert(3)")
+    assert BACKTICK_NAME in second.inner_text(timeout=5000)
     # the township whose name carries an <img onerror>: its tooltip shows the text
     page.locator(".leaflet-overlay-pane svg path[stroke='#555']").nth(2).hover(
         position={"x": 30, "y": 30})
@@ -281,4 +283,52 @@ def test_drawn_positions_follow_the_basemap_system(browser, result, tmp_path, ba
     np.testing.assert_allclose(got[:, 0], lat, atol=6e-7)
     np.testing.assert_allclose(got[:, 1], lon, atol=6e-7)
     shot(loaded, f"overview_{basemap}.png")
+    page.close()
+
+
+def _tile_range(lon0: float, lat0: float, lon1: float, lat1: float, z: int):
+    """Slippy-map tile indices covering a box (the OSM tile formula)."""
+    def tile(lon: float, lat: float) -> tuple[int, int]:
+        n = 2**z
+        x = int((lon + 180.0) / 360.0 * n)
+        rad = np.radians(lat)
+        y = int((1.0 - np.arcsinh(np.tan(rad)) / np.pi) / 2.0 * n)
+        return x, y
+    (x0, y0), (x1, y1) = tile(lon0, lat1), tile(lon1, lat0)
+    return range(x0, x1 + 1), range(y0, y1 + 1)
+
+
+def test_offline_map_with_a_local_tile_folder(browser, result, tmp_path):
+    tiles = tmp_path / "tiles"
+    for z in (12, 13, 14, 15, 16):
+        xs, ys = _tile_range(121.20, 30.90, 121.50, 31.10, z)
+        for x in xs:
+            (tiles / str(z) / str(x)).mkdir(parents=True)
+            for y in ys:
+                (tiles / str(z) / str(x) / f"{y}.png").write_bytes(PNG)
+    html = webmap.render_html(webmap.overview_map(
+        result, offline=True, tiles_url=str(tiles) + "/{z}/{x}/{y}.png"))
+    loaded = open_page(browser, write(tmp_path, "local_tiles.html", html))
+    page = loaded.page
+    page.locator(".leaflet-tile-loaded").first.wait_for()
+    assert page.locator(".leaflet-tile-loaded").count() > 4
+    assert page.locator(".leaflet-tile").evaluate_all(
+        "ts => ts.every(t => t.src.startsWith('file://'))")
+    assert loaded.external == [] and loaded.errors == []
+    page.close()
+
+
+def test_clustered_layer_draws_clusters(browser, tmp_path):
+    big = make_result(extra_meal=300)
+    html = webmap.render_html(webmap.overview_map(big, offline=True))
+    loaded = open_page(browser, write(tmp_path, "clustered.html", html))
+    page = loaded.page
+    clusters = page.locator(".marker-cluster").count()
+    assert clusters > 0
+    # far fewer pins than the 364 points: the 316 meal points are grouped
+    assert markers(page) < len(big.facilities) - 100
+    shot(loaded, "overview_clustered.png")
+    layer_checkbox(page, "设施 · 老年助餐点").click()
+    assert page.locator(".marker-cluster").count() == 0
+    assert loaded.external == [] and loaded.errors == []
     page.close()

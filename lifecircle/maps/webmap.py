@@ -403,8 +403,12 @@ def _new_map(bounds: tuple[float, float, float, float], basemap: Basemap, *,
              offline: bool, cluster: bool, title: str, lang: str,
              height_pct: int = 100) -> folium.Map:
     west, south, east, north = bounds
-    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=12, tiles=None,
-                   control_scale=False, height=f"{height_pct}%", max_zoom=19)
+    # Start at about the zoom fitBounds will choose (a ~1000 px view) so that no tiles of
+    # another zoom level are fetched first; maxZoom is on the map because markercluster needs it.
+    span = max(east - west, (north - south) * 1.3, 1e-4)
+    zoom = int(np.clip(math.floor(math.log2(1000 * 360 / (256 * span))), 3, 18))
+    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=zoom,
+                   tiles=None, control_scale=False, height=f"{height_pct}%", maxZoom=19)
     # Folium's default CDN list (jQuery, Bootstrap, awesome-markers, Font Awesome) is not used:
     # the maps need Leaflet, fullscreen and markercluster only, written by _asset_tags.
     m.default_js = []
