@@ -172,12 +172,18 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
         geometry=[Point(121.36, 31.015), Point(121.32, 30.985), Point(121.31, 30.99)],
         crs="EPSG:4326")
 
+    villages = gpd.GeoDataFrame(
+        {"code": ["310117101201", "310117101202"], "name": ["<i>东村</i>", "西村"],
+         "level": "village", "unit_kind": "村", "parent_code": "310117101"},
+        geometry=[box(121.32, 30.97, 121.34, 31.00), box(121.30, 30.97, 121.32, 31.00)],
+        crs="EPSG:4326")
+
     return RunResult(
         study_name="示范区 2025", lang=lang, townships=townships, facilities=facilities,
         categories=CATEGORIES, service_areas=service_areas, uncovered=uncovered,
         township_metrics=township_metrics, gaps=gaps, gap_summary=summary,
         rejected=pd.DataFrame(columns=["layer", "file", "row", "name", "reason", "fix"]),
-        proposed_sites=sites, run_info={"walk": WALK})
+        proposed_sites=sites, run_info={"walk": WALK}, units={"village": villages})
 
 
 def bounds_box(code: str) -> shapely.Polygon:

@@ -341,7 +341,10 @@ def test_large_maps_warn_with_advice(monkeypatch, result, caplog):
     monkeypatch.setattr(webmap, "WARN_BYTES", 1000)
     with caplog.at_level(logging.WARNING, logger="lifecircle.maps.webmap"):
         webmap.render_html(webmap.overview_map(result))
-    assert any("simplify" in r.getMessage() for r in caplog.records)
+        briefing.render_briefing(result)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and all("simplify" in m for m in messages)
+    assert messages[0].startswith("map page is") and messages[1].startswith("briefing is")
 
 
 def test_save_map(tmp_path, result):
@@ -449,3 +452,37 @@ def test_kind_main_threshold(run_info, kind, available, expected):
     res = make_result()
     res.run_info = run_info
     assert webmap.kind_main_threshold(res, kind, available) == expected
+
+
+def test_village_boundaries_on_the_township_map(result, overview_html):
+    m = webmap.township_map(result, "310117101")
+    page = webmap.render_html(m)
+    units = of_kind(page, "units")
+    assert len(units) == 1
+    names = [f["properties"]["n"] for f in units[0]["geojson"]["features"]]
+    assert names == ["<i>东村</i> 310117101201", "西村 310117101202"]  # text, drawn as text
+    assert [g.show for g in feature_groups(m) if "边界" in g.layer_name] == [True]
+    # the overview has them too, hidden at first; a township without villages has none
+    assert len(of_kind(overview_html, "units")) == 1
+    assert of_kind(webmap.render_html(webmap.township_map(result, "310117001")), "units") == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_an_empty_run_still_draws(lang):
+    import geopandas as gpd
+    import pandas as pd
+
+    res = make_result(lang=lang)
+    res.facilities = res.facilities.iloc[0:0]
+    res.service_areas = gpd.GeoDataFrame(columns=["category", "threshold_min", "geometry"],
+                                         geometry="geometry", crs=4326)
+    res.uncovered = res.uncovered.iloc[0:0]
+    res.gaps, res.gap_summary, res.township_metrics = pd.DataFrame(), pd.DataFrame(), None
+    res.proposed_sites, res.run_info, res.units = None, {}, {}
+    page = webmap.render_html(webmap.overview_map(res, lang=lang, offline=True))
+    assert [k for k, _ in payloads(page)] == ["townships"]
+    assert of_kind(page, "townships")[0]["targets"] == []
+    town = webmap.render_html(webmap.township_map(res, "310117001", lang=lang))
+    assert i18n.label("no_targets", lang) in town
+    text = briefing.render_briefing(res, lang=lang)
+    assert text.count('class="township"') == 4 and i18n.label("no_sites", lang) in text

@@ -30,6 +30,7 @@ from lifecircle.maps.webmap import (
     kind_main_threshold,
     township_target_rows,
     unit_label,
+    warn_if_large,
 )
 from lifecircle.results import RunResult
 
@@ -447,4 +448,6 @@ def render_briefing(result: RunResult, *, lang: str = "zh", offline: bool = Fals
         parts.append(township_tables_html(result, code, lang=lang))
         parts.append("</section>")
     parts.append("</body></html>")
-    return "\n".join(parts)
+    page = "\n".join(parts)
+    warn_if_large(page, what="briefing")
+    return page

@@ -23,6 +23,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "uncovered_layer": ("未覆盖老年人 · {category}({threshold}分钟)",
                         "Uncovered seniors · {category} ({threshold} min)"),
     "sites_layer": ("建议新增站点", "Proposed sites"),
+    "units_layer": ("{level}边界", "{level} boundaries"),
+    "level_village": ("村(社区)", "Village/community"),
     "legend": ("图例", "Legend"),
     "fullscreen": ("全屏", "Full screen"),
     "exit_fullscreen": ("退出全屏", "Exit full screen"),
@@ -91,6 +93,11 @@ def check_lang(lang: str) -> str:
     if lang not in LANGS:
         raise InputError(f"unknown language {lang!r}: use one of {', '.join(LANGS)}")
     return lang
+
+
+def has_label(key: str) -> bool:
+    """Whether ``key`` is a known label."""
+    return key in _LABELS
 
 
 def label(key: str, lang: str = "zh", **fields: object) -> str:

@@ -38,7 +38,7 @@ from lifecircle.coverage.targets import UNIT_ZH
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import wgs84_to_gcj02
 from lifecircle.maps.basemaps import Basemap, resolve_basemap
-from lifecircle.maps.i18n import category_name, check_lang, label, subtype_name
+from lifecircle.maps.i18n import category_name, check_lang, has_label, label, subtype_name
 from lifecircle.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -515,6 +515,32 @@ def _area_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *, sy
                        show=main is not None and float(main) == threshold)
 
 
+def _unit_layers(m: folium.Map, result: RunResult, *, system: str, lang: str,
+                 tolerance_deg: float, focus: str | None) -> None:
+    """Unit boundaries (villages/communities) by level: on for a township's own units."""
+    for level, units in (result.units or {}).items():
+        if units is None or len(units) == 0:
+            continue
+        if focus is not None:
+            if "parent_code" not in units:
+                continue
+            units = units[units["parent_code"].astype(str) == focus]
+            if len(units) == 0:
+                continue
+        geoms = _display_geoms(units, system=system, tolerance_deg=tolerance_deg)
+        names = units["name"] if "name" in units else pd.Series([""] * len(units))
+        codes = units["code"] if "code" in units else pd.Series([""] * len(units))
+        props = [{"n": f"{_text(n)} {_text(c)}".strip()}
+                 for n, c in zip(names, codes, strict=True)]
+        fc = _feature_collection(geoms, props)
+        if not fc["features"]:
+            continue
+        level_name = label(f"level_{level}", lang) if has_label(f"level_{level}") else level
+        text = label("units_layer", lang, level=level_name)
+        _add_layer(m, _swatch_name("#ffffff", f"{text} ({len(fc['features'])})"), "units",
+                   {"geojson": fc}, show=focus is not None)
+
+
 def _uncovered_layers(m: folium.Map, result: RunResult, *, system: str, lang: str,
                       kind: str | None, bbox: tuple[float, float, float, float] | None) -> None:
     unc = result.uncovered
@@ -628,6 +654,7 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
     _area_layers(m, result, colors, system=system, lang=lang, tolerance_deg=tolerance_deg,
                  kind=kind, bbox=bbox)
     _uncovered_layers(m, result, system=system, lang=lang, kind=kind, bbox=bbox)
+    _unit_layers(m, result, system=system, lang=lang, tolerance_deg=tolerance_deg, focus=focus)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     return m
 
@@ -694,16 +721,22 @@ def township_map(result: RunResult, code: str, *, basemap: str = "osm", offline:
     return m
 
 
-def render_html(m: folium.Map) -> str:
-    """The complete, self-contained HTML page of a map (logs a warning above 20 MB)."""
-    text = m.get_root().render()
+def warn_if_large(text: str, *, what: str = "map page") -> int:
+    """Log a warning with advice when ``text`` exceeds :data:`WARN_BYTES`; return its size."""
     size = len(text.encode("utf-8"))
     if size > WARN_BYTES:
         log.warning(
-            "map page is %.1f MB (over %d MB): browsers will be slow to open it. Draw fewer "
-            "layers (fewer thresholds or categories), keep offline=False so Leaflet is not "
-            "inlined, or simplify township and unit boundaries before the run",
-            size / 2**20, WARN_BYTES // 2**20)
+            "%s is %.1f MB (over %d MB): browsers will be slow to open it. Draw fewer layers "
+            "(fewer thresholds or categories), keep offline=False so Leaflet is not inlined, "
+            "or simplify township and unit boundaries before the run",
+            what, size / 2**20, WARN_BYTES // 2**20)
+    return size
+
+
+def render_html(m: folium.Map) -> str:
+    """The complete, self-contained HTML page of a map (logs a warning above 20 MB)."""
+    text = m.get_root().render()
+    warn_if_large(text)
     return text
 
 

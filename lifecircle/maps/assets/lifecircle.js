@@ -115,6 +115,16 @@ var LC = (function () {
     }).addTo(group);
   }
 
+  // Village/community boundaries: dashed outlines, the unit's name (and code) as tooltip text.
+  function units(group, p) {
+    L.geoJSON(p.geojson, {
+      style: {color: "#444", weight: 1, dashArray: "4 3", fill: true, fillOpacity: 0},
+      onEachFeature: function (f, layer) {
+        layer.bindTooltip(textDiv("lc-tip", f.properties.n), {sticky: true});
+      }
+    }).addTo(group);
+  }
+
   // Uncovered demand cells: rows are [lat, lon, people aged 60+, radius_px].
   function uncovered(group, p) {
     p.rows.forEach(function (r) {
@@ -194,6 +204,6 @@ var LC = (function () {
     group.lcLayer = layer;
   }
 
-  return {facilities: facilities, sites: sites, areas: areas, uncovered: uncovered,
+  return {facilities: facilities, sites: sites, areas: areas, uncovered: uncovered, units: units,
           townships: townships, pinIcon: pinIcon, popupTable: popupTable};
 })();
