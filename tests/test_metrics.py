@@ -181,3 +181,23 @@ def test_row_order_changes_nothing(points, rnd):
     right = two.demand.set_index("cell_id").sort_index()[cols]
     np.testing.assert_allclose(left.to_numpy(), right.to_numpy(), atol=1e-9)
     pd.testing.assert_frame_equal(one.township_metrics, two.township_metrics)
+
+
+# --- the walk model ---------------------------------------------------------------------------
+
+
+def test_walk_model_per_kind_speed_thresholds_and_bounds():
+    from lifecircle.errors import PlanError
+
+    walk = WalkModel(by_kind={"town": KindWalk(speed_mps=0.8, thresholds_min=(15.0, 30.0),
+                                               mode="walk+bike")})
+    assert walk.speed_mps == 1.0 and walk.thresholds_min == (5.0, 10.0, 15.0)
+    np.testing.assert_allclose(walk.time_min([60.0, 60.0, np.inf], ["street", "town", ""]),
+                               [1.0, 1.25, np.inf])
+    assert walk.all_thresholds_min == (5.0, 10.0, 15.0, 30.0)
+    assert walk.max_reach_m == pytest.approx(30 * 60 * 0.8)
+    assert walk.for_kind("town").mode == "walk+bike" and walk.for_kind("street").speed_mps == 1.0
+    with pytest.raises(PlanError, match="speed_mps"):
+        WalkModel(speed_mps=0.0)
+    with pytest.raises(PlanError, match="thresholds_min"):
+        WalkModel(by_kind={"town": KindWalk(thresholds_min=())})

@@ -44,7 +44,8 @@ class WalkModel:
     by_kind: dict[str, KindWalk] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for label, walk in [("walk", self), *((f"walk.by_kind.{k}", v) for k, v in self.by_kind.items())]:
+        labelled = [("walk", self), *((f"walk.by_kind.{k}", v) for k, v in self.by_kind.items())]
+        for label, walk in labelled:
             if not walk.speed_mps > 0:
                 raise PlanError(f"{label}.speed_mps must be positive, got {walk.speed_mps}")
             if not walk.thresholds_min or any(not t > 0 for t in walk.thresholds_min):
