@@ -689,3 +689,16 @@ def test_pipeline_round_trip_with_compute_coverage(district: dict) -> None:
                              service_areas=False)
     minutes = after.demand["time_min__meal_point"].to_numpy()
     assert float(base["pop60"][minutes <= 3.0].sum()) == pytest.approx(result.covered_after)
+
+
+def test_capacity_in_the_wrapper_caps_each_site(district: dict) -> None:
+    args = (district["network"], district["demand"], district["facilities"],
+            district["townships"])
+    free = propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK, p=2)
+    capped = propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK, p=2,
+                           capacity=10.0)
+    assert (capped.sites["marginal_gain"] <= 10.0 + 1e-6).all()
+    assert capped.objective == pytest.approx(min(20.0, free.objective), abs=1e-6)
+    with pytest.raises(InputError, match="capacity works with p"):
+        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK,
+                      target_share=0.5, capacity=10.0)

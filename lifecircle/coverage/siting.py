@@ -338,7 +338,9 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         ``"street"``, ``"town"``, ``"all"`` or a list of township codes: each such township
         lacking a facility of ``category`` gets one site (its best candidate), within ``p``.
     capacity
-        Optional population one new site can serve (capacitated model, MILP only).
+        Optional population one new site can serve (capacitated model with assignment
+        variables; with ``p`` only).  ``newly_covered_*`` then still count the people within
+        reach, while ``marginal_gain`` is the number the site serves.
     method, time_limit_s, max_milp_nonzeros
         Solver choice and limits (see :func:`solve_max_cover`).
     progress
@@ -363,6 +365,9 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
                          "(write 0.9 for 90%)")
     if not threshold_min > 0:
         raise InputError(f"threshold_min must be positive minutes, got {threshold_min!r}")
+    if capacity is not None and target_share is not None:
+        raise InputError("capacity works with p (the most people p capacitated sites serve), "
+                         "not with target_share; give p instead")
     demand = _to_wgs84(demand, "the demand frame")
     townships = _to_wgs84(townships, "the township layer")
     steps = 4
