@@ -358,6 +358,7 @@ def test_save_map(tmp_path, result):
 def test_briefing_sections_and_labels(result):
     page = briefing.render_briefing(result)
     assert page.count('class="township"') == 4
+    assert "石湖荡镇（310117102，镇）" in page
     for text in ("全区目标汇总", "各乡镇(街道)步行可达覆盖率", "规划目标", "建议新增站点",
                  "@media print", "page-break-before: always"):
         assert text in page
@@ -392,9 +393,20 @@ def test_coverage_chart_bars_are_proportional(result):
 
 
 def test_static_map_draws_its_facilities(result):
-    svg = briefing.static_township_svg(result, "310117102")
-    inside = result.facilities[result.facilities["township_code"] == "310117102"]
-    assert svg.count("<circle") >= len(inside)
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import Point
+
+    res = make_result()
+    # a neighbour's facility just across the northern edge of 310117102
+    extra = res.facilities.iloc[[0]].assign(township_code="310117002", name="邻镇站",
+                                            geometry=[Point(121.37, 31.001)])
+    res.facilities = gpd.GeoDataFrame(pd.concat([res.facilities, extra], ignore_index=True),
+                                      crs=4326)
+    svg = briefing.static_township_svg(res, "310117102")
+    inside = res.facilities[res.facilities["township_code"] == "310117102"]
+    assert svg.count('opacity="1"') == len(inside)  # its own, drawn solid
+    assert svg.count('opacity="0.35"') == 1 and "邻镇站" in svg  # the neighbour's, faint
     assert svg.count("<polygon") == 0  # no proposed site there
     assert briefing.static_township_svg(result, "310117101").count("<polygon") == 2
     assert " km</text>" in svg

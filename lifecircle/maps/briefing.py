@@ -47,6 +47,7 @@ table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-size: 1
 th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { text-align: right; white-space: nowrap; }
+td[class^="lc-status"] { white-space: nowrap; }
 .lc-status-met { color: #1a7a3a; font-weight: bold; }
 .lc-status-not_met { color: #c0281d; font-weight: bold; }
 .lc-status-na { color: #777; }
@@ -167,10 +168,10 @@ def township_tables_html(result: RunResult, code: str, *, lang: str = "zh") -> s
             indicator = _text(getattr(row, "indicator", "")) or _text(row.target_id)
             short = _shortfall(row, lang)
             note = _note(row, lang)
-            text = indicator + (f":{short}" if lang == "zh" and short else
+            text = indicator + (f"：{short}" if lang == "zh" and short else
                                 f": {short}" if short else "")
             if note:
-                text += f"({note})" if lang == "zh" else f" ({note})"
+                text += f"（{note}）" if lang == "zh" else f" ({note})"
             items.append(f"<li>{_E(text)}</li>")
         parts.append(f"<ul>{''.join(items)}</ul>")
     else:
@@ -339,12 +340,17 @@ def static_township_svg(result: RunResult, code: str, *, lang: str = "zh",
         pts = shapely.get_coordinates(fac.geometry.values)
         if len(pts) == len(fac):
             x, y = xy(pts[:, 0], pts[:, 1])
-            for cat, name, a, b in zip(fac["category"].astype(str), fac["name"], x, y,
-                                       strict=True):
-                shown[cat] = shown.get(cat, 0) + 1
+            own = (fac["township_code"].astype(str) == code).to_numpy() \
+                if "township_code" in fac else np.ones(len(fac), dtype=bool)
+            for cat, name, a, b, mine in zip(fac["category"].astype(str), fac["name"], x, y, own,
+                                             strict=True):
+                if mine:
+                    shown[cat] = shown.get(cat, 0) + 1
+                # neighbours' facilities are context: drawn faint
+                opacity = "1" if mine else "0.35"
                 out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="4" '
-                           f'fill="{colors.get(cat, "#555")}" stroke="#fff" stroke-width="1">'
-                           f"<title>{_E(_text(name))}</title></circle>")
+                           f'fill="{colors.get(cat, "#555")}" stroke="#fff" stroke-width="1" '
+                           f'opacity="{opacity}"><title>{_E(_text(name))}</title></circle>')
     sites = _township_sites(result, code)
     if sites is not None:
         pts = shapely.get_coordinates(_to_wgs84(sites).geometry.values)
@@ -432,12 +438,17 @@ def render_briefing(result: RunResult, *, lang: str = "zh", offline: bool = Fals
     if chart:
         parts.append(f"<h2>{_E(label('coverage_chart', lang))}</h2>{chart}")
     parts.append(f"<h2>{_E(label('townships_section', lang))}</h2>")
-    for code, name, kind in zip(result.townships["code"].astype(str), result.townships["name"],
-                                result.townships.get("kind", pd.Series([""] * len(
-                                    result.townships))), strict=True):
-        kind_label = label(kind, lang) if kind in ("street", "town") else ""
-        heading = f"{_text(name)}({code}{',' + kind_label if kind_label else ''})" \
-            if lang == "zh" else f"{_text(name)} ({code}{', ' + kind_label if kind_label else ''})"
+    towns = result.townships
+    blank = pd.Series([""] * len(towns), index=towns.index)
+    for code, name, kind, kind_zh in zip(towns["code"].astype(str), towns["name"],
+                                         towns.get("kind", blank), towns.get("kind_zh", blank),
+                                         strict=True):
+        if lang == "zh":
+            kind_text = _text(kind_zh) or (label(kind, lang) if kind in ("street", "town") else "")
+            heading = f"{_text(name)}（{code}{'，' + kind_text if kind_text else ''}）"
+        else:
+            kind_text = label(kind, lang) if kind in ("street", "town") else ""
+            heading = f"{_text(name)} ({code}{', ' + kind_text if kind_text else ''})"
         parts.append(f'<section class="township" id="t-{_E(code)}"><h2>{_E(heading)}</h2>')
         parts.append(static_township_svg(result, code, lang=lang))
         if code in maps:
