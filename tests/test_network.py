@@ -108,3 +108,12 @@ def test_edge_vertices_walk_each_geometry():
     assert first.tolist() == [0, 3, 5]
     np.testing.assert_allclose(along, [0.0, 50.0, 110.0, 0.0, 60.0])
     assert coords.shape == (5, 2)
+
+
+def test_overlapping_edges_sharing_a_node_are_flagged():
+    # 0-1 and 0-2 leave node 0 the same way: 0-2 lies on 0-1 (a duplicated way).
+    net = WalkNetwork.from_arrays([0.0, 100.0, 50.0, 0.0], [0.0, 0.0, 0.0, 80.0],
+                                  [0, 0, 0], [1, 2, 3])
+    flags = dict(zip(zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True),
+                     net.edge_crosses.tolist(), strict=True))
+    assert flags == {(0, 1): True, (0, 2): True, (0, 3): False}

@@ -219,12 +219,42 @@ def _block_rows(n_cols: int, batch_size: int | None) -> int:
     return max(1, _BLOCK_CELLS // max(n_cols, 1))
 
 
+def _reach_ratio(network: WalkNetwork) -> float:
+    """Largest drawn length per metre of network length over all edges (at least 1).
+
+    A node ``D`` network metres from a source is at most ``D * ratio`` metres away in a straight
+    line, which bounds the window a bounded search can reach. ``inf`` when an edge of zero
+    length is drawn with a positive length.
+    """
+    cached = network.__dict__.get("_reach_ratio")
+    if cached is None:
+        # Drawn length bounds the straight displacement along any part of an edge.
+        drawn = network.edge_geometry_length
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(drawn > 0, drawn / network.edge_length_m, 0.0)
+        cached = float(max(1.0, ratio.max(initial=1.0)))
+        network.__dict__["_reach_ratio"] = cached
+    return cached
+
+
+def _spatial_batches(x: NDArray[np.float64], y: NDArray[np.float64], band_m: float,
+                     size: int) -> list[NDArray[np.int64]]:
+    """Groups of at most ``size`` points, close together (rows of bands, snaking in x)."""
+    band = np.floor((y - y.min()) / max(band_m, 1.0)).astype(np.int64)
+    snake = np.where(band % 2 == 0, x, -x)
+    order = np.lexsort((snake, band))
+    return [order[i:i + size] for i in range(0, order.size, size)]
+
+
 def reach_matrix(network: WalkNetwork, snaps: Snaps, limit_m: float, *,
                  batch_size: int | None = None) -> sp.csr_matrix:
     """Distances from each source to every node it reaches within ``limit_m`` (batched).
 
-    One bounded Dijkstra per source, run in batches of sources per scipy call (the dense
-    block of ``batch_size x nodes`` is kept near 256 MB), exact on the source's partial edge.
+    One bounded Dijkstra per source, run in batches of nearby sources per scipy call, each on
+    the subgraph of nodes that could be reached: nodes within ``limit_m`` (times the network's
+    largest straight-line-to-length ratio, 1 for straight edges) of the batch's bounding box,
+    so a batch costs its neighbourhood, not the whole network. Exact on the source's partial
+    edge.
 
     Parameters
     ----------
@@ -235,7 +265,7 @@ def reach_matrix(network: WalkNetwork, snaps: Snaps, limit_m: float, *,
     limit_m
         Search bound in metres.
     batch_size
-        Sources per scipy call (default: as many as fit in about 256 MB).
+        Sources per scipy call (default 32, fewer when the dense block would exceed ~256 MB).
 
     Returns
     -------
@@ -259,17 +289,39 @@ def reach_matrix(network: WalkNetwork, snaps: Snaps, limit_m: float, *,
     if ok.size == 0 or n == 0:
         return sp.csr_matrix((k, n), dtype=np.float64)
     nodes, entry = source_entries(network, snaps.subset(ok))
-    graph = extend_with_sources(network.indptr, network.indices, network.weights_m, n,
-                                nodes, entry)
-    rows_per_call = _block_rows(n + ok.size, batch_size)
+    window_m = limit_m * _reach_ratio(network) + 1.0
+    local = np.isfinite(window_m)
+    size = batch_size if batch_size is not None else 32
+    sx, sy = snaps.x_m[ok], snaps.y_m[ok]
+    batches = (_spatial_batches(sx, sy, 2.0 * window_m, size) if local
+               else [np.arange(i, min(i + size, ok.size)) for i in range(0, ok.size, size)])
+    matrix = network.csr
     row_parts, col_parts, val_parts = [], [], []
-    for start in range(0, ok.size, rows_per_call):
-        batch = np.arange(start, min(start + rows_per_call, ok.size))
-        block = dijkstra(graph, directed=True, indices=n + batch, limit=limit_m)[:, :n]
-        r, c = np.nonzero(np.isfinite(block))
-        row_parts.append(ok[batch][r])
-        col_parts.append(c)
-        val_parts.append(block[r, c])
+    for batch in batches:
+        if local:
+            # Nodes in the window around the batch, plus the batch's own entry nodes.
+            x0, x1 = sx[batch].min() - window_m, sx[batch].max() + window_m
+            y0, y1 = sy[batch].min() - window_m, sy[batch].max() + window_m
+            inside = (network.x >= x0) & (network.x <= x1) & (network.y >= y0) & (network.y <= y1)
+            inside[nodes[batch].ravel()] = True
+            sub_nodes = np.flatnonzero(inside)
+        else:
+            sub_nodes = np.arange(n)
+        position = np.full(n, -1, dtype=np.int64)
+        position[sub_nodes] = np.arange(sub_nodes.size)
+        sub = matrix[sub_nodes][:, sub_nodes] if sub_nodes.size < n else matrix
+        m = sub_nodes.size
+        rows_per_call = _block_rows(m + batch.size, None)
+        for start in range(0, batch.size, rows_per_call):
+            part = batch[start:start + rows_per_call]
+            graph = extend_with_sources(sub.indptr, sub.indices, sub.data, m,
+                                        position[nodes[part]], entry[part])
+            block = dijkstra(graph, directed=True, indices=np.arange(m, m + part.size),
+                             limit=limit_m)[:, :m]
+            r, c = np.nonzero(np.isfinite(block))
+            row_parts.append(ok[part][r])
+            col_parts.append(sub_nodes[c])
+            val_parts.append(block[r, c])
     rows = np.concatenate(row_parts)
     cols = np.concatenate(col_parts)
     vals = np.concatenate(val_parts)

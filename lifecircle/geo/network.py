@@ -119,14 +119,53 @@ class WalkNetwork:
 
     @cached_property
     def edge_crosses(self) -> NDArray[np.bool_]:
-        """True for edges crossing or overlapping another edge away from a shared node
-        (bridges over roads, tunnels): pieces of them are not noded for polygon building."""
+        """True for edges meeting another edge away from a shared node (a bridge drawn over a
+        road, overlapping ways): pieces of them are not noded for polygon building.
+
+        Candidate pairs come from the STRtree's bounding boxes; pairs of straight edges sharing
+        a node cannot meet elsewhere, so only the other pairs are tested exactly.
+        """
         flags = np.zeros(self.n_edges, dtype=bool)
-        if self.n_edges:
-            for predicate in ("crosses", "overlaps"):
-                hits = self.edge_tree.query(self.edge_geometry, predicate=predicate)
-                flags[hits[0]] = True
-                flags[hits[1]] = True
+        if self.n_edges < 2:
+            return flags
+        left, right = self.edge_tree.query(self.edge_geometry)
+        keep = left < right
+        left, right = left[keep], right[keep]
+        ends_l = np.column_stack([self.edge_u[left], self.edge_v[left]])
+        ends_r = np.column_stack([self.edge_u[right], self.edge_v[right]])
+        shared = ((ends_l[:, :1] == ends_r).any(axis=1) | (ends_l[:, 1:] == ends_r).any(axis=1))
+        straight = shapely.get_num_coordinates(self.edge_geometry) == 2
+        both_straight = straight[left] & straight[right]
+        # Two straight segments sharing an end meet only there, unless they run the same way.
+        easy = shared & both_straight
+        meets = np.zeros(left.size, dtype=bool)
+        if easy.any():
+            a, b = left[easy], right[easy]
+            da = np.column_stack([self.x[self.edge_v[a]] - self.x[self.edge_u[a]],
+                                  self.y[self.edge_v[a]] - self.y[self.edge_u[a]]])
+            db = np.column_stack([self.x[self.edge_v[b]] - self.x[self.edge_u[b]],
+                                  self.y[self.edge_v[b]] - self.y[self.edge_u[b]]])
+            # Orient both away from the shared node before comparing directions.
+            sign_a = np.where((self.edge_u[a] == self.edge_u[b])
+                              | (self.edge_u[a] == self.edge_v[b]), 1.0, -1.0)
+            sign_b = np.where((self.edge_u[b] == self.edge_u[a])
+                              | (self.edge_u[b] == self.edge_v[a]), 1.0, -1.0)
+            da *= sign_a[:, None]
+            db *= sign_b[:, None]
+            cross = da[:, 0] * db[:, 1] - da[:, 1] * db[:, 0]
+            dot = (da * db).sum(axis=1)
+            scale = np.hypot(*da.T) * np.hypot(*db.T)
+            meets[easy] = (np.abs(cross) <= 1e-9 * scale) & (dot > 0)
+        hard_shared = shared & ~both_straight
+        if hard_shared.any():
+            ga, gb = self.edge_geometry[left[hard_shared]], self.edge_geometry[right[hard_shared]]
+            meets[hard_shared] = shapely.crosses(ga, gb) | shapely.overlaps(ga, gb)
+        apart = ~shared
+        if apart.any():
+            meets[apart] = shapely.intersects(self.edge_geometry[left[apart]],
+                                              self.edge_geometry[right[apart]])
+        flags[left[meets]] = True
+        flags[right[meets]] = True
         return flags
 
     @cached_property
