@@ -218,6 +218,16 @@ def test_township_map_offline(browser, result, tmp_path):
     assert map_box["height"] > 400 and panel_box["y"] >= map_box["y"] + map_box["height"] - 1
     assert markers(page) > 0
     shot(loaded, "township_offline.png", full_page=True)
+    # the layer list is folded; pointing at its button opens it; the village layer toggles two
+    # outlines
+    assert page.locator(".leaflet-control-layers-expanded").count() == 0
+    # (the mouse, not a locator action: the opened list covers the button at once)
+    box = page.locator(".leaflet-control-layers-toggle").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert page.locator(".leaflet-control-layers-expanded").count() == 1
+    n_paths = paths(page)
+    layer_checkbox(page, "村(社区)边界").click()
+    assert paths(page) == n_paths - 2
     page.close()
 
 

@@ -655,7 +655,9 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
                  kind=kind, bbox=bbox)
     _uncovered_layers(m, result, system=system, lang=lang, kind=kind, bbox=bbox)
     _unit_layers(m, result, system=system, lang=lang, tolerance_deg=tolerance_deg, focus=focus)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    # Expanded on the overview; folded on township maps, which are small (and embedded in
+    # the briefing), so the list does not cover the township.
+    folium.LayerControl(collapsed=focus is not None, position="topright").add_to(m)
     return m
 
 
