@@ -702,3 +702,29 @@ def test_capacity_in_the_wrapper_caps_each_site(district: dict) -> None:
     with pytest.raises(InputError, match="capacity works with p"):
         propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK,
                       target_share=0.5, capacity=10.0)
+
+
+def test_threshold_by_township_kind(district: dict) -> None:
+    demand = district["demand"]
+    by_kind = {"street": 3.0, "town": 5.0}
+    result = propose_sites(district["network"], demand, district["facilities"],
+                           district["townships"], category="meal_point",
+                           threshold_min=by_kind, walk=WALK, p=2)
+    limit = np.where(demand["kind"] == "street", 3.0, 5.0)
+    minutes = demand["time_min__meal_point"].to_numpy()
+    assert result.covered_before == pytest.approx(demand["pop60"][minutes <= limit].sum())
+    network = district["network"]
+    sites = result.sites
+    sx, sy = network.project_lonlat(shapely.get_x(sites.geometry.to_numpy()),
+                                    shapely.get_y(sites.geometry.to_numpy()))
+    after = times_to(network, np.concatenate([[X0 + 120.0], sx]),
+                     np.concatenate([[Y0 + 400.0], sy]), demand)
+    assert float(demand["pop60"][after <= limit].sum()) == pytest.approx(result.covered_after)
+    with pytest.raises(InputError, match="township kind"):
+        propose_sites(district["network"], demand, district["facilities"],
+                      district["townships"], category="meal_point",
+                      threshold_min={"street": 3.0}, walk=WALK, p=1)
+    with pytest.raises(InputError, match="positive minutes"):
+        propose_sites(district["network"], demand, district["facilities"],
+                      district["townships"], category="meal_point", threshold_min=0,
+                      walk=WALK, p=1)

@@ -18,7 +18,8 @@ A thin geographic wrapper over the pure solvers of
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -103,7 +104,7 @@ class SitingResult:
     total: float
     category: str
     population: str
-    threshold_min: float
+    threshold_min: float | dict[str, float]
     unfilled_townships: list[str] = field(default_factory=list)
     solution: SitingSolution | None = None
 
@@ -289,7 +290,8 @@ def _cover(network: WalkNetwork, cand_x: NDArray, cand_y: NDArray, cell_x: NDArr
 
 def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
                   facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, category: str,
-                  threshold_min: float, walk: WalkModel, p: int | None = None,
+                  threshold_min: float | Mapping[str, float], walk: WalkModel,
+                  p: int | None = None,
                   target_share: float | None = None, population: str = "pop60",
                   candidates: gpd.GeoDataFrame | None = None,
                   exclusions: gpd.GeoDataFrame | None = None, min_spacing_m: float = 200.0,
@@ -316,7 +318,8 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         The category to site (e.g. ``"meal_point"``).
     threshold_min
         Walking time within which a cell counts as covered, at its township kind's speed
-        (``walk.speeds_for``).
+        (``walk.speeds_for``); or minutes by township kind, e.g. ``{"street": 15,
+        "town": 20}`` (a ``"default"`` key serves cells of other kinds).
     walk
         The walk model (speeds by kind, ``max_snap_m``).
     p
@@ -363,8 +366,9 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     if target_share is not None and not 0 < target_share <= 1:
         raise InputError(f"target_share must be a share in (0, 1], got {target_share!r} "
                          "(write 0.9 for 90%)")
-    if not threshold_min > 0:
-        raise InputError(f"threshold_min must be positive minutes, got {threshold_min!r}")
+    kinds_all = demand["kind"].to_numpy(dtype=object) if "kind" in demand else \
+        np.full(len(demand), None, dtype=object)
+    cell_threshold_min = _thresholds_by_cell(threshold_min, kinds_all)
     if capacity is not None and target_share is not None:
         raise InputError("capacity works with p (the most people p capacitated sites serve), "
                          "not with target_share; give p instead")
@@ -377,17 +381,16 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
                    for name in POPULATIONS}
     weights_all = {k: np.maximum(v, 0.0) for k, v in weights_all.items()}
     times = demand[time_col].to_numpy(dtype=float)
-    covered = np.nan_to_num(times, nan=np.inf) <= threshold_min
+    covered = np.nan_to_num(times, nan=np.inf) <= cell_threshold_min
     objective_w = weights_all[population]
     total = float(objective_w.sum())
     covered_before = float(objective_w[covered].sum())
     open_cells = np.flatnonzero(~covered & ((weights_all["pop"] > 0) | (objective_w > 0)))
-    kinds = demand["kind"].to_numpy(dtype=object) if "kind" in demand else \
-        np.full(len(demand), None, dtype=object)
-    cell_limit_m = threshold_min * 60.0 * walk.speeds_for(kinds[open_cells])
+    cell_limit_m = (cell_threshold_min[open_cells] * 60.0
+                    * walk.speeds_for(kinds_all[open_cells]))
     geoms = demand.geometry.to_numpy()[open_cells]
     cell_x, cell_y = network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))
-    logger.info("siting %s: %.0f of %.0f %s covered within %.0f min; %d cells with uncovered "
+    logger.info("siting %s: %.0f of %.0f %s covered within %s min; %d cells with uncovered "
                 "people", category, covered_before, total, population, threshold_min,
                 open_cells.size)
 
@@ -459,13 +462,36 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         method=solution.method, status=solution.status, candidates_count=int(cover.shape[0]),
         demand_count=int(open_cells.size), covered_before=covered_before,
         covered_after=covered_before + solution.covered_weight, total=total,
-        category=category, population=population, threshold_min=float(threshold_min),
+        category=category, population=population,
+        threshold_min=(dict(threshold_min) if isinstance(threshold_min, Mapping)
+                       else float(threshold_min)),
         unfilled_townships=unfilled, solution=solution)
     logger.info("siting %s: %d sites by %s (%s), %s %.0f -> %.0f of %.0f, gap %.3g", category,
                 len(sites), result.method, result.status, population, result.covered_before,
                 result.covered_after, total, result.gap)
     report("siting: done", steps, steps)
     return result
+
+
+def _thresholds_by_cell(threshold_min: float | Mapping[str, float],
+                        kinds: NDArray[np.object_]) -> NDArray[np.float64]:
+    """Minutes per cell from one threshold or a mapping by township kind."""
+    if not isinstance(threshold_min, Mapping):
+        if not (isinstance(threshold_min, numbers.Real) and threshold_min > 0):
+            raise InputError(f"threshold_min must be positive minutes, got {threshold_min!r}")
+        return np.full(kinds.size, float(threshold_min))
+    bad = {k: v for k, v in threshold_min.items()
+           if not (isinstance(v, numbers.Real) and v > 0)}
+    if bad:
+        raise InputError(f"threshold_min by kind must map kinds to positive minutes, got {bad}")
+    default = threshold_min.get("default")
+    values = np.array([threshold_min.get(k, default) if isinstance(k, str) else default
+                       for k in kinds.tolist()], dtype=object)
+    missing = sorted({str(k) for k, v in zip(kinds.tolist(), values, strict=True) if v is None})
+    if missing:
+        raise InputError(f"threshold_min gives no minutes for township kind(s) "
+                         f"{', '.join(missing)}; add them or a 'default' key")
+    return values.astype(float)
 
 
 def _marginals(cover: sp.csr_matrix, weights: NDArray, order: NDArray[np.int64]) -> NDArray:
