@@ -14,6 +14,8 @@ import pyproj
 import pytest
 import scipy.sparse as sp
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from lifecircle.coverage.reach import nearest_point_distances, nearest_sources
@@ -728,3 +730,26 @@ def test_threshold_by_township_kind(district: dict) -> None:
         propose_sites(district["network"], demand, district["facilities"],
                       district["townships"], category="meal_point", threshold_min=0,
                       walk=WALK, p=1)
+
+
+@st.composite
+def cover_instances(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
+    n = draw(st.integers(1, 6))
+    m = draw(st.integers(1, 10))
+    cells = draw(st.lists(st.booleans(), min_size=n * m, max_size=n * m))
+    weights = draw(st.lists(st.integers(0, 20), min_size=m, max_size=m))
+    p = draw(st.integers(0, n))
+    return np.array(cells).reshape(n, m), np.array(weights, dtype=float), p
+
+
+@settings(max_examples=40, deadline=None)
+@given(cover_instances())
+def test_exact_equals_brute_force_and_greedy_is_bounded(instance) -> None:
+    cover, weights, p = instance
+    best = brute_max(cover, weights, p)
+    exact = solve_max_cover(sp.csr_matrix(cover), weights, p, method="milp")
+    greedy = solve_max_cover(sp.csr_matrix(cover), weights, p, method="greedy")
+    assert exact.objective == pytest.approx(best)
+    assert greedy.objective <= exact.objective + 1e-9
+    assert greedy.bound >= best - 1e-6
+    assert len(exact.selected) <= p and len(greedy.selected) <= p
