@@ -60,11 +60,13 @@ td[class^="lc-status"] { white-space: nowrap; }
 details.interactive iframe { width: 100%; height: 560px; border: 1px solid #ccc; }
 .muted { color: #666; }
 @media print {
-  body { margin: 0; max-width: none; font-size: 11pt; }
+  body { margin: 0; max-width: none; font-size: 10pt; }
+  table { font-size: 9pt; }
   .township { break-before: page; page-break-before: always; }
   details.interactive { display: none; }
   h2, h3 { break-after: avoid; page-break-after: avoid; }
-  table, svg, .chart { break-inside: avoid; page-break-inside: avoid; }
+  tr, svg, .chart { break-inside: avoid; page-break-inside: avoid; }
+  thead { display: table-header-group; }
   a { color: inherit; text-decoration: none; }
 }
 @page { size: A4; margin: 15mm; }
