@@ -753,3 +753,13 @@ def test_exact_equals_brute_force_and_greedy_is_bounded(instance) -> None:
     assert greedy.objective <= exact.objective + 1e-9
     assert greedy.bound >= best - 1e-6
     assert len(exact.selected) <= p and len(greedy.selected) <= p
+
+
+def test_township_without_candidates_is_reported_not_fatal(district: dict) -> None:
+    exclusion = gpd.GeoDataFrame(geometry=[lonlat_box(600, -100, 1300, 900)], crs="EPSG:4326")
+    result = propose_sites(district["network"], district["demand"], district["facilities"],
+                           district["townships"], category="meal_point", threshold_min=3.0,
+                           walk=WALK, p=2, force_presence="town", exclusions=exclusion)
+    assert result.unfilled_townships == ["329901100"]
+    assert not result.sites["forced"].any()
+    assert len(result.sites) == 2
