@@ -10,6 +10,8 @@ import re
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st
 from maps_fixtures import BACKTICK_NAME, XSS_NAME, XSS_TOWNSHIP, make_result
 
 from lifecircle.errors import InputError
@@ -498,3 +500,21 @@ def test_an_empty_run_still_draws(lang):
     assert i18n.label("no_targets", lang) in town
     text = briefing.render_briefing(res, lang=lang)
     assert text.count('class="township"') == 4 and i18n.label("no_sites", lang) in text
+
+
+@given(st.text())
+def test_payload_json_cannot_leave_its_script(text):
+    encoded = webmap._js_json({"name": text, "rows": [[1.5, text]]})
+    assert "<" not in encoded and ">" not in encoded and "\u2028" not in encoded
+    assert json.loads(encoded) == {"name": text, "rows": [[1.5, text]]}
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_fmt_number_round_trips_finite_values(value):
+    text = webmap.fmt_number(value)
+    if not np.isfinite(value):
+        assert text == ""
+    elif float(value).is_integer():
+        assert float(text) == value
+    else:
+        assert abs(float(text) - value) <= 0.05 + 1e-9 * abs(value)
