@@ -518,3 +518,10 @@ def test_fmt_number_round_trips_finite_values(value):
         assert float(text) == value
     else:
         assert abs(float(text) - value) <= 0.05 + 1e-9 * abs(value)
+
+
+def test_no_townships_is_a_named_error():
+    res = make_result()
+    res.townships = res.townships.iloc[0:0]
+    with pytest.raises(InputError, match="no township boundaries"):
+        webmap.overview_map(res)

@@ -616,6 +616,9 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
                            tianditu_key=tianditu_key)
     system = base.system
     townships = _to_wgs84(result.townships)
+    if len(townships) == 0 or townships.geometry.is_empty.all():
+        raise InputError("the run has no township boundaries to draw: check the plan's "
+                         "townships layer (inputs.townships) and its rejected rows")
     kind = None
     if focus is None:
         bounds = tuple(townships.total_bounds)
