@@ -14,6 +14,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -127,7 +128,7 @@ def _progress() -> Progress:
 
 
 def _fail(exc: LifecircleError) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     return typer.Exit(code=1)
 
 
@@ -184,7 +185,7 @@ def _print_summary(result, out_dir: Path) -> None:
     if len(result.rejected):
         console.print(f"{len(result.rejected)} {text['rejected_rows']} {out_dir / 'rejected.csv'}")
     for warning in result.run_info.get("warnings", []):
-        console.print(f"[yellow]{text['warnings']}:[/] {warning}", highlight=False)
+        console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
     console.print(f"{text['written']} [bold]{out_dir}[/]")
 
 
@@ -314,12 +315,10 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
         f"demand cells: {len(inputs.demand)}, targets: {len(loaded.targets)}"
     )
     for row in inputs.rejected.itertuples():
-        console.print(
-            f"[red]{text['rejected']}:[/] {row.file} {row.row}: {row.reason} — {row.fix}",
-            highlight=False,
-        )
+        detail = escape(f"{row.file} {row.row}: {row.reason} — {row.fix}")
+        console.print(f"[red]{text['rejected']}:[/] {detail}", highlight=False)
     for warning in inputs.warnings:
-        console.print(f"[yellow]{text['warnings']}:[/] {warning}", highlight=False)
+        console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
     console.print("[green]OK[/]")
 
 

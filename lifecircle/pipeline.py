@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from lifecircle.coverage.metrics import CoverageResult, compute_coverage
-from lifecircle.coverage.siting import propose_sites
+from lifecircle.coverage.siting import propose_sites, township_access_2sfca
 from lifecircle.coverage.targets import EvaluationContext, GapReport, evaluate_targets
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import NetworkError
@@ -240,6 +240,31 @@ def _with_population(zones: gpd.GeoDataFrame, demand: pd.DataFrame, key: str) ->
     return zones
 
 
+def _with_accessibility(townships: gpd.GeoDataFrame, inputs: Inputs, coverage: CoverageResult,
+                        walk: WalkModel, categories: list[str]) -> gpd.GeoDataFrame:
+    """Add a 2SFCA score per category: beds (or facilities) per 1,000 seniors within reach.
+
+    The catchment is the longest walk threshold of the plan's default walk model.
+    """
+    townships = townships.copy()
+    threshold_min = max(walk.thresholds_min)
+    facilities = inputs.facilities[inputs.facilities.geometry.notna()
+                                   & ~inputs.facilities.geometry.is_empty]
+    for category in categories:
+        own = facilities[facilities["category"] == category]
+        if own.empty:
+            continue
+        has_beds = "beds" in own and own["beds"].fillna(0).gt(0).any()
+        access = township_access_2sfca(
+            inputs.network, coverage.demand, own, category=category, threshold_min=threshold_min,
+            walk=walk, population="pop60", supply="beds" if has_beds else None,
+        )
+        townships[f"access_2sfca__{category}"] = townships["code"].map(
+            access.set_index("township_code")["access_2sfca"]
+        )
+    return townships
+
+
 def _wide_metrics(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.GeoDataFrame:
     """Add ``share_pop60__<category>__<T>min`` columns (one per category and threshold)."""
     if metrics.empty:
@@ -321,6 +346,9 @@ def _site(
             "candidates": result.candidates_count,
             "covered_before": result.covered_before,
             "covered_after": result.covered_after,
+            "share_before": result.share_before,
+            "share_after": result.share_after,
+            "unfilled_townships": list(result.unfilled_townships),
         }
         proposed = gpd.GeoDataFrame(
             {
@@ -422,6 +450,8 @@ def analyse(
         level: _with_population(frame, coverage.demand, f"unit_code__{level}")
         for level, frame in inputs.units.items()
     }
+    with _timed(timings, "accessibility"):
+        townships = _with_accessibility(townships, inputs, coverage, plan.walk, categories)
     with _timed(timings, "targets"):
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
     sites, siting, before_after = None, {}, None

@@ -60,7 +60,7 @@ class SitingSpec:
 
     category: str
     p: int | None = None
-    threshold_min: float = 15.0
+    threshold_min: float | dict[str, float] = 15.0
     target_share: float | None = None
     population: str = "pop60"
     min_spacing_m: float = 200.0

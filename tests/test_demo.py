@@ -5,6 +5,7 @@ One demo run per test session (it takes a while); the tests then read its output
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -140,13 +141,30 @@ def test_demo_in_english(tmp_path):
 
 
 def test_validate_fails_on_broken_plan(tmp_path):
-    plan = tmp_path / "plan.toml"
+    shutil.copytree(SAMPLE, tmp_path / "sample")
+    shutil.copytree(SAMPLE.parent / "boundaries", tmp_path / "boundaries")
+    plan = tmp_path / "sample" / "plan.toml"
     plan.write_text(
-        SAMPLE_PLAN.read_text(encoding="utf-8").replace(
+        plan.read_text(encoding="utf-8").replace(
             'category = "meal_point"\npath', 'category = "meal_piont"\npath', 1
         ),
         encoding="utf-8",
     )
     result = CliRunner().invoke(app, ["validate", str(plan)])
     assert result.exit_code == 1
-    assert "meal_piont" in result.output and "Traceback" not in result.output
+    assert "meal_piont" in result.output and "meal_point" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_names_a_missing_file_with_its_key(tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(SAMPLE_PLAN.read_text(encoding="utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(plan)])
+    assert result.exit_code == 1
+    assert "[inputs.townships].path" in result.output and "does" in result.output
+
+
+def test_validate_sample_lists_rejected_rows(tmp_path):
+    result = CliRunner().invoke(app, ["validate", str(SAMPLE_PLAN)])
+    assert result.exit_code == 0, result.output
+    assert "约50" in result.output and "OK" in result.output
