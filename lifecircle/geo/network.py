@@ -423,9 +423,17 @@ def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
     points = shapely.points(x[valid], y[valid])
     where = np.flatnonzero(valid)
     tree = network.edge_tree
-    # Nearest edge with no distance cap, so points beyond max_snap_m still get their distance.
-    (point_idx, edge_idx), dist = tree.query_nearest(points, return_distance=True,
-                                                      all_matches=False)
+    # A bounded query is much faster; points with no edge within max_snap_m are asked again
+    # without the bound, so their distance can still be reported.
+    (point_idx, edge_idx), dist = tree.query_nearest(points, max_distance=max_snap_m,
+                                                      return_distance=True, all_matches=False)
+    far = np.setdiff1d(np.arange(points.size), point_idx)
+    if far.size:
+        (far_idx, far_edge), far_dist = tree.query_nearest(points[far], return_distance=True,
+                                                            all_matches=False)
+        point_idx = np.concatenate([point_idx, far[far_idx]])
+        edge_idx = np.concatenate([edge_idx, far_edge])
+        dist = np.concatenate([dist, far_dist])
     edge[where[point_idx]] = edge_idx
     distance[where[point_idx]] = dist
     rows = where[point_idx]
