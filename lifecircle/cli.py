@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns; give them room.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 # Each shared option is defined once (as rasterio's rio does) and reused by the commands.
 PlanArg = Annotated[Path, typer.Argument(help="Plan file (TOML).", exists=True, dir_okay=False)]
@@ -69,6 +71,8 @@ _TEXT = {
         "written": "结果已写入",
         "warnings": "提示",
         "rejected_rows": "条记录被剔除，见",
+        "siting": "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
+        "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
     },
     "en": {
         "township": "Township",
@@ -91,16 +95,34 @@ _TEXT = {
         "written": "Outputs written to",
         "warnings": "Warnings",
         "rejected_rows": "rows rejected, see",
+        "siting": "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
+        "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
     },
 }
 
 
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+class _WarningCollector(logging.Handler):
+    """Keeps the library's warnings so the summary prints each once, after the progress bars."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _setup_logging(verbose: int) -> _WarningCollector:
+    """Live log lines only with -v (-vv for debug); warnings are always collected."""
     logger = logging.getLogger("lifecircle")
-    logger.setLevel(level)
-    if not logger.handlers:
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    if verbose:
         logger.addHandler(RichHandler(console=console, show_path=False))
+    collector = _WarningCollector()
+    logger.addHandler(collector)
+    return collector
 
 
 class _RichProgress:
@@ -123,7 +145,7 @@ def _progress() -> Progress:
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
+        transient=True,
     )
 
 
@@ -141,10 +163,27 @@ def _print_layers(counts: pd.DataFrame, text: dict[str, str]) -> None:
     console.print(table)
 
 
-def _print_summary(result, out_dir: Path) -> None:
+def _print_summary(result, out_dir: Path, logged: list[str]) -> None:
+    """Area targets numbered #1…, then per township the counts and the numbers not met."""
     text = _TEXT[result.lang]
+    colour = {"met": "green", "not_met": "red", "na": "grey50"}
+    number = {tid: i + 1 for i, tid in enumerate(result.gap_summary["target_id"])}
+    area = Table(title=text["area"])
+    headers = SUMMARY_HEADERS[result.lang]
+    area.add_column("#", justify="right")
+    for column in (headers[1], *headers[3:7]):
+        area.add_column(column, overflow="fold")
+    report = GapReport(rows=result.gaps, summary=result.gap_summary)
+    rows = summary_rows(report, result.lang)
+    for tid, status, row in zip(
+        result.gap_summary["target_id"], result.gap_summary["status"], rows, strict=True
+    ):
+        style = colour.get(status, "white")
+        area.add_row(str(number[tid]), row[1], row[3], row[4], f"[{style}]{row[5]}[/]", row[6])
+    console.print(area)
+
     gaps = result.gaps
-    township_rows = gaps[gaps["level"] == "township"] if "level" in gaps else gaps
+    township_rows = gaps[gaps["level"] == "township"]
     table = Table(title=text["per_township"])
     for column in (
         text["township"],
@@ -159,7 +198,11 @@ def _print_summary(result, out_dir: Path) -> None:
     for township in result.townships.itertuples():
         rows = township_rows[township_rows["unit_code"] == township.code]
         status = rows["status"].value_counts()
-        unmet = ", ".join(rows.loc[rows["status"] == "not_met", "target_id"].astype(str))
+        unmet = " ".join(
+            f"#{number[t]}"
+            for t in rows.loc[rows["status"] == "not_met", "target_id"]
+            if t in number
+        )
         table.add_row(
             township.name,
             township.code,
@@ -170,21 +213,27 @@ def _print_summary(result, out_dir: Path) -> None:
             unmet,
         )
     console.print(table)
-    area = Table(title=text["area"])
-    for column in SUMMARY_HEADERS[result.lang]:
-        area.add_column(column, overflow="fold")
-    colour = {"met": "green", "not_met": "red", "na": "grey50"}
-    report = GapReport(rows=result.gaps, summary=result.gap_summary)
-    for status, row in zip(
-        result.gap_summary["status"], summary_rows(report, result.lang), strict=True
-    ):
-        style = colour.get(status, "white")
-        area.add_row(*row[:5], f"[{style}]{row[5]}[/]", *row[6:])
-    console.print(area)
+    for category, info in result.siting.items():
+        name = result.categories.get(category, {}).get(
+            "name_zh" if result.lang == "zh" else "name_en", category
+        )
+        console.print(
+            text["siting"].format(
+                name=name,
+                sites=info["sites"],
+                method=info["method"],
+                gap=info["gap"] or 0.0,
+                before=info["share_before"],
+                after=info["share_after"],
+            ),
+            highlight=False,
+        )
     _print_layers(pd.DataFrame(result.run_info["layers"]), text)
     if len(result.rejected):
         console.print(f"{len(result.rejected)} {text['rejected_rows']} {out_dir / 'rejected.csv'}")
-    for warning in result.run_info.get("warnings", []):
+    warnings = list(result.run_info.get("warnings", []))
+    warnings += [message for message in dict.fromkeys(logged) if message not in warnings]
+    for warning in warnings:
         console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
     console.print(f"{text['written']} [bold]{out_dir}[/]")
 
@@ -202,7 +251,7 @@ def _run(
     from lifecircle.pipeline import RunOptions, run_plan
     from lifecircle.plan import load_plan
 
-    _setup_logging(verbose)
+    collector = _setup_logging(verbose)
     if lang is not None and lang not in _TEXT:
         raise typer.BadParameter(f"--lang must be zh or en, got {lang!r}")
     try:
@@ -216,7 +265,7 @@ def _run(
             result, out_dir = run_plan(plan, out, options=options, progress=_RichProgress(progress))
     except LifecircleError as exc:
         raise _fail(exc) from None
-    _print_summary(result, out_dir)
+    _print_summary(result, out_dir, collector.messages)
 
 
 @app.command()
@@ -301,7 +350,7 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
     from lifecircle.pipeline import load_inputs
     from lifecircle.plan import load_plan
 
-    _setup_logging(verbose)
+    collector = _setup_logging(verbose)
     try:
         loaded = load_plan(plan)
         with _progress() as progress:
@@ -317,7 +366,10 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
     for row in inputs.rejected.itertuples():
         detail = escape(f"{row.file} {row.row}: {row.reason} — {row.fix}")
         console.print(f"[red]{text['rejected']}:[/] {detail}", highlight=False)
-    for warning in inputs.warnings:
+    warnings = inputs.warnings + [
+        m for m in dict.fromkeys(collector.messages) if m not in inputs.warnings
+    ]
+    for warning in warnings:
         console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
     console.print("[green]OK[/]")
 
