@@ -375,6 +375,50 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
 
 
 @app.command()
+def presets(
+    plan: Annotated[
+        Path | None, typer.Argument(help="Plan whose data to evaluate [default: the sample].")
+    ] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Evaluate every built-in preset (Taizhou, Hailing, Jinjiang, …) on a plan's data."""
+    from lifecircle.pipeline import evaluate_presets, load_inputs
+    from lifecircle.plan import SAMPLE_PLAN, load_plan
+
+    _setup_logging(verbose)
+    try:
+        loaded = load_plan(plan or SAMPLE_PLAN)
+        with _progress() as progress:
+            inputs = load_inputs(loaded, progress=_RichProgress(progress))
+            table = evaluate_presets(loaded, inputs, progress=_RichProgress(progress))
+    except LifecircleError as exc:
+        raise _fail(exc) from None
+    if markdown:
+        print(presets_markdown(table, loaded.study.name))
+        return
+    out = Table(title=f"{loaded.study.name}: presets")
+    for column in ("preset", "indicator", "document", "status", "note"):
+        out.add_column(column, overflow="fold")
+    for row in table.itertuples():
+        out.add_row(row.preset, row.indicator, row.document, row.status_zh, row.note)
+    console.print(out)
+
+
+def presets_markdown(table: pd.DataFrame, study_name: str) -> str:
+    """The preset table as Markdown (the README's table is made with this)."""
+    lines = [
+        f"| preset | indicator (指标) | document | {study_name} |",
+        "|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        note = str(row.note).split("；")[0].split("（")[0] if row.status == "na" else ""
+        status = f"{row.status_zh}（{note}）" if note else row.status_zh
+        lines.append(f"| `{row.preset}` | {row.indicator} | {row.document} | {status} |")
+    return "\n".join(lines)
+
+
+@app.command()
 def fetch(
     place: Annotated[str, typer.Option("--place", help='e.g. "海陵区, 泰州市, 江苏省".')],
     out: Annotated[

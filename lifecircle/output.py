@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def staged_folder(out_dir: Path) -> Iterator[Path]:
     """Yield a fresh staging folder beside ``out_dir``; on success swap it in, on error remove it.
@@ -25,6 +34,8 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    # mkdtemp makes the folder private (0700); outputs are shared documents.
+    staging.chmod(0o777 & ~_UMASK)
     try:
         yield staging
     except BaseException:
@@ -48,6 +59,7 @@ def write_text_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

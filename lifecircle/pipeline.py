@@ -23,8 +23,15 @@ import numpy as np
 import pandas as pd
 
 from lifecircle.coverage.metrics import CoverageResult, compute_coverage
+from lifecircle.coverage.presets import preset_names
 from lifecircle.coverage.siting import propose_sites, township_access_2sfca
-from lifecircle.coverage.targets import EvaluationContext, GapReport, evaluate_targets
+from lifecircle.coverage.targets import (
+    EvaluationContext,
+    GapReport,
+    Target,
+    evaluate_targets,
+    parse_targets,
+)
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import NetworkError
 from lifecircle.geo.network import WalkNetwork
@@ -240,24 +247,36 @@ def _with_population(zones: gpd.GeoDataFrame, demand: pd.DataFrame, key: str) ->
     return zones
 
 
-def _with_accessibility(townships: gpd.GeoDataFrame, inputs: Inputs, coverage: CoverageResult,
-                        walk: WalkModel, categories: list[str]) -> gpd.GeoDataFrame:
+def _with_accessibility(
+    townships: gpd.GeoDataFrame,
+    inputs: Inputs,
+    coverage: CoverageResult,
+    walk: WalkModel,
+    categories: list[str],
+) -> gpd.GeoDataFrame:
     """Add a 2SFCA score per category: beds (or facilities) per 1,000 seniors within reach.
 
     The catchment is the longest walk threshold of the plan's default walk model.
     """
     townships = townships.copy()
     threshold_min = max(walk.thresholds_min)
-    facilities = inputs.facilities[inputs.facilities.geometry.notna()
-                                   & ~inputs.facilities.geometry.is_empty]
+    facilities = inputs.facilities[
+        inputs.facilities.geometry.notna() & ~inputs.facilities.geometry.is_empty
+    ]
     for category in categories:
         own = facilities[facilities["category"] == category]
         if own.empty:
             continue
         has_beds = "beds" in own and own["beds"].fillna(0).gt(0).any()
         access = township_access_2sfca(
-            inputs.network, coverage.demand, own, category=category, threshold_min=threshold_min,
-            walk=walk, population="pop60", supply="beds" if has_beds else None,
+            inputs.network,
+            coverage.demand,
+            own,
+            category=category,
+            threshold_min=threshold_min,
+            walk=walk,
+            population="pop60",
+            supply="beds" if has_beds else None,
         )
         townships[f"access_2sfca__{category}"] = townships["code"].map(
             access.set_index("township_code")["access_2sfca"]
@@ -286,6 +305,7 @@ def _evaluate(
     coverage: CoverageResult,
     townships: gpd.GeoDataFrame,
     units: dict[str, gpd.GeoDataFrame],
+    targets: list[Target] | None = None,
 ) -> GapReport:
     context = EvaluationContext(
         townships=townships,
@@ -297,7 +317,50 @@ def _evaluate(
         district_name=plan.study.name,
         layers_present={layer.category for layer in plan.layers},
     )
-    return evaluate_targets(list(plan.targets), context)
+    return evaluate_targets(list(plan.targets) if targets is None else targets, context)
+
+
+def evaluate_presets(
+    plan: Plan, inputs: Inputs, *, progress: ProgressFn = _no_progress
+) -> pd.DataFrame:
+    """Evaluate every shipped preset on a plan's data (its own targets are ignored).
+
+    Returns one row per preset target: ``preset, target_id, indicator, document, value,
+    target_value, unit, status, status_zh, note`` (area level), so a planner sees at once which
+    indicators of each plan the district meets and which need data it did not give.
+    """
+    categories = sorted({layer.category for layer in plan.layers})
+    coverage = compute_coverage(
+        inputs.network,
+        inputs.facilities,
+        inputs.demand,
+        plan.walk,
+        categories=categories,
+        progress=progress,
+    )
+    townships = _with_population(inputs.townships, coverage.demand, "township_code")
+    units = {
+        level: _with_population(frame, coverage.demand, f"unit_code__{level}")
+        for level, frame in inputs.units.items()
+    }
+    frames = []
+    for name in preset_names():
+        targets = parse_targets([{"preset": name}], source=name)
+        report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units, targets)
+        frames.append(report.summary.assign(preset=name))
+    columns = [
+        "preset",
+        "target_id",
+        "indicator",
+        "document",
+        "value",
+        "target_value",
+        "unit",
+        "status",
+        "status_zh",
+        "note",
+    ]
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def _site(

@@ -48,3 +48,10 @@ def test_text_and_json_writers(tmp_path):
     }
     assert "示范区" in (tmp_path / "run.json").read_text(encoding="utf-8")
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.txt"]
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    with staged_folder(tmp_path / "out") as stage:
+        write_text_atomic(stage / "gaps.csv", "x")
+    assert (tmp_path / "out").stat().st_mode & 0o005 == 0o005
+    assert (tmp_path / "out" / "gaps.csv").stat().st_mode & 0o004
