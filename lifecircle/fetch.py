@@ -31,6 +31,7 @@ import pandas as pd
 
 from lifecircle.errors import NetworkError
 from lifecircle.geo.osm import NetworkSpec, default_cache_dir, load_walk_graph
+from lifecircle.layers.townships import township_kind
 
 logger = logging.getLogger(__name__)
 
@@ -40,18 +41,6 @@ _ADDRESS_PARTS = ("addr:province", "addr:city", "addr:district", "addr:subdistri
 _CODE_TAGS = ("ref:NBS", "ref:nbs", "nbs:code", "ref:CN", "ref")
 
 TagSets = Mapping[str, Any] | Sequence[Mapping[str, Any]]
-
-
-def _kind_from_name(name: str) -> tuple[str, str]:
-    """``(kind, kind_zh)`` from a Chinese township name's suffix; ``("", "")`` if none."""
-    text = re.sub(r"(办事处|办)$", "", str(name).strip())
-    if text.endswith("街道"):
-        return "street", "街道"
-    if text.endswith("镇"):
-        return "town", "镇"
-    if text.endswith(("乡", "苏木")):
-        return "town", "乡"
-    return "", ""
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -133,7 +122,7 @@ def fetch_townships(place: str, outline: Any) -> gpd.GeoDataFrame:
     names = _first_text(raw, ["name:zh", "name:zh-Hans", "name"])
     codes = _first_text(raw, list(_CODE_TAGS)).map(
         lambda c: c[:9] if re.fullmatch(r"\d{9}(\d{3})?", c) else "")
-    kinds = [_kind_from_name(n) for n in names]
+    kinds = [township_kind(n, c) or ("", "") for n, c in zip(names, codes, strict=True)]
     frame = gpd.GeoDataFrame(
         {"name": names.to_numpy(), "code": codes.to_numpy(),
          "kind": [k for k, _ in kinds], "kind_zh": [z for _, z in kinds],

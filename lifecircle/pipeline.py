@@ -320,6 +320,26 @@ def _evaluate(
     return evaluate_targets(list(plan.targets) if targets is None else targets, context)
 
 
+def _coverage_and_zones(
+    plan: Plan, inputs: Inputs, *, progress: ProgressFn
+) -> tuple[CoverageResult, gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame]]:
+    """Coverage of every category, and townships and units with their population summed."""
+    coverage = compute_coverage(
+        inputs.network,
+        inputs.facilities,
+        inputs.demand,
+        plan.walk,
+        categories=sorted({layer.category for layer in plan.layers}),
+        progress=progress,
+    )
+    townships = _with_population(inputs.townships, coverage.demand, "township_code")
+    units = {
+        level: _with_population(frame, coverage.demand, f"unit_code__{level}")
+        for level, frame in inputs.units.items()
+    }
+    return coverage, townships, units
+
+
 def evaluate_presets(
     plan: Plan, inputs: Inputs, *, progress: ProgressFn = _no_progress
 ) -> pd.DataFrame:
@@ -329,20 +349,7 @@ def evaluate_presets(
     target_value, unit, status, status_zh, note`` (area level), so a planner sees at once which
     indicators of each plan the district meets and which need data it did not give.
     """
-    categories = sorted({layer.category for layer in plan.layers})
-    coverage = compute_coverage(
-        inputs.network,
-        inputs.facilities,
-        inputs.demand,
-        plan.walk,
-        categories=categories,
-        progress=progress,
-    )
-    townships = _with_population(inputs.townships, coverage.demand, "township_code")
-    units = {
-        level: _with_population(frame, coverage.demand, f"unit_code__{level}")
-        for level, frame in inputs.units.items()
-    }
+    coverage, townships, units = _coverage_and_zones(plan, inputs, progress=progress)
     frames = []
     for name in preset_names():
         targets = parse_targets([{"preset": name}], source=name)
@@ -500,19 +507,7 @@ def analyse(
     timings = dict(inputs.timings_s)
     categories = sorted({layer.category for layer in plan.layers})
     with _timed(timings, "coverage"):
-        coverage = compute_coverage(
-            inputs.network,
-            inputs.facilities,
-            inputs.demand,
-            plan.walk,
-            categories=categories,
-            progress=progress,
-        )
-    townships = _with_population(inputs.townships, coverage.demand, "township_code")
-    units = {
-        level: _with_population(frame, coverage.demand, f"unit_code__{level}")
-        for level, frame in inputs.units.items()
-    }
+        coverage, townships, units = _coverage_and_zones(plan, inputs, progress=progress)
     with _timed(timings, "accessibility"):
         townships = _with_accessibility(townships, inputs, coverage, plan.walk, categories)
     with _timed(timings, "targets"):
