@@ -71,6 +71,8 @@ _TEXT = {
         "written": "结果已写入",
         "warnings": "提示",
         "rejected_rows": "条记录被剔除，见",
+        "coverage": "老年人步行可达率（各类乡镇最长步行时间内）",
+        "minutes": "分钟",
         "siting": "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
         "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
     },
@@ -95,6 +97,8 @@ _TEXT = {
         "written": "Outputs written to",
         "warnings": "Warnings",
         "rejected_rows": "rows rejected, see",
+        "coverage": "Seniors within walking reach (longest threshold of each kind)",
+        "minutes": "min",
         "siting": "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
         "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
     },
@@ -213,6 +217,7 @@ def _print_summary(result, out_dir: Path, logged: list[str]) -> None:
             unmet,
         )
     console.print(table)
+    _print_coverage(result, text)
     for category, info in result.siting.items():
         name = result.categories.get(category, {}).get(
             "name_zh" if result.lang == "zh" else "name_en", category
@@ -236,6 +241,31 @@ def _print_summary(result, out_dir: Path, logged: list[str]) -> None:
     for warning in warnings:
         console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
     console.print(f"{text['written']} [bold]{out_dir}[/]")
+
+
+def _print_coverage(result, text: dict[str, str]) -> None:
+    """Share of seniors within each kind's longest walk threshold, per township and category."""
+    metrics = result.township_metrics
+    if metrics.empty:
+        return
+    longest = metrics.groupby("township_code")["threshold_min"].transform("max")
+    main = metrics[metrics["threshold_min"] == longest]
+    key = "name_zh" if result.lang == "zh" else "name_en"
+    categories = sorted(main["category"].unique())
+    table = Table(title=text["coverage"])
+    table.add_column(text["township"])
+    table.add_column(text["minutes"], justify="right")
+    for category in categories:
+        table.add_column(result.categories.get(category, {}).get(key, category), justify="right")
+    shares = main.pivot_table(index="township_code", columns="category", values="share_pop60")
+    minutes = main.groupby("township_code")["threshold_min"].first()
+    for township in result.townships.itertuples():
+        if township.code not in shares.index:
+            continue
+        row = shares.loc[township.code]
+        cells = ["—" if pd.isna(row.get(c)) else f"{row[c]:.0%}" for c in categories]
+        table.add_row(township.name, f"{minutes[township.code]:g}", *cells)
+    console.print(table)
 
 
 def _run(

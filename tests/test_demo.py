@@ -73,6 +73,8 @@ def test_console_summary_lists_every_township(demo):
     for name in townships["name"]:
         assert name in output
     assert "达标" in output and "未达标" in output
+    assert "老年人步行可达率" in output, "the coverage table per township and category"
+    assert re.search(r"拟建老年助餐点 5 处.*→", output), "the siting line"
 
 
 def test_every_register_row_is_used_or_rejected(demo):
