@@ -170,3 +170,40 @@ def test_validate_sample_lists_rejected_rows(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(SAMPLE_PLAN)])
     assert result.exit_code == 0, result.output
     assert "约50" in result.output and "OK" in result.output
+
+
+def test_site_command_overrides_the_plan(tmp_path):
+    out = tmp_path / "site"
+    result = CliRunner().invoke(
+        app,
+        ["site", str(SAMPLE_PLAN), "--category", "elder_care_centre", "-p", "3", "--out", str(out)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    sites = pd.read_csv(out / "proposed_sites.csv", encoding="utf-8-sig")
+    assert list(sites["rank"]) == [1, 2, 3]
+    assert set(sites["category"]) == {"elder_care_centre"}
+    assert sites["newly_covered_pop60"].gt(0).all()
+    assert sites["township_code"].astype(str).str.match(r"^329901\d{3}$").all()
+    before_after = pd.read_csv(out / "siting_before_after.csv", encoding="utf-8-sig")
+    assert {"value_before", "value_after"} <= set(before_after.columns)
+    layers = {name for name, _ in pyogrio.list_layers(out / "results.gpkg")}
+    assert "proposed_sites" in layers
+
+
+def test_site_command_rejects_a_category_without_register(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "site",
+            str(SAMPLE_PLAN),
+            "--category",
+            "vigil_centre",
+            "-p",
+            "2",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "vigil_centre" in result.output and "meal_point" in result.output
