@@ -442,6 +442,7 @@ def _site(
         inputs.demand,
         plan.walk,
         categories=sorted({layer.category for layer in plan.layers}),
+        service_areas=False,  # the before/after table needs times, not polygons
     )
     after = _evaluate(plan, inputs, facilities, after_coverage, townships, units)
     before_after = report.summary[
