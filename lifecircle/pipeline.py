@@ -321,7 +321,7 @@ def _evaluate(
 
 
 def _coverage_and_zones(
-    plan: Plan, inputs: Inputs, *, progress: ProgressFn
+    plan: Plan, inputs: Inputs, *, progress: ProgressFn, service_areas: bool = True
 ) -> tuple[CoverageResult, gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame]]:
     """Coverage of every category, and townships and units with their population summed."""
     coverage = compute_coverage(
@@ -331,6 +331,7 @@ def _coverage_and_zones(
         plan.walk,
         categories=sorted({layer.category for layer in plan.layers}),
         progress=progress,
+        service_areas=service_areas,
     )
     townships = _with_population(inputs.townships, coverage.demand, "township_code")
     units = {
@@ -349,7 +350,9 @@ def evaluate_presets(
     target_value, unit, status, status_zh, note`` (area level), so a planner sees at once which
     indicators of each plan the district meets and which need data it did not give.
     """
-    coverage, townships, units = _coverage_and_zones(plan, inputs, progress=progress)
+    coverage, townships, units = _coverage_and_zones(
+        plan, inputs, progress=progress, service_areas=False
+    )
     frames = []
     for name in preset_names():
         targets = parse_targets([{"preset": name}], source=name)
