@@ -258,16 +258,20 @@ def test_new_facilities_per_year_and_path():
     summary = report.summary.iloc[0]
     assert (summary["value"], summary["status"]) == (2, "met")  # m2 and m3 opened in 2025
     assert "2024:1" in summary["note"] and "2025:2" in summary["note"]
-    years = report.rows.set_index("unit_code")
+    years = _rows(report, "year")
     assert list(years.index) == ["2021", "2022", "2023", "2024", "2025"]
     assert years["value"].tolist() == [0, 0, 0, 1, 2]
     assert years["status"].tolist() == ["not_met"] * 4 + ["met"]
     assert (summary["met_units"], summary["total_units"]) == (1, 5)
+    # where the year's openings lie: m2 in 东街道, m3 in 白鹭镇; the quota is not per township
+    towns = _rows(report, "township")
+    assert towns["value"].tolist() == [1, 0, 1, 0] and set(towns["status"]) == {"na"}
+    assert "不按乡镇考核" in towns["note"].iloc[0]
     report = evaluate([{"id": "new", "type": "new_facilities", "category": "meal_point",
                         "min_count": {"2024": 1, "2025": 10}}], year=2024)
     summary = report.summary.iloc[0]
     assert (summary["value"], summary["status"], summary["shortfall"]) == (1, "met", 0)
-    years = report.rows.set_index("unit_code")
+    years = _rows(report, "year")
     assert years.loc["2025", "status"] == "na" and years.loc["2025", "target_value"] == 10
     report = evaluate([{"id": "new", "type": "new_facilities", "category": "meal_point",
                         "min_count": 3}], year=2025)
@@ -279,6 +283,105 @@ def test_new_facilities_without_opened_is_na():
                         "min_count": 1}])
     assert report.summary.iloc[0]["status"] == "na"
     assert "opened" in report.summary.iloc[0]["note"]
+
+
+def _capacity_context(year: int = 2025) -> EvaluationContext:
+    """The test district with opening years and capacities on the elder-care register.
+
+    elder_care_centre: e1 东街道 100 beds / 70 nursing, opened 2025; e2 白鹭镇 100 / 50, 2024;
+    e3 青山镇 no beds, 2025; e4 西街道 0 beds, 2025; e5 白鹭镇 institution 60 / 30, 2025.
+    community_centre floor areas: cc1 300 m² (2025), cc2 100 m² (no year), cc3 600 m² (2023).
+    """
+    context = make_context(year)
+    facilities = context.facilities.copy()
+    opened = {"e1": 2025, "e2": 2024, "e3": 2025, "e4": 2025, "cc1": 2025, "cc3": 2023}
+    facilities["opened"] = facilities["facility_id"].map(opened).astype(float)
+    extra = gpd.GeoDataFrame([_facility("e5", "elder_care_centre", 2, subtype="institution",
+                                        beds=60, nursing_beds=30, opened=2025)], crs="EPSG:4326")
+    context.facilities = pd.concat([facilities, extra], ignore_index=True)
+    return context
+
+
+def _evaluate_new(measure: str | None, min_count, **extra) -> GapReport:
+    raw = {"id": "new", "type": "new_facilities", "category": "elder_care_centre",
+           "min_count": min_count, **extra}
+    if measure is not None:
+        raw["measure"] = measure
+    return evaluate_targets(parse_targets([raw], source="test.toml"), _capacity_context())
+
+
+@pytest.mark.parametrize(("min_count", "status", "shortfall"),
+                         [(160, "met", 0), (159, "met", 0), (200, "not_met", 40)])
+def test_new_beds_per_year_exactly_at_target_is_met(min_count, status, shortfall):
+    # 2025: e1 100 + e3 (no beds value, 0) + e4 0 + e5 60 = 160 beds; 2024: e2 100
+    report = _evaluate_new("beds", min_count)
+    summary = report.summary.iloc[0]
+    assert (summary["value"], summary["status"], summary["shortfall"]) == (160, status, shortfall)
+    assert (summary["unit"], summary["shortfall_unit"]) == ("beds", "beds")
+    assert "2025 年新增 160 张" in summary["note"] and "2024:100，2025:160" in summary["note"]
+    assert "1 处缺 beds 值" in summary["note"]  # e3
+    years = _rows(report, "year")
+    assert years["value"].tolist() == [0, 0, 0, 100, 160]
+    towns = _rows(report, "township")
+    assert towns["value"].tolist() == [100, 0, 60, 0]  # 东街道 e1, 白鹭镇 e5 (e2 is 2024)
+    assert set(towns["status"]) == {"na"} and "新增 60 张" in towns.loc["329901100", "note"]
+
+
+def test_new_nursing_beds_and_subtype():
+    summary = _evaluate_new("nursing_beds", 100).summary.iloc[0]  # e1 70 + e5 30
+    assert (summary["value"], summary["status"], summary["unit"]) == (100, "met", "nursing beds")
+    summary = _evaluate_new("beds", 1200, subtype="institution").summary.iloc[0]  # e5 only
+    assert (summary["value"], summary["status"], summary["shortfall"]) == (60, "not_met", 1140)
+    # a subtype with no openings at all is 0 against the quota, not 不适用
+    summary = _evaluate_new("beds", 10, subtype="day_care").summary.iloc[0]
+    assert (summary["value"], summary["status"], summary["shortfall"]) == (0, "not_met", 10)
+
+
+def test_new_floor_area_in_square_metres():
+    raw = [{"id": "area", "type": "new_facilities", "category": "community_centre",
+            "measure": "floor_area_m2", "min_count": 450.5}]
+    report = evaluate_targets(parse_targets(raw), _capacity_context())
+    summary = report.summary.iloc[0]
+    # cc1 300 m² opened 2025; cc3 (2023) and cc2 (no year) are not 2025 additions
+    assert (summary["value"], summary["status"], summary["shortfall"]) == (300, "not_met", 150.5)
+    assert (summary["unit"], summary["shortfall_unit"]) == ("m²", "m²")
+    assert "300 ㎡" in summary["note"] and "1 处无开业年份" in summary["note"]
+    assert _rows(report, "year")["value"].tolist() == [0, 0, 600, 0, 300]
+    report = evaluate_targets(parse_targets([{**raw[0], "year": 2023, "min_count": 600}]),
+                              _capacity_context())
+    assert report.summary.iloc[0]["status"] == "met"  # exactly at target
+
+
+def test_new_capacity_without_the_attribute_or_year_is_na_naming_it():
+    # meal points have opening years but no beds
+    report = evaluate([{"id": "new", "type": "new_facilities", "category": "meal_point",
+                        "measure": "beds", "min_count": 10}])
+    summary = report.summary.iloc[0]
+    assert (summary["status"], summary["status_zh"], summary["unit"]) == ("na", "不适用", "beds")
+    assert "缺少输入" in summary["note"] and "beds" in summary["note"]
+    # the default register has beds on elder-care centres but no opening years
+    report = evaluate([{"id": "new", "type": "new_facilities", "category": "elder_care_centre",
+                        "measure": "beds", "min_count": 10}])
+    summary = report.summary.iloc[0]
+    assert summary["status"] == "na" and "opened" in summary["note"]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({"measure": "bed", "min_count": 10},
+     r"unknown measure 'bed'.*did you mean 'beds'.*allowed: count, beds, nursing_beds, "
+     r"floor_area_m2"),
+    ({"measure": "beds_per_1000_seniors", "min_count": 10}, r"allowed: count, beds"),
+    ({"measure": "beds", "min_count": 0.5}, "whole number"),
+    ({"measure": "floor_area_m2", "min_count": 0}, "must be positive"),
+])
+def test_new_facilities_measure_mistakes(raw, expected):
+    with pytest.raises(PlanError, match=expected):
+        parse_targets([{"type": "new_facilities", "category": "elder_care_centre", **raw}])
+
+
+def test_ratio_measure_is_still_checked_against_the_ratio_measures():
+    with pytest.raises(PlanError, match=r"allowed: beds_per_1000_seniors"):
+        parse_targets([{"type": "ratio", "measure": "beds", "min_value": 40}])
 
 
 # --------------------------------------------------------------------------- service circle

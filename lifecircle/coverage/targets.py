@@ -22,7 +22,9 @@ A target is one row of a five-year plan that a facility map can check (see docs/
     share of one category's facilities hosting a service (``service``, from the ``services``
     column) or lying within ``within_m`` of a facility of ``near_category``.
 ``new_facilities``
-    facilities with ``opened == year`` against a yearly quota ``min_count``.
+    facilities with ``opened == year`` against a yearly quota ``min_count``; with
+    ``measure = "beds"``, ``"nursing_beds"`` or ``"floor_area_m2"`` the quota is in that capacity
+    (张 / ㎡), summed over the facilities opened in the year.
 ``floor_area``
     floor area (m²) per 100 households per unit against ``min_m2_per_100_households``.
 ``staffing``
@@ -59,6 +61,14 @@ TARGET_TYPES = (
     "colocation", "new_facilities", "floor_area", "staffing",
 )
 RATIO_MEASURES = ("beds_per_1000_seniors", "nursing_beds_per_1000_seniors", "nursing_bed_share_pct")
+# What a new_facilities quota counts: (register column or None for a count, value unit, Chinese
+# name of the attribute, Chinese unit in notes).
+NEW_MEASURES: dict[str, tuple[str | None, str, str, str]] = {
+    "count": (None, "facilities", "设施数", "处"),
+    "beds": ("beds", "beds", "床位数", "张"),
+    "nursing_beds": ("nursing_beds", "nursing beds", "护理型床位数", "张护理型床位"),
+    "floor_area_m2": ("floor_area_m2", "m²", "建筑面积", "㎡"),
+}
 KINDS = ("street", "town")
 KIND_ZH = {"street": "街道", "town": "镇/乡"}
 POPULATIONS = ("pop60", "pop")
@@ -82,7 +92,7 @@ _TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "service_circle": ("category", "threshold_min", "population", "target_pct"),
     "ratio": ("category", "subtype", "measure", "min_value"),
     "colocation": ("category", "subtype", "service", "near_category", "within_m", "target_pct"),
-    "new_facilities": ("category", "subtype", "service", "min_count"),
+    "new_facilities": ("category", "subtype", "service", "min_count", "measure"),
     "floor_area": ("category", "subtype", "service", "min_m2_per_100_households", "target_pct"),
     "staffing": ("staff_key", "brackets", "population", "category", "target_pct"),
 }
@@ -361,10 +371,20 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
     for key in ("min_count", "target_pct", "min_value", "min_m2_per_100_households"):
         if key in raw:
             values[key] = _parse_value(raw[key], key, where)
-    for key in ("min_count",):
-        if key in values and any(v < 1 or v != int(v) for v in _values(values[key])):
-            raise PlanError(f"{where}: min_count must be a whole number ≥ 1, got {raw[key]!r} "
-                            "(a threshold of 0 is always met)")
+    if "measure" in values:
+        measures = tuple(NEW_MEASURES) if kind_of_target == "new_facilities" else RATIO_MEASURES
+        if values["measure"] not in measures:
+            raise PlanError(f"{where}: unknown measure {values['measure']!r} for a "
+                            f"{kind_of_target} target{_suggest(values['measure'], measures)} "
+                            f"(allowed: {', '.join(measures)})")
+    if values.get("measure") == "floor_area_m2":
+        # a floor-area quota (m²) need not be whole
+        if any(not v > 0 for v in _values(values["min_count"])):
+            raise PlanError(f"{where}: min_count (m² of floor area) must be positive, got "
+                            f"{raw['min_count']!r} (a threshold of 0 is always met)")
+    elif "min_count" in values and any(v < 1 or v != int(v) for v in _values(values["min_count"])):
+        raise PlanError(f"{where}: min_count must be a whole number ≥ 1, got {raw['min_count']!r} "
+                        "(a threshold of 0 is always met)")
     if "target_pct" in values and any(not 1 <= v <= 100 for v in _values(values["target_pct"])):
         # below 1 is almost always a fraction written for a percentage
         raise PlanError(f"{where}: target_pct must be a percentage in [1, 100], got "
@@ -382,10 +402,6 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
         values["population"] = raw["population"]
     elif kind_of_target == "staffing":
         values["population"] = "pop"
-    if "measure" in values and values["measure"] not in RATIO_MEASURES:
-        raise PlanError(f"{where}: unknown measure {values['measure']!r}"
-                        f"{_suggest(values['measure'], RATIO_MEASURES)} "
-                        f"(known: {', '.join(RATIO_MEASURES)})")
     if kind_of_target == "ratio":
         values.setdefault("category", "elder_care_centre")
     if "within_m" in raw:
@@ -1092,37 +1108,81 @@ def _within(hosts: pd.DataFrame, others: pd.DataFrame, within_m: float) -> np.nd
 
 def _eval_new(target: Target, context: EvaluationContext, b: _Builder) -> None:
     quota = target.value_at("min_count", b.year)
+    measure = target.measure or "count"
+    column, unit, name_zh, unit_zh = NEW_MEASURES[measure]
     missing = _missing_layer(target, context)
     if missing:
-        return b.na(*missing, target_value=quota, unit="facilities")
-    selected = _select(context.facilities, target)
-    opened = pd.to_numeric(selected["opened"], errors="coerce") if "opened" in selected else None
-    if opened is None or opened.notna().sum() == 0:
+        return b.na(*missing, target_value=quota, unit=unit)
+    # the inputs are judged over the whole category: a subtype with no openings is 0, not n/a
+    category = _select(context.facilities, replace(target, subtype=(), service=None))
+    if "opened" not in category or pd.to_numeric(category["opened"],
+                                                 errors="coerce").notna().sum() == 0:
         return b.na(f"缺少输入：{target.category} 登记表没有开业年份（opened）",
                     f"missing input: the {target.category} register has no opened year",
-                    target_value=quota, unit="facilities")
-    count = float((opened == b.year).sum())
+                    target_value=quota, unit=unit)
+    if column is not None and (column not in category or pd.to_numeric(
+            category[column], errors="coerce").notna().sum() == 0):
+        return b.na(f"缺少输入：{target.category} 登记表没有 {column} 值（{name_zh}）",
+                    f"missing input: the {target.category} register has no {column} values",
+                    target_value=quota, unit=unit)
+    selected = _select(context.facilities, target)
+    opened = pd.to_numeric(selected["opened"], errors="coerce")
+    if column is None:
+        amount = pd.Series(1.0, index=selected.index)
+    else:
+        amount = pd.to_numeric(selected[column], errors="coerce")
+    added = amount.fillna(0.0)
+
+    def total(year: int) -> float:
+        return float(added[opened == year].sum())
+
+    this_year = opened == b.year
+    value = total(b.year)
     years = target.trajectory.years if isinstance(target.min_count, Trajectory) else \
         list(range(b.year - 4, b.year + 1))
-    path = "，".join(f"{y}:{int((opened == y).sum())}" for y in years)
+    path = "，".join(f"{y}:{total(y):.0f}" for y in years)
     # one row per year of the path, so the sheet shows the whole trajectory of openings
     met_years = []
     for y in years:
         quota_y = target.min_count.at(y) if isinstance(target.min_count, Trajectory) else quota
-        count_y = float((opened == y).sum())
         if y > b.year:
-            b.row("year", unit_code=str(y), unit_name=f"{y}年", value=count_y,
-                  target_value=quota_y, unit="facilities", status="na",
+            b.row("year", unit_code=str(y), unit_name=f"{y}年", value=total(y),
+                  target_value=quota_y, unit=unit, status="na",
                   note="晚于评估年份", note_en="after the evaluation year")
             continue
-        b.row("year", unit_code=str(y), unit_name=f"{y}年", value=count_y, target_value=quota_y,
-              unit="facilities", shortfall=max(quota_y - count_y, 0.0),
-              shortfall_unit="facilities")
+        b.row("year", unit_code=str(y), unit_name=f"{y}年", value=total(y), target_value=quota_y,
+              unit=unit, shortfall=max(quota_y - total(y), 0.0), shortfall_unit=unit)
         met_years.append(b.rows[-1]["status"] == "met")
-    b.row("district", unit_name=context.district_name, value=count, target_value=quota,
-          unit="facilities", shortfall=max(quota - count, 0.0), shortfall_unit="facilities",
-          note=f"{b.year} 年新增 {count:.0f} 处；各年新增 {path}",
-          note_en=f"{count:.0f} opened in {b.year}; per year {path}", summary=True,
+    # where the year's additions lie; the quota is the area's, so township rows are not judged
+    townships = _township_table(context)
+    codes = _facility_units(context, selected[this_year], "township")
+    by_code = added[this_year].groupby(codes).sum()
+    for u in townships.itertuples():
+        amount_u = float(by_code.get(u.code, 0.0))
+        b.row("township", unit_code=u.code, unit_name=u.name, parent_code=u.parent_code,
+              kind=u.kind, value=amount_u, unit=unit, status="na",
+              note=f"全区年度指标，不按乡镇考核；本乡镇 {b.year} 年新增 {amount_u:.0f} {unit_zh}",
+              note_en=f"area-wide quota, not judged per township; {amount_u:.0f} {unit} added "
+              f"here in {b.year}")
+    outside = float(by_code[~by_code.index.isin(townships.index)].sum())
+    if outside > 0:
+        b.row("township", unit_name="未定归属", value=outside, unit=unit, status="na",
+              note=f"不在任何乡镇内的 {b.year} 年新增 {outside:.0f} {unit_zh}",
+              note_en=f"{outside:.0f} {unit} added in {b.year} outside every township")
+    notes_zh = [f"{b.year} 年新增 {value:.0f} {unit_zh}", f"各年新增 {path}"]
+    notes_en = [f"{value:.0f} {unit} added in {b.year}", f"per year {path}"]
+    if column is not None:
+        blank = int((this_year & amount.isna()).sum())
+        if blank:
+            notes_zh.append(f"其中 {blank} 处缺 {column} 值，按 0 计")
+            notes_en.append(f"{blank} opened without a {column} value, counted as 0")
+    undated = int(opened.isna().sum())
+    if undated:
+        notes_zh.append(f"{undated} 处无开业年份，未计入")
+        notes_en.append(f"{undated} without an opened year, not counted")
+    b.row("district", unit_name=context.district_name, value=value, target_value=quota,
+          unit=unit, shortfall=max(quota - value, 0.0), shortfall_unit=unit,
+          note="；".join(notes_zh), note_en="; ".join(notes_en), summary=True,
           met_units=int(sum(met_years)), total_units=len(met_years))
 
 
