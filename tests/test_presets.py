@@ -101,3 +101,40 @@ def test_docs_list_every_preset_row():
     for name in REQUIRED:
         for row in load_preset(name):
             assert f"`{name}.{row['id']}`" in text, f"{name}.{row['id']} missing in docs/targets.md"
+
+
+def test_capacity_rows_cite_the_seed_quotas():
+    rows = {f"{name}.{row['id']}": row for name in REQUIRED for row in load_preset(name)}
+    expected = {
+        "chongming_2020.new_beds": ("beds", 800, 2020, "新增800张养老床位"),
+        "suzhou_2023.new_institution_beds": ("beds", 1200, 2023, "新增养老机构床位1200张"),
+        "taizhou_14th.new_columbarium_floor_area_2024": ("floor_area_m2", 29000, 2024,
+                                                         "建设规模29000平方米"),
+    }
+    for key, (measure, quota, year, text) in expected.items():
+        row = rows[key]
+        assert (row["type"], row["measure"], row["min_count"], row["year"]) == (
+            "new_facilities", measure, quota, year), key
+        assert text in row["indicator"], key
+    assert rows["suzhou_2023.new_institution_beds"]["subtype"] == "institution"
+
+
+def test_capacity_rows_evaluate_against_the_registers_beds():
+    from test_targets import _capacity_context
+
+    # evaluated in 2025: e1 100 + e3 (no value) + e4 0 + e5 60 = 160 beds opened, e5 the only
+    # institution (60 beds)
+    targets = parse_targets([
+        {"preset": "chongming_2020", "year": 2025, "only": ["new_beds"]},
+        {"preset": "suzhou_2023", "year": 2025, "only": ["new_institution_beds"]},
+        {"preset": "taizhou_14th", "only": ["new_columbarium_floor_area_2024"]},
+    ])
+    summary = evaluate_targets(targets, _capacity_context()).summary.set_index("target_id")
+    beds = summary.loc["chongming_2020.new_beds"]
+    assert (beds["value"], beds["status"], beds["shortfall"]) == (160, "not_met", 640)
+    institution = summary.loc["suzhou_2023.new_institution_beds"]
+    assert (institution["value"], institution["shortfall"], institution["unit"]) == (
+        60, 1140, "beds")
+    # the test district's columbaria have no opening year: not applicable, naming it
+    columbarium = summary.loc["taizhou_14th.new_columbarium_floor_area_2024"]
+    assert columbarium["status"] == "na" and "opened" in columbarium["note"]
