@@ -244,7 +244,7 @@ def _faces_buffer(lines: NDArray[np.object_], extra: NDArray[np.object_],
     loose = np.concatenate([shapely.get_parts(cuts), shapely.get_parts(dangles), extra])
     if faces.size == 0:
         return _union_in_disjoint_layers(
-            shapely.Polygon(), shapely.buffer(loose, off_network_m, quad_segs=_QUAD_SEGS))
+            shapely.Polygon(), _capsules(loose, off_network_m))
     area = shapely.buffer(shapely.coverage_union_all(faces), off_network_m, quad_segs=_QUAD_SEGS)
     # Only a face holding a disc of radius ``off`` survives erosion: it needs an area above
     # pi off^2 and a bounding box wider and taller than 2 off (most city blocks fail both).
@@ -256,12 +256,42 @@ def _faces_buffer(lines: NDArray[np.object_], extra: NDArray[np.object_],
     if eroded.size:
         area = shapely.difference(area, shapely.coverage_union_all(eroded))
     if loose.size:
-        capsules = shapely.buffer(loose, off_network_m, quad_segs=_QUAD_SEGS)
-        shapely.prepare(area)
-        capsules = capsules[~shapely.contains_properly(area, capsules)]
-        if capsules.size:
-            area = _union_in_disjoint_layers(area, capsules)
+        # (Filtering out capsules inside the area first costs more than it saves: few are.)
+        area = _union_in_disjoint_layers(area, _capsules(loose, off_network_m))
     return area
+
+
+def _capsules(lines: NDArray[np.object_], radius_m: float) -> NDArray[np.object_]:
+    """``shapely.buffer(lines, radius_m, quad_segs=_QUAD_SEGS)``, straight lines built directly.
+
+    Most loose pieces are straight (two vertices); their round-capped buffer is two half
+    circles joined, built here with numpy far faster than GEOS's general buffer, with the
+    same vertices (arcs of ``_QUAD_SEGS`` chords per quarter circle).
+    """
+    out = np.empty(lines.size, dtype=object)
+    straight = shapely.get_num_coordinates(lines) == 2
+    if (~straight).any():
+        out[~straight] = shapely.buffer(lines[~straight], radius_m, quad_segs=_QUAD_SEGS)
+    n = int(straight.sum())
+    if n == 0:
+        return out
+    xy = shapely.get_coordinates(lines[straight]).reshape(n, 2, 2)
+    a, b = xy[:, 0], xy[:, 1]
+    d = b - a
+    length = np.hypot(d[:, 0], d[:, 1])
+    # A zero-length piece is a disc; any direction will do.
+    d = np.where(length[:, None] > 0, d / np.where(length > 0, length, 1.0)[:, None], [1.0, 0.0])
+    normal = np.column_stack([-d[:, 1], d[:, 0]])
+    theta = np.linspace(0.0, np.pi, 2 * _QUAD_SEGS + 1)
+    cos, sin = np.cos(theta)[None, :, None], np.sin(theta)[None, :, None]
+    # Around b from +normal through +d to -normal, then around a from -normal through -d.
+    end = b[:, None] + radius_m * (cos * normal[:, None] + sin * d[:, None])
+    start = a[:, None] + radius_m * (-cos * normal[:, None] - sin * d[:, None])
+    ring = np.concatenate([end, start, end[:, :1]], axis=1)
+    m = ring.shape[1]
+    out[straight] = shapely.polygons(shapely.linearrings(ring.reshape(-1, 2),
+                                                         indices=np.repeat(np.arange(n), m)))
+    return out
 
 
 def _disjoint_layers(polys: NDArray[np.object_]) -> NDArray[np.int64]:
@@ -311,53 +341,26 @@ def _unite_span(state: tuple, span: tuple[int, int]) -> shapely.Geometry:
     else:
         poly = _faces_buffer(piece_lines[~piece_extra], piece_lines[piece_extra], off_network_m)
     if simplify_m > 0:
-        poly = shapely.simplify(poly, simplify_m, preserve_topology=True)
+        # Douglas-Peucker is about 3x faster than the topology-preserving variant; the rare
+        # result it leaves invalid (a ring crossing itself) is simplified again the safe way.
+        simple = shapely.simplify(poly, simplify_m, preserve_topology=False)
+        if not shapely.is_valid(simple) or shapely.is_empty(simple) != shapely.is_empty(poly):
+            simple = shapely.simplify(poly, simplify_m, preserve_topology=True)
+        poly = simple
     return poly
-
-
-# The lines and options of the groups being united, inherited by forked workers (not pickled).
-_FORK_STATE: tuple | None = None
-
-
-def _unite_chunk(spans: list[tuple[int, int]]) -> list[shapely.Geometry]:
-    assert _FORK_STATE is not None
-    return [_unite_span(_FORK_STATE, span) for span in spans]
-
-
-def _unite_in_processes(state: tuple, spans: list[tuple[int, int]],
-                        n_workers: int) -> list[shapely.Geometry]:
-    """:func:`_unite_span` over forked processes (GEOS work scales better than on threads).
-
-    The children inherit ``state`` through fork; only the span bounds go out and the polygons
-    (as WKB, shapely's pickle format) come back, in chunks of nearby groups.
-    """
-    global _FORK_STATE
-    n_chunks = min(len(spans), n_workers * 8)
-    chunks = [list(c) for c in np.array_split(np.arange(len(spans)), n_chunks)]
-    _FORK_STATE = state
-    try:
-        with ProcessPoolExecutor(max_workers=n_workers,
-                                 mp_context=mp.get_context("fork")) as pool:
-            parts = list(pool.map(_unite_chunk, [[spans[i] for i in c] for c in chunks]))
-    finally:
-        _FORK_STATE = None
-    return [poly for part in parts for poly in part]
 
 
 def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64],
                    edge: NDArray[np.int64], lines: NDArray[np.object_],
                    extra_group: NDArray[np.int64], extra: NDArray[np.object_], *,
-                   off_network_m: float, simplify_m: float, partial: NDArray[np.bool_],
-                   workers: int | None = None) -> NDArray[np.object_]:
+                   off_network_m: float, simplify_m: float,
+                   partial: NDArray[np.bool_]) -> NDArray[np.object_]:
     """``buffer(lines of the group, off_network_m)`` per group, simplified.
 
     ``lines`` are pieces of network edges ``edge``; ``extra`` are other lines (own-edge pieces,
     connectors); ``partial`` marks the lines that are parts of edges (they end inside an edge,
     so they bound no face and skip polygonizing). Groups whose edges cross no other edge go
-    through :func:`_faces_buffer`; others unite the buffered pieces. ``workers > 1`` runs
-    groups in that many forked processes (threads where fork is unavailable; GEOS releases the
-    GIL but the many small calls scale poorly on threads); off by default: the machine may be
-    shared.
+    through :func:`_faces_buffer`; others unite the buffered pieces.
     """
     out = np.full(n_groups, shapely.Polygon(), dtype=object)
     if lines.size + extra.size == 0:
@@ -374,14 +377,7 @@ def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64]
 
     spans = list(pairwise(bounds))
     state = (all_lines, is_extra, unsafe, off_network_m, simplify_m)
-    n_workers = workers if workers is not None else 1
-    if n_workers > 1 and len(spans) > 1 and "fork" in mp.get_all_start_methods():
-        polys = _unite_in_processes(state, spans, n_workers)
-    elif n_workers > 1 and len(spans) > 1:
-        with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            polys = list(pool.map(lambda span: _unite_span(state, span), spans))
-    else:
-        polys = [_unite_span(state, span) for span in spans]
+    polys = [_unite_span(state, span) for span in spans]
     out[[int(all_group[a]) for a, _ in spans]] = polys
     return out
 
@@ -408,7 +404,9 @@ def facility_polygons(network: WalkNetwork, snaps: Snaps, node_reach: sp.csr_mat
     simplify_m
         Tolerance of the final simplification (keeps files small).
     workers
-        Threads uniting polygons (default 1; GEOS releases the GIL, so 2 helps on 2 idle cores).
+        Processes building polygons (default 1: the machine may be shared). Chunks of sources
+        go to forked processes (threads where fork is unavailable: GEOS releases the GIL, but
+        its many small calls scale poorly on threads).
 
     Returns
     -------
@@ -420,14 +418,61 @@ def facility_polygons(network: WalkNetwork, snaps: Snaps, node_reach: sp.csr_mat
         discs = shapely.buffer(shapely.points(snaps.x_m, snaps.y_m), reach_m, quad_segs=_QUAD_SEGS)
         return np.where(snaps.ok, discs, shapely.Polygon())
     matrix = node_reach.tocsr()
+    n_workers = workers if workers is not None else 1
+    if n_workers > 1 and k > 1:
+        return _polygons_in_parallel(network, snaps, matrix, reach_m, off_network_m=off_network_m,
+                                     simplify_m=simplify_m, n_workers=n_workers)
     rows = np.repeat(np.arange(k), np.diff(matrix.indptr))
     pg, pe, ps, pt = reached_pieces(network, rows, matrix.indices, matrix.data, core_m)
     lines = _piece_lines(network, pe, ps, pt)
     ok_rows = np.flatnonzero(snaps.ok)
     og, olines = _own_edge_and_connector(network, snaps, ok_rows, ok_rows, core_m)
     return _buffer_groups(network, k, pg, pe, lines, og, olines, off_network_m=off_network_m,
-                          simplify_m=simplify_m, partial=_partial(network, pe, ps, pt),
-                          workers=workers)
+                          simplify_m=simplify_m, partial=_partial(network, pe, ps, pt))
+
+
+# What forked workers of _polygons_in_parallel share (inherited through fork, not pickled).
+_FORK_STATE: tuple | None = None
+
+
+def _polygon_chunk(rows: NDArray[np.int64]) -> list[shapely.Geometry]:
+    state = _FORK_STATE
+    assert state is not None, "run only in a worker of _polygons_in_parallel"
+    network, snaps, matrix, reach_m, options = state
+    return list(facility_polygons(network, snaps.subset(rows), matrix[rows], reach_m,
+                                  **options))
+
+
+def _polygons_in_parallel(network: WalkNetwork, snaps: Snaps, matrix: sp.csr_matrix,
+                          reach_m: float, *, off_network_m: float, simplify_m: float,
+                          n_workers: int) -> NDArray[np.object_]:
+    """:func:`facility_polygons` over chunks of sources in ``n_workers`` processes.
+
+    Forked children inherit the network and reach matrix; only row numbers go out and the
+    polygons (as WKB, shapely's pickle format) come back. Many small chunks keep both
+    processes busy to the end.
+    """
+    global _FORK_STATE
+    # Caches the workers need, built once here rather than once per child.
+    _ = network.edge_crosses, network.edge_vertices, network.edge_of_entry
+    options = {"off_network_m": off_network_m, "simplify_m": simplify_m, "workers": 1}
+    k = len(snaps)
+    chunks = np.array_split(np.arange(k), min(k, n_workers * 32))
+    if "fork" in mp.get_all_start_methods():
+        _FORK_STATE = (network, snaps, matrix, reach_m, options)
+        try:
+            with ProcessPoolExecutor(max_workers=n_workers,
+                                     mp_context=mp.get_context("fork")) as pool:
+                parts = list(pool.map(_polygon_chunk, chunks))
+        finally:
+            _FORK_STATE = None
+    else:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            parts = list(pool.map(lambda rows: list(facility_polygons(
+                network, snaps.subset(rows), matrix[rows], reach_m, **options)), chunks))
+    out = np.empty(k, dtype=object)
+    out[:] = [poly for part in parts for poly in part]
+    return out
 
 
 def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: NDArray[np.floating],

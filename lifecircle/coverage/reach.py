@@ -72,12 +72,15 @@ def extend_with_sources(indptr: NDArray[np.integer], indices: NDArray[np.integer
     entry_m = np.asarray(entry_m, dtype=np.float64).reshape(-1, 2)
     k = entry_node.shape[0]
     nnz = int(indptr[n_nodes])
-    new_indptr = np.empty(n_nodes + k + 1, dtype=np.int64)
+    size = n_nodes + k
+    # int32 index arrays when they fit (scipy.sparse.csgraph works in int32 and would otherwise
+    # convert), each built in one pass: this runs on every search over the whole network.
+    index_type = np.int32 if max(nnz + 2 * k, size) < np.iinfo(np.int32).max else np.int64
+    new_indptr = np.empty(size + 1, dtype=index_type)
     new_indptr[: n_nodes + 1] = indptr[: n_nodes + 1]
     new_indptr[n_nodes + 1:] = nnz + 2 * np.arange(1, k + 1)
-    new_indices = np.concatenate([indices[:nnz], entry_node.ravel()]).astype(np.int32)
-    new_data = np.concatenate([weights_m[:nnz], entry_m.ravel()])
-    size = n_nodes + k
+    new_indices = np.concatenate([indices[:nnz], entry_node.ravel()], dtype=index_type)
+    new_data = np.concatenate([weights_m[:nnz], entry_m.ravel()], dtype=np.float64)
     return sp.csr_matrix((new_data, new_indices, new_indptr), shape=(size, size))
 
 

@@ -391,6 +391,10 @@ class Snaps:
                      self.x_m[mask], self.y_m[mask])
 
 
+# First snapping bound (m): most points (facilities, demand cells) lie this close to an edge.
+_FIRST_SNAP_M = 50.0
+
+
 def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
                 max_snap_m: float) -> Snaps:
     """Snap points (metric coordinates) to the nearest edge of ``network``.
@@ -423,17 +427,26 @@ def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
     points = shapely.points(x[valid], y[valid])
     where = np.flatnonzero(valid)
     tree = network.edge_tree
-    # A bounded query is much faster; points with no edge within max_snap_m are asked again
-    # without the bound, so their distance can still be reported.
-    (point_idx, edge_idx), dist = tree.query_nearest(points, max_distance=max_snap_m,
-                                                      return_distance=True, all_matches=False)
-    far = np.setdiff1d(np.arange(points.size), point_idx)
-    if far.size:
-        (far_idx, far_edge), far_dist = tree.query_nearest(points[far], return_distance=True,
-                                                            all_matches=False)
-        point_idx = np.concatenate([point_idx, far[far_idx]])
-        edge_idx = np.concatenate([edge_idx, far_edge])
-        dist = np.concatenate([dist, far_dist])
+    # A bounded query is much faster than an unbounded one when points lie far from the network,
+    # but its cost grows with the bound (every edge in the box is measured): ask with a short
+    # bound first (most points lie on or near a street), then the rest with max_snap_m, then
+    # points with no edge within max_snap_m without a bound, so their distance is reported.
+    # An edge found within a bound is the nearest of all, so the answer is the same.
+    bounds = [min(_FIRST_SNAP_M, max_snap_m), max_snap_m, None]
+    todo = np.arange(points.size)
+    found_point, found_edge, found_dist = [], [], []
+    for bound in bounds if max_snap_m > _FIRST_SNAP_M else bounds[1:]:
+        if todo.size == 0:
+            break
+        (got, got_edge), got_dist = tree.query_nearest(points[todo], max_distance=bound,
+                                                        return_distance=True, all_matches=False)
+        found_point.append(todo[got])
+        found_edge.append(got_edge)
+        found_dist.append(got_dist)
+        todo = np.setdiff1d(todo, todo[got])
+    point_idx = np.concatenate(found_point)
+    edge_idx = np.concatenate(found_edge)
+    dist = np.concatenate(found_dist)
     edge[where[point_idx]] = edge_idx
     distance[where[point_idx]] = dist
     rows = where[point_idx]
