@@ -183,3 +183,27 @@ def test_sample_service_areas_cross_the_river_only_on_bridges(sample_graph):
         assert shapely.difference(wet, crossing_allowance).area < 1.0
         crossed += wet.area > 0
     assert 0 < crossed  # some facility does reach over a bridge
+
+
+def test_parallel_workers_give_the_same_polygons():
+    net = grid_network(8, 8, spacing_m=90.0)
+    rng = np.random.default_rng(4)
+    fac = snap_points(net, rng.uniform(X0, X0 + 630, 9), rng.uniform(Y0, Y0 + 630, 9),
+                      max_snap_m=100)
+    serial = polygons(net, fac, 400.0, 50.0)
+    parallel = polygons(net, fac, 400.0, 50.0, workers=2)
+    assert len(parallel) == len(serial)
+    assert all(a.equals(b) for a, b in zip(serial, parallel, strict=True))
+
+
+def test_straight_capsules_equal_the_geos_buffer():
+    from lifecircle.coverage.areas import _capsules
+
+    rng = np.random.default_rng(7)
+    lines = np.concatenate([shapely.linestrings(rng.uniform(0, 100, (40, 2, 2))),
+                            [shapely.LineString([(5, 5), (5, 5)]),
+                             shapely.LineString([(0, 0), (30, 40), (60, 0)])]])
+    ours = _capsules(lines, 50.0)
+    geos = shapely.buffer(lines, 50.0, quad_segs=4)
+    assert shapely.is_valid(ours).all()
+    assert shapely.area(shapely.symmetric_difference(ours, geos)).max() < 1e-6

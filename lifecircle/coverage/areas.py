@@ -34,6 +34,7 @@ river is crossed only where an edge (a bridge) crosses it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -460,11 +461,15 @@ def _polygons_in_parallel(network: WalkNetwork, snaps: Snaps, matrix: sp.csr_mat
     chunks = np.array_split(np.arange(k), min(k, n_workers * 32))
     if "fork" in mp.get_all_start_methods():
         _FORK_STATE = (network, snaps, matrix, reach_m, options)
+        # Children would otherwise run the cyclic GC over the parent's whole heap (a million
+        # edge geometries), copying its pages on write; frozen objects are never scanned.
+        gc.freeze()
         try:
             with ProcessPoolExecutor(max_workers=n_workers,
                                      mp_context=mp.get_context("fork")) as pool:
                 parts = list(pool.map(_polygon_chunk, chunks))
         finally:
+            gc.unfreeze()
             _FORK_STATE = None
     else:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
