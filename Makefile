@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Browser tests drive Debian's chromium headless; Chinese text needs a CJK font.
+CHROMIUM := /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
 .PHONY: demo test bench lint sample clean
 
 $(STAMP): pyproject.toml
@@ -12,10 +17,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
+$(CHROMIUM) $(CJK_FONT):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		chromium fonts-noto-cjk
+
 demo: $(STAMP)
 	$(BIN)/lifecircle demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM) $(CJK_FONT)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
