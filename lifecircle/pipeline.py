@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
+import pyogrio
 
 from lifecircle.coverage.metrics import CoverageResult, compute_coverage
 from lifecircle.coverage.presets import preset_names
@@ -35,7 +35,12 @@ from lifecircle.coverage.targets import (
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import NetworkError
 from lifecircle.geo.network import WalkNetwork
-from lifecircle.geo.osm import describe_components, load_walk_graph, townships_without_roads
+from lifecircle.geo.osm import (
+    describe_components,
+    load_walk_graph,
+    node_lonlat,
+    townships_without_roads,
+)
 from lifecircle.geo.population import demand_points
 from lifecircle.layers.categories import CategoryRegistry, load_registry
 from lifecircle.layers.facilities import check_coordinate_system, locate_facilities, read_register
@@ -91,10 +96,9 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = round(time.perf_counter() - start, 3)
 
 
-def _node_lonlat(graph: Any) -> tuple[np.ndarray, np.ndarray]:
-    xs = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), float, graph.number_of_nodes())
-    ys = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), float, graph.number_of_nodes())
-    return xs, ys
+def _located(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Rows with a point: register rows kept by 所属街道 alone have none."""
+    return frame[frame.geometry.notna() & ~frame.geometry.is_empty]
 
 
 def _join_zones(
@@ -139,7 +143,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     with _timed(timings, "network"):
         graph = load_walk_graph(plan.network)
         network = WalkNetwork.from_graph(graph)
-    node_lon, node_lat = _node_lonlat(graph)
+    node_lon, node_lat = node_lonlat(graph)
     components = describe_components(graph)
     if components.get("other_components"):
         warnings.append(
@@ -168,7 +172,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
             frame, rejects = read_register(layer, registry)
             rejections.append(rejects)
             warnings.extend(frame.attrs.get("warnings", []))
-            valid = frame[~frame.geometry.is_empty & frame.geometry.notna()]
+            valid = _located(frame)
             if len(valid):
                 warning = check_coordinate_system(
                     valid.geometry.x.to_numpy(),
@@ -260,9 +264,7 @@ def _with_accessibility(
     """
     townships = townships.copy()
     threshold_min = max(walk.thresholds_min)
-    facilities = inputs.facilities[
-        inputs.facilities.geometry.notna() & ~inputs.facilities.geometry.is_empty
-    ]
+    facilities = _located(inputs.facilities)
     for category in categories:
         own = facilities[facilities["category"] == category]
         if own.empty:
@@ -610,8 +612,6 @@ def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFra
         if frame is None or len(frame) == 0:
             continue
         _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
-    import pyogrio
-
     pyogrio.write_dataframe(_gpkg_ready(result.rejected), path, layer="rejected", driver="GPKG")
 
 
