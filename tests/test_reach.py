@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from itertools import pairwise
+from itertools import pairwise, product
 
 import networkx as nx
 import numpy as np
 import pytest
 import shapely
 from conftest import SAMPLE_NETWORK, grid_network
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lifecircle.coverage.reach import (
     distances_from_csr,
@@ -18,7 +20,7 @@ from lifecircle.coverage.reach import (
     point_cover_matrix,
     reach_matrix,
 )
-from lifecircle.geo.network import Snaps, WalkNetwork, snap_points
+from lifecircle.geo.network import Snaps, WalkNetwork, csr_from_edges, snap_points
 
 
 def reference_graph(graph: nx.MultiDiGraph) -> nx.Graph:
@@ -77,12 +79,13 @@ def check_node_sources(graph: nx.MultiDiGraph, seed: int) -> None:
     network = WalkNetwork.from_graph(graph)
     ref_graph = reference_graph(graph)
     rng = np.random.default_rng(seed)
-    for count, limit in [(1, math.inf), (5, 400.0), (40, math.inf)]:
+    cases = [(1, math.inf), (5, 400.0), (40, math.inf), (40, 900.0)]
+    for (count, limit), method in product(cases, ["wavefront", "heap", "auto"]):
         positions = rng.choice(network.n_nodes, count, replace=False)
         nodes = np.column_stack([positions, positions])
         dist, source = distances_from_csr(network.indptr, network.indices, network.weights_m,
                                           network.n_nodes, nodes, np.zeros((count, 2)),
-                                          limit_m=limit)
+                                          limit_m=limit, method=method)
         ids = network.node_ids[positions]
         ref = nx.multi_source_dijkstra_path_length(ref_graph, set(ids.tolist()), weight="weight")
         expected = np.array([ref.get(n, math.inf) for n in network.node_ids.tolist()])
@@ -225,3 +228,54 @@ def test_point_cover_matrix_equals_split_graph():
         row = stored[i].toarray().ravel()
         assert np.array_equal(row, within)
         np.testing.assert_allclose(cover[i][within], expected[within], atol=1e-6)
+
+
+@st.composite
+def random_graphs(draw):
+    """Small random graphs: parallel edges, zero lengths, several components, any sources."""
+    n = draw(st.integers(2, 30))
+    m = draw(st.integers(1, 60))
+    u = draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
+    v = draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
+    length = draw(st.lists(st.sampled_from([0.0, 1.0, 2.5, 10.0, 37.0, 100.0]),
+                           min_size=m, max_size=m))
+    k = draw(st.integers(1, 6))
+    entry_node = draw(st.lists(st.integers(0, n - 1), min_size=2 * k, max_size=2 * k))
+    entry_m = draw(st.lists(st.floats(0.0, 50.0), min_size=2 * k, max_size=2 * k))
+    limit = draw(st.sampled_from([0.0, 5.0, 40.0, 120.0, math.inf]))
+    return n, u, v, length, np.reshape(entry_node, (k, 2)), np.reshape(entry_m, (k, 2)), limit
+
+
+@settings(max_examples=300, deadline=None)
+@given(random_graphs())
+def test_wavefront_and_heap_agree_with_networkx(case):
+    n, u, v, length, entry_node, entry_m, limit = case
+    keep = np.asarray(u) != np.asarray(v)
+    u, v, length = (np.asarray(a)[keep] for a in (u, v, length))
+    indptr, indices, weights = csr_from_edges(u, v, length, n)
+    # networkx on the same edges, each source as a node joined to its two entry nodes.
+    g = nx.MultiGraph()
+    g.add_nodes_from(range(n))
+    g.add_weighted_edges_from(zip(u.tolist(), v.tolist(), length.tolist(), strict=True))
+    for i, (nodes, dists) in enumerate(zip(entry_node, entry_m, strict=True)):
+        for node, d in zip(nodes.tolist(), dists.tolist(), strict=True):
+            g.add_edge(("s", i), node, weight=d)
+    ref = nx.multi_source_dijkstra_path_length(g, [("s", i) for i in range(len(entry_node))])
+    expected = np.array([ref.get(node, math.inf) for node in range(n)])
+    expected[expected > limit] = math.inf
+    for method in ("wavefront", "heap"):
+        dist, source = distances_from_csr(indptr, indices, weights, n, entry_node, entry_m,
+                                          limit_m=limit, method=method)
+        assert_close_inf(dist, expected)
+        assert np.array_equal(source >= 0, np.isfinite(expected))
+        for node in np.flatnonzero(source >= 0):
+            via = nx.shortest_path_length(g, ("s", int(source[node])), int(node), weight="weight")
+            assert via == pytest.approx(dist[node], abs=1e-9)
+
+
+def test_unknown_search_method_is_refused():
+    net = line_network()
+    with pytest.raises(ValueError, match="wavefront"):
+        distances_from_csr(net.indptr, net.indices, net.weights_m, net.n_nodes,
+                           np.array([[0, 1]]), np.array([[0.0, 100.0]]), limit_m=10.0,
+                           method="bfs")

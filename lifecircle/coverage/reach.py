@@ -2,9 +2,23 @@
 
 A source (facility) snapped at offset ``o`` on edge ``(u, v)`` of length ``L``, at distance ``d``
 from the edge, enters the graph at ``u`` with ``d + o`` and at ``v`` with ``d + L - o``.
-``scipy.sparse.csgraph.dijkstra`` only starts from nodes at distance zero, so each call extends
-the CSR once with one *virtual node* per source (arcs virtual -> u and virtual -> v carrying
-those two entry distances) and starts from the virtual nodes.
+
+The nearest-source pass (:func:`distances_from_csr`) has two engines giving the same distances:
+
+* ``"wavefront"``: a label-correcting search in vectorised rounds. Each round relaxes every arc
+  out of the nodes whose distance improved in the previous round, all at once in numpy, and
+  keeps the smallest offer per node; it stops when no distance improves. A walking bound of a
+  kilometre is some 10-30 edges deep, so a search is that many rounds of array work, with no
+  per-node heap operations: on the 2,000-facility, 500k-node benchmark it takes about 40 % of
+  the time of ``scipy.sparse.csgraph.dijkstra``'s Fibonacci heap.
+* ``"heap"``: ``scipy.sparse.csgraph.dijkstra``. It only starts from nodes at distance zero,
+  so the CSR is extended with one *virtual node* per source (arcs virtual -> u and virtual -> v
+  carrying the two entry distances) and the search starts from the virtual nodes. It wins when
+  the bound is many edges deep (few sources, long bounds): the wavefront then runs hundreds of
+  thin rounds and may correct a node more than once.
+
+``"auto"`` takes the wavefront when the bound is at most :data:`WAVEFRONT_MAX_HOPS` mean edge
+lengths, the heap otherwise. The reach matrix (one search per source) always uses the heap.
 
 A point (demand cell) snapped at offset ``p`` on edge ``(u, v)`` at distance ``e`` then lies at
 ``e + min(D[u] + p, D[v] + L - p)``; when a source sits on the same edge the direct walk along
@@ -29,6 +43,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +55,7 @@ from lifecircle.geo.network import Snaps, WalkNetwork
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "WAVEFRONT_MAX_HOPS",
     "NodeReach",
     "distances_from_csr",
     "extend_with_sources",
@@ -49,6 +65,10 @@ __all__ = [
     "reach_matrix",
     "source_entries",
 ]
+
+# Depth of the search bound, in mean edge lengths, up to which the wavefront beats the heap
+# (measured on the benchmark grids and the sample district: the two cross between 50 and 100).
+WAVEFRONT_MAX_HOPS = 64
 
 # Dense rows held at once by reach_matrix: rows x nodes x 8 bytes stays near 256 MB.
 _BLOCK_CELLS = 32_000_000
@@ -87,7 +107,8 @@ def extend_with_sources(indptr: NDArray[np.integer], indices: NDArray[np.integer
 def distances_from_csr(indptr: NDArray[np.integer], indices: NDArray[np.integer],
                        weights_m: NDArray[np.floating], n_nodes: int,
                        entry_node: NDArray[np.integer], entry_m: NDArray[np.floating], *,
-                       limit_m: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+                       limit_m: float, method: Literal["auto", "wavefront", "heap"] = "auto",
+                       ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Distance from every node to its nearest source, and which source, in one search.
 
     Parameters
@@ -98,6 +119,10 @@ def distances_from_csr(indptr: NDArray[np.integer], indices: NDArray[np.integer]
         ``(k, 2)`` arrays: the nodes each source enters the graph at and the distance to each.
     limit_m
         Search bound: nodes farther than this from every source get ``inf``.
+    method
+        ``"wavefront"`` (vectorised rounds), ``"heap"`` (scipy's Dijkstra) or ``"auto"`` (see
+        the module notes). Distances are the same; among sources at exactly the same distance
+        the engines may name different ones.
 
     Returns
     -------
@@ -105,20 +130,67 @@ def distances_from_csr(indptr: NDArray[np.integer], indices: NDArray[np.integer]
         Per node, the distance in metres (``inf`` beyond ``limit_m``) and the index of the
         nearest source (``-1`` where none is within ``limit_m``).
     """
-    distance = np.full(n_nodes, np.inf)
-    source = np.full(n_nodes, -1, dtype=np.int64)
-    entry_node = np.asarray(entry_node).reshape(-1, 2)
+    entry_node = np.asarray(entry_node, dtype=np.int64).reshape(-1, 2)
+    entry_m = np.asarray(entry_m, dtype=np.float64).reshape(-1, 2)
     k = entry_node.shape[0]
     if k == 0 or n_nodes == 0:
-        return distance, source
+        return np.full(n_nodes, np.inf), np.full(n_nodes, -1, dtype=np.int64)
+    if method == "auto":
+        nnz = int(indptr[n_nodes])
+        mean_edge_m = float(np.mean(weights_m[:nnz])) if nnz else 0.0
+        method = ("wavefront" if limit_m <= WAVEFRONT_MAX_HOPS * mean_edge_m else "heap")
+    if method == "wavefront":
+        return _wavefront(indptr, indices, weights_m, n_nodes, entry_node, entry_m, limit_m)
+    if method != "heap":
+        raise ValueError(f"method must be 'auto', 'wavefront' or 'heap', not {method!r}")
     graph = extend_with_sources(indptr, indices, weights_m, n_nodes, entry_node, entry_m)
     dist, _, winner = dijkstra(graph, directed=True, indices=np.arange(n_nodes, n_nodes + k),
                                min_only=True, limit=limit_m, return_predecessors=True)
-    distance[:] = dist[:n_nodes]
     reached = winner[:n_nodes] >= 0
-    source[reached] = winner[:n_nodes][reached] - n_nodes
-    distance[~reached] = np.inf
+    distance = np.where(reached, dist[:n_nodes], np.inf)
+    source = np.where(reached, winner[:n_nodes] - n_nodes, -1).astype(np.int64)
     return distance, source
+
+
+def _wavefront(indptr: NDArray[np.integer], indices: NDArray[np.integer],
+               weights_m: NDArray[np.floating], n_nodes: int, entry_node: NDArray[np.int64],
+               entry_m: NDArray[np.float64], limit_m: float,
+               ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The nearest-source search in vectorised label-correcting rounds (module notes)."""
+    distance = np.full(n_nodes, np.inf)
+    source = np.full(n_nodes, -1, dtype=np.int64)
+    node = entry_node.ravel()
+    start_m = entry_m.ravel()
+    label = np.repeat(np.arange(entry_node.shape[0]), 2)
+    within = start_m <= limit_m
+    node, start_m, label = node[within], start_m[within], label[within]
+    np.minimum.at(distance, node, start_m)
+    won = start_m == distance[node]
+    source[node[won]] = label[won]
+    improved = np.zeros(n_nodes, dtype=bool)
+    improved[node] = True
+    while True:
+        active = np.flatnonzero(improved)
+        if active.size == 0:
+            return distance, source
+        improved[active] = False
+        first_arc = indptr[active]
+        degree = indptr[active + 1] - first_arc
+        arcs_end = np.cumsum(degree)
+        if arcs_end[-1] == 0:
+            continue
+        arc = np.arange(arcs_end[-1]) + np.repeat(first_arc - arcs_end + degree, degree)
+        target = indices[arc]
+        offer = weights_m[arc] + np.repeat(distance[active], degree)
+        better = np.flatnonzero((offer < distance[target]) & (offer <= limit_m))
+        target, offer = target[better], offer[better]
+        np.minimum.at(distance, target, offer)
+        # The offers that set a distance carry their node's source (read before this
+        # assignment, so it belongs to the distance the offer was made from).
+        won = np.flatnonzero(offer == distance[target])
+        from_node = active[np.searchsorted(arcs_end, better[won], side="right")]
+        source[target[won]] = source[from_node]
+        improved[target[won]] = True
 
 
 def source_entries(network: WalkNetwork, snaps: Snaps,
