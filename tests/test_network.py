@@ -117,3 +117,34 @@ def test_overlapping_edges_sharing_a_node_are_flagged():
     flags = dict(zip(zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True),
                      net.edge_crosses.tolist(), strict=True))
     assert flags == {(0, 1): True, (0, 2): True, (0, 3): False}
+
+
+@pytest.mark.parametrize("max_snap_m", [30.0, 50.0, 200.0])
+def test_snap_points_equal_shapely_on_real_extracts(osm_graphs, max_snap_m):
+    """Nearest edge, distance and offset equal GEOS's nearest search and line_locate_point,
+    for points on, near and far from the network (curved edges included)."""
+    rng = np.random.default_rng(7)
+    for graph in osm_graphs.values():
+        net = WalkNetwork.from_graph(graph)
+        n = 400
+        node = rng.integers(0, net.n_nodes, n)
+        spread = rng.choice([0.0, 5.0, 40.0, 120.0, 2000.0], n)
+        x = net.x[node] + rng.uniform(-1, 1, n) * spread
+        y = net.y[node] + rng.uniform(-1, 1, n) * spread
+        x[:5] = np.nan
+        snaps = snap_points(net, x, y, max_snap_m=max_snap_m)
+        points = shapely.points(x[5:], y[5:])
+        (_, ref_edge), ref_dist = net.edge_tree.query_nearest(points, return_distance=True,
+                                                              all_matches=False)
+        np.testing.assert_allclose(snaps.distance_m[5:], ref_dist, rtol=0, atol=1e-9)
+        # The same edge, or an equally near one (points at a node are near several).
+        chosen = shapely.distance(points, net.edge_geometry[snaps.edge[5:]])
+        np.testing.assert_allclose(chosen, ref_dist, rtol=0, atol=1e-9)
+        unique = snaps.edge[5:] == ref_edge
+        assert unique.mean() > 0.8
+        fraction = shapely.line_locate_point(net.edge_geometry[ref_edge], points, normalized=True)
+        expected = np.nan_to_num(fraction) * net.edge_length_m[ref_edge]
+        np.testing.assert_allclose(snaps.offset_m[5:][unique], expected[unique], rtol=0,
+                                   atol=1e-6)
+        assert snaps.ok.tolist() == ([False] * 5 + (ref_dist <= max_snap_m).tolist())
+        assert np.isinf(snaps.distance_m[:5]).all() and (snaps.edge[:5] == -1).all()

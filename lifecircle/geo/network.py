@@ -397,6 +397,63 @@ class Snaps:
 _FIRST_SNAP_M = 50.0
 
 
+def _project_on_edges(network: WalkNetwork, edge: NDArray[np.int64], x: NDArray[np.float64],
+                      y: NDArray[np.float64],
+                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Distance from each point ``(x[i], y[i])`` to edge ``edge[i]``, and where it lands.
+
+    Point-to-segment projections over every segment of the edge geometry, in numpy. Returns
+    the distance and the landing point's planar distance from the edge's start (on the first
+    of equally near segments, as GEOS's ``line_locate_point``).
+    """
+    coords, first, along = network.edge_vertices
+    n_seg = first[edge + 1] - first[edge] - 1
+    pair_start = np.cumsum(n_seg) - n_seg
+    seg = np.arange(int(n_seg.sum())) + np.repeat(first[edge] - pair_start, n_seg)
+    a = coords[seg]
+    ab = coords[seg + 1] - a
+    ap = np.column_stack([np.repeat(x, n_seg), np.repeat(y, n_seg)]) - a
+    seg_len2 = np.einsum("ij,ij->i", ab, ab)
+    t = np.clip(np.divide(np.einsum("ij,ij->i", ap, ab), seg_len2,
+                          out=np.zeros_like(seg_len2), where=seg_len2 > 0), 0.0, 1.0)
+    dist = np.hypot(*(ap - ab * t[:, None]).T)
+    if seg.size == edge.size:  # straight edges only: one segment per pair
+        best = np.arange(edge.size)
+    else:
+        # Each pair's segments are consecutive: the first segment at the pair's minimum.
+        nearest = np.minimum.reduceat(dist, pair_start)
+        at_min = np.flatnonzero(dist == np.repeat(nearest, n_seg))
+        pair_of = np.repeat(np.arange(edge.size), n_seg)[at_min]
+        best = at_min[np.r_[True, pair_of[1:] != pair_of[:-1]]]
+    landing = along[seg[best]] + t[best] * np.sqrt(seg_len2[best])
+    return dist[best], landing
+
+
+def _nearest_in_boxes(network: WalkNetwork, x: NDArray[np.float64], y: NDArray[np.float64],
+                      bound_m: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The nearest edge within ``bound_m`` of each point that has one: ``(point, edge)``.
+
+    Candidates are the edges whose boxes meet the point's box of half-side ``bound_m`` (every
+    edge within ``bound_m`` is one); distances are measured exactly by
+    :func:`_project_on_edges`. Ties go to the lower edge number.
+    """
+    box = shapely.box(x - bound_m, y - bound_m, x + bound_m, y + bound_m)
+    point, edge = network.edge_tree.query(box)
+    if point.size == 0:
+        return point, edge
+    # The tree answers point by point already, so this stable sort is a linear pass.
+    order = np.argsort(point, kind="stable")
+    point, edge = point[order], edge[order]
+    dist, _ = _project_on_edges(network, edge, x[point], y[point])
+    start = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
+    count = np.diff(np.r_[start, point.size])
+    nearest = np.minimum.reduceat(dist, start)
+    tied = np.where(dist == np.repeat(nearest, count), edge, np.iinfo(np.int64).max)
+    point, edge = point[start], np.minimum.reduceat(tied, start)
+    near = nearest <= bound_m
+    return point[near], edge[near]
+
+
 def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
                 max_snap_m: float) -> Snaps:
     """Snap points (metric coordinates) to the nearest edge of ``network``.
@@ -426,36 +483,34 @@ def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
     valid = np.isfinite(x) & np.isfinite(y)
     if n == 0 or network.n_edges == 0 or not valid.any():
         return Snaps(edge, offset, distance, np.zeros(n, dtype=bool), x, y)
-    points = shapely.points(x[valid], y[valid])
     where = np.flatnonzero(valid)
-    tree = network.edge_tree
-    # A bounded query is much faster than an unbounded one when points lie far from the network,
-    # but its cost grows with the bound (every edge in the box is measured): ask with a short
-    # bound first (most points lie on or near a street), then the rest with max_snap_m, then
-    # points with no edge within max_snap_m without a bound, so their distance is reported.
-    # An edge found within a bound is the nearest of all, so the answer is the same.
-    bounds = [min(_FIRST_SNAP_M, max_snap_m), max_snap_m, None]
-    todo = np.arange(points.size)
-    found_point, found_edge, found_dist = [], [], []
-    for bound in bounds if max_snap_m > _FIRST_SNAP_M else bounds[1:]:
+    vx, vy = x[where], y[where]
+    # Most points lie on or near a street: their candidate edges come from a box query and are
+    # measured in numpy (several times faster than the tree's nearest-neighbour search). The
+    # rest ask the tree with max_snap_m (its cost grows with the bound), then without a bound so
+    # their distance is reported. An edge found within a bound is the nearest of all.
+    first_bound = min(_FIRST_SNAP_M, max_snap_m)
+    found_point, found_edge = _nearest_in_boxes(network, vx, vy, first_bound)
+    found_point, found_edge = [found_point], [found_edge]
+    todo = np.setdiff1d(np.arange(where.size), found_point[0])
+    for bound in [max_snap_m, None] if max_snap_m > first_bound else [None]:
         if todo.size == 0:
             break
-        (got, got_edge), got_dist = tree.query_nearest(points[todo], max_distance=bound,
-                                                        return_distance=True, all_matches=False)
+        got, got_edge = network.edge_tree.query_nearest(
+            shapely.points(vx[todo], vy[todo]), max_distance=bound, all_matches=False)
         found_point.append(todo[got])
         found_edge.append(got_edge)
-        found_dist.append(got_dist)
         todo = np.setdiff1d(todo, todo[got])
     point_idx = np.concatenate(found_point)
-    edge_idx = np.concatenate(found_edge)
-    dist = np.concatenate(found_dist)
-    edge[where[point_idx]] = edge_idx
-    distance[where[point_idx]] = dist
+    edge_idx = np.concatenate(found_edge).astype(np.int64)
+    dist, landing = _project_on_edges(network, edge_idx, vx[point_idx], vy[point_idx])
     rows = where[point_idx]
-    geoms = network.edge_geometry[edge_idx]
-    fraction = shapely.line_locate_point(geoms, points[point_idx], normalized=True)
-    # Zero-length geometry gives nan: the point sits at the edge's start.
-    fraction = np.nan_to_num(fraction, nan=0.0)
+    edge[rows] = edge_idx
+    distance[rows] = dist
+    # The landing point's share of the drawn length, in the edge's network length.
+    _, first, along = network.edge_vertices
+    drawn = along[first[edge_idx + 1] - 1]
+    fraction = np.divide(landing, drawn, out=np.zeros_like(landing), where=drawn > 0)
     offset[rows] = np.clip(fraction, 0.0, 1.0) * network.edge_length_m[edge_idx]
     ok = (edge >= 0) & (distance <= max_snap_m)
     if (~ok & valid).any():
