@@ -27,14 +27,14 @@ import pyproj
 import scipy.sparse as sp
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from lifecircle.errors import NetworkError
 from lifecircle.geo.crs import metric_crs_for
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Snaps", "WalkNetwork", "csr_from_edges", "snap_points"]
+__all__ = ["Faces", "Snaps", "WalkNetwork", "csr_from_edges", "snap_points"]
 
 
 def csr_from_edges(edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
@@ -52,6 +52,27 @@ def csr_from_edges(edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
     indptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     return indptr, cols[order], data[order]
+
+
+@dataclass(frozen=True)
+class Faces:
+    """Bounded faces (blocks) of a walking network; see :attr:`WalkNetwork.faces`.
+
+    Attributes
+    ----------
+    face_of
+        Face on the left of each half-edge: half-edge ``2e`` runs edge ``e`` from ``edge_u``
+        to ``edge_v``, ``2e + 1`` back. ``-1`` where that side is no kept face.
+    polygon
+        One shapely Polygon per face, in the network's CRS.
+    n_sides
+        Number of half-edges around each face (each edge counts once: a kept face's ring
+        does not touch itself).
+    """
+
+    face_of: NDArray[np.int64]
+    polygon: NDArray[np.object_]
+    n_sides: NDArray[np.int64]
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,6 +216,101 @@ class WalkNetwork:
         starts = first[:-1][np.diff(first) > 0]
         along -= np.repeat(along[starts], np.diff(first)[np.diff(first) > 0])
         return coords, first, along
+
+    @cached_property
+    def faces(self) -> Faces:
+        """The blocks the streets enclose: bounded faces of the network's planar part.
+
+        Edges meeting another edge away from a node (:attr:`edge_crosses`), edges drawn with a
+        zero-length end segment and dead-end chains bound no face. Of the rest, every directed
+        half-edge is followed by the half-edge leaving its end node next clockwise from its
+        reverse, so each cycle of that permutation walks one face with the face on its left:
+        counter-clockwise (positive area) for a block, clockwise for the outside of each
+        component. A block is kept when its ring is a valid polygon (not touching itself) and
+        no other component lies inside it (the ring would miss that hole).
+        """
+        coords, first, along = self.edge_vertices
+        n_seg = np.diff(first) - 1
+        start_len = along[first[:-1] + 1]
+        end_len = along[first[1:] - 1] - along[np.maximum(first[1:] - 2, 0)]
+        usable = ~self.edge_crosses & (n_seg >= 1) & (start_len > 0) & (end_len > 0)
+        while True:  # peel dead-end chains
+            degree = np.bincount(np.concatenate([self.edge_u[usable], self.edge_v[usable]]),
+                                 minlength=self.n_nodes)
+            dead = usable & ((degree[self.edge_u] == 1) | (degree[self.edge_v] == 1))
+            if not dead.any():
+                break
+            usable &= ~dead
+        edge = np.flatnonzero(usable)
+        face_of = np.full(2 * self.n_edges, -1, dtype=np.int64)
+        if edge.size == 0:
+            return Faces(face_of, np.empty(0, dtype=object), np.empty(0, dtype=np.int64))
+        # Half-edge 2i runs edge[i] from u to v, 2i + 1 back; each leaves its origin along
+        # its first segment.
+        origin = np.column_stack([self.edge_u[edge], self.edge_v[edge]]).ravel()
+        lead = np.stack([coords[first[edge] + 1] - coords[first[edge]],
+                         coords[first[edge + 1] - 2] - coords[first[edge + 1] - 1]],
+                        axis=1).reshape(-1, 2)
+        n_half = origin.size
+        around = np.lexsort((np.arctan2(lead[:, 1], lead[:, 0]), origin))
+        rank = np.empty(n_half, dtype=np.int64)
+        rank[around] = np.arange(n_half)
+        twin = np.arange(n_half) ^ 1
+        block_start = np.searchsorted(origin[around], origin[twin], side="left")
+        block_end = np.searchsorted(origin[around], origin[twin], side="right")
+        clockwise = np.where(rank[twin] > block_start, rank[twin] - 1, block_end - 1)
+        successor = around[clockwise]
+        # Each cycle in walking order: a breadth-first search from a root joined to the first
+        # half-edge of every cycle reaches each half-edge at its step along its cycle, and a
+        # stable sort by cycle keeps that order.
+        _, cycle = connected_components(
+            sp.csr_matrix((np.ones(n_half), (np.arange(n_half), successor)),
+                          shape=(n_half, n_half)), directed=True, connection="weak")
+        _, head = np.unique(cycle, return_index=True)
+        rows = np.r_[np.full(head.size, n_half), np.arange(n_half)]
+        cols = np.r_[head, successor]
+        reached = breadth_first_order(sp.csr_matrix((np.ones(rows.size), (rows, cols)),
+                                                    shape=(n_half + 1, n_half + 1)),
+                                      n_half, directed=True, return_predecessors=False)[1:]
+        walk = reached[np.argsort(cycle[reached], kind="stable")]
+        # Ring vertices: each half-edge's vertices in its direction, without its last one.
+        e = edge[walk // 2]
+        backward = walk % 2 == 1
+        count = n_seg[e]
+        begin = np.where(backward, first[e + 1] - 1, first[e])
+        step = np.where(backward, -1, 1)
+        pos = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        vertex = np.repeat(begin, count) + np.repeat(step, count) * pos
+        ring = np.repeat(cycle[walk], count)
+        ring_xy = coords[vertex]
+        # Signed area (shoelace, about a local origin for precision).
+        xy = ring_xy - ring_xy.mean(axis=0)
+        following = np.arange(ring.size) + 1
+        ends = np.flatnonzero(np.r_[ring[1:] != ring[:-1], True])
+        following[ends] = np.r_[0, ends[:-1] + 1]
+        twice_area = np.bincount(ring, weights=xy[:, 0] * xy[following, 1]
+                                 - xy[following, 0] * xy[:, 1], minlength=head.size)
+        polygon = shapely.polygons(shapely.linearrings(ring_xy, indices=ring))
+        keep = twice_area > 0
+        keep[keep] = shapely.is_valid(polygon[keep])
+        # A block holding another piece of network (an island) is not a face: its ring misses
+        # that hole. Kept edges never cross, so a piece lies wholly inside a block or outside.
+        _, piece = connected_components(
+            sp.csr_matrix((np.ones(edge.size), (self.edge_u[edge], self.edge_v[edge])),
+                          shape=(self.n_nodes, self.n_nodes)), directed=False)
+        piece_of = piece[origin]
+        kept = np.flatnonzero(keep)
+        one_node = origin[np.unique(piece_of, return_index=True)[1]]
+        node, block = shapely.STRtree(polygon[kept]).query(
+            shapely.points(self.x[one_node], self.y[one_node]), predicate="within")
+        holding = kept[block]
+        keep[holding[piece[one_node[node]] != piece_of[head[holding]]]] = False
+        face_id = np.full(head.size, -1, dtype=np.int64)
+        face_id[keep] = np.arange(int(keep.sum()))
+        half_edge = 2 * np.repeat(edge, 2) + np.tile([0, 1], edge.size)
+        face_of[half_edge] = face_id[cycle]
+        return Faces(face_of=face_of, polygon=polygon[keep],
+                     n_sides=np.bincount(cycle, minlength=head.size)[keep])
 
     @classmethod
     def from_arrays(cls, x_m: ArrayLike, y_m: ArrayLike, edge_u: ArrayLike, edge_v: ArrayLike, *,
