@@ -306,12 +306,13 @@ def _unite(area: shapely.Geometry, polys: NDArray[np.object_]) -> shapely.Geomet
         return shapely.Polygon()
     coords, ring = shapely.get_coordinates(shapely.get_rings(parts), return_index=True)
     origin = coords.min(axis=0)
-    scaled = np.round((coords - origin) * _CLIPPER_SCALE).astype(np.int64)
-    breaks = np.flatnonzero(np.diff(ring)) + 1
+    scaled = np.round((coords - origin) * _CLIPPER_SCALE).astype(np.int64).tolist()
+    # Each ring without its closing vertex (Clipper closes paths itself).
+    ends = np.flatnonzero(np.r_[ring[1:] != ring[:-1], True]).tolist()
+    starts = [0, *(end + 1 for end in ends[:-1])]
     clipper = pyclipper.Pyclipper()
     clipper.StrictlySimple = True
-    # Each ring without its closing vertex (Clipper closes paths itself).
-    clipper.AddPaths([path[:-1].tolist() for path in np.split(scaled, breaks)],
+    clipper.AddPaths([scaled[a:b] for a, b in zip(starts, ends, strict=True)],
                      pyclipper.PT_SUBJECT, True)
     tree = clipper.Execute2(pyclipper.CT_UNION, pyclipper.PFT_NONZERO, pyclipper.PFT_NONZERO)
 
