@@ -1,7 +1,8 @@
 """The walking network in compact form (CSR arrays in a metric CRS) and snapping onto its edges.
 
 networkx is for loading only: :meth:`WalkNetwork.from_graph` converts an osmnx graph once into
-numpy arrays, and every search afterwards runs on the CSR arrays with scipy.
+numpy arrays, and every search afterwards runs on the CSR arrays (numpy and scipy). The
+network also knows its blocks (:attr:`WalkNetwork.faces`), from which service areas are built.
 
 Examples
 --------
@@ -227,7 +228,7 @@ class WalkNetwork:
         reverse, so each cycle of that permutation walks one face with the face on its left:
         counter-clockwise (positive area) for a block, clockwise for the outside of each
         component. A block is kept when its ring is a valid polygon (not touching itself) and
-        no other component lies inside it (the ring would miss that hole).
+        no other piece of the network lies inside it (the ring would miss that hole).
         """
         coords, first, along = self.edge_vertices
         n_seg = np.diff(first) - 1
