@@ -197,17 +197,45 @@ def test_parallel_workers_give_the_same_polygons():
     assert all(a.equals(b) for a, b in zip(serial, parallel, strict=True))
 
 
-def test_straight_capsules_equal_the_geos_buffer():
-    from lifecircle.coverage.areas import _capsules
+def capsule_polygons(lines: np.ndarray, **caps) -> np.ndarray:
+    from lifecircle.coverage.areas import _capsule_rings
 
+    curved, ring_xy, ring_size = _capsule_rings(lines, 50.0, **caps)
+    ring = np.repeat(np.arange(ring_size.size), ring_size)
+    straight = shapely.polygons(shapely.linearrings(ring_xy, indices=ring))
+    assert shapely.is_ccw(shapely.get_exterior_ring(straight)).all()
+    return np.r_[straight, curved]
+
+
+def test_straight_capsules_equal_the_geos_buffer():
     rng = np.random.default_rng(7)
     lines = np.concatenate([shapely.linestrings(rng.uniform(0, 100, (40, 2, 2))),
-                            [shapely.LineString([(5, 5), (5, 5)]),
-                             shapely.LineString([(0, 0), (30, 40), (60, 0)])]])
-    ours = _capsules(lines, 50.0)
+                            [shapely.LineString([(5, 5), (5, 5)])],
+                            [shapely.LineString([(0, 0), (30, 40), (60, 0)])]])
+    ours = capsule_polygons(lines)  # straight ones first, the curved one last
     geos = shapely.buffer(lines, 50.0, quad_segs=4)
     assert shapely.is_valid(ours).all()
     assert shapely.area(shapely.symmetric_difference(ours, geos)).max() < 1e-6
+
+
+def test_square_capsule_ends_with_the_disc_make_the_round_capsule(monkeypatch):
+    quad_segs = 64  # fine arcs, so that only a real difference shows
+    monkeypatch.setattr(areas, "_QUAD_SEGS", quad_segs)
+    rng = np.random.default_rng(8)
+    lines = shapely.linestrings(rng.uniform(0, 100, (30, 2, 2)))
+    start_cap = rng.random(30) < 0.5
+    end_cap = rng.random(30) < 0.5
+    square = capsule_polygons(lines, start_cap=start_cap, end_cap=end_cap)
+    ends = shapely.points(shapely.get_coordinates(lines).reshape(30, 2, 2))
+    discs = shapely.buffer(ends, 50.0, quad_segs=quad_segs)
+    full = shapely.buffer(lines, 50.0, quad_segs=quad_segs)
+    for i in range(30):
+        whole = shapely.union_all([square[i], discs[i, 0], discs[i, 1]])
+        assert shapely.hausdorff_distance(whole, full[i]) < 0.05
+        # A square end has the two corners of its half circle only.
+        dropped = int(not start_cap[i]) + int(not end_cap[i])
+        assert shapely.get_num_coordinates(square[i]) == (4 * quad_segs + 3
+                                                          - (2 * quad_segs - 1) * dropped)
 
 
 def plain_buffer_reference(net: WalkNetwork, node: int, reach_m: float, off_m: float,

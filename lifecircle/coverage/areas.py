@@ -232,7 +232,8 @@ def _own_edge_and_connector(network: WalkNetwork, snaps: Snaps, group: NDArray[n
 
 
 def _faces_area(faces: NDArray[np.object_], eroded: NDArray[np.object_],
-                loose_capsules: NDArray[np.object_], off_network_m: float) -> shapely.Geometry:
+                capsules: tuple[NDArray[np.object_], NDArray[np.float64], NDArray[np.int64]],
+                off_network_m: float) -> shapely.Geometry:
     """``buffer(lines, off)`` from the blocks the lines enclose and the capsules of the rest.
 
     With ``F`` the blocks whose every side is among the lines, ``U`` their union, ``H`` the
@@ -241,57 +242,71 @@ def _faces_area(faces: NDArray[np.object_], eroded: NDArray[np.object_],
     than ``off`` from the block's boundary can only be near a line inside that block, which is
     in ``D``; a point outside ``U`` near a line inside ``U`` is nearer to ``U``'s boundary.
     This avoids uniting hundreds of overlapping capsules, the slow part of a plain buffer.
+    ``capsules`` are those of ``D`` as :func:`_capsule_rings` gives them.
     """
+    curved, ring_xy, ring_size = capsules
     if faces.size == 0:
-        return _unite(shapely.Polygon(), loose_capsules)
+        return _unite(curved, ring_xy, ring_size)
     area = shapely.buffer(shapely.coverage_union_all(faces), off_network_m, quad_segs=_QUAD_SEGS)
     if eroded.size:
         area = shapely.difference(area, shapely.coverage_union_all(eroded))
-    if loose_capsules.size:
-        # (Filtering out capsules inside the area first costs more than it saves: few are.)
-        area = _unite(area, loose_capsules)
-    return area
+    if ring_size.size + curved.size == 0:
+        return area
+    # (Filtering out capsules inside the area first costs more than it saves: few are.)
+    return _unite(np.r_[[area], curved], ring_xy, ring_size)
 
 
-def _capsules(lines: NDArray[np.object_], radius_m: float) -> NDArray[np.object_]:
-    """``shapely.buffer(lines, radius_m, quad_segs=_QUAD_SEGS)``, straight lines built directly.
+def _capsule_rings(lines: NDArray[np.object_], radius_m: float, *,
+                   start_cap: NDArray[np.bool_] | None = None,
+                   end_cap: NDArray[np.bool_] | None = None,
+                   ) -> tuple[NDArray[np.object_], NDArray[np.float64], NDArray[np.int64]]:
+    """``buffer(lines, radius_m)``: straight lines as counter-clockwise rings built in numpy.
 
     Most loose pieces are straight (two vertices); their round-capped buffer is two half
     circles joined, built here with numpy far faster than GEOS's general buffer, with the
-    same vertices (arcs of ``_QUAD_SEGS`` chords per quarter circle).
+    same vertices (arcs of ``_QUAD_SEGS`` chords per quarter circle). A line whose
+    ``start_cap`` (``end_cap``) is False ends square at that end instead: the caller knows
+    the disc there is already covered. Other lines are buffered by GEOS.
+
+    Returns
+    -------
+    curved, ring_xy, ring_size
+        GEOS buffers of the lines that are not straight; the vertices of the straight lines'
+        rings (each without its closing vertex), and the number of vertices of each ring.
     """
-    out = np.empty(lines.size, dtype=object)
     straight = shapely.get_num_coordinates(lines) == 2
-    if (~straight).any():
-        out[~straight] = shapely.buffer(lines[~straight], radius_m, quad_segs=_QUAD_SEGS)
+    curved = shapely.buffer(lines[~straight], radius_m, quad_segs=_QUAD_SEGS)
     n = int(straight.sum())
-    if n == 0:
-        return out
     xy = shapely.get_coordinates(lines[straight]).reshape(n, 2, 2)
     a, b = xy[:, 0], xy[:, 1]
     d = b - a
     length = np.hypot(d[:, 0], d[:, 1])
     # A zero-length piece is a disc; any direction will do.
     d = np.where(length[:, None] > 0, d / np.where(length > 0, length, 1.0)[:, None], [1.0, 0.0])
-    normal = np.column_stack([-d[:, 1], d[:, 0]])
+    normal = np.column_stack([-d[:, 1], d[:, 0]])[:, None]
+    d = d[:, None]
     theta = np.linspace(0.0, np.pi, 2 * _QUAD_SEGS + 1)
     cos, sin = np.cos(theta)[None, :, None], np.sin(theta)[None, :, None]
-    # Around b from +normal through +d to -normal, then around a from -normal through -d.
-    end = b[:, None] + radius_m * (cos * normal[:, None] + sin * d[:, None])
-    start = a[:, None] + radius_m * (-cos * normal[:, None] - sin * d[:, None])
-    ring = np.concatenate([end, start, end[:, :1]], axis=1)
-    m = ring.shape[1]
-    out[straight] = shapely.polygons(shapely.linearrings(ring.reshape(-1, 2),
-                                                         indices=np.repeat(np.arange(n), m)))
-    return out
+    # Around b from its right (-normal) through ahead (+d) to its left, then around a from
+    # its left through behind (-d) to its right: counter-clockwise.
+    ring = np.concatenate([b[:, None] + radius_m * (-cos * normal + sin * d),
+                           a[:, None] + radius_m * (cos * normal - sin * d)], axis=1)
+    # A square end keeps only its arc's two ends.
+    arc_end = np.zeros(theta.size, dtype=bool)
+    arc_end[[0, -1]] = True
+    round_end = np.ones(n, dtype=bool) if end_cap is None else end_cap[straight]
+    round_start = np.ones(n, dtype=bool) if start_cap is None else start_cap[straight]
+    keep = np.concatenate([round_end[:, None] | arc_end, round_start[:, None] | arc_end], axis=1)
+    return curved, ring[keep], keep.sum(axis=1)
 
 
 # pyclipper works on integers: coordinates in millimetres from a local origin.
 _CLIPPER_SCALE = 1000.0
 
 
-def _unite(area: shapely.Geometry, polys: NDArray[np.object_]) -> shapely.Geometry:
-    """``area`` united with ``polys`` (overlapping capsules) in one sweep of Clipper.
+def _unite(polygons: NDArray[np.object_], ring_xy: NDArray[np.float64],
+           ring_size: NDArray[np.int64]) -> shapely.Geometry:
+    """The union of ``polygons`` and counter-clockwise rings, in one sweep of Clipper.
 
     GEOS unites polygons one overlay at a time, and the fixed cost of each overlay dominates
     for ~100 small capsules along an area's rim; Clipper's sweep takes every ring at once under
@@ -299,24 +314,25 @@ def _unite(area: shapely.Geometry, polys: NDArray[np.object_]) -> shapely.Geomet
     the time. Coordinates are rounded to millimetres; output rings are made strictly simple,
     and a result GEOS still finds invalid is repaired.
     """
-    parts = shapely.orient_polygons(
-        np.concatenate([shapely.get_parts(area), polys]), exterior_cw=False)
-    parts = parts[~shapely.is_empty(parts)]
-    if parts.size == 0:
-        return shapely.Polygon()
+    parts = shapely.get_parts(polygons)
+    parts = shapely.orient_polygons(parts[~shapely.is_empty(parts)], exterior_cw=False)
     coords, ring = shapely.get_coordinates(shapely.get_rings(parts), return_index=True)
-    origin = coords.min(axis=0)
-    scaled = np.round((coords - origin) * _CLIPPER_SCALE).astype(np.int64).tolist()
-    # Each ring without its closing vertex (Clipper closes paths itself).
-    ends = np.flatnonzero(np.r_[ring[1:] != ring[:-1], True]).tolist()
-    starts = [0, *(end + 1 for end in ends[:-1])]
+    closing = np.r_[ring[1:] != ring[:-1], True] if ring.size else np.zeros(0, dtype=bool)
+    xy = np.concatenate([coords[~closing], ring_xy])
+    if xy.size == 0:
+        return shapely.Polygon()
+    size = np.concatenate([np.bincount(ring) - 1, ring_size])
+    origin = xy.min(axis=0)
+    scaled = np.round((xy - origin) * _CLIPPER_SCALE).astype(np.int64).tolist()
+    ends = np.cumsum(size).tolist()
     clipper = pyclipper.Pyclipper()
     clipper.StrictlySimple = True
-    clipper.AddPaths([scaled[a:b] for a, b in zip(starts, ends, strict=True)],
+    clipper.AddPaths([scaled[end - count:end] for end, count in zip(ends, size.tolist(),
+                                                                     strict=True)],
                      pyclipper.PT_SUBJECT, True)
     tree = clipper.Execute2(pyclipper.CT_UNION, pyclipper.PFT_NONZERO, pyclipper.PFT_NONZERO)
 
-    def polygons(node: pyclipper.PyPolyNode) -> list[shapely.Polygon]:
+    def shells(node: pyclipper.PyPolyNode) -> list[shapely.Polygon]:
         # Children of the root and of holes are shells; children of shells are holes.
         out = []
         for shell in node.Childs:
@@ -324,10 +340,10 @@ def _unite(area: shapely.Geometry, polys: NDArray[np.object_]) -> shapely.Geomet
                                        [_from_clipper(hole.Contour, origin)
                                         for hole in shell.Childs]))
             for hole in shell.Childs:
-                out.extend(polygons(hole))
+                out.extend(shells(hole))
         return out
 
-    found = polygons(tree)
+    found = shells(tree)
     united = found[0] if len(found) == 1 else shapely.MultiPolygon(found)
     return united if shapely.is_valid(united) else shapely.make_valid(united)
 
@@ -353,34 +369,35 @@ def _group_spans(group: NDArray[np.int64], n_groups: int) -> NDArray[np.int64]:
 
 
 def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64],
-                   edge: NDArray[np.int64], lines: NDArray[np.object_],
+                   edge: NDArray[np.int64], start_m: NDArray[np.float64],
+                   stop_m: NDArray[np.float64], lines: NDArray[np.object_],
                    extra_group: NDArray[np.int64], extra: NDArray[np.object_], *,
-                   off_network_m: float, simplify_m: float,
-                   partial: NDArray[np.bool_]) -> NDArray[np.object_]:
+                   off_network_m: float, simplify_m: float) -> NDArray[np.object_]:
     """``buffer(lines of the group, off_network_m)`` per group, simplified.
 
-    ``lines`` are pieces of network edges ``edge`` (``partial`` marks those that are parts of
-    edges); ``extra`` are other lines (own-edge pieces, connectors). The blocks of
-    :attr:`WalkNetwork.faces` whose every side is a whole piece of a group go through
-    :func:`_faces_area`; every other line becomes a capsule.
+    ``lines`` are the pieces ``[start_m, stop_m]`` of network edges ``edge``; ``extra`` are
+    other lines (own-edge pieces, connectors). The blocks of :attr:`WalkNetwork.faces` whose
+    every side is a whole piece of a group go through :func:`_faces_area`; every other line
+    becomes a capsule, square at an end that is a corner of one of the group's blocks (the
+    disc there is inside the block's buffer already).
     """
     out = np.full(n_groups, shapely.Polygon(), dtype=object)
     if lines.size + extra.size == 0:
         return out
     faces = network.faces
     n_faces = faces.n_sides.size
+    whole = ~_partial(network, edge, start_m, stop_m)
     # A block is the group's when its sides counted among the group's whole pieces are all.
     side_face = faces.face_of[np.r_[2 * edge, 2 * edge + 1]]
     side_key = np.r_[group, group] * n_faces + side_face
-    counted = (side_face >= 0) & np.r_[~partial, ~partial]
+    counted = (side_face >= 0) & np.r_[whole, whole]
     key, sides = np.unique(side_key[counted], return_counts=True)
     chosen = key[sides == faces.n_sides[key % n_faces]]  # sorted: group-major
     on_chosen = counted & np.isin(side_key, chosen)
     bounding = on_chosen[:edge.size] | on_chosen[edge.size:]
     # Blocks that survive erosion by the allowance hold a disc of radius off: an area above
     # pi off^2 and a box wider and taller than 2 off (most city blocks fail both).
-    chosen_face = chosen % n_faces
-    used, which = np.unique(chosen_face, return_inverse=True)
+    used, which = np.unique(chosen % n_faces, return_inverse=True)
     polygon = faces.polygon[used]
     xmin, ymin, xmax, ymax = shapely.bounds(polygon).T
     may_survive = ((shapely.area(polygon) > np.pi * off_network_m**2)
@@ -390,16 +407,34 @@ def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64]
                                          quad_segs=_QUAD_SEGS)
     eroded[~may_survive] = shapely.Polygon()
     face_span = _group_spans(chosen // n_faces, n_groups)
+    # Ends of loose pieces at a corner of one of the group's blocks need no round cap.
+    n_nodes = network.n_nodes
+    corner = np.unique(np.r_[group[bounding] * n_nodes + network.edge_u[edge[bounding]],
+                             group[bounding] * n_nodes + network.edge_v[edge[bounding]]])
+    loose = ~bounding
+    lg, le = group[loose], edge[loose]
+    at_u = (start_m[loose] == 0.0) & np.isin(lg * n_nodes + network.edge_u[le], corner)
+    at_v = ((stop_m[loose] >= network.edge_length_m[le])
+            & np.isin(lg * n_nodes + network.edge_v[le], corner))
     # Capsules of all loose lines at once, then per group.
-    loose_group = np.r_[group[~bounding], extra_group]
+    loose_group = np.r_[lg, extra_group]
     order = np.argsort(loose_group, kind="stable")
-    capsules = _capsules(np.r_[lines[~bounding], extra][order], off_network_m)
-    loose_span = _group_spans(loose_group[order], n_groups)
-    for g in np.flatnonzero(np.diff(face_span) + np.diff(loose_span)):
+    loose_group = loose_group[order]
+    loose_lines = np.r_[lines[loose], extra][order]
+    curved, ring_xy, ring_size = _capsule_rings(
+        loose_lines, off_network_m, start_cap=np.r_[~at_u, np.ones(extra.size, bool)][order],
+        end_cap=np.r_[~at_v, np.ones(extra.size, bool)][order])
+    straight = shapely.get_num_coordinates(loose_lines) == 2
+    curved_span = _group_spans(loose_group[~straight], n_groups)
+    ring_span = _group_spans(loose_group[straight], n_groups)
+    vertex_span = np.r_[0, np.cumsum(ring_size)]
+    for g in np.flatnonzero(np.diff(face_span) + np.diff(curved_span) + np.diff(ring_span)):
         mine = which[face_span[g]:face_span[g + 1]]
         ero = eroded[mine]
-        area = _faces_area(polygon[mine], ero[~shapely.is_empty(ero)],
-                           capsules[loose_span[g]:loose_span[g + 1]], off_network_m)
+        first, last = ring_span[g], ring_span[g + 1]
+        capsules = (curved[curved_span[g]:curved_span[g + 1]],
+                    ring_xy[vertex_span[first]:vertex_span[last]], ring_size[first:last])
+        area = _faces_area(polygon[mine], ero[~shapely.is_empty(ero)], capsules, off_network_m)
         out[g] = _simplified(area, simplify_m)
     return out
 
@@ -449,8 +484,8 @@ def facility_polygons(network: WalkNetwork, snaps: Snaps, node_reach: sp.csr_mat
     lines = _piece_lines(network, pe, ps, pt)
     ok_rows = np.flatnonzero(snaps.ok)
     og, olines = _own_edge_and_connector(network, snaps, ok_rows, ok_rows, core_m)
-    return _buffer_groups(network, k, pg, pe, lines, og, olines, off_network_m=off_network_m,
-                          simplify_m=simplify_m, partial=_partial(network, pe, ps, pt))
+    return _buffer_groups(network, k, pg, pe, ps, pt, lines, og, olines,
+                          off_network_m=off_network_m, simplify_m=simplify_m)
 
 
 # What forked workers of _polygons_in_parallel share (inherited through fork, not pickled).
@@ -536,5 +571,5 @@ def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: N
     lines = _piece_lines(network, pe, ps, pt)
     og, olines = _own_edge_and_connector(network, snaps, np.zeros(ok_rows.size, dtype=np.int64),
                                          ok_rows, core_m)
-    return _buffer_groups(network, 1, pg, pe, lines, og, olines, off_network_m=off_network_m,
-                          simplify_m=simplify_m, partial=_partial(network, pe, ps, pt))[0]
+    return _buffer_groups(network, 1, pg, pe, ps, pt, lines, og, olines,
+                          off_network_m=off_network_m, simplify_m=simplify_m)[0]
