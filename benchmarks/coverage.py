@@ -124,15 +124,15 @@ def run_network(name: str, net: WalkNetwork, graph: nx.Graph | None, k: int, *,
         return snaps, nearest_sources(net, snaps, limit_m=LIMIT_M)
 
     timed(ours)  # warm-up (first-touch of arrays)
-    (snaps, reach), ours_s = best_of(3, ours)
-    _, snap_s = best_of(3, snap_points, net, fx, fy, max_snap_m=500.0)
+    (snaps, reach), ours_s = best_of(5, ours)
+    _, snap_s = best_of(5, snap_points, net, fx, fy, max_snap_m=500.0)
     node_of = np.where(snaps.offset_m <= net.edge_length_m[snaps.edge] / 2,
                        net.edge_u[snaps.edge], net.edge_v[snaps.edge])[snaps.ok]
     sources = np.unique(node_of)
     scipy_call = lambda: dijkstra(net.csr, directed=True, indices=sources,  # noqa: E731
                                   min_only=True, limit=LIMIT_M)
     timed(scipy_call)
-    _, scipy_s = best_of(3, scipy_call)
+    _, scipy_s = best_of(5, scipy_call)
 
     matrix, reach_matrix_s = timed(reach_matrix, net, snaps, LIMIT_M - OFF_NETWORK_M)
     polys, poly_only_s = timed(facility_polygons, net, snaps, matrix, LIMIT_M,
