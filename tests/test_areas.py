@@ -284,17 +284,18 @@ def test_network_blocks_equal_polygonize_on_real_networks(osm_graphs, sample_gra
     for name, graph in {**osm_graphs, "sample": sample_graph}.items():
         net = WalkNetwork.from_graph(graph)
         faces = net.faces
-        assert faces.polygon.size > 0, name
-        assert shapely.is_valid(faces.polygon).all(), name
+        blocks = faces.polygons()
+        assert blocks.size > 0, name
+        assert shapely.is_valid(blocks).all(), name
         found = shapely.get_parts(shapely.polygonize(net.edge_geometry[~net.edge_crosses]))
         tree = shapely.STRtree(found)
-        for poly in faces.polygon:
+        for poly in blocks:
             assert shapely.equals(poly, found[tree.query(poly)]).sum() == 1, name
         # Only blocks holding an island of other streets (a hole) are left out.
-        assert faces.polygon.size == (shapely.get_num_interior_rings(found) == 0).sum(), name
+        assert blocks.size == (shapely.get_num_interior_rings(found) == 0).sum(), name
         # Each face's sides are exactly the half-edges naming it.
         assert np.array_equal(np.bincount(faces.face_of[faces.face_of >= 0],
-                                          minlength=faces.n_sides.size), faces.n_sides)
+                                          minlength=len(faces)), faces.n_sides)
 
 
 def test_dissolved_area_around_an_island_of_streets():
@@ -306,8 +307,8 @@ def test_dissolved_area_around_an_island_of_streets():
     xy = np.array([*outer, *inner], dtype=float) + np.array([X0, Y0])
     net = WalkNetwork.from_arrays(xy[:, 0], xy[:, 1], [0, 1, 2, 3, 4, 5, 6, 7],
                                   [1, 2, 3, 0, 5, 6, 7, 4])
-    assert net.faces.polygon.size == 1  # the island's own block only
-    assert net.faces.polygon[0].area == pytest.approx(200.0 * 200.0)
+    assert len(net.faces) == 1  # the island's own block only
+    assert net.faces.polygons()[0].area == pytest.approx(200.0 * 200.0)
     fac = snap_points(net, xy[[0, 4], 0], xy[[0, 4], 1], max_snap_m=1)
     reach = nearest_sources(net, fac, limit_m=2000.0)
     ours = service_area_polygons(net, fac, reach.distance_m, 2000.0, off_network_m=50.0,

@@ -385,7 +385,7 @@ def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64]
     if lines.size + extra.size == 0:
         return out
     faces = network.faces
-    n_faces = faces.n_sides.size
+    n_faces = len(faces)
     whole = ~_partial(network, edge, start_m, stop_m)
     # A block is the group's when its sides counted among the group's whole pieces are all.
     side_face = faces.face_of[np.r_[2 * edge, 2 * edge + 1]]
@@ -398,7 +398,7 @@ def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64]
     # Blocks that survive erosion by the allowance hold a disc of radius off: an area above
     # pi off^2 and a box wider and taller than 2 off (most city blocks fail both).
     used, which = np.unique(chosen % n_faces, return_inverse=True)
-    polygon = faces.polygon[used]
+    polygon = faces.polygons(used)
     xmin, ymin, xmax, ymax = shapely.bounds(polygon).T
     may_survive = ((shapely.area(polygon) > np.pi * off_network_m**2)
                    & (xmax - xmin > 2 * off_network_m) & (ymax - ymin > 2 * off_network_m))

@@ -35,6 +35,9 @@ from lifecircle.geo.crs import metric_crs_for
 
 logger = logging.getLogger(__name__)
 
+# Blocks whose polygons are built at once while tracing faces (bounds the memory it takes).
+_FACE_CHUNK = 100_000
+
 __all__ = ["Faces", "Snaps", "WalkNetwork", "csr_from_edges", "snap_points"]
 
 
@@ -59,21 +62,46 @@ def csr_from_edges(edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
 class Faces:
     """Bounded faces (blocks) of a walking network; see :attr:`WalkNetwork.faces`.
 
+    Kept as compact arrays (a 500k-node network has half a million blocks); :meth:`polygons`
+    builds shapely polygons of the blocks asked for.
+
     Attributes
     ----------
     face_of
         Face on the left of each half-edge: half-edge ``2e`` runs edge ``e`` from ``edge_u``
         to ``edge_v``, ``2e + 1`` back. ``-1`` where that side is no kept face.
-    polygon
-        One shapely Polygon per face, in the network's CRS.
     n_sides
         Number of half-edges around each face (each edge counts once: a kept face's ring
         does not touch itself).
+    ring_xy, ring_start
+        The vertices of every face's ring (counter-clockwise, without the closing vertex),
+        face after face, and where each face's vertices start (``n_faces + 1`` offsets).
     """
 
     face_of: NDArray[np.int64]
-    polygon: NDArray[np.object_]
     n_sides: NDArray[np.int64]
+    ring_xy: NDArray[np.float64]
+    ring_start: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return int(self.n_sides.size)
+
+    def polygons(self, face: ArrayLike | None = None) -> NDArray[np.object_]:
+        """Shapely polygons of the faces numbered ``face`` (all faces when omitted)."""
+        face = np.arange(len(self)) if face is None else np.asarray(face, dtype=np.int64)
+        return _ring_polygons(self.ring_xy, self.ring_start, face)
+
+
+def _ring_polygons(ring_xy: NDArray[np.float64], ring_start: NDArray[np.int64],
+                   ring: NDArray[np.int64]) -> NDArray[np.object_]:
+    """Polygons of the rings numbered ``ring``, from packed vertices and start offsets."""
+    count = ring_start[ring + 1] - ring_start[ring]
+    if ring.size == 0:
+        return np.empty(0, dtype=object)
+    vertex = np.arange(int(count.sum())) + np.repeat(ring_start[ring] - np.cumsum(count) + count,
+                                                     count)
+    return shapely.polygons(shapely.linearrings(ring_xy[vertex],
+                                                indices=np.repeat(np.arange(ring.size), count)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,7 +273,8 @@ class WalkNetwork:
         edge = np.flatnonzero(usable)
         face_of = np.full(2 * self.n_edges, -1, dtype=np.int64)
         if edge.size == 0:
-            return Faces(face_of, np.empty(0, dtype=object), np.empty(0, dtype=np.int64))
+            return Faces(face_of, np.empty(0, dtype=np.int64), np.empty((0, 2)),
+                         np.zeros(1, dtype=np.int64))
         # Half-edge 2i runs edge[i] from u to v, 2i + 1 back; each leaves its origin along
         # its first segment.
         origin = np.column_stack([self.edge_u[edge], self.edge_v[edge]]).ravel()
@@ -291,27 +320,35 @@ class WalkNetwork:
         following[ends] = np.r_[0, ends[:-1] + 1]
         twice_area = np.bincount(ring, weights=xy[:, 0] * xy[following, 1]
                                  - xy[following, 0] * xy[:, 1], minlength=head.size)
-        polygon = shapely.polygons(shapely.linearrings(ring_xy, indices=ring))
-        keep = twice_area > 0
-        keep[keep] = shapely.is_valid(polygon[keep])
-        # A block holding another piece of network (an island) is not a face: its ring misses
-        # that hole. Kept edges never cross, so a piece lies wholly inside a block or outside.
+        ring_start = np.r_[0, np.cumsum(np.bincount(ring, minlength=head.size))]
+        # A block is kept when its ring is a valid polygon and holds no other piece of the
+        # network (an island): its ring would miss that hole. Kept edges never cross, so a
+        # piece lies wholly inside a block or outside. Checked in chunks of blocks, so that
+        # only a chunk's polygons are ever built at once.
         _, piece = connected_components(
             sp.csr_matrix((np.ones(edge.size), (self.edge_u[edge], self.edge_v[edge])),
                           shape=(self.n_nodes, self.n_nodes)), directed=False)
-        piece_of = piece[origin]
-        kept = np.flatnonzero(keep)
-        one_node = origin[np.unique(piece_of, return_index=True)[1]]
-        node, block = shapely.STRtree(polygon[kept]).query(
-            shapely.points(self.x[one_node], self.y[one_node]), predicate="within")
-        holding = kept[block]
-        keep[holding[piece[one_node[node]] != piece_of[head[holding]]]] = False
+        one_node = origin[np.unique(piece[origin], return_index=True)[1]]
+        one_point = shapely.points(self.x[one_node], self.y[one_node])
+        keep = twice_area > 0
+        candidates = np.flatnonzero(keep)
+        for chunk in np.array_split(candidates, max(1, candidates.size // _FACE_CHUNK)):
+            polygon = _ring_polygons(ring_xy, ring_start, chunk)
+            valid = shapely.is_valid(polygon)
+            keep[chunk[~valid]] = False
+            node, block = shapely.STRtree(polygon[valid]).query(one_point, predicate="within")
+            holding = chunk[valid][block]
+            keep[holding[piece[one_node[node]] != piece[origin[head[holding]]]]] = False
         face_id = np.full(head.size, -1, dtype=np.int64)
         face_id[keep] = np.arange(int(keep.sum()))
         half_edge = 2 * np.repeat(edge, 2) + np.tile([0, 1], edge.size)
         face_of[half_edge] = face_id[cycle]
-        return Faces(face_of=face_of, polygon=polygon[keep],
-                     n_sides=np.bincount(cycle, minlength=head.size)[keep])
+        kept = np.flatnonzero(keep)
+        sizes = ring_start[kept + 1] - ring_start[kept]
+        return Faces(face_of=face_of, n_sides=np.bincount(cycle, minlength=head.size)[keep],
+                     ring_xy=ring_xy[np.arange(int(sizes.sum())) + np.repeat(
+                         ring_start[kept] - np.cumsum(sizes) + sizes, sizes)],
+                     ring_start=np.r_[0, np.cumsum(sizes)])
 
     @classmethod
     def from_arrays(cls, x_m: ArrayLike, y_m: ArrayLike, edge_u: ArrayLike, edge_v: ArrayLike, *,
