@@ -10,12 +10,12 @@ import pytest
 from lifecircle.errors import InputError
 from lifecircle.layers.tables import (
     FIELD_ALIASES,
-    detect_encoding,
     find_header_row,
     map_columns,
     normalise_header,
     read_table,
 )
+from lifecircle.text import detect_encoding
 
 CSV_TEXT = "机构名称,经度,纬度,床位数\n甲,116.4,39.9,10\n乙,116.5,39.8,20\n"
 

@@ -19,6 +19,7 @@ Every fallback adds a warning (Chinese, for the run report) to the list returned
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import metric_crs_for
+from lifecircle.text import detect_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ logger = logging.getLogger(__name__)
 NATIONAL_SENIOR_SHARE = 0.187
 # A projected raster whose cells are within this fraction of cell_size_m is used as it is.
 _CELL_SIZE_TOLERANCE = 0.1
-_ENCODINGS = ("utf-8-sig", "gb18030")
 _EDGE_PAD = 2  # empty source cells added around a raster window before resampling
 
 Floats = NDArray[np.float64]
@@ -305,7 +306,7 @@ def _raster_cells(spec: PopulationSpec, zones: gpd.GeoDataFrame, cell_size_m: fl
 
 
 def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a CSV (UTF-8 with or without BOM, else GB18030) or an Excel sheet, all as text."""
+    """Read a CSV (UTF-8 with or without BOM, GBK/GB18030, ...) or an Excel sheet, all as text."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"population table {path} does not exist — check [inputs.population]"
@@ -315,12 +316,12 @@ def read_table(path: Path | str) -> pd.DataFrame:
         return pd.read_excel(path, dtype=str)
     if suffix not in (".csv", ".txt", ".tsv"):
         raise InputError(f"{path.name}: population tables must be .csv or .xlsx, not {suffix!r}")
-    for encoding in _ENCODINGS:
-        try:
-            return pd.read_csv(path, dtype=str, encoding=encoding, sep=None, engine="python")
-        except UnicodeDecodeError:
-            continue
-    raise InputError(f"{path.name}: not readable as UTF-8 or GB18030 text; save it as UTF-8 CSV")
+    data = path.read_bytes()
+    try:
+        text = data.decode(detect_encoding(data))
+    except InputError as exc:
+        raise InputError(f"{path.name}: {exc}") from None
+    return pd.read_csv(io.StringIO(text), dtype=str, sep=None, engine="python")
 
 
 def normalise_code(value: object) -> str:

@@ -33,6 +33,7 @@ import pyogrio
 import pyproj
 
 from lifecircle.errors import InputError
+from lifecircle.text import detect_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -156,38 +157,6 @@ def find_header_row(rows: Sequence[Sequence[object]], aliases: Mapping[str, Sequ
         if score > best_score:
             best, best_score = i, score
     return best, best_score
-
-
-def detect_encoding(data: bytes) -> str:
-    """Guess a text file's encoding: UTF-8 (with or without BOM), then GB18030, then
-    charset-normalizer's best guess.
-
-    GB18030 is a superset of GBK and GB2312, so GBK files decode with it.
-
-    >>> detect_encoding("名称".encode("gbk"))
-    'gb18030'
-    """
-    if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("gb18030")
-        return "gb18030"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    guess = from_bytes(data).best()
-    if guess is None:
-        raise InputError("cannot detect the text encoding (not UTF-8 or GBK): save the file as "
-                         "UTF-8 or set encoding = \"…\" for the layer")
-    return guess.encoding
 
 
 @dataclass
