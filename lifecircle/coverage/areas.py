@@ -25,7 +25,8 @@ pieces bounding no such block (dead ends, the partial tips at the rim, bridges d
 other streets), united in one sweep of Clipper (:func:`_unite`, pyclipper) rather than one GEOS
 overlay per capsule. The blocks are the network's faces, traced once per network
 (:attr:`lifecircle.geo.network.WalkNetwork.faces`); a block is a facility's when every side of
-it is reached whole.
+it is reached whole. A capsule ends square where its piece ends at a corner of one of the
+facility's blocks: the disc there lies inside the blocks' buffer already.
 
 Edges are cut exactly: an edge ``(u, v)`` of length ``L`` with ``D[u]``, ``D[v]`` is whole when
 the two reached parts meet (``(R' - D[u]) + (R' - D[v]) >= L``), otherwise the pieces
