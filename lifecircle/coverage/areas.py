@@ -49,6 +49,7 @@ import scipy.sparse as sp
 import shapely
 from numpy.typing import NDArray
 
+from lifecircle.arrays import ranges
 from lifecircle.geo.network import Snaps, WalkNetwork
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def cut_edges(network: WalkNetwork, edge: NDArray[np.integer], start_m: NDArray[
     n_inner = i_stop - i_start
     count = n_inner + 2
     piece = np.repeat(np.arange(edge.size), count)
-    rank = np.arange(piece.size) - np.repeat(np.cumsum(count) - count, count)
+    rank = ranges(np.zeros_like(count), count)
     out = np.empty((piece.size, 2))
     is_start = rank == 0
     is_stop = rank == np.repeat(count - 1, count)
@@ -152,8 +153,7 @@ def reached_pieces(network: WalkNetwork, group: NDArray[np.integer], node: NDArr
     group, node, dist = group[within], node[within], dist[within]
     edge_of_entry = network.edge_of_entry
     deg = network.indptr[node + 1] - network.indptr[node]
-    entry = (np.repeat(network.indptr[node] - np.cumsum(deg) + deg, deg)
-             + np.arange(int(deg.sum())))
+    entry = ranges(network.indptr[node], deg)
     g = np.repeat(group, deg)
     d = np.repeat(dist, deg)
     a = np.repeat(node, deg)

@@ -50,6 +50,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
+from lifecircle.arrays import ranges
 from lifecircle.geo.network import Snaps, WalkNetwork
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def _wavefront(indptr: NDArray[np.integer], indices: NDArray[np.integer],
         arcs_end = np.cumsum(degree)
         if arcs_end[-1] == 0:
             continue
-        arc = np.arange(arcs_end[-1]) + np.repeat(first_arc - arcs_end + degree, degree)
+        arc = ranges(first_arc, degree)
         target = indices[arc]
         offer = weights_m[arc] + np.repeat(distance[active], degree)
         better = np.flatnonzero((offer < distance[target]) & (offer <= limit_m))
@@ -238,8 +239,7 @@ def _same_edge_pairs(source_edge: NDArray[np.integer], point_edge: NDArray[np.in
     stop = np.searchsorted(sorted_edge, point_edge, side="right")
     count = stop - start
     point_idx = np.repeat(np.arange(point_edge.size), count)
-    run_start = np.repeat(start - np.cumsum(count) + count, count)
-    source_idx = order[run_start + np.arange(point_idx.size)]
+    source_idx = order[ranges(start, count)]
     return source_idx.astype(np.int64), point_idx.astype(np.int64)
 
 
@@ -469,7 +469,7 @@ def point_cover_matrix(network: WalkNetwork, source_snaps: Snaps, point_snaps: S
     node_d = matrix.data
     deg = inc_ptr[node + 1] - inc_ptr[node]
     entry_of = np.repeat(np.arange(node.size), deg)
-    pos = np.repeat(inc_ptr[node] - np.cumsum(deg) + deg, deg) + np.arange(entry_of.size)
+    pos = ranges(inc_ptr[node], deg)
     pair_src = src_rows[entry_of]
     pair_pt = inc_point[pos]
     pair_d = node_d[entry_of] + inc_add[pos]

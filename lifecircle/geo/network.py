@@ -30,6 +30,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
+from lifecircle.arrays import ranges
 from lifecircle.errors import NetworkError
 from lifecircle.geo.crs import metric_crs_for
 
@@ -98,9 +99,7 @@ def _ring_polygons(ring_xy: NDArray[np.float64], ring_start: NDArray[np.int64],
     count = ring_start[ring + 1] - ring_start[ring]
     if ring.size == 0:
         return np.empty(0, dtype=object)
-    vertex = np.arange(int(count.sum())) + np.repeat(ring_start[ring] - np.cumsum(count) + count,
-                                                     count)
-    return shapely.polygons(shapely.linearrings(ring_xy[vertex],
+    return shapely.polygons(shapely.linearrings(ring_xy[ranges(ring_start[ring], count)],
                                                 indices=np.repeat(np.arange(ring.size), count)))
 
 
@@ -309,8 +308,8 @@ class WalkNetwork:
         count = n_seg[e]
         begin = np.where(backward, first[e + 1] - 1, first[e])
         step = np.where(backward, -1, 1)
-        pos = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-        vertex = np.repeat(begin, count) + np.repeat(step, count) * pos
+        vertex = (np.repeat(begin, count)
+                  + np.repeat(step, count) * ranges(np.zeros_like(count), count))
         ring = np.repeat(cycle[walk], count)
         ring_xy = coords[vertex]
         # Signed area (shoelace, about a local origin for precision).
@@ -346,8 +345,7 @@ class WalkNetwork:
         kept = np.flatnonzero(keep)
         sizes = ring_start[kept + 1] - ring_start[kept]
         return Faces(face_of=face_of, n_sides=np.bincount(cycle, minlength=head.size)[keep],
-                     ring_xy=ring_xy[np.arange(int(sizes.sum())) + np.repeat(
-                         ring_start[kept] - np.cumsum(sizes) + sizes, sizes)],
+                     ring_xy=ring_xy[ranges(ring_start[kept], sizes)],
                      ring_start=np.r_[0, np.cumsum(sizes)])
 
     @classmethod
@@ -562,8 +560,7 @@ def _project_on_edges(network: WalkNetwork, edge: NDArray[np.int64], x: NDArray[
     """
     coords, first, along = network.edge_vertices
     n_seg = first[edge + 1] - first[edge] - 1
-    pair_start = np.cumsum(n_seg) - n_seg
-    seg = np.arange(int(n_seg.sum())) + np.repeat(first[edge] - pair_start, n_seg)
+    seg = ranges(first[edge], n_seg)
     a = coords[seg]
     ab = coords[seg + 1] - a
     ap = np.column_stack([np.repeat(x, n_seg), np.repeat(y, n_seg)]) - a
@@ -575,7 +572,7 @@ def _project_on_edges(network: WalkNetwork, edge: NDArray[np.int64], x: NDArray[
         best = np.arange(edge.size)
     else:
         # Each pair's segments are consecutive: the first segment at the pair's minimum.
-        nearest = np.minimum.reduceat(dist, pair_start)
+        nearest = np.minimum.reduceat(dist, np.cumsum(n_seg) - n_seg)
         at_min = np.flatnonzero(dist == np.repeat(nearest, n_seg))
         pair_of = np.repeat(np.arange(edge.size), n_seg)[at_min]
         best = at_min[np.r_[True, pair_of[1:] != pair_of[:-1]]]
