@@ -200,7 +200,7 @@ def test_parallel_workers_give_the_same_polygons():
 def capsule_polygons(lines: np.ndarray, **caps) -> np.ndarray:
     from lifecircle.coverage.areas import _capsule_rings
 
-    curved, ring_xy, ring_size = _capsule_rings(lines, 50.0, **caps)
+    _, curved, ring_xy, ring_size = _capsule_rings(lines, 50.0, **caps)
     ring = np.repeat(np.arange(ring_size.size), ring_size)
     straight = shapely.polygons(shapely.linearrings(ring_xy, indices=ring))
     assert shapely.is_ccw(shapely.get_exterior_ring(straight)).all()

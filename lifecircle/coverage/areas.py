@@ -189,22 +189,6 @@ def reached_pieces(network: WalkNetwork, group: NDArray[np.integer], node: NDArr
     return out_g[order], out_e[order], out_s[order], out_t[order]
 
 
-def _partial(network: WalkNetwork, edge: NDArray[np.int64], start_m: NDArray[np.float64],
-             stop_m: NDArray[np.float64]) -> NDArray[np.bool_]:
-    """Pieces that are not whole edges."""
-    return (start_m > 0.0) | (stop_m < network.edge_length_m[edge])
-
-
-def _piece_lines(network: WalkNetwork, edge: NDArray[np.int64], start_m: NDArray[np.float64],
-                 stop_m: NDArray[np.float64]) -> NDArray[np.object_]:
-    """:func:`cut_edges`, reusing the edge geometry itself for whole edges (most pieces)."""
-    whole = ~_partial(network, edge, start_m, stop_m)
-    lines = np.empty(edge.size, dtype=object)
-    lines[whole] = network.edge_geometry[edge[whole]]
-    lines[~whole] = cut_edges(network, edge[~whole], start_m[~whole], stop_m[~whole])
-    return lines
-
-
 def _own_edge_and_connector(network: WalkNetwork, snaps: Snaps, group: NDArray[np.int64],
                             rows: NDArray[np.int64], core_m: float,
                             ) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
@@ -260,7 +244,8 @@ def _faces_area(faces: NDArray[np.object_], eroded: NDArray[np.object_],
 def _capsule_rings(lines: NDArray[np.object_], radius_m: float, *,
                    start_cap: NDArray[np.bool_] | None = None,
                    end_cap: NDArray[np.bool_] | None = None,
-                   ) -> tuple[NDArray[np.object_], NDArray[np.float64], NDArray[np.int64]]:
+                   ) -> tuple[NDArray[np.bool_], NDArray[np.object_], NDArray[np.float64],
+                              NDArray[np.int64]]:
     """``buffer(lines, radius_m)``: straight lines as counter-clockwise rings built in numpy.
 
     Most loose pieces are straight (two vertices); their round-capped buffer is two half
@@ -271,9 +256,9 @@ def _capsule_rings(lines: NDArray[np.object_], radius_m: float, *,
 
     Returns
     -------
-    curved, ring_xy, ring_size
-        GEOS buffers of the lines that are not straight; the vertices of the straight lines'
-        rings (each without its closing vertex), and the number of vertices of each ring.
+    straight, curved, ring_xy, ring_size
+        Which lines are straight; GEOS buffers of the others; the vertices of the straight
+        lines' rings (each without its closing vertex), and the number of vertices of each.
     """
     straight = shapely.get_num_coordinates(lines) == 2
     curved = shapely.buffer(lines[~straight], radius_m, quad_segs=_QUAD_SEGS)
@@ -298,7 +283,7 @@ def _capsule_rings(lines: NDArray[np.object_], radius_m: float, *,
     round_end = np.ones(n, dtype=bool) if end_cap is None else end_cap[straight]
     round_start = np.ones(n, dtype=bool) if start_cap is None else start_cap[straight]
     keep = np.concatenate([round_end[:, None] | arc_end, round_start[:, None] | arc_end], axis=1)
-    return curved, ring[keep], keep.sum(axis=1)
+    return straight, curved, ring[keep], keep.sum(axis=1)
 
 
 # pyclipper works on integers: coordinates in millimetres from a local origin.
@@ -371,23 +356,23 @@ def _group_spans(group: NDArray[np.int64], n_groups: int) -> NDArray[np.int64]:
 
 def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64],
                    edge: NDArray[np.int64], start_m: NDArray[np.float64],
-                   stop_m: NDArray[np.float64], lines: NDArray[np.object_],
-                   extra_group: NDArray[np.int64], extra: NDArray[np.object_], *,
+                   stop_m: NDArray[np.float64], extra_group: NDArray[np.int64],
+                   extra: NDArray[np.object_], *,
                    off_network_m: float, simplify_m: float) -> NDArray[np.object_]:
     """``buffer(lines of the group, off_network_m)`` per group, simplified.
 
-    ``lines`` are the pieces ``[start_m, stop_m]`` of network edges ``edge``; ``extra`` are
-    other lines (own-edge pieces, connectors). The blocks of :attr:`WalkNetwork.faces` whose
+    The lines are the pieces ``[start_m, stop_m]`` of network edges ``edge`` and ``extra``
+    (own-edge pieces, connectors). The blocks of :attr:`WalkNetwork.faces` whose
     every side is a whole piece of a group go through :func:`_faces_area`; every other line
     becomes a capsule, square at an end that is a corner of one of the group's blocks (the
     disc there is inside the block's buffer already).
     """
     out = np.full(n_groups, shapely.Polygon(), dtype=object)
-    if lines.size + extra.size == 0:
+    if edge.size + extra.size == 0:
         return out
     faces = network.faces
     n_faces = len(faces)
-    whole = ~_partial(network, edge, start_m, stop_m)
+    whole = (start_m <= 0.0) & (stop_m >= network.edge_length_m[edge])
     # A block is the group's when its sides counted among the group's whole pieces are all.
     side_face = faces.face_of[np.r_[2 * edge, 2 * edge + 1]]
     side_key = np.r_[group, group] * n_faces + side_face
@@ -413,19 +398,21 @@ def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64]
     corner = np.unique(np.r_[group[bounding] * n_nodes + network.edge_u[edge[bounding]],
                              group[bounding] * n_nodes + network.edge_v[edge[bounding]]])
     loose = ~bounding
-    lg, le = group[loose], edge[loose]
-    at_u = (start_m[loose] == 0.0) & np.isin(lg * n_nodes + network.edge_u[le], corner)
-    at_v = ((stop_m[loose] >= network.edge_length_m[le])
-            & np.isin(lg * n_nodes + network.edge_v[le], corner))
+    lg, le, ls, lt = group[loose], edge[loose], start_m[loose], stop_m[loose]
+    at_u = (ls == 0.0) & np.isin(lg * n_nodes + network.edge_u[le], corner)
+    at_v = (lt >= network.edge_length_m[le]) & np.isin(lg * n_nodes + network.edge_v[le], corner)
+    # Only loose pieces need lines: whole edges reuse their geometry, the rest are cut.
+    lines = network.edge_geometry[le]
+    cut = ~whole[loose]
+    lines[cut] = cut_edges(network, le[cut], ls[cut], lt[cut])
     # Capsules of all loose lines at once, then per group.
     loose_group = np.r_[lg, extra_group]
     order = np.argsort(loose_group, kind="stable")
     loose_group = loose_group[order]
-    loose_lines = np.r_[lines[loose], extra][order]
-    curved, ring_xy, ring_size = _capsule_rings(
+    loose_lines = np.r_[lines, extra][order]
+    straight, curved, ring_xy, ring_size = _capsule_rings(
         loose_lines, off_network_m, start_cap=np.r_[~at_u, np.ones(extra.size, bool)][order],
         end_cap=np.r_[~at_v, np.ones(extra.size, bool)][order])
-    straight = shapely.get_num_coordinates(loose_lines) == 2
     curved_span = _group_spans(loose_group[~straight], n_groups)
     ring_span = _group_spans(loose_group[straight], n_groups)
     vertex_span = np.r_[0, np.cumsum(ring_size)]
@@ -482,10 +469,9 @@ def facility_polygons(network: WalkNetwork, snaps: Snaps, node_reach: sp.csr_mat
                                      simplify_m=simplify_m, n_workers=n_workers)
     rows = np.repeat(np.arange(k), np.diff(matrix.indptr))
     pg, pe, ps, pt = reached_pieces(network, rows, matrix.indices, matrix.data, core_m)
-    lines = _piece_lines(network, pe, ps, pt)
     ok_rows = np.flatnonzero(snaps.ok)
     og, olines = _own_edge_and_connector(network, snaps, ok_rows, ok_rows, core_m)
-    return _buffer_groups(network, k, pg, pe, ps, pt, lines, og, olines,
+    return _buffer_groups(network, k, pg, pe, ps, pt, og, olines,
                           off_network_m=off_network_m, simplify_m=simplify_m)
 
 
@@ -569,8 +555,7 @@ def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: N
     nodes = np.flatnonzero(np.asarray(node_distance_m) <= core_m)
     pg, pe, ps, pt = reached_pieces(network, np.zeros(nodes.size, dtype=np.int64), nodes,
                                     np.asarray(node_distance_m)[nodes], core_m)
-    lines = _piece_lines(network, pe, ps, pt)
     og, olines = _own_edge_and_connector(network, snaps, np.zeros(ok_rows.size, dtype=np.int64),
                                          ok_rows, core_m)
-    return _buffer_groups(network, 1, pg, pe, ps, pt, lines, og, olines,
+    return _buffer_groups(network, 1, pg, pe, ps, pt, og, olines,
                           off_network_m=off_network_m, simplify_m=simplify_m)[0]
