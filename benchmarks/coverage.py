@@ -116,8 +116,8 @@ def run_network(name: str, net: WalkNetwork, graph: nx.Graph | None, k: int, *,
     fy = rng.uniform(net.y.min(), net.y.max(), k)
     notes = []
     # Network-side preparation, done once per network (like pandana's build).
-    _, prep_s = timed(lambda: (net.edge_tree, net.csr, net.edge_crosses, net.edge_vertices,
-                               net.edge_of_entry, net.faces))
+    _, prep_s = timed(lambda: (net.edge_tree, net.csr, net.edge_vertices, net.edge_of_entry,
+                               net.faces))
 
     def ours():
         snaps = snap_points(net, fx, fy, max_snap_m=500.0)

@@ -171,7 +171,7 @@ class WalkNetwork:
     @cached_property
     def edge_crosses(self) -> NDArray[np.bool_]:
         """True for edges meeting another edge away from a shared node (a bridge drawn over a
-        road, overlapping ways): pieces of them are not noded for polygon building.
+        road, overlapping ways): they bound no block (:attr:`faces`).
 
         Candidate pairs come from the STRtree's bounding boxes; pairs of straight edges sharing
         a node cannot meet elsewhere, so only the other pairs are tested exactly.
@@ -641,9 +641,9 @@ def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
     # rest ask the tree with max_snap_m (its cost grows with the bound), then without a bound so
     # their distance is reported. An edge found within a bound is the nearest of all.
     first_bound = min(_FIRST_SNAP_M, max_snap_m)
-    found_point, found_edge = _nearest_in_boxes(network, vx, vy, first_bound)
-    found_point, found_edge = [found_point], [found_edge]
-    todo = np.setdiff1d(np.arange(where.size), found_point[0])
+    near_point, near_edge = _nearest_in_boxes(network, vx, vy, first_bound)
+    found_point, found_edge = [near_point], [near_edge]
+    todo = np.setdiff1d(np.arange(where.size), near_point)
     for bound in [max_snap_m, None] if max_snap_m > first_bound else [None]:
         if todo.size == 0:
             break
