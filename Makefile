@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check lifecircle tests benchmarks
 
 sample: $(STAMP)
-	$(BIN)/python -m lifecircle.sample
+	$(BIN)/python -m tools.sample
 
 clean:
 	rm -rf $(VENV) out bench-results

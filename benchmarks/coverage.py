@@ -4,7 +4,7 @@ Run as ``python -m benchmarks.coverage`` (``--quick`` skips the 500k-node networ
 
 * ``grid-50k`` and ``grid-500k``: jittered street grids (80 m blocks, 15 m jitter, 5 % of the
   streets removed, a diagonal in 10 % of the blocks), about 2 edges per node;
-* ``sample``: the bundled sample district (data/sample/network.osm.bz2).
+* ``sample``: the bundled sample district (lifecircle/data/sample/network.osm.bz2).
 
 Facilities are uniform random points; the search bound is 15 min at 1 m/s (900 m). Compared on
 the same network and facilities:
@@ -47,6 +47,7 @@ import pandas as pd
 from scipy.sparse.csgraph import dijkstra
 
 from lifecircle.coverage.areas import facility_polygons
+from lifecircle.data import data_path
 from lifecircle.coverage.reach import nearest_sources, reach_matrix
 from lifecircle.geo.network import WalkNetwork, snap_points
 
@@ -213,7 +214,7 @@ def run_network(name: str, net: WalkNetwork, graph: nx.Graph | None, k: int, *,
 def sample_network() -> tuple[WalkNetwork, nx.MultiDiGraph, float]:
     from lifecircle.geo.osm import NetworkSpec, load_walk_graph
 
-    graph = load_walk_graph(NetworkSpec(path=ROOT / "data" / "sample" / "network.osm.bz2"))
+    graph = load_walk_graph(NetworkSpec(path=data_path("sample", "network.osm.bz2")))
     net, build_s = timed(WalkNetwork.from_graph, graph)
     return net, graph, build_s
 

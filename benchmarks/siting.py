@@ -5,7 +5,7 @@ demand cells, covered when within the threshold) with demand weights; spopt's MC
 notion of existing facilities, so both solvers get the same *reduced* demand (cells already
 covered by existing facilities weigh 0). Instances:
 
-* ``sample_meal_point``: the bundled sample district (data/sample), meal points, 15 min, p=5,
+* ``sample_meal_point``: the bundled sample district (lifecircle/data/sample), meal points, 15 min, p=5,
   candidates and walking times exactly as :func:`lifecircle.coverage.siting.propose_sites`
   builds them (network nodes near uncovered seniors, thinned to 200 m);
 * ``sample_greenfield``: the same district with no existing facility, 10 min, p=10;
@@ -91,11 +91,11 @@ def synthetic_instance(name: str, n_candidates: int, n_demand: int, p: int, *, s
 
 
 def _sample_inputs():  # -> (Plan, Inputs)
-    """Load data/sample through the pipeline's loader."""
+    """Load the sample district through the pipeline's loader."""
     from lifecircle.pipeline import load_inputs
-    from lifecircle.plan import load_plan
+    from lifecircle.plan import SAMPLE_PLAN, load_plan
 
-    plan = load_plan(Path("data/sample/plan.toml"))
+    plan = load_plan(SAMPLE_PLAN)
     return plan, load_inputs(plan)
 
 
@@ -140,7 +140,7 @@ def sample_instances() -> list[Instance]:
         # Walking minutes at each cell's township-kind speed.
         cost = sp.csr_matrix((dist.data / speeds[dist.indices] / 60.0, dist.indices, dist.indptr),
                              shape=dist.shape)
-        note = ("data/sample, 200 m thinned network-node candidates, walking minutes by "
+        note = ("sample district, 200 m thinned network-node candidates, walking minutes by "
                 "township kind" + (", existing meal points' coverage removed" if existing else
                                    ", no existing facility"))
         out.append(Instance(name, cost, weights, threshold_min, p, note=note))

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from lifecircle.coverage.targets import Target, parse_targets, validate_targets
 from lifecircle.coverage.walk import KindWalk, WalkModel
+from lifecircle.data import SAMPLE_PLAN
 from lifecircle.errors import PlanError
 from lifecircle.geo.osm import NetworkSpec
 from lifecircle.geo.population import PopulationSpec
@@ -29,8 +30,6 @@ from lifecircle.layers.facilities import LayerSpec
 from lifecircle.layers.townships import TownshipSpec
 from lifecircle.layers.units import UnitSpec
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_PLAN = REPO_ROOT / "data" / "sample" / "plan.toml"
 
 # Keys whose string values are file or folder paths, resolved against the plan's folder.
 _PATH_KEYS = frozenset(
@@ -197,7 +196,7 @@ def parse_plan(doc: dict[str, Any], source: Path) -> Plan:
     for required in ("study", "inputs", "layers"):
         if required not in doc:
             raise PlanError(
-                f"{source.name}: missing [{required}] section — see data/sample/plan.toml"
+                f"{source.name}: missing [{required}] section — see lifecircle/data/sample/plan.toml"
             )
     study = _build(StudySpec, doc["study"], "[study]", source)
     if study.lang not in _LANGS:

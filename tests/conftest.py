@@ -9,12 +9,13 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from lifecircle.data import data_path
 from lifecircle.geo.network import WalkNetwork
 
 ROOT = Path(__file__).resolve().parents[1]
 OSM_FIXTURES = sorted((ROOT / "tests" / "fixtures" / "osm").glob("*.osm"))
-SAMPLE_NETWORK = ROOT / "data" / "sample" / "network.osm.bz2"
-SAMPLE_RIVER = ROOT / "data" / "sample" / "river.geojson"
+SAMPLE_NETWORK = data_path("sample", "network.osm.bz2")
+SAMPLE_RIVER = data_path("sample", "river.geojson")
 
 # A metric origin in UTM zone 50N (EPSG:32650), near 117 E 31.6 N.
 X0, Y0 = 500_000.0, 3_500_000.0
@@ -63,5 +64,5 @@ def sample_graph() -> nx.MultiDiGraph:
     """The sample district's walking network, read by lifecircle's own loader."""
     from lifecircle.geo.osm import NetworkSpec, load_walk_graph
 
-    assert SAMPLE_NETWORK.exists(), f"{SAMPLE_NETWORK} is missing: run python -m lifecircle.sample"
+    assert SAMPLE_NETWORK.exists(), f"{SAMPLE_NETWORK} is missing: run python -m tools.sample"
     return load_walk_graph(NetworkSpec(path=SAMPLE_NETWORK))

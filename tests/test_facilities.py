@@ -392,7 +392,7 @@ def test_normalise_place_name():
 
 
 def test_sample_registers_load_and_documented_faults_are_rejected():
-    """The sample district's registers (data/sample) read with the plan's settings."""
+    """The sample district's registers (lifecircle/data/sample) read with the plan's settings."""
     from lifecircle.plan import SAMPLE_PLAN
     sample = SAMPLE_PLAN.parent
     faults = re.findall(r"^\| (\S+\.(?:csv|xlsx)) \| (\d+) \|",

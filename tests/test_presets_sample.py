@@ -2,12 +2,14 @@
 
 import re
 
+from pathlib import Path
+
 import pytest
 
 from lifecircle.cli import presets_markdown
 from lifecircle.coverage.presets import preset_names
 from lifecircle.pipeline import evaluate_presets, load_inputs
-from lifecircle.plan import REPO_ROOT, SAMPLE_PLAN, load_plan
+from lifecircle.plan import SAMPLE_PLAN, load_plan
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +34,7 @@ def test_rows_without_data_are_not_applicable_with_the_missing_input_named(table
 
 
 def test_readme_table_is_current(table):
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     current = re.search(r"<!-- presets:start -->\n(.*?)\n<!-- presets:end -->", readme, re.S)
     assert current, "README.md lost its preset table markers"
     assert current.group(1).strip() == presets_markdown(table, "示范区").strip(), (

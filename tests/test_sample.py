@@ -20,7 +20,7 @@ import shapely
 from shapely.geometry import Point, shape
 
 from lifecircle.geo.crs import bd09_to_wgs84, gcj02_to_wgs84
-from lifecircle.sample import generate_sample
+from tools.sample import generate_sample
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLE = DATA / "sample"
@@ -112,7 +112,7 @@ def fault_lines(faults, name: str) -> set[int]:
 def test_regenerating_reproduces_committed_file_byte_for_byte(regenerated, relpath):
     out, _ = regenerated
     assert (out / relpath).read_bytes() == (DATA / relpath).read_bytes(), (
-        f"{relpath} differs from a fresh `python -m lifecircle.sample`: regenerate and commit"
+        f"{relpath} differs from a fresh `python -m tools.sample`: regenerate and commit"
     )
 
 
@@ -469,7 +469,7 @@ def test_each_listed_fault_is_really_in_its_row(faults, townships_m):
 def test_noding_shares_crossings_trims_overshoots_and_drops_strays():
     from shapely.geometry import LineString
 
-    from lifecircle.sample import Way, _node_ways, _overshoot
+    from tools.sample import Way, _node_ways, _overshoot
 
     ways = [
         Way(LineString([(0, 0), (100, 0)]), {"highway": "residential"}),
@@ -499,7 +499,7 @@ def test_noding_shares_crossings_trims_overshoots_and_drops_strays():
 def test_river_cut_makes_bridges_only_where_allowed():
     from shapely.geometry import LineString, box
 
-    from lifecircle.sample import District, Way, _cut_at_river
+    from tools.sample import District, Way, _cut_at_river
 
     river_line = LineString([(-100, 0), (1100, 0)])
     river = river_line.buffer(40, cap_style="flat").intersection(box(0, -500, 1000, 500))
@@ -521,7 +521,7 @@ def test_river_cut_makes_bridges_only_where_allowed():
 
 
 def test_command_line_passes_the_output_folder(monkeypatch, tmp_path):
-    import lifecircle.sample as sample
+    import tools.sample as sample
 
     seen = []
     monkeypatch.setattr(sample, "generate_sample", lambda out: seen.append(out))

@@ -171,9 +171,9 @@ def test_wrong_field_setting_and_no_name_field(tmp_path):
 
 
 def test_sample_townships_read_cleanly():
-    from lifecircle.plan import REPO_ROOT
+    from lifecircle.data import data_path
 
-    spec = TownshipSpec(path=REPO_ROOT / "data" / "boundaries" / "sample_townships.geojson",
+    spec = TownshipSpec(path=data_path("boundaries", "sample_townships.geojson"),
                         name_field="name", code_field="code")
     towns, rejects, warnings = read_townships(spec, county_code="329901")
     assert rejects.empty and not warnings

@@ -25,13 +25,12 @@ from lifecircle.errors import InputError
 from lifecircle.geo.crs import metric_crs_for
 from lifecircle.layers.categories import normalise_text
 from lifecircle.layers.facilities import normalise_place_name
+from lifecircle.data import NBS_CODES_PATH
 from lifecircle.layers.rejects import rejection_frame
 from lifecircle.layers.tables import map_columns, read_vector
 
 logger = logging.getLogger(__name__)
 
-NBS_CODES_PATH = Path(__file__).resolve().parents[2] / "data" / "boundaries" / \
-    "nbs_township_codes_2023.csv"
 OVERLAP_TOLERANCE_M2 = 100.0
 GAP_TOLERANCE_M2 = 100.0
 
@@ -160,7 +159,7 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
         6-digit county code: features without a code are matched to the NBS table by name
         within this county, and codes outside it are reported.
     nbs_path
-        Another NBS code table (default ``data/boundaries/nbs_township_codes_2023.csv``).
+        Another NBS code table (default ``lifecircle/data/boundaries/nbs_township_codes_2023.csv``).
     overlap_tolerance_m2, gap_tolerance_m2
         Overlaps between townships and holes in their union smaller than this are digitising
         noise and not reported.
