@@ -47,8 +47,8 @@ import pandas as pd
 from scipy.sparse.csgraph import dijkstra
 
 from lifecircle.coverage.areas import facility_polygons
-from lifecircle.data import data_path
 from lifecircle.coverage.reach import nearest_sources, reach_matrix
+from lifecircle.data import data_path
 from lifecircle.geo.network import WalkNetwork, snap_points
 
 ROOT = Path(__file__).resolve().parents[1]

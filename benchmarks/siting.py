@@ -5,7 +5,7 @@ demand cells, covered when within the threshold) with demand weights; spopt's MC
 notion of existing facilities, so both solvers get the same *reduced* demand (cells already
 covered by existing facilities weigh 0). Instances:
 
-* ``sample_meal_point``: the bundled sample district (lifecircle/data/sample), meal points, 15 min, p=5,
+* ``sample_meal_point``: the bundled sample district, meal points, 15 min, p=5,
   candidates and walking times exactly as :func:`lifecircle.coverage.siting.propose_sites`
   builds them (network nodes near uncovered seniors, thinned to 200 m);
 * ``sample_greenfield``: the same district with no existing facility, 10 min, p=10;

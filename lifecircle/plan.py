@@ -22,14 +22,13 @@ from typing import Any, TypeVar
 
 from lifecircle.coverage.targets import Target, parse_targets, validate_targets
 from lifecircle.coverage.walk import KindWalk, WalkModel
-from lifecircle.data import SAMPLE_PLAN
+from lifecircle.data import SAMPLE_PLAN as SAMPLE_PLAN
 from lifecircle.errors import PlanError
 from lifecircle.geo.osm import NetworkSpec
 from lifecircle.geo.population import PopulationSpec
 from lifecircle.layers.facilities import LayerSpec
 from lifecircle.layers.townships import TownshipSpec
 from lifecircle.layers.units import UnitSpec
-
 
 # Keys whose string values are file or folder paths, resolved against the plan's folder.
 _PATH_KEYS = frozenset(
@@ -196,7 +195,8 @@ def parse_plan(doc: dict[str, Any], source: Path) -> Plan:
     for required in ("study", "inputs", "layers"):
         if required not in doc:
             raise PlanError(
-                f"{source.name}: missing [{required}] section — see lifecircle/data/sample/plan.toml"
+                f"{source.name}: missing [{required}] section — see the sample "
+                "lifecircle/data/sample/plan.toml"
             )
     study = _build(StudySpec, doc["study"], "[study]", source)
     if study.lang not in _LANGS:

@@ -1,7 +1,6 @@
 """Every shipped preset evaluates on the sample district, and the README's table is current."""
 
 import re
-
 from pathlib import Path
 
 import pytest

@@ -1,5 +1,6 @@
-"""A plain (non-editable) install runs: the wheel carries its data and `lifecircle demo` works from
-another folder, in a fresh virtual environment that shares only the already-installed dependencies."""
+"""A plain (non-editable) install runs: the wheel carries its data and `lifecircle demo` works
+from another folder, in a fresh virtual environment that shares only the already-installed
+dependencies."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""What the runtime needs, shipped inside the package: the NBS township codes and the sample district.
+"""What the runtime needs, shipped inside the package: NBS township codes and the sample district.
 
-Read through :func:`data_path`, which works from a source checkout and from an installed wheel alike.
+Read through :func:`data_path`, which works from a source checkout and an installed wheel alike.
 """
 
 from __future__ import annotations

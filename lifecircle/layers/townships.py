@@ -21,11 +21,11 @@ import pandas as pd
 import pyproj
 import shapely
 
+from lifecircle.data import NBS_CODES_PATH
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import metric_crs_for
 from lifecircle.layers.categories import normalise_text
 from lifecircle.layers.facilities import normalise_place_name
-from lifecircle.data import NBS_CODES_PATH
 from lifecircle.layers.rejects import rejection_frame
 from lifecircle.layers.tables import map_columns, read_vector
 
