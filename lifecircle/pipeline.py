@@ -34,13 +34,9 @@ from lifecircle.coverage.targets import (
 )
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import NetworkError
+from lifecircle.geo.cache import load_walk_network
 from lifecircle.geo.network import WalkNetwork
-from lifecircle.geo.osm import (
-    describe_components,
-    load_walk_graph,
-    node_lonlat,
-    townships_without_roads,
-)
+from lifecircle.geo.osm import townships_without_roads
 from lifecircle.geo.population import demand_points
 from lifecircle.layers.categories import CategoryRegistry, load_registry
 from lifecircle.layers.facilities import check_coordinate_system, locate_facilities, read_register
@@ -141,10 +137,9 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
 
     progress("读取步行路网", 1, steps)
     with _timed(timings, "network"):
-        graph = load_walk_graph(plan.network)
-        network = WalkNetwork.from_graph(graph)
-    node_lon, node_lat = node_lonlat(graph)
-    components = describe_components(graph)
+        loaded = load_walk_network(plan.network)
+    network, node_lon, node_lat = loaded.network, loaded.node_lon, loaded.node_lat
+    components = loaded.components
     if components.get("other_components"):
         warnings.append(
             f"路网有 {len(components['other_components'])} 个与主网不连通的部分"
@@ -233,6 +228,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
         network_summary={
             "nodes": len(network.x),
             "edges": len(network.edge_u),
+            "cache": loaded.cache,
             **components,
         },
         timings_s=timings,
@@ -690,6 +686,23 @@ def write_outputs(
     progress("完成", steps, steps)
 
 
+def peak_memory_mb() -> dict[str, float] | None:
+    """Peak resident memory (MB) of this process, of its finished workers, and the larger.
+
+    ``getrusage``'s ``ru_maxrss`` (kilobytes on Linux, bytes on macOS); None where the
+    platform has no ``resource`` module (Windows).
+    """
+    try:
+        import resource
+    except ImportError:
+        return None
+    unit = 1 / 1024 / 1024 if platform.system() == "Darwin" else 1 / 1024
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit
+    return {"self": round(own, 1), "children": round(workers, 1),
+            "max": round(max(own, workers), 1)}
+
+
 def default_out_dir(plan: Plan) -> Path:
     """``out/<study name>/`` under the current folder."""
     return Path("out") / _safe_filename(plan.study.name)
@@ -712,6 +725,7 @@ def run_plan(
         write_outputs(result, stage, plan=plan, options=options, progress=progress)
         result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
         result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+        result.run_info["peak_memory_mb"] = peak_memory_mb()
         result.run_info["outputs"] = sorted(
             str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()
         )

@@ -126,7 +126,7 @@ def _layout(rng: np.random.Generator, scale: float) -> County:
     boundary = shapely.Polygon(ring * side)
 
     city = (0.42 * side, 0.6 * side)
-    city_r = 0.17 * side
+    city_r = 0.19 * side
     k = max(2, round(6 * np.sqrt(scale)))
     step = side / k
     gi, gj = np.meshgrid(np.arange(k), np.arange(k))
@@ -141,7 +141,7 @@ def _layout(rng: np.random.Generator, scale: float) -> County:
     seeds = seeds[inside]
     street = np.hypot(seeds[:, 0] - city[0], seeds[:, 1] - city[1]) < city_r
     river_phase = rng.uniform(0, 2 * np.pi, 2)
-    n_villages = rng.poisson(0.9 * side * side / 1e6)
+    n_villages = rng.poisson(1.8 * side * side / 1e6)
     villages = rng.uniform(0, side, (n_villages, 2))
     county = County(side, origin, boundary, city, city_r, seeds, street, villages, river_phase)
     far = np.hypot(villages[:, 0] - city[0], villages[:, 1] - city[1]) > city_r
@@ -186,21 +186,21 @@ def _level(county: County, px: np.ndarray, py: np.ndarray, rng: np.random.Genera
     d_city = np.hypot(px - cx, py - cy) / reach
     level = np.full(px.shape, 8, dtype=np.int8)
     level[d_city < 1.0] = 2
-    level[d_city < 0.55] = 1
+    level[d_city < 0.85] = 1
     towns = county.seeds[~county.street]
     if len(towns):
         d_town, _ = cKDTree(towns).query(np.column_stack([px, py]))
-        level[d_town < 1100] = np.minimum(level[d_town < 1100], 2)
-        level[d_town < 500] = 1
+        level[d_town < 1500] = np.minimum(level[d_town < 1500], 2)
+        level[d_town < 700] = 1
     if len(county.villages):
-        radius = rng.uniform(120, 260, len(county.villages))
+        radius = rng.uniform(130, 300, len(county.villages))
         d_vil, which = cKDTree(county.villages).query(np.column_stack([px, py]))
         level[d_vil < radius[which]] = np.minimum(level[d_vil < radius[which]], 2)
     return level
 
 
 def _lattice(rng: np.random.Generator, county: County) -> Lattice:
-    n = int(round(county.side_m / BASE_M)) + 1
+    n = round(county.side_m / BASE_M) + 1
     jj, ii = np.divmod(np.arange(n * n), n)  # row j (y), column i (x)
     px, py = ii * BASE_M, jj * BASE_M
     level = _level(county, px.astype(float), py.astype(float), rng)
@@ -232,7 +232,7 @@ def _lattice(rng: np.random.Generator, county: County) -> Lattice:
     keep = (keep & ~wet) | on_bridge
 
     # one expressway row through the city, closed to pedestrians
-    express_row = int(round((county.city_xy[1] - 0.3 * county.city_r_m) / BASE_M / 8)) * 8
+    express_row = round((county.city_xy[1] - 0.3 * county.city_r_m) / BASE_M / 8) * 8
     cls = np.full(u.size, 6, dtype=np.int8)  # track
     major = line % 24 == 0
     cls[k == 8] = np.where(major[k == 8], 5, 6)
@@ -489,9 +489,10 @@ def _registers(rng: np.random.Generator, county: County, lat: Lattice, popu: Pop
     lon, la, town = located("elder_care_centre", 0.8)
     glon, glat = wgs84_to_gcj02(lon, la)
     types = rng.choice(["日间照料中心", "居家养老服务站", "养老机构", "敬老院"], size=lon.size,
-                       p=[0.35, 0.45, 0.12, 0.08])
+                       p=[0.35, 0.45, 0.12, 0.08]).astype(object)
     for t in range(min(len(townships), lon.size)):
-        types[t] = "综合性养老服务中心" if townships[town[t]][2] == "street" else "区域性养老服务中心"
+        street = townships[town[t]][2] == "street"
+        types[t] = "综合性养老服务中心" if street else "区域性养老服务中心"
     beds = np.where(np.isin(types, ["养老机构", "敬老院"]), rng.integers(40, 300, lon.size),
                     np.where(types == "日间照料中心", rng.integers(0, 12, lon.size), 0))
     nursing = np.round(beds * rng.uniform(0.3, 0.8, lon.size)).astype(int)
@@ -758,7 +759,7 @@ def generate_county(out_dir: str | Path, *, seed: int = SEED, scale: float = 1.0
     pop_by_town = np.bincount(seat_of_cell, weights=popu.pop.ravel().astype(float),
                               minlength=len(townships))
     feats = [_feature(county, poly, {"code": code, "name": name,
-                                     "households": int(round(pop_by_town[k] / 2.8))})
+                                     "households": round(pop_by_town[k] / 2.8)})
              for k, ((code, name, _), poly) in enumerate(zip(townships, polys, strict=True))]
     _write_geojson(out / "townships.geojson", "townships", feats)
     facilities = _registers(rng, county, lat, popu, townships, scale, out)

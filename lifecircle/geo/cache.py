@@ -1,0 +1,249 @@
+"""A binary cache of the walking network, so that a second run skips parsing OpenStreetMap.
+
+:func:`load_walk_network` is :func:`lifecircle.geo.osm.load_walk_graph` followed by
+:meth:`WalkNetwork.from_graph` and the blocks the streets enclose (:attr:`WalkNetwork.faces`),
+with the result kept as arrays in one ``.npz`` file: the CSR adjacency, node and edge arrays,
+edge shapes as packed vertices, the blocks' rings, and node longitudes/latitudes. On a
+330,000-node county the parse and conversion take about 40 s and the cache reads back in a
+few seconds (``benchmarks/pipeline.py`` measures both).
+
+The cache file's name is a hash of everything the network depends on: the contents of the
+network file (and of a clipping polygon file), every field of the :class:`NetworkSpec`
+(including its walk rules), the source of the modules that read and convert the network, and
+a format number. Any change gives another name, so a stale file is never read; a file that
+cannot be read (truncated, corrupt, another format) is reported in the log and the network is
+parsed again. Files are written through a temporary file and a rename, so a crashed run never
+leaves half a cache behind. Online sources keep osmnx's GraphML cache and are not cached here.
+
+The cache lives in ``[inputs.network].cache_dir`` when the plan gives one, else in
+``$XDG_CACHE_HOME/lifecircle/networks`` (``~/.cache/lifecircle/networks``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyproj
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
+
+from lifecircle.geo import network as network_module
+from lifecircle.geo import osm as osm_module
+from lifecircle.geo.network import Faces, WalkNetwork
+from lifecircle.geo.osm import (
+    NetworkSpec,
+    default_cache_dir,
+    describe_components,
+    load_walk_graph,
+    node_lonlat,
+)
+
+logger = logging.getLogger(__name__)
+
+# Bump when the layout of the arrays below changes.
+CACHE_FORMAT = 1
+_CHUNK = 1 << 20
+
+__all__ = ["LoadedNetwork", "load_walk_network", "network_cache_path"]
+
+
+@dataclass(frozen=True)
+class LoadedNetwork:
+    """A walking network with what a run reports about it.
+
+    Attributes
+    ----------
+    network
+        The network (its :attr:`WalkNetwork.faces` already traced).
+    node_lon, node_lat
+        Node coordinates in degrees (WGS-84), in node order.
+    components
+        :func:`lifecircle.geo.osm.describe_components` of the network.
+    cache
+        ``"hit"`` (read from the cache), ``"miss"`` (parsed, then cached) or ``"off"`` (not
+        cached: an online source, or caching turned off).
+    cache_path
+        The cache file, when there is one.
+    """
+
+    network: WalkNetwork
+    node_lon: NDArray[np.float64]
+    node_lat: NDArray[np.float64]
+    components: dict[str, Any]
+    cache: str
+    cache_path: Path | None = None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """A spec field as JSON-able text that changes whenever the value does."""
+    if isinstance(value, BaseGeometry):
+        return shapely.to_wkt(value, rounding_precision=-1)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _code_hash() -> str:
+    """Hash of the modules whose code decides the network (walk rules, simplification, CSR)."""
+    digest = hashlib.sha256()
+    for module in (osm_module, network_module):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_key(spec: NetworkSpec) -> str:
+    fields = {f.name: _plain(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
+    fields.pop("cache_dir", None)  # where the cache lives does not change the network
+    files = {}
+    for name in ("path", "polygon"):
+        value = getattr(spec, name, None)
+        if isinstance(value, (str, Path)) and Path(value).is_file():
+            files[name] = _file_sha256(Path(value))
+    record = {"format": CACHE_FORMAT, "code": _code_hash(), "spec": fields, "files": files}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def network_cache_path(spec: NetworkSpec) -> Path | None:
+    """Where the network of ``spec`` is (or will be) cached; None for online sources.
+
+    The name hashes the network file's contents, so this reads the whole file.
+    """
+    if spec.path is None or not Path(spec.path).is_file():
+        return None
+    folder = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir() / "networks"
+    return folder / f"network-{_cache_key(spec)}.npz"
+
+
+def _arrays(loaded: LoadedNetwork) -> dict[str, NDArray[Any]]:
+    net = loaded.network
+    coords, owner = shapely.get_coordinates(net.edge_geometry, return_index=True)
+    faces = net.faces
+    return {
+        "crs_wkt": np.array(net.crs.to_wkt()),
+        "components": np.array(json.dumps(loaded.components)),
+        "node_ids": net.node_ids, "x": net.x, "y": net.y,
+        "indptr": net.indptr, "indices": net.indices, "weights_m": net.weights_m,
+        "edge_u": net.edge_u, "edge_v": net.edge_v, "edge_length_m": net.edge_length_m,
+        "edge_coords": coords,
+        "edge_vertex_count": np.bincount(owner, minlength=net.n_edges),
+        "component": net.component,
+        "node_lon": loaded.node_lon, "node_lat": loaded.node_lat,
+        "face_of": faces.face_of, "face_n_sides": faces.n_sides,
+        "face_ring_xy": faces.ring_xy, "face_ring_start": faces.ring_start,
+    }
+
+
+def _from_arrays(data: Any, path: Path) -> LoadedNetwork:
+    n_edges = data["edge_u"].size
+    counts = data["edge_vertex_count"]
+    geometry = shapely.linestrings(data["edge_coords"], indices=np.repeat(np.arange(n_edges),
+                                                                         counts))
+    network = WalkNetwork(
+        crs=pyproj.CRS.from_wkt(str(data["crs_wkt"])), node_ids=data["node_ids"],
+        x=data["x"], y=data["y"], indptr=data["indptr"], indices=data["indices"],
+        weights_m=data["weights_m"], edge_u=data["edge_u"], edge_v=data["edge_v"],
+        edge_length_m=data["edge_length_m"], edge_geometry=np.asarray(geometry, dtype=object),
+        component=data["component"],
+    )
+    # cached_property stores into the instance dict: the blocks come from the cache too
+    network.__dict__["faces"] = Faces(data["face_of"], data["face_n_sides"],
+                                      data["face_ring_xy"], data["face_ring_start"])
+    return LoadedNetwork(network, data["node_lon"], data["node_lat"],
+                         json.loads(str(data["components"])), "hit", path)
+
+
+def _read(path: Path) -> LoadedNetwork | None:
+    """The cached network, or None (with a log line) when the file is unusable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return _from_arrays(data, path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+            shapely.errors.GEOSException, pyproj.exceptions.CRSError) as exc:
+        logger.warning("network cache %s cannot be read (%s: %s); parsing the network again",
+                       path, type(exc).__name__, exc)
+        return None
+
+
+def _write(path: Path, loaded: LoadedNetwork) -> None:
+    """Write the cache atomically (temporary file in the same folder, then a rename)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        logger.warning("cannot write the network cache in %s (%s); runs will parse the network",
+                       path.parent, exc)
+        return
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **_arrays(loaded))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    logger.info("walk network cached at %s", path)
+
+
+def _parse(spec: NetworkSpec) -> LoadedNetwork:
+    graph = load_walk_graph(spec)
+    network = WalkNetwork.from_graph(graph)
+    lon, lat = node_lonlat(graph)
+    components = describe_components(graph)
+    del graph
+    network.faces  # noqa: B018 - traced once here, so that the cache holds the blocks
+    return LoadedNetwork(network, lon, lat, components, "off")
+
+
+def load_walk_network(spec: NetworkSpec, *, use_cache: bool = True) -> LoadedNetwork:
+    """Load the walking network of ``spec`` as a :class:`WalkNetwork`, through the cache.
+
+    Parameters
+    ----------
+    spec
+        Where the network comes from (see :class:`lifecircle.geo.osm.NetworkSpec`).
+    use_cache
+        Read the cached arrays when they match the inputs, and write them after parsing.
+
+    Returns
+    -------
+    LoadedNetwork
+        The network, node longitudes/latitudes, the component summary and the cache status.
+
+    Raises
+    ------
+    NetworkError
+        As :func:`lifecircle.geo.osm.load_walk_graph`.
+    """
+    path = network_cache_path(spec) if use_cache else None
+    if path is not None and path.exists():
+        cached = _read(path)
+        if cached is not None:
+            logger.info("walk network read from the cache %s", path)
+            return cached
+    loaded = _parse(spec)
+    if path is None:
+        return loaded
+    _write(path, loaded)
+    return dataclasses.replace(loaded, cache="miss", cache_path=path)
+
