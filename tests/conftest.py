@@ -51,6 +51,16 @@ def load_osm(path: Path, *, simplify: bool) -> nx.MultiDiGraph:
         return ox.graph_from_xml(path, bidirectional=True, retain_all=True, simplify=simplify)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache_home(tmp_path_factory):
+    """Runs keep their network cache (lifecircle.geo.cache) in the session's temporary folder,
+    not in the user's ~/.cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def osm_graphs() -> dict[str, nx.MultiDiGraph]:
     """Every real extract under tests/fixtures/osm, loaded once; the smallest one simplified

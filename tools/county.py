@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import logging
 import time
@@ -302,7 +303,10 @@ def _write_osm(path: Path, county: County, lat: Lattice) -> int:
     lon, la = _to_lonlat(county, lat.x[lat.node], lat.y[lat.node])
     ways = _ways(lat)
     road_names = [a + b + "路" for a in _ROAD_FIRST[::2] for b in "东西南北中"]
-    with gzip.open(path, "wt", encoding="utf-8", compresslevel=3) as out:
+    # mtime=0: the same seed gives the same bytes
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3,
+                                               mtime=0) as packed, \
+            io.TextIOWrapper(packed, encoding="utf-8") as out:
         out.write("<?xml version='1.0' encoding='UTF-8'?>\n")
         out.write(f'<osm version="0.6" generator="lifecircle tools.county ({COUNTY_NAME}, '
                   'fictional)">\n')
