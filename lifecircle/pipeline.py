@@ -330,6 +330,7 @@ def _coverage_and_zones(
         categories=sorted({layer.category for layer in plan.layers}),
         progress=progress,
         service_areas=service_areas,
+        facility_areas=False,  # maps and results.gpkg draw each category's dissolved area
     )
     townships = _with_population(inputs.townships, coverage.demand, "township_code")
     units = {

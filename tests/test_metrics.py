@@ -183,6 +183,25 @@ def test_row_order_changes_nothing(points, rnd):
     pd.testing.assert_frame_equal(one.township_metrics, two.township_metrics)
 
 
+def test_dissolved_areas_without_facility_areas_equal_their_union():
+    # overlapping facilities of two categories on the grid: the one-search dissolved area is
+    # the union of the facilities' areas, up to the simplification of each polygon
+    rng = np.random.default_rng(5)
+    fac = facilities_frame(rng.uniform(X0, X0 + 660, 8), rng.uniform(Y0, Y0 + 660, 8),
+                           ["a", "b"] * 4)
+    per_facility = compute_coverage(NET, fac, CELLS, WALK, categories=["a", "b"])
+    dissolved = compute_coverage(NET, fac, CELLS, WALK, categories=["a", "b"],
+                                 facility_areas=False)
+    assert dissolved.facility_areas.empty and not per_facility.facility_areas.empty
+    one = per_facility.service_areas.to_crs("EPSG:32650")
+    two = dissolved.service_areas.to_crs("EPSG:32650")
+    assert one[["category", "threshold_min"]].equals(two[["category", "threshold_min"]])
+    for a, b in zip(one.geometry, two.geometry, strict=True):
+        assert a.area > 10_000
+        assert shapely.symmetric_difference(a, b).area < 0.01 * a.area
+    pd.testing.assert_frame_equal(per_facility.township_metrics, dissolved.township_metrics)
+
+
 # --- the walk model ---------------------------------------------------------------------------
 
 

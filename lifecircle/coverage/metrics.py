@@ -24,7 +24,12 @@ import pandas as pd
 import pyproj
 import shapely
 
-from lifecircle.coverage.areas import DEFAULT_OFF_NETWORK_M, DEFAULT_SIMPLIFY_M, facility_polygons
+from lifecircle.coverage.areas import (
+    DEFAULT_OFF_NETWORK_M,
+    DEFAULT_SIMPLIFY_M,
+    facility_polygons,
+    service_area_polygons,
+)
 from lifecircle.coverage.reach import nearest_point_distances, nearest_sources, reach_matrix
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import InputError
@@ -227,6 +232,7 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
                      off_network_m: float = DEFAULT_OFF_NETWORK_M,
                      simplify_m: float = DEFAULT_SIMPLIFY_M,
                      service_areas: bool = True,
+                     facility_areas: bool = True,
                      search_limit_m: float | None = None) -> CoverageResult:
     """Walking coverage of every demand cell by each category's facilities.
 
@@ -253,6 +259,12 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
         Simplification tolerance of the polygons.
     service_areas
         False skips the polygons (``service_areas``/``facility_areas`` come back empty).
+    facility_areas
+        False skips the per-facility polygons (``facility_areas`` comes back empty): each
+        category's dissolved area is then built from its one multi-source search
+        (:func:`lifecircle.coverage.areas.service_area_polygons`), the same area as the union
+        of its facilities' but far cheaper where facilities' areas overlap (maps and the
+        GeoPackage need only the dissolved areas).
     search_limit_m
         Search bound (default ``walk.max_reach_m``); distances beyond it are ``inf``.
 
@@ -310,8 +322,16 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
         uncovered.append(_uncovered(demand_out, category, time_min, walk, kinds))
 
         report(f"service areas: {category}", 2 + 2 * index, steps)
-        if service_areas and snaps.ok.any():
-            reach_by_t = {t: reach_m_for_threshold(walk, t) for t in thresholds}
+        reach_by_t = {t: reach_m_for_threshold(walk, t) for t in thresholds}
+        searched = limit_m >= max(reach_by_t.values()) - off_network_m
+        if service_areas and snaps.ok.any() and not facility_areas and searched:
+            for threshold in thresholds:
+                whole = service_area_polygons(network, snaps, reach.distance_m,
+                                              reach_by_t[threshold],
+                                              off_network_m=off_network_m, simplify_m=simplify_m)
+                dissolved.append({"category": category, "threshold_min": float(threshold),
+                                  "geometry": network.to_wgs84(np.array([whole]))[0]})
+        elif service_areas and snaps.ok.any():
             core_max = max(reach_by_t.values()) - off_network_m
             node_reach = reach_matrix(network, snaps, max(core_max, 0.0))
             for threshold, reach_m in reach_by_t.items():
