@@ -16,7 +16,13 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from lifecircle.coverage.targets import GapReport
@@ -75,6 +81,21 @@ _TEXT = {
         "minutes": "分钟",
         "siting": "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
         "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
+        "timings": "耗时",
+        "peak_memory": "峰值内存",
+        "cache_hit": "路网读自缓存",
+        "stages": {
+            "townships": "乡镇边界",
+            "network": "路网",
+            "registers": "登记表",
+            "population": "人口",
+            "coverage": "覆盖分析",
+            "accessibility": "可达性",
+            "targets": "目标评估",
+            "siting": "选址",
+            "write": "写出",
+            "total": "合计",
+        },
     },
     "en": {
         "township": "Township",
@@ -101,6 +122,10 @@ _TEXT = {
         "minutes": "min",
         "siting": "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
         "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
+        "timings": "Time",
+        "peak_memory": "peak memory",
+        "cache_hit": "network read from the cache",
+        "stages": {},
     },
 }
 
@@ -148,6 +173,7 @@ def _progress() -> Progress:
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=console,
         transient=True,
     )
@@ -240,7 +266,25 @@ def _print_summary(result, out_dir: Path, logged: list[str]) -> None:
     warnings += [message for message in dict.fromkeys(logged) if message not in warnings]
     for warning in warnings:
         console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
+    _print_timings(result.run_info, text)
     console.print(f"{text['written']} [bold]{out_dir}[/]")
+
+
+def _print_timings(run_info: dict, text: dict) -> None:
+    """One line: seconds per stage (as run.json has them), the total and the peak memory."""
+    timings = run_info.get("timings_s", {})
+    if not timings:
+        return
+    parts = [f"{text['stages'].get(k, k)} {v:.1f} s" for k, v in timings.items() if k != "total"]
+    line = f"{text['timings']}: " + " · ".join(parts)
+    if "total" in timings:
+        line += f" | {text['stages'].get('total', 'total')} {timings['total']:.1f} s"
+    memory = run_info.get("peak_memory_mb")
+    if memory:
+        line += f" | {text['peak_memory']} {memory['max'] / 1024:.2f} GB"
+    if run_info.get("network", {}).get("cache") == "hit":
+        line += f" ({text['cache_hit']})"
+    console.print(line, highlight=False)
 
 
 def _print_coverage(result, text: dict[str, str]) -> None:
