@@ -322,3 +322,29 @@ def test_dissolved_area_around_an_island_of_streets():
     assert not ours.contains(shapely.Point(X0 + 300.0, Y0 + 300.0))
     assert ours.contains(shapely.Point(X0 + 300.0, Y0 + 240.0))
     assert not ours.contains(shapely.Point(X0 + 300.0, Y0 + 120.0))
+
+
+def test_dissolved_area_in_tiles_equals_buffering_every_piece(monkeypatch):
+    """Tiles much smaller than the area (pieces crossing tile edges, facilities in several
+    tiles): united tile by tile it is still the buffer of every reached piece."""
+    net = grid_network(12, 12, spacing_m=100.0, gap_after_col=5, gap_m=150.0, bridge_rows=(3,))
+    rng = np.random.default_rng(3)
+    fac = snap_points(net, rng.uniform(X0, X0 + 1200, 5), rng.uniform(Y0, Y0 + 1100, 5),
+                      max_snap_m=100)
+    reach = nearest_sources(net, fac, limit_m=700.0)
+    whole = service_area_polygons(net, fac, reach.distance_m, 700.0, off_network_m=50.0,
+                                  simplify_m=0.0)
+    monkeypatch.setattr(areas, "_TILE_M", 230.0)
+    tiled = service_area_polygons(net, fac, reach.distance_m, 700.0, off_network_m=50.0,
+                                  simplify_m=0.0)
+    nodes = np.flatnonzero(reach.distance_m <= 650.0)
+    _, edge, start, stop = reached_pieces(net, np.zeros(nodes.size, dtype=np.int64), nodes,
+                                          reach.distance_m[nodes], 650.0)
+    ok = np.flatnonzero(fac.ok)
+    _, own = areas._own_edge_and_connector(net, fac, np.zeros(ok.size, dtype=np.int64), ok,
+                                           650.0)
+    plain = shapely.union_all(shapely.buffer(np.r_[cut_edges(net, edge, start, stop), own],
+                                             50.0, quad_segs=4))
+    assert whole.area > 300_000 and tiled.is_valid
+    assert shapely.symmetric_difference(tiled, plain).area < 1.0
+    assert shapely.symmetric_difference(tiled, whole).area < 1.0

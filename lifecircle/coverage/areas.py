@@ -66,6 +66,8 @@ __all__ = [
 DEFAULT_OFF_NETWORK_M = 50.0  # about half a typical urban block edge: entrances off the street
 DEFAULT_SIMPLIFY_M = 2.0
 _QUAD_SEGS = 4
+# Side of the tiles a dissolved service area is united in (see service_area_polygons).
+_TILE_M = 3000.0
 
 
 def cut_edges(network: WalkNetwork, edge: NDArray[np.integer], start_m: NDArray[np.floating],
@@ -553,9 +555,40 @@ def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: N
                                quad_segs=_QUAD_SEGS)
         return shapely.union_all(discs)
     nodes = np.flatnonzero(np.asarray(node_distance_m) <= core_m)
-    pg, pe, ps, pt = reached_pieces(network, np.zeros(nodes.size, dtype=np.int64), nodes,
-                                    np.asarray(node_distance_m)[nodes], core_m)
-    og, olines = _own_edge_and_connector(network, snaps, np.zeros(ok_rows.size, dtype=np.int64),
-                                         ok_rows, core_m)
-    return _buffer_groups(network, 1, pg, pe, ps, pt, og, olines,
-                          off_network_m=off_network_m, simplify_m=simplify_m)[0]
+    _, pe, ps, pt = reached_pieces(network, np.zeros(nodes.size, dtype=np.int64), nodes,
+                                   np.asarray(node_distance_m)[nodes], core_m)
+    _, olines = _own_edge_and_connector(network, snaps, np.zeros(ok_rows.size, dtype=np.int64),
+                                        ok_rows, core_m)
+    # Tiles: one sweep of Clipper over a whole county's capsules grows faster than their
+    # number (minutes for 330,000 nodes), so each tile unites the pieces near it, the result
+    # is cut to the tile, and the tiles are united.
+    bounds = np.vstack([shapely.bounds(network.edge_geometry[pe]), shapely.bounds(olines)])
+    reach_box = bounds + np.array([-1.0, -1.0, 1.0, 1.0]) * (off_network_m + 1.0)
+    origin = reach_box[:, :2].min(axis=0)
+    lo = np.floor((reach_box[:, :2] - origin) / _TILE_M).astype(np.int64)
+    hi = np.floor((reach_box[:, 2:] - origin) / _TILE_M).astype(np.int64)
+    n_x = int(hi[:, 0].max()) + 1
+    span = hi - lo + 1
+    if n_x == 1 and int(hi[:, 1].max()) == 0:
+        group = np.zeros(len(bounds), dtype=np.int64)
+        item = np.arange(len(bounds))
+    else:  # a piece near a tile's edge goes to every tile it may reach into
+        count = span[:, 0] * span[:, 1]
+        item = np.repeat(np.arange(len(bounds)), count)
+        rank = ranges(np.zeros(len(bounds), dtype=np.int64), count)
+        cx = lo[item, 0] + rank % span[item, 0]
+        cy = lo[item, 1] + rank // span[item, 0]
+        group = cy * n_x + cx
+    tiles, group = np.unique(group, return_inverse=True)
+    n_edges_pieces = pe.size
+    is_edge = item < n_edges_pieces
+    e_item, x_item = item[is_edge], item[~is_edge] - n_edges_pieces
+    parts = _buffer_groups(network, tiles.size, group[is_edge], pe[e_item], ps[e_item],
+                           pt[e_item], group[~is_edge], olines[x_item],
+                           off_network_m=off_network_m, simplify_m=simplify_m)
+    if tiles.size == 1:
+        return parts[0]
+    x0 = origin[0] + (tiles % n_x) * _TILE_M
+    y0 = origin[1] + (tiles // n_x) * _TILE_M
+    cut = shapely.intersection(parts, shapely.box(x0, y0, x0 + _TILE_M, y0 + _TILE_M))
+    return shapely.union_all(cut[~shapely.is_empty(cut)])
