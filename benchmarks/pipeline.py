@@ -187,7 +187,9 @@ def check_cells(folder: Path, cells: int, seed: int) -> dict:
     from lifecircle.geo.cache import load_walk_network
     from lifecircle.pipeline import load_inputs
     from lifecircle.plan import load_plan
-    from tests.test_reach import split_graph
+
+    sys.path.insert(0, str(ROOT / "tests"))  # the tests' independent reference
+    from test_reach import split_graph
 
     plan = load_plan(folder / "plan.toml")
     inputs = load_inputs(plan)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -331,6 +332,7 @@ def _coverage_and_zones(
         progress=progress,
         service_areas=service_areas,
         facility_areas=False,  # maps and results.gpkg draw each category's dissolved area
+        workers=min(2, os.cpu_count() or 1),
     )
     townships = _with_population(inputs.townships, coverage.demand, "township_code")
     units = {

@@ -348,3 +348,6 @@ def test_dissolved_area_in_tiles_equals_buffering_every_piece(monkeypatch):
     assert whole.area > 300_000 and tiled.is_valid
     assert shapely.symmetric_difference(tiled, plain).area < 1.0
     assert shapely.symmetric_difference(tiled, whole).area < 1.0
+    in_workers = service_area_polygons(net, fac, reach.distance_m, 700.0, off_network_m=50.0,
+                                       simplify_m=0.0, workers=2)
+    assert shapely.symmetric_difference(in_workers, tiled).area < 1e-6

@@ -525,9 +525,50 @@ def _polygons_in_parallel(network: WalkNetwork, snaps: Snaps, matrix: sp.csr_mat
     return out
 
 
+def _tile_chunk(chunk: NDArray[np.int64]) -> list[shapely.Geometry]:
+    state = _FORK_STATE
+    assert state is not None, "run only in a worker of _tiles_in_parallel"
+    return list(_buffer_tiles(*state, chunk))
+
+
+def _buffer_tiles(network: WalkNetwork, group: NDArray[np.int64], pe: NDArray[np.int64],
+                  ps: NDArray[np.float64], pt: NDArray[np.float64], xgroup: NDArray[np.int64],
+                  olines: NDArray[np.object_], options: dict, chunk: NDArray[np.int64],
+                  ) -> NDArray[np.object_]:
+    """:func:`_buffer_groups` of the tiles numbered ``chunk`` (sorted), in that order."""
+    mine = np.isin(group, chunk)
+    xmine = np.isin(xgroup, chunk)
+    return _buffer_groups(network, chunk.size, np.searchsorted(chunk, group[mine]), pe[mine],
+                          ps[mine], pt[mine], np.searchsorted(chunk, xgroup[xmine]),
+                          olines[xmine], **options)
+
+
+def _tiles_in_parallel(state: tuple, n_tiles: int, n_workers: int) -> NDArray[np.object_]:
+    """:func:`_buffer_tiles` of every tile, in chunks over ``n_workers`` forked processes (as
+    :func:`_polygons_in_parallel`; one process where fork is unavailable)."""
+    global _FORK_STATE
+    chunks = np.array_split(np.arange(n_tiles), min(n_tiles, n_workers * 8))
+    if n_workers <= 1 or n_tiles < 2 or "fork" not in mp.get_all_start_methods():
+        return _buffer_tiles(*state, np.arange(n_tiles))
+    network = state[0]
+    _ = network.faces, network.edge_vertices, network.edge_of_entry
+    _FORK_STATE = state
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("fork")) as pool:
+            parts = list(pool.map(_tile_chunk, chunks))
+    finally:
+        gc.unfreeze()
+        _FORK_STATE = None
+    out = np.empty(n_tiles, dtype=object)
+    out[:] = [poly for part in parts for poly in part]
+    return out
+
+
 def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: NDArray[np.floating],
                           reach_m: float, *, off_network_m: float = DEFAULT_OFF_NETWORK_M,
-                          simplify_m: float = DEFAULT_SIMPLIFY_M) -> shapely.Geometry:
+                          simplify_m: float = DEFAULT_SIMPLIFY_M,
+                          workers: int | None = None) -> shapely.Geometry:
     """The dissolved service area of all sources from one multi-source search.
 
     Parameters
@@ -541,6 +582,8 @@ def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: N
         least ``reach_m - off_network_m``.
     reach_m, off_network_m, simplify_m
         As in :func:`facility_polygons`.
+    workers
+        Processes uniting the tiles of a large area (default 1, as :func:`facility_polygons`).
 
     Returns
     -------
@@ -583,9 +626,10 @@ def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: N
     n_edges_pieces = pe.size
     is_edge = item < n_edges_pieces
     e_item, x_item = item[is_edge], item[~is_edge] - n_edges_pieces
-    parts = _buffer_groups(network, tiles.size, group[is_edge], pe[e_item], ps[e_item],
-                           pt[e_item], group[~is_edge], olines[x_item],
-                           off_network_m=off_network_m, simplify_m=simplify_m)
+    options = {"off_network_m": off_network_m, "simplify_m": simplify_m}
+    state = (network, group[is_edge], pe[e_item], ps[e_item], pt[e_item], group[~is_edge],
+             olines[x_item], options)
+    parts = _tiles_in_parallel(state, tiles.size, workers or 1)
     if tiles.size == 1:
         return parts[0]
     x0 = origin[0] + (tiles % n_x) * _TILE_M

@@ -232,7 +232,7 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
                      off_network_m: float = DEFAULT_OFF_NETWORK_M,
                      simplify_m: float = DEFAULT_SIMPLIFY_M,
                      service_areas: bool = True,
-                     facility_areas: bool = True,
+                     facility_areas: bool = True, workers: int | None = None,
                      search_limit_m: float | None = None) -> CoverageResult:
     """Walking coverage of every demand cell by each category's facilities.
 
@@ -265,6 +265,9 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
         (:func:`lifecircle.coverage.areas.service_area_polygons`), the same area as the union
         of its facilities' but far cheaper where facilities' areas overlap (maps and the
         GeoPackage need only the dissolved areas).
+    workers
+        Processes building the dissolved areas (default 1; see
+        :func:`lifecircle.coverage.areas.service_area_polygons`).
     search_limit_m
         Search bound (default ``walk.max_reach_m``); distances beyond it are ``inf``.
 
@@ -328,7 +331,8 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
             for threshold in thresholds:
                 whole = service_area_polygons(network, snaps, reach.distance_m,
                                               reach_by_t[threshold],
-                                              off_network_m=off_network_m, simplify_m=simplify_m)
+                                              off_network_m=off_network_m, simplify_m=simplify_m,
+                                              workers=workers)
                 dissolved.append({"category": category, "threshold_min": float(threshold),
                                   "geometry": network.to_wgs84(np.array([whole]))[0]})
         elif service_areas and snaps.ok.any():
