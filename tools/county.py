@@ -641,6 +641,7 @@ category = "meal_point"
 p = 20
 threshold_min = {{ street = 15, town = 20 }}
 population = "pop60"
+min_spacing_m = 400  # candidate sites at least this far apart, county-wide
 
 [[targets]]
 id = "street_comprehensive_centre"

@@ -47,7 +47,7 @@ import numpy as np
 import pyclipper
 import scipy.sparse as sp
 import shapely
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from lifecircle.arrays import ranges
 from lifecircle.geo.network import Snaps, WalkNetwork
@@ -340,14 +340,24 @@ def _from_clipper(path: list[list[int]], origin: NDArray[np.float64]) -> NDArray
     return np.asarray(path, dtype=np.float64) / _CLIPPER_SCALE + origin
 
 
-def _simplified(poly: shapely.Geometry, simplify_m: float) -> shapely.Geometry:
-    if simplify_m <= 0:
-        return poly
-    # Douglas-Peucker is about 3x faster than the topology-preserving variant; the rare
-    # result it leaves invalid (a ring crossing itself) is simplified again the safe way.
-    simple = shapely.simplify(poly, simplify_m, preserve_topology=False)
-    if not shapely.is_valid(simple) or shapely.is_empty(simple) != shapely.is_empty(poly):
-        simple = shapely.simplify(poly, simplify_m, preserve_topology=True)
+def simplified(geoms: ArrayLike, tolerance: float) -> NDArray[np.object_] | shapely.Geometry:
+    """Douglas-Peucker simplification that keeps geometries valid (scalar or array in, same out).
+
+    About 3x faster than the topology-preserving variant (far more on county-wide polygons
+    with thousands of holes); the rare result it leaves invalid (a ring crossing itself) or
+    empty is simplified again the safe way.
+    """
+    if tolerance <= 0:
+        return geoms
+    simple = shapely.simplify(geoms, tolerance, preserve_topology=False)
+    present = ~shapely.is_missing(geoms)
+    redo = present & (~shapely.is_valid(simple) | (shapely.is_empty(simple)
+                                                   != shapely.is_empty(geoms)))
+    if np.ndim(redo) == 0:
+        return shapely.simplify(geoms, tolerance, preserve_topology=True) if redo else simple
+    if redo.any():
+        simple[redo] = shapely.simplify(np.asarray(geoms, dtype=object)[redo], tolerance,
+                                        preserve_topology=True)
     return simple
 
 
@@ -425,7 +435,7 @@ def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64]
         capsules = (curved[curved_span[g]:curved_span[g + 1]],
                     ring_xy[vertex_span[first]:vertex_span[last]], ring_size[first:last])
         area = _faces_area(polygon[mine], ero[~shapely.is_empty(ero)], capsules, off_network_m)
-        out[g] = _simplified(area, simplify_m)
+        out[g] = simplified(area, simplify_m)
     return out
 
 

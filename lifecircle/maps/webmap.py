@@ -34,6 +34,7 @@ import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
+from lifecircle.coverage.areas import simplified
 from lifecircle.coverage.targets import UNIT_ZH
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import wgs84_to_gcj02
@@ -212,7 +213,7 @@ def _display_geoms(frame: gpd.GeoDataFrame, *, system: str, tolerance_deg: float
     if clip is not None:
         geoms = shapely.clip_by_rect(geoms, *clip)
     if tolerance_deg > 0:
-        geoms = shapely.simplify(geoms, tolerance_deg, preserve_topology=True)
+        geoms = simplified(geoms, tolerance_deg)
     if system == "gcj02":
         geoms = shapely.transform(geoms, _gcj02_coords)
     return shapely.transform(geoms, lambda xy: np.round(xy, COORD_DECIMALS))
