@@ -32,7 +32,8 @@ from lifecircle.layers.units import UnitSpec
 
 # Keys whose string values are file or folder paths, resolved against the plan's folder.
 _PATH_KEYS = frozenset(
-    {"path", "raster", "table", "polygon", "cache_dir", "candidates", "exclusions"}
+    {"path", "raster", "table", "polygon", "cache_dir", "candidates", "exclusions",
+     "overrides"}
 )
 _LANGS = ("zh", "en")
 _BASEMAPS = ("osm", "tianditu", "amap", "none")
