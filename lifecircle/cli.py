@@ -73,6 +73,10 @@ _TEXT = {
         "rejected_rows": "条记录被剔除，见",
         "coverage": "老年人步行可达率（各类乡镇最长步行时间内）",
         "minutes": "分钟",
+        "audit": "步行路网（{rules} 规则）：保留 {kept:.1f} km，剔除 {dropped:.1f} km{by_rule}；"
+        "连通部分 {parts} 个（主网含 {share:.1%} 节点）；"
+        "距道路超过 {snap:g} 米的设施 {far_fac} 个、老年人 {far_pop60:.0f} 人；"
+        "区外设施 {outside} 个（服务区内居民，不计入乡镇数量）",
         "siting": "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
         "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
     },
@@ -99,6 +103,10 @@ _TEXT = {
         "rejected_rows": "rows rejected, see",
         "coverage": "Seniors within walking reach (longest threshold of each kind)",
         "minutes": "min",
+        "audit": "Walk network ({rules} rules): kept {kept:.1f} km, dropped {dropped:.1f} km"
+        "{by_rule}; {parts} connected part(s) (main part {share:.1%} of nodes); farther than "
+        "{snap:g} m from any road: {far_fac} facilities, {far_pop60:.0f} seniors; {outside} "
+        "facilities outside the area serve residents inside (not counted for townships)",
         "siting": "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
         "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
     },
@@ -234,6 +242,7 @@ def _print_summary(result, out_dir: Path, logged: list[str]) -> None:
             highlight=False,
         )
     _print_layers(pd.DataFrame(result.run_info["layers"]), text)
+    _print_network_audit(result.network_audit, text)
     if len(result.rejected):
         console.print(f"{len(result.rejected)} {text['rejected_rows']} {out_dir / 'rejected.csv'}")
     warnings = list(result.run_info.get("warnings", []))
@@ -241,6 +250,23 @@ def _print_summary(result, out_dir: Path, logged: list[str]) -> None:
     for warning in warnings:
         console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
     console.print(f"{text['written']} [bold]{out_dir}[/]")
+
+
+def _print_network_audit(audit: dict, text: dict[str, str]) -> None:
+    """One paragraph: what the walk rules kept and dropped, connectivity, points far from roads."""
+    if not audit:
+        return
+    by_rule = ", ".join(f"{rule} {info['km']:.1f} km"
+                        for rule, info in audit.get("by_rule", {}).items())
+    connectivity = audit.get("connectivity", {})
+    console.print(text["audit"].format(
+        rules=audit.get("walk_rules", ""), kept=audit.get("kept_km", 0.0),
+        dropped=audit.get("dropped_km", 0.0), by_rule=f" ({by_rule})" if by_rule else "",
+        parts=connectivity.get("components", 0),
+        share=connectivity.get("main_component_share", 0.0), snap=audit.get("max_snap_m", 0),
+        far_fac=len(audit.get("facilities_far_from_roads", [])),
+        far_pop60=audit.get("pop60_far_from_roads", 0.0),
+        outside=audit.get("outside_facilities", 0)), highlight=False)
 
 
 def _print_coverage(result, text: dict[str, str]) -> None:

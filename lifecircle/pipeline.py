@@ -7,6 +7,7 @@ everything succeeded.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import platform
@@ -35,9 +36,11 @@ from lifecircle.coverage.targets import (
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import NetworkError
 from lifecircle.geo.network import WalkNetwork
+from lifecircle.geo.network_audit import audit_network, dropped_ways
 from lifecircle.geo.osm import (
+    NetworkSpec,
     describe_components,
-    load_walk_graph,
+    load_walk_graph_and_ways,
     node_lonlat,
     townships_without_roads,
 )
@@ -87,6 +90,13 @@ class Inputs:
     layer_counts: pd.DataFrame
     network_summary: dict[str, Any]
     timings_s: dict[str, float] = field(default_factory=dict)
+    network_audit: dict[str, Any] = field(default_factory=dict)
+    dropped_ways: gpd.GeoDataFrame | None = None
+    outside_facilities: gpd.GeoDataFrame | None = None  # 区外设施: serve, but are not counted
+
+    def serving_facilities(self) -> gpd.GeoDataFrame:
+        """The facilities that serve residents: those inside and those just outside the area."""
+        return _with_outside(self.facilities, self)
 
 
 @contextmanager
@@ -110,6 +120,14 @@ def _join_zones(
     )
     joined = joined[~joined.index.duplicated(keep="first")]
     return joined[list(columns)].rename(columns=columns).reindex(points.index)
+
+
+def network_spec_for(plan: Plan, **changes: Any) -> NetworkSpec:
+    """The plan's network spec, reaching ``buffer_m`` beyond the study area (default: the
+    longest threshold's walking distance), with any field changed (e.g. ``walk_rules``)."""
+    buffer_m = plan.network.buffer_m if plan.network.buffer_m is not None \
+        else plan.walk.max_reach_m
+    return dataclasses.replace(plan.network, buffer_m=buffer_m, **changes)
 
 
 def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
@@ -141,8 +159,9 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
 
     progress("读取步行路网", 1, steps)
     with _timed(timings, "network"):
-        graph = load_walk_graph(plan.network)
+        graph, ways = load_walk_graph_and_ways(network_spec_for(plan))
         network = WalkNetwork.from_graph(graph)
+        network_audit = audit_network(ways, townships, network, rule_set=plan.network.walk_rules)
     node_lon, node_lat = node_lonlat(graph)
     components = describe_components(graph)
     if components.get("other_components"):
@@ -194,13 +213,22 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
                 }
             )
         facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
-        facilities, locate_rejects = locate_facilities(facilities, townships, units=units)
+        facilities, locate_rejects = locate_facilities(
+            facilities, townships, units=units, serve_from_outside_m=plan.walk.max_reach_m
+        )
+        outside = facilities.pop("outside_area").to_numpy(dtype=bool)
+        outside_facilities = facilities[outside].reset_index(drop=True)
+        facilities = facilities[~outside].reset_index(drop=True)
         rejections.append(locate_rejects)
         warnings.extend(facilities.attrs.get("warnings", []))
     rejected = concat_rejections(rejections)
     layer_counts = pd.DataFrame(counts)
     layer_counts["used"] = [
         int((facilities["source_file"] == row.layer).sum()) for row in layer_counts.itertuples()
+    ]
+    layer_counts["outside"] = [
+        int((outside_facilities["source_file"] == row.layer).sum())
+        for row in layer_counts.itertuples()
     ]
     layer_counts["rejected"] = [
         int((rejected["file"] == row.layer).sum()) for row in layer_counts.itertuples()
@@ -236,6 +264,9 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
             **components,
         },
         timings_s=timings,
+        network_audit=network_audit,
+        dropped_ways=dropped_ways(ways),
+        outside_facilities=outside_facilities,
     )
 
 
@@ -264,7 +295,7 @@ def _with_accessibility(
     """
     townships = townships.copy()
     threshold_min = max(walk.thresholds_min)
-    facilities = _located(inputs.facilities)
+    facilities = _located(inputs.serving_facilities())
     for category in categories:
         own = facilities[facilities["category"] == category]
         if own.empty:
@@ -328,7 +359,7 @@ def _coverage_and_zones(
     """Coverage of every category, and townships and units with their population summed."""
     coverage = compute_coverage(
         inputs.network,
-        inputs.facilities,
+        inputs.serving_facilities(),
         inputs.demand,
         plan.walk,
         categories=sorted({layer.category for layer in plan.layers}),
@@ -375,6 +406,14 @@ def evaluate_presets(
     return pd.concat(frames, ignore_index=True)[columns]
 
 
+def _with_outside(facilities: gpd.GeoDataFrame, inputs: Inputs) -> gpd.GeoDataFrame:
+    """``facilities`` plus the 区外设施 that serve residents from outside the area."""
+    outside = inputs.outside_facilities
+    if outside is None or outside.empty:
+        return facilities
+    return gpd.GeoDataFrame(pd.concat([facilities, outside], ignore_index=True), crs="EPSG:4326")
+
+
 def _site(
     plan: Plan,
     inputs: Inputs,
@@ -395,7 +434,7 @@ def _site(
         result = propose_sites(
             inputs.network,
             coverage.demand,
-            facilities,
+            _with_outside(facilities, inputs),
             townships,
             category=spec.category,
             threshold_min=spec.threshold_min,
@@ -443,7 +482,7 @@ def _site(
     facilities = gpd.GeoDataFrame(facilities, crs="EPSG:4326")
     after_coverage = compute_coverage(
         inputs.network,
-        facilities,
+        _with_outside(facilities, inputs),
         inputs.demand,
         plan.walk,
         categories=sorted({layer.category for layer in plan.layers}),
@@ -502,6 +541,30 @@ def _walk_record(walk: WalkModel) -> dict[str, Any]:
     }
 
 
+def _with_point_audit(
+    audit: dict[str, Any], inputs: Inputs, coverage: CoverageResult, walk: WalkModel
+) -> dict[str, Any]:
+    """The network audit plus the facilities and residents farther than ``max_snap_m`` from any
+    walkable way (they are left out of walking coverage), and the 区外设施 count."""
+    demand = coverage.demand
+    far = ~(demand["snap_m"].to_numpy(dtype=float) <= walk.max_snap_m)
+    unsnapped = coverage.unsnapped
+    return {
+        **audit,
+        "max_snap_m": walk.max_snap_m,
+        "facilities_far_from_roads": [
+            {"facility_id": str(r.facility_id), "category": str(r.category),
+             "distance_m": round(float(r.distance_m), 1)}
+            for r in unsnapped.itertuples()
+        ],
+        "cells_far_from_roads": int(far.sum()),
+        "pop_far_from_roads": round(float(demand.loc[far, "pop"].sum()), 1),
+        "pop60_far_from_roads": round(float(demand.loc[far, "pop60"].sum()), 1),
+        "outside_facilities": 0 if inputs.outside_facilities is None
+        else len(inputs.outside_facilities),
+    }
+
+
 def analyse(
     plan: Plan,
     inputs: Inputs,
@@ -540,6 +603,7 @@ def analyse(
         "categories": categories,
         "targets": len(plan.targets),
         "network": inputs.network_summary,
+        "network_audit": _with_point_audit(inputs.network_audit, inputs, coverage, plan.walk),
         "layers": inputs.layer_counts.to_dict("records"),
         "demand_cells": len(inputs.demand),
         "population": {
@@ -569,6 +633,9 @@ def analyse(
         siting=siting,
         before_after=before_after,
         run_info=run_info,
+        outside_facilities=inputs.outside_facilities,
+        network_audit=run_info["network_audit"],
+        dropped_ways=inputs.dropped_ways,
     )
 
 
@@ -608,6 +675,8 @@ def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFra
         layers[f"units_{level}"] = frame
     if result.proposed_sites is not None and len(result.proposed_sites):
         layers["proposed_sites"] = result.proposed_sites
+    layers["outside_facilities"] = result.outside_facilities
+    layers["dropped_ways"] = result.dropped_ways
     for name, frame in layers.items():
         if frame is None or len(frame) == 0:
             continue

@@ -42,6 +42,14 @@ class RunResult:
         Every input row not used, with file, row, reason and fix.
     run_info
         Parameters, input hashes, versions, timings (written to run.json).
+    outside_facilities
+        区外设施: facilities outside every township but within the longest walk of it; they
+        serve residents inside (service circles) but count for no township's presence or counts.
+    network_audit
+        The walk-network audit (run.json ``network_audit``; schema in docs/walk-model.md).
+    dropped_ways
+        Ways the walk rules dropped: ``way_id, highway, name, rule, rule_zh, rule_en,
+        length_m, geometry`` (WGS-84 lines).
     """
 
     study_name: str
@@ -60,3 +68,6 @@ class RunResult:
     siting: dict[str, dict[str, Any]] = field(default_factory=dict)
     before_after: pd.DataFrame | None = None
     run_info: dict[str, Any] = field(default_factory=dict)
+    outside_facilities: gpd.GeoDataFrame | None = None
+    network_audit: dict[str, Any] = field(default_factory=dict)
+    dropped_ways: gpd.GeoDataFrame | None = None

@@ -628,8 +628,23 @@ def _polygon_join(points: gpd.GeoSeries, zones: gpd.GeoDataFrame, key: str) -> n
     return result
 
 
+def _within_reach(points: gpd.GeoSeries, area: gpd.GeoDataFrame, reach_m: float) -> np.ndarray:
+    """True for points within ``reach_m`` metres (straight line) of the area's polygons."""
+    near = np.zeros(len(points), dtype=bool)
+    present = ~(points.isna() | points.is_empty).to_numpy()
+    if reach_m <= 0 or not present.any() or area.empty:
+        return near
+    bounds = area.total_bounds
+    metric = geocrs.metric_crs_for([(bounds[0] + bounds[2]) / 2], [(bounds[1] + bounds[3]) / 2])
+    outline = area.to_crs(metric).geometry.union_all()
+    xy = points[present].to_crs(metric).to_numpy()
+    near[present] = shapely.dwithin(xy, outline, reach_m)
+    return near
+
+
 def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *,
-                      units: Mapping[str, gpd.GeoDataFrame] | None = None
+                      units: Mapping[str, gpd.GeoDataFrame] | None = None,
+                      serve_from_outside_m: float = 0.0,
                       ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Assign each facility its township (and unit) by location, or by stated name.
 
@@ -643,11 +658,15 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
         Unit layers by level (``{"village": GeoDataFrame}`` with ``code``, ``name``,
         ``parent_code``); adds ``unit_code__<level>`` per level and ``unit_code`` (the
         innermost, i.e. the last level given, that matched).
+    serve_from_outside_m
+        Points outside every township but within this distance (metres, straight line) of the
+        study area are kept as 区外设施 (``outside_area`` True, empty ``township_code``): they
+        serve residents inside but count for no township. Farther points are rejected.
 
     Returns
     -------
     facilities
-        Located rows with ``township_code``, ``township_name`` (and unit codes);
+        Located rows with ``township_code``, ``township_name``, ``outside_area`` (and unit codes);
         ``attrs["warnings"]`` lists stated townships that disagree with the location.
     rejects
         Points outside every township ("不在研究区域内"), and rows without coordinates whose
@@ -672,6 +691,8 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
     township_code = np.where(has_geometry, codes_by_polygon, stated_codes)
     known = ", ".join(towns["name"].astype(str))
     outside = has_geometry & (codes_by_polygon == "")
+    nearby = outside & _within_reach(facilities.geometry, towns, serve_from_outside_m)
+    outside &= ~nearby
     unknown = ~has_geometry & (stated_codes == "")
     disagree = has_geometry & ~outside & (stated != "") & (stated_codes != codes_by_polygon)
     # Only flagged rows need a message: loop over those, not over every facility.
@@ -700,6 +721,7 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
                 "请核对坐标或所属街道")
     facilities["township_code"] = township_code
     facilities["township_name"] = [name_of.get(c, "") for c in township_code]
+    facilities["outside_area"] = nearby
     innermost = np.full(n, "", dtype=object)
     for level, unit_frame in (units or {}).items():
         unit_frame = unit_frame.to_crs("EPSG:4326") if unit_frame.crs is not None else unit_frame
@@ -723,6 +745,7 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
         logger.warning(message)
     located = facilities[keep].copy()
     located.attrs["warnings"] = list(facilities.attrs.get("warnings", [])) + warnings
-    logger.info("located %d facilities, %d outside the study area or unmatched, %d warnings",
-                int(keep.sum()), len(rejects), len(warnings))
+    logger.info("located %d facilities (%d of them 区外设施 serving from outside), %d outside "
+                "the study area or unmatched, %d warnings", int(keep.sum()), int(nearby.sum()),
+                len(rejects), len(warnings))
     return located, rejection_frame(rejects)

@@ -1,0 +1,142 @@
+"""The walk model end to end on a tiny plan: the network audit, facilities across the boundary
+(区外设施), 不适用 where a township has no roads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import LineString, box
+
+from lifecircle.pipeline import RunOptions, analyse, load_inputs
+from lifecircle.plan import load_plan
+
+X, Y = 118.80, 32.00  # 0.001° is about 94 m east-west and 111 m north-south here
+STREET_A, STREET_B, TOWN_C = "329901001", "329901002", "329901100"
+
+
+def _write_plan(folder: Path, *, facility_lon: float, extra: str = "") -> Path:
+    townships = [box(X, Y, X + 0.01, Y + 0.01), box(X - 0.01, Y, X, Y + 0.01),
+                 box(X - 0.01, Y - 0.03, X + 0.01, Y - 0.02)]  # 丙镇: 1 km south of any road
+    gpd.GeoDataFrame({"name": ["甲街道", "乙街道", "丙镇"], "code": [STREET_A, STREET_B, TOWN_C]},
+                     geometry=townships, crs="EPSG:4326").to_file(folder / "townships.geojson")
+    lines, highway = [], []
+    for i in range(12):  # a 100 m grid over 乙 and 甲 reaching 1 km east of 甲
+        lines.append(LineString([(X - 0.01, Y + 0.001 * i), (X + 0.02, Y + 0.001 * i)]))
+        highway.append("residential")
+    for j in range(31):
+        x = X - 0.01 + 0.001 * j
+        lines.append(LineString([(x, Y), (x, Y + 0.011)]))
+        highway.append("residential")
+    lines.append(LineString([(X - 0.01, Y + 0.0055), (X + 0.02, Y + 0.0055)]))
+    highway.append("motorway")  # crosses both streets: dropped by every rule set
+    gpd.GeoDataFrame({"highway": highway, "osmid": range(1, len(lines) + 1)}, geometry=lines,
+                     crs="EPSG:4326").to_file(folder / "roads.geojson")
+    (folder / "meals.csv").write_text(
+        f"名称,经度,纬度\n邻区助餐点,{facility_lon},{Y + 0.005}\n", encoding="utf-8")
+    (folder / "pop.csv").write_text(
+        f"code,pop,pop60\n{STREET_A},1000,300\n{STREET_B},1000,300\n{TOWN_C},500,100\n",
+        encoding="utf-8")
+    plan = folder / "plan.toml"
+    plan.write_text(f"""
+[study]
+name = "小区"
+county_code = "329901"
+
+[inputs.townships]
+path = "townships.geojson"
+name_field = "name"
+code_field = "code"
+
+[inputs.network]
+path = "roads.geojson"
+{extra}
+
+[inputs.population]
+table = "pop.csv"
+table_code_field = "code"
+total_field = "pop"
+seniors_field = "pop60"
+
+[[layers]]
+category = "meal_point"
+path = "meals.csv"
+
+[walk]
+speed_mps = 1.0
+thresholds_min = [15]
+
+[[targets]]
+id = "meal_circle"
+type = "service_circle"
+category = "meal_point"
+threshold_min = 15
+population = "pop60"
+target_pct = 30
+
+[[targets]]
+id = "meal_count"
+type = "unit_coverage"
+category = "meal_point"
+target_pct = 100
+""", encoding="utf-8")
+    return plan
+
+
+@pytest.fixture(scope="module")
+def outside_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("edge")
+    plan = load_plan(_write_plan(folder, facility_lon=X + 0.013))  # ~280 m east of 甲
+    inputs = load_inputs(plan)
+    return inputs, analyse(plan, inputs, options=RunOptions(siting=False))
+
+
+def test_facility_outside_the_boundary_serves_cells_inside(outside_run):
+    _, result = outside_run
+    assert len(result.outside_facilities) == 1 and len(result.facilities) == 0
+    assert result.outside_facilities["township_code"].tolist() == [""]
+    assert len(result.rejected) == 0
+    rows = result.gaps.set_index(["target_id", "unit_code"])
+    circle_a = rows.loc[("meal_circle", STREET_A)]
+    assert circle_a["value"] > 30 and circle_a["status"] == "met"
+    # it serves, but counts for no township's presence
+    assert rows.loc[("meal_count", STREET_A), "status"] == "not_met"
+    assert result.run_info["layers"][0]["outside"] == 1
+    assert result.network_audit["outside_facilities"] == 1
+
+
+def test_facility_beyond_the_reach_stays_rejected(tmp_path):
+    plan = load_plan(_write_plan(tmp_path, facility_lon=X + 0.03))  # ~1.9 km east > 900 m reach
+    inputs = load_inputs(plan)
+    assert inputs.outside_facilities.empty
+    assert inputs.rejected["reason"].str.contains("不在研究区域内").tolist() == [True]
+
+
+def test_audit_reports_dropped_ways_by_class_township_and_rule(outside_run):
+    _, result = outside_run
+    audit = result.network_audit
+    dropped = result.dropped_ways
+    assert dropped["rule"].tolist() == ["highway_class"]
+    assert dropped["highway"].tolist() == ["motorway"]
+    # 0.03° of longitude at 32° N
+    assert audit["by_rule"]["highway_class"]["km"] == pytest.approx(2.83, abs=0.02)
+    township = {t["code"]: t for t in audit["by_township"]}
+    # each street holds 0.01° of the motorway: ~0.94 km
+    assert township[STREET_A]["dropped_by"]["highway_class"] == pytest.approx(0.944, abs=0.01)
+    assert township[TOWN_C]["kept_km"] == 0.0
+    motorway = next(c for c in audit["by_class"] if c["highway"] == "motorway")
+    assert motorway["kept_km"] == 0.0 and motorway["dropped_km"] == pytest.approx(2.83, abs=0.02)
+    assert audit["connectivity"]["components"] == 1
+
+
+def test_township_without_roads_is_not_applicable(outside_run):
+    _, result = outside_run
+    rows = result.gaps.set_index(["target_id", "unit_code"])
+    row = rows.loc[("meal_circle", TOWN_C)]
+    assert row["status"] == "na" and row["status_zh"] == "不适用"
+    assert "道路" in row["note"]
+    # the district figure leaves the roadless town out and says so
+    summary = result.gap_summary.set_index("target_id").loc["meal_circle"]
+    assert summary["total_units"] == 2
+    assert "丙镇" in summary["note"]
