@@ -34,7 +34,7 @@ from lifecircle.coverage.targets import (
     parse_targets,
 )
 from lifecircle.coverage.walk import WalkModel
-from lifecircle.errors import NetworkError
+from lifecircle.errors import InputError, NetworkError
 from lifecircle.geo.network import WalkNetwork
 from lifecircle.geo.network_audit import audit_network, dropped_ways
 from lifecircle.geo.osm import (
@@ -46,7 +46,13 @@ from lifecircle.geo.osm import (
 )
 from lifecircle.geo.population import demand_points
 from lifecircle.layers.categories import CategoryRegistry, load_registry
-from lifecircle.layers.facilities import check_coordinate_system, locate_facilities, read_register
+from lifecircle.layers.facilities import (
+    LayerSpec,
+    layer_system_issue,
+    locate_facilities,
+    read_register,
+    with_detected_system,
+)
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
@@ -122,6 +128,28 @@ def _join_zones(
     return joined[list(columns)].rename(columns=columns).reindex(points.index)
 
 
+def _settle_coordinate_system(
+    frame: gpd.GeoDataFrame, layer: LayerSpec, node_lon: Any, node_lat: Any
+) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
+    """A register's points in the system its ``crs`` declares or the walk network reveals:
+    ``(frame, notice, error)`` (see :func:`layer_system_issue`)."""
+    valid = _located(frame)
+    if not len(valid):
+        return frame, None, None
+    system, notice, error = layer_system_issue(
+        valid.geometry.x.to_numpy(),
+        valid.geometry.y.to_numpy(),
+        layer.crs,
+        node_lon,
+        node_lat,
+        layer_name=layer.path.name,
+        crs_check=layer.crs_check,
+    )
+    if layer.crs is None and system is not None:
+        frame = with_detected_system(frame, system)
+    return frame, notice, error
+
+
 def network_spec_for(plan: Plan, **changes: Any) -> NetworkSpec:
     """The plan's network spec, reaching ``buffer_m`` beyond the study area (default: the
     longest threshold's walking distance), with any field changed (e.g. ``walk_rules``)."""
@@ -187,22 +215,14 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     with _timed(timings, "registers"):
         frames = []
         counts = []
+        crs_errors = []
         for layer in plan.layers:
             frame, rejects = read_register(layer, registry)
             rejections.append(rejects)
             warnings.extend(frame.attrs.get("warnings", []))
-            valid = _located(frame)
-            if len(valid):
-                warning = check_coordinate_system(
-                    valid.geometry.x.to_numpy(),
-                    valid.geometry.y.to_numpy(),
-                    layer.crs,
-                    node_lon,
-                    node_lat,
-                    layer_name=layer.path.name,
-                )
-                if warning:
-                    warnings.append(warning)
+            frame, notice, error = _settle_coordinate_system(frame, layer, node_lon, node_lat)
+            warnings.extend([notice] if notice else [])
+            crs_errors.extend([error] if error else [])
             frames.append(frame)
             counts.append(
                 {
@@ -212,6 +232,8 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
                     "rejected_on_read": len(rejects),
                 }
             )
+        if crs_errors:
+            raise InputError("；".join(crs_errors))
         facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
         facilities, locate_rejects = locate_facilities(
             facilities, townships, units=units, serve_from_outside_m=plan.walk.max_reach_m

@@ -9,6 +9,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, box
 
+from lifecircle.errors import InputError
 from lifecircle.pipeline import RunOptions, analyse, load_inputs
 from lifecircle.plan import load_plan
 
@@ -16,7 +17,8 @@ X, Y = 118.80, 32.00  # 0.001° is about 94 m east-west and 111 m north-south he
 STREET_A, STREET_B, TOWN_C = "329901001", "329901002", "329901100"
 
 
-def _write_plan(folder: Path, *, facility_lon: float, extra: str = "") -> Path:
+def _write_plan(folder: Path, *, facility_lon: float, extra: str = "",
+                layer_crs: str = 'crs = "wgs84"') -> Path:
     townships = [box(X, Y, X + 0.01, Y + 0.01), box(X - 0.01, Y, X, Y + 0.01),
                  box(X - 0.01, Y - 0.03, X + 0.01, Y - 0.02)]  # 丙镇: 1 km south of any road
     gpd.GeoDataFrame({"name": ["甲街道", "乙街道", "丙镇"], "code": [STREET_A, STREET_B, TOWN_C]},
@@ -62,6 +64,7 @@ seniors_field = "pop60"
 [[layers]]
 category = "meal_point"
 path = "meals.csv"
+{layer_crs}
 
 [walk]
 speed_mps = 1.0
@@ -140,3 +143,10 @@ def test_township_without_roads_is_not_applicable(outside_run):
     summary = result.gap_summary.set_index("target_id").loc["meal_circle"]
     assert summary["total_units"] == 2
     assert "丙镇" in summary["note"]
+
+
+def test_layer_without_crs_and_too_little_evidence_stops_the_run(tmp_path):
+    plan = load_plan(_write_plan(tmp_path, facility_lon=X + 0.005, layer_crs=""))
+    assert plan.layers[0].crs is None
+    with pytest.raises(InputError, match=r"meals.csv 没有设置坐标系 crs.*crs = \"wgs84\""):
+        load_inputs(plan)
