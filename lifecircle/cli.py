@@ -48,6 +48,14 @@ TilesOpt = Annotated[
 VerboseOpt = Annotated[
     int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
 ]
+SensitivityOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sensitivity",
+        help="Re-evaluate service circles at 0.8/1.0/1.2 m/s under both road rule sets "
+        "(or the plan's [sensitivity]); report which 达标 statuses are fragile.",
+    ),
+]
 
 _TEXT = {
     "zh": {
@@ -77,6 +85,8 @@ _TEXT = {
         "连通部分 {parts} 个（主网含 {share:.1%} 节点）；"
         "距道路超过 {snap:g} 米的设施 {far_fac} 个、老年人 {far_pop60:.0f} 人；"
         "区外设施 {outside} 个（服务区内居民，不计入乡镇数量）",
+        "sensitivity": "敏感性：{settings} 下，{total} 个乡镇×指标结论中 {fragile} 个不稳定",
+        "sensitivity_columns": ("指标", "稳健", "不稳定", "不稳定的乡镇（最低–最高）"),
         "siting": "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
         "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
     },
@@ -107,6 +117,9 @@ _TEXT = {
         "{by_rule}; {parts} connected part(s) (main part {share:.1%} of nodes); farther than "
         "{snap:g} m from any road: {far_fac} facilities, {far_pop60:.0f} seniors; {outside} "
         "facilities outside the area serve residents inside (not counted for townships)",
+        "sensitivity": "Sensitivity over {settings}: {fragile} of {total} township x target "
+        "statuses are fragile",
+        "sensitivity_columns": ("Target", "Robust", "Fragile", "Fragile townships (low–high)"),
         "siting": "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
         "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
     },
@@ -243,6 +256,7 @@ def _print_summary(result, out_dir: Path, logged: list[str]) -> None:
         )
     _print_layers(pd.DataFrame(result.run_info["layers"]), text)
     _print_network_audit(result.network_audit, text)
+    _print_sensitivity(result, text)
     if len(result.rejected):
         console.print(f"{len(result.rejected)} {text['rejected_rows']} {out_dir / 'rejected.csv'}")
     warnings = list(result.run_info.get("warnings", []))
@@ -267,6 +281,28 @@ def _print_network_audit(audit: dict, text: dict[str, str]) -> None:
         far_fac=len(audit.get("facilities_far_from_roads", [])),
         far_pop60=audit.get("pop60_far_from_roads", 0.0),
         outside=audit.get("outside_facilities", 0)), highlight=False)
+
+
+def _print_sensitivity(result, text: dict[str, str]) -> None:
+    """Per service-circle target: townships robust or fragile, and each fragile one's range."""
+    sensitivity = result.sensitivity
+    if sensitivity is None:
+        return
+    ranges = sensitivity.ranges[sensitivity.ranges["level"] == "township"]
+    table = Table(title=text["sensitivity"].format(
+        settings=", ".join(s.label for s in sensitivity.settings),
+        fragile=sensitivity.fragile_count(), total=len(ranges)))
+    for column in text["sensitivity_columns"]:
+        table.add_column(column, overflow="fold")
+    for _, rows in ranges.groupby("target_id", sort=False):
+        fragile = rows[rows["robustness"] == "fragile"]
+        table.add_row(
+            str(rows["indicator"].iloc[0]),
+            str(int((rows["robustness"] == "robust").sum())),
+            f"[yellow]{len(fragile)}[/]" if len(fragile) else "0",
+            "、".join(f"{r.unit_name} {r.low:.0f}–{r.high:.0f}%" for r in fragile.itertuples()),
+        )
+    console.print(table)
 
 
 def _print_coverage(result, text: dict[str, str]) -> None:
@@ -303,6 +339,7 @@ def _run(
     tiles_url: str | None,
     verbose: int,
     siting_override=None,
+    sensitivity: bool = False,
 ) -> None:
     from lifecircle.pipeline import RunOptions, run_plan
     from lifecircle.plan import load_plan
@@ -315,7 +352,11 @@ def _run(
         if siting_override is not None:
             plan = dataclasses.replace(plan, siting=(siting_override(plan),))
         options = RunOptions(
-            lang=lang, offline_map=offline_map, basemap=basemap, tiles_url=tiles_url
+            lang=lang,
+            offline_map=offline_map,
+            basemap=basemap,
+            tiles_url=tiles_url,
+            sensitivity=sensitivity,
         )
         with _progress() as progress:
             result, out_dir = run_plan(plan, out, options=options, progress=_RichProgress(progress))
@@ -332,11 +373,13 @@ def demo(
     basemap: BasemapOpt = None,
     tiles_url: TilesOpt = None,
     verbose: VerboseOpt = 0,
+    sensitivity: SensitivityOpt = False,
 ) -> None:
     """Run the built-in sample district 示范区 (fictional) end to end."""
     from lifecircle.plan import SAMPLE_PLAN
 
-    _run(SAMPLE_PLAN, out, lang, offline_map, basemap, tiles_url, verbose)
+    _run(SAMPLE_PLAN, out, lang, offline_map, basemap, tiles_url, verbose,
+         sensitivity=sensitivity)
 
 
 @app.command()
@@ -348,9 +391,10 @@ def run(
     basemap: BasemapOpt = None,
     tiles_url: TilesOpt = None,
     verbose: VerboseOpt = 0,
+    sensitivity: SensitivityOpt = False,
 ) -> None:
     """Run a plan: coverage, targets, gaps, sites, maps and briefing."""
-    _run(plan, out, lang, offline_map, basemap, tiles_url, verbose)
+    _run(plan, out, lang, offline_map, basemap, tiles_url, verbose, sensitivity=sensitivity)
 
 
 @app.command()

@@ -25,6 +25,11 @@ import pyogrio
 
 from lifecircle.coverage.metrics import CoverageResult, compute_coverage
 from lifecircle.coverage.presets import preset_names
+from lifecircle.coverage.sensitivity import (
+    SensitivityResult,
+    evaluate_sensitivity,
+    search_limit_m,
+)
 from lifecircle.coverage.siting import propose_sites, township_access_2sfca
 from lifecircle.coverage.targets import (
     EvaluationContext,
@@ -57,7 +62,7 @@ from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
 from lifecircle.output import staged_folder, write_json, write_text_atomic
-from lifecircle.plan import Plan
+from lifecircle.plan import Plan, SensitivitySpec
 from lifecircle.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,7 @@ class RunOptions:
     tiles_url: str | None = None
     tianditu_key: str | None = None
     siting: bool = True
+    sensitivity: bool = False  # --sensitivity; a [sensitivity] section in the plan also asks
 
 
 @dataclass
@@ -362,7 +368,18 @@ def _evaluate(
     units: dict[str, gpd.GeoDataFrame],
     targets: list[Target] | None = None,
 ) -> GapReport:
-    context = EvaluationContext(
+    context = _context(plan, facilities, coverage, townships, units)
+    return evaluate_targets(list(plan.targets) if targets is None else targets, context)
+
+
+def _context(
+    plan: Plan,
+    facilities: gpd.GeoDataFrame,
+    coverage: CoverageResult,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+) -> EvaluationContext:
+    return EvaluationContext(
         townships=townships,
         units=units,
         facilities=facilities,
@@ -372,7 +389,58 @@ def _evaluate(
         district_name=plan.study.name,
         layers_present={layer.category for layer in plan.layers},
     )
-    return evaluate_targets(list(plan.targets) if targets is None else targets, context)
+
+
+def _sensitivity(
+    plan: Plan,
+    inputs: Inputs,
+    coverage: CoverageResult,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+    *,
+    progress: ProgressFn,
+) -> SensitivityResult | None:
+    """Service circles under every rule set x speed of ``[sensitivity]`` (or its defaults).
+
+    The walking distances are searched once per rule set, far enough for the fastest speed; the
+    plan's own rule set reuses the run's network (and its distances when they reach as far),
+    another rule set loads the network again under its rules.
+    """
+    spec = plan.sensitivity or SensitivitySpec()
+    circles = [t for t in plan.targets if t.type == "service_circle"]
+    categories = sorted({t.category for t in circles} & {layer.category for layer in plan.layers})
+    if not circles:
+        return None
+    limit_m = search_limit_m(plan.walk, spec.speeds_mps)
+    columns = ["snap_m", *(f"dist_m__{c}" for c in categories)]
+    distances: dict[str, pd.DataFrame] = {}
+    timings: dict[str, float] = {}
+    for i, rules in enumerate(spec.walk_rules):
+        progress(f"敏感性分析：{rules}", i, len(spec.walk_rules))
+        with _timed(timings, rules):
+            own = rules == plan.network.walk_rules
+            if own and coverage.search_limit_m >= limit_m:
+                distances[rules] = coverage.demand[columns]
+                continue
+            network = inputs.network
+            if not own:
+                graph, _ = load_walk_graph_and_ways(network_spec_for(plan, walk_rules=rules))
+                network = WalkNetwork.from_graph(graph)
+            searched = compute_coverage(
+                network,
+                inputs.serving_facilities(),
+                inputs.demand,
+                plan.walk,
+                categories=categories,
+                service_areas=False,
+                search_limit_m=limit_m,
+            )
+            distances[rules] = searched.demand[columns]
+    context = _context(plan, inputs.facilities, coverage, townships, units)
+    with _timed(timings, "evaluate"):
+        result = evaluate_sensitivity(circles, context, distances, speeds_mps=spec.speeds_mps)
+    result.timings_s = timings
+    return result
 
 
 def _coverage_and_zones(
@@ -609,6 +677,10 @@ def analyse(
             sites, siting, before_after = _site(
                 plan, inputs, coverage, townships, units, report, progress=progress
             )
+    sensitivity = None
+    if options.sensitivity or plan.sensitivity is not None:
+        with _timed(timings, "sensitivity"):
+            sensitivity = _sensitivity(plan, inputs, coverage, townships, units, progress=progress)
     unsnapped = coverage.unsnapped
     warnings = list(inputs.warnings)
     if len(unsnapped):
@@ -635,6 +707,7 @@ def analyse(
         "rejected_rows": len(inputs.rejected),
         "warnings": warnings,
         "siting": siting,
+        "sensitivity": sensitivity.as_record() if sensitivity is not None else None,
         "versions": _versions(),
         "timings_s": timings,
     }
@@ -658,6 +731,7 @@ def analyse(
         outside_facilities=inputs.outside_facilities,
         network_audit=run_info["network_audit"],
         dropped_ways=inputs.dropped_ways,
+        sensitivity=sensitivity,
     )
 
 
@@ -723,7 +797,7 @@ def write_outputs(
     progress("写出差距报告", 0, steps)
     gap = GapReport(rows=result.gaps, summary=result.gap_summary)
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
-    gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang)
+    gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
     rejected = result.rejected
     if lang == "zh":
         rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)

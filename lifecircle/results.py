@@ -8,6 +8,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from lifecircle.coverage.sensitivity import SensitivityResult
+
 
 @dataclass
 class RunResult:
@@ -50,6 +52,10 @@ class RunResult:
     dropped_ways
         Ways the walk rules dropped: ``way_id, highway, name, rule, rule_zh, rule_en,
         length_m, geometry`` (WGS-84 lines).
+    sensitivity
+        Service circles under alternative speeds and road rules (``--sensitivity`` or a
+        ``[sensitivity]`` section): ``settings``, the long ``values`` table and per target and
+        unit the ``ranges`` (``low, high, robustness`` robust/fragile/na), or ``None``.
     """
 
     study_name: str
@@ -71,3 +77,4 @@ class RunResult:
     outside_facilities: gpd.GeoDataFrame | None = None
     network_audit: dict[str, Any] = field(default_factory=dict)
     dropped_ways: gpd.GeoDataFrame | None = None
+    sensitivity: SensitivityResult | None = None

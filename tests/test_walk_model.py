@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import geopandas as gpd
+import openpyxl
+import pandas as pd
 import pytest
 from shapely.geometry import LineString, box
 
-from lifecircle.errors import InputError
-from lifecircle.pipeline import RunOptions, analyse, load_inputs
+from lifecircle.coverage.sensitivity import evaluate_sensitivity
+from lifecircle.coverage.targets import GapReport
+from lifecircle.errors import InputError, PlanError
+from lifecircle.pipeline import RunOptions, _context, analyse, load_inputs
 from lifecircle.plan import load_plan
+from lifecircle.report import write_gaps_xlsx
 
 X, Y = 118.80, 32.00  # 0.001° is about 94 m east-west and 111 m north-south here
 STREET_A, STREET_B, TOWN_C = "329901001", "329901002", "329901100"
@@ -150,3 +156,69 @@ def test_layer_without_crs_and_too_little_evidence_stops_the_run(tmp_path):
     assert plan.layers[0].crs is None
     with pytest.raises(InputError, match=r"meals.csv 没有设置坐标系 crs.*crs = \"wgs84\""):
         load_inputs(plan)
+
+
+def test_sensitivity_ranges_over_speeds_and_rule_sets(tmp_path):
+    plan = load_plan(_write_plan(tmp_path, facility_lon=X + 0.013))
+    inputs = load_inputs(plan)
+    result = analyse(plan, inputs, options=RunOptions(siting=False, sensitivity=True))
+    sens = result.sensitivity
+    assert [s.label for s in sens.settings] == [
+        "china 0.8 m/s", "china 1 m/s", "china 1.2 m/s", "osmnx 0.8 m/s", "osmnx 1 m/s",
+        "osmnx 1.2 m/s"]
+    values = sens.values[(sens.values["target_id"] == "meal_circle")
+                         & (sens.values["unit_code"] == STREET_A)].set_index("setting")["value"]
+    # the plan's own setting (china, 1.0 m/s) reproduces the run's figure
+    base = result.gaps.set_index(["target_id", "unit_code"]).loc[("meal_circle", STREET_A)]
+    assert values["china 1 m/s"] == pytest.approx(base["value"])
+    # walking faster reaches more people; the motorway is dropped by both rule sets alike
+    assert values["china 0.8 m/s"] < values["china 1 m/s"] < values["china 1.2 m/s"]
+    assert values["osmnx 1 m/s"] == pytest.approx(values["china 1 m/s"])
+    row = sens.ranges.set_index(["target_id", "unit_code"]).loc[("meal_circle", STREET_A)]
+    assert (row["low"], row["high"]) == (pytest.approx(values.min()), pytest.approx(values.max()))
+    # 甲 misses the 30 % target at 0.8 m/s and meets it at 1.0 m/s: fragile
+    statuses = sens.values[(sens.values["target_id"] == "meal_circle")
+                           & (sens.values["unit_code"] == STREET_A)].set_index("setting")["status"]
+    assert statuses["china 0.8 m/s"] == "not_met" and statuses["china 1 m/s"] == "met"
+    assert row["robustness"] == "fragile" and row["statuses"] == "not_met/met"
+    # 乙 lies beyond the reach even at 1.2 m/s: robustly not met
+    row_b = sens.ranges.set_index(["target_id", "unit_code"]).loc[("meal_circle", STREET_B)]
+    assert row_b["robustness"] == "robust" and row_b["low"] == row_b["high"] == 0.0
+    # the roadless town stays 不适用 under every setting
+    assert sens.ranges.set_index(["target_id", "unit_code"]).loc[
+        ("meal_circle", TOWN_C), "robustness"] == "na"
+    assert result.run_info["sensitivity"]["fragile"] == sens.fragile_count()
+
+
+def test_sensitivity_section_in_the_plan(tmp_path):
+    path = _write_plan(tmp_path, facility_lon=X + 0.013)
+    path.write_text(path.read_text(encoding="utf-8")
+                    + '\n[sensitivity]\nspeeds_mps = [0.9, 1.3]\nwalk_rules = ["china"]\n',
+                    encoding="utf-8")
+    plan = load_plan(path)
+    result = analyse(plan, load_inputs(plan), options=RunOptions(siting=False))
+    assert [s.label for s in result.sensitivity.settings] == ["china 0.9 m/s", "china 1.3 m/s"]
+    path.write_text(path.read_text(encoding="utf-8").replace('["china"]', '["osm"]'),
+                    encoding="utf-8")
+    with pytest.raises(PlanError, match=r"\[sensitivity\].walk_rules must list rule sets"):
+        load_plan(path)
+
+
+def test_sensitivity_sheet_in_gaps_xlsx(tmp_path, outside_run):
+    inputs, result = outside_run
+    plan = load_plan(_write_plan(tmp_path, facility_lon=X + 0.013))
+    n = len(inputs.demand)
+    distances = {"china": pd.DataFrame({"snap_m": [0.0] * n, "dist_m__meal_point": [600.0] * n})}
+    context = _context(plan, inputs.facilities, SimpleNamespace(demand=inputs.demand),
+                       result.townships, result.units)
+    sens = evaluate_sensitivity(list(plan.targets), context, distances, speeds_mps=(0.5, 1.0))
+    # 600 m: 20 min at 0.5 m/s (outside 15 min), 10 min at 1.0 m/s (inside) for everyone
+    row = sens.ranges.set_index(["target_id", "unit_code"]).loc[("meal_circle", STREET_A)]
+    assert row[["low", "high", "robustness"]].tolist() == [0.0, 100.0, "fragile"]
+    path = write_gaps_xlsx(GapReport(rows=result.gaps, summary=result.gap_summary),
+                           tmp_path / "gaps.xlsx", sensitivity=sens)
+    sheet = openpyxl.load_workbook(path)["敏感性"]
+    header = [c.value for c in sheet[1]]
+    assert header[-2:] == ["china 0.5 m/s", "china 1 m/s"] and "结论稳健性" in header
+    rows = {(r[0], r[3]): r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert rows[("meal_circle", STREET_A)][header.index("结论稳健性")] == "不稳定"
