@@ -222,3 +222,13 @@ def test_sensitivity_sheet_in_gaps_xlsx(tmp_path, outside_run):
     assert header[-2:] == ["china 0.5 m/s", "china 1 m/s"] and "结论稳健性" in header
     rows = {(r[0], r[3]): r for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert rows[("meal_circle", STREET_A)][header.index("结论稳健性")] == "不稳定"
+
+
+def test_overview_map_has_a_dropped_ways_layer(outside_run):
+    from lifecircle.maps.webmap import overview_map, render_html
+
+    _, result = outside_run
+    html = render_html(overview_map(result, basemap="none"))
+    assert "步行规则剔除的道路" in html
+    # the motorway's ends, as drawn
+    assert "118.79" in html and "32.0055" in html
