@@ -123,7 +123,7 @@ def load_province(path: str | Path) -> ProvincePlan:
         where = f"{path.name}: [[counties]] #{i + 1}"
         bad = sorted(set(entry) - set(_COUNTY_KEYS))
         if bad or ("plan" in entry) == ("folder" in entry):
-            raise PlanError(f"{where} needs exactly one of plan = \"…/plan.toml\" or folder = \"…\"")
+            raise PlanError(f'{where} needs exactly one of plan = "…/plan.toml" or folder = "…"')
         if "plan" in entry:
             plan = (path.parent / entry["plan"]).resolve()
             if not plan.is_file():

@@ -75,14 +75,15 @@ def test_a_broken_county_is_recorded_and_the_others_finish(first_run):
 
 
 def test_province_outputs_have_every_county_and_township(first_run):
-    result, out = first_run
+    _, out = first_run
     table = pd.read_csv(out / "province_gaps.csv", dtype=str, encoding="utf-8-sig")
     assert set(table["县（市、区）"]) == {"甲县", "乙县"}
     for name in ("甲县", "乙县"):
         own = pd.read_csv(out / "counties" / name / "gaps.csv", dtype=str, encoding="utf-8-sig")
         mine = table[table["县（市、区）"] == name].drop(columns=["县级代码", "县（市、区）"])
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), own)
-    sheets = pd.read_excel(out / "province_gaps.xlsx", sheet_name=None, dtype=str, engine="openpyxl")
+    sheets = pd.read_excel(out / "province_gaps.xlsx", sheet_name=None, dtype=str,
+                           engine="openpyxl")
     county_sheet, township_sheet = sheets.values()
     assert set(county_sheet["县（市、区）"]) == {"甲县", "乙县"}
     assert (township_sheet["层级"] == "乡镇（街道）").all()
@@ -93,7 +94,7 @@ def test_province_outputs_have_every_county_and_township(first_run):
 
 def test_rerun_skips_unchanged_counties_and_retry_failed_runs_only_the_failed(
         first_run, province, client):
-    result, out = first_run
+    _, out = first_run
     stamp = (out / "counties" / "甲县" / "gaps.csv").stat().st_mtime_ns
     again = run_batch(load_province(province), out, client=client, siting=False)
     assert [o.status for o in again.outcomes] == ["skipped", "skipped", "failed"]
@@ -112,7 +113,7 @@ def test_rerun_skips_unchanged_counties_and_retry_failed_runs_only_the_failed(
 
 
 def test_dask_results_equal_serial_results(first_run, province, tmp_path):
-    result, out = first_run
+    _, out = first_run
     serial_out = tmp_path / "serial"
     serial = run_batch(load_province(province), serial_out, client=None, siting=False)
     assert serial.engine == "serial"
@@ -165,7 +166,7 @@ def test_cli_batch_serial_reports_a_failed_county_without_traceback(tmp_path):
 def test_province_map_draws_the_finished_counties_offline_and_links_to_them(first_run):
     from playwright.sync_api import sync_playwright
 
-    result, out = first_run
+    _, out = first_run
     external, errors = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
