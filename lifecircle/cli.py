@@ -77,6 +77,7 @@ _TEXT = {
         "county": "县（市、区）",
         "state": "状态",
         "error": "错误",
+        "seconds": "用时（秒）",
         "done": "已完成",
         "skipped": "未变化，跳过",
         "failed": "失败",
@@ -110,6 +111,7 @@ _TEXT = {
         "county": "County",
         "state": "Status",
         "error": "Error",
+        "seconds": "Time (s)",
         "done": "finished",
         "skipped": "unchanged, skipped",
         "failed": "failed",
@@ -392,7 +394,8 @@ def batch(
     except LifecircleError as exc:
         raise _fail(exc) from None
     table = Table(title=escape(plan.name), show_lines=False)
-    for head in (_TEXT[lang]["county"], _TEXT[lang]["state"], "s", _TEXT[lang]["error"]):
+    for head in (_TEXT[lang]["county"], _TEXT[lang]["state"], _TEXT[lang]["seconds"],
+                 _TEXT[lang]["error"]):
         table.add_column(head)
     for o in result.outcomes:
         table.add_row(escape(o.name), _TEXT[lang][o.status], f"{o.seconds:.1f}", escape(o.error))
