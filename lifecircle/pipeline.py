@@ -758,6 +758,27 @@ def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _outside_table(outside: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
+    """区外设施: facilities just outside the area that serve residents inside, one row each."""
+    table = pd.DataFrame({
+        "facility_id": outside["facility_id"],
+        "category": outside["category"],
+        "name": outside["name"],
+        "lon": outside.geometry.x.round(6),
+        "lat": outside.geometry.y.round(6),
+        "file": outside["source_file"],
+        "row": outside["source_row"],
+        "note": "区外设施：服务区内居民，不计入乡镇设施数量"
+        if lang == "zh"
+        else "outside the area: serves residents inside, not counted for any township",
+    })
+    if lang == "zh":
+        table = table.rename(columns={"facility_id": "设施编号", "category": "类别", "name": "名称",
+                                      "lon": "经度", "lat": "纬度", "file": "文件", "row": "行号",
+                                      "note": "说明"})
+    return table
+
+
 def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFrame) -> None:
     """Write every spatial result (and the rejected rows as a table) into one GeoPackage."""
     layers: dict[str, pd.DataFrame] = {
@@ -802,6 +823,12 @@ def write_outputs(
     if lang == "zh":
         rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)
     write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
+    if result.outside_facilities is not None and len(result.outside_facilities):
+        write_text_atomic(
+            folder / "outside_facilities.csv",
+            _outside_table(result.outside_facilities, lang).to_csv(index=False),
+            encoding="utf-8-sig",
+        )
     if result.before_after is not None:
         write_text_atomic(
             folder / "siting_before_after.csv",

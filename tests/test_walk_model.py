@@ -115,6 +115,15 @@ def test_facility_outside_the_boundary_serves_cells_inside(outside_run):
     assert result.network_audit["outside_facilities"] == 1
 
 
+def test_outside_facilities_are_listed_in_the_outputs(tmp_path, outside_run):
+    from lifecircle.pipeline import _outside_table
+
+    _, result = outside_run
+    table = _outside_table(result.outside_facilities, "zh")
+    assert table[["名称", "文件", "行号"]].values.tolist() == [["邻区助餐点", "meals.csv", 2]]
+    assert table["说明"].str.startswith("区外设施").all()
+
+
 def test_facility_beyond_the_reach_stays_rejected(tmp_path):
     plan = load_plan(_write_plan(tmp_path, facility_lon=X + 0.03))  # ~1.9 km east > 900 m reach
     inputs = load_inputs(plan)
