@@ -22,7 +22,8 @@ def test_from_arrays_keeps_parallel_edges_searches_the_shortest_and_drops_loops(
     assert np.array_equal(dense, dense.T)
     assert dense[0, 1] == 100.0 and dense[1, 2] == 90.0 and dense[0, 2] == 0.0
     assert net.indices.size == 4  # the search sees one edge per pair
-    assert sorted(set(net.edge_of_entry.tolist())) == [0, 2]
+    start, incident = net.incident_edges  # while every edge meets its nodes
+    assert sorted(incident[start[1]:start[2]].tolist()) == [0, 1, 2, 3]
 
 
 def test_both_parallel_edges_snap_and_bound_service_areas():

@@ -234,17 +234,6 @@ class WalkNetwork:
         return flags
 
     @cached_property
-    def edge_of_entry(self) -> NDArray[np.int64]:
-        """Undirected edge number of every CSR entry (aligned with ``indices``): the shortest
-        of parallel edges, which the CSR holds."""
-        edge = np.flatnonzero(_shortest_of_pairs(self.edge_u, self.edge_v, self.edge_length_m,
-                                                 self.n_nodes))
-        rows = np.concatenate([self.edge_u[edge], self.edge_v[edge]]).astype(np.int64)
-        cols = np.concatenate([self.edge_v[edge], self.edge_u[edge]]).astype(np.int64)
-        order = np.lexsort((cols, rows))
-        return np.concatenate([edge, edge])[order]
-
-    @cached_property
     def incident_edges(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Every edge at every node, parallel edges included: ``(start, edge)`` where node
         ``i``'s edges are ``edge[start[i]:start[i + 1]]``."""
