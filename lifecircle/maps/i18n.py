@@ -16,8 +16,6 @@ _LABELS: dict[str, tuple[str, str]] = {
     "province_title": ("{province}：各县（市、区）规划目标达标情况",
                        "{province}: plan targets by county"),
     "province_counties": ("县（市、区）达标比例", "Counties: share of targets met"),
-    "province_county_tip": ("达标 {met} 项，未达标 {not_met} 项，不适用 {na} 项；点击打开该县总览",
-                            "{met} met, {not_met} not met, {na} n/a; click to open the county"),
     "province_county": ("县（市、区）", "County"),
     "province_code": ("县级代码", "Code"),
     "province_state": ("运行状态", "Run"),
