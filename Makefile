@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.coverage
 	$(BIN)/python -m benchmarks.siting
 	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.batch
 
 lint: $(STAMP)
 	$(BIN)/ruff check lifecircle tests benchmarks

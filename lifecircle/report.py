@@ -6,6 +6,7 @@ switches to English. Nothing here computes a figure: the numbers come from
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import re
@@ -17,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from lifecircle.coverage.targets import LEVEL_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.coverage.targets import LEVEL_ZH, STATUS_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
 
 logger = logging.getLogger(__name__)
 
@@ -157,16 +158,18 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str]) -> None:
+def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int = 0) -> None:
+    """Fill a sheet with a localised table whose COLUMNS start after ``lead`` extra columns."""
     from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
 
     ws.append(list(table.columns))
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(vertical="center", wrap_text=False)
-    status_col = list(COLUMNS).index("status") + 1  # localised tables keep COLUMNS' order
-    number_cols = [list(COLUMNS).index(k) + 1 for k in ("value", "target_value", "shortfall")]
+    # Localised tables keep COLUMNS' order after their lead columns.
+    status_col = lead + list(COLUMNS).index("status") + 1
+    number_cols = [lead + list(COLUMNS).index(k) + 1
+                   for k in ("value", "target_value", "shortfall")]
     for values, status in zip(table.itertuples(index=False), statuses, strict=True):
         ws.append([_cell(v) for v in values])
         for column in number_cols:
@@ -175,6 +178,13 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str]) -> None:
         if colour:
             ws.cell(row=ws.max_row, column=status_col).fill = PatternFill(
                 start_color=colour, end_color=colour, fill_type="solid")
+    _finish_sheet(ws, table)
+
+
+def _finish_sheet(ws: Any, table: pd.DataFrame) -> None:
+    """Freeze and filter the header row; size the columns to their content."""
+    from openpyxl.utils import get_column_letter
+
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = ws.dimensions
     for i, column in enumerate(table.columns, start=1):
@@ -182,11 +192,70 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str]) -> None:
         ws.column_dimensions[get_column_letter(i)].width = min(max(widths) + 2, 60)
 
 
-def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh") -> Path:
+ROBUSTNESS_FILL = {"robust": "C6EFCE", "fragile": "FFEB9C", "na": "D9D9D9"}  # green/amber/grey
+_SENSITIVITY_HEADERS = {
+    "target_id": ("指标编号", "target"), "indicator": ("指标", "indicator"),
+    "level": ("层级", "level"), "unit_code": ("代码", "code"), "unit_name": ("名称", "name"),
+    "low": ("最低值(%)", "lowest (%)"), "high": ("最高值(%)", "highest (%)"),
+    "statuses": ("各情景结论", "statuses"), "robustness": ("结论稳健性", "robustness"),
+}
+
+
+def sensitivity_table(sensitivity: Any, lang: str = "zh") -> pd.DataFrame:
+    """Per target and unit: the value under every setting, the range and robust/fragile.
+
+    ``sensitivity`` is a :class:`lifecircle.coverage.sensitivity.SensitivityResult`.
+    """
+    _check_lang(lang)
+    keys = ["target_id", "unit_code"]
+    wide = sensitivity.values.pivot_table(index=keys, columns="setting", values="value",
+                                          aggfunc="first", sort=False)
+    wide = wide[[s.label for s in sensitivity.settings if s.label in wide.columns]]
+    table = sensitivity.ranges.join(wide, on=keys)
+    if lang == "zh":
+        table["level"] = table["level"].map(lambda v: LEVEL_ZH.get(v, v))
+        table["statuses"] = table["statuses"].map(
+            lambda v: "/".join(STATUS_ZH.get(p, p) for p in str(v).split("/")))
+        table["robustness"] = table["robustness_zh"]
+    else:
+        table["statuses"] = table["statuses"].map(
+            lambda v: "/".join(STATUS_EN.get(p, p) for p in str(v).split("/")))
+    columns = [*_SENSITIVITY_HEADERS, *wide.columns]
+    table = table[columns].rename(columns={k: v[0 if lang == "zh" else 1]
+                                           for k, v in _SENSITIVITY_HEADERS.items()})
+    return table
+
+
+def _write_sensitivity_sheet(ws: Any, sensitivity: Any, lang: str) -> None:
+    from openpyxl.styles import Font, PatternFill
+
+    table = sensitivity_table(sensitivity, lang)
+    ws.append(list(table.columns))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    keys = list(_SENSITIVITY_HEADERS)
+    robust_col = keys.index("robustness") + 1
+    number_cols = [keys.index("low") + 1, keys.index("high") + 1,
+                   *range(len(keys) + 1, len(table.columns) + 1)]  # then one per setting
+    for values, robustness in zip(table.itertuples(index=False),
+                                  sensitivity.ranges["robustness"], strict=True):
+        ws.append([_cell(v) for v in values])
+        for column in number_cols:
+            ws.cell(row=ws.max_row, column=column).number_format = "#,##0.0"
+        colour = ROBUSTNESS_FILL.get(robustness)
+        ws.cell(row=ws.max_row, column=robust_col).fill = PatternFill(
+            start_color=colour, end_color=colour, fill_type="solid")
+    _finish_sheet(ws, table)
+
+
+def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh", *,
+                    sensitivity: Any = None) -> Path:
     """Write ``gaps.xlsx``: a summary sheet first, then one sheet per target.
 
     Status cells are green (met), red (not met) or grey (not applicable); the header row is
-    frozen and filtered, and columns are sized to their content.
+    frozen and filtered, and columns are sized to their content. With ``sensitivity`` (a
+    :class:`~lifecircle.coverage.sensitivity.SensitivityResult`) a last sheet 敏感性 gives each
+    service circle's value under every setting, its range and whether 达标 is robust.
 
     Returns
     -------
@@ -208,9 +277,76 @@ def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh") -> Pa
         part = combined[combined["target_id"] == target_id]
         ws = wb.create_sheet(_sheet_title(target_id, used))
         _write_sheet(ws, _localise(part, lang), list(part["status"]))
+    if sensitivity is not None:
+        _write_sensitivity_sheet(
+            wb.create_sheet(_sheet_title("敏感性" if lang == "zh" else "Sensitivity", used)),
+            sensitivity, lang)
     wb.save(path)
     logger.info("wrote %s (%d target sheets)", path, len(summary))
     return path
+
+
+COUNTY_COLUMNS: dict[str, tuple[str, str]] = {
+    "county_code": ("县级代码", "County code"),
+    "county": ("县（市、区）", "County"),
+}
+
+
+def _no_rows() -> pd.DataFrame:
+    """An empty province table (no county finished)."""
+    return pd.DataFrame(columns=list(dict.fromkeys([*COUNTY_COLUMNS, *SUMMARY_COLUMNS,
+                                                    "status_zh"])))
+
+
+def _with_county(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """A localised gap table with the county's code and name in front."""
+    table = _localise(frame, lang)
+    for key, (zh, en) in reversed(COUNTY_COLUMNS.items()):
+        table.insert(0, zh if lang == "zh" else en, frame[key].astype(str).to_numpy())
+    return table
+
+
+def province_gaps_table(rows: pd.DataFrame, summary: pd.DataFrame, *,
+                        lang: str = "zh") -> pd.DataFrame:
+    """Every county's gap rows, county by county (unit rows, then the county's area row).
+
+    ``rows`` and ``summary`` are the gap rows and area rows of many counties, each with
+    ``county_code`` and ``county`` columns.
+    """
+    _check_lang(lang)
+    parts = []
+    for county in pd.unique(summary["county"]) if len(summary) else []:
+        mine = GapReport(rows=rows[rows["county"] == county],
+                         summary=summary[summary["county"] == county])
+        parts.append(_combined(mine))
+    return _with_county(pd.concat(parts, ignore_index=True) if parts else _no_rows(), lang)
+
+
+def province_gaps_csv(rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str = "zh") -> str:
+    """``province_gaps.csv`` text (write it with a UTF-8 BOM, as ``gaps.csv``)."""
+    table = province_gaps_table(rows, summary, lang=lang)
+    return table.to_csv(index=False, lineterminator="\r\n")
+
+
+def province_gaps_xlsx(rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str = "zh") -> bytes:
+    """``province_gaps.xlsx``: county × target first, then township × target, both with codes."""
+    from openpyxl import Workbook
+
+    _check_lang(lang)
+    wb = Workbook()
+    used: set[str] = set()
+    sheets = [("县（市、区）×指标", "County x target", summary),
+              ("乡镇（街道）×指标", "Township x target",
+               rows[rows["level"] == "township"] if len(rows) else rows)]
+    for i, (title_zh, title_en, frame) in enumerate(sheets):
+        ws = wb.active if i == 0 else wb.create_sheet()
+        ws.title = _sheet_title(title_zh if lang == "zh" else title_en, used)
+        frame = frame if len(frame) else _no_rows()
+        _write_sheet(ws, _with_county(frame, lang), list(frame["status"]),
+                     lead=len(COUNTY_COLUMNS))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
 
 
 def gaps_layer(report: GapReport, townships: gpd.GeoDataFrame, *,

@@ -48,8 +48,11 @@ def test_second_load_hits_and_equals_the_parse(network_file, tmp_path):
     assert_same_network(first, second)
     # and both equal a load that never touches the cache
     assert_same_network(load_walk_network(spec, use_cache=False), second)
-    # nothing half-written is left beside the cache file
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [first.cache_path.name]
+    # nothing half-written is left beside the cache files (arrays and the ways table)
+    stem = first.cache_path.name.removesuffix(".npz")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f"{stem}.npz",
+                                                                       f"{stem}.ways.parquet"]
+    assert first.ways.equals(second.ways) and len(first.ways) > 0
 
 
 def test_changed_input_misses(network_file, tmp_path):
@@ -73,18 +76,30 @@ def test_changed_settings_miss_and_cache_dir_does_not(network_file, tmp_path):
     clipped = dataclasses.replace(spec, bbox=(119.9, 32.43, 119.95, 32.48))
     assert network_cache_path(clipped) != path
 
-    # every field of the spec counts, including fields added later (such as walk rules)
+    osmnx = network_cache_path(dataclasses.replace(spec, walk_rules="osmnx"))
+    assert osmnx != path
+
+    # every field of the spec counts, including fields added later
     @dataclasses.dataclass(frozen=True)
-    class RuledSpec(NetworkSpec):
-        rules: str = "china"
+    class LaterSpec(NetworkSpec):
+        later: str = "a"
 
-    china = network_cache_path(RuledSpec(path=network_file, cache_dir=tmp_path / "cache"))
-    osmnx = network_cache_path(RuledSpec(path=network_file, cache_dir=tmp_path / "cache",
-                                         rules="osmnx"))
-    assert len({china, osmnx, path}) == 3
+    a = network_cache_path(LaterSpec(path=network_file, cache_dir=tmp_path / "cache"))
+    b = network_cache_path(LaterSpec(path=network_file, cache_dir=tmp_path / "cache",
+                                     later="b"))
+    assert len({a, b, path, osmnx}) == 4
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing_array"])
+def test_changed_override_file_misses(network_file, tmp_path):
+    overrides = tmp_path / "overrides.csv"
+    overrides.write_text("way_id,action,note\n1,exclude,\n", encoding="utf-8")
+    spec = NetworkSpec(path=network_file, cache_dir=tmp_path / "cache", overrides=overrides)
+    before = network_cache_path(spec)
+    overrides.write_text("way_id,action,note\n2,exclude,\n", encoding="utf-8")
+    assert network_cache_path(spec) != before
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing_array", "no_ways"])
 def test_unreadable_cache_falls_back_to_parsing(network_file, tmp_path, caplog, damage):
     spec = NetworkSpec(path=network_file, cache_dir=tmp_path / "cache")
     good = load_walk_network(spec)
@@ -93,6 +108,9 @@ def test_unreadable_cache_falls_back_to_parsing(network_file, tmp_path, caplog, 
         good.cache_path.write_bytes(b"not a cache at all")
     elif damage == "truncated":
         good.cache_path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "no_ways":
+        good.cache_path.with_name(good.cache_path.name.removesuffix(".npz")
+                                  + ".ways.parquet").unlink()
     else:
         with np.load(good.cache_path) as data:
             arrays = {k: data[k] for k in data.files if k != "face_ring_xy"}

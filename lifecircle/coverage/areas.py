@@ -153,13 +153,12 @@ def reached_pieces(network: WalkNetwork, group: NDArray[np.integer], node: NDArr
     dist = np.asarray(node_distance_m, dtype=np.float64)
     within = dist <= core_m
     group, node, dist = group[within], node[within], dist[within]
-    edge_of_entry = network.edge_of_entry
-    deg = network.indptr[node + 1] - network.indptr[node]
-    entry = ranges(network.indptr[node], deg)
+    start, incident = network.incident_edges  # parallel edges too: each is a street piece
+    deg = start[node + 1] - start[node]
     g = np.repeat(group, deg)
     d = np.repeat(dist, deg)
     a = np.repeat(node, deg)
-    e = edge_of_entry[entry]
+    e = incident[ranges(start[node], deg)]
     at_u = network.edge_u[e] == a
     # Per (group, edge): the smallest distance at each end.
     pair_key = g * network.n_edges + e
@@ -510,7 +509,7 @@ def _polygons_in_parallel(network: WalkNetwork, snaps: Snaps, matrix: sp.csr_mat
     """
     global _FORK_STATE
     # Caches the workers need, built once here rather than once per child.
-    _ = network.faces, network.edge_vertices, network.edge_of_entry
+    _ = network.faces, network.edge_vertices, network.incident_edges
     options = {"off_network_m": off_network_m, "simplify_m": simplify_m, "workers": 1}
     k = len(snaps)
     chunks = np.array_split(np.arange(k), min(k, n_workers * 32))
@@ -561,7 +560,7 @@ def _tiles_in_parallel(state: tuple, n_tiles: int, n_workers: int) -> NDArray[np
     if n_workers <= 1 or n_tiles < 2 or "fork" not in mp.get_all_start_methods():
         return _buffer_tiles(*state, np.arange(n_tiles))
     network = state[0]
-    _ = network.faces, network.edge_vertices, network.edge_of_entry
+    _ = network.faces, network.edge_vertices, network.incident_edges
     _FORK_STATE = state
     gc.freeze()
     try:

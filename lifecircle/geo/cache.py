@@ -1,19 +1,21 @@
 """A binary cache of the walking network, so that a second run skips parsing OpenStreetMap.
 
-:func:`load_walk_network` is :func:`lifecircle.geo.osm.load_walk_graph` followed by
+:func:`load_walk_network` is :func:`lifecircle.geo.osm.load_walk_graph_and_ways` followed by
 :meth:`WalkNetwork.from_graph` and the blocks the streets enclose (:attr:`WalkNetwork.faces`),
 with the result kept as arrays in one ``.npz`` file: the CSR adjacency, node and edge arrays,
-edge shapes as packed vertices, the blocks' rings, and node longitudes/latitudes. On a
+edge shapes as packed vertices, the blocks' rings, and node longitudes/latitudes, with the
+table of ways the walk rules kept or dropped beside it (GeoParquet). On a
 330,000-node county the parse and conversion take about 40 s and the cache reads back in a
 few seconds (``benchmarks/pipeline.py`` measures both).
 
 The cache file's name is a hash of everything the network depends on: the contents of the
-network file (and of a clipping polygon file), every field of the :class:`NetworkSpec`
-(including its walk rules), the source of the modules that read and convert the network, and
-a format number. Any change gives another name, so a stale file is never read; a file that
-cannot be read (truncated, corrupt, another format) is reported in the log and the network is
-parsed again. Files are written through a temporary file and a rename, so a crashed run never
-leaves half a cache behind. Online sources keep osmnx's GraphML cache and are not cached here.
+network file and of every other file the spec names (clipping polygon, rule overrides), every
+field of the :class:`NetworkSpec` (walk rules included), the source of the ``lifecircle.geo``
+modules that read and convert the network, and a format number. Any change gives another
+name, so a stale file is never read; a file that cannot be read (truncated, corrupt, another
+format) is reported in the log and the network is parsed again. Files are written through a
+temporary file and a rename, so a crashed run never leaves half a cache behind. Online sources
+keep osmnx's GraphML cache and are not cached here.
 
 The cache lives in ``[inputs.network].cache_dir`` when the plan gives one, else in
 ``$XDG_CACHE_HOME/lifecircle/networks`` (``~/.cache/lifecircle/networks``).
@@ -32,20 +34,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
 from numpy.typing import NDArray
+from pyarrow import ArrowException
 from shapely.geometry.base import BaseGeometry
 
-from lifecircle.geo import network as network_module
-from lifecircle.geo import osm as osm_module
 from lifecircle.geo.network import Faces, WalkNetwork
 from lifecircle.geo.osm import (
     NetworkSpec,
     default_cache_dir,
     describe_components,
-    load_walk_graph,
+    load_walk_graph_and_ways,
     node_lonlat,
 )
 
@@ -70,6 +72,9 @@ class LoadedNetwork:
         Node coordinates in degrees (WGS-84), in node order.
     components
         :func:`lifecircle.geo.osm.describe_components` of the network.
+    ways
+        Every way the walk rules decided on, kept or dropped
+        (:func:`lifecircle.geo.osm.ways_frame`), for the network audit.
     cache
         ``"hit"`` (read from the cache), ``"miss"`` (parsed, then cached) or ``"off"`` (not
         cached: an online source, or caching turned off).
@@ -81,6 +86,7 @@ class LoadedNetwork:
     node_lon: NDArray[np.float64]
     node_lat: NDArray[np.float64]
     components: dict[str, Any]
+    ways: gpd.GeoDataFrame
     cache: str
     cache_path: Path | None = None
 
@@ -105,22 +111,21 @@ def _plain(value: Any) -> Any:
 
 
 def _code_hash() -> str:
-    """Hash of the modules whose code decides the network (walk rules, simplification, CSR)."""
+    """Hash of the code that decides the network: every module of ``lifecircle.geo`` (reader,
+    walk rules, simplification, CSR, blocks, this cache)."""
     digest = hashlib.sha256()
-    for module in (osm_module, network_module):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(Path(__file__).read_bytes())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def _cache_key(spec: NetworkSpec) -> str:
     fields = {f.name: _plain(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
     fields.pop("cache_dir", None)  # where the cache lives does not change the network
-    files = {}
-    for name in ("path", "polygon"):
-        value = getattr(spec, name, None)
-        if isinstance(value, (str, Path)) and Path(value).is_file():
-            files[name] = _file_sha256(Path(value))
+    # the contents of every file the spec names (network, clipping polygon, rule overrides)
+    files = {name: _file_sha256(Path(value)) for name, value in vars(spec).items()
+             if name != "cache_dir" and isinstance(value, (str, Path)) and Path(value).is_file()}
     record = {"format": CACHE_FORMAT, "code": _code_hash(), "spec": fields, "files": files}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -155,7 +160,11 @@ def _arrays(loaded: LoadedNetwork) -> dict[str, NDArray[Any]]:
     }
 
 
-def _from_arrays(data: Any, path: Path) -> LoadedNetwork:
+def _ways_path(path: Path) -> Path:
+    return path.with_name(path.name.removesuffix(".npz") + ".ways.parquet")
+
+
+def _from_arrays(data: Any, ways: gpd.GeoDataFrame, path: Path) -> LoadedNetwork:
     n_edges = data["edge_u"].size
     counts = data["edge_vertex_count"]
     geometry = shapely.linestrings(data["edge_coords"], indices=np.repeat(np.arange(n_edges),
@@ -171,48 +180,57 @@ def _from_arrays(data: Any, path: Path) -> LoadedNetwork:
     network.__dict__["faces"] = Faces(data["face_of"], data["face_n_sides"],
                                       data["face_ring_xy"], data["face_ring_start"])
     return LoadedNetwork(network, data["node_lon"], data["node_lat"],
-                         json.loads(str(data["components"])), "hit", path)
+                         json.loads(str(data["components"])), ways, "hit", path)
 
 
 def _read(path: Path) -> LoadedNetwork | None:
     """The cached network, or None (with a log line) when the file is unusable."""
     try:
+        ways = gpd.read_parquet(_ways_path(path))
         with np.load(path, allow_pickle=False) as data:
-            return _from_arrays(data, path)
+            return _from_arrays(data, ways, path)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
-            shapely.errors.GEOSException, pyproj.exceptions.CRSError) as exc:
+            shapely.errors.GEOSException, pyproj.exceptions.CRSError,
+            ArrowException) as exc:
         logger.warning("network cache %s cannot be read (%s: %s); parsing the network again",
                        path, type(exc).__name__, exc)
         return None
 
 
-def _write(path: Path, loaded: LoadedNetwork) -> None:
-    """Write the cache atomically (temporary file in the same folder, then a rename)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        logger.warning("cannot write the network cache in %s (%s); runs will parse the network",
-                       path.parent, exc)
-        return
+def _write_atomic(path: Path, write: Any) -> None:
+    """``write(handle)`` into a temporary file in ``path``'s folder, then rename it to ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **_arrays(loaded))
+            write(handle)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write(path: Path, loaded: LoadedNetwork) -> None:
+    """Write the cache atomically: the ways table first, the arrays last (a cache is read only
+    when its arrays file exists, and each file appears whole by a rename)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(_ways_path(path), loaded.ways.to_parquet)
+        _write_atomic(path, lambda handle: np.savez(handle, **_arrays(loaded)))
+    except OSError as exc:
+        logger.warning("cannot write the network cache in %s (%s); runs will parse the network",
+                       path.parent, exc)
+        return
     logger.info("walk network cached at %s", path)
 
 
 def _parse(spec: NetworkSpec) -> LoadedNetwork:
-    graph = load_walk_graph(spec)
+    graph, ways = load_walk_graph_and_ways(spec)
     network = WalkNetwork.from_graph(graph)
     lon, lat = node_lonlat(graph)
     components = describe_components(graph)
     del graph
     network.faces  # noqa: B018 - traced once here, so that the cache holds the blocks
-    return LoadedNetwork(network, lon, lat, components, "off")
+    return LoadedNetwork(network, lon, lat, components, ways, "off")
 
 
 def load_walk_network(spec: NetworkSpec, *, use_cache: bool = True) -> LoadedNetwork:
@@ -233,7 +251,7 @@ def load_walk_network(spec: NetworkSpec, *, use_cache: bool = True) -> LoadedNet
     Raises
     ------
     NetworkError
-        As :func:`lifecircle.geo.osm.load_walk_graph`.
+        As :func:`lifecircle.geo.osm.load_walk_graph_and_ways`.
     """
     path = network_cache_path(spec) if use_cache else None
     if path is not None and path.exists():
