@@ -554,10 +554,13 @@ def _buffer_tiles(network: WalkNetwork, group: NDArray[np.int64], pe: NDArray[np
 
 def _tiles_in_parallel(state: tuple, n_tiles: int, n_workers: int) -> NDArray[np.object_]:
     """:func:`_buffer_tiles` of every tile, in chunks over ``n_workers`` forked processes (as
-    :func:`_polygons_in_parallel`; one process where fork is unavailable)."""
+    :func:`_polygons_in_parallel`; in this process where fork is unavailable or this process
+    is itself a daemonic worker)."""
     global _FORK_STATE
     chunks = np.array_split(np.arange(n_tiles), min(n_tiles, n_workers * 8))
-    if n_workers <= 1 or n_tiles < 2 or "fork" not in mp.get_all_start_methods():
+    # a daemonic process (a dask or multiprocessing worker, as in batch runs) may not fork
+    if (n_workers <= 1 or n_tiles < 2 or "fork" not in mp.get_all_start_methods()
+            or mp.current_process().daemon):
         return _buffer_tiles(*state, np.arange(n_tiles))
     network = state[0]
     _ = network.faces, network.edge_vertices, network.incident_edges
