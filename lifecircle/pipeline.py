@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -462,7 +463,9 @@ def _site(
 
 def _file_record(path: Path) -> dict[str, Any]:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest}
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(timespec="seconds")
+    return {"path": str(path), "bytes": stat.st_size, "sha256": digest, "modified": modified}
 
 
 def _versions() -> dict[str, str]:
@@ -532,6 +535,7 @@ def analyse(
             + "、".join(unsnapped["facility_id"].astype(str).head(20))
         )
     run_info = {
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "study": plan.study.name,
         "plan": str(plan.path),
         "year": plan.study.year,

@@ -85,6 +85,21 @@ _LABELS: dict[str, tuple[str, str]] = {
     "street": ("街道", "street"),
     "town": ("镇/乡", "town"),
     "minutes": ("{threshold}分钟", "{threshold} min"),
+    # print-ready pictures (maps/static.py)
+    "static_title": ("{study}：生活圈设施覆盖总览", "{study}: life-circle coverage overview"),
+    "static_subtitle": ("目标：{indicator}（依据：{document}）",
+                        "Target: {indicator} (source: {document})"),
+    "static_status": ("乡镇（街道）{status}", "Township {status}"),
+    "static_area": ("{category}步行服务范围（{minutes}）", "{category} walking area ({minutes})"),
+    "static_uncovered": ("未覆盖老年人（共{total}人，圆越大人越多）",
+                         "Uncovered people aged 60+ ({total}; larger circle, more people)"),
+    "static_sites": ("建议新增站点（{n}处，数字为序号）",
+                     "Proposed sites ({n}; numbers are ranks)"),
+    "static_count": ("{name}（{n}）", "{name} ({n})"),
+    "static_shortfall": ("缺口{shortfall}{unit}", "short by {shortfall} {unit}"),
+    "static_source": ("数据来源：{files}。制图：lifecircle {version}，{date}。",
+                      "Sources: {files}. Drawn by lifecircle {version}, {date}."),
+    "north": ("北", "N"),
 }
 
 
