@@ -71,6 +71,7 @@ class RunOptions:
     tiles_url: str | None = None
     tianditu_key: str | None = None
     siting: bool = True
+    picture_dpi: int = 300
 
 
 @dataclass
@@ -629,7 +630,7 @@ def write_outputs(
 ) -> None:
     """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
     from lifecircle import report as gap_report
-    from lifecircle.maps import briefing, webmap
+    from lifecircle.maps import briefing, static, webmap
 
     lang = result.lang
     steps = 5
@@ -676,18 +677,30 @@ def write_outputs(
     write_text_atomic(
         folder / "overview.html", webmap.render_html(webmap.overview_map(result, **map_options))
     )
-    township_html = {}
     codes = list(result.townships["code"])
-    for i, (code, name) in enumerate(zip(codes, result.townships["name"], strict=True)):
+    stems = {
+        code: f"{code}-{_safe_filename(name)}"
+        for code, name in zip(codes, result.townships["name"], strict=True)
+    }
+    for i, code in enumerate(codes):
         progress("绘制乡镇地图", i, len(codes))
         html = webmap.render_html(webmap.township_map(result, code, **map_options))
-        township_html[code] = html
-        write_text_atomic(folder / "townships" / f"{code}-{_safe_filename(name)}.html", html)
+        write_text_atomic(folder / "townships" / f"{stems[code]}.html", html)
+    progress("绘制打印版地图图片", 3, steps)
+    pictures = static.write_static_maps(
+        result, folder, lang=lang, dpi=options.picture_dpi, stems=stems
+    )
     progress("写出简报", 4, steps)
+    links = {"overview": "overview.html"} | {
+        code: f"townships/{stem}.html" for code, stem in stems.items()
+    }
     write_text_atomic(
         folder / "briefing.html",
         briefing.render_briefing(
-            result, lang=lang, offline=map_options["offline"], township_map_html=township_html
+            result,
+            lang=lang,
+            pictures={key: picture.screen_png for key, picture in pictures.items()},
+            links=links,
         ),
     )
     write_json(folder / "run.json", result.run_info)

@@ -100,6 +100,62 @@ _LABELS: dict[str, tuple[str, str]] = {
     "static_source": ("数据来源：{files}。制图：lifecircle {version}，{date}。",
                       "Sources: {files}. Drawn by lifecircle {version}, {date}."),
     "north": ("北", "N"),
+    # briefing: summary, pictures, sources (maps/briefing.py)
+    "summary": ("摘要", "Summary"),
+    "briefing_meta": ("生成日期：{date}；评估年度：{year}；",
+                      "Generated {date}; assessment year {year};"),
+    "targets_met_of": ("{met}/{total} 项达标", "{met} of {total} targets met"),
+    "targets_not_met_n": ("{n} 项未达标", "{n} not met"),
+    "uncovered_seniors_fig": ("名老年人不在步行圈内（{indicator}）",
+                              "people aged 60+ beyond the walk ({indicator})"),
+    "sites_n": ("{n} 处建议新增站点", "{n} proposed sites"),
+    "sites_gain": ("新增覆盖老年人 {n} 人", "newly covering {n} people aged 60+"),
+    "value_vs_target": ("现状 / 目标", "Current / target"),
+    "targets_not_met": ("未达标目标（{n} 项）", "Targets not met ({n})"),
+    "targets_met": ("达标目标（{n} 项）", "Targets met ({n})"),
+    "worst_townships": ("差距最大的乡镇（街道）", "Townships furthest behind"),
+    "not_met_of_assessed": ("未达标 / 已评估目标", "Not met / assessed"),
+    "uncovered_seniors": ("未覆盖老年人", "People aged 60+ uncovered"),
+    "sites_effect": ("建议新增站点及效果", "Proposed sites and their effect"),
+    "sites_effect_line": ("建议新增{category}{n}处，新增覆盖老年人{gain}人，覆盖率由{before}%提高到"
+                          "{after}%（求解方法：{method}）。",
+                          "{n} new {category} sites cover {gain} more people aged 60+: "
+                          "{before}% → {after}% (method: {method})."),
+    "target_moves": ("{indicator}：{before} → {after}（目标{target}；"
+                     "{status_before} → {status_after}）",
+                     "{indicator}: {before} → {after} (target {target}; {status_before} → "
+                     "{status_after})"),
+    "overview_map": ("全区总览图", "Overview map"),
+    "overview_caption": ("点击图片打开交互地图（overview.html）；300 dpi 打印版见 overview.png",
+                         "Click to open the interactive map (overview.html); the 300-dpi print "
+                         "file is overview.png"),
+    "township_caption": ("点击图片打开本乡镇交互地图；300 dpi 打印版见 townships 文件夹",
+                         "Click to open this township's interactive map; 300-dpi print files "
+                         "are in the townships folder"),
+    "no_picture": ("（未生成地图图片）", "(no map picture)"),
+    "documents": ("依据文件", "Plan documents cited"),
+    "sources": ("数据来源", "Data sources"),
+    "file": ("文件", "File"),
+    "layer_category": ("设施类别", "Facility category"),
+    "modified": ("修改日期", "Modified"),
+    "bytes": ("字节", "Bytes"),
+    "sha256": ("SHA-256（前16位）", "SHA-256 (first 16)"),
+    "no_sources": ("运行记录中没有输入文件。", "The run record lists no input files."),
+    "walk_settings": ("步行设定：默认 {speed} m/s，{thresholds} 分钟；分类：{kinds}。",
+                      "Walk: default {speed} m/s, {thresholds} min; by kind: {kinds}."),
+    "made_by": ("由 lifecircle {version} 于 {date} 生成。",
+                "Made by lifecircle {version} on {date}."),
+    "at_a_glance": ("要点", "At a glance"),
+    "not_met_of_assessed_line": ("已评估目标{total}项，其中未达标{n}项",
+                                 "{n} of {total} assessed targets not met"),
+    "story_line": ("{indicator}：{status}，{value}；未覆盖老年人{uncovered}人",
+                   "{indicator}: {status}, {value}; {uncovered} people aged 60+ uncovered"),
+    "unit_gap_line": ("{indicator}：{names}（{n}个，缺口{shortfall}{unit}）",
+                      "{indicator}: {names} ({n}; short by {shortfall} {unit})"),
+    "site_line": ("#{rank} {category}：新增覆盖老年人{pop60}人（WGS-84 经度 {lon}，纬度 {lat}）",
+                  "#{rank} {category}: {pop60} more people aged 60+ covered "
+                  "(WGS-84 lon {lon}, lat {lat})"),
+    "page_of": ("第 {page} 页，共 {pages} 页", "Page {page} of {pages}"),
 }
 
 

@@ -237,6 +237,28 @@ def choose_story(result: RunResult, target_id: str | None = None, *, lang: str =
                  thresholds)
 
 
+def _story_uncovered(result: RunResult, story: Story) -> pd.DataFrame:
+    """The uncovered cells of the story: its category, each at its township's judged walk."""
+    unc = result.uncovered
+    if not story.category or unc is None or len(unc) == 0:
+        return unc.iloc[0:0] if unc is not None else pd.DataFrame(
+            columns=["township_code", "pop60"])
+    wanted = unc["township_code"].astype(str).map(story.threshold_min).astype(float)
+    keep = ((unc["category"].astype(str) == story.category)
+            & np.isclose(unc["threshold_min"].astype(float), wanted))
+    return unc[keep.to_numpy()]
+
+
+def uncovered_seniors(result: RunResult, story: Story) -> dict[str, float]:
+    """People aged 60+ in the story's uncovered cells, by township code (as drawn)."""
+    cells = _story_uncovered(result, story)
+    if len(cells) == 0:
+        return {}
+    sums = pd.to_numeric(cells["pop60"], errors="coerce").fillna(0.0).groupby(
+        cells["township_code"].astype(str)).sum()
+    return {str(k): float(v) for k, v in sums.items()}
+
+
 # --------------------------------------------------------------------------------------------
 # Layers projected once, drawn in every picture
 
@@ -281,14 +303,9 @@ def _prepare(result: RunResult, story: Story) -> _Layers:
             shape = shapely.intersection(shapely.union_all(geoms.values),
                                          shapely.union_all(mine.geometry.values))
             areas.append((minutes, shapely.simplify(shape, tolerance_m)))
-    unc = result.uncovered
-    if story.category and unc is not None and len(unc):
-        wanted = unc["township_code"].astype(str).map(story.threshold_min)
-        keep = ((unc["category"].astype(str) == story.category)
-                & np.isclose(unc["threshold_min"].astype(float), wanted.astype(float)))
-        unc = _metric(unc[keep.to_numpy()], crs)
-    else:
-        unc = gpd.GeoDataFrame({"pop60": []}, geometry=[], crs=crs)
+    unc = _story_uncovered(result, story)
+    unc = (_metric(unc, crs) if len(unc)
+           else gpd.GeoDataFrame({"pop60": []}, geometry=[], crs=crs))
     fac = result.facilities
     fac = (_metric(fac, crs) if fac is not None and len(fac)
            else gpd.GeoDataFrame({"category": []}, geometry=[], crs=crs))
