@@ -78,7 +78,8 @@ LEVEL_ZH = {"township": "乡镇（街道）", "district": "全区", "village": "
 ROW_COLUMNS = (
     "target_id", "indicator", "document", "target_type", "level", "unit_code", "unit_name",
     "parent_code", "kind", "value", "target_value", "unit", "status", "status_zh", "shortfall",
-    "shortfall_unit", "note", "note_en", "target_level", "year", "trajectory",
+    "shortfall_unit", "note", "note_en", "target_level", "year", "trajectory", "category",
+    "threshold_min",
 )
 SUMMARY_COLUMNS = (*ROW_COLUMNS, "met_units", "total_units")
 
@@ -718,13 +719,13 @@ class _Builder:
         t = self.target
         return {"target_id": t.id, "indicator": t.indicator or t.id, "document": t.document,
                 "target_type": t.type, "level": level, "target_level": t.level, "year": self.year,
-                "trajectory": self.trajectory}
+                "trajectory": self.trajectory, "category": t.category or ""}
 
     def row(self, level: str, *, unit_code: str = "", unit_name: str = "", parent_code: str = "",
             kind: str = "", value: float = np.nan, target_value: float = np.nan, unit: str = "",
             shortfall: float = np.nan, shortfall_unit: str = "", note: str = "", note_en: str = "",
             status: str | None = None, summary: bool = False, met_units: float = np.nan,
-            total_units: float = np.nan) -> None:
+            total_units: float = np.nan, threshold_min: float = np.nan) -> None:
         status = status or _status(value, target_value)
         if status == "met":
             shortfall = 0.0
@@ -732,7 +733,8 @@ class _Builder:
                   "parent_code": parent_code, "kind": kind, "value": _round(value),
                   "target_value": target_value, "unit": unit, "status": status,
                   "status_zh": STATUS_ZH[status], "shortfall": _round(shortfall),
-                  "shortfall_unit": shortfall_unit, "note": note, "note_en": note_en or note}
+                  "shortfall_unit": shortfall_unit, "note": note, "note_en": note_en or note,
+                  "threshold_min": threshold_min}
         if summary:
             record.update(met_units=met_units, total_units=total_units)
             self.summary = record
@@ -945,10 +947,14 @@ def _eval_service_circle(target: Target, context: EvaluationContext, b: _Builder
         value = 100.0 * covered / pop if pop > 0 else np.nan
         short = math.ceil(pct / 100.0 * pop - covered - 1e-9) if pop > 0 else np.nan
         note, note_en = ("", "") if pop > 0 else ("单元内没有人口", "no population in the unit")
+        # the walk this row was judged at (maps draw its service area and uncovered seniors)
+        threshold = (float(_threshold_for(target, context.walk, pd.Series([kind]))[0]) if kind
+                     or not isinstance(target.threshold_min, Mapping) else np.nan)
         b.row(level, unit_code=code, unit_name=name, parent_code=parent, kind=kind, value=value,
               target_value=pct, unit="%", shortfall=max(short, 0.0) if pop > 0 else np.nan,
               shortfall_unit=people, note=note or f"{covered:.0f}/{pop:.0f} 人在圈内",
-              note_en=note_en or f"{covered:.0f} of {pop:.0f} within", summary=summary, **extra)
+              note_en=note_en or f"{covered:.0f} of {pop:.0f} within", summary=summary,
+              threshold_min=threshold, **extra)
 
     for u, (pop, covered) in zip(table.itertuples(), sums.itertuples(index=False), strict=True):
         emit(target.level, u.code, u.name, u.parent_code, u.kind, pop, covered)
