@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from lifecircle.maps.i18n import category_name, check_lang, label
+from lifecircle.i18n import category_name, check_lang, label
 from lifecircle.maps.webmap import (
     SITE_COLOR,
     _text,
