@@ -33,6 +33,7 @@ from lifecircle.coverage.targets import (
     evaluate_targets,
     parse_targets,
 )
+from lifecircle.coverage.views import kind_service_areas, target_walks, uncovered_cells
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import NetworkError
 from lifecircle.geo.network import WalkNetwork
@@ -522,6 +523,11 @@ def analyse(
         townships = _with_accessibility(townships, inputs, coverage, plan.walk, categories)
     with _timed(timings, "targets"):
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
+    with _timed(timings, "map layers"):
+        kinds = sorted(set(townships["kind"].dropna().astype(str)))
+        walks = target_walks(report.rows, plan.walk, kinds)
+        walk_areas = kind_service_areas(coverage.service_areas, townships, walks)
+        walk_uncovered = uncovered_cells(coverage.demand, walks)
     sites, siting, before_after = None, {}, None
     if options.siting:
         with _timed(timings, "siting"):
@@ -574,6 +580,9 @@ def analyse(
         siting=siting,
         before_after=before_after,
         run_info=run_info,
+        target_walks=walks,
+        walk_areas=walk_areas,
+        walk_uncovered=walk_uncovered,
     )
 
 

@@ -14,9 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from maps_fixtures import BACKTICK_NAME, XSS_NAME, XSS_TOWNSHIP, make_result
 
+from lifecircle import i18n
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import wgs84_to_gcj02
-from lifecircle.maps import basemaps, briefing, i18n, webmap
+from lifecircle.maps import basemaps, briefing, palette, tables, webmap
 from lifecircle.maps.basemaps import resolve_basemap
 
 
@@ -141,9 +142,9 @@ def test_township_statuses_follow_the_gap_rows(overview_html):
     # fixture: elder_cover met / not_met / met / na; meal_presence not_met / met / not_met / met
     assert [props[c]["s"][0] for c in sorted(props)] == [0, 1, 0, 2]
     assert [props[c]["s"][1] for c in sorted(props)] == [1, 0, 1, 0]
-    assert props["310117002"]["v"][0] == "未达标 · 40 / 80 %"
+    assert props["310117002"]["v"][0] == "未达标 · 40 / 80 % · 缺口40处"
     assert props["310117102"]["v"][0].startswith("不适用")
-    assert town["colors"][:3] == ["#1a9850", "#d73027", "#9e9e9e"]
+    assert town["colors"][:3] == [palette.STATUS_COLORS[k] for k in ("met", "not_met", "na")]
 
 
 def test_sites_are_stars_with_popups(overview_html):
@@ -291,7 +292,7 @@ def test_colours_and_icons_from_the_registry_are_checked():
                                                        "icon": "nonsense"}}
     page = webmap.render_html(webmap.overview_map(bad))
     meal = of_kind(page, "facilities")[1]
-    assert re.fullmatch(r"#[0-9a-f]{6}", meal["color"]) and meal["glyph"] == "dot"
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}", meal["color"]) and meal["glyph"] == "dot"
 
 
 # ------------------------------------------------------------------------------ township map
@@ -340,8 +341,8 @@ def test_sizes(overview_html, offline_html):
 
 
 def test_large_maps_warn_with_advice(monkeypatch, result, caplog):
-    monkeypatch.setattr(webmap, "WARN_BYTES", 1000)
-    with caplog.at_level(logging.WARNING, logger="lifecircle.maps.webmap"):
+    monkeypatch.setattr(tables, "WARN_BYTES", 1000)
+    with caplog.at_level(logging.WARNING, logger="lifecircle.maps.tables"):
         webmap.render_html(webmap.overview_map(result))
         briefing.render_briefing(result)
     messages = [r.getMessage() for r in caplog.records]
@@ -436,7 +437,7 @@ def test_category_names(result):
     assert i18n.subtype_name(result.categories, "elder_care_centre", "day_care") == "日间照料中心"
 
 
-@pytest.mark.parametrize("module", [webmap, basemaps, i18n])
+@pytest.mark.parametrize("module", [tables, palette, basemaps, i18n])
 def test_doctests(module):
     failures, tried = doctest.testmod(module)
     assert tried > 0 and failures == 0

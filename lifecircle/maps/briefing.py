@@ -23,22 +23,25 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from lifecircle.i18n import category_name, check_lang, label
 from lifecircle.maps import static
-from lifecircle.maps.i18n import category_name, check_lang, label
-from lifecircle.maps.webmap import (
-    _text,
-    _to_wgs84,
+from lifecircle.maps.tables import (
+    _table,
+    _township_sites,
     category_colors,
     fmt_number,
     kind_main_threshold,
+    shortfall_text,
+    targets_table_html,
     township_target_rows,
     unit_label,
     warn_if_large,
 )
+from lifecircle.maps.tables import as_text as _text
+from lifecircle.maps.tables import to_wgs84 as _to_wgs84
 from lifecircle.results import RunResult
 
 _E = html.escape
@@ -106,149 +109,6 @@ sup.ref { font-size: 9px; color: #555; }
   @bottom-center { content: "PAGE_LABEL"; font-size: 8pt; color: #555; }
   @top-right { content: "HEADER_LABEL"; font-size: 8pt; color: #777; } }
 """
-
-
-def _status_cell(row: Any, lang: str) -> str:
-    status = _text(getattr(row, "status", "")) or "na"
-    key = status if status in ("met", "not_met", "na") else "no_data"
-    return f'<td class="lc-status-{_E(status)}">{_E(label(key, lang))}</td>'
-
-
-def _note(row: Any, lang: str) -> str:
-    if lang == "en":
-        return _text(getattr(row, "note_en", "")) or _text(getattr(row, "note", ""))
-    return _text(getattr(row, "note", ""))
-
-
-def _shortfall(row: Any, lang: str) -> str:
-    value = fmt_number(getattr(row, "shortfall", None))
-    if not value or value == "0":
-        return ""
-    unit = unit_label(getattr(row, "shortfall_unit", ""), lang)
-    return f"{value}{unit}" if lang == "zh" else f"{value} {unit}".strip()
-
-
-def _table(headers: list[str], rows: list[str], *, cls: str = "") -> str:
-    head = "".join(f"<th>{_E(h)}</th>" for h in headers)
-    attr = f' class="{cls}"' if cls else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _targets_table(rows: pd.DataFrame, lang: str, *, summary: bool = False,
-                   refs: dict[str, int] | None = None,
-                   sensitivity: dict[str, str] | None = None) -> str:
-    """Targets with value, target, status, shortfall and note; ``refs`` (document -> number)
-    adds the cited document's number to each indicator; ``sensitivity`` (target id -> sentence)
-    adds a row under its target."""
-    headers = [label(k, lang) for k in ("indicator", "value", "target_value", "unit", "status")]
-    if summary:
-        headers.append(label("met_units", lang))
-    headers += [label("shortfall", lang), label("note", lang)]
-    body = []
-    for row in rows.itertuples(index=False):
-        document = _text(getattr(row, "document", ""))
-        ref = (f'<sup class="ref">[{refs[document]}]</sup>' if refs and document in refs else "")
-        cells = [f"<td>{_E(_text(getattr(row, 'indicator', '')) or _text(row.target_id))}"
-                 f"{ref}</td>",
-                 f'<td class="num">{_E(fmt_number(getattr(row, "value", None)))}</td>',
-                 f'<td class="num">{_E(fmt_number(getattr(row, "target_value", None)))}</td>',
-                 f"<td>{_E(unit_label(getattr(row, 'unit', ''), lang))}</td>",
-                 _status_cell(row, lang)]
-        if summary:
-            met, total = (fmt_number(getattr(row, "met_units", None)),
-                          fmt_number(getattr(row, "total_units", None)))
-            cells.append(f'<td class="num">{_E(f"{met}/{total}" if total else "")}</td>')
-        cells += [f'<td class="num">{_E(_shortfall(row, lang))}</td>',
-                  f"<td>{_E(_note(row, lang))}</td>"]
-        body.append(f"<tr>{''.join(cells)}</tr>")
-        sentence = (sensitivity or {}).get(_text(row.target_id), "")
-        if sentence:
-            body.append(f'<tr class="sensitivity"><td colspan="{len(cells)}">{_E(sentence)}'
-                        "</td></tr>")
-    return _table(headers, body, cls="targets")
-
-
-def _sites_table(result: RunResult, sites: gpd.GeoDataFrame, lang: str) -> str:
-    headers = [label(k, lang) for k in ("rank", "category", "township", "newly_covered_pop60",
-                                        "newly_covered_pop")] + ["经度, 纬度" if lang == "zh"
-                                                                 else "lon, lat"]
-    body = []
-    wgs = _to_wgs84(sites)
-    for row, geom in zip(wgs.itertuples(index=False), wgs.geometry, strict=True):
-        where = "" if geom is None or geom.is_empty else f"{geom.x:.6f}, {geom.y:.6f}"
-        body.append(
-            "<tr>"
-            f'<td class="num">{_E(fmt_number(getattr(row, "rank", None)))}</td>'
-            f"<td>{_E(category_name(result.categories, _text(getattr(row, 'category', '')), lang))}"
-            "</td>"
-            f"<td>{_E(_text(getattr(row, 'township_name', '')))}</td>"
-            f'<td class="num">{_E(fmt_number(getattr(row, "newly_covered_pop60", None), digits=0))}'
-            "</td>"
-            f'<td class="num">{_E(fmt_number(getattr(row, "newly_covered_pop", None), digits=0))}'
-            "</td>"
-            f'<td class="num">{_E(where)}</td></tr>')
-    return _table(headers, body)
-
-
-def _township_sites(result: RunResult, code: str) -> gpd.GeoDataFrame | None:
-    sites = result.proposed_sites
-    if sites is None or len(sites) == 0 or "township_code" not in sites:
-        return None
-    part = sites[sites["township_code"].astype(str) == code]
-    return part if len(part) else None
-
-
-def township_tables_html(result: RunResult, code: str, *, lang: str = "zh") -> str:
-    """HTML tables of one township: its targets, its gaps, its units' gaps, its proposed sites.
-
-    Every text is escaped. Used below the township map and in the briefing.
-    """
-    check_lang(lang)
-    code = str(code)
-    rows = township_target_rows(result)
-    own = rows[rows["unit_code"].astype(str) == code]
-    parts = [f"<h3>{_E(label('targets', lang))}</h3>"]
-    parts.append(_targets_table(own, lang) if len(own)
-                 else f'<p class="muted">{_E(label("no_targets", lang))}</p>')
-    parts.append(f"<h3>{_E(label('gaps', lang))}</h3>")
-    not_met = own[own["status"].astype(str) == "not_met"] if len(own) else own
-    if len(not_met):
-        items = []
-        for row in not_met.itertuples(index=False):
-            indicator = _text(getattr(row, "indicator", "")) or _text(row.target_id)
-            short = _shortfall(row, lang)
-            note = _note(row, lang)
-            text = indicator + (f"：{short}" if lang == "zh" and short else
-                                f": {short}" if short else "")
-            if note:
-                text += f"（{note}）" if lang == "zh" else f" ({note})"
-            items.append(f"<li>{_E(text)}</li>")
-        parts.append(f"<ul>{''.join(items)}</ul>")
-    else:
-        parts.append(f'<p class="muted">{_E(label("no_gaps", lang))}</p>')
-    gaps = result.gaps
-    if gaps is not None and len(gaps) and "parent_code" in gaps:
-        units = gaps[(gaps["parent_code"].astype(str) == code)
-                     & (gaps["status"].astype(str) == "not_met")
-                     & (gaps["unit_code"].astype(str) != code)]
-        if len(units):
-            headers = [label(k, lang) for k in ("unit_name", "indicator", "value",
-                                                "target_value", "unit", "shortfall")]
-            body = [
-                "<tr>"
-                f"<td>{_E(_text(getattr(r, 'unit_name', '')) or _text(r.unit_code))}</td>"
-                f"<td>{_E(_text(getattr(r, 'indicator', '')) or _text(r.target_id))}</td>"
-                f'<td class="num">{_E(fmt_number(getattr(r, "value", None)))}</td>'
-                f'<td class="num">{_E(fmt_number(getattr(r, "target_value", None)))}</td>'
-                f"<td>{_E(unit_label(getattr(r, 'unit', ''), lang))}</td>"
-                f'<td class="num">{_E(_shortfall(r, lang))}</td></tr>'
-                for r in units.itertuples(index=False)]
-            parts.append(f"<h3>{_E(label('unit_gaps', lang))}</h3>{_table(headers, body)}")
-    parts.append(f"<h3>{_E(label('proposed_sites', lang))}</h3>")
-    sites = _township_sites(result, code)
-    parts.append(_sites_table(result, sites, lang) if sites is not None
-                 else f'<p class="muted">{_E(label("no_sites", lang))}</p>')
-    return "\n".join(parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,7 +289,7 @@ def _summary_page(result: RunResult, story: static.Story, refs: dict[str, int], 
                 body.append(f"<tr><td>{_E(_text(row.indicator) or _text(row.target_id))}{ref}"
                             f'</td><td class="num">{_E(_value_pair(row, lang))}</td>'
                             f'<td class="num">{_E(f"{met}/{total}" if total else "")}</td>'
-                            f'<td class="num">{_E(_shortfall(row, lang))}</td></tr>')
+                            f'<td class="num">{_E(shortfall_text(row, lang))}</td></tr>')
             parts.append(f"<h3>{_E(label('targets_not_met', lang, n=len(not_met)))}</h3>"
                          + _table(headers, body))
         met = summary[summary["status"].astype(str) == "met"]
@@ -617,7 +477,7 @@ def _township_section(result: RunResult, code: str, heading: str, picture: bytes
     side.append(f"<h3>{_E(label('proposed_sites', lang))}</h3>"
                 + ("<ul>" + "".join(f"<li>{_E(line)}</li>" for line in sites) + "</ul>" if sites
                    else f'<p class="muted">{_E(label("no_sites", lang))}</p>'))
-    table = (_targets_table(own, lang, refs=refs) if len(own)
+    table = (targets_table_html(own, lang, refs=refs) if len(own)
              else f'<p class="muted">{_E(label("no_targets", lang))}</p>')
     figure = _img(picture, heading, href, label("township_caption", lang), lang)
     return (f'<section class="township" id="t-{_E(code)}"><h2>{_E(heading)}</h2>'
@@ -680,7 +540,7 @@ def render_briefing(result: RunResult, *, lang: str = "zh",
     parts.append(f'<section class="page" id="overview"><h2>{_E(label("overview_map", lang))}'
                  f"</h2>{overview}</section>")
     parts.append(f'<section class="page" id="targets"><h2>{_E(label("area_summary", lang))}</h2>')
-    parts.append(_targets_table(summary, lang, summary=True, refs=refs, sensitivity=sensitivity)
+    parts.append(targets_table_html(summary, lang, summary=True, refs=refs, sensitivity=sensitivity)
                  if summary is not None and len(summary)
                  else f'<p class="muted">{_E(label("no_targets", lang))}</p>')
     if refs:

@@ -8,9 +8,10 @@ facilities of every category (shape and colour per category, the target's own dr
 proposed sites; a legend, a north arrow, a scale bar and a source line naming the input files and
 their dates. A basemap is optional and needs ``contextily`` and reachable tiles (default: none).
 
-Everything drawn comes from :class:`lifecircle.results.RunResult`; nothing is computed here
-beyond projecting to a metric CRS for display, clipping each service area to the townships
-judged at its walk, and simplifying outlines below a printed pixel.
+Everything drawn comes from :class:`lifecircle.results.RunResult` — the service areas cut to each
+township kind's walk and the cells beyond it are ``walk_areas`` and ``walk_uncovered``
+(:mod:`lifecircle.coverage.views`); nothing is computed here beyond projecting to a metric CRS
+for display and simplifying outlines below a printed pixel.
 
 Rendering is matplotlib's Agg canvas (no pyplot, no global state). One figure is drawn per
 picture and encoded twice: at print resolution (300 dpi at A4 width, 2480 px) and downsampled
@@ -45,16 +46,17 @@ from matplotlib.path import Path as MplPath
 from PIL import Image
 
 from lifecircle.errors import InputError
-from lifecircle.maps.i18n import category_name, check_lang, label
-from lifecircle.maps.webmap import (
-    _text,
-    _to_wgs84,
+from lifecircle.i18n import category_name, check_lang, label
+from lifecircle.maps import palette
+from lifecircle.maps.tables import as_text as _text
+from lifecircle.maps.tables import (
     category_colors,
     fmt_number,
     kind_main_threshold,
     township_target_rows,
     unit_label,
 )
+from lifecircle.maps.tables import to_wgs84 as _to_wgs84
 from lifecircle.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -68,13 +70,12 @@ SCREEN_WIDTH_PX = 1000
 #: Colours kept in the screen copy (a palette PNG is a third the size of a full-colour one).
 SCREEN_COLORS = 96
 
-#: Township status fills (met, not met, not applicable / not assessed): a blue/orange pair that
-#: stays apart under deuteranopia and protanopia; not met is also hatched.
-STATUS_FILL = {"met": "#0072B2", "not_met": "#E69F00", "na": "#BBBBBB"}
-#: Service areas in one colour whatever the category (the category colours mark facilities).
+#: Township status fills (:mod:`.palette`: a blue/orange pair apart under deuteranopia and
+#: protanopia); not met is also hatched, so colour is never the only cue.
+STATUS_FILL = {key: palette.STATUS_COLORS[key] for key in ("met", "not_met", "na")}
+#: Service areas in one translucent green whatever the category (category colours mark the
+#: facilities, which also differ by marker shape).
 AREA_COLOR = "#009E73"
-UNCOVERED_COLOR = "#A0187A"
-SITE_COLOR = "#F0E442"
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h", "p", "<", ">")
 
 CJK_FONT_NAMES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC",
@@ -228,6 +229,13 @@ def choose_story(result: RunResult, target_id: str | None = None, *, lang: str =
                                      unit=unit_label(getattr(row, "shortfall_unit", ""), lang))
         threshold = getattr(row, "threshold_min", math.nan)
         thresholds[code] = float(threshold) if pd.notna(threshold) else math.nan
+    walks = result.target_walks
+    if walks is not None and len(walks):  # the walk per kind the maps' layers were cut at
+        mine = walks[walks["target_id"].astype(str) == chosen]
+        by_kind = dict(zip(mine["kind"].astype(str), mine["threshold_min"].astype(float),
+                           strict=True))
+        thresholds.update({c: by_kind[str(kinds.get(c))] for c in codes
+                           if str(kinds.get(c)) in by_kind})
     for code in codes:
         if not math.isfinite(thresholds.get(code, math.nan)):
             thresholds[code] = float(kind_main_threshold(result, kinds.get(code), available)
@@ -237,16 +245,30 @@ def choose_story(result: RunResult, target_id: str | None = None, *, lang: str =
                  thresholds)
 
 
+def _kind_walks(result: RunResult, story: Story) -> set[tuple[str, float]]:
+    """The (township kind, walk minutes) pairs of the story's townships."""
+    codes = result.townships["code"].astype(str)
+    kinds = result.townships.get("kind", pd.Series("", index=codes.index)).astype(str)
+    return {(k, story.threshold_min[c]) for c, k in zip(codes, kinds, strict=True)
+            if math.isfinite(story.threshold_min.get(c, math.nan))}
+
+
+def _select_walks(frame: pd.DataFrame | None, result: RunResult, story: Story) -> pd.DataFrame:
+    """Rows of a map-view frame (``category, kind, threshold_min``) that belong to the story."""
+    if frame is None or len(frame) == 0 or not story.category:
+        return frame.iloc[0:0] if frame is not None else pd.DataFrame(
+            columns=["category", "kind", "threshold_min", "township_code", "pop60"])
+    pairs = _kind_walks(result, story)
+    keys = zip(frame["kind"].astype(str), frame["threshold_min"].astype(float), strict=True)
+    keep = (frame["category"].astype(str) == story.category).to_numpy() & np.array(
+        [pair in pairs for pair in keys], dtype=bool)
+    return frame[keep]
+
+
 def _story_uncovered(result: RunResult, story: Story) -> pd.DataFrame:
-    """The uncovered cells of the story: its category, each at its township's judged walk."""
-    unc = result.uncovered
-    if not story.category or unc is None or len(unc) == 0:
-        return unc.iloc[0:0] if unc is not None else pd.DataFrame(
-            columns=["township_code", "pop60"])
-    wanted = unc["township_code"].astype(str).map(story.threshold_min).astype(float)
-    keep = ((unc["category"].astype(str) == story.category)
-            & np.isclose(unc["threshold_min"].astype(float), wanted))
-    return unc[keep.to_numpy()]
+    """The cells the story leaves uncovered (``RunResult.walk_uncovered``, computed by
+    :mod:`lifecircle.coverage.views`)."""
+    return _select_walks(result.walk_uncovered, result, story)
 
 
 def uncovered_seniors(result: RunResult, story: Story) -> dict[str, float]:
@@ -267,7 +289,7 @@ def uncovered_seniors(result: RunResult, story: Story) -> dict[str, float]:
 class _Layers:
     crs: Any
     townships: gpd.GeoDataFrame
-    areas: list[tuple[float, Any]]  # (threshold_min, geometry clipped to its townships)
+    areas: list[tuple[float, Any]]  # (walk minutes, service area cut to its kind's townships)
     uncovered: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame
     sites: gpd.GeoDataFrame | None
@@ -292,19 +314,14 @@ def _prepare(result: RunResult, story: Story) -> _Layers:
     towns = towns.assign(geometry=shapely.simplify(towns.geometry.values, tolerance_m,
                                                    preserve_topology=True))
     areas: list[tuple[float, Any]] = []
-    sa = result.service_areas
-    if story.category and sa is not None and len(sa):
-        sa = _metric(sa[sa["category"].astype(str) == story.category], crs)
-        for minutes in sorted({t for t in story.threshold_min.values() if math.isfinite(t)}):
-            mine = towns[towns["code"].map(story.threshold_min) == minutes]
-            geoms = sa.geometry[np.isclose(sa["threshold_min"].astype(float), minutes)]
-            if len(mine) == 0 or len(geoms) == 0:
-                continue
-            shape = shapely.intersection(shapely.union_all(geoms.values),
-                                         shapely.union_all(mine.geometry.values))
-            areas.append((minutes, shapely.simplify(shape, tolerance_m)))
+    walk_areas = _select_walks(result.walk_areas, result, story)
+    if len(walk_areas):
+        walk_areas = _metric(gpd.GeoDataFrame(walk_areas, crs=result.walk_areas.crs), crs)
+        areas = [(float(t), shapely.simplify(g, tolerance_m)) for t, g in sorted(
+            zip(walk_areas["threshold_min"].astype(float), walk_areas.geometry, strict=True),
+            key=lambda pair: pair[0])]
     unc = _story_uncovered(result, story)
-    unc = (_metric(unc, crs) if len(unc)
+    unc = (_metric(gpd.GeoDataFrame(unc, crs=result.walk_uncovered.crs), crs) if len(unc)
            else gpd.GeoDataFrame({"pop60": []}, geometry=[], crs=crs))
     fac = result.facilities
     fac = (_metric(fac, crs) if fac is not None and len(fac)
@@ -421,10 +438,10 @@ def _draw(ax: Any, result: RunResult, story: Story, layers: _Layers,
         unc = unc[_in_view(unc, view)]
         pop60 = pd.to_numeric(unc["pop60"], errors="coerce").fillna(0.0).to_numpy()
         top = max(float(pop60.max()) if len(pop60) else 1.0, 1.0)
-        ax.scatter(unc.geometry.x, unc.geometry.y, s=3 + 36 * pop60 / top, c=UNCOVERED_COLOR,
-                   alpha=0.8, linewidths=0, zorder=3, rasterized=True)
+        ax.scatter(unc.geometry.x, unc.geometry.y, s=3 + 36 * pop60 / top,
+                   c=palette.UNCOVERED_COLOR, alpha=0.7, linewidths=0, zorder=3, rasterized=True)
         legend.append((Line2D([], [], marker="o", linestyle="none", markersize=6,
-                              markerfacecolor=UNCOVERED_COLOR, markeredgewidth=0),
+                              markerfacecolor=palette.UNCOVERED_COLOR, markeredgewidth=0),
                        label("static_uncovered", lang, total=fmt_number(pop60.sum(), digits=0))))
     # township outlines: every neighbour thin, the focus bold; neighbours faded in township maps
     _outlines(ax, near.geometry, colors="#555555", linewidths=0.6, zorder=4)
@@ -458,14 +475,14 @@ def _draw(ax: Any, result: RunResult, story: Story, layers: _Layers,
     if sites is not None:
         sites = sites[_in_view(sites, view)]
         if len(sites):
-            ax.scatter(sites.geometry.x, sites.geometry.y, marker="*", s=240, c=SITE_COLOR,
+            ax.scatter(sites.geometry.x, sites.geometry.y, marker="*", s=240, c=palette.SITE_COLOR,
                        edgecolors="black", linewidths=0.9, zorder=9)
             for rank, x, y in zip(sites.get("rank", pd.Series("", index=sites.index)),
                                   sites.geometry.x, sites.geometry.y, strict=True):
                 ax.annotate(fmt_number(rank), (x, y), xytext=(7, 5), textcoords="offset points",
                             fontsize=8, fontweight="bold", zorder=10, path_effects=_HALO)
             legend.append((Line2D([], [], marker="*", linestyle="none", markersize=12,
-                                  markerfacecolor=SITE_COLOR, markeredgecolor="black"),
+                                  markerfacecolor=palette.SITE_COLOR, markeredgecolor="black"),
                            label("static_sites", lang, n=len(sites))))
     for code, name, point in zip(near["code"], near["name"],
                                  near.geometry.representative_point(), strict=True):

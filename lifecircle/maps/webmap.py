@@ -19,7 +19,6 @@ import html
 import json
 import logging
 import math
-import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -34,32 +33,46 @@ import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
-from lifecircle.coverage.targets import UNIT_ZH
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import wgs84_to_gcj02
+from lifecircle.i18n import category_name, check_lang, has_label, label, subtype_name
+from lifecircle.maps import palette
 from lifecircle.maps.basemaps import Basemap, resolve_basemap
-from lifecircle.maps.i18n import category_name, check_lang, has_label, label, subtype_name
+from lifecircle.maps.palette import SITE_COLOR, UNCOVERED_COLOR
+from lifecircle.maps.tables import (
+    WARN_BYTES,
+    category_colors,
+    category_keys,
+    fmt_number,
+    kind_main_threshold,
+    main_threshold,
+    status_text,
+    target_labels,
+    township_tables_html,
+    township_target_rows,
+    unit_label,
+    warn_if_large,
+)
+from lifecircle.maps.tables import as_text as _text
+from lifecircle.maps.tables import clean as _clean
+from lifecircle.maps.tables import to_wgs84 as _to_wgs84
 from lifecircle.results import RunResult
+
+# (re-exported for lifecircle.maps.briefing until it imports lifecircle.maps.tables itself)
+__all__ = ["SITE_COLOR", "UNCOVERED_COLOR", "WARN_BYTES", "category_colors", "fmt_number",
+           "kind_main_threshold", "main_threshold", "overview_map", "render_html", "save_map",
+           "status_text", "township_map", "township_target_rows", "unit_label", "warn_if_large"]
 
 log = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).parent / "assets"
 #: Layers with more points than this are drawn through Leaflet.markercluster.
 CLUSTER_ABOVE = 300
-#: A rendered map larger than this logs a warning with advice.
-WARN_BYTES = 20 * 1024 * 1024
 #: Decimal places kept in coordinates: 1e-6 degree is about 0.1 m.
 COORD_DECIMALS = 6
-#: Status colours: met, not met, not applicable, no data.
-STATUS_COLORS = ("#1a9850", "#d73027", "#9e9e9e", "#f5f5f5")
-_STATUS_INDEX = {"met": 0, "not_met": 1, "na": 2}
-SITE_COLOR = "#ffd700"
+_STATUS_INDEX = {key: i for i, key in enumerate(palette.STATUS_ORDER)}
 # Height of the township map in its page; the targets panel sits below it.
 _TOWNSHIP_MAP_PCT = 70
-UNCOVERED_COLOR = "#c51b8a"
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-            "#17becf", "#bcbd22", "#7f7f7f")
-_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$")
 # Font-Awesome 4 icon names of the registry -> glyphs drawn by lifecircle.js.
 _GLYPHS = {
     "home": "home", "cutlery": "cutlery", "university": "columns", "handshake-o": "people",
@@ -161,50 +174,6 @@ class _MetricScale(MacroElement):
 # Values and geometry for display
 
 
-def _clean(value: Any) -> Any:
-    """A JSON-ready scalar: nan/None -> None, numpy scalars -> Python."""
-    if value is None:
-        return None
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def fmt_number(value: Any, *, digits: int = 1) -> str:
-    """A number for display: integers without decimals, others with ``digits``; '' when missing.
-
-    >>> fmt_number(12.0), fmt_number(62.456), fmt_number(float("nan")), fmt_number("3")
-    ('12', '62.5', '', '3')
-    """
-    value = _clean(value)
-    if value is None or value == "":
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (int, float)):
-        if float(value).is_integer():
-            return str(int(value))
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _text(value: Any) -> str:
-    value = _clean(value)
-    return "" if value is None else str(value)
-
-
-def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    if frame.crs is None:
-        return frame.set_crs(4326)
-    if frame.crs.to_epsg() != 4326:
-        return frame.to_crs(4326)
-    return frame
-
-
 def _display_geoms(frame: gpd.GeoDataFrame, *, system: str, tolerance_deg: float = 0.0,
                    clip: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """Geometries ready to draw: WGS-84, clipped, simplified, shifted to ``system``, rounded."""
@@ -244,67 +213,6 @@ def _feature_collection(geoms: np.ndarray, properties: list[dict[str, Any]]) -> 
         for p, t in zip(props, texts, strict=True)]}
 
 
-def _color(value: Any, fallback: str) -> str:
-    return value if isinstance(value, str) and _COLOR_RE.match(value) else fallback
-
-
-def _entry(categories: dict, key: str, field: str) -> Any:
-    entry = categories.get(key)
-    if entry is None:
-        return None
-    return entry.get(field) if isinstance(entry, dict) else getattr(entry, field, None)
-
-
-def _category_keys(result: RunResult) -> list[str]:
-    """Categories in registry order, then any others that occur in the frames."""
-    keys = list(result.categories)
-    for frame in (result.facilities, result.service_areas, result.uncovered):
-        if frame is not None and "category" in frame:
-            keys += [k for k in pd.unique(frame["category"].astype(str)) if k not in keys]
-    return keys
-
-
-def category_colors(result: RunResult) -> dict[str, str]:
-    """The map colour of every category: the registry's, else a palette colour."""
-    return {key: _color(_entry(result.categories, key, "color"), _PALETTE[i % len(_PALETTE)])
-            for i, key in enumerate(_category_keys(result))}
-
-
-def main_threshold(thresholds: Iterable[float]) -> float | None:
-    """The threshold shown by default: 15 minutes (the 15-minute life circle) when present,
-    else the largest.
-
-    >>> main_threshold([5, 10, 15]), main_threshold([10, 20]), main_threshold([])
-    (15, 20, None)
-    """
-    values = sorted({float(t) for t in thresholds if pd.notna(t)})
-    if not values:
-        return None
-    chosen = 15.0 if 15.0 in values else values[-1]
-    return int(chosen) if chosen.is_integer() else chosen
-
-
-def kind_main_threshold(result: RunResult, kind: str | None = None,
-                        available: Iterable[float] = ()) -> float | None:
-    """The threshold shown by default for townships of ``kind`` (``None``: the walk default).
-
-    The largest threshold of that kind's walk settings in ``result.run_info["walk"]`` (e.g. 15
-    for streets, 20 for towns) when the data has it, else :func:`main_threshold` of
-    ``available``.
-    """
-    walk = (result.run_info or {}).get("walk") or {}
-    thresholds = None
-    if kind is not None:
-        thresholds = ((walk.get("by_kind") or {}).get(kind) or {}).get("thresholds_min")
-    thresholds = thresholds or walk.get("thresholds_min")
-    have = {float(t) for t in available if pd.notna(t)}
-    if thresholds:
-        chosen = float(max(thresholds))
-        if not have or chosen in have:
-            return int(chosen) if chosen.is_integer() else chosen
-    return main_threshold(have)
-
-
 def _swatch_name(color: str, text: str) -> str:
     """A layer-control entry: Leaflet inserts names as HTML, so the text is escaped here."""
     return f'<span class="lc-swatch" style="background:{color}"></span>{html.escape(text)}'
@@ -318,56 +226,10 @@ def _span_deg(bounds: tuple[float, float, float, float]) -> float:
 # Township target statuses (read from the gap rows, not evaluated here)
 
 
-def township_target_rows(result: RunResult) -> pd.DataFrame:
-    """Gap rows whose unit is a township of the run (level ``township``)."""
-    gaps = result.gaps
-    if gaps is None or len(gaps) == 0:
-        return pd.DataFrame(columns=["target_id", "unit_code", "status"])
-    codes = set(result.townships["code"].astype(str))
-    rows = gaps[gaps["unit_code"].astype(str).isin(codes)]
-    if "level" in rows:
-        rows = rows[rows["level"].astype(str) == "township"]
-    return rows
-
-
-def _target_labels(rows: pd.DataFrame) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for target_id, indicator in zip(rows["target_id"], rows.get("indicator", rows["target_id"]),
-                                    strict=True):
-        if target_id not in labels:
-            labels[str(target_id)] = _text(indicator) or str(target_id)
-    seen: dict[str, int] = {}
-    for text in labels.values():
-        seen[text] = seen.get(text, 0) + 1
-    return {k: (f"{v} [{k}]" if seen[v] > 1 else v) for k, v in labels.items()}
-
-
-def unit_label(unit: Any, lang: str) -> str:
-    """A value or shortfall unit for display (the gap rows hold English unit names).
-
-    >>> unit_label("facilities", "zh"), unit_label("facilities", "en")
-    ('处', 'facilities')
-    """
-    text = _text(unit)
-    return UNIT_ZH.get(text, text) if lang == "zh" else text
-
-
-def status_text(row: Any, lang: str) -> str:
-    """One line for a township's status on a target: ``未达标 · 62.5 / 80 %``."""
-    status = _text(getattr(row, "status", "")) or "na"
-    parts = [label(status if status in _STATUS_INDEX else "no_data", lang)]
-    value, target = fmt_number(getattr(row, "value", None)), fmt_number(
-        getattr(row, "target_value", None))
-    if value or target:
-        unit = unit_label(getattr(row, "unit", ""), lang)
-        parts.append(f"{value or '—'} / {target or '—'} {unit}".strip())
-    return " · ".join(parts)
-
-
 def _townships_payload(result: RunResult, townships: gpd.GeoDataFrame, geoms: np.ndarray,
                        lang: str, focus: str | None) -> dict[str, Any]:
     rows = township_target_rows(result)
-    labels = _target_labels(rows)
+    labels = target_labels(rows)
     targets = list(labels)
     lookup = {(str(r.target_id), str(r.unit_code)): r for r in rows.itertuples(index=False)}
     props = []
@@ -389,7 +251,8 @@ def _townships_payload(result: RunResult, townships: gpd.GeoDataFrame, geoms: np
     return {
         "geojson": _feature_collection(geoms, props), "targets": list(labels.values()),
         "initial": initial,
-        "colors": list(STATUS_COLORS), "focus": focus, "title": label("target_status", lang),
+        "colors": [palette.STATUS_COLORS[k] for k in palette.STATUS_ORDER], "focus": focus,
+        "title": label("target_status", lang),
         "targetLabel": label("target", lang), "noTarget": label("no_target", lang),
         "statusLabels": [label(k, lang) for k in ("met", "not_met", "na", "no_data")],
     }
@@ -460,7 +323,7 @@ def _facility_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *
     fac = fac[_bbox_mask(fac, bbox)]
     fields = [label(k, lang) for k in ("category", "subtype", "beds", "township",
                                        "township_code", "address")]
-    for key in _category_keys(result):
+    for key in category_keys(result):
         part = fac[fac["category"].astype(str) == key]
         if len(part) == 0:
             continue
@@ -479,7 +342,7 @@ def _facility_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *
             rows.append([float(lat[i]), float(lon[i]), _text(name), cat_name,
                          subtype_name(result.categories, key, _text(sub), lang),
                          fmt_number(beds), _text(tname), _text(tcode), _text(addr)])
-        icon = _entry(result.categories, key, "icon")
+        icon = (result.categories.get(key) or {}).get("icon")
         payload = {"color": colors[key], "glyph": _GLYPHS.get(str(icon), "dot"),
                    "fields": fields, "rows": rows, "cluster": len(rows) > CLUSTER_ABOVE}
         name = _swatch_name(colors[key], label("facilities_layer", lang, category=cat_name)
@@ -497,7 +360,7 @@ def _area_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *, sy
                            tolerance_deg=tolerance_deg, clip=bbox)
     cats = areas["category"].astype(str).to_numpy()
     thresholds = areas["threshold_min"].to_numpy()
-    for key in _category_keys(result):
+    for key in category_keys(result):
         mask = cats == key
         if not mask.any():
             continue
@@ -547,7 +410,7 @@ def _uncovered_layers(m: folium.Map, result: RunResult, *, system: str, lang: st
     if unc is None or len(unc) == 0:
         return
     unc = unc[_bbox_mask(unc, bbox)]
-    for key in _category_keys(result):
+    for key in category_keys(result):
         part = unc[unc["category"].astype(str) == key]
         if len(part) == 0:
             continue
@@ -714,8 +577,6 @@ def township_map(result: RunResult, code: str, *, basemap: str = "osm", offline:
     InputError
         ``code`` is not a township of the run.
     """
-    from lifecircle.maps.briefing import township_tables_html
-
     code = str(code)
     m = _build(result, focus=code, basemap=basemap, offline=offline, tiles_url=tiles_url,
                lang=lang, tianditu_key=tianditu_key)
@@ -724,18 +585,6 @@ def township_map(result: RunResult, code: str, *, basemap: str = "osm", offline:
              f'left:0;right:0">{township_tables_html(result, code, lang=lang)}</div>'),
         name="lc_targets")
     return m
-
-
-def warn_if_large(text: str, *, what: str = "map page") -> int:
-    """Log a warning with advice when ``text`` exceeds :data:`WARN_BYTES`; return its size."""
-    size = len(text.encode("utf-8"))
-    if size > WARN_BYTES:
-        log.warning(
-            "%s is %.1f MB (over %d MB): browsers will be slow to open it. Draw fewer layers "
-            "(fewer thresholds or categories), keep offline=False so Leaflet is not inlined, "
-            "or simplify township and unit boundaries before the run",
-            what, size / 2**20, WARN_BYTES // 2**20)
-    return size
 
 
 def render_html(m: folium.Map) -> str:

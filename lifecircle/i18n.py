@@ -1,8 +1,9 @@
-"""Labels of the maps and the briefing in Chinese (default) and English.
+"""Every user-facing word of lifecircle, in Chinese (default) and English, in one place.
 
-Every visible label goes through :func:`label`; templates with ``{name}`` fields are filled with
-:meth:`str.format`. Registry names (category ``name_zh``/``name_en``) come from the result, not
-from here.
+The bottom of the stack: it imports nothing from lifecircle but :mod:`lifecircle.errors`, so
+every module may use it. Every visible label goes through :func:`label`; templates with
+``{name}`` fields are filled with :meth:`str.format`. Registry names (category
+``name_zh``/``name_en``) come from the result, not from here.
 """
 
 from __future__ import annotations
@@ -156,6 +157,17 @@ _LABELS: dict[str, tuple[str, str]] = {
                   "#{rank} {category}: {pop60} more people aged 60+ covered "
                   "(WGS-84 lon {lon}, lat {lat})"),
     "page_of": ("第 {page} 页，共 {pages} 页", "Page {page} of {pages}"),
+    # status table and shortfalls
+    "shortfall_is": ("缺口{shortfall}", "short by {shortfall}"),
+    "status_table": ("各乡镇（街道）目标达标情况", "Target status by township"),
+    # proposed sites (table, csv and popups)
+    "road": ("最近道路", "Nearest road"),
+    "lon_wgs84": ("经度（WGS-84，天地图/OSM）", "Longitude (WGS-84: Tianditu, OSM)"),
+    "lat_wgs84": ("纬度（WGS-84，天地图/OSM）", "Latitude (WGS-84: Tianditu, OSM)"),
+    "lon_gcj02": ("经度（GCJ-02，高德/腾讯）", "Longitude (GCJ-02: Amap, Tencent)"),
+    "lat_gcj02": ("纬度（GCJ-02，高德/腾讯）", "Latitude (GCJ-02: Amap, Tencent)"),
+    "lon_bd09": ("经度（BD-09，百度）", "Longitude (BD-09: Baidu)"),
+    "lat_bd09": ("纬度（BD-09，百度）", "Latitude (BD-09: Baidu)"),
 }
 
 

@@ -1,0 +1,42 @@
+"""The colours of every map (interactive and printed): colour-blind safe, one home.
+
+Categories take the Okabe–Ito palette (Okabe & Ito 2008, "Color Universal Design"), in the order
+the run lists its categories; statuses take a blue/orange pair that stays far apart under
+deuteranopia and protanopia (tests/test_palette.py simulates both with colorspacious and checks
+the CAM02-UCS distance). Colour is never the only cue: pins carry a glyph per category, township
+labels spell the status (达标 / 未达标) and not-met townships are hatched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: Okabe–Ito, in the order categories take them (black last: it is also the text colour).
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442",
+             "#000000")
+
+#: Township status fills by status key.
+STATUS_COLORS = {
+    "met": "#0072B2",      # blue
+    "not_met": "#E69F00",  # orange
+    "na": "#BBBBBB",       # 不适用: grey
+    "no_data": "#F5F5F5",  # not assessed for this township
+}
+#: The order statuses are indexed in map payloads (met, not met, n.a., no data).
+STATUS_ORDER = ("met", "not_met", "na", "no_data")
+#: Opacity of the township fills (the tests measure the colours blended over white at this).
+STATUS_FILL_OPACITY = 0.55
+
+#: Proposed sites: yellow stars with a black outline.
+SITE_COLOR = "#F0E442"
+#: Uncovered people aged 60+: dark circles (distinct from both status fills and every pin).
+UNCOVERED_COLOR = "#222222"
+
+
+def category_colors(keys: Iterable[str]) -> dict[str, str]:
+    """Okabe–Ito colours for ``keys`` in order (repeating after eight; glyphs still differ).
+
+    >>> category_colors(["elder_care_centre", "meal_point"])
+    {'elder_care_centre': '#E69F00', 'meal_point': '#56B4E9'}
+    """
+    return {key: OKABE_ITO[i % len(OKABE_ITO)] for i, key in enumerate(keys)}
