@@ -223,7 +223,7 @@ def choose_story(result: RunResult, target_id: str | None = None, *, lang: str =
         value, target = fmt_number(row.value), fmt_number(row.target_value)
         values[code] = f"{value or '—'}{unit} / {target}{unit}" if unit == "%" else \
             f"{value or '—'} / {target} {unit}".strip()
-        short = fmt_number(getattr(row, "shortfall", None), digits=0)
+        short = fmt_number(getattr(row, "shortfall", None))
         if status[code] == "not_met" and short and short != "0":
             shortfalls[code] = label("static_shortfall", lang, shortfall=short,
                                      unit=unit_label(getattr(row, "shortfall_unit", ""), lang))
@@ -410,7 +410,7 @@ def _draw(ax: Any, result: RunResult, story: Story, layers: _Layers,
     box = shapely.box(*view)
     near = towns[towns.geometry.intersects(box)]
     legend: list[tuple[Any, str]] = []
-    statuses = near["code"].map(story.status).fillna("na")
+    statuses = near["code"].map(lambda code: story.status.get(code, "na"))
     for status, part in near.groupby(statuses):
         _polygon_patches(ax, part.geometry, facecolor=STATUS_FILL[status], alpha=0.22,
                          edgecolor="none", zorder=1)
