@@ -143,8 +143,9 @@ def test_summary_comes_first_with_the_key_figures(demo):
 
 def test_a_sensitivity_sentence_goes_under_its_target(demo):
     result, _, _ = demo
-    page = briefing.render_briefing(result, sensitivity={"meal_circle": "步行速度降低10%时仍达标。"})
-    row = page.index("步行速度降低10%时仍达标。")
+    sentence = "步行速度降低10%时仍达标。"
+    page = briefing.render_briefing(result, sensitivity={"meal_circle": sentence})
+    row = page.index(sentence)
     assert page.rindex("老年助餐服务圈", 0, row) > page.index('id="targets"')
     assert page.count('class="sensitivity"') == 1
     assert briefing.sensitivity_sentences(result) == {}  # the analysis is not there yet

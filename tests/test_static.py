@@ -98,7 +98,7 @@ def test_story_defaults_and_explicit_target(result):
     meal = static.choose_story(result, "meal_presence", lang="en")
     assert meal.category == "meal_point" and meal.shortfall_text["310117001"] == \
         "short by 0.5 facilities"
-    with pytest.raises(InputError, match="'nope'.*elder_cover, meal_presence"):
+    with pytest.raises(InputError, match=r"'nope'.*elder_cover, meal_presence"):
         static.choose_story(result, "nope")
 
 
