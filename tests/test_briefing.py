@@ -13,6 +13,7 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from maps_fixtures import make_result
 from PIL import Image
@@ -205,3 +206,15 @@ def test_briefing_in_english_with_pictures_from_the_fixture():
         assert zh not in page
     image = Image.open(io.BytesIO(pictures["overview"].screen_png))
     assert image.width == round(static.A4_WIDTH_IN * 30)
+
+
+def test_township_picture_leaves_room_for_its_table():
+    result = make_result()
+    rows = result.gaps[result.gaps["level"] == "township"]
+    one = rows[rows["unit_code"] == "310117001"]
+    assert briefing._picture_height_mm(one.iloc[0:0], "zh") == 125  # no table: the largest
+    short, longer = (briefing._picture_height_mm(one, "zh"),
+                     briefing._picture_height_mm(pd.concat([one] * 12), "zh"))
+    assert short > longer and longer == 55  # a long table: the smallest picture
+    wordy = one.assign(note="a long English note that wraps over several lines " * 2)
+    assert briefing._picture_height_mm(wordy, "en") < short

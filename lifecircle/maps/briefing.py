@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
@@ -34,6 +35,7 @@ from lifecircle.maps.tables import (
     category_colors,
     fmt_number,
     kind_main_threshold,
+    note_text,
     shortfall_text,
     targets_table_html,
     township_target_rows,
@@ -45,6 +47,8 @@ from lifecircle.maps.tables import to_wgs84 as _to_wgs84
 from lifecircle.results import RunResult
 
 _E = html.escape
+#: Height of an A4 page's body between the @page margins, in millimetres.
+PAGE_BODY_MM = 297 - 14 - 16
 
 _CSS = """
 body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
@@ -97,7 +101,7 @@ sup.ref { font-size: 9px; color: #555; }
   thead { display: table-header-group; }
   a { color: inherit; text-decoration: none; }
   figure.map img { max-height: 235mm; }
-  .township figure.map img { max-height: 98mm; }
+  .township figure.map img { max-height: var(--picture-height, 98mm); }
   .tw-side { font-size: 8.5pt; }
   .township h2 { margin-top: 0; }
   h3 { margin: 6pt 0 3pt; }
@@ -452,6 +456,24 @@ def _site_lines(result: RunResult, code: str, lang: str) -> list[str]:
             if geom is not None and not geom.is_empty]
 
 
+def _columns(text: str) -> int:
+    """Display width: a Chinese character takes two columns."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _picture_height_mm(rows: pd.DataFrame, lang: str) -> float:
+    """The printed height of a township's picture that leaves room for its targets table on
+    the same A4 page: the table's height is estimated from its rows' wrapped lines (indicator
+    and note columns at 7.5 pt), the picture takes what is left, between 55 and 125 mm."""
+    lines = 0
+    for row in rows.itertuples(index=False):
+        indicator = _text(getattr(row, "indicator", "")) + " [1]"
+        note = note_text(row, lang)
+        lines += max(1, math.ceil(_columns(indicator) / 46), math.ceil(_columns(note) / 30))
+    table_mm = 8 + 4.3 * lines + 1.2 * len(rows)
+    return float(np.clip(PAGE_BODY_MM - 40 - table_mm, 55, 125))
+
+
 def _township_section(result: RunResult, code: str, heading: str, picture: bytes | None,
                       href: str | None, story: static.Story, uncovered: dict[str, float],
                       refs: dict[str, int], lang: str) -> str:
@@ -480,7 +502,9 @@ def _township_section(result: RunResult, code: str, heading: str, picture: bytes
     table = (targets_table_html(own, lang, refs=refs) if len(own)
              else f'<p class="muted">{_E(label("no_targets", lang))}</p>')
     figure = _img(picture, heading, href, label("township_caption", lang), lang)
-    return (f'<section class="township" id="t-{_E(code)}"><h2>{_E(heading)}</h2>'
+    return (f'<section class="township" id="t-{_E(code)}" '
+            f'style="--picture-height: {_picture_height_mm(own, lang):.0f}mm">'
+            f"<h2>{_E(heading)}</h2>"
             f'<div class="tw-top">{figure}<div class="tw-side">{"".join(side)}</div></div>'
             f"<h3>{_E(label('targets', lang))}</h3>{table}</section>")
 
