@@ -213,8 +213,9 @@ def test_township_picture_leaves_room_for_its_table():
     rows = result.gaps[result.gaps["level"] == "township"]
     one = rows[rows["unit_code"] == "310117001"]
     assert briefing._picture_height_mm(one.iloc[0:0], "zh") == 125  # no table: the largest
-    short, longer = (briefing._picture_height_mm(one, "zh"),
+    table = pd.concat([one] * 8)  # 16 rows, as a demo township
+    short, longer = (briefing._picture_height_mm(table, "zh"),
                      briefing._picture_height_mm(pd.concat([one] * 30), "zh"))
-    assert short > longer and longer == 55  # a long table: the smallest picture
-    wordy = one.assign(note="a long English note that wraps over several lines " * 2)
+    assert 55 < short < 125 and longer == 55  # a long table: the smallest picture
+    wordy = table.assign(note_en="a long English note that wraps over several lines " * 2)
     assert briefing._picture_height_mm(wordy, "en") < short
