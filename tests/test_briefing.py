@@ -213,7 +213,7 @@ def test_township_picture_leaves_room_for_its_table():
     rows = result.gaps[result.gaps["level"] == "township"]
     one = rows[rows["unit_code"] == "310117001"]
     assert briefing._picture_height_mm(one.iloc[0:0], "zh") == 125  # no table: the largest
-    table = pd.concat([one] * 8)  # 16 rows, as a demo township
+    table = pd.concat([one] * 12)  # 24 rows
     short, longer = (briefing._picture_height_mm(table, "zh"),
                      briefing._picture_height_mm(pd.concat([one] * 30), "zh"))
     assert 55 < short < 125 and longer == 55  # a long table: the smallest picture
