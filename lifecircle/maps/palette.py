@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-#: Okabe–Ito, in the order categories take them (black last: it is also the text colour).
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442",
-             "#000000")
+#: Okabe–Ito, in the order categories take them: the status pair (blue, orange) last, so the
+#: first categories never look like a township's status.
+OKABE_ITO = ("#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#E69F00",
+             "#0072B2")
 
 #: Township status fills by status key.
 STATUS_COLORS = {
@@ -37,6 +38,6 @@ def category_colors(keys: Iterable[str]) -> dict[str, str]:
     """Okabe–Ito colours for ``keys`` in order (repeating after eight; glyphs still differ).
 
     >>> category_colors(["elder_care_centre", "meal_point"])
-    {'elder_care_centre': '#E69F00', 'meal_point': '#56B4E9'}
+    {'elder_care_centre': '#009E73', 'meal_point': '#CC79A7'}
     """
     return {key: OKABE_ITO[i % len(OKABE_ITO)] for i, key in enumerate(keys)}

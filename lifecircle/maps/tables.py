@@ -150,11 +150,25 @@ def status_key(value: Any) -> str:
 
 def shortfall_text(row: Any, lang: str) -> str:
     """The shortfall with its unit (``3处``, ``120 seniors``), or '' when there is none."""
-    value = fmt_number(getattr(row, "shortfall", None), digits=0)
+    value = fmt_number(getattr(row, "shortfall", None))
     if not value or value == "0":
         return ""
     unit = unit_label(getattr(row, "shortfall_unit", ""), lang)
     return f"{value}{unit}" if lang == "zh" else f"{value} {unit}".strip()
+
+
+#: A mark per status so that colour is never the only cue.
+STATUS_MARKS = {"met": "✓", "not_met": "✗", "na": "–", "no_data": ""}
+
+
+def short_status(row: Any, lang: str) -> str:
+    """A status with its mark and shortfall: ``✗ 未达标（缺口40处）``, ``✓ 达标``."""
+    key = status_key(getattr(row, "status", None))
+    text = f"{STATUS_MARKS[key]} {label(key, lang)}".strip()
+    short = shortfall_text(row, lang)
+    if short:
+        text += f"（{label('shortfall', lang)}{short}）" if lang == "zh" else f" (short by {short})"
+    return text
 
 
 def status_text(row: Any, lang: str) -> str:
@@ -243,7 +257,6 @@ def status_table_html(result: RunResult, *, lang: str = "zh",
     rows = township_target_rows(result)
     labels = target_labels(rows) if len(rows) else {}
     lookup = {(str(r.target_id), str(r.unit_code)): r for r in rows.itertuples(index=False)}
-    marks = {"met": "✓", "not_met": "✗", "na": "–", "no_data": ""}
     head = "".join(f'<th data-target="{i}" title="{_E(text)}">{_E(text)}</th>'
                    for i, text in enumerate(labels.values()))
     body = []
@@ -259,10 +272,7 @@ def status_table_html(result: RunResult, *, lang: str = "zh",
         for i, target in enumerate(labels):
             row = lookup.get((target, code))
             key = status_key(getattr(row, "status", None)) if row is not None else "no_data"
-            text = f"{marks[key]} {label(key, lang)}".strip()
-            short = shortfall_text(row, lang) if row is not None else ""
-            if short:
-                text += f"（{short}）" if lang == "zh" else f" ({short})"
+            text = short_status(row, lang) if row is not None else label(key, lang)
             title = status_text(row, lang) if row is not None else label("no_data", lang)
             cells.append(f'<td class="lc-status-{key}" data-target="{i}" '
                          f'title="{_E(title, quote=True)}">{_E(text)}</td>')
