@@ -39,7 +39,12 @@ OutOpt = Annotated[
 ]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Report language: zh (default) or en.")]
 OfflineOpt = Annotated[
-    bool, typer.Option("--offline-map", help="Inline Leaflet: maps make no network request.")
+    bool,
+    typer.Option(
+        "--offline-map",
+        help="Draw no public basemap tiles: maps make no network request (Leaflet is always "
+        "inlined).",
+    ),
 ]
 BasemapOpt = Annotated[str | None, typer.Option("--basemap", help="osm, tianditu, amap or none.")]
 TilesOpt = Annotated[

@@ -106,6 +106,12 @@ _LABELS: dict[str, tuple[str, str]] = {
     # status table and shortfalls
     "shortfall_is": ("缺口{shortfall}", "short by {shortfall}"),
     "status_table": ("各乡镇（街道）目标达标情况", "Target status by township"),
+    # siting before/after (siting_before_after.csv)
+    "target_id": ("目标编号", "Target id"),
+    "value_before": ("新增前现状", "Current before"),
+    "status_before": ("新增前状态", "Status before"),
+    "value_after": ("新增后现状", "Current after"),
+    "status_after": ("新增后状态", "Status after"),
     # proposed sites (table, csv and popups)
     "road": ("最近道路", "Nearest road"),
     "lon_wgs84": ("经度（WGS-84，天地图/OSM）", "Longitude (WGS-84: Tianditu, OSM)"),
