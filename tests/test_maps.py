@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import html
 import json
 import logging
 import re
@@ -579,3 +580,90 @@ def test_no_townships_is_a_named_error():
     res.townships = res.townships.iloc[0:0]
     with pytest.raises(InputError, match="no township boundaries"):
         webmap.overview_map(res)
+
+
+# ------------------------------------------------------------------------------ status table
+
+
+def _table_cells(page: str) -> dict[str, list[str]]:
+    """Township code -> the texts of its row's cells, read from the status table's HTML."""
+    table = page[page.index('<table class="lc-status-table"'):]
+    table = table[: table.index("</table>")]
+    rows = {}
+    for code, body in re.findall(r'<tr data-code="(\d+)">(.*?)</tr>', table):
+        rows[code] = [html.unescape(re.sub(r"<[^>]+>", "", c))
+                      for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", body)]
+    return rows
+
+
+def test_status_table_lists_every_township_and_target(result):
+    page = tables.status_table_html(result)
+    head = re.findall(r'<th data-target="(\d)"[^>]*>([^<]*)</th>', page)
+    assert head == [("0", "养老服务设施15分钟步行覆盖率"), ("1", "每个乡镇至少1处老年助餐点")]
+    rows = _table_cells(page)
+    assert list(rows) == list(result.townships["code"])
+    # one cell per gap row: status in words with a mark, and the shortfall
+    assert rows["310117001"] == ["岳阳街道", "✓ 达标", "✗ 未达标（缺口0.5处）"]
+    assert rows["310117002"] == ["永丰街道", "✗ 未达标（缺口40处）", "✓ 达标"]
+    assert rows["310117102"] == ["石湖荡镇", "– 不适用", "✓ 达标"]
+    assert rows["310117101"][0] == XSS_TOWNSHIP  # as text, escaped in the HTML
+    assert "<img" not in page
+    # every cell agrees with the gap rows
+    gaps = result.gaps[result.gaps["level"] == "township"]
+    for row in gaps.itertuples():
+        col = 1 + ["elder_cover", "meal_presence"].index(row.target_id)
+        assert i18n.label(row.status) in rows[row.unit_code][col]
+
+
+def test_status_table_links_each_township_to_its_page(result):
+    page = tables.status_table_html(result)
+    links = re.findall(r'<a href="([^"]+)">', page)
+    assert links[:2] == ["townships/310117001-岳阳街道.html", "townships/310117002-永丰街道.html"]
+    assert html.unescape(links[2]) == "townships/310117101-新img src=x onerror=alert(2)镇.html"
+    assert "<a " not in tables.status_table_html(result, link_prefix=None)
+
+
+def test_status_table_in_english_and_with_a_missing_row():
+    res = make_result(lang="en")
+    res.gaps = res.gaps[~((res.gaps["target_id"] == "elder_cover")
+                          & (res.gaps["unit_code"] == "310117102"))]
+    rows = _table_cells(tables.status_table_html(res, lang="en"))
+    assert rows["310117002"][1] == "✗ Not met (short by 40 facilities)"
+    assert rows["310117102"][1] == "Not assessed"
+
+
+def test_township_page_names_match_the_pipeline():
+    from lifecircle.pipeline import _safe_filename
+
+    for name in ("岳阳街道", XSS_TOWNSHIP, 'a/b:c*"d'):
+        assert tables.township_page_name("1", name) == f"1-{_safe_filename(name)}.html"
+
+
+def test_site_records_are_ready_for_a_decision(result):
+    zh = tables.site_records(result, result.proposed_sites, "zh")
+    assert list(zh.columns) == [i18n.label(k) for k in tables.SITE_FIELDS]
+    assert zh["序号"].tolist() == [1, 2, 3] and zh["最近道路"].tolist() == ["青石路", "", "柳岸路"]
+    assert zh["新增覆盖人口"].tolist() == [1500, 900, 400]
+    lon, lat = result.proposed_sites.geometry.x, result.proposed_sites.geometry.y
+    glon, glat = wgs84_to_gcj02(lon.to_numpy(), lat.to_numpy())
+    np.testing.assert_allclose(zh["经度（GCJ-02，高德/腾讯）"], glon, atol=5e-7)
+    np.testing.assert_allclose(zh["纬度（GCJ-02，高德/腾讯）"], glat, atol=5e-7)
+    from lifecircle.geo.crs import bd09_to_wgs84
+
+    blon, blat = bd09_to_wgs84(zh["经度（BD-09，百度）"].to_numpy(),
+                               zh["纬度（BD-09，百度）"].to_numpy())
+    np.testing.assert_allclose(blon, lon, atol=2e-6)
+    np.testing.assert_allclose(blat, lat, atol=2e-6)
+    en = tables.site_records(result, result.proposed_sites, "en")
+    assert en.columns[3:5].tolist() == ["Township code", "Nearest road"]
+    assert en["Category"].tolist() == ["Senior meal point", "Senior meal point",
+                                       "Elder-care facility"]
+    assert en["Required"].tolist() == ["", "yes", ""]
+
+
+def test_no_internal_keys_in_chinese_pages(result, overview_html):
+    town = webmap.render_html(webmap.township_map(result, "310117101"))
+    text_only = re.sub(r"<script.*?</script>|<style.*?</style>", "", overview_html + town,
+                       flags=re.S)
+    for key in ("not_met", "volunteer_station", "elder_care_centre", "meal_point"):
+        assert key not in re.sub(r'class="[^"]*"|data-[a-z]+="[^"]*"', "", text_only), key

@@ -137,7 +137,8 @@ def uncovered_cells(demand: gpd.GeoDataFrame, walks: pd.DataFrame) -> gpd.GeoDat
         column = f"time_min__{category}"
         if column not in demand:
             continue
-        times = np.nan_to_num(demand[column].to_numpy(dtype=float), nan=np.inf)
+        times = demand[column].to_numpy(dtype=float)
+        times = np.where(np.isnan(times), np.inf, times)
         rows = np.flatnonzero((kinds == kind) & people & ~(times <= minutes + 1e-9))
         part = demand.iloc[rows]
         frames.append(pd.DataFrame({

@@ -28,8 +28,9 @@ STATUS_ORDER = ("met", "not_met", "na", "no_data")
 #: Opacity of the township fills (the tests measure the colours blended over white at this).
 STATUS_FILL_OPACITY = 0.55
 
-#: Proposed sites: yellow stars with a black outline.
-SITE_COLOR = "#F0E442"
+#: Proposed sites: magenta stars with a black outline (Paul Tol's vibrant magenta: yellow would
+#: melt into the orange not-met fill under deuteranopia, ΔE 9).
+SITE_COLOR = "#EE3377"
 #: Uncovered people aged 60+: dark circles (distinct from both status fills and every pin).
 UNCOVERED_COLOR = "#222222"
 
