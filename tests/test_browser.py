@@ -7,6 +7,7 @@ Screenshots land in tests/artifacts/ (gitignored).
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from maps_fixtures import BACKTICK_NAME, XSS_NAME, XSS_TOWNSHIP, make_result
 
 from lifecircle.geo.crs import wgs84_to_gcj02
-from lifecircle.maps import briefing, webmap
+from lifecircle.maps import briefing, palette, webmap
 
 pytestmark = pytest.mark.browser
 
@@ -65,10 +66,14 @@ class Loaded:
     tiles: list[str] = field(default_factory=list)
 
 
+# A basemap tile request: .../{z}/{x}/{y}.png or Amap's x=..&y=..&z=.. form.
+TILE_URL = re.compile(r"/\d+/\d+/\d+\.png$|[?&]x=\d+&y=\d+&z=\d+")
+
+
 def open_page(browser, path: Path, *, serve_online: bool = False) -> Loaded:
     """Load ``path`` (file://), recording console errors, dialogs and every request that is not
-    file:// or data:. Those are aborted, unless ``serve_online``: then CDN files are answered
-    from the vendored assets and tiles with a blank PNG (this machine has no internet)."""
+    file:// or data:. Those are aborted, unless ``serve_online``: then tiles are answered with a
+    blank PNG (this machine has no internet) and recorded in ``tiles``."""
     page = browser.new_page()
     loaded = Loaded(page)
     page.on("console", lambda m: loaded.errors.append(m.text) if m.type == "error" else None)
@@ -85,16 +90,11 @@ def open_page(browser, path: Path, *, serve_online: bool = False) -> Loaded:
         if url.startswith(("file:", "data:", "about:")):
             r.continue_()
             return
-        loaded.external.append(url)
-        if serve_online and "cdn.jsdelivr.net" in url:
-            name = url.rsplit("/", 1)[-1]
-            kind = "text/css" if name.endswith(".css") else "application/javascript"
-            r.fulfill(status=200, content_type=kind,
-                      body=(webmap.ASSETS_DIR / name).read_bytes())
-        elif serve_online:
+        if serve_online and TILE_URL.search(url):
             loaded.tiles.append(url)
             r.fulfill(status=200, content_type="image/png", body=PNG)
         else:
+            loaded.external.append(url)
             r.abort()
 
     page.route("**/*", route)
@@ -124,54 +124,78 @@ def paths(page) -> int:
 
 
 def layer_checkbox(page, text: str):
-    return page.locator(".leaflet-control-layers-overlays label", has_text=text).locator("input")
+    """The checkbox of a layer in the folded list (opened first)."""
+    box = page.locator(".lc-layers")
+    if not box.evaluate("b => b.classList.contains('leaflet-control-layers-expanded')"):
+        # (dispatched: pointing at the button opens the list, which then covers the button)
+        page.locator(".lc-layers .leaflet-control-layers-toggle").dispatch_event("click")
+    return page.locator(".lc-layers label", has_text=text).locator("input")
 
 
-def test_overview_offline_loads_without_any_request_and_toggles(browser, result,
-                                                                overview_offline):
+def pick_target(page, index: int) -> None:
+    page.select_option(".lc-target-select", str(index))
+
+
+def town_fills(page) -> list[str]:
+    return page.locator(".leaflet-overlay-pane svg path").evaluate_all(
+        "ps => ps.filter(p => p.getAttribute('stroke') === '#555' || "
+        "p.getAttribute('stroke') === '#000').map(p => p.getAttribute('fill'))")
+
+
+def test_overview_offline_loads_without_any_request_and_follows_the_target(browser, result,
+                                                                           overview_offline):
     assert overview_offline.stat().st_size < 3 * 1024 * 1024
     loaded = open_page(browser, overview_offline)
     page = loaded.page
     assert loaded.external == []  # ZERO network requests
     assert loaded.errors == [] and loaded.dialogs == []
+    assert page.title() == "示范区 2025：生活圈设施覆盖总览"
     shot(loaded, "overview_offline.png")
 
-    n_markers = markers(page)
-    assert n_markers == len(result.facilities) + len(result.proposed_sites)
-    layer_checkbox(page, "设施 · 养老服务设施").click()
-    elder = int((result.facilities["category"] == "elder_care_centre").sum())
-    assert markers(page) == n_markers - elder
-    layer_checkbox(page, "设施 · 养老服务设施").click()
-    assert markers(page) == n_markers
-
+    fac = result.facilities
+    sites = result.proposed_sites
+    # the first target (elder care cover): only elder-care pins and sites
+    elder = int((fac["category"] == "elder_care_centre").sum())
+    meal = int((fac["category"] == "meal_point").sum())
+    assert markers(page) == elder + int((sites["category"] == "elder_care_centre").sum())
+    unc = result.walk_uncovered
+    elder_cells = int(((unc["category"] == "elder_care_centre") & (unc["pop60"] > 0)).sum())
     n_paths = paths(page)
-    layer_checkbox(page, "步行5分钟服务范围 · 养老服务设施").click()
-    assert paths(page) == n_paths + 1  # one dissolved area drawn
-    layer_checkbox(page, "未覆盖老年人 · 养老服务设施").click()
-    uncovered = result.uncovered
-    n_cells = int(((uncovered["category"] == "elder_care_centre")
-                   & (uncovered["threshold_min"] == 15) & (uncovered["pop60"] > 0)).sum())
-    assert paths(page) == n_paths + 1 + n_cells
+    # 4 townships + 2 areas (street 15 min, town 20 min) + the uncovered circles
+    assert n_paths == 4 + 2 + elder_cells
+    pick_target(page, 1)  # meal points: pins, stars, areas and circles swap
+    assert markers(page) == meal + int((sites["category"] == "meal_point").sum())
+    meal_cells = int(((unc["category"] == "meal_point") & (unc["pop60"] > 0)).sum())
+    assert paths(page) == 4 + 2 + meal_cells
+    # the folded layer list turns a whole kind off and on
+    assert page.locator(".lc-layers.leaflet-control-layers-expanded").count() == 0
+    layer_checkbox(page, "该目标的设施").click()
+    assert markers(page) == int((sites["category"] == "meal_point").sum())
+    layer_checkbox(page, "该目标的设施").click()
+    layer_checkbox(page, "未覆盖老年人").click()
+    assert paths(page) == 4 + 2
     shot(loaded, "overview_offline_layers.png")
     assert loaded.errors == []
     page.close()
 
 
-def test_target_selector_recolours_townships(browser, overview_offline):
+def test_target_selector_recolours_and_relabels_townships(browser, overview_offline):
     loaded = open_page(browser, overview_offline)
     page = loaded.page
-
-    def fills() -> list[str]:
-        return page.locator(".leaflet-overlay-pane svg path").evaluate_all(
-            "ps => ps.filter(p => p.getAttribute('stroke') === '#555' || "
-            "p.getAttribute('stroke') === '#000').map(p => p.getAttribute('fill'))")
-
+    met, not_met, na = (palette.STATUS_COLORS[k] for k in ("met", "not_met", "na"))
     # fixture statuses: elder_cover met/not_met/met/na, meal_presence not_met/met/not_met/met
-    assert fills() == ["#1a9850", "#d73027", "#1a9850", "#9e9e9e"]
-    page.select_option(".lc-target-select", "1")
-    assert fills() == ["#d73027", "#1a9850", "#d73027", "#1a9850"]
+    assert town_fills(page) == [met, not_met, met, na]
+    labels = page.locator(".lc-label").all_inner_texts()
+    assert "永丰街道\n✗ 未达标（缺口40处）" in labels and "岳阳街道\n✓ 达标" in labels
+    pick_target(page, 1)
+    assert town_fills(page) == [not_met, met, not_met, met]
+    assert "永丰街道\n✓ 达标" in page.locator(".lc-label").all_inner_texts()
     legend = page.locator(".lc-legend").inner_text()
-    assert "达标" in legend and "未达标" in legend and "不适用" in legend
+    assert "✓ 达标" in legend and "✗ 未达标" in legend and "– 不适用" in legend
+    assert "步行街道15分钟、镇/乡20分钟服务范围" in legend
+    # the status table marks the selected target's column
+    current = page.locator(".lc-status-table thead th.lc-current").inner_text()
+    assert current == "每个乡镇至少1处老年助餐点"
     page.close()
 
 
@@ -187,20 +211,31 @@ def test_register_script_runs_nothing_and_shows_as_text(browser, overview_offlin
     shot(loaded, "popup_script_name.png")
     page.locator(".leaflet-popup-close-button").click()
     # a name with a template-literal payload stays text too
-    # (dispatched: another pin may cover its centre)
     page.locator(f'.leaflet-marker-icon[title="{BACKTICK_NAME}"]').dispatch_event("click")
-    # (the first popup may still be fading out: pick the new one by its text)
     second = page.locator(".leaflet-popup-content", has_text="alert(3)")
     assert BACKTICK_NAME in second.inner_text(timeout=5000)
     # the township whose name carries an <img onerror>: its tooltip shows the text
     page.locator(".leaflet-overlay-pane svg path[stroke='#555']").nth(2).hover(
         position={"x": 30, "y": 30})
-    tip = page.locator(".leaflet-tooltip", has_text="onerror")
+    tip = page.locator(".leaflet-tooltip", has_text="onerror").first
     tip.wait_for()
     assert XSS_TOWNSHIP in tip.inner_text()
     assert page.locator(".leaflet-tooltip img").count() == 0
+    assert page.locator(".lc-side img").count() == 0
     page.wait_for_timeout(200)
     assert loaded.dialogs == [] and loaded.errors == []
+    page.close()
+
+
+def test_site_popup_is_ready_for_a_decision(browser, overview_offline):
+    loaded = open_page(browser, overview_offline)
+    page = loaded.page
+    page.locator('.leaflet-marker-icon[title="建议新增站点 3"]').dispatch_event("click")
+    popup = page.locator(".leaflet-popup-content", has_text="GCJ-02")
+    text = popup.inner_text(timeout=5000)
+    for piece in ("柳岸路", "新增覆盖60岁及以上人口", "150", "经度（BD-09，百度）", "121.310000"):
+        assert piece in text
+    assert loaded.errors == []
     page.close()
 
 
@@ -218,15 +253,12 @@ def test_township_map_offline(browser, result, tmp_path):
     assert map_box["height"] > 400 and panel_box["y"] >= map_box["y"] + map_box["height"] - 1
     assert markers(page) > 0
     shot(loaded, "township_offline.png", full_page=True)
-    # the layer list is folded; pointing at its button opens it; the village layer toggles two
-    # outlines
-    assert page.locator(".leaflet-control-layers-expanded").count() == 0
-    # (the mouse, not a locator action: the opened list covers the button at once)
-    box = page.locator(".leaflet-control-layers-toggle").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    assert page.locator(".leaflet-control-layers-expanded").count() == 1
+    # the layer list is folded; its button opens it; the village layer toggles two outlines
+    assert page.locator(".lc-layers.leaflet-control-layers-expanded").count() == 0
+    assert page.locator(".leaflet-control-layers-toggle").get_attribute("title") == "图层"
+    assert page.locator(".leaflet-control-zoom-in").get_attribute("title") == "放大"
     n_paths = paths(page)
-    layer_checkbox(page, "村(社区)边界").click()
+    layer_checkbox(page, "村（社区）边界").click()
     assert paths(page) == n_paths - 2
     page.close()
 
@@ -285,7 +317,10 @@ def test_drawn_positions_follow_the_basemap_system(browser, result, tmp_path, ba
     host = "autonavi.com" if basemap == "amap" else "tile.openstreetmap.org"
     assert loaded.tiles and all(host in url for url in loaded.tiles)
     drawn = _marker_latlngs(page, m.get_name())
-    fac = result.facilities
+    pick_target(page, 1)  # the second target's pins too: every facility of both categories
+    drawn.update(_marker_latlngs(page, m.get_name()))
+    fac = result.facilities[result.facilities["category"].isin(["elder_care_centre",
+                                                                "meal_point"])]
     lon, lat = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
     if basemap == "amap":
         lon, lat = wgs84_to_gcj02(lon, lat)
@@ -333,12 +368,13 @@ def test_clustered_layer_draws_clusters(browser, tmp_path):
     html = webmap.render_html(webmap.overview_map(big, offline=True))
     loaded = open_page(browser, write(tmp_path, "clustered.html", html))
     page = loaded.page
-    clusters = page.locator(".marker-cluster").count()
-    assert clusters > 0
-    # far fewer pins than the 364 points: the 316 meal points are grouped
-    assert markers(page) < len(big.facilities) - 100
+    assert page.locator(".marker-cluster").count() == 0  # elder care: 16 pins, no clusters
+    pick_target(page, 1)  # meal points
+    assert page.locator(".marker-cluster").count() > 0
+    # far fewer pins than the 316 meal points: they are grouped
+    assert markers(page) < 316 - 100
     shot(loaded, "overview_clustered.png")
-    layer_checkbox(page, "设施 · 老年助餐点").click()
+    layer_checkbox(page, "该目标的设施").click()
     assert page.locator(".marker-cluster").count() == 0
     assert loaded.external == [] and loaded.errors == []
     page.close()

@@ -376,10 +376,9 @@ var LC = (function () {
       });
       function open() { box.classList.add("leaflet-control-layers-expanded"); }
       function close() { box.classList.remove("leaflet-control-layers-expanded"); }
-      L.DomEvent.on(toggle, "click", function (e) {
-        L.DomEvent.preventDefault(e);
-        if (box.classList.contains("leaflet-control-layers-expanded")) close(); else open();
-      });
+      // as Leaflet's own list: pointing or tapping opens it, leaving it or a map click folds it
+      L.DomEvent.on(toggle, "click", function (e) { L.DomEvent.preventDefault(e); open(); });
+      L.DomEvent.on(toggle, "focus", open);
       L.DomEvent.on(box, "mouseenter", open);
       L.DomEvent.on(box, "mouseleave", close);
       map.on("click", close);
