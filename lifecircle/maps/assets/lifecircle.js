@@ -174,10 +174,12 @@ var LC = (function () {
   function areas(group, p, map) {
     switcher(group, map, function (key) {
       var v = p.views[key];
+      // not interactive: pointing at a township under an area still shows its status and gap
+      // (the legend names the area and its walk)
       return L.geoJSON(v.geojson, {
+        interactive: false,
         style: {color: v.color, weight: 2, opacity: 0.95, dashArray: "6 3", fillColor: v.color,
-                fillOpacity: 0.1},
-        onEachFeature: function (f, layer) { layer.bindTooltip(textDiv("lc-tip", v.label), {sticky: true}); }
+                fillOpacity: 0.1}
       });
     }, viewKeys(p));
   }
