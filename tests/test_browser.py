@@ -378,3 +378,134 @@ def test_clustered_layer_draws_clusters(browser, tmp_path):
     assert page.locator(".marker-cluster").count() == 0
     assert loaded.external == [] and loaded.errors == []
     page.close()
+
+
+# ------------------------------------------------------------------------------ the demo
+
+VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The default demo run once for these tests (about 20 s): its result and output folder."""
+    from lifecircle.pipeline import run_plan
+    from lifecircle.plan import SAMPLE_PLAN, load_plan
+
+    return run_plan(load_plan(SAMPLE_PLAN), tmp_path_factory.mktemp("demo") / "示范区")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def open_sized(chromium, path: Path, viewport: str, *, serve_tiles: bool) -> Loaded:
+    """``path`` in a fresh context of that viewport (phones: touch, device scale 3)."""
+    phone = viewport == "phone"
+    context = chromium.new_context(viewport=VIEWPORTS[viewport], is_mobile=phone,
+                                   has_touch=phone, device_scale_factor=3 if phone else 1)
+    loaded = open_page(context, path, serve_online=serve_tiles)
+    loaded.page.wait_for_timeout(150)
+    return loaded
+
+
+def drawn_share(page) -> dict[str, float]:
+    """How much of the map the drawn townships fill: the share of the map's width and height
+    their bounding box spans (clipped to the map), and of its area."""
+    return page.evaluate(
+        """() => {
+          const map = document.querySelector('.folium-map').getBoundingClientRect();
+          const paths = [...document.querySelectorAll('.leaflet-overlay-pane svg path')]
+            .filter(p => ['#555', '#000'].includes(p.getAttribute('stroke')));
+          if (!paths.length) return {w: 0, h: 0, area: 0, n: 0};
+          let l = Infinity, t = Infinity, r = -Infinity, b = -Infinity;
+          for (const p of paths) { const q = p.getBoundingClientRect();
+            l = Math.min(l, q.left); t = Math.min(t, q.top);
+            r = Math.max(r, q.right); b = Math.max(b, q.bottom); }
+          l = Math.max(l, map.left); t = Math.max(t, map.top);
+          r = Math.min(r, map.right); b = Math.min(b, map.bottom);
+          const w = Math.max(0, r - l) / map.width, h = Math.max(0, b - t) / map.height;
+          return {w: w, h: h, area: w * h, n: paths.length};
+        }""")
+
+
+def demo_pages(out: Path) -> list[Path]:
+    return [out / "overview.html", *sorted((out / "townships").glob("*.html"))]
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_demo_pages_request_only_tiles_and_show_their_area(chromium, demo_run, viewport):
+    result, out = demo_run
+    pages = demo_pages(out)
+    assert len(pages) == 1 + len(result.townships)
+    for path in pages:
+        loaded = open_sized(chromium, path, viewport, serve_tiles=True)
+        page = loaded.page
+        # the only requests are the OpenStreetMap tiles (answered blank here); nothing else
+        assert loaded.external == [], (path.name, loaded.external)
+        assert loaded.tiles and all(u.startswith("https://tile.openstreetmap.org/")
+                                    for u in loaded.tiles)
+        assert loaded.errors == [] and loaded.dialogs == [], (path.name, loaded.errors)
+        share = drawn_share(page)
+        # the map opens on its area: the townships span most of the map one way or the other
+        assert share["n"] > 0 and max(share["w"], share["h"]) > 0.8, (path.name, share)
+        assert share["area"] > 0.3, (path.name, share)
+        if path.name == "overview.html":
+            shot(loaded, f"demo_overview_{viewport}.png")
+        page.context.close()
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_demo_pages_without_basemap_make_no_request(chromium, demo_run, tmp_path, viewport):
+    result, _ = demo_run
+    code = str(result.townships["code"].iloc[0])
+    for name, m in (("overview.html", webmap.overview_map(result, basemap="none")),
+                    ("township.html", webmap.township_map(result, code, basemap="none"))):
+        loaded = open_sized(chromium, write(tmp_path, name, webmap.render_html(m)), viewport,
+                            serve_tiles=False)
+        assert loaded.external == [] and loaded.errors == [], (name, loaded.external)
+        assert drawn_share(loaded.page)["area"] > 0.3
+        loaded.page.context.close()
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_demo_status_table_click_zooms_to_the_township(chromium, demo_run, viewport):
+    result, out = demo_run
+    loaded = open_sized(chromium, out / "overview.html", viewport, serve_tiles=True)
+    page = loaded.page
+    name = page.evaluate("() => Object.keys(window).find(k => /^map_[0-9a-f]+$/.test(k))")
+    zoom_before = page.evaluate(f"() => window['{name}'].getZoom()")
+    rows = page.locator(".lc-status-table tbody tr")
+    assert rows.count() == len(result.townships)
+    # the table's cells are the gap rows' statuses
+    gaps = result.gaps[result.gaps["level"] == "township"]
+    n_not_met = int((gaps["status"] == "not_met").sum())
+    assert page.locator(".lc-status-table td.lc-status-not_met").count() == n_not_met
+    row = rows.nth(1)  # a street: much smaller than the district
+    code = row.get_attribute("data-code")
+    row.locator("td").first.click()
+    zoom_after = page.evaluate(f"() => window['{name}'].getZoom()")
+    assert zoom_after > zoom_before
+    # the township now fills the map: its box holds the map's centre, and the row is marked
+    town = result.townships[result.townships["code"] == code].geometry.iloc[0]
+    centre = page.evaluate(f"() => {{ const c = window['{name}'].getCenter(); "
+                           "return [c.lng, c.lat]; }")
+    west, south, east, north = town.bounds
+    assert west < centre[0] < east and south < centre[1] < north
+    assert "lc-picked" in (row.get_attribute("class") or "")
+    # the township's name links to its page, which exists
+    href = row.locator("a").get_attribute("href")
+    assert (out / href).exists()
+    if viewport == "phone":
+        # a bottom sheet: below the map, full width
+        side = page.locator(".lc-side").bounding_box()
+        map_box = page.locator(".folium-map").bounding_box()
+        assert side["y"] >= map_box["y"] + map_box["height"] - 1 and side["width"] >= 389
+    shot(loaded, f"demo_overview_zoomed_{viewport}.png")
+    assert loaded.errors == []
+    page.context.close()
