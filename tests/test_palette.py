@@ -77,8 +77,14 @@ def test_uncovered_and_sites_stand_out_on_both_statuses():
 def test_categories_take_the_palette_in_order_and_repeat():
     keys = [f"c{i}" for i in range(10)]
     colors = palette.category_colors(keys)
-    assert list(colors.values())[:8] == list(palette.OKABE_ITO)
-    assert colors["c8"] == palette.OKABE_ITO[0]
+    # unknown keys: first the colours no built-in category prefers, then the others
+    assert sorted(list(colors.values())[:8]) == sorted(palette.OKABE_ITO)
+    assert list(colors.values())[:2] == ["#000000", "#009E73"]
+    # built-in categories keep their colour whatever else the run holds
+    run = palette.category_colors(["children_home", "columbarium", "community_centre",
+                                   "elder_care_centre", "meal_point", "social_work_station"])
+    assert run["elder_care_centre"] == "#009E73" and run["meal_point"] == "#CC79A7"
+    assert len(set(run.values())) == 6
     # the first categories never take the status pair
     first = list(colors.values())[:4]
     assert palette.STATUS_COLORS["met"] not in first
