@@ -106,6 +106,33 @@ _LABELS: dict[str, tuple[str, str]] = {
     # status table and shortfalls
     "shortfall_is": ("缺口{shortfall}", "short by {shortfall}"),
     "status_table": ("各乡镇（街道）目标达标情况", "Target status by township"),
+    # console (lifecircle.cli)
+    "cli_township": ("乡镇", "Township"),
+    "cli_code": ("代码", "Code"),
+    "cli_kind": ("类型", "Kind"),
+    "cli_unmet_targets": ("未达标指标", "Targets not met"),
+    "cli_indicator": ("指标", "Indicator"),
+    "cli_value": ("现状", "Value"),
+    "cli_target": ("目标", "Target"),
+    "cli_status": ("状态", "Status"),
+    "cli_layer": ("图层", "Layer"),
+    "cli_used": ("采用", "used"),
+    "cli_rejected": ("剔除", "rejected"),
+    "cli_per_township": ("各乡镇目标达成情况", "Targets per township"),
+    "cli_area": ("全区目标", "District targets"),
+    "cli_layers": ("登记表", "Registers"),
+    "cli_written": ("结果已写入", "Outputs written to"),
+    "cli_warnings": ("提示", "Warnings"),
+    "cli_rejected_rows": ("条记录被剔除，见", "rows rejected, see"),
+    "cli_coverage": ("老年人步行可达率（各类乡镇最长步行时间内）",
+                     "Seniors within walking reach (longest threshold of each kind)"),
+    "cli_minutes": ("分钟", "min"),
+    "cli_siting": (
+        "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
+        "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
+        "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
+        "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
+    ),
     # gap report (gaps.csv, gaps.xlsx, the console's area table)
     "col_target_id": ("指标编号", "Target id"),
     "col_indicator": ("指标", "Indicator"),

@@ -137,7 +137,7 @@ def test_demo_in_english(tmp_path):
         app, ["demo", "--out", str(out), "--lang", "en"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    assert "not met" in result.output
+    assert "Not met" in result.output
     columns = list(pd.read_csv(out / "rejected.csv", encoding="utf-8-sig").columns)
     assert columns == ["layer", "file", "row", "name", "reason", "fix"]
 
