@@ -139,7 +139,8 @@ def pick_target(page, index: int) -> None:
 def town_fills(page) -> list[str]:
     return page.locator(".leaflet-overlay-pane svg path").evaluate_all(
         "ps => ps.filter(p => p.getAttribute('stroke') === '#555' || "
-        "p.getAttribute('stroke') === '#000').map(p => p.getAttribute('fill'))")
+        "p.getAttribute('stroke') === '#000').map(p => p.getAttribute('fill'))"
+        ".map(f => f.startsWith('url(#lc-hatch') ? 'hatch' : f)")
 
 
 def test_overview_offline_loads_without_any_request_and_follows_the_target(browser, result,
@@ -182,9 +183,12 @@ def test_overview_offline_loads_without_any_request_and_follows_the_target(brows
 def test_target_selector_recolours_and_relabels_townships(browser, overview_offline):
     loaded = open_page(browser, overview_offline)
     page = loaded.page
-    met, not_met, na = (palette.STATUS_COLORS[k] for k in ("met", "not_met", "na"))
+    met, na = palette.STATUS_COLORS["met"], palette.STATUS_COLORS["na"]
+    not_met = "hatch"  # orange with dark stripes: an SVG pattern
     # fixture statuses: elder_cover met/not_met/met/na, meal_presence not_met/met/not_met/met
     assert town_fills(page) == [met, not_met, met, na]
+    pattern = page.locator(".leaflet-overlay-pane svg defs pattern")
+    assert pattern.locator("rect").first.get_attribute("fill") == palette.STATUS_COLORS["not_met"]
     labels = page.locator(".lc-label").all_inner_texts()
     assert "永丰街道\n✗ 未达标（缺口40处）" in labels and "岳阳街道\n✓ 达标" in labels
     pick_target(page, 1)

@@ -23,6 +23,8 @@ STATUS_COLORS = {
     "na": "#BBBBBB",       # 不适用: grey
     "no_data": "#F5F5F5",  # not assessed for this township
 }
+#: The stripes over the not-met fill (hatched, so colour is not the only cue).
+NOT_MET_HATCH = "#8A4B00"
 #: The order statuses are indexed in map payloads (met, not met, n.a., no data).
 STATUS_ORDER = ("met", "not_met", "na", "no_data")
 #: Opacity of the township fills (the tests measure the colours blended over white at this).

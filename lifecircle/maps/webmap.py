@@ -321,7 +321,8 @@ def _townships_payload(result: RunResult, townships: gpd.GeoDataFrame, geoms: np
     return {
         "geojson": _feature_collection(geoms, props),
         "colors": [palette.STATUS_COLORS[k] for k in palette.STATUS_ORDER],
-        "opacity": palette.STATUS_FILL_OPACITY, "focus": focus,
+        "opacity": palette.STATUS_FILL_OPACITY, "hatchColor": palette.NOT_MET_HATCH,
+        "focus": focus,
         "title": label("target_status", lang), "targetLabel": label("target", lang),
         "noTarget": label("no_target", lang),
         "statusLabels": [f"{STATUS_MARKS[k]} {label(k, lang)}".strip()

@@ -225,12 +225,38 @@ var LC = (function () {
     var st = map._lcStory;
     var byCode = {};
     function current() { return st.targets.length ? st.current : -1; }
+    var hatch = null;  // not met is hatched as well as orange: colour is not the only cue
     function style(f) {
       var focus = p.focus && f.properties.c === p.focus;
       var i = current();
       var s = i >= 0 ? f.properties.s[i] : 3;
+      var fill = s === 1 && hatch ? "url(#" + hatch + ")" : p.colors[s];
       return {color: focus ? "#000" : "#555", weight: focus ? 3 : 1,
-              fillColor: p.colors[s], fillOpacity: i >= 0 ? p.opacity : 0.08};
+              fillColor: fill, fillOpacity: i >= 0 ? p.opacity : 0.08};
+    }
+    function addHatch(svg) {
+      var ns = "http://www.w3.org/2000/svg";
+      var id = "lc-hatch-" + L.stamp(map);
+      var defs = document.createElementNS(ns, "defs");
+      var pattern = document.createElementNS(ns, "pattern");
+      pattern.setAttribute("id", id);
+      pattern.setAttribute("patternUnits", "userSpaceOnUse");
+      pattern.setAttribute("width", "8");
+      pattern.setAttribute("height", "8");
+      pattern.setAttribute("patternTransform", "rotate(45)");
+      var rect = document.createElementNS(ns, "rect");
+      rect.setAttribute("width", "8");
+      rect.setAttribute("height", "8");
+      rect.setAttribute("fill", p.colors[1]);
+      var line = document.createElementNS(ns, "rect");
+      line.setAttribute("width", "2.5");
+      line.setAttribute("height", "8");
+      line.setAttribute("fill", p.hatchColor);
+      pattern.appendChild(rect);
+      pattern.appendChild(line);
+      defs.appendChild(pattern);
+      svg.insertBefore(defs, svg.firstChild);
+      return id;
     }
     function tip(f) {
       var box = document.createElement("div");
@@ -257,6 +283,11 @@ var LC = (function () {
         l.bindTooltip(function () { return tip(f); }, {sticky: true});
       }
     }).addTo(group);
+    var renderer = map.getRenderer(layer);
+    if (renderer && renderer._container && renderer._container.tagName.toLowerCase() === "svg") {
+      hatch = addHatch(renderer._container);
+      layer.setStyle(style);
+    }
     // names and shortfalls on the map (a second, permanent tooltip per township)
     var labels = L.layerGroup();
     layer.eachLayer(function (l) {
@@ -290,7 +321,11 @@ var LC = (function () {
         });
         select.addEventListener("change", function () { select_(parseInt(select.value, 10)); });
         box.appendChild(select);
-        for (var i = 0; i < 4; i++) box.appendChild(legendRow(p.colors[i], p.statusLabels[i]));
+        for (var i = 0; i < 4; i++) {
+          box.appendChild(legendRow(i === 1 ? "repeating-linear-gradient(45deg, " + p.colors[1] +
+                                    " 0 4px, " + p.hatchColor + " 4px 6px)" : p.colors[i],
+                                    p.statusLabels[i]));
+        }
         categoryRow = box.appendChild(document.createElement("div"));
         areaRow = box.appendChild(document.createElement("div"));
         box.appendChild(legendRow(p.uncoveredColor, p.uncoveredLabel, "dot"));
