@@ -21,6 +21,7 @@ from rich.table import Table
 
 from lifecircle.coverage.targets import GapReport
 from lifecircle.errors import LifecircleError
+from lifecircle.i18n import LANGS, label
 from lifecircle.report import SUMMARY_HEADERS, summary_rows
 
 app = typer.Typer(
@@ -39,7 +40,12 @@ OutOpt = Annotated[
 ]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Report language: zh (default) or en.")]
 OfflineOpt = Annotated[
-    bool, typer.Option("--offline-map", help="Inline Leaflet: maps make no network request.")
+    bool,
+    typer.Option(
+        "--offline-map",
+        help="Draw no public basemap tiles: maps make no network request (Leaflet is always "
+        "inlined).",
+    ),
 ]
 BasemapOpt = Annotated[str | None, typer.Option("--basemap", help="osm, tianditu, amap or none.")]
 TilesOpt = Annotated[
@@ -49,75 +55,19 @@ VerboseOpt = Annotated[
     int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
 ]
 
+# Console words from lifecircle.i18n (``cli_<key>``; statuses are the shared labels).
+_TEXT_KEYS = (
+    "township", "code", "kind", "unmet_targets", "indicator", "value", "target", "status",
+    "layer", "used", "rejected", "per_township", "area", "layers", "written", "warnings",
+    "rejected_rows", "coverage", "minutes", "siting", "counties", "county", "state", "error",
+    "seconds", "done", "skipped", "failed",
+)
 _TEXT = {
-    "zh": {
-        "township": "乡镇",
-        "code": "代码",
-        "kind": "类型",
-        "met": "达标",
-        "not_met": "未达标",
-        "na": "不适用",
-        "unmet_targets": "未达标指标",
-        "indicator": "指标",
-        "value": "现状",
-        "target": "目标",
-        "status": "状态",
-        "layer": "图层",
-        "used": "采用",
-        "rejected": "剔除",
-        "per_township": "各乡镇目标达成情况",
-        "area": "全区目标",
-        "layers": "登记表",
-        "written": "结果已写入",
-        "warnings": "提示",
-        "rejected_rows": "条记录被剔除，见",
-        "coverage": "老年人步行可达率（各类乡镇最长步行时间内）",
-        "minutes": "分钟",
-        "counties": "县（市、区）",
-        "county": "县（市、区）",
-        "state": "状态",
-        "error": "错误",
-        "seconds": "用时（秒）",
-        "done": "已完成",
-        "skipped": "未变化，跳过",
-        "failed": "失败",
-        "siting": "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
-        "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
-    },
-    "en": {
-        "township": "Township",
-        "code": "Code",
-        "kind": "Kind",
-        "met": "met",
-        "not_met": "not met",
-        "na": "n/a",
-        "unmet_targets": "Targets not met",
-        "indicator": "Indicator",
-        "value": "Value",
-        "target": "Target",
-        "status": "Status",
-        "layer": "Layer",
-        "used": "used",
-        "rejected": "rejected",
-        "per_township": "Targets per township",
-        "area": "District targets",
-        "layers": "Registers",
-        "written": "Outputs written to",
-        "warnings": "Warnings",
-        "rejected_rows": "rows rejected, see",
-        "coverage": "Seniors within walking reach (longest threshold of each kind)",
-        "minutes": "min",
-        "counties": "Counties",
-        "county": "County",
-        "state": "Status",
-        "error": "Error",
-        "seconds": "Time (s)",
-        "done": "finished",
-        "skipped": "unchanged, skipped",
-        "failed": "failed",
-        "siting": "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
-        "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
-    },
+    lang: {
+        **{key: label(f"cli_{key}", lang) for key in _TEXT_KEYS},
+        **{key: label(key, lang) for key in ("met", "not_met", "na")},
+    }
+    for lang in LANGS
 }
 
 

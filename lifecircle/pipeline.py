@@ -640,6 +640,7 @@ def write_outputs(
     """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
     from lifecircle import report as gap_report
     from lifecircle.maps import briefing, static, webmap
+    from lifecircle.maps.tables import before_after_table, site_records
 
     lang = result.lang
     steps = 5
@@ -654,17 +655,13 @@ def write_outputs(
     if result.before_after is not None:
         write_text_atomic(
             folder / "siting_before_after.csv",
-            result.before_after.to_csv(index=False),
+            before_after_table(result.before_after, lang).to_csv(index=False),
             encoding="utf-8-sig",
         )
     if result.proposed_sites is not None:
-        sites = result.proposed_sites.assign(
-            lon=result.proposed_sites.geometry.x.round(6),
-            lat=result.proposed_sites.geometry.y.round(6),
-        )
         write_text_atomic(
             folder / "proposed_sites.csv",
-            pd.DataFrame(sites.drop(columns="geometry")).to_csv(index=False),
+            site_records(result, result.proposed_sites, lang).to_csv(index=False),
             encoding="utf-8-sig",
         )
 

@@ -47,7 +47,7 @@ def target_walks(gap_rows: pd.DataFrame, walk: WalkModel, kinds: list[str]) -> p
     -------
     pandas.DataFrame
         ``target_id, category, kind, threshold_min``: one row per target with a category and
-        kind, in the gap rows' target order.
+        each kind it has township rows of, in the gap rows' target order.
     """
     if gap_rows is None or len(gap_rows) == 0 or "category" not in gap_rows:
         return pd.DataFrame(columns=WALK_COLUMNS)
@@ -60,8 +60,10 @@ def target_walks(gap_rows: pd.DataFrame, walk: WalkModel, kinds: list[str]) -> p
         if not category:
             continue
         for kind in kinds:
-            used = pd.to_numeric(judged[own.index][own["kind"].astype(str) == kind],
-                                 errors="coerce").dropna()
+            of_kind = own["kind"].astype(str) == kind
+            if not of_kind.any():  # a target for streets only draws nothing in towns
+                continue
+            used = pd.to_numeric(judged[own.index][of_kind], errors="coerce").dropna()
             minutes = (float(used.iloc[0]) if len(used)
                        else float(max(walk.for_kind(kind).thresholds_min)))
             records.append((str(target_id), category, kind, minutes))
@@ -137,7 +139,8 @@ def uncovered_cells(demand: gpd.GeoDataFrame, walks: pd.DataFrame) -> gpd.GeoDat
         column = f"time_min__{category}"
         if column not in demand:
             continue
-        times = np.nan_to_num(demand[column].to_numpy(dtype=float), nan=np.inf)
+        times = demand[column].to_numpy(dtype=float)
+        times = np.where(np.isnan(times), np.inf, times)
         rows = np.flatnonzero((kinds == kind) & people & ~(times <= minutes + 1e-9))
         part = demand.iloc[rows]
         frames.append(pd.DataFrame({

@@ -150,11 +150,25 @@ def status_key(value: Any) -> str:
 
 def shortfall_text(row: Any, lang: str) -> str:
     """The shortfall with its unit (``3处``, ``120 seniors``), or '' when there is none."""
-    value = fmt_number(getattr(row, "shortfall", None), digits=0)
+    value = fmt_number(getattr(row, "shortfall", None))
     if not value or value == "0":
         return ""
     unit = unit_label(getattr(row, "shortfall_unit", ""), lang)
     return f"{value}{unit}" if lang == "zh" else f"{value} {unit}".strip()
+
+
+#: A mark per status so that colour is never the only cue.
+STATUS_MARKS = {"met": "✓", "not_met": "✗", "na": "–", "no_data": ""}
+
+
+def short_status(row: Any, lang: str) -> str:
+    """A status with its mark and shortfall: ``✗ 未达标（缺口40处）``, ``✓ 达标``."""
+    key = status_key(getattr(row, "status", None))
+    text = f"{STATUS_MARKS[key]} {label(key, lang)}".strip()
+    short = shortfall_text(row, lang)
+    if short:
+        text += f"（{label('shortfall', lang)}{short}）" if lang == "zh" else f" (short by {short})"
+    return text
 
 
 def status_text(row: Any, lang: str) -> str:
@@ -243,7 +257,6 @@ def status_table_html(result: RunResult, *, lang: str = "zh",
     rows = township_target_rows(result)
     labels = target_labels(rows) if len(rows) else {}
     lookup = {(str(r.target_id), str(r.unit_code)): r for r in rows.itertuples(index=False)}
-    marks = {"met": "✓", "not_met": "✗", "na": "–", "no_data": ""}
     head = "".join(f'<th data-target="{i}" title="{_E(text)}">{_E(text)}</th>'
                    for i, text in enumerate(labels.values()))
     body = []
@@ -259,10 +272,7 @@ def status_table_html(result: RunResult, *, lang: str = "zh",
         for i, target in enumerate(labels):
             row = lookup.get((target, code))
             key = status_key(getattr(row, "status", None)) if row is not None else "no_data"
-            text = f"{marks[key]} {label(key, lang)}".strip()
-            short = shortfall_text(row, lang) if row is not None else ""
-            if short:
-                text += f"（{short}）" if lang == "zh" else f" ({short})"
+            text = short_status(row, lang) if row is not None else label(key, lang)
             title = status_text(row, lang) if row is not None else label("no_data", lang)
             cells.append(f'<td class="lc-status-{key}" data-target="{i}" '
                          f'title="{_E(title, quote=True)}">{_E(text)}</td>')
@@ -323,17 +333,18 @@ def targets_table_html(rows: pd.DataFrame, lang: str, *, summary: bool = False,
 
 
 #: Columns of the proposed-sites table (label keys), in order; see :func:`site_records`.
-SITE_FIELDS = ("rank", "category", "township", "road", "newly_covered_pop60", "newly_covered_pop",
-               "forced", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "lon_bd09",
-               "lat_bd09")
+SITE_FIELDS = ("rank", "category", "township", "township_code", "road", "newly_covered_pop60",
+               "newly_covered_pop", "forced", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02",
+               "lon_bd09", "lat_bd09")
 
 
 def site_records(result: RunResult, sites: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
     """Proposed sites ready for a decision, with headers in ``lang``.
 
-    Rank, category name, township, nearest road, people aged 60+ and people newly covered by the
-    site (its marginal gain, rounded to whole people), whether it was required, and its position
-    in WGS-84 (OpenStreetMap, Tianditu), GCJ-02 (Amap, Tencent) and BD-09 (Baidu) to 6 decimals.
+    Rank, category name, township and its code, nearest road, people aged 60+ and people newly
+    covered by the site (its marginal gain, rounded to whole people), whether it was required,
+    and its position in WGS-84 (OpenStreetMap, Tianditu), GCJ-02 (Amap, Tencent) and BD-09
+    (Baidu) to 6 decimals.
     """
     check_lang(lang)
     wgs = to_wgs84(sites)
@@ -353,6 +364,7 @@ def site_records(result: RunResult, sites: gpd.GeoDataFrame, lang: str) -> pd.Da
         "rank": [clean(v) for v in col("rank")],
         "category": [category_name(result.categories, as_text(c), lang) for c in col("category")],
         "township": [as_text(v) for v in col("township_name")],
+        "township_code": [as_text(v) for v in col("township_code")],
         "road": [as_text(v) for v in col("road_name")],
         "newly_covered_pop60": people(col("newly_covered_pop60")),
         "newly_covered_pop": people(col("newly_covered_pop")),
@@ -366,11 +378,33 @@ def site_records(result: RunResult, sites: gpd.GeoDataFrame, lang: str) -> pd.Da
     return pd.DataFrame({label(k, lang): columns[k] for k in SITE_FIELDS})
 
 
+#: Columns of the siting before/after table (label keys by column).
+BEFORE_AFTER_FIELDS = {"target_id": "target_id", "indicator": "indicator",
+                       "value_before": "value_before", "target_value": "target_value",
+                       "status_before": "status_before", "value_after": "value_after",
+                       "status_after": "status_after"}
+
+
+def before_after_table(before_after: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The siting before/after table with headers and statuses in ``lang``, values rounded."""
+    check_lang(lang)
+    frame = before_after.copy()
+    for column in ("value_before", "value_after", "target_value"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").round(1)
+    for column in ("status_before", "status_after"):
+        if column in frame:
+            frame[column] = frame[column].map(lambda v: label(status_key(v), lang))
+    names = {c: label(k, lang) for c, k in BEFORE_AFTER_FIELDS.items() if c in frame}
+    return frame[list(names)].rename(columns=names)
+
+
 def sites_table_html(result: RunResult, sites: gpd.GeoDataFrame, lang: str) -> str:
     """The proposed sites as an HTML table (the columns of :func:`site_records`)."""
     records = site_records(result, sites, lang)
     coords = {label(k, lang) for k in SITE_FIELDS if k.startswith(("lon_", "lat_"))}
-    text_cols = {label(k, lang) for k in ("category", "township", "road", "forced")}
+    text_cols = {label(k, lang) for k in ("category", "township", "township_code", "road",
+                                          "forced")}
     body = []
     for values in records.itertuples(index=False):
         cells = []
