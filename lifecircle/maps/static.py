@@ -73,9 +73,9 @@ SCREEN_COLORS = 96
 #: Township status fills (:mod:`.palette`: a blue/orange pair apart under deuteranopia and
 #: protanopia); not met is also hatched, so colour is never the only cue.
 STATUS_FILL = {key: palette.STATUS_COLORS[key] for key in ("met", "not_met", "na")}
-#: Service areas in one translucent green whatever the category (category colours mark the
-#: facilities, which also differ by marker shape).
-AREA_COLOR = "#009E73"
+#: Opacity of the service area, drawn in its category's colour with a dashed edge (as on the
+#: interactive maps).
+AREA_ALPHA = 0.3
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h", "p", "<", ">")
 
 CJK_FONT_NAMES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC",
@@ -424,13 +424,16 @@ def _draw(ax: Any, result: RunResult, story: Story, layers: _Layers,
                                      hatch="///" if status == "not_met" else None,
                                      edgecolor=STATUS_FILL[status]),
                                label("static_status", lang, status=label(status, lang))))
+    area_color = colors.get(story.category or "", "#777777")
     if layers.areas:
-        _polygon_patches(ax, [g for _, g in layers.areas], facecolor=AREA_COLOR, alpha=0.3,
-                         edgecolor=AREA_COLOR, linewidth=0.4, zorder=2, rasterized=True)
+        _polygon_patches(ax, [g for _, g in layers.areas], facecolor=area_color,
+                         alpha=AREA_ALPHA, edgecolor=area_color, linewidth=0.7,
+                         linestyle=(0, (4, 2)), zorder=2, rasterized=True)
         minutes = "、".join(label("minutes", lang, threshold=fmt_number(t))
                            for t, _ in layers.areas) if lang == "zh" else ", ".join(
             label("minutes", lang, threshold=fmt_number(t)) for t, _ in layers.areas)
-        legend.append((Patch(facecolor=AREA_COLOR, alpha=0.35, edgecolor=AREA_COLOR),
+        legend.append((Patch(facecolor=area_color, alpha=AREA_ALPHA + 0.1, edgecolor=area_color,
+                             linestyle="--"),
                        label("static_area", lang, minutes=minutes,
                              category=category_name(result.categories, story.category, lang))))
     unc = layers.uncovered
