@@ -1,0 +1,286 @@
+"""Evaluators of capacity: bed ratios, yearly additions, floor area and staffing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lifecircle.coverage.targets.helpers import (
+    _Builder,
+    _facility_units,
+    _filter_units,
+    _missing_layer,
+    _rollup_shares,
+    _select,
+    _share_shortfall,
+    _township_table,
+    _unit_table,
+)
+from lifecircle.coverage.targets.model import NEW_MEASURES, EvaluationContext, Target, Trajectory
+
+
+def _eval_ratio(target: Target, context: EvaluationContext, b: _Builder) -> None:
+    min_value = target.value_at("min_value", b.year)
+    measure = target.measure
+    unit = "%" if measure == "nursing_bed_share_pct" else "beds/1000 seniors"
+    table = _filter_units(_township_table(context), target)
+    missing = _missing_layer(target, context)
+    if missing:
+        return b.na(*missing, units=table, target_value=min_value, unit=unit)
+    selected = _select(context.facilities, target)
+    need_col = "beds" if measure == "beds_per_1000_seniors" else "nursing_beds"
+    for column in {need_col, "beds"} if measure == "nursing_bed_share_pct" else {need_col}:
+        if column not in selected or selected[column].notna().sum() == 0:
+            return b.na(f"缺少输入：{target.category} 登记表没有 {column} 列（床位数）",
+                        f"missing input: the {target.category} register has no {column} values",
+                        units=table, target_value=min_value, unit=unit)
+    codes = _facility_units(context, selected, "township")
+    beds = pd.to_numeric(selected["beds"], errors="coerce").fillna(0.0) if "beds" in selected \
+        else pd.Series(0.0, selected.index)
+    nursing = pd.to_numeric(selected["nursing_beds"], errors="coerce").fillna(0.0) \
+        if "nursing_beds" in selected else pd.Series(0.0, selected.index)
+    sums = pd.DataFrame({"zone": codes, "beds": beds, "nursing": nursing}).groupby("zone").sum()
+    sums = sums.reindex(table.index, fill_value=0.0)
+    pop60 = table["pop60"].astype(float)
+
+    def emit(level: str, code: str, name: str, parent: str, kind: str, n_beds: float,
+             n_nursing: float, seniors: float, summary: bool = False, **extra: Any) -> None:
+        if measure == "nursing_bed_share_pct":
+            denom, num, short_unit = n_beds, n_nursing, "nursing beds"
+            value = 100.0 * num / denom if denom > 0 else np.nan
+            short = math.ceil(min_value / 100.0 * denom - num - 1e-9) if denom > 0 else np.nan
+            note_na = ("没有床位", "no beds")
+        else:
+            num = n_beds if measure == "beds_per_1000_seniors" else n_nursing
+            short_unit = "beds" if measure == "beds_per_1000_seniors" else "nursing beds"
+            value = 1000.0 * num / seniors if seniors > 0 else np.nan
+            short = math.ceil(min_value * seniors / 1000.0 - num - 1e-9) if seniors > 0 else np.nan
+            note_na = ("缺少输入：老年人口（pop60）为 0 或缺失",
+                       "missing input: no seniors (pop60)")
+        na = not np.isfinite(value)
+        b.row(level, unit_code=code, unit_name=name, parent_code=parent, kind=kind, value=value,
+              target_value=min_value, unit=unit, shortfall=max(short, 0.0) if not na else np.nan,
+              shortfall_unit=short_unit, note=note_na[0] if na else
+              f"床位 {n_beds:.0f}，护理型 {n_nursing:.0f}，老年人 {seniors:.0f}",
+              note_en=note_na[1] if na else
+              f"beds {n_beds:.0f}, nursing {n_nursing:.0f}, seniors {seniors:.0f}",
+              summary=summary, **extra)
+
+    met = 0
+    for u, (n_beds, n_nursing), seniors in zip(table.itertuples(),
+                                               sums[["beds", "nursing"]].itertuples(index=False),
+                                               pop60, strict=True):
+        emit("township", u.code, u.name, u.parent_code, u.kind, n_beds, n_nursing,
+             seniors if np.isfinite(seniors) else 0.0)
+        met += b.rows[-1]["status"] == "met"
+    total_beds = float(sums["beds"].sum())
+    if table["pop60"].notna().any():
+        seniors = float(table["pop60"].sum())
+    else:
+        seniors = 0.0
+    emit("district", "", context.district_name, "", "", total_beds, float(sums["nursing"].sum()),
+         seniors, summary=True, met_units=met, total_units=len(table))
+
+
+def _eval_new(target: Target, context: EvaluationContext, b: _Builder) -> None:
+    quota = target.value_at("min_count", b.year)
+    measure = target.measure or "count"
+    column, unit, name_zh, unit_zh = NEW_MEASURES[measure]
+    missing = _missing_layer(target, context)
+    if missing:
+        return b.na(*missing, target_value=quota, unit=unit)
+    # the inputs are judged over the whole category: a subtype with no openings is 0, not n/a
+    category = _select(context.facilities, replace(target, subtype=(), service=None))
+    if "opened" not in category or pd.to_numeric(category["opened"],
+                                                 errors="coerce").notna().sum() == 0:
+        return b.na(f"缺少输入：{target.category} 登记表没有开业年份（opened）",
+                    f"missing input: the {target.category} register has no opened year",
+                    target_value=quota, unit=unit)
+    if column is not None and (column not in category or pd.to_numeric(
+            category[column], errors="coerce").notna().sum() == 0):
+        return b.na(f"缺少输入：{target.category} 登记表没有 {column} 值（{name_zh}）",
+                    f"missing input: the {target.category} register has no {column} values",
+                    target_value=quota, unit=unit)
+    selected = _select(context.facilities, target)
+    opened = pd.to_numeric(selected["opened"], errors="coerce")
+    if column is None:
+        amount = pd.Series(1.0, index=selected.index)
+    else:
+        amount = pd.to_numeric(selected[column], errors="coerce")
+    added = amount.fillna(0.0)
+
+    def total(year: int) -> float:
+        return float(added[opened == year].sum())
+
+    this_year = opened == b.year
+    value = total(b.year)
+    years = target.trajectory.years if isinstance(target.min_count, Trajectory) else \
+        list(range(b.year - 4, b.year + 1))
+    path = "，".join(f"{y}:{total(y):.0f}" for y in years)
+    # one row per year of the path, so the sheet shows the whole trajectory of openings
+    met_years = []
+    for y in years:
+        quota_y = target.min_count.at(y) if isinstance(target.min_count, Trajectory) else quota
+        if y > b.year:
+            b.row("year", unit_code=str(y), unit_name=f"{y}年", value=total(y),
+                  target_value=quota_y, unit=unit, status="na",
+                  note="晚于评估年份", note_en="after the evaluation year")
+            continue
+        b.row("year", unit_code=str(y), unit_name=f"{y}年", value=total(y), target_value=quota_y,
+              unit=unit, shortfall=max(quota_y - total(y), 0.0), shortfall_unit=unit)
+        met_years.append(b.rows[-1]["status"] == "met")
+    # where the year's additions lie; the quota is the area's, so township rows are not judged
+    townships = _township_table(context)
+    codes = _facility_units(context, selected[this_year], "township")
+    by_code = added[this_year].groupby(codes).sum()
+    for u in townships.itertuples():
+        amount_u = float(by_code.get(u.code, 0.0))
+        b.row("township", unit_code=u.code, unit_name=u.name, parent_code=u.parent_code,
+              kind=u.kind, value=amount_u, unit=unit, status="na",
+              note=f"全区年度指标，不按乡镇考核；本乡镇 {b.year} 年新增 {amount_u:.0f} {unit_zh}",
+              note_en=f"area-wide quota, not judged per township; {amount_u:.0f} {unit} added "
+              f"here in {b.year}")
+    outside = float(by_code[~by_code.index.isin(townships.index)].sum())
+    if outside > 0:
+        b.row("township", unit_name="未定归属", value=outside, unit=unit, status="na",
+              note=f"不在任何乡镇内的 {b.year} 年新增 {outside:.0f} {unit_zh}",
+              note_en=f"{outside:.0f} {unit} added in {b.year} outside every township")
+    notes_zh = [f"{b.year} 年新增 {value:.0f} {unit_zh}", f"各年新增 {path}"]
+    notes_en = [f"{value:.0f} {unit} added in {b.year}", f"per year {path}"]
+    if column is not None:
+        blank = int((this_year & amount.isna()).sum())
+        if blank:
+            notes_zh.append(f"其中 {blank} 处缺 {column} 值，按 0 计")
+            notes_en.append(f"{blank} opened without a {column} value, counted as 0")
+    undated = int(opened.isna().sum())
+    if undated:
+        notes_zh.append(f"{undated} 处无开业年份，未计入")
+        notes_en.append(f"{undated} without an opened year, not counted")
+    b.row("district", unit_name=context.district_name, value=value, target_value=quota,
+          unit=unit, shortfall=max(quota - value, 0.0), shortfall_unit=unit,
+          note="；".join(notes_zh), note_en="; ".join(notes_en), summary=True,
+          met_units=int(sum(met_years)), total_units=len(met_years))
+
+
+def _eval_floor_area(target: Target, context: EvaluationContext, b: _Builder) -> None:
+    min_area = target.value_at("min_m2_per_100_households", b.year)
+    pct = target.value_at("target_pct", b.year)
+    unit = "m²/100 households"
+    table = _unit_table(context, target.level)
+    if table is None:
+        return b.na(f"缺少输入：没有 {target.level} 级单元图层", f"missing input: no unit layer at "
+                    f"level {target.level!r}", target_value=min_area, unit=unit)
+    table = _filter_units(table, target)
+    missing = _missing_layer(target, context)
+    if missing:
+        return b.na(*missing, units=table, target_value=min_area, unit=unit)
+    if table["households"].notna().sum() == 0:
+        return b.na(f"缺少输入：{target.level} 单元没有户数（households）",
+                    f"missing input: no households for the {target.level} units (households_field)",
+                    units=table, target_value=min_area, unit=unit)
+    selected = _select(context.facilities, target)
+    if "floor_area_m2" not in selected or selected["floor_area_m2"].notna().sum() == 0:
+        return b.na(f"缺少输入：{target.category} 登记表没有建筑面积（floor_area_m2）",
+                    f"missing input: the {target.category} register has no floor_area_m2",
+                    units=table, target_value=min_area, unit=unit)
+    codes = _facility_units(context, selected, target.level)
+    area = pd.to_numeric(selected["floor_area_m2"], errors="coerce").fillna(0.0)
+    sums = area.groupby(codes).sum().reindex(table.index, fill_value=0.0)
+    households = table["households"].astype(float)
+
+    def emit(level: str, code: str, name: str, parent: str, kind: str, m2: float, hh: float,
+             summary: bool = False, **extra: Any) -> None:
+        ok = np.isfinite(hh) and hh > 0
+        value = 100.0 * m2 / hh if ok else np.nan
+        short = min_area * hh / 100.0 - m2 if ok else np.nan
+        b.row(level, unit_code=code, unit_name=name, parent_code=parent, kind=kind, value=value,
+              target_value=min_area, unit=unit, shortfall=max(short, 0.0) if ok else np.nan,
+              shortfall_unit="m²",
+              note=f"{m2:.0f} ㎡ / {hh:.0f} 户" if ok else "缺少输入：户数（households）",
+              note_en=f"{m2:.0f} m² / {hh:.0f} households" if ok else "missing input: households",
+              summary=summary, **extra)
+
+    for u, m2, hh in zip(table.itertuples(), sums, households, strict=True):
+        emit(target.level, u.code, u.name, u.parent_code, u.kind, m2, hh)
+    unit_rows = b.rows[-len(table):]
+    met = np.array([r["status"] == "met" for r in unit_rows])
+    shorts = np.array([r["shortfall"] if np.isfinite(r["shortfall"]) else 0.0 for r in unit_rows])
+    known = households.notna().to_numpy()
+    if pct is not None:
+        # judged as the share of units meeting the standard (e.g. 面积达标率 90 %)
+        if target.level != "township":
+            _rollup_shares(target, context, b, table[known], met[known], shorts[known], pct, "m²")
+        b.row("district", unit_name=context.district_name, value=100.0 * met[known].mean(),
+              target_value=pct, unit="%",
+              shortfall=_share_shortfall(shorts[known], met[known], pct), shortfall_unit="m²",
+              summary=True, met_units=int(met.sum()), total_units=int(known.sum()),
+              note=f"{int(met.sum())}/{int(known.sum())} 个单元达到 {min_area:g} ㎡/百户",
+              note_en=f"{int(met.sum())}/{int(known.sum())} units reach {min_area:g} "
+              "m²/100 households")
+        return
+    if target.level != "township":
+        agg = pd.DataFrame({"m2": sums, "hh": households, "parent": table["parent_code"]})[known]
+        townships = _township_table(context)
+        for code, grp in agg.groupby("parent"):
+            row = townships.loc[code] if code in townships.index else None
+            emit("township", code, row["name"] if row is not None else "未定归属",
+                 row["parent_code"] if row is not None else "",
+                 row["kind"] if row is not None else "", grp["m2"].sum(), grp["hh"].sum())
+    emit("district", "", context.district_name, "", "", float(sums[known].sum()),
+         float(households[known].sum()), summary=True, met_units=int(met.sum()),
+         total_units=int(known.sum()))
+
+
+def _eval_staffing(target: Target, context: EvaluationContext, b: _Builder) -> None:
+    pct = target.value_at("target_pct", b.year)
+    pct = 100.0 if pct is None else pct
+    table = _filter_units(_township_table(context), target)
+    column = f"staff_{target.staff_key}"
+    if column in table and table[column].notna().any():
+        staff = table[column].astype(float)
+        source_zh, source_en = f"乡镇表 {column} 列", f"township column {column}"
+    elif context.facilities is not None and column in context.facilities:
+        facilities = context.facilities
+        if target.category:
+            facilities = facilities[facilities["category"] == target.category]
+        codes = _facility_units(context, facilities, "township")
+        values = pd.to_numeric(facilities[column], errors="coerce").fillna(0.0)
+        staff = values.groupby(codes).sum().reindex(table.index, fill_value=0.0)
+        source_zh, source_en = f"登记表 {column} 列", f"register column {column}"
+    else:
+        return b.na(f"缺少输入：乡镇表或登记表没有 {column} 列（在岗人数）",
+                    f"missing input: no {column} column in the townships or registers",
+                    units=table, target_value=np.nan, unit="staff")
+    pop = table[target.population].astype(float)
+    met, shorts = [], []
+    for u, n_staff, people in zip(table.itertuples(), staff, pop, strict=True):
+        if not np.isfinite(people):
+            b.row("township", unit_code=u.code, unit_name=u.name, parent_code=u.parent_code,
+                  kind=u.kind, value=n_staff, unit="staff", status="na",
+                  note=f"缺少输入：人口（{target.population}）",
+                  note_en=f"missing input: population ({target.population})")
+            continue
+        need = next((n for lo, hi, n in target.brackets if lo <= people < hi), np.nan)
+        value = n_staff if np.isfinite(n_staff) else np.nan
+        b.row("township", unit_code=u.code, unit_name=u.name, parent_code=u.parent_code,
+              kind=u.kind, value=value, target_value=need, unit="staff",
+              shortfall=max(need - value, 0.0) if np.isfinite(value) else np.nan,
+              shortfall_unit="staff",
+              note=f"人口 {people:.0f}，应配 ≥{need:g} 名（{source_zh}）" if np.isfinite(value)
+              else f"缺少输入：{column}",
+              note_en=f"population {people:.0f} needs ≥{need:g} ({source_en})" if np.isfinite(value)
+              else f"missing input: {column}")
+        if b.rows[-1]["status"] != "na":
+            met.append(b.rows[-1]["status"] == "met")
+            shorts.append(b.rows[-1]["shortfall"])
+    met_arr, short_arr = np.array(met, dtype=bool), np.array(shorts, dtype=float)
+    b.row("district", unit_name=context.district_name,
+          value=100.0 * met_arr.mean() if len(met_arr) else np.nan, target_value=pct, unit="%",
+          shortfall=_share_shortfall(short_arr, met_arr, pct) if len(met_arr) else np.nan,
+          shortfall_unit="staff", summary=True, met_units=int(met_arr.sum()),
+          total_units=len(met_arr), note=f"{int(met_arr.sum())}/{len(met_arr)} 个乡镇配足",
+          note_en=f"{int(met_arr.sum())}/{len(met_arr)} townships staffed")

@@ -1,0 +1,90 @@
+"""The service-circle evaluator: shares of people within a walking time of a category."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lifecircle.coverage.targets.helpers import (
+    _Builder,
+    _filter_units,
+    _missing_layer,
+    _text,
+    _township_table,
+    _unit_table,
+)
+from lifecircle.coverage.targets.model import EvaluationContext, Target
+from lifecircle.coverage.walk import WalkModel
+
+
+def _threshold_for(target: Target, walk: WalkModel, kinds: pd.Series) -> np.ndarray:
+    if isinstance(target.threshold_min, Mapping):
+        default = max(walk.thresholds_min)
+        return kinds.map(lambda k: target.threshold_min.get(k, max(walk.for_kind(k).thresholds_min))
+                         if k else default).to_numpy(dtype=float)
+    return np.full(len(kinds), float(target.threshold_min))
+
+
+def _eval_service_circle(target: Target, context: EvaluationContext, b: _Builder) -> None:
+    pct = target.value_at("target_pct", b.year)
+    pop_col = target.population
+    people = "seniors" if pop_col == "pop60" else "people"
+    table = _unit_table(context, target.level)
+    if table is None:
+        return b.na(f"缺少输入：没有 {target.level} 级单元图层", f"missing input: no unit layer at "
+                    f"level {target.level!r}", target_value=pct, unit="%")
+    table = _filter_units(table, target)
+    missing = _missing_layer(target, context)
+    if missing:
+        return b.na(*missing, units=table, target_value=pct, unit="%")
+    demand = getattr(context.coverage, "demand", None)
+    column = f"time_min__{target.category}"
+    if demand is None or column not in demand:
+        return b.na(f"缺少输入：没有 {target.category} 的步行时间（未计算覆盖）",
+                    f"missing input: no walking times to {target.category} (coverage not computed)",
+                    units=table, target_value=pct, unit="%")
+    key = "township_code" if target.level == "township" else f"unit_code__{target.level}"
+    if key not in demand:
+        return b.na(f"缺少输入：人口格网没有 {key} 列",
+                    f"missing input: demand has no {key} column",
+                    units=table, target_value=pct, unit="%")
+    d = pd.DataFrame({
+        "zone": demand[key].map(_text),
+        "kind": demand["kind"].fillna("").astype(str) if "kind" in demand else "",
+        "pop": pd.to_numeric(demand[pop_col], errors="coerce").fillna(0.0),
+        "time": pd.to_numeric(demand[column], errors="coerce").fillna(np.inf),
+    })
+    d["covered"] = np.where(d["time"].to_numpy() <= _threshold_for(target, context.walk, d["kind"])
+                            + 1e-9, d["pop"], 0.0)
+    d = d[d["zone"].isin(table.index)]
+    sums = d.groupby("zone")[["pop", "covered"]].sum().reindex(table.index, fill_value=0.0)
+
+    def emit(level: str, code: str, name: str, parent: str, kind: str, pop: float, covered: float,
+             summary: bool = False, **extra: Any) -> None:
+        value = 100.0 * covered / pop if pop > 0 else np.nan
+        short = math.ceil(pct / 100.0 * pop - covered - 1e-9) if pop > 0 else np.nan
+        note, note_en = ("", "") if pop > 0 else ("单元内没有人口", "no population in the unit")
+        b.row(level, unit_code=code, unit_name=name, parent_code=parent, kind=kind, value=value,
+              target_value=pct, unit="%", shortfall=max(short, 0.0) if pop > 0 else np.nan,
+              shortfall_unit=people, note=note or f"{covered:.0f}/{pop:.0f} 人在圈内",
+              note_en=note_en or f"{covered:.0f} of {pop:.0f} within", summary=summary, **extra)
+
+    for u, (pop, covered) in zip(table.itertuples(), sums.itertuples(index=False), strict=True):
+        emit(target.level, u.code, u.name, u.parent_code, u.kind, pop, covered)
+    if target.level != "township":
+        townships = _township_table(context)
+        by_parent = sums.assign(parent=table["parent_code"]).groupby("parent")
+        parents = by_parent[["pop", "covered"]].sum()
+        for code, (pop, covered) in parents.iterrows():
+            row = townships.loc[code] if code in townships.index else None
+            emit("township", code, row["name"] if row is not None else "未定归属",
+                 row["parent_code"] if row is not None else "",
+                 row["kind"] if row is not None else "", pop, covered)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        met = (100.0 * sums["covered"] / sums["pop"]).to_numpy() >= pct - 1e-9
+    emit("district", "", context.district_name, "", "", float(sums["pop"].sum()),
+         float(sums["covered"].sum()), summary=True, met_units=int(met.sum()), total_units=len(met))
