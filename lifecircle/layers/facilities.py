@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 
 FACILITY_COLUMNS = ("facility_id", "category", "subtype", "name", "address", "stated_township",
                     "stated_village", "beds", "nursing_beds", "floor_area_m2", "opened",
-                    "services", "layer", "source_file", "source_row", "geometry")
+                    "services", "renovated", "grade", "public_beds", "layer", "source_file",
+                    "source_row", "geometry")
 DUPLICATE_RADIUS_M = 10.0
 # Rough box of China (incl. islands) for plausibility: a coordinate outside is not a Chinese one.
 _CHINA_LON = (73.0, 136.0)
@@ -56,6 +57,8 @@ SERVICE_FLAGS: dict[str, tuple[str, ...]] = {
     "day_care": ("日间照料", "日托"),
     "elder_care": ("养老服务", "居家养老"),
     "children": ("儿童之家", "儿童"),
+    "general_service_model": ("全科服务模式", "全科服务", "全科+网格", "一门受理"),
+    "general_service_window": ("全科社工服务窗口", "全科社工窗口", "全科窗口"),
 }
 _NUMBER_UNITS = re.compile(r"(张|个|床|人|户|㎡|m2|m²|平方米|平米|平方|年|元|处|间)$")
 _DMS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
@@ -354,7 +357,8 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     # -- attributes: a value that is not a number rejects the row (a bed count the planner
     # cannot see would silently lower every beds-per-1000-seniors figure)
     numbers: dict[str, np.ndarray] = {}
-    labels = {"beds": "床位数", "nursing_beds": "护理型床位", "floor_area_m2": "建筑面积"}
+    labels = {"beds": "床位数", "nursing_beds": "护理型床位", "floor_area_m2": "建筑面积",
+              "public_beds": "公益性床位"}
     for key, label in labels.items():
         header = table.columns.get(key, label)
         value, blank, text = _parse_numbers(table.values(key))
@@ -370,6 +374,11 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         flag(i, f"{opened_header} '{text.iloc[i]}' 不是年份",
              f"把{opened_header}改为四位年份（如 2023），不详时留空")
     numbers["opened"] = opened
+    renovated, blank, text = _parse_years(table.values("renovated"))
+    for i in np.flatnonzero(~blank & np.isnan(renovated)):
+        flag(i, f"{table.columns.get('renovated', '改建年份')} '{text.iloc[i]}' 不是年份",
+             "把改建（改造提升）年份改为四位年份（如 2023），未改建时留空")
+    numbers["renovated"] = renovated
     has_both = np.isfinite(numbers["beds"]) & np.isfinite(numbers["nursing_beds"])
     for i in np.flatnonzero(has_both & (numbers["nursing_beds"] > numbers["beds"])):
         if not bad[i]:
@@ -455,6 +464,9 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         "floor_area_m2": numbers["floor_area_m2"][keep],
         "opened": numbers["opened"][keep],
         "services": [";".join(s) for s, k in zip(services_lists, keep, strict=True) if k],
+        "renovated": numbers["renovated"][keep],
+        "grade": _clean_text(table.values("grade")).to_numpy(dtype=object)[keep].astype(str),
+        "public_beds": numbers["public_beds"][keep],
         "layer": layer,
         "source_file": file,
         "source_row": kept_rows.astype(np.int64),

@@ -61,7 +61,12 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
                "成立时间", "设立时间", "opened", "year_opened"),
     "floor_area_m2": ("建筑面积", "面积", "服务面积", "使用面积", "floor_area_m2", "floor_area",
                       "area_m2"),
-    "services": ("附设服务", "服务内容", "服务项目", "services"),
+    "renovated": ("改建年份", "改造年份", "改造提升年份", "提升改造年份", "改扩建年份", "改建时间",
+                  "改造时间", "renovated", "year_renovated"),
+    "grade": ("等级", "机构等级", "评定等级", "等级评定", "星级", "grade"),
+    "public_beds": ("公益性床位", "公益性床位数", "公益性养老床位", "公益性养老床位数",
+                    "public_beds"),
+    "services": ("附设服务", "服务内容", "服务项目", "服务模式", "services"),
     "volunteer_station": ("志愿服务站点", "志愿服务站", "是否设志愿服务站点", "是否设志愿服务站",
                           "志愿服务", "volunteer_station"),
 }

@@ -42,10 +42,15 @@ def _eval_service_circle(target: Target, context: EvaluationContext, b: _Builder
     if missing:
         return b.na(*missing, units=table, target_value=pct, unit="%")
     demand = getattr(context.coverage, "demand", None)
-    column = f"time_min__{target.category}"
+    # a subtype circle reads the walking times to those subtypes only (the pipeline computes
+    # them under <category>.<subtype>); a distance circle reads network metres, not minutes
+    by_distance = target.max_distance_m is not None
+    column = f"{'dist_m' if by_distance else 'time_min'}__{target.coverage_key}"
     if demand is None or column not in demand:
-        return b.na(f"缺少输入：没有 {target.category} 的步行时间（未计算覆盖）",
-                    f"missing input: no walking times to {target.category} (coverage not computed)",
+        what = "步行距离" if by_distance else "步行时间"
+        return b.na(f"缺少输入：没有 {target.coverage_key} 的{what}（未计算覆盖）",
+                    f"missing input: no walking {'distances' if by_distance else 'times'} to "
+                    f"{target.coverage_key} (coverage not computed)",
                     units=table, target_value=pct, unit="%")
     key = "township_code" if target.level == "township" else f"unit_code__{target.level}"
     if key not in demand:
@@ -56,11 +61,17 @@ def _eval_service_circle(target: Target, context: EvaluationContext, b: _Builder
         "zone": demand[key].map(_text),
         "kind": demand["kind"].fillna("").astype(str) if "kind" in demand else "",
         "pop": pd.to_numeric(demand[pop_col], errors="coerce").fillna(0.0),
-        "time": pd.to_numeric(demand[column], errors="coerce").fillna(np.inf),
+        "reach": pd.to_numeric(demand[column], errors="coerce").fillna(np.inf),
     })
-    d["covered"] = np.where(d["time"].to_numpy() <= _threshold_for(target, context.walk, d["kind"])
-                            + 1e-9, d["pop"], 0.0)
+    bound = np.full(len(d), target.max_distance_m) if by_distance else \
+        _threshold_for(target, context.walk, d["kind"])
+    d["covered"] = np.where(d["reach"].to_numpy() <= bound + 1e-9, d["pop"], 0.0)
     d = d[d["zone"].isin(table.index)]
+    if by_distance:
+        within, within_en = f"步行 {target.max_distance_m:g} 米内", \
+            f"within {target.max_distance_m:g} m walk"
+    else:
+        within, within_en = "在圈内", "within"
     sums = d.groupby("zone")[["pop", "covered"]].sum().reindex(table.index, fill_value=0.0)
 
     def emit(level: str, code: str, name: str, parent: str, kind: str, pop: float, covered: float,
@@ -70,8 +81,9 @@ def _eval_service_circle(target: Target, context: EvaluationContext, b: _Builder
         note, note_en = ("", "") if pop > 0 else ("单元内没有人口", "no population in the unit")
         b.row(level, unit_code=code, unit_name=name, parent_code=parent, kind=kind, value=value,
               target_value=pct, unit="%", shortfall=max(short, 0.0) if pop > 0 else np.nan,
-              shortfall_unit=people, note=note or f"{covered:.0f}/{pop:.0f} 人在圈内",
-              note_en=note_en or f"{covered:.0f} of {pop:.0f} within", summary=summary, **extra)
+              shortfall_unit=people, note=note or f"{covered:.0f}/{pop:.0f} 人{within}",
+              note_en=note_en or f"{covered:.0f} of {pop:.0f} {within_en}", summary=summary,
+              **extra)
 
     for u, (pop, covered) in zip(table.itertuples(), sums.itertuples(index=False), strict=True):
         emit(target.level, u.code, u.name, u.parent_code, u.kind, pop, covered)

@@ -13,6 +13,7 @@ from lifecircle.coverage.targets.helpers import (
     _Builder,
     _facility_units,
     _filter_units,
+    _meets,
     _missing_layer,
     _select,
     _services_has,
@@ -42,6 +43,46 @@ def _eval_colocation(target: Target, context: EvaluationContext, b: _Builder) ->
         hosting = _within(hosts, others, target.within_m)
         how = f"{target.within_m:g} 米内有 {target.near_category}"
         how_en = f"within {target.within_m:g} m of {target.near_category}"
+    _share_rows(target, context, b, table, hosts, hosting, how, how_en, pct)
+
+
+def _eval_facility_share(target: Target, context: EvaluationContext, b: _Builder) -> None:
+    """Share of a category's (subtypes') facilities meeting a condition: a service, a minimum
+    floor area per facility (单处面积) or a minimum grade (等级), per township and area."""
+    pct = target.value_at("target_pct", b.year)
+    table = _filter_units(_township_table(context), target)
+    missing = _missing_layer(target, context)
+    if missing:
+        return b.na(*missing, units=table, target_value=pct, unit="%")
+    hosts = _select(context.facilities, target)
+    needs = [("services", target.service, "所含服务"),
+             ("floor_area_m2", target.min_floor_area_m2, "建筑面积"),
+             ("grade", target.min_grade, "等级")]
+    for column, wanted, name_zh in needs:
+        if wanted is not None and (column not in context.facilities or not context.facilities[
+                column].replace("", np.nan).notna().any()):
+            return b.na(f"缺少输入：{target.category} 登记表没有 {column} 列（{name_zh}）",
+                        f"missing input: the {target.category} register has no {column} values",
+                        units=table, target_value=pct, unit="%")
+    hosting = _meets(hosts, target).to_numpy(dtype=bool)
+    parts_zh, parts_en = [], []
+    if target.service:
+        parts_zh.append(f"含 {target.service}")
+        parts_en.append(f"hosting {target.service}")
+    if target.min_floor_area_m2 is not None:
+        parts_zh.append(f"建筑面积 ≥{target.min_floor_area_m2:g} ㎡")
+        parts_en.append(f"floor area ≥{target.min_floor_area_m2:g} m²")
+    if target.min_grade is not None:
+        parts_zh.append(f"等级 ≥{target.min_grade:g} 级")
+        parts_en.append(f"grade ≥{target.min_grade:g}")
+    _share_rows(target, context, b, table, hosts, hosting, "、".join(parts_zh),
+                ", ".join(parts_en), pct)
+
+
+def _share_rows(target: Target, context: EvaluationContext, b: _Builder, table: pd.DataFrame,
+                hosts: pd.DataFrame, hosting: np.ndarray, how: str, how_en: str,
+                pct: float) -> None:
+    """Township and area rows of a share of facilities (``hosting`` marks those that count)."""
     codes = _facility_units(context, hosts, "township").to_numpy()
     n_met = 0
     for u in table.itertuples():

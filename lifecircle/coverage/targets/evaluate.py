@@ -17,7 +17,7 @@ from lifecircle.coverage.targets.capacity import (
     _eval_staffing,
 )
 from lifecircle.coverage.targets.circles import _eval_service_circle
-from lifecircle.coverage.targets.colocation import _eval_colocation
+from lifecircle.coverage.targets.colocation import _eval_colocation, _eval_facility_share
 from lifecircle.coverage.targets.helpers import _Builder, _status, _township_table
 from lifecircle.coverage.targets.labels import KIND_ZH
 from lifecircle.coverage.targets.model import (
@@ -42,6 +42,7 @@ _EVALUATORS = {
     "district_presence": _eval_district_presence, "service_circle": _eval_service_circle,
     "ratio": _eval_ratio, "colocation": _eval_colocation, "new_facilities": _eval_new,
     "floor_area": _eval_floor_area, "staffing": _eval_staffing,
+    "facility_share": _eval_facility_share,
 }
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd
@@ -25,7 +27,49 @@ def _services_has(services: pd.Series, key: str) -> pd.Series:
     return parts.map(lambda s: key in {p for p in s.split(";") if p})
 
 
+_GRADE_WORDS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
+_GRADE = re.compile(r"([1-5一二三四五])\s*(?:级|星)")
+
+
+def _grade_level(grades: pd.Series) -> pd.Series:
+    """The numeric grade of a register's 等级 text (``二级`` / ``2级`` / ``三星级`` -> 2, 2, 3).
+
+    A bare number is taken as the grade; text without a grade is ``nan``.
+    """
+    def one(text: object) -> float:
+        text = _text(text)
+        match = _GRADE.search(text)
+        if match:
+            return float(_GRADE_WORDS.get(match.group(1), match.group(1)))
+        try:
+            return float(text)
+        except ValueError:
+            return np.nan
+
+    return grades.map(one).astype(float)
+
+
+def _meets(facilities: pd.DataFrame, target: Target) -> pd.Series:
+    """Whether each facility meets the target's attribute conditions: ``service``,
+    ``min_floor_area_m2`` (单处面积) and ``min_grade`` (等级); a missing value does not meet."""
+    mask = pd.Series(True, index=facilities.index)
+    if target.service:
+        mask &= (_services_has(facilities["services"], target.service)
+                 if "services" in facilities else False)
+    if target.min_floor_area_m2 is not None:
+        area = pd.to_numeric(facilities["floor_area_m2"], errors="coerce") \
+            if "floor_area_m2" in facilities else pd.Series(np.nan, facilities.index)
+        mask &= area >= target.min_floor_area_m2 - 1e-9
+    if target.min_grade is not None:
+        grade = _grade_level(facilities["grade"]) if "grade" in facilities \
+            else pd.Series(np.nan, facilities.index)
+        mask &= grade >= target.min_grade
+    return mask
+
+
 def _select(facilities: pd.DataFrame, target: Target, category: str | None = None) -> pd.DataFrame:
+    """The facilities a target counts: its category and subtypes, and (except for colocation and
+    facility_share, which judge these as conditions) its service, 单处面积 and 等级 filters."""
     category = category or target.category
     if facilities is None or len(facilities) == 0 or "category" not in facilities:
         return facilities.iloc[0:0] if facilities is not None else pd.DataFrame()
@@ -33,11 +77,14 @@ def _select(facilities: pd.DataFrame, target: Target, category: str | None = Non
     if target.subtype and category == target.category:
         subtype = facilities.get("subtype", pd.Series("", facilities.index))
         mask &= subtype.fillna("").astype(str).isin(target.subtype)
-    if target.service and target.type != "colocation":
+    if target.service and target.type not in ("colocation", "facility_share"):
         if "services" not in facilities:
             mask &= False
         else:
             mask &= _services_has(facilities["services"], target.service)
+    if category == target.category and target.type != "facility_share" and (
+            target.min_floor_area_m2 is not None or target.min_grade is not None):
+        mask &= _meets(facilities, replace(target, service=None))
     return facilities[mask]
 
 
@@ -60,6 +107,8 @@ def _township_table(context: EvaluationContext) -> pd.DataFrame:
     })
     for column in ("households", "pop", "pop60"):
         out[column] = pd.to_numeric(t[column], errors="coerce") if column in t else np.nan
+    out["pop_registered"] = pd.to_numeric(t["population_registered"], errors="coerce") \
+        if "population_registered" in t else np.nan
     if "pop" not in t and "population" in t:
         out["pop"] = pd.to_numeric(t["population"], errors="coerce")
     if "pop60" not in t and "population_60" in t:
@@ -87,9 +136,13 @@ def _unit_table(context: EvaluationContext, level: str) -> pd.DataFrame | None:
         "unit_kind": u.get("unit_kind", pd.Series("", u.index)).fillna("").astype(str),
     })
     for column, fallback in (("households", None), ("pop", "population"),
-                             ("pop60", "population_60")):
+                             ("pop60", "population_60"),
+                             ("pop_registered", "population_registered")):
         source = column if column in u else fallback if fallback in u else None
         out[column] = pd.to_numeric(u[source], errors="coerce") if source else np.nan
+    for column in u.columns:
+        if str(column).startswith("staff_"):
+            out[column] = pd.to_numeric(u[column], errors="coerce").to_numpy()
     return out.set_index("code", drop=False)
 
 

@@ -14,9 +14,13 @@ from lifecircle.errors import PlanError
 
 TARGET_TYPES = (
     "presence", "unit_coverage", "count", "district_presence", "service_circle", "ratio",
-    "colocation", "new_facilities", "floor_area", "staffing",
+    "colocation", "new_facilities", "floor_area", "staffing", "facility_share",
 )
-RATIO_MEASURES = ("beds_per_1000_seniors", "nursing_beds_per_1000_seniors", "nursing_bed_share_pct")
+RATIO_MEASURES = ("beds_per_1000_seniors", "nursing_beds_per_1000_seniors", "nursing_bed_share_pct",
+                  "public_bed_share_pct")
+# Which register year a new_facilities target counts: the opening, the renovation (改建/改造提升),
+# or either (新（改）建).
+EVENTS = ("opened", "renovated", "opened_or_renovated")
 # What a new_facilities quota counts: (register column or None for a count, value unit, Chinese
 # name of the attribute, Chinese unit in notes).
 NEW_MEASURES: dict[str, tuple[str | None, str, str, str]] = {
@@ -27,6 +31,9 @@ NEW_MEASURES: dict[str, tuple[str | None, str, str, str]] = {
 }
 KINDS = ("street", "town")
 POPULATIONS = ("pop60", "pop")
+# Staffing may also count the registered (户籍) population, from the townships' or units'
+# population_registered column.
+STAFF_POPULATIONS = (*POPULATIONS, "registered")
 ROW_COLUMNS = (
     "target_id", "indicator", "document", "target_type", "level", "unit_code", "unit_name",
     "parent_code", "kind", "value", "target_value", "unit", "status", "status_zh", "shortfall",
@@ -35,35 +42,41 @@ ROW_COLUMNS = (
 SUMMARY_COLUMNS = (*ROW_COLUMNS, "met_units", "total_units")
 
 _COMMON_KEYS = ("id", "type", "indicator", "document", "level", "kind", "unit_kind", "year",
-                "binding", "note")
+                "binding", "note", "source_quote", "source_ref", "approximate")
+# Facility filters beside category/subtype/service: a minimum floor area per facility (单处面积)
+# and a minimum grade (等级, 1 = 一级 … 5 = 五级).
+_FILTER_KEYS = ("category", "subtype", "service", "min_floor_area_m2", "min_grade")
 _TYPE_KEYS: dict[str, tuple[str, ...]] = {
-    "presence": ("category", "subtype", "service", "min_count", "target_pct"),
-    "unit_coverage": ("category", "subtype", "service", "min_count", "target_pct"),
-    "count": ("category", "subtype", "service", "min_count"),
-    "district_presence": ("category", "subtype", "service", "min_count", "towns"),
-    "service_circle": ("category", "threshold_min", "population", "target_pct"),
+    "presence": (*_FILTER_KEYS, "min_count", "target_pct"),
+    "unit_coverage": (*_FILTER_KEYS, "min_count", "target_pct"),
+    "count": (*_FILTER_KEYS, "min_count"),
+    "district_presence": (*_FILTER_KEYS, "min_count", "towns"),
+    "service_circle": ("category", "subtype", "threshold_min", "max_distance_m", "population",
+                       "target_pct"),
     "ratio": ("category", "subtype", "measure", "min_value"),
     "colocation": ("category", "subtype", "service", "near_category", "within_m", "target_pct"),
-    "new_facilities": ("category", "subtype", "service", "min_count", "measure"),
-    "floor_area": ("category", "subtype", "service", "min_m2_per_100_households", "target_pct"),
-    "staffing": ("staff_key", "brackets", "population", "category", "target_pct"),
+    "new_facilities": (*_FILTER_KEYS, "min_count", "measure", "event"),
+    "floor_area": (*_FILTER_KEYS, "min_m2_per_100_households", "target_pct"),
+    "staffing": ("staff_key", "brackets", "per_1000", "population", "category", "target_pct"),
+    "facility_share": (*_FILTER_KEYS, "target_pct"),
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "presence": ("category",),
     "unit_coverage": ("category", "target_pct"),
     "count": ("category", "min_count"),
     "district_presence": ("category",),
-    "service_circle": ("category", "threshold_min", "target_pct"),
+    "service_circle": ("category", "target_pct"),
     "ratio": ("measure", "min_value"),
     "colocation": ("category", "target_pct"),
     "new_facilities": ("category", "min_count"),
     "floor_area": ("category", "min_m2_per_100_households"),
-    "staffing": ("staff_key", "brackets"),
+    "staffing": ("staff_key",),
+    "facility_share": ("category", "target_pct"),
 }
 # Types judged over the whole area only (their level is always "district").
 _AREA_TYPES = ("count", "district_presence", "new_facilities")
 # Types evaluated per township only (no unit level below it).
-_TOWNSHIP_TYPES = ("ratio", "colocation", "staffing")
+_TOWNSHIP_TYPES = ("ratio", "colocation", "facility_share")
 _PRESET_KEYS = ("preset", "year", "only")
 
 
@@ -121,9 +134,17 @@ class Target:
     within_m: float | None = None
     staff_key: str | None = None
     brackets: tuple[tuple[float, float, float], ...] = ()
+    per_1000: float | None = None
+    max_distance_m: float | None = None
+    min_floor_area_m2: float | None = None
+    min_grade: float | None = None
+    event: str = "opened"
     year: int | None = None
     binding: bool | None = None
     note: str = ""
+    source_quote: str = ""
+    source_ref: str = ""
+    approximate: str = ""
     preset: str | None = None
 
     def value_at(self, key: str, year: int) -> float | None:
@@ -141,6 +162,14 @@ class Target:
             if isinstance(value, Trajectory):
                 return value
         return None
+
+    @property
+    def coverage_key(self) -> str | None:
+        """The walking-time column key of a service circle: the category, or
+        ``<category>.<subtype>[+<subtype>…]`` when the circle counts some subtypes only."""
+        if not self.category or not self.subtype:
+            return self.category
+        return f"{self.category}.{'+'.join(sorted(self.subtype))}"
 
     @property
     def categories(self) -> list[str]:

@@ -15,10 +15,12 @@ from lifecircle.coverage.targets.model import (
     _REQUIRED,
     _TOWNSHIP_TYPES,
     _TYPE_KEYS,
+    EVENTS,
     KINDS,
     NEW_MEASURES,
     POPULATIONS,
     RATIO_MEASURES,
+    STAFF_POPULATIONS,
     TARGET_TYPES,
     Target,
     Trajectory,
@@ -111,7 +113,8 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
     where = f"{where} (id {target_id!r})"
     values: dict[str, Any] = {"id": target_id, "type": kind_of_target, "preset": preset}
     for key in ("indicator", "document", "note", "category", "service", "near_category",
-                "staff_key", "measure", "unit_kind"):
+                "staff_key", "measure", "unit_kind", "source_quote", "source_ref", "approximate",
+                "event"):
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key]:
                 raise PlanError(f"{where}: {key} must be a non-empty text, got {raw[key]!r}")
@@ -167,10 +170,31 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
                             "(a threshold of 0 is always met)")
     if "threshold_min" in raw:
         values["threshold_min"] = _parse_threshold(raw["threshold_min"], where)
+    for key in ("max_distance_m", "min_floor_area_m2", "min_grade", "per_1000"):
+        if key in raw:
+            values[key] = _number(raw[key], key, where)
+            if not values[key] > 0:
+                raise PlanError(f"{where}: {key} must be positive, got {raw[key]!r}")
+    if kind_of_target == "service_circle" and ("threshold_min" in values) == (
+            "max_distance_m" in values):
+        raise PlanError(f"{where}: a service_circle target needs exactly one of threshold_min "
+                        "(minutes' walk) or max_distance_m (metres along the network)")
+    if kind_of_target == "staffing" and ("brackets" in raw) == ("per_1000" in values):
+        raise PlanError(f"{where}: a staffing target needs exactly one of brackets = [[from, to, "
+                        "required], …] or per_1000 = <staff per 1,000 of the population>")
+    if kind_of_target == "facility_share" and not any(
+            k in raw for k in ("service", "min_floor_area_m2", "min_grade")):
+        raise PlanError(f"{where}: a facility_share target needs a condition: service, "
+                        "min_floor_area_m2 or min_grade")
+    if "event" in values and values["event"] not in EVENTS:
+        raise PlanError(f"{where}: unknown event {values['event']!r}"
+                        f"{_suggest(values['event'], EVENTS)} (allowed: {', '.join(EVENTS)})")
+    populations = STAFF_POPULATIONS if kind_of_target == "staffing" else POPULATIONS
     if "population" in raw:
-        if raw["population"] not in POPULATIONS:
-            raise PlanError(f"{where}: population must be 'pop60' (seniors) or 'pop' (everyone), "
-                            f"got {raw['population']!r}{_suggest(raw['population'], POPULATIONS)}")
+        if raw["population"] not in populations:
+            raise PlanError(f"{where}: population must be one of {', '.join(populations)} "
+                            "(pop60 = seniors, pop = resident population, registered = 户籍人口), "
+                            f"got {raw['population']!r}{_suggest(raw['population'], populations)}")
         values["population"] = raw["population"]
     elif kind_of_target == "staffing":
         values["population"] = "pop"
