@@ -43,8 +43,8 @@ logger = logging.getLogger(__name__)
 
 FACILITY_COLUMNS = ("facility_id", "category", "subtype", "name", "address", "stated_township",
                     "stated_village", "beds", "nursing_beds", "floor_area_m2", "opened",
-                    "services", "renovated", "grade", "public_beds", "layer", "source_file",
-                    "source_row", "geometry")
+                    "services", "renovated", "grade", "public_beds", "dementia_beds", "layer",
+                    "source_file", "source_row", "geometry")
 DUPLICATE_RADIUS_M = 10.0
 # Rough box of China (incl. islands) for plausibility: a coordinate outside is not a Chinese one.
 _CHINA_LON = (73.0, 136.0)
@@ -59,6 +59,7 @@ SERVICE_FLAGS: dict[str, tuple[str, ...]] = {
     "children": ("儿童之家", "儿童"),
     "general_service_model": ("全科服务模式", "全科服务", "全科+网格", "一门受理"),
     "general_service_window": ("全科社工服务窗口", "全科社工窗口", "全科窗口"),
+    "medical_care": ("医养结合", "医养康养", "内设医疗机构", "医务室", "护理站"),
 }
 _NUMBER_UNITS = re.compile(r"(张|个|床|人|户|㎡|m2|m²|平方米|平米|平方|年|元|处|间)$")
 _DMS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
@@ -358,7 +359,7 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     # cannot see would silently lower every beds-per-1000-seniors figure)
     numbers: dict[str, np.ndarray] = {}
     labels = {"beds": "床位数", "nursing_beds": "护理型床位", "floor_area_m2": "建筑面积",
-              "public_beds": "公益性床位"}
+              "public_beds": "公益性床位", "dementia_beds": "认知障碍照护床位"}
     for key, label in labels.items():
         header = table.columns.get(key, label)
         value, blank, text = _parse_numbers(table.values(key))
@@ -467,6 +468,7 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         "renovated": numbers["renovated"][keep],
         "grade": _clean_text(table.values("grade")).to_numpy(dtype=object)[keep].astype(str),
         "public_beds": numbers["public_beds"][keep],
+        "dementia_beds": numbers["dementia_beds"][keep],
         "layer": layer,
         "source_file": file,
         "source_row": kept_rows.astype(np.int64),

@@ -63,6 +63,8 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
                       "area_m2"),
     "renovated": ("改建年份", "改造年份", "改造提升年份", "提升改造年份", "改扩建年份", "改建时间",
                   "改造时间", "renovated", "year_renovated"),
+    "dementia_beds": ("认知障碍照护床位", "认知障碍照护床位数", "认知症照护床位", "失智照护床位",
+                      "dementia_beds"),
     "grade": ("等级", "机构等级", "评定等级", "等级评定", "星级", "grade"),
     "public_beds": ("公益性床位", "公益性床位数", "公益性养老床位", "公益性养老床位数",
                     "public_beds"),

@@ -20,7 +20,7 @@ from lifecircle.coverage.targets.helpers import (
     _township_table,
     _unit_table,
 )
-from lifecircle.coverage.targets.labels import LEVEL_ZH
+from lifecircle.coverage.targets.labels import KIND_ZH, LEVEL_ZH
 from lifecircle.coverage.targets.model import NEW_MEASURES, EvaluationContext, Target, Trajectory
 
 
@@ -120,6 +120,18 @@ def _eval_new(target: Target, context: EvaluationContext, b: _Builder) -> None:
                     f"missing input: the {target.category} register has no {column} values",
                     target_value=quota, unit=unit)
     selected = _select(context.facilities, target)
+    townships = _township_table(context)
+    if target.towns or target.kind:
+        # a project in named townships (or in townships of one kind) only
+        scope = townships[townships["name"].isin(target.towns)] if target.towns else townships
+        if target.kind:
+            scope = scope[scope["kind"] == target.kind]
+        if len(scope) == 0:
+            return b.na(f"区内没有 {'、'.join(target.towns) or KIND_ZH[target.kind]}，本指标不适用",
+                        f"no township {', '.join(target.towns) or target.kind} in the area",
+                        target_value=quota, unit=unit)
+        selected = selected[_facility_units(context, selected, "township").isin(scope.index)]
+        townships = scope
     years_of = [pd.to_numeric(selected[c], errors="coerce") for c in events if c in selected]
     opened = years_of[0]
     if column is None:
@@ -155,7 +167,6 @@ def _eval_new(target: Target, context: EvaluationContext, b: _Builder) -> None:
               unit=unit, shortfall=max(quota_y - total(y), 0.0), shortfall_unit=unit)
         met_years.append(b.rows[-1]["status"] == "met")
     # where the year's additions lie; the quota is the area's, so township rows are not judged
-    townships = _township_table(context)
     codes = _facility_units(context, selected[this_year], "township")
     by_code = added[this_year].groupby(codes).sum()
     for u in townships.itertuples():

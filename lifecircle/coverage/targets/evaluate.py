@@ -99,7 +99,11 @@ def evaluate_targets(targets: Iterable[Target], context: EvaluationContext) -> G
             target.value_at("min_count", year)
         except PlanError as exc:
             raise PlanError(f"target {target.id!r}: {exc}") from None
-        if target.kind and target.kind not in kinds:
+        counties = set(townships["parent_code"])
+        if target.counties and not counties & set(target.counties):
+            b.na(f"本指标只适用于区划代码 {'、'.join(target.counties)} 的县（市、区）",
+                 f"applies only to county code(s) {', '.join(target.counties)}")
+        elif target.kind and target.kind not in kinds:
             # only preset rows reach here (validate_targets raised for the user's own)
             b.na(f"区内没有{KIND_ZH[target.kind]}，本指标不适用",
                  f"no {target.kind} townships in the area")

@@ -64,6 +64,10 @@ def _meets(facilities: pd.DataFrame, target: Target) -> pd.Series:
         grade = _grade_level(facilities["grade"]) if "grade" in facilities \
             else pd.Series(np.nan, facilities.index)
         mask &= grade >= target.min_grade
+    if target.opened_since is not None:
+        opened = pd.to_numeric(facilities["opened"], errors="coerce") if "opened" in facilities \
+            else pd.Series(np.nan, facilities.index)
+        mask &= opened >= target.opened_since
     return mask
 
 
@@ -83,7 +87,8 @@ def _select(facilities: pd.DataFrame, target: Target, category: str | None = Non
         else:
             mask &= _services_has(facilities["services"], target.service)
     if category == target.category and target.type != "facility_share" and (
-            target.min_floor_area_m2 is not None or target.min_grade is not None):
+            target.min_floor_area_m2 is not None or target.min_grade is not None
+            or target.opened_since is not None):
         mask &= _meets(facilities, replace(target, service=None))
     return facilities[mask]
 

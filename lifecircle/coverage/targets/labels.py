@@ -9,5 +9,5 @@ UNIT_ZH = {
     "facilities": "处", "%": "%", "beds/1000 seniors": "张/千名老人",
     "m²/100 households": "㎡/百户", "staff": "名", "seniors": "人（老年人）", "people": "人",
     "beds": "张", "nursing beds": "张（护理型）", "public beds": "张（公益性）", "m²": "㎡",
-    "units": "个",
+    "units": "个", "dementia-care beds": "张（认知障碍照护）",
 }

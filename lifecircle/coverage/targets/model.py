@@ -28,6 +28,8 @@ NEW_MEASURES: dict[str, tuple[str | None, str, str, str]] = {
     "beds": ("beds", "beds", "床位数", "张"),
     "nursing_beds": ("nursing_beds", "nursing beds", "护理型床位数", "张护理型床位"),
     "floor_area_m2": ("floor_area_m2", "m²", "建筑面积", "㎡"),
+    "dementia_beds": ("dementia_beds", "dementia-care beds", "认知障碍照护床位数",
+                      "张认知障碍照护床位"),
 }
 KINDS = ("street", "town")
 POPULATIONS = ("pop60", "pop")
@@ -42,10 +44,11 @@ ROW_COLUMNS = (
 SUMMARY_COLUMNS = (*ROW_COLUMNS, "met_units", "total_units")
 
 _COMMON_KEYS = ("id", "type", "indicator", "document", "level", "kind", "unit_kind", "year",
-                "binding", "note", "source_quote", "source_ref", "approximate")
+                "binding", "note", "source_quote", "source_ref", "approximate", "counties")
 # Facility filters beside category/subtype/service: a minimum floor area per facility (单处面积)
 # and a minimum grade (等级, 1 = 一级 … 5 = 五级).
-_FILTER_KEYS = ("category", "subtype", "service", "min_floor_area_m2", "min_grade")
+_FILTER_KEYS = ("category", "subtype", "service", "min_floor_area_m2", "min_grade",
+                "opened_since")
 _TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "presence": (*_FILTER_KEYS, "min_count", "target_pct"),
     "unit_coverage": (*_FILTER_KEYS, "min_count", "target_pct"),
@@ -55,7 +58,7 @@ _TYPE_KEYS: dict[str, tuple[str, ...]] = {
                        "target_pct"),
     "ratio": ("category", "subtype", "measure", "min_value"),
     "colocation": ("category", "subtype", "service", "near_category", "within_m", "target_pct"),
-    "new_facilities": (*_FILTER_KEYS, "min_count", "measure", "event"),
+    "new_facilities": (*_FILTER_KEYS, "min_count", "measure", "event", "towns"),
     "floor_area": (*_FILTER_KEYS, "min_m2_per_100_households", "target_pct"),
     "staffing": ("staff_key", "brackets", "per_1000", "population", "category", "target_pct"),
     "facility_share": (*_FILTER_KEYS, "target_pct"),
@@ -138,6 +141,8 @@ class Target:
     max_distance_m: float | None = None
     min_floor_area_m2: float | None = None
     min_grade: float | None = None
+    opened_since: int | None = None
+    counties: tuple[str, ...] = ()
     event: str = "opened"
     year: int | None = None
     binding: bool | None = None

@@ -143,6 +143,16 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
         values["subtype"] = _str_tuple(raw["subtype"], "subtype", where)
     if "towns" in raw:
         values["towns"] = _str_tuple(raw["towns"], "towns", where)
+    if "counties" in raw:
+        values["counties"] = _str_tuple(raw["counties"], "counties", where)
+        if not all(c.isdigit() and len(c) == 6 for c in values["counties"]):
+            raise PlanError(f"{where}: counties must be 6-digit county codes such as \"321202\", "
+                            f"got {raw['counties']!r}")
+    if "opened_since" in raw:
+        if isinstance(raw["opened_since"], bool) or not isinstance(raw["opened_since"], int):
+            raise PlanError(f"{where}: opened_since must be a whole year such as 2021, got "
+                            f"{raw['opened_since']!r}")
+        values["opened_since"] = raw["opened_since"]
     for key in ("min_count", "target_pct", "min_value", "min_m2_per_100_households"):
         if key in raw:
             values[key] = _parse_value(raw[key], key, where)
