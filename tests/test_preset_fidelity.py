@@ -311,7 +311,7 @@ def test_renovated_dementia_beds_are_summed_in_the_renovation_year():
 
 
 def test_an_unknown_event_names_the_allowed_ones():
-    with pytest.raises(PlanError, match="unknown event 'rebuilt'.*opened_or_renovated"):
+    with pytest.raises(PlanError, match=r"unknown event 'rebuilt'.*opened_or_renovated"):
         parse_targets([{"id": "r", "type": "new_facilities", "category": "meal_point",
                         "event": "rebuilt", "min_count": 1}])
 
@@ -327,7 +327,8 @@ def test_single_site_floor_area_filter_and_share():
         _facility("h4", "elder_care_centre", 2, subtype="institution", floor_area_m2=9000),
     ]
     summary = _preset("jinjiang_14th", "elder_care_site_area", _context(facilities)).summary
-    assert summary.iloc[0]["value"] == pytest.approx(200 / 3, abs=1e-3)  # h1, h3 of h1–h3 (exactly 400 ok)
+    # h1 and h3 (exactly 400 passes) of the three community facilities h1–h3
+    assert summary.iloc[0]["value"] == pytest.approx(200 / 3, abs=1e-3)
     # the 40 m² per 100 households row: new residential areas, sites of ≥ 400 m² only
     areas = gpd.GeoDataFrame([
         {"code": "R1", "name": "新区一", "parent_code": CODES[0], "unit_kind": "小区",
@@ -355,7 +356,8 @@ def test_without_a_new_residential_layer_the_40_m2_row_is_not_applicable():
 
 
 @pytest.mark.parametrize(("text", "level"), [("二级", 2), ("三级养老机构", 3), ("2级", 2),
-                                              ("四星级", 4), ("1", 1), ("未评级", np.nan), ("", np.nan)])
+                                              ("四星级", 4), ("1", 1), ("未评级", np.nan),
+                                              ("", np.nan)])
 def test_grade_text_is_read_as_a_level(text, level):
     value = _grade_level(pd.Series([text])).iloc[0]
     assert value == level or (np.isnan(level) and np.isnan(value))
@@ -465,6 +467,7 @@ def test_units_carry_registered_population_and_staff_columns(tmp_path):
                               "户籍人口": 2500, "staff_social_assistance_village": 2,
                               "geometry": _in_east(0)}])
     units, rejects, _ = read_units(UnitSpec(level="village", path=path), townships)
+    assert rejects.empty
     row = units.iloc[0]
     assert (row["population"], row["population_registered"]) == (3000, 2500)
     assert row["staff_social_assistance_village"] == 2
