@@ -471,3 +471,15 @@ def test_units_carry_registered_population_and_staff_columns(tmp_path):
     row = units.iloc[0]
     assert (row["population"], row["population_registered"]) == (3000, 2500)
     assert row["staff_social_assistance_village"] == 2
+
+
+def test_a_service_no_facility_records_is_not_applicable_not_zero():
+    context = _context([_facility("g1", "community_centre", 0, 0, services="volunteer_station")])
+    summary = _preset("taizhou_14th", "general_service_model", context).summary.iloc[0]
+    assert summary["status"] == "na" and "general_service_model" in summary["note"]
+
+
+def test_a_row_about_a_named_street_elsewhere_is_not_applicable():
+    context = _context([_facility("c1", "columbarium", 2, opened=2023)])
+    summary = _preset("hailing_14th", "city_columbarium", context).summary.iloc[0]
+    assert summary["status"] == "na" and "京泰路街道" in summary["note"]

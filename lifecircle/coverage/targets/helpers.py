@@ -253,6 +253,21 @@ def _missing_layer(target: Target, context: EvaluationContext,
     return None
 
 
+def _missing_service(target: Target, context: EvaluationContext) -> tuple[str, str] | None:
+    """A service filter no facility of the category carries: the register does not record it
+    (a 服务内容 column without the word), so the row cannot be judged."""
+    if not target.service or target.type == "colocation" or context.facilities is None:
+        return None
+    frame = context.facilities
+    if "category" in frame:
+        frame = frame[frame["category"] == target.category]
+    if "services" in frame and _services_has(frame["services"], target.service).any():
+        return None
+    return (f"缺少输入：{target.category} 登记表没有任何设施标注 {target.service}（服务内容列）",
+            f"missing input: no {target.category} facility lists {target.service} in its "
+            "services column")
+
+
 def _share_shortfall(shortfalls: np.ndarray, met: np.ndarray, pct: float) -> float:
     """Facilities needed so that ``pct`` % of units meet (the cheapest unmet units first)."""
     total = len(met)

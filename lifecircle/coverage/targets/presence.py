@@ -9,6 +9,7 @@ from lifecircle.coverage.targets.helpers import (
     _facility_units,
     _filter_units,
     _missing_layer,
+    _missing_service,
     _rollup_shares,
     _select,
     _share_shortfall,
@@ -39,7 +40,7 @@ def _eval_presence(target: Target, context: EvaluationContext, b: _Builder) -> N
         return b.na(f"区内没有{scope}单元",
                     f"no {target.kind or target.unit_kind} units in the area",
                     target_value=pct, unit="%")
-    missing = _missing_layer(target, context)
+    missing = _missing_layer(target, context) or _missing_service(target, context)
     if missing:
         return b.na(*missing, units=table, target_value=min_count, unit="facilities")
     selected = _select(context.facilities, target)
@@ -62,7 +63,7 @@ def _eval_presence(target: Target, context: EvaluationContext, b: _Builder) -> N
 
 def _eval_count(target: Target, context: EvaluationContext, b: _Builder) -> None:
     min_count = target.value_at("min_count", b.year)
-    missing = _missing_layer(target, context)
+    missing = _missing_layer(target, context) or _missing_service(target, context)
     if missing:
         return b.na(*missing, target_value=min_count, unit="facilities")
     count = float(len(_select(context.facilities, target)))
@@ -79,6 +80,11 @@ def _eval_district_presence(target: Target, context: EvaluationContext, b: _Buil
     selected = _select(context.facilities, target)
     townships = _township_table(context)
     by_name = {name: code for code, name in zip(townships["code"], townships["name"], strict=True)}
+    if target.towns and target.preset is not None and not set(target.towns) & set(by_name):
+        # a preset row about a named township elsewhere (e.g. 京泰路街道's columbarium)
+        return b.na(f"区内没有 {'、'.join(target.towns)}，本指标不适用",
+                    f"no township {', '.join(target.towns)} in the area",
+                    target_value=min_count, unit="facilities")
     codes = _facility_units(context, selected, "township")
     unmet_towns = []
     met_towns = 0
