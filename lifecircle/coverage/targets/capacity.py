@@ -340,6 +340,10 @@ def _eval_staffing(target: Target, context: EvaluationContext, b: _Builder) -> N
     if level != "township" and known.any():
         _rollup_shares(target, context, b, table[known], met_arr, short_arr, pct, "staff")
     level_zh = LEVEL_ZH.get(level, level)
+    if not len(met_arr):
+        return b.na(f"缺少输入：{pop_zh}（{pop_column}）或 {column}",
+                    f"missing input: population ({pop_column}) or {column}", target_value=pct,
+                    unit="%")
     b.row("district", unit_name=context.district_name,
           value=100.0 * met_arr.mean() if len(met_arr) else np.nan, target_value=pct, unit="%",
           shortfall=_share_shortfall(short_arr, met_arr, pct) if len(met_arr) else np.nan,
