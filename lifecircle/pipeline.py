@@ -318,7 +318,7 @@ def _circle_reach(
         key, reach = t.coverage_key, t.max_distance_m or 0.0
         if key == t.category and reach <= coverage.search_limit_m:
             continue  # the run's own columns serve it
-        if done.get(key, -1.0) < reach or key not in done:
+        if done.get(key, -1.0) < reach:
             wanted.setdefault(key, t)
     if not wanted:
         return coverage
@@ -326,7 +326,8 @@ def _circle_reach(
     for key, t in wanted.items():
         chosen = facilities[facilities["category"] == t.category]
         if t.subtype:
-            chosen = chosen[chosen["subtype"].fillna("").astype(str).isin(t.subtype)]
+            subtypes = chosen["subtype"] if "subtype" in chosen else pd.Series("", chosen.index)
+            chosen = chosen[subtypes.fillna("").astype(str).isin(t.subtype)]
         parts.append(chosen.assign(category=key))
     extra = compute_coverage(
         inputs.network,

@@ -42,3 +42,14 @@ def test_readme_table_is_current(table):
     assert current.group(1).strip() == presets_markdown(table, "示范区").strip(), (
         "regenerate the README table with `lifecircle presets --markdown`"
     )
+
+
+def test_subtype_and_distance_circles_are_computed_on_the_sample(table):
+    rows = table.set_index("target_id")
+    # times to the day-care centres only, searched by network distance (not n/a, not the
+    # whole elder-care category, which covers more seniors)
+    day_care = rows.loc["gb50180.circle_5min_day_care"]
+    institutions = rows.loc["gb50180.circle_15min_elder_care"]
+    assert day_care["status"] != "na" and "步行 300 米内" in day_care["note"]
+    assert 0 < day_care["value"] < institutions["value"] < 100
+    assert rows.loc["jinjiang_14th.elder_care_circle_15min", "status"] != "na"
