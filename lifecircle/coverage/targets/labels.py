@@ -3,7 +3,7 @@
 KIND_ZH = {"street": "街道", "town": "镇/乡"}
 STATUS_ZH = {"met": "达标", "not_met": "未达标", "na": "不适用"}
 LEVEL_ZH = {"township": "乡镇（街道）", "district": "全区", "village": "村（社区）",
-            "community": "社区", "year": "年度"}
+            "community": "社区", "year": "年度", "new_residential": "新建住宅区"}
 # The value/shortfall units, in English; report.py translates them.
 UNIT_ZH = {
     "facilities": "处", "%": "%", "beds/1000 seniors": "张/千名老人",
