@@ -483,3 +483,9 @@ def test_a_row_about_a_named_street_elsewhere_is_not_applicable():
     context = _context([_facility("c1", "columbarium", 2, opened=2023)])
     summary = _preset("hailing_14th", "city_columbarium", context).summary.iloc[0]
     assert summary["status"] == "na" and "京泰路街道" in summary["note"]
+
+
+def test_a_register_without_grades_leaves_the_grade_row_not_applicable():
+    context = _context([_facility("k1", "elder_care_centre", 2, subtype="special_care", grade="")])
+    summary = _preset("taizhou_14th", "rural_elder_home_grade", context).summary.iloc[0]
+    assert summary["status"] == "na" and "等级" in summary["note"]

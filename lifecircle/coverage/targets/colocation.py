@@ -15,6 +15,7 @@ from lifecircle.coverage.targets.helpers import (
     _filter_units,
     _meets,
     _missing_layer,
+    _missing_service,
     _select,
     _services_has,
     _township_table,
@@ -51,16 +52,17 @@ def _eval_facility_share(target: Target, context: EvaluationContext, b: _Builder
     floor area per facility (单处面积) or a minimum grade (等级), per township and area."""
     pct = target.value_at("target_pct", b.year)
     table = _filter_units(_township_table(context), target)
-    missing = _missing_layer(target, context)
+    missing = _missing_layer(target, context) or _missing_service(target, context)
     if missing:
         return b.na(*missing, units=table, target_value=pct, unit="%")
     hosts = _select(context.facilities, target)
-    needs = [("services", target.service, "所含服务"),
-             ("floor_area_m2", target.min_floor_area_m2, "建筑面积"),
+    # a register without the attribute at all cannot be judged (every facility would fail)
+    category = context.facilities[context.facilities["category"] == target.category]
+    needs = [("floor_area_m2", target.min_floor_area_m2, "建筑面积"),
              ("grade", target.min_grade, "等级")]
     for column, wanted, name_zh in needs:
-        if wanted is not None and (column not in context.facilities or not context.facilities[
-                column].replace("", np.nan).notna().any()):
+        if wanted is not None and (column not in category or not category[column].replace(
+                "", np.nan).notna().any()):
             return b.na(f"缺少输入：{target.category} 登记表没有 {column} 列（{name_zh}）",
                         f"missing input: the {target.category} register has no {column} values",
                         units=table, target_value=pct, unit="%")
