@@ -48,6 +48,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "uncovered_layer": ("未覆盖老年人 · {category}（{threshold}分钟）",
                         "Uncovered seniors · {category} ({threshold} min)"),
     "sites_layer": ("建议新增站点", "Proposed sites"),
+    "dropped_ways_layer": ("步行规则剔除的道路", "Ways the walk rules dropped"),
     "units_layer": ("{level}边界", "{level} boundaries"),
     "level_village": ("村（社区）", "Village/community"),
     "legend": ("图例", "Legend"),
@@ -222,6 +223,23 @@ _LABELS: dict[str, tuple[str, str]] = {
     "cli_coverage": ("老年人步行可达率（各类乡镇最长步行时间内）",
                      "Seniors within walking reach (longest threshold of each kind)"),
     "cli_minutes": ("分钟", "min"),
+    "cli_audit": (
+        "步行路网（{rules} 规则）：保留 {kept:.1f} km，剔除 {dropped:.1f} km{by_rule}；"
+        "连通部分 {parts} 个（主网含 {share:.1%} 节点）；"
+        "距道路超过 {snap:g} 米的设施 {far_fac} 个、老年人 {far_pop60:.0f} 人；"
+        "区外设施 {outside} 个（服务区内居民，不计入乡镇数量）",
+        "Walk network ({rules} rules): kept {kept:.1f} km, dropped {dropped:.1f} km"
+        "{by_rule}; {parts} connected part(s) (main part {share:.1%} of nodes); farther than "
+        "{snap:g} m from any road: {far_fac} facilities, {far_pop60:.0f} seniors; {outside} "
+        "facilities outside the area serve residents inside (not counted for townships)"),
+    "cli_sensitivity": (
+        "敏感性：{settings} 下，{total} 个乡镇×指标结论中 {fragile} 个不稳定",
+        "Sensitivity over {settings}: {fragile} of {total} township x target statuses are "
+        "fragile"),
+    "cli_sensitivity_column0": ("指标", "Target"),
+    "cli_sensitivity_column1": ("稳健", "Robust"),
+    "cli_sensitivity_column2": ("不稳定", "Fragile"),
+    "cli_sensitivity_column3": ("不稳定的乡镇（最低–最高）", "Fragile townships (low–high)"),
     "cli_siting": (
         "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
         "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
@@ -268,6 +286,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "type_new_facilities": ("年度新增", "New facilities per year"),
     "type_floor_area": ("每百户面积", "Floor area per 100 households"),
     "type_staffing": ("人员配备", "Staffing"),
+    "type_facility_share": ("设施达标率", "Share of facilities meeting a standard"),
     # siting before/after (siting_before_after.csv)
     "target_id": ("目标编号", "Target id"),
     "value_before": ("新增前现状", "Current before"),
