@@ -172,6 +172,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "made_by": ("由 lifecircle {version} 于 {date} 生成。",
                 "Made by lifecircle {version} on {date}."),
     "at_a_glance": ("要点", "At a glance"),
+    "na_targets": ("不适用的目标（{n} 项，原因见全区目标汇总表）：{names}",
+                   "Targets that do not apply here ({n}; reasons in the area table): {names}"),
     "not_met_of_assessed_line": ("已评估目标{total}项，其中未达标{n}项",
                                  "{n} of {total} assessed targets not met"),
     "story_line": ("{indicator}：{status}，{value}；未覆盖老年人{uncovered}人",

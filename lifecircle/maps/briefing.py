@@ -87,6 +87,7 @@ figure.map figcaption { font-size: 12px; color: #555; }
 sup.ref { font-size: 9px; color: #555; }
 .sensitivity { font-size: 12px; color: #444; }
 .muted { color: #666; }
+.na-list { color: #555; font-size: 12px; }
 @media print {
   body { margin: 0; max-width: none; font-size: 9.5pt; }
   h1 { font-size: 16pt; } h2 { font-size: 12.5pt; margin-top: 10pt; } h3 { font-size: 10.5pt; }
@@ -353,7 +354,9 @@ def _sites_effect(result: RunResult, lang: str) -> str:
             method=_text(info.get("method", "")))) + "</p>")
     changes = result.before_after
     if changes is not None and len(changes):
-        moved = changes[(changes["value_before"].round(4) != changes["value_after"].round(4))
+        before = pd.to_numeric(changes["value_before"], errors="coerce").round(4)
+        after = pd.to_numeric(changes["value_after"], errors="coerce").round(4)
+        moved = changes[((before != after) & ~(before.isna() & after.isna()))
                         | (changes["status_before"] != changes["status_after"])]
         items = [label("target_moves", lang, indicator=_text(r.indicator) or _text(r.target_id),
                        before=fmt_number(r.value_before), after=fmt_number(r.value_after),
@@ -461,7 +464,8 @@ def _columns(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _picture_height_mm(rows: pd.DataFrame, lang: str) -> float:
+def _picture_height_mm(rows: pd.DataFrame, lang: str,
+                       na: pd.DataFrame | None = None) -> float:
     """The printed height of a township's picture that leaves room for its targets table on
     the same A4 page: the table's height is estimated from its rows' wrapped lines (indicator
     and note columns at 7.5 pt), the picture takes what is left, between 55 and 125 mm."""
@@ -469,8 +473,11 @@ def _picture_height_mm(rows: pd.DataFrame, lang: str) -> float:
     for row in rows.itertuples(index=False):
         indicator = _text(getattr(row, "indicator", "")) + " [1]"
         note = note_text(row, lang)
-        lines += max(1, math.ceil(_columns(indicator) / 46), math.ceil(_columns(note) / 30))
-    table_mm = 8 + 4.3 * lines + 1.2 * len(rows)
+        lines += max(1, math.ceil(_columns(indicator) / 42), math.ceil(_columns(note) / 26))
+    table_mm = 8 + 4.5 * lines + 1.2 * len(rows)
+    if na is not None and len(na):  # the one-paragraph list of targets that do not apply
+        text = "".join(_text(getattr(r, "indicator", "")) for r in na.itertuples(index=False))
+        table_mm += 6 + 4.5 * math.ceil((_columns(text) + 3 * len(na)) / 120)
     return float(np.clip(PAGE_BODY_MM - 40 - table_mm, 55, 125))
 
 
@@ -499,11 +506,19 @@ def _township_section(result: RunResult, code: str, heading: str, picture: bytes
     side.append(f"<h3>{_E(label('proposed_sites', lang))}</h3>"
                 + ("<ul>" + "".join(f"<li>{_E(line)}</li>" for line in sites) + "</ul>" if sites
                    else f'<p class="muted">{_E(label("no_sites", lang))}</p>'))
-    table = (targets_table_html(own, lang, refs=refs) if len(own)
+    # targets that do not apply here (missing data, no such township kind) are named in one
+    # line; the area table gives their reasons
+    assessed = own[status.isin(["met", "not_met"])] if len(own) else own
+    na = own[~status.isin(["met", "not_met"])] if len(own) else own
+    table = (targets_table_html(assessed, lang, refs=refs) if len(assessed)
              else f'<p class="muted">{_E(label("no_targets", lang))}</p>')
+    if len(na):
+        names = ("、" if lang == "zh" else "; ").join(
+            _text(r.indicator) or _text(r.target_id) for r in na.itertuples(index=False))
+        table += f'<p class="na-list">{_E(label("na_targets", lang, n=len(na), names=names))}</p>'
     figure = _img(picture, heading, href, label("township_caption", lang), lang)
     return (f'<section class="township" id="t-{_E(code)}" '
-            f'style="--picture-height: {_picture_height_mm(own, lang):.0f}mm">'
+            f'style="--picture-height: {_picture_height_mm(assessed, lang, na):.0f}mm">'
             f"<h2>{_E(heading)}</h2>"
             f'<div class="tw-top">{figure}<div class="tw-side">{"".join(side)}</div></div>'
             f"<h3>{_E(label('targets', lang))}</h3>{table}</section>")
