@@ -74,9 +74,11 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
         tooltip=folium.GeoJsonTooltip(["label", "detail"], labels=False, sticky=True),
     )
     layer.add_to(m)
+    # (run once the page is parsed: the map's own script may come after this one)
     m.get_root().script.add_child(folium.Element(
+        "document.addEventListener('DOMContentLoaded',function(){"
         f"{layer.get_name()}.eachLayer(function(l){{l.on('click',function(){{"
-        "window.location.href=l.feature.properties.href;});});"))
+        "window.location.href=l.feature.properties.href;});});});"))
     return webmap.render_html(m)
 
 
