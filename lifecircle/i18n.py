@@ -197,6 +197,13 @@ _LABELS: dict[str, tuple[str, str]] = {
     "type_new_facilities": ("年度新增", "New facilities per year"),
     "type_floor_area": ("每百户面积", "Floor area per 100 households"),
     "type_staffing": ("人员配备", "Staffing"),
+    # rejected rows (rejected.csv; the English headers are the frame's own column names)
+    "rej_layer": ("图层", "layer"),
+    "rej_file": ("文件", "file"),
+    "rej_row": ("行号", "row"),
+    "rej_name": ("名称", "name"),
+    "rej_reason": ("原因", "reason"),
+    "rej_fix": ("建议", "fix"),
     # siting before/after (siting_before_after.csv)
     "target_id": ("目标编号", "Target id"),
     "value_before": ("新增前现状", "Current before"),
