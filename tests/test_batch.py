@@ -175,12 +175,13 @@ def test_province_map_draws_the_finished_counties_offline_and_links_to_them(firs
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         page.on("pageerror", lambda e: errors.append(str(e)))
 
-        def route(request):
-            if request.url.startswith(("file:", "data:")):
-                return request.continue_()
-            if "/tile" not in request.url and not request.url.endswith(".png"):
-                external.append(request.url)
-            return request.abort()
+        def route(route):  # Playwright hands a Route; its request has the URL
+            url = route.request.url
+            if url.startswith(("file:", "data:")):
+                return route.continue_()
+            if "/tile" not in url and not url.endswith(".png"):
+                external.append(url)
+            return route.abort()
 
         page.route("**/*", route)
         page.goto((out / "province_overview.html").as_uri())
