@@ -8,6 +8,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from lifecircle.coverage.sensitivity import SensitivityResult
+
 
 @dataclass
 class RunResult:
@@ -51,6 +53,18 @@ class RunResult:
         geometry``: the cells with people beyond those walks.
     run_info
         Parameters, input hashes, versions, timings (written to run.json).
+    outside_facilities
+        区外设施: facilities outside every township but within the longest walk of it; they
+        serve residents inside (service circles) but count for no township's presence or counts.
+    network_audit
+        The walk-network audit (run.json ``network_audit``; schema in docs/walk-model.md).
+    dropped_ways
+        Ways the walk rules dropped: ``way_id, highway, name, rule, rule_zh, rule_en,
+        length_m, geometry`` (WGS-84 lines).
+    sensitivity
+        Service circles under alternative speeds and road rules (``--sensitivity`` or a
+        ``[sensitivity]`` section): ``settings``, the long ``values`` table and per target and
+        unit the ``ranges`` (``low, high, robustness`` robust/fragile/na), or ``None``.
     """
 
     study_name: str
@@ -72,3 +86,7 @@ class RunResult:
     target_walks: pd.DataFrame | None = None
     walk_areas: gpd.GeoDataFrame | None = None
     walk_uncovered: gpd.GeoDataFrame | None = None
+    outside_facilities: gpd.GeoDataFrame | None = None
+    network_audit: dict[str, Any] = field(default_factory=dict)
+    dropped_ways: gpd.GeoDataFrame | None = None
+    sensitivity: SensitivityResult | None = None

@@ -10,16 +10,41 @@ from lifecircle.errors import NetworkError
 from lifecircle.geo.network import WalkNetwork, snap_points
 
 
-def test_from_arrays_keeps_shortest_parallel_edge_and_drops_loops():
+def test_from_arrays_keeps_parallel_edges_searches_the_shortest_and_drops_loops():
     net = WalkNetwork.from_arrays([0.0, 100.0, 200.0], [0.0, 0.0, 0.0],
-                                  [0, 1, 1, 2, 2], [1, 0, 1, 1, 1],
-                                  edge_length_m=[120.0, 100.0, 5.0, 90.0, 95.0])
-    assert net.n_edges == 2
-    assert net.edge_u.tolist() == [0, 1] and net.edge_v.tolist() == [1, 2]
-    assert net.edge_length_m.tolist() == [100.0, 90.0]
+                                  [0, 1, 1, 2, 2, 1], [1, 0, 1, 1, 1, 2],
+                                  edge_length_m=[120.0, 100.0, 5.0, 90.0, 95.0, 90.0])
+    # the loop goes; 1-2 at 90 m twice is one way drawn both ways: one edge
+    assert net.n_edges == 4
+    assert net.edge_u.tolist() == [0, 0, 1, 1] and net.edge_v.tolist() == [1, 1, 2, 2]
+    assert net.edge_length_m.tolist() == [100.0, 120.0, 90.0, 95.0]
     dense = net.csr.toarray()
     assert np.array_equal(dense, dense.T)
     assert dense[0, 1] == 100.0 and dense[1, 2] == 90.0 and dense[0, 2] == 0.0
+    assert net.indices.size == 4  # the search sees one edge per pair
+    start, incident = net.incident_edges  # while every edge meets its nodes
+    assert sorted(incident[start[1]:start[2]].tolist()) == [0, 1, 2, 3]
+
+
+def test_both_parallel_edges_snap_and_bound_service_areas():
+    from lifecircle.coverage.areas import facility_polygons
+    from lifecircle.coverage.reach import reach_matrix
+
+    # nodes 0 and 1 joined by a straight street (100 m) and a detour bowing north (~283 m)
+    detour = shapely.LineString([(0, 0), (0, 100), (100, 100), (100, 0)])
+    net = WalkNetwork.from_arrays([0.0, 100.0], [0.0, 0.0], [0, 0], [1, 1],
+                                  edge_geometry=[shapely.LineString([(0, 0), (100, 0)]), detour])
+    assert net.n_edges == 2
+    snaps = snap_points(net, np.array([50.0, 50.0]), np.array([-5.0, 105.0]), max_snap_m=50.0)
+    assert snaps.ok.all()
+    assert snaps.edge.tolist() == [0, 1]  # each point snaps to the street it stands by
+    assert snaps.offset_m[1] == pytest.approx(150.0)  # along the detour from node 0
+    # the search takes the short street: a facility at node 0 is 100 m from node 1
+    source = snap_points(net, np.array([0.0]), np.array([0.0]), max_snap_m=1.0)
+    polygons = facility_polygons(net, source, reach_matrix(net, source, 400.0), 420.0,
+                                 off_network_m=20.0)
+    # and the service area follows the detour too (its far corner is 200 m away on it)
+    assert polygons[0].contains(shapely.Point(100, 110))
 
 
 def test_from_arrays_reverses_geometry_of_flipped_edges_and_labels_components():
@@ -50,17 +75,19 @@ def test_from_graph_on_a_real_extract(osm_graphs):
     net = WalkNetwork.from_graph(graph)
     assert net.n_nodes == graph.number_of_nodes()
     assert net.crs.to_epsg() == 32651  # Shanghai, 121.4 E: UTM zone 51N
-    # Every undirected edge carries the shortest 'length' between its two nodes.
+    # Every way is one undirected edge (parallel ways too); the search sees the shortest.
     shortest: dict[tuple[int, int], float] = {}
+    distinct = set()
     for u, v, data in graph.edges(data=True):
         if u != v:
             key = (min(u, v), max(u, v))
             shortest[key] = min(shortest.get(key, np.inf), data["length"])
-    assert net.n_edges == len(shortest)
+            distinct.add((*key, round(data["length"], 6)))
+    assert net.n_edges == len(distinct) > len(shortest)  # Baoshan has parallel ways
     ids = net.node_ids
-    pairs = zip(ids[net.edge_u].tolist(), ids[net.edge_v].tolist(), strict=True)
-    got = {(min(a, b), max(a, b)): length
-           for (a, b), length in zip(pairs, net.edge_length_m.tolist(), strict=True)}
+    got = {(int(ids[min(a, b)]), int(ids[max(a, b)])): net.csr[a, b]
+           for a, b in zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True)}
+    got = {(min(a, b), max(a, b)): w for (a, b), w in got.items()}
     assert got == pytest.approx(shortest)
     # Geometries run from edge_u to edge_v and their planar length matches 'length' closely.
     start = shapely.get_coordinates(shapely.get_point(net.edge_geometry, 0))
@@ -151,17 +178,18 @@ def test_snap_points_equal_shapely_on_real_extracts(osm_graphs, max_snap_m):
 
 
 def test_street_names_follow_the_kept_edges_and_the_nearest_named_one():
-    # parallel 0-1 edges: the shorter (named 青石路) is kept; edge 1-2 is unnamed, 2-3 named
-    net = WalkNetwork.from_arrays([0.0, 100.0, 200.0, 300.0], [0.0] * 4, [0, 1, 1, 2],
-                                  [1, 0, 2, 3], edge_length_m=[120.0, 100.0, 100.0, 100.0],
-                                  edge_name=["长路", "青石路", "", "柳岸路"])
-    assert net.edge_name.tolist() == ["青石路", "", "柳岸路"]
+    # both directions of 0-1 (青石路) are one edge; a longer parallel 1-2 way keeps its own
+    # name; edge 1-2 is unnamed, 2-3 named
+    net = WalkNetwork.from_arrays([0.0, 100.0, 200.0, 300.0], [0.0] * 4, [0, 1, 1, 2, 2],
+                                  [1, 0, 2, 3, 1],
+                                  edge_length_m=[100.0, 100.0, 100.0, 100.0, 180.0],
+                                  edge_name=["青石路", "青石路", "", "柳岸路", "小河弄"])
+    assert net.edge_name.tolist() == ["青石路", "", "小河弄", "柳岸路"]
     names = net.street_names([10.0, 150.0, 290.0, 150.0], [5.0, 20.0, 10.0, 900.0],
                              max_distance_m=300.0)
-    # 150 m along the unnamed edge: 青石路 ends 50 m away, 柳岸路 starts 50 m away (a tie
-    # either may take); 900 m off the line nothing is near enough
-    assert names[0] == "青石路" and names[2] == "柳岸路" and names[3] == ""
-    assert names[1] in ("青石路", "柳岸路")
+    # 150 m along the unnamed edge the named way beside it (20 m) is nearer than 青石路 and
+    # 柳岸路 (50 m); 900 m off the line nothing is near enough
+    assert names.tolist() == ["青石路", "小河弄", "柳岸路", ""]
     unnamed = WalkNetwork.from_arrays([0.0, 100.0], [0.0, 0.0], [0], [1])
     assert unnamed.edge_name is None and unnamed.street_names([0.0], [0.0]).tolist() == [""]
 
