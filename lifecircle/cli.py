@@ -74,8 +74,8 @@ _TEXT = {
     lang: {
         **{key: label(f"cli_{key}", lang) for key in _TEXT_KEYS},
         **{key: label(key, lang) for key in ("met", "not_met", "na")},
-        "sensitivity_columns": tuple(label(f"cli_sensitivity_column{i}", lang)
-                                     for i in range(4)),
+        "sensitivity_columns": tuple(label(f"cli_sensitivity_col_{k}", lang)
+                                     for k in ("target", "robust", "fragile", "townships")),
     }
     for lang in LANGS
 }

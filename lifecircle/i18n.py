@@ -17,8 +17,6 @@ _LABELS: dict[str, tuple[str, str]] = {
     "province_title": ("{province}：各县（市、区）规划目标达标情况",
                        "{province}: plan targets by county"),
     "province_counties": ("县（市、区）达标比例", "Counties: share of targets met"),
-    "province_county_tip": ("达标 {met} 项，未达标 {not_met} 项，不适用 {na} 项；点击打开该县总览",
-                            "{met} met, {not_met} not met, {na} n/a; click to open the county"),
     "province_county": ("县（市、区）", "County"),
     "province_code": ("县级代码", "Code"),
     "province_state": ("运行状态", "Run"),
@@ -225,6 +223,12 @@ _LABELS: dict[str, tuple[str, str]] = {
     "cli_coverage": ("老年人步行可达率（各类乡镇最长步行时间内）",
                      "Seniors within walking reach (longest threshold of each kind)"),
     "cli_minutes": ("分钟", "min"),
+    "cli_siting": (
+        "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
+        "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
+        "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
+        "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
+    ),
     "cli_audit": (
         "步行路网（{rules} 规则）：保留 {kept:.1f} km，剔除 {dropped:.1f} km{by_rule}；"
         "连通部分 {parts} 个（主网含 {share:.1%} 节点）；"
@@ -233,21 +237,17 @@ _LABELS: dict[str, tuple[str, str]] = {
         "Walk network ({rules} rules): kept {kept:.1f} km, dropped {dropped:.1f} km"
         "{by_rule}; {parts} connected part(s) (main part {share:.1%} of nodes); farther than "
         "{snap:g} m from any road: {far_fac} facilities, {far_pop60:.0f} seniors; {outside} "
-        "facilities outside the area serve residents inside (not counted for townships)"),
+        "facilities outside the area serve residents inside (not counted for townships)",
+    ),
     "cli_sensitivity": (
         "敏感性：{settings} 下，{total} 个乡镇×指标结论中 {fragile} 个不稳定",
         "Sensitivity over {settings}: {fragile} of {total} township x target statuses are "
-        "fragile"),
-    "cli_sensitivity_column0": ("指标", "Target"),
-    "cli_sensitivity_column1": ("稳健", "Robust"),
-    "cli_sensitivity_column2": ("不稳定", "Fragile"),
-    "cli_sensitivity_column3": ("不稳定的乡镇（最低–最高）", "Fragile townships (low–high)"),
-    "cli_siting": (
-        "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
-        "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
-        "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
-        "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
+        "fragile",
     ),
+    "cli_sensitivity_col_target": ("指标", "Target"),
+    "cli_sensitivity_col_robust": ("稳健", "Robust"),
+    "cli_sensitivity_col_fragile": ("不稳定", "Fragile"),
+    "cli_sensitivity_col_townships": ("不稳定的乡镇（最低–最高）", "Fragile townships (low–high)"),
     "cli_counties": ("县（市、区）", "Counties"),
     "cli_county": ("县（市、区）", "County"),
     "cli_state": ("状态", "Status"),
@@ -288,7 +288,14 @@ _LABELS: dict[str, tuple[str, str]] = {
     "type_new_facilities": ("年度新增", "New facilities per year"),
     "type_floor_area": ("每百户面积", "Floor area per 100 households"),
     "type_staffing": ("人员配备", "Staffing"),
-    "type_facility_share": ("设施达标率", "Share of facilities meeting a standard"),
+    "type_facility_share": ("设施达标率", "Share of facilities up to standard"),
+    # rejected rows (rejected.csv; the English headers are the frame's own column names)
+    "rej_layer": ("图层", "layer"),
+    "rej_file": ("文件", "file"),
+    "rej_row": ("行号", "row"),
+    "rej_name": ("名称", "name"),
+    "rej_reason": ("原因", "reason"),
+    "rej_fix": ("建议", "fix"),
     # siting before/after (siting_before_after.csv)
     "target_id": ("目标编号", "Target id"),
     "value_before": ("新增前现状", "Current before"),

@@ -52,6 +52,7 @@ from lifecircle.geo.osm import (
     townships_without_roads,
 )
 from lifecircle.geo.population import demand_points
+from lifecircle.i18n import has_label, label
 from lifecircle.layers.categories import CategoryRegistry, load_registry
 from lifecircle.layers.facilities import (
     LayerSpec,
@@ -801,16 +802,6 @@ def analyse(
     )
 
 
-_REJECT_HEADERS_ZH = {
-    "layer": "图层",
-    "file": "文件",
-    "row": "行号",
-    "name": "名称",
-    "reason": "原因",
-    "fix": "建议",
-}
-
-
 def _safe_filename(text: str) -> str:
     return "".join(ch for ch in str(text) if ch not in '\\/:*?"<>|').strip() or "unnamed"
 
@@ -886,9 +877,8 @@ def write_outputs(
     gap = GapReport(rows=result.gaps, summary=result.gap_summary)
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
     gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
-    rejected = result.rejected
-    if lang == "zh":
-        rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)
+    headers = {c: label(f"rej_{c}", lang) for c in result.rejected.columns if has_label(f"rej_{c}")}
+    rejected = result.rejected.rename(columns=headers)
     write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
     if result.outside_facilities is not None and len(result.outside_facilities):
         write_text_atomic(

@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from lifecircle.coverage.targets import LEVEL_ZH, STATUS_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.coverage.targets import LEVEL_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
 from lifecircle.i18n import has_label, label
 
 logger = logging.getLogger(__name__)
@@ -26,8 +26,6 @@ logger = logging.getLogger(__name__)
 LANGS = ("zh", "en")
 # light blue / light orange / grey: the maps' colour-blind-safe pair (lifecircle.maps.palette)
 STATUS_FILL = {"met": "BDD7EE", "not_met": "F8CBAD", "na": "D9D9D9"}
-# statuses in the sensitivity sheet (English)
-STATUS_EN = {"met": "met", "not_met": "not met", "na": "n/a"}
 # Output columns in order; headers are the i18n labels ``col_<key>``.
 COLUMNS = ("target_id", "indicator", "document", "target_type", "level", "unit_code",
            "unit_name", "parent_code", "kind", "year", "value", "target_value", "unit", "status",
@@ -190,14 +188,11 @@ def sensitivity_table(sensitivity: Any, lang: str = "zh") -> pd.DataFrame:
                                           aggfunc="first", sort=False)
     wide = wide[[s.label for s in sensitivity.settings if s.label in wide.columns]]
     table = sensitivity.ranges.join(wide, on=keys)
+    table["statuses"] = table["statuses"].map(
+        lambda v: "/".join(str(_word("", p, lang)) for p in str(v).split("/")))
     if lang == "zh":
         table["level"] = table["level"].map(lambda v: LEVEL_ZH.get(v, v))
-        table["statuses"] = table["statuses"].map(
-            lambda v: "/".join(STATUS_ZH.get(p, p) for p in str(v).split("/")))
         table["robustness"] = table["robustness_zh"]
-    else:
-        table["statuses"] = table["statuses"].map(
-            lambda v: "/".join(STATUS_EN.get(p, p) for p in str(v).split("/")))
     columns = [*_SENSITIVITY_HEADERS, *wide.columns]
     table = table[columns].rename(columns={k: v[0 if lang == "zh" else 1]
                                            for k, v in _SENSITIVITY_HEADERS.items()})

@@ -178,17 +178,18 @@ def test_snap_points_equal_shapely_on_real_extracts(osm_graphs, max_snap_m):
 
 
 def test_street_names_follow_the_kept_edges_and_the_nearest_named_one():
-    # parallel 0-1 edges: the shorter (named 青石路) is kept; edge 1-2 is unnamed, 2-3 named
-    net = WalkNetwork.from_arrays([0.0, 100.0, 200.0, 300.0], [0.0] * 4, [0, 1, 1, 2],
-                                  [1, 0, 2, 3], edge_length_m=[120.0, 100.0, 100.0, 100.0],
-                                  edge_name=["长路", "青石路", "", "柳岸路"])
-    assert net.edge_name.tolist() == ["青石路", "", "柳岸路"]
+    # both directions of 0-1 (青石路) are one edge; a longer parallel 1-2 way keeps its own
+    # name; edge 1-2 is unnamed, 2-3 named
+    net = WalkNetwork.from_arrays([0.0, 100.0, 200.0, 300.0], [0.0] * 4, [0, 1, 1, 2, 2],
+                                  [1, 0, 2, 3, 1],
+                                  edge_length_m=[100.0, 100.0, 100.0, 100.0, 180.0],
+                                  edge_name=["青石路", "青石路", "", "柳岸路", "小河弄"])
+    assert net.edge_name.tolist() == ["青石路", "", "小河弄", "柳岸路"]
     names = net.street_names([10.0, 150.0, 290.0, 150.0], [5.0, 20.0, 10.0, 900.0],
                              max_distance_m=300.0)
-    # 150 m along the unnamed edge: 青石路 ends 50 m away, 柳岸路 starts 50 m away (a tie
-    # either may take); 900 m off the line nothing is near enough
-    assert names[0] == "青石路" and names[2] == "柳岸路" and names[3] == ""
-    assert names[1] in ("青石路", "柳岸路")
+    # 150 m along the unnamed edge the named way beside it (20 m) is nearer than 青石路 and
+    # 柳岸路 (50 m); 900 m off the line nothing is near enough
+    assert names.tolist() == ["青石路", "小河弄", "柳岸路", ""]
     unnamed = WalkNetwork.from_arrays([0.0, 100.0], [0.0, 0.0], [0], [1])
     assert unnamed.edge_name is None and unnamed.street_names([0.0], [0.0]).tolist() == [""]
 

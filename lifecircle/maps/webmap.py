@@ -461,6 +461,17 @@ def _units_payload(result: RunResult, *, system: str, tolerance_deg: float,
     return None
 
 
+def _dropped_ways_payload(result: RunResult, *, system: str,
+                          bbox: tuple[float, float, float, float] | None) -> dict[str, Any] | None:
+    """The ways the walk rules dropped (the network audit's), or ``None`` when there are none."""
+    ways = getattr(result, "dropped_ways", None)
+    if ways is None or len(ways) == 0:
+        return None
+    ways = ways[_bbox_mask(ways, bbox)]
+    fc = _feature_collection(_display_geoms(ways, system=system), [{} for _ in range(len(ways))])
+    return {"geojson": fc} if fc["features"] else None
+
+
 # --------------------------------------------------------------------------------------------
 # Map assembly
 
@@ -598,13 +609,17 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
     groups = [{"title": label("group_target", lang),
                "items": [[f"@{i}", label(key, lang)] for i, (_, key) in enumerate(items)]}]
     refs = {f"@{i}": group for i, (group, _) in enumerate(items)}
+    other = []
     units = _units_payload(result, system=system, tolerance_deg=tolerance_deg, focus=focus)
     if units is not None:
-        unit_group = _group(m, "units", units, show=focus is not None)
-        groups.append({"title": label("group_other", lang),
-                       "items": [["@units", label("units_layer", lang,
-                                                  level=label("level_village", lang))]]})
-        refs["@units"] = unit_group
+        refs["@units"] = _group(m, "units", units, show=focus is not None)
+        other.append(["@units", label("units_layer", lang, level=label("level_village", lang))])
+    dropped = _dropped_ways_payload(result, system=system, bbox=bbox)
+    if dropped is not None:  # off at first
+        refs["@dropped"] = _group(m, "ways", dropped, show=False)
+        other.append(["@dropped", label("dropped_ways_layer", lang)])
+    if other:
+        groups.append({"title": label("group_other", lang), "items": other})
     m.add_child(_JsCall("layers", {"title": label("layers", lang), "groups": groups}, refs))
     return m
 

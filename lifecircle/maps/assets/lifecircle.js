@@ -194,6 +194,12 @@ var LC = (function () {
     }).addTo(group);
   }
 
+  // Ways the walk rules dropped (the network audit): thin grey lines, not interactive.
+  function ways(group, p) {
+    L.geoJSON(p.geojson, {interactive: false,
+                          style: {color: "#7f7f7f", weight: 1.5, opacity: 0.8}}).addTo(group);
+  }
+
   // Uncovered seniors at the target's walk: p.views[key] = {rows: [lat, lon, people, radius]}.
   function uncovered(group, p, map) {
     switcher(group, map, function (key) {
@@ -438,6 +444,6 @@ var LC = (function () {
   }
 
   return {facilities: facilities, sites: sites, areas: areas, uncovered: uncovered, units: units,
-          townships: townships, labels: labels, story: story, select: select, layers: layers,
+          townships: townships, labels: labels, ways: ways, story: story, select: select, layers: layers,
           controls: controls, pinIcon: pinIcon, popupTable: popupTable};
 })();
