@@ -47,7 +47,7 @@ from lifecircle.layers.facilities import check_coordinate_system, locate_facilit
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
-from lifecircle.output import staged_folder, write_json, write_text_atomic
+from lifecircle.output import MARKER, claim_output, folder_name, write_json, write_text_atomic
 from lifecircle.plan import Plan
 from lifecircle.results import RunResult
 
@@ -582,10 +582,6 @@ _REJECT_HEADERS_ZH = {
 }
 
 
-def _safe_filename(text: str) -> str:
-    return "".join(ch for ch in str(text) if ch not in '\\/:*?"<>|').strip() or "unnamed"
-
-
 def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """GeoPackage columns must be plain types: object columns become text."""
     frame = frame.copy()
@@ -678,7 +674,8 @@ def write_outputs(
         progress("绘制乡镇地图", i, len(codes))
         html = webmap.render_html(webmap.township_map(result, code, **map_options))
         township_html[code] = html
-        write_text_atomic(folder / "townships" / f"{code}-{_safe_filename(name)}.html", html)
+        file_name = f"{code}-{folder_name(name, max_bytes=200)}.html"
+        write_text_atomic(folder / "townships" / file_name, html)
     progress("写出简报", 4, steps)
     write_text_atomic(
         folder / "briefing.html",
@@ -692,7 +689,7 @@ def write_outputs(
 
 def default_out_dir(plan: Plan) -> Path:
     """``out/<study name>/`` under the current folder."""
-    return Path("out") / _safe_filename(plan.study.name)
+    return Path("out") / folder_name(plan.study.name)
 
 
 def run_plan(
@@ -705,15 +702,19 @@ def run_plan(
     """Run a whole plan and write its outputs atomically; return the result and output folder."""
     out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
     started = time.perf_counter()
-    inputs = load_inputs(plan, progress=progress)
-    result = analyse(plan, inputs, options=options, progress=progress)
-    with staged_folder(out_dir) as stage:
-        write_start = time.perf_counter()
-        write_outputs(result, stage, plan=plan, options=options, progress=progress)
-        result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
-        result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
-        result.run_info["outputs"] = sorted(
-            str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()
-        )
-        write_json(stage / "run.json", result.run_info)
+    # The output folder is checked and locked before any work (see lifecircle.output).
+    with claim_output(out_dir, protect=[plan.path, *plan.input_paths()]) as target:
+        inputs = load_inputs(plan, progress=progress)
+        result = analyse(plan, inputs, options=options, progress=progress)
+        with target.staged() as stage:
+            write_start = time.perf_counter()
+            write_outputs(result, stage, plan=plan, options=options, progress=progress)
+            result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
+            result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+            result.run_info["outputs"] = sorted(
+                p.relative_to(stage).as_posix()
+                for p in stage.rglob("*")
+                if p.is_file() and p.name != MARKER
+            )
+            write_json(stage / "run.json", result.run_info)
     return result, out_dir
