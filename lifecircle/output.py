@@ -22,6 +22,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -30,9 +31,12 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifecircle.errors import LifecircleError, OutputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 try:  # POSIX
     import fcntl
@@ -458,3 +462,40 @@ def write_text_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as pretty UTF-8 JSON (Chinese kept readable)."""
     write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """``value`` made inert for a spreadsheet: text a spreadsheet would run as a formula gets a
+    leading apostrophe; numbers, and text that is just a number such as ``-5``, are kept.
+
+    Examples
+    --------
+    >>> spreadsheet_text("=1+2")
+    "'=1+2"
+    >>> spreadsheet_text(-5), spreadsheet_text("-5")
+    (-5, '-5')
+    """
+    if (isinstance(value, str) and value.startswith(_FORMULA_START)
+            and not _PLAIN_NUMBER.fullmatch(value)):
+        return "'" + value
+    return value
+
+
+def csv_text(frame: pd.DataFrame, *, lineterminator: str = "\n") -> str:
+    """``frame`` as CSV text (no index) with every text cell and header made inert."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype) == "string":
+            frame[column] = frame[column].map(spreadsheet_text)
+    frame.columns = [spreadsheet_text(c) for c in frame.columns]
+    return frame.to_csv(index=False, lineterminator=lineterminator)
+
+
+def write_csv(frame: pd.DataFrame, path: Path, *, lineterminator: str = "\n") -> None:
+    """Write ``frame`` as UTF-8 CSV with a BOM (Excel reads Chinese), atomically, text inert."""
+    write_text_atomic(path, csv_text(frame, lineterminator=lineterminator), encoding="utf-8-sig")

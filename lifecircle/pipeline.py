@@ -47,7 +47,14 @@ from lifecircle.layers.facilities import check_coordinate_system, locate_facilit
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
-from lifecircle.output import MARKER, claim_output, folder_name, write_json, write_text_atomic
+from lifecircle.output import (
+    MARKER,
+    claim_output,
+    folder_name,
+    write_csv,
+    write_json,
+    write_text_atomic,
+)
 from lifecircle.plan import Plan
 from lifecircle.results import RunResult
 
@@ -632,23 +639,15 @@ def write_outputs(
     rejected = result.rejected
     if lang == "zh":
         rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)
-    write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
+    write_csv(rejected, folder / "rejected.csv")
     if result.before_after is not None:
-        write_text_atomic(
-            folder / "siting_before_after.csv",
-            result.before_after.to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(result.before_after, folder / "siting_before_after.csv")
     if result.proposed_sites is not None:
         sites = result.proposed_sites.assign(
             lon=result.proposed_sites.geometry.x.round(6),
             lat=result.proposed_sites.geometry.y.round(6),
         )
-        write_text_atomic(
-            folder / "proposed_sites.csv",
-            pd.DataFrame(sites.drop(columns="geometry")).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(pd.DataFrame(sites.drop(columns="geometry")), folder / "proposed_sites.csv")
 
     progress("写出 GeoPackage", 1, steps)
     write_results_gpkg(

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lifecircle.coverage.targets import LEVEL_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.output import write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,9 @@ def gaps_table(report: GapReport, *, lang: str = "zh") -> pd.DataFrame:
 def write_gaps_csv(report: GapReport, path: str | Path, lang: str = "zh") -> Path:
     """Write ``gaps.csv``: UTF-8 with BOM (so Excel shows Chinese), Chinese headers by default.
 
+    Text cells a spreadsheet would run as formulas (``=``, ``+``, ``-``, ``@``) get a leading
+    apostrophe; numbers stay numbers.
+
     Returns
     -------
     Path
@@ -120,7 +124,7 @@ def write_gaps_csv(report: GapReport, path: str | Path, lang: str = "zh") -> Pat
     """
     path = Path(path)
     table = gaps_table(report, lang=lang)
-    path.write_text(table.to_csv(index=False, lineterminator="\r\n"), encoding="utf-8-sig")
+    write_csv(table, path, lineterminator="\r\n")
     logger.info("wrote %s (%d rows)", path, len(table))
     return path
 
@@ -157,18 +161,27 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _append_text_safe(ws: Any, values: list[Any]) -> None:
+    """Append a row; text is written as text, never as a formula (openpyxl reads a string
+    starting with ``=`` as one)."""
+    ws.append(values)
+    for cell in ws[ws.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
 def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str]) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    ws.append(list(table.columns))
+    _append_text_safe(ws, list(table.columns))
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(vertical="center", wrap_text=False)
     status_col = list(COLUMNS).index("status") + 1  # localised tables keep COLUMNS' order
     number_cols = [list(COLUMNS).index(k) + 1 for k in ("value", "target_value", "shortfall")]
     for values, status in zip(table.itertuples(index=False), statuses, strict=True):
-        ws.append([_cell(v) for v in values])
+        _append_text_safe(ws, [_cell(v) for v in values])
         for column in number_cols:
             ws.cell(row=ws.max_row, column=column).number_format = "#,##0.0"
         colour = STATUS_FILL.get(status)
