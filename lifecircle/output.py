@@ -83,7 +83,7 @@ def folder_name(text: object, *, fallback: str = "unnamed",
     >>> folder_name("a/b\\x00c")
     'a_b_c'
     """
-    text = unicodedata.normalize("NFC", str(text))
+    text = unicodedata.normalize("NFC", str(text)).strip()
     name = "".join(
         "_" if ch in _WINDOWS_FORBIDDEN or unicodedata.category(ch).startswith("C") else ch
         for ch in text
@@ -105,7 +105,11 @@ def _name_max(folder: Path) -> int:
 
 
 def _previous(out: Path) -> str:
-    if out.is_dir() and any(out.iterdir()):
+    try:
+        previous = out.is_dir() and any(out.iterdir())
+    except OSError:  # the name itself is too long
+        previous = False
+    if previous:
         return f"the previous output in {out} is untouched"
     return f"nothing was written to {out}"
 
@@ -125,6 +129,8 @@ def describe_os_error(exc: OSError, out: Path) -> str:
                 "(--out), or get write permission for it")
     elif code == errno.EROFS:
         what = f"{where} is on a read-only file system: choose another output folder (--out)"
+    elif code in (errno.ENOTDIR, errno.EEXIST):
+        what = f"{where} is a file, not a folder: choose another output folder (--out)"
     elif code == errno.ENAMETOOLONG:
         what = (f"a name is too long for the file system: {where}: choose a shorter output "
                 "folder (--out) or study name")
@@ -303,9 +309,8 @@ class OutputFolder:
 
 def _refuse_path(out: Path, protect: Iterable[Path]) -> None:
     """Stop when ``out`` names a place lifecircle must never replace."""
-    resolved = out.resolve()
     name = out.name
-    if not name or resolved == Path(resolved.anchor):
+    if not name:
         raise OutputError(f"{out} is the root of a file system: choose an output folder such as "
                           "out/<study> (--out)")
     limit = _name_max(out.parent) - _STAGING_ROOM
@@ -317,6 +322,7 @@ def _refuse_path(out: Path, protect: Iterable[Path]) -> None:
             f"the output folder name is {len(name.encode('utf-8'))} bytes long and the file system "
             f"allows {limit} here: choose a shorter output folder (--out) — {_previous(out)}"
         )
+    resolved = out.resolve()
     if out.is_symlink():
         raise OutputError(f"{out} is a symbolic link: give the real folder, or another output "
                           "folder (--out)")
@@ -366,9 +372,13 @@ def _check_existing(out: Path) -> None:
             "would delete them: move them elsewhere, or choose another output folder (--out)"
         )
     for root, _, _ in os.walk(out):
-        if not os.access(root, os.W_OK | os.X_OK):
+        if not _writable(root):
             raise OutputError(f"{root} is read-only, so the previous output cannot be replaced: "
                               "make it writable, or choose another output folder (--out)")
+
+
+def _writable(folder: str | Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _remove_litter(out: Path) -> None:
@@ -490,7 +500,7 @@ def csv_text(frame: pd.DataFrame, *, lineterminator: str = "\n") -> str:
     """``frame`` as CSV text (no index) with every text cell and header made inert."""
     frame = frame.copy()
     for column in frame.columns:
-        if frame[column].dtype == object or str(frame[column].dtype) == "string":
+        if frame[column].dtype.kind not in "biufcmM":  # text or mixed: numbers stay numbers
             frame[column] = frame[column].map(spreadsheet_text)
     frame.columns = [spreadsheet_text(c) for c in frame.columns]
     return frame.to_csv(index=False, lineterminator=lineterminator)
