@@ -18,6 +18,7 @@ import difflib
 import functools
 import logging
 import math
+import re
 import tomllib
 import types
 import typing
@@ -50,13 +51,15 @@ Spec = TypeVar("Spec")
 log = logging.getLogger(__name__)
 
 _POSITIVE = Annotated[float, pydantic.Field(gt=0)]
+_COUNTY_CODE = r"^(\d{6})?$"
+_PATTERN_WORDS = {_COUNTY_CODE: "must be 6 digits (the county code)"}
 _MINUTES = Annotated[tuple[_POSITIVE, ...], pydantic.Field(min_length=1)]
 # Ranges and choices on top of the types the spec dataclasses declare: (spec, key) -> type.
 # Every other key is checked against its dataclass annotation, so a field added to a spec is
 # type-checked without a line here.
 _RULES: dict[tuple[str, str], Any] = {
     ("StudySpec", "name"): Annotated[str, pydantic.Field(min_length=1)],
-    ("StudySpec", "county_code"): Annotated[str, pydantic.Field(pattern=r"^(\d{6})?$")],
+    ("StudySpec", "county_code"): Annotated[str, pydantic.Field(pattern=_COUNTY_CODE)],
     ("StudySpec", "year"): Annotated[int, pydantic.Field(ge=1949, le=2100)],
     ("StudySpec", "lang"): Literal[_LANGS],
     ("WalkModel", "speed_mps"): _POSITIVE,
@@ -296,14 +299,14 @@ def _plan_error(exc: pydantic.ValidationError, cls: type, table: dict[str, Any],
         value = table.get(key)
         ranged = [e for e in errors if e["type"] in _RANGE_ERRORS]
         if ranged:
-            message = ranged[0]["msg"].replace("Input should be", "must be")
+            message = re.sub(r"^\w+ should", "must", ranged[0]["msg"])
             message = message.replace("greater than 0", "positive (greater than 0)")
             if ranged[0]["type"] == "literal_error":
                 message = f"must be {_describe(hints[key])}"
             if ranged[0]["type"] == "too_short":
                 message = "must list at least one value"
-            message = message.replace("String should match pattern '^(\\d{6})?$'",
-                                      "must be 6 digits (the county code)")
+            if ranged[0]["type"] == "string_pattern_mismatch":
+                message = _PATTERN_WORDS.get(ranged[0]["ctx"]["pattern"], message)
             problems.append(f"{where} {key} = {_toml(value)}: {message}")
         else:
             problems.append(
