@@ -331,8 +331,11 @@ def _refuse_path(out: Path, protect: Iterable[Path]) -> None:
         raise OutputError(f"{out} is the folder you are working in (or holds it); lifecircle "
                           f"would replace it: choose an output folder of its own, e.g. "
                           f"--out {out / 'out'}")
-    home = Path.home().resolve()
-    if resolved == home or resolved in home.parents:
+    try:
+        home = Path.home().resolve()
+    except (RuntimeError, KeyError):  # no home folder known
+        home = None
+    if home is not None and (resolved == home or resolved in home.parents):
         raise OutputError(f"{out} is your home folder (or holds it): choose an output folder of "
                           f"its own, e.g. --out {out / 'lifecircle-out'}")
     for path in protect:
