@@ -414,3 +414,32 @@ def test_help_keeps_words_in_square_brackets(command, text):
     result = runner.invoke(cli.app, [command, "--help"], terminal_width=200)
     assert result.exit_code == 0
     assert text in one_line(result.output)
+
+
+def test_output_of_a_version_before_markers_is_replaced(tmp_path):
+    """Folders written before markers existed are recognised by their run.json."""
+    out = tmp_path / "out"
+    (out / "townships").mkdir(parents=True)
+    (out / "gaps.csv").write_text("old", encoding="utf-8")
+    (out / "townships" / "1-镇.html").write_text("old", encoding="utf-8")
+    record = {"versions": {"lifecircle": "0.1.0"}, "outputs": ["gaps.csv", "townships/1-镇.html"]}
+    (out / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    with staged_folder(out) as stage:
+        (stage / "gaps.csv").write_text("new", encoding="utf-8")
+    assert sorted(digests(out)) == [MARKER, "gaps.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_files_lifecircle_adds_to_its_output_later_are_its_own(tmp_path):
+    """The batch runner writes its tables into a finished county folder: they join the list."""
+    from lifecircle.output import write_bytes_atomic
+
+    out = tmp_path / "county"
+    with staged_folder(out) as stage:
+        (stage / "gaps.csv").write_text("x", encoding="utf-8")
+    write_bytes_atomic(out / "gaps.parquet", b"PAR1")
+    marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    assert marker["files"] == ["gaps.csv", "gaps.parquet"]
+    with staged_folder(out) as stage:
+        (stage / "gaps.csv").write_text("y", encoding="utf-8")
+    assert sorted(digests(out)) == [MARKER, "gaps.csv"]
