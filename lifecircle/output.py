@@ -215,9 +215,12 @@ class _Lock:
     def release(self) -> None:
         if self.fd is None:
             return
+        if fcntl is None:  # pragma: no cover - Windows cannot remove an open file
+            os.close(self.fd)
         with contextlib.suppress(OSError):
             self.path.unlink()
-        os.close(self.fd)
+        if fcntl is not None:
+            os.close(self.fd)
         self.fd = None
 
 
