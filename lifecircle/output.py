@@ -131,6 +131,8 @@ def describe_os_error(exc: OSError, out: Path) -> str:
         what = f"{where} is on a read-only file system: choose another output folder (--out)"
     elif code in (errno.ENOTDIR, errno.EEXIST):
         what = f"{where} is a file, not a folder: choose another output folder (--out)"
+    elif code == errno.ENOENT:
+        what = f"{where} cannot be created here: choose another output folder (--out)"
     elif code == errno.ENAMETOOLONG:
         what = (f"a name is too long for the file system: {where}: choose a shorter output "
                 "folder (--out) or study name")
