@@ -87,7 +87,9 @@ def test_xlsx_named_sheet_and_missing_sheet(tmp_path: Path):
                        "B": [["名称", "经度", "纬度"], ["乙", 1, 2], ["丙", 1, 2]]})
     assert list(read_table(path, sheet="B").values("name")) == ["乙", "丙"]
     assert list(read_table(path, sheet=1).values("name")) == ["乙", "丙"]
-    assert list(read_table(path).values("name")) == ["甲"]
+    every = read_table(path)  # without sheet = every sheet whose header matches
+    assert list(every.values("name")) == ["甲", "乙", "丙"]
+    assert list(every.sheets) == ["A", "B", "B"] and every.rows.tolist() == [2, 2, 3]
     with pytest.raises(InputError, match=r"no sheet named 'C'.*A, B"):
         read_table(path, sheet="C")
 
