@@ -135,10 +135,29 @@ def _clean_text(values: pd.Series) -> pd.Series:
     return pd.Series(_text_array(values), index=values.index, dtype=pd.ArrowDtype(pa.string()))
 
 
-def _fold_names(text: pa.Array) -> np.ndarray:
-    """:func:`normalise_text` over an array (lower case, no whitespace), for comparing names."""
-    folded = pc.replace_substring_regex(pc.utf8_lower(text), r"\s+", "")
-    return np.asarray(folded.to_numpy(zero_copy_only=False), dtype=object)
+def _fold(text: pa.Array) -> pa.Array:
+    """:func:`normalise_text` over an array of NFKC text (lower case, no whitespace)."""
+    return pc.replace_substring_regex(pc.utf8_lower(text), r"\s+", "")
+
+
+def _mask(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _strings(array: pa.Array, keep: np.ndarray) -> pd.Series:
+    """The kept values of an Arrow string array as a pandas ``str`` column (no Python objects)."""
+    return pd.Series(array.filter(pa.array(keep)), dtype="str")
+
+
+def _match_subtypes(registry: CategoryRegistry, category: str, folded: pa.Array) -> np.ndarray:
+    """:meth:`CategoryRegistry.match_subtype` over a column of folded text, one pass per alias."""
+    result = np.full(len(folded), "", dtype=object)
+    open_ = np.ones(len(folded), dtype=bool)
+    for alias, key in registry.subtype_aliases(category):
+        hit = open_ & _mask(pc.match_substring(folded, alias))
+        result[hit] = key
+        open_ &= ~hit
+    return result
 
 
 def _floats(text: pa.Array) -> np.ndarray:
@@ -323,7 +342,7 @@ def _coordinate_problems(x: np.ndarray, y: np.ndarray, x_text: pd.Series, y_text
     return problems
 
 
-def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: np.ndarray, candidates: np.ndarray
+def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np.ndarray
                 ) -> tuple[dict[int, int], list[np.ndarray]]:
     """Rows that repeat an earlier row's name within :data:`DUPLICATE_RADIUS_M`: row -> first.
 
@@ -337,7 +356,8 @@ def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: np.ndarray, candidates: 
         return {}, []
     points = pd.DataFrame({"lon": lon[idx], "lat": lat[idx]})
     group = points.groupby(["lon", "lat"], sort=False).ngroup().to_numpy()
-    rows = pd.DataFrame({"row": idx, "group": group, "key": keys[idx]})
+    rows = pd.DataFrame({"row": idx, "group": group,
+                         "key": pd.Series(keys.take(pa.array(idx)), dtype="str")})
     sizes = np.bincount(group)
     crowds = [idx[group == g] for g in np.flatnonzero(sizes >= COLOCATED_ROWS)]
     # the first row of each name at each point; the others repeat it
@@ -424,10 +444,12 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
             f"{', '.join(map(str, table.frame.columns))}) — name them 经度 and 纬度 or set "
             "columns = {lon = \"…\", lat = \"…\"} for this layer"
         )
-    names_text = _text_array(table.values("name"))
-    names = np.asarray(names_text.to_numpy(zero_copy_only=False), dtype=object)
-    stated = np.asarray(_text_array(table.values("township")).to_numpy(zero_copy_only=False),
-                        dtype=object)
+    names = _text_array(table.values("name"))
+    stated = _text_array(table.values("township"))
+    stated_blank = _mask(pc.equal(stated, ""))
+
+    def name(i: int) -> str:
+        return names[int(i)].as_py()
     bad = np.zeros(n, dtype=bool)
     reasons: dict[int, list[str]] = defaultdict(list)
     fixes: dict[int, list[str]] = defaultdict(list)
@@ -438,7 +460,7 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         if fix not in fixes[i]:
             fixes[i].append(fix)
 
-    for i in np.flatnonzero(names == ""):
+    for i in np.flatnonzero(_mask(pc.equal(names, ""))):
         flag(i, "名称为空", "填写设施名称")
 
     # -- coordinates
@@ -469,8 +491,8 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     geographic = sys_in in ("wgs84", "cgcs2000", "gcj02", "bd09")
 
     no_coords = x_blank & y_blank
-    keep_without_geometry = no_coords & (stated != "")
-    for i in np.flatnonzero(no_coords & (stated == "")):
+    keep_without_geometry = no_coords & ~stated_blank
+    for i in np.flatnonzero(no_coords & stated_blank):
         flag(i, "经度和纬度为空，也没有填写所属街道（乡镇）",
              "补充坐标；或至少填写所属街道/乡镇（无坐标的设施只计入所在乡镇的数量，不参与步行覆盖）")
     for i in np.flatnonzero(x_blank & ~y_blank):
@@ -546,43 +568,38 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         out.warn(i, f"护理型床位 {numbers['nursing_beds'][i]:g} 多于床位数 "
                  f"{numbers['beds'][i]:g}——请核对")
     for i in np.flatnonzero(keep_without_geometry & ~bad):
-        out.warn(i, f"“{names[i]}”没有坐标，按所属街道“{stated[i]}”计入数量，"
+        out.warn(i, f"“{name(i)}”没有坐标，按所属街道“{stated[int(i)].as_py()}”计入数量，"
                  "不参与步行覆盖计算——请补充坐标")
 
-    # -- services hosted, in SERVICE_FLAGS order
-    services = np.full(n, "", dtype=object)
+    # -- services hosted, in SERVICE_FLAGS order: one bit per service, one label per bit set
+    service_bits = np.zeros(n, dtype=np.int64)
     service_text = _clean_text(table.values("services")) if "services" in table.columns \
         else None
-    for key, words in SERVICE_FLAGS.items():
+    for bit, (key, words) in enumerate(SERVICE_FLAGS.items()):
         hosted = np.zeros(n, dtype=bool)
         if key == "volunteer_station" and "volunteer_station" in table.columns:
             hosted |= _truthy(table.values("volunteer_station"))
         if service_text is not None:
             for word in words:
                 hosted |= service_text.str.contains(word, regex=False).to_numpy(dtype=bool)
-        services[hosted] = services[hosted] + ";" + key
-    services = np.array([s[1:] for s in services], dtype=object) if n else services
+        service_bits |= hosted.astype(np.int64) << bit
+    labels = np.array([";".join(k for b, k in enumerate(SERVICE_FLAGS) if code >> b & 1)
+                       for code in range(1 << len(SERVICE_FLAGS))], dtype=object)
 
-    # -- subtype from 类型/类别, else the name, else the layer's default (matched once per value)
-    def match_all(texts: np.ndarray) -> np.ndarray:
-        codes, uniques = pd.factorize(texts)
-        matched = np.array([registry.match_subtype(spec.category, t) if t else ""
-                            for t in uniques], dtype=object)
-        return matched[codes] if len(codes) else np.array([], dtype=object)
-
-    subtypes = match_all(np.asarray(_text_array(table.values("type"))
-                                    .to_numpy(zero_copy_only=False), dtype=object))
+    # -- subtype from 类型/类别, else the name, else the layer's default
+    folded_names = _fold(names)
+    subtypes = _match_subtypes(registry, spec.category, _fold(_text_array(table.values("type"))))
     by_name = subtypes == ""
-    subtypes[by_name] = match_all(names[by_name])
+    subtypes[by_name] = _match_subtypes(registry, spec.category,
+                                        folded_names.filter(pa.array(by_name)))
     subtypes[subtypes == ""] = spec.subtype or ""
 
     # -- duplicates among rows still good: same name within DUPLICATE_RADIUS_M, or same name
     # and township when neither has coordinates
     good = ~bad
-    keys = _fold_names(names_text)
-    duplicate, crowds = _duplicates(lon, lat, keys, good)
+    duplicate, crowds = _duplicates(lon, lat, folded_names, good)
     for j, i in duplicate.items():
-        flag(j, f"与{out.where(i).removeprefix(file + ' ')}重复（同名“{names[j]}”，"
+        flag(j, f"与{out.where(i).removeprefix(file + ' ')}重复（同名“{name(j)}”，"
              f"坐标相距不到{DUPLICATE_RADIUS_M:.0f}米）",
              "删除重复行；如确为两处设施，请在名称中加以区分")
     for crowd in crowds:
@@ -593,12 +610,13 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
             f"（第 {shown} 行）")
     unlocated = np.flatnonzero(good & keep_without_geometry)
     if unlocated.size:
-        pairs = pd.DataFrame({"name": keys[unlocated], "town": _fold_names(pa.array(
-            stated[unlocated], type=pa.string()))})
+        picked = pa.array(unlocated)
+        pairs = pd.DataFrame({"name": pd.Series(folded_names.take(picked), dtype="str"),
+                              "town": pd.Series(_fold(stated).take(picked), dtype="str")})
         first = pd.Series(unlocated).groupby([pairs["name"], pairs["town"]]).transform("min")
         for i, f in zip(unlocated, first.to_numpy(), strict=True):
             if i != f:
-                flag(i, f"与{out.where(f).removeprefix(file + ' ')}重复（同名“{names[i]}”，"
+                flag(i, f"与{out.where(f).removeprefix(file + ' ')}重复（同名“{name(i)}”，"
                      "所属街道相同，均无坐标）", "删除重复行；如确为两处设施，请在名称中加以区分")
 
     for broken in table.broken:
@@ -607,7 +625,7 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
                             "reason": f"{row_label(file, broken.row)}：{broken.reason}",
                             "fix": broken.fix})
     for i in np.flatnonzero(bad):
-        out.reject(i, str(names[i]), "；".join(reasons[i]), "；".join(fixes[i]))
+        out.reject(i, name(i), "；".join(reasons[i]), "；".join(fixes[i]))
     out.warnings[:0] = list(table.warnings)
     for note in notes:
         out.warnings.append(f"{file}：{note}")
@@ -621,24 +639,26 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     sheets = table.sheets[keep].astype(str) if table.sheets is not None \
         else np.full(len(kept_rows), "", dtype=object)
     several = table.sheets is not None and len(set(table.sheets)) > 1
+    row_text = pc.cast(pa.array(kept_rows), pa.string())
+    prefix = pc.binary_join_element_wise(pa.array(sheets, type=pa.string()), "!", "") \
+        if several else ""
     frame = gpd.GeoDataFrame({
-        "facility_id": [f"{layer}:{s}!{r}" for s, r in zip(sheets, kept_rows, strict=True)]
-        if several else [f"{layer}:{r}" for r in kept_rows],
+        "facility_id": pd.Series(pc.binary_join_element_wise(f"{layer}:", prefix, row_text, ""),
+                                 dtype="str"),
         "category": spec.category,
-        "subtype": subtypes[keep].astype(str),
-        "name": names[keep].astype(str),
-        "address": _clean_text(table.values("address")).to_numpy(dtype=object)[keep].astype(str),
-        "stated_township": stated[keep].astype(str),
-        "stated_village": _clean_text(table.values("village")).to_numpy(dtype=object)[keep]
-        .astype(str),
+        "subtype": pd.Series(subtypes[keep], dtype="str"),
+        "name": _strings(names, keep),
+        "address": _strings(_text_array(table.values("address")), keep),
+        "stated_township": _strings(stated, keep),
+        "stated_village": _strings(_text_array(table.values("village")), keep),
         "beds": numbers["beds"][keep],
         "nursing_beds": numbers["nursing_beds"][keep],
         "floor_area_m2": numbers["floor_area_m2"][keep],
         "opened": numbers["opened"][keep],
-        "services": services[keep].astype(str),
+        "services": pd.Series(labels[service_bits[keep]], dtype="str"),
         "layer": layer,
         "source_file": file,
-        "source_sheet": sheets,
+        "source_sheet": pd.Series(sheets, dtype="str"),
         "source_row": kept_rows.astype(np.int64),
     }, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")
     frame.attrs["warnings"] = list(out.warnings)

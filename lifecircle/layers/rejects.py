@@ -31,7 +31,7 @@ def rejection_frame(records: Iterable[Mapping[str, object]] = ()) -> pd.DataFram
     frame = pd.DataFrame(list(records), columns=list(REJECT_COLUMNS))
     frame["row"] = pd.array(frame["row"], dtype="Int64")
     for column in ("layer", "file", "sheet", "name", "reason", "fix"):
-        frame[column] = frame[column].fillna("").astype(str)
+        frame[column] = frame[column].astype(object).fillna("").astype(str)
     return frame
 
 

@@ -301,7 +301,7 @@ def _rows_to_table(rows: list[list[object]], numbers: list[int], file: Path,
 # A quoted field may span lines (an address with a line break), but not this many: beyond it
 # the quote is taken as unbalanced. Rows are converted to Arrow columns this many at a time.
 _MAX_RECORD_LINES = 50
-_CHUNK_ROWS = 65_536
+_CHUNK_ROWS = 8_192
 _SAMPLE_CHARS = 1 << 16
 
 
@@ -412,6 +412,20 @@ def _arrow_columns(chunk: list[list[str]], width: int) -> list[pa.Array]:
     return [pa.array(column, type=pa.string()) for column in columns]
 
 
+def _decode_error(path: Path, encoding: str) -> str:
+    """The message for a file that does not decode: the first bad byte's line and offset."""
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+        where, reason = "", "a decoding error"
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        where, reason = f" line {line}", f"{exc.reason} at byte {exc.start}"
+    return (f"{path.name}{where}: cannot decode as {encoding.removesuffix('-sig')} ({reason}) — "
+            "set encoding = \"gb18030\" or \"utf-8\" for this layer in the plan, or save the "
+            "file as UTF-8")
+
+
 def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[str]],
               overrides: Mapping[str, str] | None) -> RawTable:
     """Stream a CSV: rows are split by the csv module and kept as Arrow string columns (about
@@ -420,16 +434,14 @@ def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[s
     if encoding == "utf-8":
         encoding = "utf-8-sig"
     search = _search_aliases(aliases, overrides)
+    with path.open("rb") as raw:
+        head = raw.read(_SAMPLE_CHARS)
     try:
-        with path.open(encoding=encoding, newline="") as handle:
-            sample = handle.read(_SAMPLE_CHARS)
+        # the sample only chooses the dialect: bytes that do not decode are reported below
+        sample = head.decode(encoding, errors="replace")
     except LookupError:
         raise InputError(f"{path.name}: unknown encoding {encoding!r} — set encoding = "
                          "\"gb18030\" or \"utf-8\" for this layer in the plan") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path.name}: cannot decode as {encoding} ({exc.reason} at byte "
-                         f"{exc.start}) — set encoding = \"gb18030\" or \"utf-8\" for this "
-                         "layer in the plan, or save the file as UTF-8") from None
     dialect, header_index = _csv_dialect(sample, search)
     broken: list[BrokenRow] = []
     chunks: list[list[pa.Array]] = []
@@ -461,10 +473,8 @@ def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[s
                     chunks.append(_arrow_columns(chunk, width))
                     chunk = []
             chunks.append(_arrow_columns(chunk, width))
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path.name} line {lines.number + 1}: cannot decode as {encoding} "
-                             f"({exc.reason}) — set encoding = \"gb18030\" or \"utf-8\" for this "
-                             "layer in the plan, or save the file as UTF-8") from None
+        except UnicodeDecodeError:
+            raise InputError(_decode_error(path, encoding)) from None
         except InputError as exc:
             raise InputError(f"{path.name} {exc}") from None
     frame = pd.DataFrame({
