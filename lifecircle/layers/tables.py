@@ -636,6 +636,12 @@ def shapefile_encoding(path: Path) -> str | None:
         return "gb18030"
 
 
+def _check_not_empty(path: Path) -> None:
+    if path.exists() and path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path.name}: the file is empty (0 bytes) — export or save it again "
+                         "(was it copied while still being written?)")
+
+
 def read_vector(path: Path, *, layer: str | None = None,
                 encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read a vector file with pyogrio, honouring ``.cpg`` files and GBK shapefiles.
@@ -645,6 +651,7 @@ def read_vector(path: Path, *, layer: str | None = None,
     InputError
         When the file or layer cannot be read.
     """
+    _check_not_empty(path)
     if encoding is None and path.suffix.lower() == ".shp":
         encoding = shapefile_encoding(path)
     try:
@@ -689,6 +696,7 @@ def read_table(path: str | Path, *, aliases: Mapping[str, Sequence[str]] = FIELD
     if not path.exists():
         raise InputError(f"{path} does not exist — check the path in the plan (relative paths "
                          "are read from the plan file's folder)")
+    _check_not_empty(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
         return _read_csv(path, encoding, aliases, columns)

@@ -157,6 +157,10 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
     gdf = read_vector(path, layer=spec.layer, encoding=spec.encoding)
     warnings: list[str] = []
     rejects: list[dict[str, Any]] = []
+    if len(gdf) == 0:
+        raise InputError(f"{file}: the file has no features (no township polygons) — check "
+                         "[inputs.townships].path" + (" and layer" if spec.layer else "")
+                         + " (a county's boundaries can be fetched with lifecircle fetch)")
     if gdf.crs is None:
         bounds = gdf.total_bounds if len(gdf) else np.zeros(4)
         if np.all(np.abs(bounds[[0, 2]]) <= 180) and np.all(np.abs(bounds[[1, 3]]) <= 90):

@@ -161,6 +161,9 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
     file = spec.path.name
     gdf = read_vector(spec.path, layer=spec.layer, encoding=spec.encoding)
     warnings: list[str] = []
+    if len(gdf) == 0:
+        raise InputError(f"{file}: the file has no features (no unit polygons) — check path "
+                         f"under the [[inputs.units]] entry with level = \"{spec.level}\"")
     if gdf.crs is None:
         warnings.append(f"{file} 没有坐标系信息，按 WGS-84 经纬度读取")
         gdf = gdf.set_crs("EPSG:4326")
