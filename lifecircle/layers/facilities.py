@@ -64,7 +64,6 @@ SERVICE_FLAGS: dict[str, tuple[str, ...]] = {
 _NUMBER_UNITS = re.compile(r"(张|个|床|人|户|㎡|m2|m²|平方米|平米|平方|年|元|处|间)$")
 _DMS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
                   r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|′′|''|秒))?\s*([nsewNSEW东西南北])?\s*$")
-_YEAR = re.compile(r"(19\d{2}|20\d{2})")
 
 
 @dataclass(frozen=True)
@@ -150,14 +149,18 @@ def _strings(array: pa.Array, keep: np.ndarray) -> pd.Series:
 
 
 def _match_subtypes(registry: CategoryRegistry, category: str, folded: pa.Array) -> np.ndarray:
-    """:meth:`CategoryRegistry.match_subtype` over a column of folded text, one pass per alias."""
-    result = np.full(len(folded), "", dtype=object)
-    open_ = np.ones(len(folded), dtype=bool)
+    """:meth:`CategoryRegistry.match_subtype` over a column of folded text: each distinct value
+    once, one vectorised pass per alias."""
+    encoded = pc.dictionary_encode(folded)
+    values = encoded.dictionary
+    matched = np.full(len(values), "", dtype=object)
+    open_ = np.ones(len(values), dtype=bool)
     for alias, key in registry.subtype_aliases(category):
-        hit = open_ & _mask(pc.match_substring(folded, alias))
-        result[hit] = key
+        hit = open_ & _mask(pc.match_substring(values, alias))
+        matched[hit] = key
         open_ &= ~hit
-    return result
+    return matched[encoded.indices.to_numpy(zero_copy_only=False)] if len(folded) \
+        else np.array([], dtype=object)
 
 
 def _floats(text: pa.Array) -> np.ndarray:
@@ -207,18 +210,17 @@ def _parse_coordinates(values: pd.Series, *, degrees: bool = True
 
 
 def _parse_years(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
-    text = _clean_text(values)
+    """Four-digit years found in the text (``2019年``, ``2019-05``) or dates' years."""
+    text = _text_array(values)
+    found = pc.extract_regex(text, r"(?P<year>19\d{2}|20\d{2})")
+    years = pc.cast(pc.struct_field(found, [0]), pa.float64()).to_numpy(zero_copy_only=False)
+    years = np.asarray(years, dtype=float)
     if values.dtype == object:
-        is_date = np.array([isinstance(v, datetime | date | pd.Timestamp) for v in values],
-                           dtype=bool)
-    else:
-        is_date = np.zeros(len(values), dtype=bool)
-    years = pd.to_numeric(text.str.extract(_YEAR.pattern, expand=False),
-                          errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    for i in np.flatnonzero(is_date):
-        years[i] = float(values.iloc[i].year)
-    blank = (text == "").to_numpy(dtype=bool)
-    return years, blank, text
+        for i, v in enumerate(values):
+            if isinstance(v, datetime | date | pd.Timestamp):
+                years[i] = float(v.year)
+    blank = _mask(pc.equal(text, ""))
+    return years, blank, pd.Series(text, dtype=pd.ArrowDtype(pa.string()))
 
 
 def _truthy(values: pd.Series) -> np.ndarray:
@@ -355,9 +357,9 @@ def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np
     if idx.size < 2:
         return {}, []
     points = pd.DataFrame({"lon": lon[idx], "lat": lat[idx]})
-    group = points.groupby(["lon", "lat"], sort=False).ngroup().to_numpy()
-    rows = pd.DataFrame({"row": idx, "group": group,
-                         "key": pd.Series(keys.take(pa.array(idx)), dtype="str")})
+    group, _ = pd.factorize(lon[idx] + 1j * lat[idx])
+    key, _ = pd.factorize(pd.Series(keys.take(pa.array(idx)), dtype=pd.ArrowDtype(pa.string())))
+    rows = pd.DataFrame({"row": idx, "group": group, "key": key})
     sizes = np.bincount(group)
     crowds = [idx[group == g] for g in np.flatnonzero(sizes >= COLOCATED_ROWS)]
     # the first row of each name at each point; the others repeat it

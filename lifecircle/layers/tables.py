@@ -29,6 +29,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import pyproj
 
@@ -426,10 +427,114 @@ def _decode_error(path: Path, encoding: str) -> str:
             "file as UTF-8")
 
 
+_SCAN_BYTES = 1 << 22
+
+
+def _scan_lines(data: memoryview) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per physical line: end offset (exclusive of the newline), whether it is empty, and
+    whether it holds an odd number of quote bytes (a quoted cell that spans lines — or a quote
+    that is never closed). Vectorised over blocks; valid for UTF-8 and GBK/GB18030, where the
+    newline and quote bytes never occur inside a multi-byte character."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    blocks = range(0, buffer.size, _SCAN_BYTES)
+    ends = [np.flatnonzero(buffer[s:s + _SCAN_BYTES] == 10) + s for s in blocks]
+    end = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
+    if buffer.size and (end.size == 0 or end[-1] != buffer.size - 1):
+        end = np.append(end, buffer.size)  # a last line without a newline
+    # quotes per line: the line of each quote, counted by runs (quotes are few in most files)
+    lines, counts = [], []
+    for start in blocks:
+        quotes = np.flatnonzero(buffer[start:start + _SCAN_BYTES] == 34) + start
+        if quotes.size:
+            line, count = np.unique(np.searchsorted(end, quotes), return_counts=True)
+            lines.append(line)
+            counts.append(count)
+    odd = np.zeros(end.size, dtype=bool)
+    if lines:
+        line, count = np.concatenate(lines), np.concatenate(counts)
+        first = np.flatnonzero(np.concatenate([[True], line[1:] != line[:-1]]))
+        odd[line[first]] = np.add.reduceat(count, first) % 2 == 1
+    starts = np.concatenate([[0], end[:-1] + 1])
+    length = end - starts
+    carriage = np.zeros(end.size, dtype=bool)
+    has_byte = length > 0
+    carriage[has_byte] = buffer[end[has_byte] - 1] == 13
+    empty = (length == 0) | ((length == 1) & carriage)
+    return end, empty, odd
+
+
+def _read_csv_columns(path: Path, encoding: str, dialect: Any, header_line: int,
+                      names: list[str]) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """The data rows by pyarrow's CSV reader, with their line numbers, when every line is one
+    whole record (no quote spans lines, every row has the header's width); ``None`` otherwise,
+    and the exact, slower reader takes over."""
+    import mmap
+
+    import pyarrow.csv as pacsv
+
+    if len(dialect.delimiter) != 1 or encoding.startswith("utf-16") or not names:
+        return None
+    with path.open("rb") as handle:
+        # not closed explicitly: Arrow and numpy views may outlive this function's frame
+        data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    end, empty, odd = _scan_lines(memoryview(data))
+    if odd.any() or header_line >= end.size:
+        return None
+    skipped: list[int] = []
+
+    def invalid(row: Any) -> str:
+        skipped.append(row.number)
+        return "skip"
+
+    offset = int(end[header_line]) + 1
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)[offset:]),
+            read_options=pacsv.ReadOptions(column_names=names, encoding=encoding
+                                           .removesuffix("-sig"), block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=dialect.delimiter,
+                                             quote_char=dialect.quotechar or False,
+                                             double_quote=bool(dialect.doublequote),
+                                             escape_char=dialect.escapechar or False,
+                                             newlines_in_values=False,
+                                             invalid_row_handler=invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        return None
+    if any(number is None for number in skipped):
+        return None
+    # rows pyarrow skipped must be blank (spaces); a short or long row needs the exact reader
+    blankish = [n + header_line + 1 for n in skipped]
+    lines = np.flatnonzero(~empty) + 1
+    lines = lines[lines > header_line + 1]
+    if blankish:
+        starts = np.concatenate([[0], end[:-1] + 1])
+        for line in blankish:
+            text = bytes(data[starts[line - 1]:end[line - 1]])
+            if text.strip(b" \t\r" + dialect.delimiter.encode()):
+                return None
+        lines = lines[~np.isin(lines, blankish)]
+    if len(lines) != table.num_rows:
+        return None
+    blank = np.ones(table.num_rows, dtype=bool)
+    for column in table.columns:
+        blank &= np.asarray(pc.equal(pc.utf8_trim_whitespace(column), "")
+                            .to_numpy(zero_copy_only=False), dtype=bool)
+    if blank.any():  # rows of empty cells (",,,,") are layout, not register rows
+        table = table.filter(pa.array(~blank))
+        lines = lines[~blank]
+    frame = pd.DataFrame({name: pd.Series(table.column(j), dtype=pd.ArrowDtype(pa.string()))
+                          for j, name in enumerate(names)})
+    return frame, lines.astype(np.int64)
+
+
 def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[str]],
               overrides: Mapping[str, str] | None) -> RawTable:
-    """Stream a CSV: rows are split by the csv module and kept as Arrow string columns (about
-    the size of the file), ``_CHUNK_ROWS`` at a time, with each row's line number."""
+    """Read a CSV into Arrow string columns (about the size of the file) with each row's line
+    number: pyarrow's reader when every line is one record, else the csv module streaming
+    ``_CHUNK_ROWS`` rows at a time, which also finds unbalanced quotes."""
     encoding = encoding or detect_file_encoding(path)
     if encoding == "utf-8":
         encoding = "utf-8-sig"
@@ -443,6 +548,26 @@ def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[s
         raise InputError(f"{path.name}: unknown encoding {encoding!r} — set encoding = "
                          "\"gb18030\" or \"utf-8\" for this layer in the plan") from None
     dialect, header_index = _csv_dialect(sample, search)
+    sample_lines = sample.splitlines(keepends=True)
+    if header_index < len(sample_lines) - 1:
+        header = next(csv.reader([sample_lines[header_index]], dialect), [])
+        names = _unique_headers(header)
+        try:
+            columns = _read_csv_columns(path, encoding, dialect, header_index, names)
+        except UnicodeDecodeError:
+            raise InputError(_decode_error(path, encoding)) from None
+        if columns is not None:
+            frame, numbers = columns
+            mapping = map_columns(names, aliases, overrides, file=path.name)
+            return RawTable(frame=frame, rows=numbers, columns=mapping, file=path)
+    return _read_csv_streamed(path, encoding, dialect, header_index, aliases, overrides)
+
+
+def _read_csv_streamed(path: Path, encoding: str, dialect: Any, header_index: int,
+                       aliases: Mapping[str, Sequence[str]],
+                       overrides: Mapping[str, str] | None) -> RawTable:
+    """The exact reader: the csv module's records, ``_CHUNK_ROWS`` at a time into Arrow."""
+    search = _search_aliases(aliases, overrides)
     broken: list[BrokenRow] = []
     chunks: list[list[pa.Array]] = []
     numbers: list[int] = []
