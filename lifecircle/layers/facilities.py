@@ -123,6 +123,10 @@ def _text_array(values: pd.Series) -> pa.Array:
     """Cells as Arrow strings: stripped, NFKC-folded, ``""`` for blanks (vectorised)."""
     if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_string(values.dtype.pyarrow_dtype):
         array = pa.array(values)
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+    elif values.isna().all():  # a field the file does not have
+        array = pa.nulls(len(values), pa.string())
     else:
         array = pa.array([_cell_text(v) for v in values], type=pa.string())
     array = pc.fill_null(array, "")
