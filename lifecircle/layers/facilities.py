@@ -10,8 +10,18 @@ Choices made here (documented for planners in the rejected-rows report):
 * **Non-numeric beds, areas or years** ("约50") reject the row with the fix "改为数字": a bed
   count dropped silently would lower every beds-per-1000-seniors figure unseen. Blank values
   are allowed (nan). Every input row is either used or rejected, once.
+* **Coordinates outside China** are rejected naming the real cause: projected metres ("set
+  crs = \"EPSG:…\""; for a shapefile without ``.prj``, "add the .prj or set crs"), a decimal
+  comma ("31,5": use a point), a latitude beyond ±90, or swapped columns — only the last gets
+  the advice to swap.
 * **Duplicates** (same name and coordinates within 10 m, or same name and township without
-  coordinates) are rejected as "与第N行重复".
+  coordinates) are rejected as "与第N行重复". The check is near-linear: rows at one exact point
+  are grouped and their names hashed; the KD-tree pair search runs over distinct points only.
+  :data:`COLOCATED_ROWS` or more rows at one exact point are reported as a warning (a register
+  geocoded to a fallback address, e.g. the district government's).
+
+Columns are parsed whole with pyarrow compute (no Python object per cell), so a register of
+two million rows is read in one pass; see ``benchmarks/registers.py``.
 
 Warnings (kept rows with a problem) are logged and returned in ``frame.attrs["warnings"]``.
 """
