@@ -647,6 +647,11 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         out.warnings.append(f"{file}：{note}")
 
     keep = ~bad
+    address = _strings(_text_array(table.values("address")), keep)
+    village = _strings(_text_array(table.values("village")), keep)
+    # every cell is parsed: let the file's columns go before the output is built
+    table.frame = table.frame.iloc[:0]
+    del x_text, y_text
     kept_lon, kept_lat = lon[keep], lat[keep]
     located_kept = np.isfinite(kept_lon) & np.isfinite(kept_lat)
     geometry = np.full(int(keep.sum()), None, dtype=object)
@@ -664,9 +669,9 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         "category": spec.category,
         "subtype": pd.Series(subtypes[keep], dtype="str"),
         "name": _strings(names, keep),
-        "address": _strings(_text_array(table.values("address")), keep),
+        "address": address,
         "stated_township": _strings(stated, keep),
-        "stated_village": _strings(_text_array(table.values("village")), keep),
+        "stated_village": village,
         "beds": numbers["beds"][keep],
         "nursing_beds": numbers["nursing_beds"][keep],
         "floor_area_m2": numbers["floor_area_m2"][keep],

@@ -430,35 +430,40 @@ def _decode_error(path: Path, encoding: str) -> str:
 _SCAN_BYTES = 1 << 22
 
 
-def _scan_lines(data: memoryview) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scan_lines(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per physical line: end offset (exclusive of the newline), whether it is empty, and
     whether it holds an odd number of quote bytes (a quoted cell that spans lines — or a quote
-    that is never closed). Vectorised over blocks; valid for UTF-8 and GBK/GB18030, where the
-    newline and quote bytes never occur inside a multi-byte character."""
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    blocks = range(0, buffer.size, _SCAN_BYTES)
-    ends = [np.flatnonzero(buffer[s:s + _SCAN_BYTES] == 10) + s for s in blocks]
+    that is never closed). Read in blocks, vectorised; valid for UTF-8 and GBK/GB18030, where
+    the newline and quote bytes never occur inside a multi-byte character."""
+    ends, quote_lines, quote_counts = [], [], []
+    carriage_ends: list[np.ndarray] = []
+    start = 0
+    with path.open("rb") as handle:
+        while (block := np.frombuffer(handle.read(_SCAN_BYTES), dtype=np.uint8)).size:
+            newline = np.flatnonzero(block == 10)
+            ends.append(newline + start)
+            carriage_ends.append(newline[newline > 0][block[newline[newline > 0] - 1] == 13]
+                                 + start)
+            quotes = np.flatnonzero(block == 34) + start
+            if quotes.size:
+                quote_lines.append(quotes)
+            start += block.size
     end = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
-    if buffer.size and (end.size == 0 or end[-1] != buffer.size - 1):
-        end = np.append(end, buffer.size)  # a last line without a newline
-    # quotes per line: the line of each quote, counted by runs (quotes are few in most files)
-    lines, counts = [], []
-    for start in blocks:
-        quotes = np.flatnonzero(buffer[start:start + _SCAN_BYTES] == 34) + start
-        if quotes.size:
-            line, count = np.unique(np.searchsorted(end, quotes), return_counts=True)
-            lines.append(line)
-            counts.append(count)
+    if start and (end.size == 0 or end[-1] != start - 1):
+        end = np.append(end, start)  # a last line without a newline
     odd = np.zeros(end.size, dtype=bool)
-    if lines:
-        line, count = np.concatenate(lines), np.concatenate(counts)
+    for quotes in quote_lines:  # quotes per line, counted by runs (few in most files)
+        line, count = np.unique(np.searchsorted(end, quotes), return_counts=True)
+        quote_counts.append((line, count))
+    if quote_counts:
+        line = np.concatenate([q[0] for q in quote_counts])
+        count = np.concatenate([q[1] for q in quote_counts])
         first = np.flatnonzero(np.concatenate([[True], line[1:] != line[:-1]]))
         odd[line[first]] = np.add.reduceat(count, first) % 2 == 1
     starts = np.concatenate([[0], end[:-1] + 1])
     length = end - starts
-    carriage = np.zeros(end.size, dtype=bool)
-    has_byte = length > 0
-    carriage[has_byte] = buffer[end[has_byte] - 1] == 13
+    carriage = np.isin(end, np.concatenate(carriage_ends)) if carriage_ends else \
+        np.zeros(end.size, dtype=bool)
     empty = (length == 0) | ((length == 1) & carriage)
     return end, empty, odd
 
@@ -468,16 +473,11 @@ def _read_csv_columns(path: Path, encoding: str, dialect: Any, header_line: int,
     """The data rows by pyarrow's CSV reader, with their line numbers, when every line is one
     whole record (no quote spans lines, every row has the header's width); ``None`` otherwise,
     and the exact, slower reader takes over."""
-    import mmap
-
     import pyarrow.csv as pacsv
 
     if len(dialect.delimiter) != 1 or encoding.startswith("utf-16") or not names:
         return None
-    with path.open("rb") as handle:
-        # not closed explicitly: Arrow and numpy views may outlive this function's frame
-        data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    end, empty, odd = _scan_lines(memoryview(data))
+    end, empty, odd = _scan_lines(path)
     if odd.any() or header_line >= end.size:
         return None
     skipped: list[int] = []
@@ -488,19 +488,21 @@ def _read_csv_columns(path: Path, encoding: str, dialect: Any, header_line: int,
 
     offset = int(end[header_line]) + 1
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)[offset:]),
-            read_options=pacsv.ReadOptions(column_names=names, encoding=encoding
-                                           .removesuffix("-sig"), block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=dialect.delimiter,
-                                             quote_char=dialect.quotechar or False,
-                                             double_quote=bool(dialect.doublequote),
-                                             escape_char=dialect.escapechar or False,
-                                             newlines_in_values=False,
-                                             invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
+        with pa.OSFile(str(path)) as stream:
+            stream.seek(offset)
+            table = pacsv.read_csv(
+                stream,
+                read_options=pacsv.ReadOptions(column_names=names, encoding=encoding
+                                               .removesuffix("-sig"), block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(delimiter=dialect.delimiter,
+                                                 quote_char=dialect.quotechar or False,
+                                                 double_quote=bool(dialect.doublequote),
+                                                 escape_char=dialect.escapechar or False,
+                                                 newlines_in_values=False,
+                                                 invalid_row_handler=invalid),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
+                    quoted_strings_can_be_null=False))
     except pa.ArrowInvalid:
         return None
     if any(number is None for number in skipped):
@@ -511,10 +513,12 @@ def _read_csv_columns(path: Path, encoding: str, dialect: Any, header_line: int,
     lines = lines[lines > header_line + 1]
     if blankish:
         starts = np.concatenate([[0], end[:-1] + 1])
-        for line in blankish:
-            text = bytes(data[starts[line - 1]:end[line - 1]])
-            if text.strip(b" \t\r" + dialect.delimiter.encode()):
-                return None
+        with path.open("rb") as handle:
+            for line in blankish:
+                handle.seek(starts[line - 1])
+                text = handle.read(end[line - 1] - starts[line - 1])
+                if text.strip(b" \t\r" + dialect.delimiter.encode()):
+                    return None
         lines = lines[~np.isin(lines, blankish)]
     if len(lines) != table.num_rows:
         return None

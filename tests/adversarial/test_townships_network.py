@@ -157,6 +157,7 @@ def test_validate_with_an_empty_network_prints_one_line(tmp_path):
     assert "network.osm.bz2" in message and "export it again" in message
 
 
+@pytest.mark.slow
 def test_a_township_without_roads_is_named_in_the_warnings(tmp_path):
     from lifecircle.pipeline import load_inputs
     from lifecircle.plan import load_plan
