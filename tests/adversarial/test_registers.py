@@ -5,6 +5,7 @@ where the whole file is unusable)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import shapely
 from lifecircle.errors import InputError
 from lifecircle.layers.categories import load_registry
 from lifecircle.layers.facilities import COLOCATED_ROWS, LayerSpec, read_register
-from tests.adversarial.registers_util import assert_accounted, csv_data_rows
+from tests.adversarial.registers_util import accounted_rows, assert_accounted, csv_data_rows
 
 REGISTRY = load_registry()
 HEADER = "名称,类型,经度,纬度,床位数,所属街道"
@@ -342,3 +343,26 @@ def test_duplicates_within_ten_metres_at_distinct_points_are_found(tmp_path):
 def test_data_rows_helper_counts_independently(tmp_path):
     path = _csv(tmp_path, ["", *_rows(2), ",,,,,"])
     assert csv_data_rows(path) == {("", 3), ("", 4)}
+
+
+# ------------------------------------------------------------------ the shipped registers
+
+@pytest.mark.parametrize(("file", "category", "encoding"), [
+    ("elder_care_centres.xlsx", "elder_care_centre", ""),
+    ("meal_points.csv", "meal_point", "gbk"),
+    ("social_work_stations.csv", "social_work_station", "utf-8-sig"),
+    ("children_homes.csv", "children_home", "utf-8"),
+    ("community_centres.csv", "community_centre", "utf-8"),
+    ("columbaria.geojson", "columbarium", ""),
+])
+def test_every_row_of_the_sample_registers_is_accounted_for(file, category, encoding):
+    from lifecircle.data import data_path
+
+    path = data_path("sample", file)
+    frame, rejects = read_register(LayerSpec(category, path), REGISTRY)[:2]
+    if path.suffix == ".geojson":
+        features = json.loads(path.read_text(encoding="utf-8"))["features"]
+        assert sorted(accounted_rows(frame, rejects)) == [("", i + 1)
+                                                          for i in range(len(features))]
+    else:
+        assert_accounted(frame, rejects, path, encoding=encoding)
