@@ -652,6 +652,7 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     # every cell is parsed: let the file's columns go before the output is built
     table.frame = table.frame.iloc[:0]
     del x_text, y_text
+    pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back first
     kept_lon, kept_lat = lon[keep], lat[keep]
     located_kept = np.isfinite(kept_lon) & np.isfinite(kept_lat)
     geometry = np.full(int(keep.sum()), None, dtype=object)
