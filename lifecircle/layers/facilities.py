@@ -822,14 +822,14 @@ def _match_names(stated: np.ndarray, names: pd.Series, codes: pd.Series) -> np.n
     folded: dict[str, str | None] = {}
     for name, code in zip(names.map(normalise_place_name), codes, strict=True):
         folded[name] = None if name in folded else code  # ambiguous when two fold alike
-    result = np.full(len(stated), "", dtype=object)
     code_set = set(codes)
-    for i, value in enumerate(stated):
-        if not value:
-            continue
-        code = exact.get(normalise_text(value)) or folded.get(normalise_place_name(value)) \
-            or (str(value) if str(value) in code_set else None)
-        result[i] = code or ""
+    # once per distinct stated name: registers repeat a handful of township names
+    positions, values = pd.factorize(pd.Series(stated, dtype=object))
+    matched = np.array([(exact.get(normalise_text(value)) or folded.get(normalise_place_name(value))
+                         or (str(value) if str(value) in code_set else "")) if value else ""
+                        for value in values], dtype=object)
+    result = np.full(len(stated), "", dtype=object)
+    result[positions >= 0] = matched[positions[positions >= 0]]
     return result
 
 
@@ -923,7 +923,8 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
                 f"“{name_of.get(codes_by_polygon[i], codes_by_polygon[i])}”——已按坐标归属，"
                 "请核对坐标或所属街道")
     facilities["township_code"] = township_code
-    facilities["township_name"] = [name_of.get(c, "") for c in township_code]
+    facilities["township_name"] = pd.Series(township_code, index=facilities.index) \
+        .map(name_of).fillna("").to_numpy(dtype=object)
     innermost = np.full(n, "", dtype=object)
     for level, unit_frame in (units or {}).items():
         unit_frame = unit_frame.to_crs("EPSG:4326") if unit_frame.crs is not None else unit_frame
