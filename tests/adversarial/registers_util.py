@@ -37,6 +37,18 @@ def xlsx_data_rows(path: Path) -> set[tuple[str, int]]:
     return rows
 
 
+def write_xlsx(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    """A workbook with one sheet per item, rows as given."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        ws = book.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    book.save(path)
+    return path
+
+
 def accounted_rows(frame: pd.DataFrame, rejects: pd.DataFrame) -> list[tuple[str, int]]:
     """``(sheet, row)`` of every used and every rejected row (a list: repeats show)."""
     used = list(zip(frame["source_sheet"].astype(str), frame["source_row"].astype(int),

@@ -18,7 +18,12 @@ import shapely
 from lifecircle.errors import InputError
 from lifecircle.layers.categories import load_registry
 from lifecircle.layers.facilities import COLOCATED_ROWS, LayerSpec, read_register
-from tests.adversarial.registers_util import accounted_rows, assert_accounted, csv_data_rows
+from tests.adversarial.registers_util import (
+    accounted_rows,
+    assert_accounted,
+    csv_data_rows,
+    write_xlsx,
+)
 
 REGISTRY = load_registry()
 HEADER = "名称,类型,经度,纬度,床位数,所属街道"
@@ -50,17 +55,6 @@ def _one_reason(rejects, row: int, sheet: str = "") -> tuple[str, str]:
     return hit["reason"].iloc[0], hit["fix"].iloc[0]
 
 
-def _workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
-    book = openpyxl.Workbook()
-    book.remove(book.active)
-    for title, rows in sheets.items():
-        ws = book.create_sheet(title)
-        for row in rows:
-            ws.append(row)
-    book.save(path)
-    return path
-
-
 # ------------------------------------------------------------------ workbooks
 
 def _street_rows(street: str, n: int, offset: int) -> list[list[object]]:
@@ -70,7 +64,7 @@ def _street_rows(street: str, n: int, offset: int) -> list[list[object]]:
 
 
 def test_every_street_sheet_is_read_and_the_instructions_sheet_is_named(tmp_path):
-    path = _workbook(tmp_path / "养老服务设施.xlsx", {
+    path = write_xlsx(tmp_path / "养老服务设施.xlsx", {
         "填表说明": [["本表按街道分页填写"], ["经纬度为 WGS-84"]],
         "城东街道": _street_rows("城东", 17, 0),
         "城西街道": _street_rows("城西", 17, 100),
@@ -89,7 +83,7 @@ def test_every_street_sheet_is_read_and_the_instructions_sheet_is_named(tmp_path
 def test_a_bad_row_names_its_sheet(tmp_path):
     west = _street_rows("城西", 5, 100)
     west[3][2] = "abc"  # Excel row 4 of 城西街道
-    path = _workbook(tmp_path / "登记.xlsx", {"城东街道": _street_rows("城东", 5, 0),
+    path = write_xlsx(tmp_path / "登记.xlsx", {"城东街道": _street_rows("城东", 5, 0),
                                               "城西街道": west})
     frame, rejects, _ = _read(path)
     assert len(frame) == 9
@@ -100,7 +94,7 @@ def test_a_bad_row_names_its_sheet(tmp_path):
 
 
 def test_sheet_in_the_plan_still_picks_one(tmp_path):
-    path = _workbook(tmp_path / "登记.xlsx", {"城东街道": _street_rows("城东", 3, 0),
+    path = write_xlsx(tmp_path / "登记.xlsx", {"城东街道": _street_rows("城东", 3, 0),
                                               "城西街道": _street_rows("城西", 4, 100)})
     frame, rejects, warnings = _read(path, sheet="城西街道")
     assert list(frame["source_sheet"].unique()) == ["城西街道"] and len(frame) == 4
