@@ -7,6 +7,7 @@ everything succeeded.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import platform
@@ -24,6 +25,11 @@ import pyogrio
 
 from lifecircle.coverage.metrics import CoverageResult, compute_coverage
 from lifecircle.coverage.presets import preset_names
+from lifecircle.coverage.sensitivity import (
+    SensitivityResult,
+    evaluate_sensitivity,
+    search_limit_m,
+)
 from lifecircle.coverage.siting import propose_sites, township_access_2sfca
 from lifecircle.coverage.targets import (
     EvaluationContext,
@@ -33,22 +39,30 @@ from lifecircle.coverage.targets import (
     parse_targets,
 )
 from lifecircle.coverage.walk import WalkModel
-from lifecircle.errors import NetworkError
+from lifecircle.errors import InputError, NetworkError
 from lifecircle.geo.network import WalkNetwork
+from lifecircle.geo.network_audit import audit_network, dropped_ways
 from lifecircle.geo.osm import (
+    NetworkSpec,
     describe_components,
-    load_walk_graph,
+    load_walk_graph_and_ways,
     node_lonlat,
     townships_without_roads,
 )
 from lifecircle.geo.population import demand_points
 from lifecircle.layers.categories import CategoryRegistry, load_registry
-from lifecircle.layers.facilities import check_coordinate_system, locate_facilities, read_register
+from lifecircle.layers.facilities import (
+    LayerSpec,
+    layer_system_issue,
+    locate_facilities,
+    read_register,
+    with_detected_system,
+)
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
 from lifecircle.output import staged_folder, write_json, write_text_atomic
-from lifecircle.plan import Plan
+from lifecircle.plan import Plan, SensitivitySpec
 from lifecircle.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -70,6 +84,7 @@ class RunOptions:
     tiles_url: str | None = None
     tianditu_key: str | None = None
     siting: bool = True
+    sensitivity: bool = False  # --sensitivity; a [sensitivity] section in the plan also asks
 
 
 @dataclass
@@ -87,6 +102,13 @@ class Inputs:
     layer_counts: pd.DataFrame
     network_summary: dict[str, Any]
     timings_s: dict[str, float] = field(default_factory=dict)
+    network_audit: dict[str, Any] = field(default_factory=dict)
+    dropped_ways: gpd.GeoDataFrame | None = None
+    outside_facilities: gpd.GeoDataFrame | None = None  # 区外设施: serve, but are not counted
+
+    def serving_facilities(self) -> gpd.GeoDataFrame:
+        """The facilities that serve residents: those inside and those just outside the area."""
+        return _with_outside(self.facilities, self)
 
 
 @contextmanager
@@ -110,6 +132,36 @@ def _join_zones(
     )
     joined = joined[~joined.index.duplicated(keep="first")]
     return joined[list(columns)].rename(columns=columns).reindex(points.index)
+
+
+def _settle_coordinate_system(
+    frame: gpd.GeoDataFrame, layer: LayerSpec, node_lon: Any, node_lat: Any
+) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
+    """A register's points in the system its ``crs`` declares or the walk network reveals:
+    ``(frame, notice, error)`` (see :func:`layer_system_issue`)."""
+    valid = _located(frame)
+    if not len(valid):
+        return frame, None, None
+    system, notice, error = layer_system_issue(
+        valid.geometry.x.to_numpy(),
+        valid.geometry.y.to_numpy(),
+        layer.crs,
+        node_lon,
+        node_lat,
+        layer_name=layer.path.name,
+        crs_check=layer.crs_check,
+    )
+    if layer.crs is None and system is not None:
+        frame = with_detected_system(frame, system)
+    return frame, notice, error
+
+
+def network_spec_for(plan: Plan, **changes: Any) -> NetworkSpec:
+    """The plan's network spec, reaching ``buffer_m`` beyond the study area (default: the
+    longest threshold's walking distance), with any field changed (e.g. ``walk_rules``)."""
+    buffer_m = plan.network.buffer_m if plan.network.buffer_m is not None \
+        else plan.walk.max_reach_m
+    return dataclasses.replace(plan.network, buffer_m=buffer_m, **changes)
 
 
 def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
@@ -141,8 +193,9 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
 
     progress("读取步行路网", 1, steps)
     with _timed(timings, "network"):
-        graph = load_walk_graph(plan.network)
+        graph, ways = load_walk_graph_and_ways(network_spec_for(plan))
         network = WalkNetwork.from_graph(graph)
+        network_audit = audit_network(ways, townships, network, rule_set=plan.network.walk_rules)
     node_lon, node_lat = node_lonlat(graph)
     components = describe_components(graph)
     if components.get("other_components"):
@@ -168,22 +221,14 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     with _timed(timings, "registers"):
         frames = []
         counts = []
+        crs_errors = []
         for layer in plan.layers:
             frame, rejects = read_register(layer, registry)
             rejections.append(rejects)
             warnings.extend(frame.attrs.get("warnings", []))
-            valid = _located(frame)
-            if len(valid):
-                warning = check_coordinate_system(
-                    valid.geometry.x.to_numpy(),
-                    valid.geometry.y.to_numpy(),
-                    layer.crs,
-                    node_lon,
-                    node_lat,
-                    layer_name=layer.path.name,
-                )
-                if warning:
-                    warnings.append(warning)
+            frame, notice, error = _settle_coordinate_system(frame, layer, node_lon, node_lat)
+            warnings.extend([notice] if notice else [])
+            crs_errors.extend([error] if error else [])
             frames.append(frame)
             counts.append(
                 {
@@ -193,14 +238,25 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
                     "rejected_on_read": len(rejects),
                 }
             )
+        if crs_errors:
+            raise InputError("；".join(crs_errors))
         facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
-        facilities, locate_rejects = locate_facilities(facilities, townships, units=units)
+        facilities, locate_rejects = locate_facilities(
+            facilities, townships, units=units, serve_from_outside_m=plan.walk.max_reach_m
+        )
+        outside = facilities.pop("outside_area").to_numpy(dtype=bool)
+        outside_facilities = facilities[outside].reset_index(drop=True)
+        facilities = facilities[~outside].reset_index(drop=True)
         rejections.append(locate_rejects)
         warnings.extend(facilities.attrs.get("warnings", []))
     rejected = concat_rejections(rejections)
     layer_counts = pd.DataFrame(counts)
     layer_counts["used"] = [
         int((facilities["source_file"] == row.layer).sum()) for row in layer_counts.itertuples()
+    ]
+    layer_counts["outside"] = [
+        int((outside_facilities["source_file"] == row.layer).sum())
+        for row in layer_counts.itertuples()
     ]
     layer_counts["rejected"] = [
         int((rejected["file"] == row.layer).sum()) for row in layer_counts.itertuples()
@@ -236,6 +292,9 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
             **components,
         },
         timings_s=timings,
+        network_audit=network_audit,
+        dropped_ways=dropped_ways(ways),
+        outside_facilities=outside_facilities,
     )
 
 
@@ -264,7 +323,7 @@ def _with_accessibility(
     """
     townships = townships.copy()
     threshold_min = max(walk.thresholds_min)
-    facilities = _located(inputs.facilities)
+    facilities = _located(inputs.serving_facilities())
     for category in categories:
         own = facilities[facilities["category"] == category]
         if own.empty:
@@ -309,7 +368,18 @@ def _evaluate(
     units: dict[str, gpd.GeoDataFrame],
     targets: list[Target] | None = None,
 ) -> GapReport:
-    context = EvaluationContext(
+    context = _context(plan, facilities, coverage, townships, units)
+    return evaluate_targets(list(plan.targets) if targets is None else targets, context)
+
+
+def _context(
+    plan: Plan,
+    facilities: gpd.GeoDataFrame,
+    coverage: CoverageResult,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+) -> EvaluationContext:
+    return EvaluationContext(
         townships=townships,
         units=units,
         facilities=facilities,
@@ -319,7 +389,58 @@ def _evaluate(
         district_name=plan.study.name,
         layers_present={layer.category for layer in plan.layers},
     )
-    return evaluate_targets(list(plan.targets) if targets is None else targets, context)
+
+
+def _sensitivity(
+    plan: Plan,
+    inputs: Inputs,
+    coverage: CoverageResult,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+    *,
+    progress: ProgressFn,
+) -> SensitivityResult | None:
+    """Service circles under every rule set x speed of ``[sensitivity]`` (or its defaults).
+
+    The walking distances are searched once per rule set, far enough for the fastest speed; the
+    plan's own rule set reuses the run's network (and its distances when they reach as far),
+    another rule set loads the network again under its rules.
+    """
+    spec = plan.sensitivity or SensitivitySpec()
+    circles = [t for t in plan.targets if t.type == "service_circle"]
+    categories = sorted({t.category for t in circles} & {layer.category for layer in plan.layers})
+    if not circles:
+        return None
+    limit_m = search_limit_m(plan.walk, spec.speeds_mps)
+    columns = ["snap_m", *(f"dist_m__{c}" for c in categories)]
+    distances: dict[str, pd.DataFrame] = {}
+    timings: dict[str, float] = {}
+    for i, rules in enumerate(spec.walk_rules):
+        progress(f"敏感性分析：{rules}", i, len(spec.walk_rules))
+        with _timed(timings, rules):
+            own = rules == plan.network.walk_rules
+            if own and coverage.search_limit_m >= limit_m:
+                distances[rules] = coverage.demand[columns]
+                continue
+            network = inputs.network
+            if not own:
+                graph, _ = load_walk_graph_and_ways(network_spec_for(plan, walk_rules=rules))
+                network = WalkNetwork.from_graph(graph)
+            searched = compute_coverage(
+                network,
+                inputs.serving_facilities(),
+                inputs.demand,
+                plan.walk,
+                categories=categories,
+                service_areas=False,
+                search_limit_m=limit_m,
+            )
+            distances[rules] = searched.demand[columns]
+    context = _context(plan, inputs.facilities, coverage, townships, units)
+    with _timed(timings, "evaluate"):
+        result = evaluate_sensitivity(circles, context, distances, speeds_mps=spec.speeds_mps)
+    result.timings_s = timings
+    return result
 
 
 def _coverage_and_zones(
@@ -328,7 +449,7 @@ def _coverage_and_zones(
     """Coverage of every category, and townships and units with their population summed."""
     coverage = compute_coverage(
         inputs.network,
-        inputs.facilities,
+        inputs.serving_facilities(),
         inputs.demand,
         plan.walk,
         categories=sorted({layer.category for layer in plan.layers}),
@@ -375,6 +496,14 @@ def evaluate_presets(
     return pd.concat(frames, ignore_index=True)[columns]
 
 
+def _with_outside(facilities: gpd.GeoDataFrame, inputs: Inputs) -> gpd.GeoDataFrame:
+    """``facilities`` plus the 区外设施 that serve residents from outside the area."""
+    outside = inputs.outside_facilities
+    if outside is None or outside.empty:
+        return facilities
+    return gpd.GeoDataFrame(pd.concat([facilities, outside], ignore_index=True), crs="EPSG:4326")
+
+
 def _site(
     plan: Plan,
     inputs: Inputs,
@@ -395,7 +524,7 @@ def _site(
         result = propose_sites(
             inputs.network,
             coverage.demand,
-            facilities,
+            _with_outside(facilities, inputs),
             townships,
             category=spec.category,
             threshold_min=spec.threshold_min,
@@ -443,7 +572,7 @@ def _site(
     facilities = gpd.GeoDataFrame(facilities, crs="EPSG:4326")
     after_coverage = compute_coverage(
         inputs.network,
-        facilities,
+        _with_outside(facilities, inputs),
         inputs.demand,
         plan.walk,
         categories=sorted({layer.category for layer in plan.layers}),
@@ -502,6 +631,30 @@ def _walk_record(walk: WalkModel) -> dict[str, Any]:
     }
 
 
+def _with_point_audit(
+    audit: dict[str, Any], inputs: Inputs, coverage: CoverageResult, walk: WalkModel
+) -> dict[str, Any]:
+    """The network audit plus the facilities and residents farther than ``max_snap_m`` from any
+    walkable way (they are left out of walking coverage), and the 区外设施 count."""
+    demand = coverage.demand
+    far = ~(demand["snap_m"].to_numpy(dtype=float) <= walk.max_snap_m)
+    unsnapped = coverage.unsnapped
+    return {
+        **audit,
+        "max_snap_m": walk.max_snap_m,
+        "facilities_far_from_roads": [
+            {"facility_id": str(r.facility_id), "category": str(r.category),
+             "distance_m": round(float(r.distance_m), 1)}
+            for r in unsnapped.itertuples()
+        ],
+        "cells_far_from_roads": int(far.sum()),
+        "pop_far_from_roads": round(float(demand.loc[far, "pop"].sum()), 1),
+        "pop60_far_from_roads": round(float(demand.loc[far, "pop60"].sum()), 1),
+        "outside_facilities": 0 if inputs.outside_facilities is None
+        else len(inputs.outside_facilities),
+    }
+
+
 def analyse(
     plan: Plan,
     inputs: Inputs,
@@ -524,6 +677,10 @@ def analyse(
             sites, siting, before_after = _site(
                 plan, inputs, coverage, townships, units, report, progress=progress
             )
+    sensitivity = None
+    if options.sensitivity or plan.sensitivity is not None:
+        with _timed(timings, "sensitivity"):
+            sensitivity = _sensitivity(plan, inputs, coverage, townships, units, progress=progress)
     unsnapped = coverage.unsnapped
     warnings = list(inputs.warnings)
     if len(unsnapped):
@@ -540,6 +697,7 @@ def analyse(
         "categories": categories,
         "targets": len(plan.targets),
         "network": inputs.network_summary,
+        "network_audit": _with_point_audit(inputs.network_audit, inputs, coverage, plan.walk),
         "layers": inputs.layer_counts.to_dict("records"),
         "demand_cells": len(inputs.demand),
         "population": {
@@ -549,6 +707,7 @@ def analyse(
         "rejected_rows": len(inputs.rejected),
         "warnings": warnings,
         "siting": siting,
+        "sensitivity": sensitivity.as_record() if sensitivity is not None else None,
         "versions": _versions(),
         "timings_s": timings,
     }
@@ -569,6 +728,10 @@ def analyse(
         siting=siting,
         before_after=before_after,
         run_info=run_info,
+        outside_facilities=inputs.outside_facilities,
+        network_audit=run_info["network_audit"],
+        dropped_ways=inputs.dropped_ways,
+        sensitivity=sensitivity,
     )
 
 
@@ -596,6 +759,27 @@ def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _outside_table(outside: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
+    """区外设施: facilities just outside the area that serve residents inside, one row each."""
+    table = pd.DataFrame({
+        "facility_id": outside["facility_id"],
+        "category": outside["category"],
+        "name": outside["name"],
+        "lon": outside.geometry.x.round(6),
+        "lat": outside.geometry.y.round(6),
+        "file": outside["source_file"],
+        "row": outside["source_row"],
+        "note": "区外设施：服务区内居民，不计入乡镇设施数量"
+        if lang == "zh"
+        else "outside the area: serves residents inside, not counted for any township",
+    })
+    if lang == "zh":
+        table = table.rename(columns={"facility_id": "设施编号", "category": "类别", "name": "名称",
+                                      "lon": "经度", "lat": "纬度", "file": "文件", "row": "行号",
+                                      "note": "说明"})
+    return table
+
+
 def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFrame) -> None:
     """Write every spatial result (and the rejected rows as a table) into one GeoPackage."""
     layers: dict[str, pd.DataFrame] = {
@@ -609,6 +793,8 @@ def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFra
         layers[f"units_{level}"] = frame
     if result.proposed_sites is not None and len(result.proposed_sites):
         layers["proposed_sites"] = result.proposed_sites
+    layers["outside_facilities"] = result.outside_facilities
+    layers["dropped_ways"] = result.dropped_ways
     for name, frame in layers.items():
         if frame is None or len(frame) == 0:
             continue
@@ -633,11 +819,17 @@ def write_outputs(
     progress("写出差距报告", 0, steps)
     gap = GapReport(rows=result.gaps, summary=result.gap_summary)
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
-    gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang)
+    gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
     rejected = result.rejected
     if lang == "zh":
         rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)
     write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
+    if result.outside_facilities is not None and len(result.outside_facilities):
+        write_text_atomic(
+            folder / "outside_facilities.csv",
+            _outside_table(result.outside_facilities, lang).to_csv(index=False),
+            encoding="utf-8-sig",
+        )
     if result.before_after is not None:
         write_text_atomic(
             folder / "siting_before_after.csv",

@@ -937,34 +937,61 @@ def _eval_service_circle(target: Target, context: EvaluationContext, b: _Builder
     })
     d["covered"] = np.where(d["time"].to_numpy() <= _threshold_for(target, context.walk, d["kind"])
                             + 1e-9, d["pop"], 0.0)
+    # residents farther than max_snap_m from any walkable way have no walking time at all
+    snap_m = pd.to_numeric(demand["snap_m"], errors="coerce").to_numpy(dtype=float) \
+        if "snap_m" in demand else np.zeros(len(d))
+    d["off_road"] = np.where(snap_m <= context.walk.max_snap_m, 0.0, d["pop"])
     d = d[d["zone"].isin(table.index)]
-    sums = d.groupby("zone")[["pop", "covered"]].sum().reindex(table.index, fill_value=0.0)
+    sums = d.groupby("zone")[["pop", "covered", "off_road"]].sum().reindex(table.index,
+                                                                           fill_value=0.0)
+    max_snap = f"{context.walk.max_snap_m:g}"
 
     def emit(level: str, code: str, name: str, parent: str, kind: str, pop: float, covered: float,
-             summary: bool = False, **extra: Any) -> None:
+             off_road: float = 0.0, summary: bool = False, **extra: Any) -> None:
+        if pop > 0 and off_road >= pop:  # nobody can reach a road: no time to judge
+            b.row(level, unit_code=code, unit_name=name, parent_code=parent, kind=kind,
+                  target_value=pct, unit="%", status="na",
+                  note="无法计算步行时间：单元内没有可步行道路，"
+                       f"所有居民距道路都超过 {max_snap} 米",
+                  note_en=f"walking times cannot be computed: no walkable road, every resident "
+                          f"is farther than {max_snap} m from one", summary=summary, **extra)
+            return
         value = 100.0 * covered / pop if pop > 0 else np.nan
         short = math.ceil(pct / 100.0 * pop - covered - 1e-9) if pop > 0 else np.nan
         note, note_en = ("", "") if pop > 0 else ("单元内没有人口", "no population in the unit")
+        if off_road > 0:
+            note += f"（{off_road:.0f} 人距道路超过 {max_snap} 米，计为圈外）"
+            note_en += f" ({off_road:.0f} farther than {max_snap} m from a road count as outside)"
         b.row(level, unit_code=code, unit_name=name, parent_code=parent, kind=kind, value=value,
               target_value=pct, unit="%", shortfall=max(short, 0.0) if pop > 0 else np.nan,
-              shortfall_unit=people, note=note or f"{covered:.0f}/{pop:.0f} 人在圈内",
-              note_en=note_en or f"{covered:.0f} of {pop:.0f} within", summary=summary, **extra)
+              shortfall_unit=people, note=f"{covered:.0f}/{pop:.0f} 人在圈内" + note
+              if pop > 0 else note, note_en=f"{covered:.0f} of {pop:.0f} within" + note_en
+              if pop > 0 else note_en, summary=summary, **extra)
 
-    for u, (pop, covered) in zip(table.itertuples(), sums.itertuples(index=False), strict=True):
-        emit(target.level, u.code, u.name, u.parent_code, u.kind, pop, covered)
+    for u, (pop, covered, off_road) in zip(table.itertuples(), sums.itertuples(index=False),
+                                           strict=True):
+        emit(target.level, u.code, u.name, u.parent_code, u.kind, pop, covered, off_road)
     if target.level != "township":
         townships = _township_table(context)
         by_parent = sums.assign(parent=table["parent_code"]).groupby("parent")
-        parents = by_parent[["pop", "covered"]].sum()
-        for code, (pop, covered) in parents.iterrows():
+        parents = by_parent[["pop", "covered", "off_road"]].sum()
+        for code, (pop, covered, off_road) in parents.iterrows():
             row = townships.loc[code] if code in townships.index else None
             emit("township", code, row["name"] if row is not None else "未定归属",
                  row["parent_code"] if row is not None else "",
-                 row["kind"] if row is not None else "", pop, covered)
+                 row["kind"] if row is not None else "", pop, covered, off_road)
+    # the area figure leaves out the units whose walking times cannot be computed
+    applicable = ~((sums["pop"] > 0) & (sums["off_road"] >= sums["pop"]))
+    left_out = [str(n) for n in table.loc[~applicable.to_numpy(), "name"]]
+    sums = sums[applicable]
     with np.errstate(invalid="ignore", divide="ignore"):
         met = (100.0 * sums["covered"] / sums["pop"]).to_numpy() >= pct - 1e-9
     emit("district", "", context.district_name, "", "", float(sums["pop"].sum()),
-         float(sums["covered"].sum()), summary=True, met_units=int(met.sum()), total_units=len(met))
+         float(sums["covered"].sum()), summary=True, met_units=int(met.sum()),
+         total_units=len(met))
+    if left_out and b.summary is not None:
+        b.summary["note"] += "；不含无法计算步行时间的单元：" + "、".join(left_out)
+        b.summary["note_en"] += "; leaves out units without walking times: " + ", ".join(left_out)
 
 
 def _eval_ratio(target: Target, context: EvaluationContext, b: _Builder) -> None:

@@ -8,6 +8,7 @@ Examples
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from dataclasses import dataclass
@@ -116,6 +117,35 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts)
 
 
+def closest_official(name: str, county_nbs: pd.DataFrame) -> tuple[str, str] | None:
+    """The NBS ``(code, name)`` of the county whose name is closest to ``name``, or ``None``.
+
+    Names are compared without their 街道/镇/乡 suffix (:func:`normalise_place_name`), by
+    ``difflib``'s similarity ratio (at least 0.5).
+
+    >>> table = pd.DataFrame({"code": ["320102002", "320102003"],
+    ...                       "name": ["梅园新村街道", "玄武门街道"]})
+    >>> closest_official("玄武门", table)
+    ('320102003', '玄武门街道')
+    """
+    folded = county_nbs["name"].map(normalise_place_name).tolist()
+    match = difflib.get_close_matches(normalise_place_name(name), folded, n=1, cutoff=0.5)
+    if not match:
+        return None
+    row = county_nbs.iloc[folded.index(match[0])]
+    return str(row["code"]), str(row["name"])
+
+
+def _unofficial_code_warning(file: str, number: int, name: str, code: str,
+                             county_nbs: pd.DataFrame) -> str:
+    closest = closest_official(name, county_nbs)
+    hint = (f"名称最接近的官方乡镇是“{closest[1]}”（{closest[0]}）——请核对代码"
+            if closest else "请核对代码（官方名单中没有名称相近的乡镇）")
+    county = county_nbs["areaCode"].iloc[0]
+    return (f"{file} 第{number}个要素“{name}”的代码 {code} 不在本县（{county}）的"
+            f"统计用区划代码中；{hint}")
+
+
 def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
                    nbs_path: str | Path | None = None,
                    overlap_tolerance_m2: float = OVERLAP_TOLERANCE_M2,
@@ -191,6 +221,7 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
     else:
         county_nbs = nbs.iloc[0:0]
     exact = dict(zip(county_nbs["name"].map(normalise_text), county_nbs["code"], strict=True))
+    county_official = set(county_nbs["code"])
     folded: dict[str, str | None] = {}
     for nm, cd in zip(county_nbs["name"].map(normalise_place_name), county_nbs["code"],
                       strict=True):
@@ -257,6 +288,8 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
             if county_code and not code.startswith(str(county_code)):
                 warnings.append(f"{file} 第{number}个要素“{name}”的代码 {code} 不属于县级代码 "
                                 f"{county_code}")
+            if not county_nbs.empty and code not in county_official:
+                warnings.append(_unofficial_code_warning(file, number, name, code, county_nbs))
         kind = township_kind(name, code, values.get(kind_col) if kind_col else None)
         if kind is None:
             kind = ("street", "街道")

@@ -45,6 +45,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "uncovered_layer": ("未覆盖老年人 · {category}({threshold}分钟)",
                         "Uncovered seniors · {category} ({threshold} min)"),
     "sites_layer": ("建议新增站点", "Proposed sites"),
+    "dropped_ways_layer": ("步行规则剔除的道路", "Ways the walk rules dropped"),
     "units_layer": ("{level}边界", "{level} boundaries"),
     "level_village": ("村(社区)", "Village/community"),
     "legend": ("图例", "Legend"),
