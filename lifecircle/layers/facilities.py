@@ -370,33 +370,39 @@ def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np
     """Rows that repeat an earlier row's name within :data:`DUPLICATE_RADIUS_M`: row -> first.
 
     Near-linear: rows at one exact coordinate form a group, and within a group equal names are
-    found by hashing; the KD-tree pair search runs only over the distinct coordinates, and names
-    are compared across nearby groups by a join on the name. Also returns the groups of at least
-    :data:`COLOCATED_ROWS` rows.
+    found by sorting integer (group, name) codes; the KD-tree pair search runs only over the
+    distinct coordinates, and names are compared across nearby groups by a join on the name
+    code. Also returns the groups of at least :data:`COLOCATED_ROWS` rows.
     """
     idx = np.flatnonzero(candidates & np.isfinite(lon) & np.isfinite(lat))
     if idx.size < 2:
         return {}, []
-    points = pd.DataFrame({"lon": lon[idx], "lat": lat[idx]})
-    group, _ = pd.factorize(lon[idx] + 1j * lat[idx])
-    key, _ = pd.factorize(pd.Series(keys.take(pa.array(idx)), dtype=pd.ArrowDtype(pa.string())))
-    rows = pd.DataFrame({"row": idx, "group": group, "key": key})
+    x, y = lon[idx], lat[idx]
+    group, _ = pd.factorize(x + 1j * y)  # exact coordinates; groups numbered in file order
+    key = np.asarray(pc.dictionary_encode(keys.take(pa.array(idx))).indices
+                     .to_numpy(zero_copy_only=False), dtype=np.int64)
     sizes = np.bincount(group)
     crowds = [idx[group == g] for g in np.flatnonzero(sizes >= COLOCATED_ROWS)]
     # the first row of each name at each point; the others repeat it
-    first_in_group = rows.groupby(["group", "key"], sort=False)["row"].transform("min")
-    repeats = rows["row"] != first_in_group
-    duplicate = dict(zip(rows["row"][repeats].to_numpy(), first_in_group[repeats].to_numpy(),
+    order = np.argsort(group * (int(key.max()) + 1) + key, kind="stable")
+    code = (group * (int(key.max()) + 1) + key)[order]
+    starts = np.concatenate([[True], code[1:] != code[:-1]])
+    first_row = idx[order[np.maximum.accumulate(np.where(starts, np.arange(code.size), 0))]]
+    duplicate = dict(zip(idx[order[~starts]].tolist(), first_row[~starts].tolist(),
                          strict=True))
-    firsts = rows[~repeats]
-    centres = points.groupby(group).first()
-    if len(centres) > 1:
-        metric = geocrs.metric_crs_for(centres["lon"].to_numpy(), centres["lat"].to_numpy())
+    del code, first_row
+    _, first_of_group = np.unique(group, return_index=True)
+    if first_of_group.size > 1:
+        metric = geocrs.metric_crs_for(x[first_of_group], y[first_of_group])
         mx, my = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True).transform(
-            centres["lon"].to_numpy(), centres["lat"].to_numpy())
+            x[first_of_group], y[first_of_group])
         pairs = cKDTree(np.column_stack([mx, my])).query_pairs(DUPLICATE_RADIUS_M,
                                                                output_type="ndarray")
         if len(pairs):
+            near_groups = np.unique(pairs)
+            heads = order[starts]
+            heads = heads[np.isin(group[heads], near_groups)]
+            firsts = pd.DataFrame({"group": group[heads], "key": key[heads], "row": idx[heads]})
             both = np.concatenate([pairs, pairs[:, ::-1]])
             near = pd.DataFrame({"group": both[:, 0], "other": both[:, 1]})
             matches = (firsts.merge(near, on="group")
