@@ -53,7 +53,7 @@ TYPE_ZH = {
     "presence": "逐单元配置", "unit_coverage": "单元覆盖率", "count": "设施数量",
     "district_presence": "全区配置", "service_circle": "服务圈覆盖", "ratio": "床位比例",
     "colocation": "共建率", "new_facilities": "年度新增", "floor_area": "每百户面积",
-    "staffing": "人员配备",
+    "staffing": "人员配备", "facility_share": "设施达标率",
 }
 KIND_ZH = {"street": "街道", "town": "镇/乡"}
 SUMMARY_HEADERS = {

@@ -55,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 FACILITY_COLUMNS = ("facility_id", "category", "subtype", "name", "address", "stated_township",
                     "stated_village", "beds", "nursing_beds", "floor_area_m2", "opened",
-                    "services", "layer", "source_file", "source_sheet", "source_row", "geometry")
+                    "services", "renovated", "grade", "public_beds", "dementia_beds", "layer",
+                    "source_file", "source_sheet", "source_row", "geometry")
 DUPLICATE_RADIUS_M = 10.0
 # This many rows at one exact coordinate are reported: likely geocoded to a fallback address.
 COLOCATED_ROWS = 10
@@ -70,6 +71,9 @@ SERVICE_FLAGS: dict[str, tuple[str, ...]] = {
     "day_care": ("日间照料", "日托"),
     "elder_care": ("养老服务", "居家养老"),
     "children": ("儿童之家", "儿童"),
+    "general_service_model": ("全科服务模式", "全科服务", "全科+网格", "一门受理"),
+    "general_service_window": ("全科社工服务窗口", "全科社工窗口", "全科窗口"),
+    "medical_care": ("医养结合", "医养康养", "内设医疗机构", "医务室", "护理站"),
 }
 _NUMBER_UNITS = re.compile(r"(张|个|床|人|户|㎡|m2|m²|平方米|平米|平方|年|元|处|间)$")
 _DMS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
@@ -567,7 +571,8 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     # -- attributes: a value that is not a number rejects the row (a bed count the planner
     # cannot see would silently lower every beds-per-1000-seniors figure)
     numbers: dict[str, np.ndarray] = {}
-    labels = {"beds": "床位数", "nursing_beds": "护理型床位", "floor_area_m2": "建筑面积"}
+    labels = {"beds": "床位数", "nursing_beds": "护理型床位", "floor_area_m2": "建筑面积",
+              "public_beds": "公益性床位", "dementia_beds": "认知障碍照护床位"}
     for key, label in labels.items():
         header = table.columns.get(key, label)
         if key not in table.columns:
@@ -592,6 +597,11 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     else:
         opened = np.full(n, np.nan)
     numbers["opened"] = opened
+    renovated, blank, text = _parse_years(table.values("renovated"))
+    for i in np.flatnonzero(~blank & np.isnan(renovated)):
+        flag(i, f"{table.columns.get('renovated', '改建年份')} '{text.iloc[i]}' 不是年份",
+             "把改建（改造提升）年份改为四位年份（如 2023），未改建时留空")
+    numbers["renovated"] = renovated
     has_both = np.isfinite(numbers["beds"]) & np.isfinite(numbers["nursing_beds"])
     for i in np.flatnonzero(has_both & (numbers["nursing_beds"] > numbers["beds"]) & ~bad):
         out.warn(i, f"护理型床位 {numbers['nursing_beds'][i]:g} 多于床位数 "
@@ -662,6 +672,7 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     keep = ~bad
     address = _strings(_text_array(table.values("address")), keep)
     village = _strings(_text_array(table.values("village")), keep)
+    grade = _strings(_text_array(table.values("grade")), keep)
     # every cell is parsed: let the file's columns go before the output is built
     table.frame = table.frame.iloc[:0]
     del x_text, y_text
@@ -691,6 +702,10 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         "floor_area_m2": numbers["floor_area_m2"][keep],
         "opened": numbers["opened"][keep],
         "services": pd.Series(labels[service_bits[keep]], dtype="str"),
+        "renovated": numbers["renovated"][keep],
+        "grade": grade,
+        "public_beds": numbers["public_beds"][keep],
+        "dementia_beds": numbers["dementia_beds"][keep],
         "layer": layer,
         "source_file": file,
         "source_sheet": pd.Series(sheets, dtype="str"),

@@ -43,7 +43,10 @@ TOWNSHIP_ALIASES: dict[str, tuple[str, ...]] = {
              "xzdm", "adcode", "township_code"),
     "kind": ("kind", "类型", "乡镇类型", "类别", "type"),
     "households": ("households", "户数", "总户数", "常住户数", "户籍户数"),
-    "population": ("population", "人口", "常住人口", "总人口", "户籍人口", "pop"),
+    "population": ("population", "人口", "常住人口", "总人口", "pop"),
+    # 户籍人口 is another base than the resident population (some staffing rules count it)
+    "population_registered": ("population_registered", "户籍人口", "户籍人口数",
+                              "registered_population"),
     "population_60": ("population_60", "60岁以上人口", "60岁及以上人口", "老年人口", "老年人数",
                       "pop60", "pop_60"),
 }
@@ -234,10 +237,11 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
     counts = {key: parse_numbers(gdf[mapping[key]]) for key in
               ("households", "population", "population_60") if key in mapping}
     # Other attributes (e.g. staff counts a target needs) pass through under their own names.
-    used = {name_col, code_col, kind_col, *(mapping.get(k) for k in
-                                              ("households", "population", "population_60"))}
+    used = {name_col, code_col, kind_col,
+            *(mapping.get(k) for k in ("households", "population", "population_60",
+                                       "population_registered"))}
     reserved = {"code", "name", "kind", "kind_zh", "county_code", "households", "population",
-                "population_60", "geometry", "_row"}
+                "population_60", "population_registered", "geometry", "_row"}
     extra_columns = [c for c in columns if c not in used and c not in reserved]
     for i, values in enumerate(attributes):
         number = i + 1
@@ -311,7 +315,7 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
         seen_codes[code] = len(records)
         record = {"code": code, "name": name, "kind": kind[0], "kind_zh": kind[1],
                   "county_code": code[:6], "geometry": geom, "_row": number}
-        for key in ("households", "population", "population_60"):
+        for key in ("households", "population", "population_60", "population_registered"):
             if key in mapping:
                 record[key] = counts[key][i]
         for column in extra_columns:

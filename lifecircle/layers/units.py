@@ -43,11 +43,13 @@ UNIT_ALIASES: dict[str, tuple[str, ...]] = {
                "乡镇", "乡镇(街道)", "township"),
     "kind": ("unit_kind", "类型", "村居类型", "城乡分类", "kind"),
     "households": ("households", "户数", "总户数", "常住户数", "户籍户数"),
-    "population": ("population", "人口", "常住人口", "总人口", "户籍人口", "pop"),
+    "population": ("population", "人口", "常住人口", "总人口", "pop"),
+    "population_registered": ("population_registered", "户籍人口", "户籍人口数",
+                              "registered_population"),
     "population_60": ("population_60", "60岁以上人口", "60岁及以上人口", "老年人口", "pop60"),
 }
 UNIT_COLUMNS = ("code", "name", "level", "unit_kind", "parent_code", "parent_method",
-                "households", "population", "population_60", "geometry")
+                "households", "population", "population_60", "population_registered", "geometry")
 # Overlap below this share of the unit's area does not make a township its parent.
 MIN_PARENT_OVERLAP = 0.5
 
@@ -181,7 +183,10 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
         "population": pick(spec.population_field, "population", setting="population_field"),
         "population_60": pick(spec.population_60_field, "population_60",
                               setting="population_60_field"),
+        "population_registered": mapping.get("population_registered"),
     }
+    # staff counts a staffing target reads per unit (staff_<key>) pass through
+    staff_columns = [c for c in columns if c.startswith("staff_")]
     if name_col is None:
         raise InputError(f"{file}: no unit name field found (fields: {', '.join(columns)}) — set "
                          "name_field = \"…\" under [[inputs.units]]")
@@ -195,6 +200,7 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
     attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).to_dict("records")
     counts = {key: parse_numbers(gdf[col]) if col else np.full(len(gdf), np.nan)
               for key, col in fields.items()}
+    staff = {col: parse_numbers(gdf[col]) for col in staff_columns}
     for i, values in enumerate(attributes):
         number = i + 1
         name = str(values.get(name_col) or "").strip()
@@ -224,9 +230,11 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
             "unit_kind": unit_kind_from(name, code, values.get(kind_col) if kind_col else None),
             "parent_value": parent_value,
             **{key: counts[key][i] for key in fields},
+            **{col: staff[col][i] for col in staff_columns},
             "geometry": geom, "row": number,
         })
-    units = gpd.GeoDataFrame(records, columns=[*UNIT_COLUMNS, "parent_value", "row"],
+    units = gpd.GeoDataFrame(records,
+                             columns=[*UNIT_COLUMNS, *staff_columns, "parent_value", "row"],
                              geometry="geometry", crs="EPSG:4326")
 
     spatial, share = _largest_overlap(units.geometry, townships)
