@@ -61,7 +61,14 @@ from lifecircle.layers.facilities import (
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
-from lifecircle.output import staged_folder, write_json, write_text_atomic
+from lifecircle.output import (
+    MARKER,
+    claim_output,
+    folder_name,
+    write_csv,
+    write_json,
+    write_text_atomic,
+)
 from lifecircle.plan import Plan, SensitivitySpec
 from lifecircle.results import RunResult
 
@@ -798,10 +805,6 @@ _REJECT_HEADERS_ZH = {
 }
 
 
-def _safe_filename(text: str) -> str:
-    return "".join(ch for ch in str(text) if ch not in '\\/:*?"<>|').strip() or "unnamed"
-
-
 def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """GeoPackage columns must be plain types: object columns become text."""
     frame = frame.copy()
@@ -875,29 +878,18 @@ def write_outputs(
     rejected = result.rejected
     if lang == "zh":
         rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)
-    write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
+    write_csv(rejected, folder / "rejected.csv")
     if result.outside_facilities is not None and len(result.outside_facilities):
-        write_text_atomic(
-            folder / "outside_facilities.csv",
-            _outside_table(result.outside_facilities, lang).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        outside = _outside_table(result.outside_facilities, lang)
+        write_csv(outside, folder / "outside_facilities.csv")
     if result.before_after is not None:
-        write_text_atomic(
-            folder / "siting_before_after.csv",
-            result.before_after.to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(result.before_after, folder / "siting_before_after.csv")
     if result.proposed_sites is not None:
         sites = result.proposed_sites.assign(
             lon=result.proposed_sites.geometry.x.round(6),
             lat=result.proposed_sites.geometry.y.round(6),
         )
-        write_text_atomic(
-            folder / "proposed_sites.csv",
-            pd.DataFrame(sites.drop(columns="geometry")).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(pd.DataFrame(sites.drop(columns="geometry")), folder / "proposed_sites.csv")
 
     progress("写出 GeoPackage", 1, steps)
     write_results_gpkg(
@@ -923,7 +915,8 @@ def write_outputs(
         progress("绘制乡镇地图", i, len(codes))
         html = webmap.render_html(webmap.township_map(result, code, **map_options))
         township_html[code] = html
-        write_text_atomic(folder / "townships" / f"{code}-{_safe_filename(name)}.html", html)
+        file_name = f"{code}-{folder_name(name, max_bytes=200)}.html"
+        write_text_atomic(folder / "townships" / file_name, html)
     progress("写出简报", 4, steps)
     write_text_atomic(
         folder / "briefing.html",
@@ -937,7 +930,7 @@ def write_outputs(
 
 def default_out_dir_name(study_name: str) -> str:
     """The folder name a study's outputs get: its name, made safe for the file system."""
-    return _safe_filename(study_name)
+    return folder_name(study_name)
 
 
 def default_out_dir(plan: Plan) -> Path:
@@ -955,15 +948,19 @@ def run_plan(
     """Run a whole plan and write its outputs atomically; return the result and output folder."""
     out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
     started = time.perf_counter()
-    inputs = load_inputs(plan, progress=progress)
-    result = analyse(plan, inputs, options=options, progress=progress)
-    with staged_folder(out_dir) as stage:
-        write_start = time.perf_counter()
-        write_outputs(result, stage, plan=plan, options=options, progress=progress)
-        result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
-        result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
-        result.run_info["outputs"] = sorted(
-            str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()
-        )
-        write_json(stage / "run.json", result.run_info)
+    # The output folder is checked and locked before any work (see lifecircle.output).
+    with claim_output(out_dir, protect=[plan.path, *plan.input_paths()]) as target:
+        inputs = load_inputs(plan, progress=progress)
+        result = analyse(plan, inputs, options=options, progress=progress)
+        with target.staged() as stage:
+            write_start = time.perf_counter()
+            write_outputs(result, stage, plan=plan, options=options, progress=progress)
+            result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
+            result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+            result.run_info["outputs"] = sorted(
+                p.relative_to(stage).as_posix()
+                for p in stage.rglob("*")
+                if p.is_file() and p.name != MARKER
+            )
+            write_json(stage / "run.json", result.run_info)
     return result, out_dir
