@@ -223,6 +223,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "cli_coverage": ("老年人步行可达率（各类乡镇最长步行时间内）",
                      "Seniors within walking reach (longest threshold of each kind)"),
     "cli_minutes": ("分钟", "min"),
+    "cli_interrupted": ("已中断（Ctrl-C）：没有写出任何结果，{out} 中原有的结果保持不变",
+                        "interrupted (Ctrl-C): nothing was written; the previous output in {out} "
+                        "is untouched"),
     "cli_siting": (
         "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
         "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
@@ -292,6 +295,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     # rejected rows (rejected.csv; the English headers are the frame's own column names)
     "rej_layer": ("图层", "layer"),
     "rej_file": ("文件", "file"),
+    "rej_sheet": ("工作表", "sheet"),
     "rej_row": ("行号", "row"),
     "rej_name": ("名称", "name"),
     "rej_reason": ("原因", "reason"),

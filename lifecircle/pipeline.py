@@ -64,7 +64,14 @@ from lifecircle.layers.facilities import (
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
-from lifecircle.output import staged_folder, write_json, write_text_atomic
+from lifecircle.output import (
+    MARKER,
+    claim_output,
+    folder_name,
+    write_csv,
+    write_json,
+    write_text_atomic,
+)
 from lifecircle.plan import Plan, SensitivitySpec
 from lifecircle.results import RunResult
 
@@ -802,10 +809,6 @@ def analyse(
     )
 
 
-def _safe_filename(text: str) -> str:
-    return "".join(ch for ch in str(text) if ch not in '\\/:*?"<>|').strip() or "unnamed"
-
-
 def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """GeoPackage columns must be plain types: object columns become text."""
     frame = frame.copy()
@@ -878,26 +881,16 @@ def write_outputs(
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
     gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
     headers = {c: label(f"rej_{c}", lang) for c in result.rejected.columns if has_label(f"rej_{c}")}
-    rejected = result.rejected.rename(columns=headers)
-    write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
+    write_csv(result.rejected.rename(columns=headers), folder / "rejected.csv")
     if result.outside_facilities is not None and len(result.outside_facilities):
-        write_text_atomic(
-            folder / "outside_facilities.csv",
-            _outside_table(result.outside_facilities, lang).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        outside = _outside_table(result.outside_facilities, lang)
+        write_csv(outside, folder / "outside_facilities.csv")
     if result.before_after is not None:
-        write_text_atomic(
-            folder / "siting_before_after.csv",
-            before_after_table(result.before_after, lang).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(before_after_table(result.before_after, lang),
+                  folder / "siting_before_after.csv")
     if result.proposed_sites is not None:
-        write_text_atomic(
-            folder / "proposed_sites.csv",
-            site_records(result, result.proposed_sites, lang).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(site_records(result, result.proposed_sites, lang),
+                  folder / "proposed_sites.csv")
 
     progress("写出 GeoPackage", 1, steps)
     write_results_gpkg(
@@ -919,7 +912,7 @@ def write_outputs(
     )
     codes = list(result.townships["code"])
     stems = {
-        code: f"{code}-{_safe_filename(name)}"
+        code: f"{code}-{folder_name(name, max_bytes=200)}"
         for code, name in zip(codes, result.townships["name"], strict=True)
     }
     for i, code in enumerate(codes):
@@ -949,7 +942,7 @@ def write_outputs(
 
 def default_out_dir_name(study_name: str) -> str:
     """The folder name a study's outputs get: its name, made safe for the file system."""
-    return _safe_filename(study_name)
+    return folder_name(study_name)
 
 
 def default_out_dir(plan: Plan) -> Path:
@@ -967,15 +960,19 @@ def run_plan(
     """Run a whole plan and write its outputs atomically; return the result and output folder."""
     out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
     started = time.perf_counter()
-    inputs = load_inputs(plan, progress=progress)
-    result = analyse(plan, inputs, options=options, progress=progress)
-    with staged_folder(out_dir) as stage:
-        write_start = time.perf_counter()
-        write_outputs(result, stage, plan=plan, options=options, progress=progress)
-        result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
-        result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
-        result.run_info["outputs"] = sorted(
-            str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()
-        )
-        write_json(stage / "run.json", result.run_info)
+    # The output folder is checked and locked before any work (see lifecircle.output).
+    with claim_output(out_dir, protect=[plan.path, *plan.input_paths()]) as target:
+        inputs = load_inputs(plan, progress=progress)
+        result = analyse(plan, inputs, options=options, progress=progress)
+        with target.staged() as stage:
+            write_start = time.perf_counter()
+            write_outputs(result, stage, plan=plan, options=options, progress=progress)
+            result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
+            result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+            result.run_info["outputs"] = sorted(
+                p.relative_to(stage).as_posix()
+                for p in stage.rglob("*")
+                if p.is_file() and p.name != MARKER
+            )
+            write_json(stage / "run.json", result.run_info)
     return result, out_dir
