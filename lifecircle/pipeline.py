@@ -872,7 +872,7 @@ def write_outputs(
     """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
     from lifecircle import report as gap_report
     from lifecircle.maps import briefing, static, webmap
-    from lifecircle.maps.tables import before_after_table, site_records
+    from lifecircle.maps.tables import before_after_table, site_records, township_page_name
 
     lang = result.lang
     steps = 5
@@ -912,7 +912,7 @@ def write_outputs(
     )
     codes = list(result.townships["code"])
     stems = {
-        code: f"{code}-{folder_name(name, max_bytes=200)}"
+        code: township_page_name(code, name).removesuffix(".html")
         for code, name in zip(codes, result.townships["name"], strict=True)
     }
     for i, code in enumerate(codes):

@@ -599,7 +599,7 @@ def test_status_table_links_each_township_to_its_page(result):
     page = tables.status_table_html(result)
     links = re.findall(r'<a href="([^"]+)">', page)
     assert links[:2] == ["townships/310117001-岳阳街道.html", "townships/310117002-永丰街道.html"]
-    assert html.unescape(links[2]) == "townships/310117101-新img src=x onerror=alert(2)镇.html"
+    assert html.unescape(links[2]) == "townships/310117101-新_img src=x onerror=alert(2)_镇.html"
     assert "<a " not in tables.status_table_html(result, link_prefix=None)
 
 
@@ -612,11 +612,12 @@ def test_status_table_in_english_and_with_a_missing_row():
     assert rows["310117102"][1] == "Not assessed"
 
 
-def test_township_page_names_match_the_pipeline():
-    from lifecircle.pipeline import _safe_filename
+def test_township_page_names_are_safe_file_names():
+    from lifecircle.output import folder_name
 
     for name in ("岳阳街道", XSS_TOWNSHIP, 'a/b:c*"d'):
-        assert tables.township_page_name("1", name) == f"1-{_safe_filename(name)}.html"
+        assert tables.township_page_name("1", name) == f"1-{folder_name(name)}.html"
+    assert tables.township_page_name("1", 'a/b:c*"d') == "1-a_b_c__d.html"
 
 
 def test_site_records_are_ready_for_a_decision(result):

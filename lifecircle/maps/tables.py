@@ -22,6 +22,7 @@ from lifecircle.coverage.targets import UNIT_ZH
 from lifecircle.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from lifecircle.i18n import category_name, check_lang, label
 from lifecircle.maps import palette
+from lifecircle.output import folder_name
 from lifecircle.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -233,14 +234,13 @@ def target_labels(rows: pd.DataFrame) -> dict[str, str]:
 
 
 def township_page_name(code: str, name: str) -> str:
-    """The file name of a township's map page: ``<code>-<name>.html`` (unsafe characters
-    dropped, as the pipeline writes it).
+    """The file name of a township's map page: ``<code>-<name>.html``, the name made safe by
+    :func:`lifecircle.output.folder_name` (the pipeline names the page and its picture so).
 
     >>> township_page_name("310117001", "岳阳街道")
     '310117001-岳阳街道.html'
     """
-    safe = "".join(ch for ch in str(name) if ch not in '\\/:*?"<>|').strip() or "unnamed"
-    return f"{code}-{safe}.html"
+    return f"{code}-{folder_name(name, max_bytes=200)}.html"
 
 
 def status_table_html(result: RunResult, *, lang: str = "zh",
