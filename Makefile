@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.siting
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.batch
+	$(BIN)/python -m benchmarks.registers
 
 lint: $(STAMP)
 	$(BIN)/ruff check lifecircle tests benchmarks

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from lifecircle.coverage.targets import GapReport
 from lifecircle.errors import LifecircleError
+from lifecircle.i18n import LANGS, label
 from lifecircle.report import SUMMARY_HEADERS, summary_rows
 
 app = typer.Typer(
@@ -41,11 +42,18 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 # Each shared option is defined once (as rasterio's rio does) and reused by the commands.
 PlanArg = Annotated[Path, typer.Argument(help="Plan file (TOML).", exists=True, dir_okay=False)]
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<study name>].")
+    Path | None,
+    # rich reads [square brackets] as markup and would drop the words inside: escape them.
+    typer.Option("--out", "-o", help=escape("Output folder [default: out/<study name>].")),
 ]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Report language: zh (default) or en.")]
 OfflineOpt = Annotated[
-    bool, typer.Option("--offline-map", help="Inline Leaflet: maps make no network request.")
+    bool,
+    typer.Option(
+        "--offline-map",
+        help="Draw no public basemap tiles: maps make no network request (Leaflet is always "
+        "inlined).",
+    ),
 ]
 BasemapOpt = Annotated[str | None, typer.Option("--basemap", help="osm, tianditu, amap or none.")]
 TilesOpt = Annotated[
@@ -63,107 +71,25 @@ SensitivityOpt = Annotated[
     ),
 ]
 
+# Console words from lifecircle.i18n (``cli_<key>``; statuses are the shared labels).
+_TEXT_KEYS = (
+    "township", "code", "kind", "unmet_targets", "indicator", "value", "target", "status",
+    "layer", "used", "rejected", "per_township", "area", "layers", "written", "warnings",
+    "rejected_rows", "coverage", "minutes", "siting", "counties", "county", "state", "error",
+    "seconds", "done", "skipped", "failed", "audit", "sensitivity", "interrupted",
+    "timings", "peak_memory", "cache_hit",
+)
+_STAGES = ("townships", "network", "registers", "population", "coverage", "accessibility",
+           "targets", "map layers", "siting", "write", "total")
 _TEXT = {
-    "zh": {
-        "township": "乡镇",
-        "code": "代码",
-        "kind": "类型",
-        "met": "达标",
-        "not_met": "未达标",
-        "na": "不适用",
-        "unmet_targets": "未达标指标",
-        "indicator": "指标",
-        "value": "现状",
-        "target": "目标",
-        "status": "状态",
-        "layer": "图层",
-        "used": "采用",
-        "rejected": "剔除",
-        "per_township": "各乡镇目标达成情况",
-        "area": "全区目标",
-        "layers": "登记表",
-        "written": "结果已写入",
-        "warnings": "提示",
-        "rejected_rows": "条记录被剔除，见",
-        "coverage": "老年人步行可达率（各类乡镇最长步行时间内）",
-        "minutes": "分钟",
-        "audit": "步行路网（{rules} 规则）：保留 {kept:.1f} km，剔除 {dropped:.1f} km{by_rule}；"
-        "连通部分 {parts} 个（主网含 {share:.1%} 节点）；"
-        "距道路超过 {snap:g} 米的设施 {far_fac} 个、老年人 {far_pop60:.0f} 人；"
-        "区外设施 {outside} 个（服务区内居民，不计入乡镇数量）",
-        "sensitivity": "敏感性：{settings} 下，{total} 个乡镇×指标结论中 {fragile} 个不稳定",
-        "sensitivity_columns": ("指标", "稳健", "不稳定", "不稳定的乡镇（最低–最高）"),
-        "counties": "县（市、区）",
-        "county": "县（市、区）",
-        "state": "状态",
-        "error": "错误",
-        "seconds": "用时（秒）",
-        "done": "已完成",
-        "skipped": "未变化，跳过",
-        "failed": "失败",
-        "siting": "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
-        "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
-        "timings": "耗时",
-        "peak_memory": "峰值内存",
-        "cache_hit": "路网读自缓存",
-        "stages": {
-            "townships": "乡镇边界",
-            "network": "路网",
-            "registers": "登记表",
-            "population": "人口",
-            "coverage": "覆盖分析",
-            "accessibility": "可达性",
-            "targets": "目标评估",
-            "siting": "选址",
-            "write": "写出",
-            "total": "合计",
-        },
-    },
-    "en": {
-        "township": "Township",
-        "code": "Code",
-        "kind": "Kind",
-        "met": "met",
-        "not_met": "not met",
-        "na": "n/a",
-        "unmet_targets": "Targets not met",
-        "indicator": "Indicator",
-        "value": "Value",
-        "target": "Target",
-        "status": "Status",
-        "layer": "Layer",
-        "used": "used",
-        "rejected": "rejected",
-        "per_township": "Targets per township",
-        "area": "District targets",
-        "layers": "Registers",
-        "written": "Outputs written to",
-        "warnings": "Warnings",
-        "rejected_rows": "rows rejected, see",
-        "coverage": "Seniors within walking reach (longest threshold of each kind)",
-        "minutes": "min",
-        "audit": "Walk network ({rules} rules): kept {kept:.1f} km, dropped {dropped:.1f} km"
-        "{by_rule}; {parts} connected part(s) (main part {share:.1%} of nodes); farther than "
-        "{snap:g} m from any road: {far_fac} facilities, {far_pop60:.0f} seniors; {outside} "
-        "facilities outside the area serve residents inside (not counted for townships)",
-        "sensitivity": "Sensitivity over {settings}: {fragile} of {total} township x target "
-        "statuses are fragile",
-        "sensitivity_columns": ("Target", "Robust", "Fragile", "Fragile townships (low–high)"),
-        "counties": "Counties",
-        "county": "County",
-        "state": "Status",
-        "error": "Error",
-        "seconds": "Time (s)",
-        "done": "finished",
-        "skipped": "unchanged, skipped",
-        "failed": "failed",
-        "siting": "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
-        "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
-        "timings": "Time",
-        "peak_memory": "peak memory",
-        "cache_hit": "network read from the cache",
-        "stages": {},
-    },
+    lang: {
+        **{key: label(f"cli_{key}", lang) for key in _TEXT_KEYS},
+        **{key: label(key, lang) for key in ("met", "not_met", "na")},
+        "sensitivity_columns": tuple(label(f"cli_sensitivity_col_{k}", lang)
+                                     for k in ("target", "robust", "fragile", "townships")),
+        "stages": {key: label(f"cli_stage_{key.replace(' ', '_')}", lang) for key in _STAGES},
+    }
+    for lang in LANGS
 }
 
 
@@ -401,9 +327,10 @@ def _run(
     siting_override=None,
     sensitivity: bool = False,
 ) -> None:
-    from lifecircle.pipeline import RunOptions, run_plan
+    from lifecircle.pipeline import RunOptions, default_out_dir, run_plan
     from lifecircle.plan import load_plan
 
+    plan = None
     collector = _setup_logging(verbose)
     if lang is not None and lang not in _TEXT:
         raise typer.BadParameter(f"--lang must be zh or en, got {lang!r}")
@@ -422,6 +349,11 @@ def _run(
             result, out_dir = run_plan(plan, out, options=options, progress=_RichProgress(progress))
     except LifecircleError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:
+        text = _TEXT[lang or (plan.study.lang if plan else "zh")]
+        where = out or (default_out_dir(plan) if plan else "out")
+        console.print(text["interrupted"].format(out=where), highlight=False)
+        raise typer.Exit(code=130) from None
     _print_summary(result, out_dir, collector.messages)
 
 
@@ -543,7 +475,7 @@ def site(
     basemap: BasemapOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Propose new sites for one category (overrides the plan's [siting]) and run the plan."""
+    """Propose new sites for one category (overrides the plan's \\[siting]) and run the plan."""
     from lifecircle.plan import SitingSpec
 
     if p is None and target_share is None:
@@ -600,7 +532,8 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
 @app.command()
 def presets(
     plan: Annotated[
-        Path | None, typer.Argument(help="Plan whose data to evaluate [default: the sample].")
+        Path | None,
+        typer.Argument(help=escape("Plan whose data to evaluate [default: the sample].")),
     ] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
     verbose: VerboseOpt = 0,

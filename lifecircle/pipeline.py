@@ -15,7 +15,8 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from lifecircle.coverage.targets import (
     evaluate_targets,
     parse_targets,
 )
+from lifecircle.coverage.views import kind_service_areas, target_walks, uncovered_cells
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import InputError, NetworkError
 from lifecircle.geo.cache import load_walk_network
@@ -49,6 +51,7 @@ from lifecircle.geo.osm import (
     townships_without_roads,
 )
 from lifecircle.geo.population import demand_points
+from lifecircle.i18n import has_label, label
 from lifecircle.layers.categories import CategoryRegistry, load_registry
 from lifecircle.layers.facilities import (
     LayerSpec,
@@ -60,7 +63,14 @@ from lifecircle.layers.facilities import (
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
-from lifecircle.output import staged_folder, write_json, write_text_atomic
+from lifecircle.output import (
+    MARKER,
+    claim_output,
+    folder_name,
+    write_csv,
+    write_json,
+    write_text_atomic,
+)
 from lifecircle.plan import Plan, SensitivitySpec
 from lifecircle.results import RunResult
 
@@ -83,6 +93,7 @@ class RunOptions:
     tiles_url: str | None = None
     tianditu_key: str | None = None
     siting: bool = True
+    picture_dpi: int = 300
     sensitivity: bool = False  # --sensitivity; a [sensitivity] section in the plan also asks
 
 
@@ -360,6 +371,53 @@ def _wide_metrics(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.Geo
     return townships.join(table, on="code")
 
 
+def _circle_reach(
+    inputs: Inputs,
+    facilities: gpd.GeoDataFrame,
+    coverage: CoverageResult,
+    walk: WalkModel,
+    targets: list[Target],
+) -> CoverageResult:
+    """Coverage with the walking times a service circle of some subtypes needs (under
+    ``<category>.<subtype>``) and, for circles in metres, distances searched far enough."""
+    circles = [t for t in targets if t.type == "service_circle" and t.category]
+    far = max((t.max_distance_m or 0.0 for t in circles), default=0.0)
+    limit = max(coverage.search_limit_m, far)
+    done = coverage.demand.attrs.get("circle_reach_m", {})
+    wanted: dict[str, Target] = {}
+    for t in circles:
+        key, reach = t.coverage_key, t.max_distance_m or 0.0
+        if key == t.category and reach <= coverage.search_limit_m:
+            continue  # the run's own columns serve it
+        if done.get(key, -1.0) < reach:
+            wanted.setdefault(key, t)
+    if not wanted:
+        return coverage
+    parts = []
+    serving = _with_outside(facilities, inputs)  # 区外设施 serve residents too
+    for key, t in wanted.items():
+        chosen = serving[serving["category"] == t.category]
+        if t.subtype:
+            subtypes = chosen["subtype"] if "subtype" in chosen else pd.Series("", chosen.index)
+            chosen = chosen[subtypes.fillna("").astype(str).isin(t.subtype)]
+        parts.append(chosen.assign(category=key))
+    extra = compute_coverage(
+        inputs.network,
+        gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326"),
+        inputs.demand,
+        walk,
+        categories=sorted(wanted),
+        service_areas=False,
+        search_limit_m=limit,
+    )
+    demand = coverage.demand.copy()
+    for key in wanted:
+        for column in (f"dist_m__{key}", f"time_min__{key}"):
+            demand[column] = extra.demand[column].to_numpy()
+    demand.attrs["circle_reach_m"] = {**done, **dict.fromkeys(wanted, limit)}
+    return replace(coverage, demand=demand)
+
+
 def _evaluate(
     plan: Plan,
     inputs: Inputs,
@@ -369,8 +427,10 @@ def _evaluate(
     units: dict[str, gpd.GeoDataFrame],
     targets: list[Target] | None = None,
 ) -> GapReport:
+    targets = list(plan.targets) if targets is None else targets
+    coverage = _circle_reach(inputs, facilities, coverage, plan.walk, targets)
     context = _context(plan, facilities, coverage, townships, units)
-    return evaluate_targets(list(plan.targets) if targets is None else targets, context)
+    return evaluate_targets(targets, context)
 
 
 def _context(
@@ -479,8 +539,11 @@ def evaluate_presets(
         plan, inputs, progress=progress, service_areas=False
     )
     frames = []
-    for name in preset_names():
-        targets = parse_targets([{"preset": name}], source=name)
+    presets = {name: parse_targets([{"preset": name}], source=name) for name in preset_names()}
+    # the subtype circles of every preset in one search
+    coverage = _circle_reach(inputs, inputs.facilities, coverage, plan.walk,
+                             [t for targets in presets.values() for t in targets])
+    for name, targets in presets.items():
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units, targets)
         frames.append(report.summary.assign(preset=name))
     columns = [
@@ -593,7 +656,9 @@ def _site(
 
 def _file_record(path: Path) -> dict[str, Any]:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest}
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(timespec="seconds")
+    return {"path": str(path), "bytes": stat.st_size, "sha256": digest, "modified": modified}
 
 
 def _versions() -> dict[str, str]:
@@ -673,6 +738,11 @@ def analyse(
         townships = _with_accessibility(townships, inputs, coverage, plan.walk, categories)
     with _timed(timings, "targets"):
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
+    with _timed(timings, "map layers"):
+        kinds = sorted(set(townships["kind"].dropna().astype(str)))
+        walks = target_walks(report.rows, plan.walk, kinds)
+        walk_areas = kind_service_areas(coverage.service_areas, townships, walks)
+        walk_uncovered = uncovered_cells(coverage.demand, walks)
     sites, siting, before_after = None, {}, None
     if options.siting:
         with _timed(timings, "siting"):
@@ -691,6 +761,7 @@ def analyse(
             + "、".join(unsnapped["facility_id"].astype(str).head(20))
         )
     run_info = {
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "study": plan.study.name,
         "plan": str(plan.path),
         "year": plan.study.year,
@@ -730,25 +801,14 @@ def analyse(
         siting=siting,
         before_after=before_after,
         run_info=run_info,
+        target_walks=walks,
+        walk_areas=walk_areas,
+        walk_uncovered=walk_uncovered,
         outside_facilities=inputs.outside_facilities,
         network_audit=run_info["network_audit"],
         dropped_ways=inputs.dropped_ways,
         sensitivity=sensitivity,
     )
-
-
-_REJECT_HEADERS_ZH = {
-    "layer": "图层",
-    "file": "文件",
-    "row": "行号",
-    "name": "名称",
-    "reason": "原因",
-    "fix": "建议",
-}
-
-
-def _safe_filename(text: str) -> str:
-    return "".join(ch for ch in str(text) if ch not in '\\/:*?"<>|').strip() or "unnamed"
 
 
 def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
@@ -813,7 +873,8 @@ def write_outputs(
 ) -> None:
     """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
     from lifecircle import report as gap_report
-    from lifecircle.maps import briefing, webmap
+    from lifecircle.maps import briefing, static, webmap
+    from lifecircle.maps.tables import before_after_table, site_records, township_page_name
 
     lang = result.lang
     steps = 5
@@ -821,32 +882,17 @@ def write_outputs(
     gap = GapReport(rows=result.gaps, summary=result.gap_summary)
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
     gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
-    rejected = result.rejected
-    if lang == "zh":
-        rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)
-    write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
+    headers = {c: label(f"rej_{c}", lang) for c in result.rejected.columns if has_label(f"rej_{c}")}
+    write_csv(result.rejected.rename(columns=headers), folder / "rejected.csv")
     if result.outside_facilities is not None and len(result.outside_facilities):
-        write_text_atomic(
-            folder / "outside_facilities.csv",
-            _outside_table(result.outside_facilities, lang).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        outside = _outside_table(result.outside_facilities, lang)
+        write_csv(outside, folder / "outside_facilities.csv")
     if result.before_after is not None:
-        write_text_atomic(
-            folder / "siting_before_after.csv",
-            result.before_after.to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(before_after_table(result.before_after, lang),
+                  folder / "siting_before_after.csv")
     if result.proposed_sites is not None:
-        sites = result.proposed_sites.assign(
-            lon=result.proposed_sites.geometry.x.round(6),
-            lat=result.proposed_sites.geometry.y.round(6),
-        )
-        write_text_atomic(
-            folder / "proposed_sites.csv",
-            pd.DataFrame(sites.drop(columns="geometry")).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(site_records(result, result.proposed_sites, lang),
+                  folder / "proposed_sites.csv")
 
     progress("写出 GeoPackage", 1, steps)
     write_results_gpkg(
@@ -866,18 +912,30 @@ def write_outputs(
     write_text_atomic(
         folder / "overview.html", webmap.render_html(webmap.overview_map(result, **map_options))
     )
-    township_html = {}
     codes = list(result.townships["code"])
-    for i, (code, name) in enumerate(zip(codes, result.townships["name"], strict=True)):
+    stems = {
+        code: township_page_name(code, name).removesuffix(".html")
+        for code, name in zip(codes, result.townships["name"], strict=True)
+    }
+    for i, code in enumerate(codes):
         progress("绘制乡镇地图", i, len(codes))
         html = webmap.render_html(webmap.township_map(result, code, **map_options))
-        township_html[code] = html
-        write_text_atomic(folder / "townships" / f"{code}-{_safe_filename(name)}.html", html)
+        write_text_atomic(folder / "townships" / f"{stems[code]}.html", html)
+    progress("绘制打印版地图图片", 3, steps)
+    pictures = static.write_static_maps(
+        result, folder, lang=lang, dpi=options.picture_dpi, stems=stems
+    )
     progress("写出简报", 4, steps)
+    links = {"overview": "overview.html"} | {
+        code: f"townships/{stem}.html" for code, stem in stems.items()
+    }
     write_text_atomic(
         folder / "briefing.html",
         briefing.render_briefing(
-            result, lang=lang, offline=map_options["offline"], township_map_html=township_html
+            result,
+            lang=lang,
+            pictures={key: picture.screen_png for key, picture in pictures.items()},
+            links=links,
         ),
     )
     write_json(folder / "run.json", result.run_info)
@@ -903,7 +961,7 @@ def peak_memory_mb() -> dict[str, float] | None:
 
 def default_out_dir_name(study_name: str) -> str:
     """The folder name a study's outputs get: its name, made safe for the file system."""
-    return _safe_filename(study_name)
+    return folder_name(study_name)
 
 
 def default_out_dir(plan: Plan) -> Path:
@@ -921,16 +979,20 @@ def run_plan(
     """Run a whole plan and write its outputs atomically; return the result and output folder."""
     out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
     started = time.perf_counter()
-    inputs = load_inputs(plan, progress=progress)
-    result = analyse(plan, inputs, options=options, progress=progress)
-    with staged_folder(out_dir) as stage:
-        write_start = time.perf_counter()
-        write_outputs(result, stage, plan=plan, options=options, progress=progress)
-        result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
-        result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
-        result.run_info["peak_memory_mb"] = peak_memory_mb()
-        result.run_info["outputs"] = sorted(
-            str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()
-        )
-        write_json(stage / "run.json", result.run_info)
+    # The output folder is checked and locked before any work (see lifecircle.output).
+    with claim_output(out_dir, protect=[plan.path, *plan.input_paths()]) as target:
+        inputs = load_inputs(plan, progress=progress)
+        result = analyse(plan, inputs, options=options, progress=progress)
+        with target.staged() as stage:
+            write_start = time.perf_counter()
+            write_outputs(result, stage, plan=plan, options=options, progress=progress)
+            result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
+            result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+            result.run_info["peak_memory_mb"] = peak_memory_mb()
+            result.run_info["outputs"] = sorted(
+                p.relative_to(stage).as_posix()
+                for p in stage.rglob("*")
+                if p.is_file() and p.name != MARKER
+            )
+            write_json(stage / "run.json", result.run_info)
     return result, out_dir

@@ -18,49 +18,28 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from lifecircle.coverage.targets import LEVEL_ZH, STATUS_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.coverage.targets import LEVEL_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.i18n import has_label, label
+from lifecircle.output import csv_text, write_csv
 
 logger = logging.getLogger(__name__)
 
 LANGS = ("zh", "en")
-STATUS_FILL = {"met": "C6EFCE", "not_met": "FFC7CE", "na": "D9D9D9"}  # green / red / grey
-STATUS_EN = {"met": "met", "not_met": "not met", "na": "n/a"}
+# light blue / light orange / grey: the maps' colour-blind-safe pair (lifecircle.maps.palette)
+STATUS_FILL = {"met": "BDD7EE", "not_met": "F8CBAD", "na": "D9D9D9"}
+# Output columns in order; headers are the i18n labels ``col_<key>``.
+COLUMNS = ("target_id", "indicator", "document", "target_type", "level", "unit_code",
+           "unit_name", "parent_code", "kind", "year", "value", "target_value", "unit", "status",
+           "shortfall", "shortfall_unit", "met_units", "total_units", "trajectory", "note")
+_SUMMARY_KEYS = ("target_id", "indicator", "year", "value", "target_value", "status",
+                 "shortfall", "met_units")
+SUMMARY_HEADERS = {lang: tuple(label(f"col_{k}", lang) for k in _SUMMARY_KEYS) for lang in LANGS}
 
-# Output columns in order: key -> (Chinese header, English header).
-COLUMNS: dict[str, tuple[str, str]] = {
-    "target_id": ("指标编号", "Target id"),
-    "indicator": ("指标", "Indicator"),
-    "document": ("依据文件", "Document"),
-    "target_type": ("指标类型", "Type"),
-    "level": ("层级", "Level"),
-    "unit_code": ("单元代码", "Unit code"),
-    "unit_name": ("单元名称", "Unit"),
-    "parent_code": ("上级代码", "Parent code"),
-    "kind": ("乡镇类型", "Kind"),
-    "year": ("评估年份", "Year"),
-    "value": ("现状值", "Value"),
-    "target_value": ("目标值", "Target"),
-    "unit": ("单位", "Unit of value"),
-    "status": ("状态", "Status"),
-    "shortfall": ("差距", "Shortfall"),
-    "shortfall_unit": ("差距单位", "Shortfall unit"),
-    "met_units": ("达标单元数", "Units met"),
-    "total_units": ("单元总数", "Units"),
-    "trajectory": ("年度目标路径", "Trajectory"),
-    "note": ("说明", "Note"),
-}
-TYPE_ZH = {
-    "presence": "逐单元配置", "unit_coverage": "单元覆盖率", "count": "设施数量",
-    "district_presence": "全区配置", "service_circle": "服务圈覆盖", "ratio": "床位比例",
-    "colocation": "共建率", "new_facilities": "年度新增", "floor_area": "每百户面积",
-    "staffing": "人员配备",
-}
-KIND_ZH = {"street": "街道", "town": "镇/乡"}
-SUMMARY_HEADERS = {
-    "zh": ("指标编号", "指标", "评估年份", "现状", "目标", "状态", "差距", "达标单元"),
-    "en": ("Target", "Indicator", "Year", "Value", "Target value", "Status", "Shortfall",
-           "Units met"),
-}
+
+def _word(prefix: str, value: Any, lang: str) -> Any:
+    """The i18n label ``<prefix><value>`` in ``lang``, or ``value`` itself when there is none."""
+    key = f"{prefix}{value}"
+    return label(key, lang) if isinstance(value, str) and has_label(key) else value
 
 
 def _check_lang(lang: str) -> None:
@@ -90,19 +69,17 @@ def _localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     for column in COLUMNS:
         if column not in frame:
             frame[column] = np.nan
+    frame["status"] = frame["status"].map(lambda v: _word("", v, lang))
+    frame["target_type"] = frame["target_type"].map(lambda v: _word("type_", v, lang))
+    frame["kind"] = frame["kind"].map(lambda v: _word("", v, lang))
     if lang == "zh":
-        frame["status"] = frame["status_zh"]
-        frame["target_type"] = frame["target_type"].map(lambda v: TYPE_ZH.get(v, v))
         frame["level"] = frame["level"].map(lambda v: LEVEL_ZH.get(v, v))
-        frame["kind"] = frame["kind"].map(lambda v: KIND_ZH.get(v, v))
         for column in ("unit", "shortfall_unit"):
             frame[column] = frame[column].map(lambda v: UNIT_ZH.get(v, v))
-    else:
-        frame["status"] = frame["status"].map(lambda v: STATUS_EN.get(v, v))
-        if "note_en" in frame:
-            frame["note"] = frame["note_en"]
+    elif "note_en" in frame:
+        frame["note"] = frame["note_en"]
     out = frame[list(COLUMNS)]
-    return out.rename(columns={k: v[0 if lang == "zh" else 1] for k, v in COLUMNS.items()})
+    return out.rename(columns={k: label(f"col_{k}", lang) for k in COLUMNS})
 
 
 def gaps_table(report: GapReport, *, lang: str = "zh") -> pd.DataFrame:
@@ -114,6 +91,9 @@ def gaps_table(report: GapReport, *, lang: str = "zh") -> pd.DataFrame:
 def write_gaps_csv(report: GapReport, path: str | Path, lang: str = "zh") -> Path:
     """Write ``gaps.csv``: UTF-8 with BOM (so Excel shows Chinese), Chinese headers by default.
 
+    Text cells a spreadsheet would run as formulas (``=``, ``+``, ``-``, ``@``) get a leading
+    apostrophe; numbers stay numbers.
+
     Returns
     -------
     Path
@@ -121,7 +101,7 @@ def write_gaps_csv(report: GapReport, path: str | Path, lang: str = "zh") -> Pat
     """
     path = Path(path)
     table = gaps_table(report, lang=lang)
-    path.write_text(table.to_csv(index=False, lineterminator="\r\n"), encoding="utf-8-sig")
+    write_csv(table, path, lineterminator="\r\n")
     logger.info("wrote %s (%d rows)", path, len(table))
     return path
 
@@ -158,11 +138,20 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _append_text_safe(ws: Any, values: list[Any]) -> None:
+    """Append a row; text is written as text, never as a formula (openpyxl reads a string
+    starting with ``=`` as one)."""
+    ws.append(values)
+    for cell in ws[ws.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
 def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int = 0) -> None:
     """Fill a sheet with a localised table whose COLUMNS start after ``lead`` extra columns."""
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    ws.append(list(table.columns))
+    _append_text_safe(ws, list(table.columns))
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(vertical="center", wrap_text=False)
@@ -171,7 +160,7 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int
     number_cols = [lead + list(COLUMNS).index(k) + 1
                    for k in ("value", "target_value", "shortfall")]
     for values, status in zip(table.itertuples(index=False), statuses, strict=True):
-        ws.append([_cell(v) for v in values])
+        _append_text_safe(ws, [_cell(v) for v in values])
         for column in number_cols:
             ws.cell(row=ws.max_row, column=column).number_format = "#,##0.0"
         colour = STATUS_FILL.get(status)
@@ -212,14 +201,11 @@ def sensitivity_table(sensitivity: Any, lang: str = "zh") -> pd.DataFrame:
                                           aggfunc="first", sort=False)
     wide = wide[[s.label for s in sensitivity.settings if s.label in wide.columns]]
     table = sensitivity.ranges.join(wide, on=keys)
+    table["statuses"] = table["statuses"].map(
+        lambda v: "/".join(str(_word("", p, lang)) for p in str(v).split("/")))
     if lang == "zh":
         table["level"] = table["level"].map(lambda v: LEVEL_ZH.get(v, v))
-        table["statuses"] = table["statuses"].map(
-            lambda v: "/".join(STATUS_ZH.get(p, p) for p in str(v).split("/")))
         table["robustness"] = table["robustness_zh"]
-    else:
-        table["statuses"] = table["statuses"].map(
-            lambda v: "/".join(STATUS_EN.get(p, p) for p in str(v).split("/")))
     columns = [*_SENSITIVITY_HEADERS, *wide.columns]
     table = table[columns].rename(columns={k: v[0 if lang == "zh" else 1]
                                            for k, v in _SENSITIVITY_HEADERS.items()})
@@ -269,7 +255,7 @@ def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh", *,
     wb = Workbook()
     summary_ws = wb.active
     used: set[str] = set()
-    summary_ws.title = _sheet_title("汇总" if lang == "zh" else "Summary", used)
+    summary_ws.title = _sheet_title(label("summary_sheet", lang), used)
     summary = report.summary
     _write_sheet(summary_ws, _localise(summary, lang), list(summary["status"]))
     combined = _combined(report)
@@ -325,7 +311,7 @@ def province_gaps_table(rows: pd.DataFrame, summary: pd.DataFrame, *,
 def province_gaps_csv(rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str = "zh") -> str:
     """``province_gaps.csv`` text (write it with a UTF-8 BOM, as ``gaps.csv``)."""
     table = province_gaps_table(rows, summary, lang=lang)
-    return table.to_csv(index=False, lineterminator="\r\n")
+    return csv_text(table, lineterminator="\r\n")
 
 
 def province_gaps_xlsx(rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str = "zh") -> bytes:
@@ -389,7 +375,7 @@ def summary_rows(report: GapReport, lang: str = "zh") -> list[tuple[str, ...]]:
     _check_lang(lang)
     rows = []
     for r in report.summary.itertuples():
-        status = r.status_zh if lang == "zh" else STATUS_EN.get(r.status, r.status)
+        status = _word("", r.status, lang)
         counted = isinstance(r.total_units, int | float) and math.isfinite(r.total_units)
         units = f"{r.met_units:.0f}/{r.total_units:.0f}" if counted else ""
         shortfall = "" if r.status != "not_met" else _format(r.shortfall, r.shortfall_unit, lang)

@@ -42,6 +42,15 @@ class RunResult:
         Siting summaries (objective, bound, gap, method, before/after) by category.
     rejected
         Every input row not used, with file, row, reason and fix.
+    target_walks
+        ``target_id, category, kind, threshold_min``: the category and walk each township-level
+        target is judged at, per township kind (:func:`lifecircle.coverage.views.target_walks`).
+    walk_areas
+        ``category, kind, threshold_min, geometry``: service areas at those walks, clipped to
+        the townships of each kind.
+    walk_uncovered
+        ``category, kind, threshold_min, cell_id, township_code, pop, pop60, time_min,
+        geometry``: the cells with people beyond those walks.
     run_info
         Parameters, input hashes, versions, timings (written to run.json).
     outside_facilities
@@ -74,6 +83,9 @@ class RunResult:
     siting: dict[str, dict[str, Any]] = field(default_factory=dict)
     before_after: pd.DataFrame | None = None
     run_info: dict[str, Any] = field(default_factory=dict)
+    target_walks: pd.DataFrame | None = None
+    walk_areas: gpd.GeoDataFrame | None = None
+    walk_uncovered: gpd.GeoDataFrame | None = None
     outside_facilities: gpd.GeoDataFrame | None = None
     network_audit: dict[str, Any] = field(default_factory=dict)
     dropped_ways: gpd.GeoDataFrame | None = None

@@ -14,9 +14,9 @@ import folium
 import geopandas as gpd
 import pandas as pd
 
+from lifecircle.i18n import label
 from lifecircle.maps import webmap
 from lifecircle.maps.basemaps import resolve_basemap
-from lifecircle.maps.i18n import label
 
 # Share of targets met, low to high: orange to blue (distinct under the common colour-vision
 # deficiencies), grey where nothing could be evaluated.
@@ -49,7 +49,7 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
     drawn = counties[counties.geometry.notna()]
     base = resolve_basemap(basemap, tiles_url=tiles_url)
     bounds = tuple(drawn.total_bounds) if len(drawn) else (73.0, 18.0, 135.0, 54.0)
-    m = webmap._new_map(bounds, base, offline=True, cluster=False, title=title, lang=lang)
+    m = webmap._new_map(bounds, base, cluster=False, title=title, lang=lang)
     features = []
     for row in drawn.itertuples():
         features.append({
@@ -69,12 +69,15 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
         style_function=lambda f: {
             "fillColor": share_color(f["properties"]["share"]), "color": "#333",
             "weight": 1.5, "fillOpacity": 0.7},
-        # Name and share stay on the map, so colour is never the only cue.
-        tooltip=folium.GeoJsonTooltip(["label"], labels=False, permanent=True,
-                                      direction="center", class_name="lc-county-label"),
+        # Name and share stay on the map, so colour is never the only cue; a click opens the
+        # county. The label is set as text, never as HTML.
         on_each_feature=folium.JsCode(
-            "function(feature, layer) {layer.on('click', function() "
-            "{window.location.href = feature.properties.href;});}"),
+            "function(feature, layer) {"
+            "var text = document.createElement('span');"
+            "text.textContent = feature.properties.label;"
+            "layer.bindTooltip(text, {permanent: true, direction: 'center', "
+            "className: 'lc-county-label'});"
+            "layer.on('click', function() {window.location.href = feature.properties.href;});}"),
     )
     layer.add_to(m)
     m.get_root().html.add_child(folium.Element(_legend(lang)))
