@@ -30,6 +30,8 @@ def assert_same_network(a, b) -> None:
                  "edge_length_m", "component"):
         np.testing.assert_array_equal(getattr(na, name), getattr(nb, name), err_msg=name)
     assert shapely.equals_exact(na.edge_geometry, nb.edge_geometry, tolerance=0).all()
+    assert na.edge_name is not None and (na.edge_name != "").any()  # the sample's street names
+    np.testing.assert_array_equal(na.edge_name, nb.edge_name)
     for name in ("face_of", "n_sides", "ring_xy", "ring_start"):
         np.testing.assert_array_equal(getattr(na.faces, name), getattr(nb.faces, name))
     np.testing.assert_array_equal(a.node_lon, b.node_lon)

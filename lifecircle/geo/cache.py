@@ -54,7 +54,7 @@ from lifecircle.geo.osm import (
 logger = logging.getLogger(__name__)
 
 # Bump when the layout of the arrays below changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _CHUNK = 1 << 20
 
 __all__ = ["LoadedNetwork", "load_walk_network", "network_cache_path"]
@@ -142,22 +142,31 @@ def network_cache_path(spec: NetworkSpec) -> Path | None:
 
 
 def _arrays(loaded: LoadedNetwork) -> dict[str, NDArray[Any]]:
+    """Every field of the network (whatever fields it has), its blocks and the run's extras."""
     net = loaded.network
-    coords, owner = shapely.get_coordinates(net.edge_geometry, return_index=True)
+    arrays: dict[str, NDArray[Any]] = {}
+    for field in dataclasses.fields(WalkNetwork):
+        value = getattr(net, field.name)
+        if field.name == "crs":
+            arrays["crs_wkt"] = np.array(value.to_wkt())
+        elif field.name == "edge_geometry":
+            coords, owner = shapely.get_coordinates(value, return_index=True)
+            arrays["edge_coords"] = coords
+            arrays["edge_vertex_count"] = np.bincount(owner, minlength=net.n_edges)
+        elif value is None:
+            arrays[f"none__{field.name}"] = np.array(True)
+        elif value.dtype == object:  # text, e.g. street names
+            arrays[f"text__{field.name}"] = np.asarray(value, dtype=str)
+        else:
+            arrays[f"field__{field.name}"] = value
     faces = net.faces
-    return {
-        "crs_wkt": np.array(net.crs.to_wkt()),
+    arrays.update({
         "components": np.array(json.dumps(loaded.components)),
-        "node_ids": net.node_ids, "x": net.x, "y": net.y,
-        "indptr": net.indptr, "indices": net.indices, "weights_m": net.weights_m,
-        "edge_u": net.edge_u, "edge_v": net.edge_v, "edge_length_m": net.edge_length_m,
-        "edge_coords": coords,
-        "edge_vertex_count": np.bincount(owner, minlength=net.n_edges),
-        "component": net.component,
         "node_lon": loaded.node_lon, "node_lat": loaded.node_lat,
         "face_of": faces.face_of, "face_n_sides": faces.n_sides,
         "face_ring_xy": faces.ring_xy, "face_ring_start": faces.ring_start,
-    }
+    })
+    return arrays
 
 
 def _ways_path(path: Path) -> Path:
@@ -165,17 +174,22 @@ def _ways_path(path: Path) -> Path:
 
 
 def _from_arrays(data: Any, ways: gpd.GeoDataFrame, path: Path) -> LoadedNetwork:
-    n_edges = data["edge_u"].size
     counts = data["edge_vertex_count"]
-    geometry = shapely.linestrings(data["edge_coords"], indices=np.repeat(np.arange(n_edges),
-                                                                         counts))
-    network = WalkNetwork(
-        crs=pyproj.CRS.from_wkt(str(data["crs_wkt"])), node_ids=data["node_ids"],
-        x=data["x"], y=data["y"], indptr=data["indptr"], indices=data["indices"],
-        weights_m=data["weights_m"], edge_u=data["edge_u"], edge_v=data["edge_v"],
-        edge_length_m=data["edge_length_m"], edge_geometry=np.asarray(geometry, dtype=object),
-        component=data["component"],
-    )
+    geometry = shapely.linestrings(data["edge_coords"],
+                                   indices=np.repeat(np.arange(counts.size), counts))
+    values: dict[str, Any] = {"crs": pyproj.CRS.from_wkt(str(data["crs_wkt"])),
+                              "edge_geometry": np.asarray(geometry, dtype=object)}
+    for field in dataclasses.fields(WalkNetwork):
+        name = field.name
+        if name in values:
+            continue
+        if f"none__{name}" in data.files:
+            values[name] = None
+        elif f"text__{name}" in data.files:
+            values[name] = data[f"text__{name}"].astype(object)
+        else:  # a field this file lacks (written by other code) raises KeyError: parse again
+            values[name] = data[f"field__{name}"]
+    network = WalkNetwork(**values)
     # cached_property stores into the instance dict: the blocks come from the cache too
     network.__dict__["faces"] = Faces(data["face_of"], data["face_n_sides"],
                                       data["face_ring_xy"], data["face_ring_start"])
