@@ -36,7 +36,9 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 # Each shared option is defined once (as rasterio's rio does) and reused by the commands.
 PlanArg = Annotated[Path, typer.Argument(help="Plan file (TOML).", exists=True, dir_okay=False)]
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<study name>].")
+    Path | None,
+    # rich reads [square brackets] as markup and would drop the words inside: escape them.
+    typer.Option("--out", "-o", help=escape("Output folder [default: out/<study name>].")),
 ]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Report language: zh (default) or en.")]
 OfflineOpt = Annotated[
@@ -68,7 +70,7 @@ _TEXT_KEYS = (
     "township", "code", "kind", "unmet_targets", "indicator", "value", "target", "status",
     "layer", "used", "rejected", "per_township", "area", "layers", "written", "warnings",
     "rejected_rows", "coverage", "minutes", "siting", "counties", "county", "state", "error",
-    "seconds", "done", "skipped", "failed", "audit", "sensitivity",
+    "seconds", "done", "skipped", "failed", "audit", "sensitivity", "interrupted",
 )
 _TEXT = {
     lang: {
@@ -296,9 +298,10 @@ def _run(
     siting_override=None,
     sensitivity: bool = False,
 ) -> None:
-    from lifecircle.pipeline import RunOptions, run_plan
+    from lifecircle.pipeline import RunOptions, default_out_dir, run_plan
     from lifecircle.plan import load_plan
 
+    plan = None
     collector = _setup_logging(verbose)
     if lang is not None and lang not in _TEXT:
         raise typer.BadParameter(f"--lang must be zh or en, got {lang!r}")
@@ -317,6 +320,11 @@ def _run(
             result, out_dir = run_plan(plan, out, options=options, progress=_RichProgress(progress))
     except LifecircleError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:
+        text = _TEXT[lang or (plan.study.lang if plan else "zh")]
+        where = out or (default_out_dir(plan) if plan else "out")
+        console.print(text["interrupted"].format(out=where), highlight=False)
+        raise typer.Exit(code=130) from None
     _print_summary(result, out_dir, collector.messages)
 
 
@@ -438,7 +446,7 @@ def site(
     basemap: BasemapOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Propose new sites for one category (overrides the plan's [siting]) and run the plan."""
+    """Propose new sites for one category (overrides the plan's \\[siting]) and run the plan."""
     from lifecircle.plan import SitingSpec
 
     if p is None and target_share is None:
@@ -495,7 +503,8 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
 @app.command()
 def presets(
     plan: Annotated[
-        Path | None, typer.Argument(help="Plan whose data to evaluate [default: the sample].")
+        Path | None,
+        typer.Argument(help=escape("Plan whose data to evaluate [default: the sample].")),
     ] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
     verbose: VerboseOpt = 0,

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,14 @@ from lifecircle.layers.facilities import (
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
-from lifecircle.output import staged_folder, write_json, write_text_atomic
+from lifecircle.output import (
+    MARKER,
+    claim_output,
+    folder_name,
+    write_csv,
+    write_json,
+    write_text_atomic,
+)
 from lifecircle.plan import Plan, SensitivitySpec
 from lifecircle.results import RunResult
 
@@ -86,6 +94,7 @@ class RunOptions:
     tiles_url: str | None = None
     tianditu_key: str | None = None
     siting: bool = True
+    picture_dpi: int = 300
     sensitivity: bool = False  # --sensitivity; a [sensitivity] section in the plan also asks
 
 
@@ -645,7 +654,9 @@ def _site(
 
 def _file_record(path: Path) -> dict[str, Any]:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest}
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(timespec="seconds")
+    return {"path": str(path), "bytes": stat.st_size, "sha256": digest, "modified": modified}
 
 
 def _versions() -> dict[str, str]:
@@ -748,6 +759,7 @@ def analyse(
             + "、".join(unsnapped["facility_id"].astype(str).head(20))
         )
     run_info = {
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "study": plan.study.name,
         "plan": str(plan.path),
         "year": plan.study.year,
@@ -795,10 +807,6 @@ def analyse(
         dropped_ways=inputs.dropped_ways,
         sensitivity=sensitivity,
     )
-
-
-def _safe_filename(text: str) -> str:
-    return "".join(ch for ch in str(text) if ch not in '\\/:*?"<>|').strip() or "unnamed"
 
 
 def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
@@ -863,8 +871,8 @@ def write_outputs(
 ) -> None:
     """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
     from lifecircle import report as gap_report
-    from lifecircle.maps import briefing, webmap
-    from lifecircle.maps.tables import before_after_table, site_records
+    from lifecircle.maps import briefing, static, webmap
+    from lifecircle.maps.tables import before_after_table, site_records, township_page_name
 
     lang = result.lang
     steps = 5
@@ -873,26 +881,16 @@ def write_outputs(
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
     gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
     headers = {c: label(f"rej_{c}", lang) for c in result.rejected.columns if has_label(f"rej_{c}")}
-    rejected = result.rejected.rename(columns=headers)
-    write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
+    write_csv(result.rejected.rename(columns=headers), folder / "rejected.csv")
     if result.outside_facilities is not None and len(result.outside_facilities):
-        write_text_atomic(
-            folder / "outside_facilities.csv",
-            _outside_table(result.outside_facilities, lang).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        outside = _outside_table(result.outside_facilities, lang)
+        write_csv(outside, folder / "outside_facilities.csv")
     if result.before_after is not None:
-        write_text_atomic(
-            folder / "siting_before_after.csv",
-            before_after_table(result.before_after, lang).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(before_after_table(result.before_after, lang),
+                  folder / "siting_before_after.csv")
     if result.proposed_sites is not None:
-        write_text_atomic(
-            folder / "proposed_sites.csv",
-            site_records(result, result.proposed_sites, lang).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(site_records(result, result.proposed_sites, lang),
+                  folder / "proposed_sites.csv")
 
     progress("写出 GeoPackage", 1, steps)
     write_results_gpkg(
@@ -912,18 +910,30 @@ def write_outputs(
     write_text_atomic(
         folder / "overview.html", webmap.render_html(webmap.overview_map(result, **map_options))
     )
-    township_html = {}
     codes = list(result.townships["code"])
-    for i, (code, name) in enumerate(zip(codes, result.townships["name"], strict=True)):
+    stems = {
+        code: township_page_name(code, name).removesuffix(".html")
+        for code, name in zip(codes, result.townships["name"], strict=True)
+    }
+    for i, code in enumerate(codes):
         progress("绘制乡镇地图", i, len(codes))
         html = webmap.render_html(webmap.township_map(result, code, **map_options))
-        township_html[code] = html
-        write_text_atomic(folder / "townships" / f"{code}-{_safe_filename(name)}.html", html)
+        write_text_atomic(folder / "townships" / f"{stems[code]}.html", html)
+    progress("绘制打印版地图图片", 3, steps)
+    pictures = static.write_static_maps(
+        result, folder, lang=lang, dpi=options.picture_dpi, stems=stems
+    )
     progress("写出简报", 4, steps)
+    links = {"overview": "overview.html"} | {
+        code: f"townships/{stem}.html" for code, stem in stems.items()
+    }
     write_text_atomic(
         folder / "briefing.html",
         briefing.render_briefing(
-            result, lang=lang, offline=map_options["offline"], township_map_html=township_html
+            result,
+            lang=lang,
+            pictures={key: picture.screen_png for key, picture in pictures.items()},
+            links=links,
         ),
     )
     write_json(folder / "run.json", result.run_info)
@@ -932,7 +942,7 @@ def write_outputs(
 
 def default_out_dir_name(study_name: str) -> str:
     """The folder name a study's outputs get: its name, made safe for the file system."""
-    return _safe_filename(study_name)
+    return folder_name(study_name)
 
 
 def default_out_dir(plan: Plan) -> Path:
@@ -950,15 +960,19 @@ def run_plan(
     """Run a whole plan and write its outputs atomically; return the result and output folder."""
     out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
     started = time.perf_counter()
-    inputs = load_inputs(plan, progress=progress)
-    result = analyse(plan, inputs, options=options, progress=progress)
-    with staged_folder(out_dir) as stage:
-        write_start = time.perf_counter()
-        write_outputs(result, stage, plan=plan, options=options, progress=progress)
-        result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
-        result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
-        result.run_info["outputs"] = sorted(
-            str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()
-        )
-        write_json(stage / "run.json", result.run_info)
+    # The output folder is checked and locked before any work (see lifecircle.output).
+    with claim_output(out_dir, protect=[plan.path, *plan.input_paths()]) as target:
+        inputs = load_inputs(plan, progress=progress)
+        result = analyse(plan, inputs, options=options, progress=progress)
+        with target.staged() as stage:
+            write_start = time.perf_counter()
+            write_outputs(result, stage, plan=plan, options=options, progress=progress)
+            result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
+            result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+            result.run_info["outputs"] = sorted(
+                p.relative_to(stage).as_posix()
+                for p in stage.rglob("*")
+                if p.is_file() and p.name != MARKER
+            )
+            write_json(stage / "run.json", result.run_info)
     return result, out_dir

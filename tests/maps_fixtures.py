@@ -16,6 +16,7 @@ from shapely.geometry import Point, box
 
 from lifecircle.coverage.views import kind_service_areas, target_walks
 from lifecircle.coverage.walk import KindWalk, WalkModel
+from lifecircle.layers.rejects import REJECT_COLUMNS
 from lifecircle.results import RunResult
 
 XSS_NAME = "<script>alert(1)</script>"
@@ -200,7 +201,7 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
         study_name="示范区 2025", lang=lang, townships=townships, facilities=facilities,
         categories=CATEGORIES, service_areas=service_areas, uncovered=uncovered,
         township_metrics=township_metrics, gaps=gaps, gap_summary=summary,
-        rejected=pd.DataFrame(columns=["layer", "file", "row", "name", "reason", "fix"]),
+        rejected=pd.DataFrame(columns=list(REJECT_COLUMNS)),
         proposed_sites=sites, run_info={"walk": WALK}, units={"village": villages},
         target_walks=walks, walk_areas=kind_service_areas(service_areas, townships, walks),
         walk_uncovered=gpd.GeoDataFrame(walk_uncovered, geometry="geometry", crs="EPSG:4326"))

@@ -421,16 +421,16 @@ def test_briefing_sections_and_labels(result):
         assert text in en
     for zh_label in ("全区目标汇总", "规划目标", "建议新增站点", "未达标", "差距"):
         assert zh_label not in en
-    assert "too few people" in en and "镇域人口不足" in page
+    # a target that does not apply to a township is named in one line under its table
+    assert "Targets that do not apply here (1;" in en and "不适用的目标（1 项" in page
 
 
 def test_briefing_escapes_and_runs_no_script(result):
-    town_html = webmap.render_html(webmap.township_map(result, "310117101", offline=True))
-    page = briefing.render_briefing(result, township_map_html={"310117101": town_html})
-    assert "<script" not in page  # the embedded map lives escaped inside srcdoc
+    page = briefing.render_briefing(result, links={"310117101": "townships/x.html"})
+    assert "<script" not in page and "<iframe" not in page  # pictures, not embedded maps
     assert "<img src=x" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # as text in the static map
-    assert page.count("<iframe") == 1 and 'srcdoc="&lt;!DOCTYPE html&gt;' in page
+    assert "新&lt;img src=x onerror=alert(2)&gt;镇" in page  # the township name, as text
+    assert "&lt;i&gt;东村&lt;/i&gt;" in page  # a village name in the township's gaps
 
 
 def test_coverage_chart_bars_are_proportional(result):
@@ -442,26 +442,6 @@ def test_coverage_chart_bars_are_proportional(result):
     expected = [min(1.0, 0.2 + 0.15 * j + t / 50) for j, t in enumerate((15, 15, 20, 20))]
     np.testing.assert_allclose(widths, 420 * np.array(expected), atol=0.06)
     assert "50.0%" in elder and "15/20" in elder
-
-
-def test_static_map_draws_its_facilities(result):
-    import geopandas as gpd
-    import pandas as pd
-    from shapely.geometry import Point
-
-    res = make_result()
-    # a neighbour's facility just across the northern edge of 310117102
-    extra = res.facilities.iloc[[0]].assign(township_code="310117002", name="邻镇站",
-                                            geometry=[Point(121.37, 31.001)])
-    res.facilities = gpd.GeoDataFrame(pd.concat([res.facilities, extra], ignore_index=True),
-                                      crs=4326)
-    svg = briefing.static_township_svg(res, "310117102")
-    inside = res.facilities[res.facilities["township_code"] == "310117102"]
-    assert svg.count('opacity="1"') == len(inside)  # its own, drawn solid
-    assert svg.count('opacity="0.35"') == 1 and "邻镇站" in svg  # the neighbour's, faint
-    assert svg.count("<polygon") == 0  # no proposed site there
-    assert briefing.static_township_svg(result, "310117101").count("<polygon") == 2
-    assert " km</text>" in svg
 
 
 def test_share_percent_detection():
@@ -619,7 +599,7 @@ def test_status_table_links_each_township_to_its_page(result):
     page = tables.status_table_html(result)
     links = re.findall(r'<a href="([^"]+)">', page)
     assert links[:2] == ["townships/310117001-岳阳街道.html", "townships/310117002-永丰街道.html"]
-    assert html.unescape(links[2]) == "townships/310117101-新img src=x onerror=alert(2)镇.html"
+    assert html.unescape(links[2]) == "townships/310117101-新_img src=x onerror=alert(2)_镇.html"
     assert "<a " not in tables.status_table_html(result, link_prefix=None)
 
 
@@ -632,11 +612,12 @@ def test_status_table_in_english_and_with_a_missing_row():
     assert rows["310117102"][1] == "Not assessed"
 
 
-def test_township_page_names_match_the_pipeline():
-    from lifecircle.pipeline import _safe_filename
+def test_township_page_names_are_safe_file_names():
+    from lifecircle.output import folder_name
 
     for name in ("岳阳街道", XSS_TOWNSHIP, 'a/b:c*"d'):
-        assert tables.township_page_name("1", name) == f"1-{_safe_filename(name)}.html"
+        assert tables.township_page_name("1", name) == f"1-{folder_name(name)}.html"
+    assert tables.township_page_name("1", 'a/b:c*"d') == "1-a_b_c__d.html"
 
 
 def test_site_records_are_ready_for_a_decision(result):

@@ -407,6 +407,18 @@ def test_service_circle_seniors_per_township_and_area():
     assert math.isnan(summary["threshold_min"])
 
 
+def test_distance_circle_rows_name_no_walk_minutes():
+    context = make_context()
+    context.coverage.demand["dist_m__meal_point"] = [100.0, 900.0, 200.0, np.inf, 450.0, 600.0,
+                                                     np.inf, 50.0]
+    report = evaluate_targets(parse_targets(
+        [{"id": "d", "type": "service_circle", "category": "meal_point", "max_distance_m": 500,
+          "target_pct": 50}], source="test.toml"), context)
+    rows = _rows(report, "township")
+    assert rows["value"].tolist() == [50.0] * 4  # one of the two cells within 500 m each
+    assert rows["threshold_min"].isna().all() and (rows["category"] == "meal_point").all()
+
+
 def test_service_circle_single_threshold_all_people_and_villages():
     # 15 min everywhere, everyone: covered pop 5000+5000+0+0+0+0+0+0 = 10000 of 105000
     report = evaluate([{"id": "c", "type": "service_circle", "category": "meal_point",

@@ -22,6 +22,7 @@ from lifecircle.coverage.targets import UNIT_ZH
 from lifecircle.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from lifecircle.i18n import category_name, check_lang, label
 from lifecircle.maps import palette
+from lifecircle.output import folder_name
 from lifecircle.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -233,14 +234,13 @@ def target_labels(rows: pd.DataFrame) -> dict[str, str]:
 
 
 def township_page_name(code: str, name: str) -> str:
-    """The file name of a township's map page: ``<code>-<name>.html`` (unsafe characters
-    dropped, as the pipeline writes it).
+    """The file name of a township's map page: ``<code>-<name>.html``, the name made safe by
+    :func:`lifecircle.output.folder_name` (the pipeline names the page and its picture so).
 
     >>> township_page_name("310117001", "岳阳街道")
     '310117001-岳阳街道.html'
     """
-    safe = "".join(ch for ch in str(name) if ch not in '\\/:*?"<>|').strip() or "unnamed"
-    return f"{code}-{safe}.html"
+    return f"{code}-{folder_name(name, max_bytes=200)}.html"
 
 
 def status_table_html(result: RunResult, *, lang: str = "zh",
@@ -287,9 +287,10 @@ def status_table_html(result: RunResult, *, lang: str = "zh",
 # Tables of one township (below its map) and of proposed sites
 
 
-def _table(headers: list[str], rows: list[str]) -> str:
+def _table(headers: list[str], rows: list[str], *, cls: str = "") -> str:
     head = "".join(f"<th>{_E(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    attr = f' class="{cls}"' if cls else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _status_cell(row: Any, lang: str) -> str:
@@ -297,16 +298,22 @@ def _status_cell(row: Any, lang: str) -> str:
     return f'<td class="lc-status-{key}">{_E(label(key, lang))}</td>'
 
 
-def targets_table_html(rows: pd.DataFrame, lang: str, *, summary: bool = False) -> str:
+def targets_table_html(rows: pd.DataFrame, lang: str, *, summary: bool = False,
+                       refs: dict[str, int] | None = None,
+                       sensitivity: dict[str, str] | None = None) -> str:
     """A table of gap rows: indicator, current, target, unit, status, [units met], shortfall,
-    note."""
+    note. ``refs`` (plan document -> number) marks each indicator with its document's number;
+    ``sensitivity`` (target id -> sentence) adds a row under its target (the briefing)."""
     headers = [label(k, lang) for k in ("indicator", "value", "target_value", "unit", "status")]
     if summary:
         headers.append(label("met_units", lang))
     headers += [label("shortfall", lang), label("note", lang)]
     body = []
     for row in rows.itertuples(index=False):
-        cells = [f"<td>{_E(as_text(getattr(row, 'indicator', '')) or as_text(row.target_id))}</td>",
+        document = as_text(getattr(row, "document", ""))
+        ref = f'<sup class="ref">[{refs[document]}]</sup>' if refs and document in refs else ""
+        cells = [f"<td>{_E(as_text(getattr(row, 'indicator', '')) or as_text(row.target_id))}"
+                 f"{ref}</td>",
                  f'<td class="num">{_E(fmt_number(getattr(row, "value", None)))}</td>',
                  f'<td class="num">{_E(fmt_number(getattr(row, "target_value", None)))}</td>',
                  f"<td>{_E(unit_label(getattr(row, 'unit', ''), lang))}</td>",
@@ -318,7 +325,11 @@ def targets_table_html(rows: pd.DataFrame, lang: str, *, summary: bool = False) 
         cells += [f'<td class="num">{_E(shortfall_text(row, lang))}</td>',
                   f"<td>{_E(note_text(row, lang))}</td>"]
         body.append(f"<tr>{''.join(cells)}</tr>")
-    return _table(headers, body)
+        sentence = (sensitivity or {}).get(as_text(row.target_id), "")
+        if sentence:
+            body.append(f'<tr class="sensitivity"><td colspan="{len(cells)}">{_E(sentence)}'
+                        "</td></tr>")
+    return _table(headers, body, cls="targets")
 
 
 #: Columns of the proposed-sites table (label keys), in order; see :func:`site_records`.
