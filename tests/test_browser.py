@@ -30,7 +30,8 @@ PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR4
 
 
 @pytest.fixture(scope="module")
-def browser():
+def chromium():
+    """One Chromium for the module (Playwright's sync API runs one instance at a time)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) "
                     "— the browser tests must run, they are never skipped")
@@ -38,11 +39,16 @@ def browser():
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        # one context for all pages: a new page in it is much cheaper than a new context
-        context = b.new_context(viewport={"width": 1280, "height": 860})
-        yield context
-        context.close()
+        yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    # one context for the fixture's pages: a new page in it is much cheaper than a new context
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})
+    yield context
+    context.close()
 
 
 @pytest.fixture(scope="module")
@@ -393,16 +399,6 @@ def demo_run(tmp_path_factory):
     from lifecircle.plan import SAMPLE_PLAN, load_plan
 
     return run_plan(load_plan(SAMPLE_PLAN), tmp_path_factory.mktemp("demo") / "示范区")
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def open_sized(chromium, path: Path, viewport: str, *, serve_tiles: bool) -> Loaded:

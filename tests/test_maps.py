@@ -495,7 +495,7 @@ def test_township_map_starts_on_a_target_assessed_there():
 def test_kind_main_threshold(run_info, kind, available, expected):
     res = make_result()
     res.run_info = run_info
-    assert webmap.kind_main_threshold(res, kind, available) == expected
+    assert tables.kind_main_threshold(res, kind, available) == expected
 
 
 def test_village_boundaries_on_the_township_map(result, overview_html):
@@ -546,7 +546,7 @@ def test_payload_json_cannot_leave_its_script(text):
 
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_fmt_number_round_trips_finite_values(value):
-    text = webmap.fmt_number(value)
+    text = tables.fmt_number(value)
     if not np.isfinite(value):
         assert text == ""
     elif float(value).is_integer():

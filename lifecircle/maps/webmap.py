@@ -52,12 +52,9 @@ from lifecircle.maps.palette import SITE_COLOR, UNCOVERED_COLOR
 from lifecircle.maps.tables import (
     SITE_FIELDS,
     STATUS_MARKS,
-    WARN_BYTES,
     category_colors,
     category_keys,
     fmt_number,
-    kind_main_threshold,
-    main_threshold,
     short_status,
     site_records,
     status_key,
@@ -66,17 +63,11 @@ from lifecircle.maps.tables import (
     target_labels,
     township_tables_html,
     township_target_rows,
-    unit_label,
     warn_if_large,
 )
 from lifecircle.maps.tables import as_text as _text
 from lifecircle.maps.tables import to_wgs84 as _to_wgs84
 from lifecircle.results import RunResult
-
-# (re-exported for lifecircle.maps.briefing until it imports lifecircle.maps.tables itself)
-__all__ = ["SITE_COLOR", "UNCOVERED_COLOR", "WARN_BYTES", "category_colors", "fmt_number",
-           "kind_main_threshold", "main_threshold", "overview_map", "render_html", "save_map",
-           "status_text", "township_map", "township_target_rows", "unit_label", "warn_if_large"]
 
 log = logging.getLogger(__name__)
 
