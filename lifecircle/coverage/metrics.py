@@ -89,11 +89,8 @@ class CoverageResult:
 
 
 def reach_m_for_threshold(walk: WalkModel, threshold_min: float) -> float:
-    """Walking distance (m) of a threshold: minutes x 60 x the slowest speed using it."""
-    settings = [walk.for_kind(None), *walk.by_kind.values()]
-    speeds = [s.speed_mps for s in settings if threshold_min in s.thresholds_min]
-    speed = min(speeds) if speeds else walk.speed_mps
-    return float(threshold_min) * 60.0 * speed
+    """Walking distance (m) of a threshold (see :meth:`WalkModel.reach_m`)."""
+    return walk.reach_m(threshold_min)
 
 
 def _point_xy(network: WalkNetwork, geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
@@ -286,8 +283,9 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
                               "category": fac_cats[~fac_snaps.ok],
                               "distance_m": fac_snaps.distance_m[~fac_snaps.ok]})
     if len(unsnapped):
-        logger.warning("%d facilities are farther than %g m from the walking network and are "
-                       "left out of coverage", len(unsnapped), walk.max_snap_m)
+        # Reported to the planner from ``CoverageResult.unsnapped`` (one channel).
+        logger.info("%d facilities are farther than %g m from the walking network and are "
+                    "left out of coverage", len(unsnapped), walk.max_snap_m)
 
     metrics, area_rows, uncovered = [], [], []
     area_frames, dissolved = [], []

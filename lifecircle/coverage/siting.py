@@ -89,6 +89,9 @@ class SitingResult:
         The parameters the result answers.
     unfilled_townships
         Township codes that needed a site (``force_presence``) but have no candidate.
+    warnings
+        What the planner should know about the answer (skipped candidates, townships left
+        without a site, ``p`` too small for ``target_share``), one message each.
     """
 
     sites: gpd.GeoDataFrame
@@ -107,6 +110,7 @@ class SitingResult:
     threshold_min: float | dict[str, float]
     unfilled_townships: list[str] = field(default_factory=list)
     solution: SitingSolution | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def share_before(self) -> float:
@@ -171,14 +175,15 @@ def _to_wgs84(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
     return frame.to_crs("EPSG:4326") if not frame.crs.equals("EPSG:4326") else frame
 
 
-def _user_candidates(candidates: gpd.GeoDataFrame) -> tuple[NDArray, NDArray]:
+def _user_candidates(candidates: gpd.GeoDataFrame, warnings: list[str]
+                     ) -> tuple[NDArray, NDArray]:
     """Representative points (lon, lat) of a candidate layer; empty geometries are dropped."""
     frame = _to_wgs84(candidates, "the candidate layer")
     geoms = frame.geometry.to_numpy()
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if empty.any():
-        logger.warning("candidate layer: %d of %d features have no geometry and are skipped",
-                       int(empty.sum()), len(geoms))
+        warnings.append(f"candidate layer: {int(empty.sum())} of {len(geoms)} features have no "
+                        "geometry and are skipped")
     points = shapely.point_on_surface(geoms[~empty])
     return shapely.get_x(points), shapely.get_y(points)
 
@@ -376,6 +381,7 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     townships = _to_wgs84(townships, "the township layer")
     steps = 4
     report("siting: demand", 0, steps)
+    warnings: list[str] = []
 
     weights_all = {name: np.nan_to_num(demand[name].to_numpy(dtype=float), nan=0.0)
                    for name in POPULATIONS}
@@ -386,8 +392,7 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     total = float(objective_w.sum())
     covered_before = float(objective_w[covered].sum())
     open_cells = np.flatnonzero(~covered & ((weights_all["pop"] > 0) | (objective_w > 0)))
-    cell_limit_m = (cell_threshold_min[open_cells] * 60.0
-                    * walk.speeds_for(kinds_all[open_cells]))
+    cell_limit_m = walk.distance_m(cell_threshold_min[open_cells], kinds_all[open_cells])
     geoms = demand.geometry.to_numpy()[open_cells]
     cell_x, cell_y = network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))
     logger.info("siting %s: %.0f of %.0f %s covered within %s min; %d cells with uncovered "
@@ -396,7 +401,7 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
 
     report("siting: candidates", 1, steps)
     if candidates is not None:
-        cand_lon, cand_lat = _user_candidates(candidates)
+        cand_lon, cand_lat = _user_candidates(candidates, warnings)
         cand_x, cand_y = network.project_lonlat(cand_lon, cand_lat)
         node_ids = np.full(cand_lon.size, -1, dtype=np.int64)
     else:
@@ -419,8 +424,8 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     cover, snapped = _cover(network, cand_x, cand_y, cell_x, cell_y, cell_limit_m,
                             walk.max_snap_m)
     if (~snapped).any():
-        logger.warning("siting %s: %d candidates farther than %.0f m from the network cannot "
-                       "serve anyone", category, int((~snapped).sum()), walk.max_snap_m)
+        warnings.append(f"siting {category}: {int((~snapped).sum())} candidates farther than "
+                        f"{walk.max_snap_m:.0f} m from the network cannot serve anyone")
 
     codes = townships["code"].astype(str).to_numpy()
     names = townships["name"].astype(str).to_numpy() if "name" in townships else codes
@@ -434,9 +439,9 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         else:
             unfilled.append(code)
     if unfilled:
-        logger.warning("siting %s: no candidate site inside township(s) %s, which lack one; "
-                       "add candidates there (candidates layer) or check exclusions", category,
-                       ", ".join(unfilled))
+        warnings.append(f"siting {category}: no candidate site inside township(s) "
+                        f"{', '.join(unfilled)}, which lack one; add candidates there "
+                        "(candidates layer) or check exclusions")
 
     report("siting: solving", 3, steps)
     weights = objective_w[open_cells]
@@ -446,9 +451,9 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         needed = max(0.0, target_share * total - covered_before)
         solution = solve_min_sites(cover, weights, needed, **options)
         if p is not None and len(solution.selected) > p:
-            logger.warning("siting %s: reaching %.0f%% needs %d sites, more than p=%d: "
-                           "proposing the %d sites covering the most", category,
-                           100 * target_share, len(solution.selected), p, p)
+            warnings.append(f"siting {category}: reaching {100 * target_share:.0f}% needs "
+                            f"{len(solution.selected)} sites, more than p={p}: proposing the "
+                            f"{p} sites covering the most")
             solution = solve_max_cover(cover, weights, p, capacity=capacity, **options)
     else:
         count = p if p is not None else len(groups)
@@ -465,7 +470,7 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         category=category, population=population,
         threshold_min=(dict(threshold_min) if isinstance(threshold_min, Mapping)
                        else float(threshold_min)),
-        unfilled_townships=unfilled, solution=solution)
+        unfilled_townships=unfilled, solution=solution, warnings=warnings)
     logger.info("siting %s: %d sites by %s (%s), %s %.0f -> %.0f of %.0f, gap %.3g", category,
                 len(sites), result.method, result.status, population, result.covered_before,
                 result.covered_after, total, result.gap)
@@ -561,7 +566,7 @@ def township_access_2sfca(network: WalkNetwork, demand: gpd.GeoDataFrame,
     cx, cy = network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))
     kinds = demand["kind"].to_numpy(dtype=object) if "kind" in demand else \
         np.full(len(demand), None, dtype=object)
-    limits = threshold_min * 60.0 * walk.speeds_for(kinds)
+    limits = walk.distance_m(np.full(len(kinds), float(threshold_min)), kinds)
     fac_geoms = own.geometry.to_numpy() if len(own) else np.array([], dtype=object)
     fx, fy = network.project_lonlat(shapely.get_x(fac_geoms), shapely.get_y(fac_geoms)) \
         if len(own) else (np.zeros(0), np.zeros(0))

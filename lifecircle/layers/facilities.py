@@ -13,7 +13,8 @@ Choices made here (documented for planners in the rejected-rows report):
 * **Duplicates** (same name and coordinates within 10 m, or same name and township without
   coordinates) are rejected as "与第N行重复".
 
-Warnings (kept rows with a problem) are logged and returned in ``frame.attrs["warnings"]``.
+Warnings (kept rows with a problem) are returned as a list, the third item of each loader's
+``(frame, rejected, warnings)``.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ class LayerSpec:
         Layer inside a GeoPackage.
     subtype
         Subtype for rows whose 类型 and name match none (e.g. a register of only 社工室).
+    key
+        The layer's name in facility ids (``"<key>:<row>"``) and rejected rows; default the
+        file stem (the pipeline makes keys unique when two registers share a file name).
     """
 
     category: str
@@ -96,6 +100,7 @@ class LayerSpec:
     encoding: str | None = None
     layer_name: str | None = None
     subtype: str | None = None
+    key: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -177,6 +182,8 @@ class _Collector:
 
 
 def _layer_key(spec: LayerSpec) -> str:
+    if spec.key:
+        return spec.key
     stem = spec.path.stem
     return f"{stem}/{spec.layer_name}" if spec.layer_name else stem
 
@@ -216,8 +223,8 @@ def _vector_coordinates(table: RawTable, system: str, notes: list[str]
     return x, y, present, system
 
 
-def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoDataFrame,
-                                                                          pd.DataFrame]:
+def read_register(spec: LayerSpec, registry: CategoryRegistry
+                  ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Read one facility register, map its columns, convert to WGS-84 and validate every row.
 
     Parameters
@@ -232,11 +239,12 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     facilities
         GeoDataFrame EPSG:4326 with :data:`FACILITY_COLUMNS` (see docs/architecture.md); rows
         without coordinates but with a stated township have a missing geometry.
-        ``facilities.attrs["warnings"]`` lists kept rows with a problem (no coordinates,
-        more nursing beds than beds, non-point geometries).
     rejects
         One row per unusable register row (``layer, file, row, name, reason, fix``), every
         problem of the row in its reason.
+    warnings
+        Kept rows with a problem (no coordinates, more nursing beds than beds, non-point
+        geometries), one message each.
 
     Raises
     ------
@@ -459,14 +467,11 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         "source_file": file,
         "source_row": kept_rows.astype(np.int64),
     }, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")
-    frame.attrs["warnings"] = list(out.warnings)
-    for message in out.warnings:
-        logger.warning(message)
     rejects = rejection_frame(out.rejects)
     logger.info("%s: %d rows read, %d used (%d without coordinates), %d rejected, %d warnings",
                 file, n, len(frame), int((keep & keep_without_geometry).sum()), len(rejects),
                 len(out.warnings))
-    return frame, rejects
+    return frame, rejects, list(out.warnings)
 
 
 # ---------------------------------------------------------------- coordinate-system check
@@ -630,7 +635,7 @@ def _polygon_join(points: gpd.GeoSeries, zones: gpd.GeoDataFrame, key: str) -> n
 
 def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *,
                       units: Mapping[str, gpd.GeoDataFrame] | None = None
-                      ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+                      ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Assign each facility its township (and unit) by location, or by stated name.
 
     Parameters
@@ -647,11 +652,12 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
     Returns
     -------
     facilities
-        Located rows with ``township_code``, ``township_name`` (and unit codes);
-        ``attrs["warnings"]`` lists stated townships that disagree with the location.
+        Located rows with ``township_code``, ``township_name`` (and unit codes).
     rejects
         Points outside every township ("不在研究区域内"), and rows without coordinates whose
         stated township is not one of the study's.
+    warnings
+        Stated townships that disagree with the location, one message each.
     """
     facilities = facilities.copy()
     if facilities.crs is None:
@@ -719,10 +725,7 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
         innermost = np.where(column != "", column, innermost)
     if units:
         facilities["unit_code"] = innermost
-    for message in warnings:
-        logger.warning(message)
     located = facilities[keep].copy()
-    located.attrs["warnings"] = list(facilities.attrs.get("warnings", [])) + warnings
     logger.info("located %d facilities, %d outside the study area or unmatched, %d warnings",
                 int(keep.sum()), len(rejects), len(warnings))
-    return located, rejection_frame(rejects)
+    return located, rejection_frame(rejects), warnings
