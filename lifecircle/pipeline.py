@@ -1,30 +1,30 @@
 """A whole run: load and validate inputs, compute coverage, evaluate targets, site, write outputs.
 
 This is the only module that sequences the steps; each step lives in its own module and is
-testable on its own. Writes go to a staging folder that replaces the output folder only when
-everything succeeded.
+testable on its own (zone joins in ``layers.zones``, coverage and 2SFCA in ``coverage``, siting in
+``coverage.siting``, files in ``output`` and ``report``, maps in ``maps``). Writes go to a staging
+folder that replaces the output folder only when everything succeeded.
+
+Warnings travel one way: every loader returns ``(frame, rejected, warnings)`` and the pipeline
+collects the lists into :attr:`RunResult.warnings`, each message once.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import logging
-import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-import pyogrio
 
-from lifecircle.coverage.metrics import CoverageResult, compute_coverage
+from lifecircle.coverage.metrics import CoverageResult, compute_coverage, wide_shares
 from lifecircle.coverage.presets import preset_names
-from lifecircle.coverage.siting import propose_sites, township_access_2sfca
+from lifecircle.coverage.siting import propose_sites, township_access
 from lifecircle.coverage.targets import (
     EvaluationContext,
     GapReport,
@@ -32,24 +32,33 @@ from lifecircle.coverage.targets import (
     evaluate_targets,
     parse_targets,
 )
-from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import NetworkError
-from lifecircle.geo.network import WalkNetwork
-from lifecircle.geo.osm import (
-    describe_components,
-    load_walk_graph,
-    node_lonlat,
-    townships_without_roads,
-)
+from lifecircle.geo.network import WalkNetwork, walk_network_from_spec
+from lifecircle.geo.osm import townships_without_roads
 from lifecircle.geo.population import demand_points
 from lifecircle.layers.categories import CategoryRegistry, load_registry
-from lifecircle.layers.facilities import check_coordinate_system, locate_facilities, read_register
+from lifecircle.layers.facilities import (
+    LayerSpec,
+    check_coordinate_system,
+    locate_facilities,
+    read_register,
+)
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
-from lifecircle.output import staged_folder, write_json, write_text_atomic
+from lifecircle.layers.zones import assign_zones, with_population
+from lifecircle.output import (
+    file_record,
+    package_versions,
+    safe_filename,
+    staged_folder,
+    write_csv,
+    write_gpkg,
+    write_json,
+    write_text_atomic,
+)
 from lifecircle.plan import Plan
-from lifecircle.results import RunResult
+from lifecircle.results import NetworkSummary, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +94,7 @@ class Inputs:
     rejected: pd.DataFrame
     warnings: list[str]
     layer_counts: pd.DataFrame
-    network_summary: dict[str, Any]
+    network_summary: NetworkSummary
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -96,20 +105,119 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = round(time.perf_counter() - start, 3)
 
 
-def _located(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Rows with a point: register rows kept by 所属街道 alone have none."""
-    return frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+class _WarningList(logging.Handler):
+    """Adds warnings logged by steps that do not return theirs (network files, solvers, maps)."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.into:
+            self.into.append(message)
 
 
-def _join_zones(
-    points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, columns: dict[str, str]
-) -> pd.DataFrame:
-    """For each point, the listed columns of the zone containing it (empty where none does)."""
-    joined = gpd.sjoin(
-        points[["geometry"]], zones[[*columns, "geometry"]], how="left", predicate="within"
+@contextmanager
+def _collecting_logged_warnings(into: list[str]) -> Iterator[None]:
+    logger = logging.getLogger("lifecircle")
+    handler = _WarningList(into)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def _add(warnings: list[str], new: list[str]) -> None:
+    """Append the messages not already in ``warnings`` (each is reported once)."""
+    for message in new:
+        if message not in warnings:
+            warnings.append(message)
+
+
+def unique_layer_keys(layers: tuple[LayerSpec, ...] | list[LayerSpec]) -> list[str]:
+    """A distinct key per register for facility ids (``"<key>:<row>"``) and rejected rows.
+
+    The file stem when it is unique; registers sharing a stem (same file name in different
+    folders) become ``<category>/<stem>``, and a ``#2``, ``#3`` … is added if that still collides.
+
+    >>> from pathlib import Path
+    >>> unique_layer_keys([LayerSpec("meal_point", Path("a/2024.csv")),
+    ...                    LayerSpec("elder_care_centre", Path("b/2024.csv")),
+    ...                    LayerSpec("meal_point", Path("c/2024.csv")),
+    ...                    LayerSpec("meal_point", Path("c/other.csv"))])
+    ['meal_point/2024', 'elder_care_centre/2024', 'meal_point/2024#2', 'other']
+    """
+    stems = [spec.key or (f"{spec.path.stem}/{spec.layer_name}" if spec.layer_name
+                          else spec.path.stem) for spec in layers]
+    keys: list[str] = []
+    for spec, stem in zip(layers, stems, strict=True):
+        key = stem if stems.count(stem) == 1 else f"{spec.category}/{stem}"
+        base, n = key, 1
+        while key in keys:
+            n += 1
+            key = f"{base}#{n}"
+        keys.append(key)
+    return keys
+
+
+def _load_registers(plan: Plan, registry: CategoryRegistry, townships: gpd.GeoDataFrame,
+                    units: dict[str, gpd.GeoDataFrame], network: WalkNetwork,
+                    warnings: list[str], rejections: list[pd.DataFrame]
+                    ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Read every register, check its coordinate system against the network, locate the rows."""
+    node_lon, node_lat = network.lonlat
+    frames, counts = [], []
+    for key, layer in zip(unique_layer_keys(plan.layers), plan.layers, strict=True):
+        frame, rejects, layer_warnings = read_register(
+            dataclasses.replace(layer, key=key), registry
+        )
+        rejections.append(rejects)
+        _add(warnings, layer_warnings)
+        located = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+        if len(located):
+            warning = check_coordinate_system(
+                located.geometry.x.to_numpy(), located.geometry.y.to_numpy(), layer.crs,
+                node_lon, node_lat, layer_name=layer.path.name,
+            )
+            if warning:
+                _add(warnings, [warning])
+        frames.append(frame)
+        counts.append({"layer": key, "file": layer.path.name, "category": layer.category,
+                       "read": len(frame), "rejected_on_read": len(rejects)})
+    facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
+    facilities, locate_rejects, locate_warnings = locate_facilities(
+        facilities, townships, units=units
     )
-    joined = joined[~joined.index.duplicated(keep="first")]
-    return joined[list(columns)].rename(columns=columns).reindex(points.index)
+    rejections.append(locate_rejects)
+    _add(warnings, locate_warnings)
+    layer_counts = pd.DataFrame(counts)
+    used = facilities["layer"].value_counts()
+    layer_counts["used"] = layer_counts["layer"].map(used).fillna(0).astype(int)
+    return facilities, layer_counts
+
+
+def _check_network_covers(network: WalkNetwork, townships: gpd.GeoDataFrame, plan: Plan,
+                          warnings: list[str]) -> None:
+    parts = network.describe_components()
+    if parts["other_components"]:
+        _add(warnings, [
+            f"路网有 {len(parts['other_components'])} 个与主网不连通的部分"
+            f"（共 {sum(parts['other_components'])} 个节点），其中的设施只服务本部分"
+        ])
+    roadless = townships_without_roads(townships.geometry, *network.lonlat)
+    if len(roadless) == len(townships):
+        raise NetworkError(
+            f"the walking network ({plan.network.path or plan.network.place}) has no node inside "
+            "any township: check that the network and the township boundaries cover the same area"
+        )
+    for index in roadless:
+        row = townships.iloc[index]
+        _add(warnings, [
+            f"{row['name']}（{row['code']}）内没有步行路网节点：该乡镇的步行覆盖无法计算，"
+            "请补充路网或检查边界"
+        ])
 
 
 def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
@@ -122,7 +230,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     """
     timings: dict[str, float] = {}
     warnings: list[str] = []
-    rejections = []
+    rejections: list[pd.DataFrame] = []
     registry = load_registry(plan.categories)
     steps = 5
     progress("读取乡镇边界", 0, steps)
@@ -131,95 +239,38 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
             plan.townships, county_code=plan.study.county_code or None
         )
     rejections.append(township_rejects)
-    warnings.extend(township_warnings)
+    _add(warnings, township_warnings)
     units: dict[str, gpd.GeoDataFrame] = {}
     for spec in plan.units:
         unit_frame, unit_rejects, unit_warnings = read_units(spec, townships)
         units[spec.level] = unit_frame
         rejections.append(unit_rejects)
-        warnings.extend(unit_warnings)
+        _add(warnings, unit_warnings)
 
     progress("读取步行路网", 1, steps)
-    with _timed(timings, "network"):
-        graph = load_walk_graph(plan.network)
-        network = WalkNetwork.from_graph(graph)
-    node_lon, node_lat = node_lonlat(graph)
-    components = describe_components(graph)
-    if components.get("other_components"):
-        warnings.append(
-            f"路网有 {len(components['other_components'])} 个与主网不连通的部分"
-            f"（共 {sum(components['other_components'])} 个节点），其中的设施只服务本部分"
-        )
-    roadless = townships_without_roads(townships.geometry, node_lon, node_lat)
-    if len(roadless) == len(townships):
-        raise NetworkError(
-            f"the walking network ({plan.network.path or plan.network.place}) has no node inside "
-            "any "
-            "township: check that the network and the township boundaries cover the same area"
-        )
-    for index in roadless:
-        row = townships.iloc[index]
-        warnings.append(
-            f"{row['name']}（{row['code']}）内没有步行路网节点：该乡镇的步行覆盖无法计算，"
-            "请补充路网或检查边界"
-        )
+    with _timed(timings, "network"), _collecting_logged_warnings(warnings):
+        network = walk_network_from_spec(plan.network)
+    _check_network_covers(network, townships, plan, warnings)
 
     progress("读取设施登记表", 2, steps)
     with _timed(timings, "registers"):
-        frames = []
-        counts = []
-        for layer in plan.layers:
-            frame, rejects = read_register(layer, registry)
-            rejections.append(rejects)
-            warnings.extend(frame.attrs.get("warnings", []))
-            valid = _located(frame)
-            if len(valid):
-                warning = check_coordinate_system(
-                    valid.geometry.x.to_numpy(),
-                    valid.geometry.y.to_numpy(),
-                    layer.crs,
-                    node_lon,
-                    node_lat,
-                    layer_name=layer.path.name,
-                )
-                if warning:
-                    warnings.append(warning)
-            frames.append(frame)
-            counts.append(
-                {
-                    "layer": layer.path.name,
-                    "category": layer.category,
-                    "read": len(frame),
-                    "rejected_on_read": len(rejects),
-                }
-            )
-        facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
-        facilities, locate_rejects = locate_facilities(facilities, townships, units=units)
-        rejections.append(locate_rejects)
-        warnings.extend(facilities.attrs.get("warnings", []))
+        facilities, layer_counts = _load_registers(
+            plan, registry, townships, units, network, warnings, rejections
+        )
     rejected = concat_rejections(rejections)
-    layer_counts = pd.DataFrame(counts)
-    layer_counts["used"] = [
-        int((facilities["source_file"] == row.layer).sum()) for row in layer_counts.itertuples()
-    ]
-    layer_counts["rejected"] = [
-        int((rejected["file"] == row.layer).sum()) for row in layer_counts.itertuples()
-    ]
+    layer_counts["rejected"] = layer_counts["layer"].map(rejected["layer"].value_counts())
+    layer_counts["rejected"] = layer_counts["rejected"].fillna(0).astype(int)
 
     progress("读取人口", 3, steps)
     with _timed(timings, "population"):
         demand, population_warnings = demand_points(
-            plan.population, townships, node_lon=node_lon, node_lat=node_lat
+            plan.population, townships, node_lon=network.lonlat[0], node_lat=network.lonlat[1]
         )
-    warnings.extend(population_warnings)
-    zone = _join_zones(demand, townships, {"code": "township_code", "kind": "kind"})
-    demand = demand.assign(
-        township_code=zone["township_code"].fillna(""), kind=zone["kind"].fillna("")
-    )
-    for level, unit_frame in units.items():
-        unit_zone = _join_zones(demand, unit_frame, {"code": f"unit_code__{level}"})
-        demand[f"unit_code__{level}"] = unit_zone[f"unit_code__{level}"].fillna("")
+    _add(warnings, population_warnings)
+    zones = assign_zones(demand, townships, units=units)
+    demand = demand.assign(**{column: zones[column] for column in zones.columns})
     progress("输入读取完成", steps, steps)
+    parts = network.describe_components()
     return Inputs(
         registry=registry,
         townships=townships,
@@ -230,85 +281,22 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
         rejected=rejected,
         warnings=warnings,
         layer_counts=layer_counts,
-        network_summary={
-            "nodes": len(network.x),
-            "edges": len(network.edge_u),
-            **components,
-        },
+        network_summary=NetworkSummary(
+            nodes=network.n_nodes, edges=network.n_edges, components=parts["components"],
+            main_component_nodes=parts["main_component_nodes"],
+            other_components=tuple(parts["other_components"]),
+        ),
         timings_s=timings,
     )
 
 
-def _population_by_zone(demand: pd.DataFrame, key: str) -> pd.DataFrame:
-    return demand.groupby(key)[["pop", "pop60"]].sum()
+def _categories(plan: Plan) -> list[str]:
+    return sorted({layer.category for layer in plan.layers})
 
 
-def _with_population(zones: gpd.GeoDataFrame, demand: pd.DataFrame, key: str) -> gpd.GeoDataFrame:
-    totals = _population_by_zone(demand, key)
-    zones = zones.copy()
-    zones["pop"] = zones["code"].map(totals["pop"]).fillna(0.0)
-    zones["pop60"] = zones["code"].map(totals["pop60"]).fillna(0.0)
-    return zones
-
-
-def _with_accessibility(
-    townships: gpd.GeoDataFrame,
-    inputs: Inputs,
-    coverage: CoverageResult,
-    walk: WalkModel,
-    categories: list[str],
-) -> gpd.GeoDataFrame:
-    """Add a 2SFCA score per category: beds (or facilities) per 1,000 seniors within reach.
-
-    The catchment is the longest walk threshold of the plan's default walk model.
-    """
-    townships = townships.copy()
-    threshold_min = max(walk.thresholds_min)
-    facilities = _located(inputs.facilities)
-    for category in categories:
-        own = facilities[facilities["category"] == category]
-        if own.empty:
-            continue
-        has_beds = "beds" in own and own["beds"].fillna(0).gt(0).any()
-        access = township_access_2sfca(
-            inputs.network,
-            coverage.demand,
-            own,
-            category=category,
-            threshold_min=threshold_min,
-            walk=walk,
-            population="pop60",
-            supply="beds" if has_beds else None,
-        )
-        townships[f"access_2sfca__{category}"] = townships["code"].map(
-            access.set_index("township_code")["access_2sfca"]
-        )
-    return townships
-
-
-def _wide_metrics(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Add ``share_pop60__<category>__<T>min`` columns (one per category and threshold)."""
-    if metrics.empty:
-        return townships
-    table = metrics.assign(
-        column="share_pop60__"
-        + metrics["category"]
-        + "__"
-        + metrics["threshold_min"].map(lambda t: f"{t:g}")
-        + "min"
-    ).pivot_table(index="township_code", columns="column", values="share_pop60", aggfunc="first")
-    return townships.join(table, on="code")
-
-
-def _evaluate(
-    plan: Plan,
-    inputs: Inputs,
-    facilities: gpd.GeoDataFrame,
-    coverage: CoverageResult,
-    townships: gpd.GeoDataFrame,
-    units: dict[str, gpd.GeoDataFrame],
-    targets: list[Target] | None = None,
-) -> GapReport:
+def _evaluate(plan: Plan, facilities: gpd.GeoDataFrame, coverage: CoverageResult,
+              townships: gpd.GeoDataFrame, units: dict[str, gpd.GeoDataFrame],
+              targets: list[Target] | None = None) -> GapReport:
     context = EvaluationContext(
         townships=townships,
         units=units,
@@ -327,20 +315,19 @@ def _coverage_and_zones(
 ) -> tuple[CoverageResult, gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame]]:
     """Coverage of every category, and townships and units with their population summed."""
     coverage = compute_coverage(
-        inputs.network,
-        inputs.facilities,
-        inputs.demand,
-        plan.walk,
-        categories=sorted({layer.category for layer in plan.layers}),
-        progress=progress,
-        service_areas=service_areas,
+        inputs.network, inputs.facilities, inputs.demand, plan.walk,
+        categories=_categories(plan), progress=progress, service_areas=service_areas,
     )
-    townships = _with_population(inputs.townships, coverage.demand, "township_code")
+    townships = with_population(inputs.townships, coverage.demand, "township_code")
     units = {
-        level: _with_population(frame, coverage.demand, f"unit_code__{level}")
+        level: with_population(frame, coverage.demand, f"unit_code__{level}")
         for level, frame in inputs.units.items()
     }
     return coverage, townships, units
+
+
+_PRESET_COLUMNS = ["preset", "target_id", "indicator", "document", "value", "target_value",
+                   "unit", "status", "status_zh", "note"]
 
 
 def evaluate_presets(
@@ -358,21 +345,9 @@ def evaluate_presets(
     frames = []
     for name in preset_names():
         targets = parse_targets([{"preset": name}], source=name)
-        report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units, targets)
+        report = _evaluate(plan, inputs.facilities, coverage, townships, units, targets)
         frames.append(report.summary.assign(preset=name))
-    columns = [
-        "preset",
-        "target_id",
-        "indicator",
-        "document",
-        "value",
-        "target_value",
-        "unit",
-        "status",
-        "status_zh",
-        "note",
-    ]
-    return pd.concat(frames, ignore_index=True)[columns]
+    return pd.concat(frames, ignore_index=True)[_PRESET_COLUMNS]
 
 
 def _site(
@@ -382,124 +357,42 @@ def _site(
     townships: gpd.GeoDataFrame,
     units: dict[str, gpd.GeoDataFrame],
     report: GapReport,
+    warnings: list[str],
     *,
     progress: ProgressFn,
-) -> tuple[gpd.GeoDataFrame | None, dict[str, dict[str, Any]], pd.DataFrame | None]:
+) -> tuple[gpd.GeoDataFrame | None, dict[str, dict], pd.DataFrame | None]:
     """Propose sites for each [siting] entry and re-evaluate the targets with them added."""
     if not plan.siting:
         return None, {}, None
-    all_sites = []
-    summaries: dict[str, dict[str, Any]] = {}
-    facilities = inputs.facilities
+    results = []
     for spec in plan.siting:
         result = propose_sites(
-            inputs.network,
-            coverage.demand,
-            facilities,
-            townships,
-            category=spec.category,
-            threshold_min=spec.threshold_min,
-            walk=plan.walk,
-            p=spec.p,
-            target_share=spec.target_share,
-            population=spec.population,
-            min_spacing_m=spec.min_spacing_m,
-            force_presence=spec.force_presence,
+            inputs.network, coverage.demand, inputs.facilities, townships,
+            category=spec.category, threshold_min=spec.threshold_min, walk=plan.walk, p=spec.p,
+            target_share=spec.target_share, population=spec.population,
+            min_spacing_m=spec.min_spacing_m, force_presence=spec.force_presence,
             candidates=gpd.read_file(spec.candidates) if spec.candidates else None,
             exclusions=gpd.read_file(spec.exclusions) if spec.exclusions else None,
             progress=progress,
         )
-        sites = result.sites
-        all_sites.append(sites)
-        summaries[spec.category] = {
-            "method": result.method,
-            "objective": result.objective,
-            "bound": result.bound,
-            "gap": result.gap,
-            "status": result.status,
-            "sites": len(sites),
-            "candidates": result.candidates_count,
-            "covered_before": result.covered_before,
-            "covered_after": result.covered_after,
-            "share_before": result.share_before,
-            "share_after": result.share_after,
-            "unfilled_townships": list(result.unfilled_townships),
-        }
-        proposed = gpd.GeoDataFrame(
-            {
-                "facility_id": [f"proposed:{spec.category}:{r}" for r in sites["rank"]],
-                "category": spec.category,
-                "subtype": "",
-                "name": [f"拟建 #{r}" for r in sites["rank"]],
-                "township_code": sites["township_code"],
-                "township_name": sites["township_name"],
-                "layer": "proposed",
-                "geometry": sites.geometry,
-            },
-            crs="EPSG:4326",
-        )
-        facilities = pd.concat([facilities, proposed], ignore_index=True)
-    sites = gpd.GeoDataFrame(pd.concat(all_sites, ignore_index=True), crs="EPSG:4326")
-    facilities = gpd.GeoDataFrame(facilities, crs="EPSG:4326")
+        _add(warnings, result.warnings)
+        results.append(result)
+    sites = gpd.GeoDataFrame(pd.concat([r.sites for r in results], ignore_index=True),
+                             crs="EPSG:4326")
+    with_new = gpd.GeoDataFrame(
+        pd.concat([inputs.facilities, *(r.as_facilities() for r in results)], ignore_index=True),
+        crs="EPSG:4326",
+    )
     after_coverage = compute_coverage(
-        inputs.network,
-        facilities,
-        inputs.demand,
-        plan.walk,
-        categories=sorted({layer.category for layer in plan.layers}),
+        inputs.network, with_new, inputs.demand, plan.walk, categories=_categories(plan),
         service_areas=False,  # the before/after table needs times, not polygons
     )
-    after = _evaluate(plan, inputs, facilities, after_coverage, townships, units)
+    after = _evaluate(plan, with_new, after_coverage, townships, units)
     before_after = report.summary[
         ["target_id", "indicator", "value", "target_value", "status"]
-    ].merge(
-        after.summary[["target_id", "value", "status"]],
-        on="target_id",
-        suffixes=("_before", "_after"),
-    )
-    return sites, summaries, before_after
-
-
-def _file_record(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest}
-
-
-def _versions() -> dict[str, str]:
-    names = [
-        "lifecircle",
-        "numpy",
-        "scipy",
-        "pandas",
-        "geopandas",
-        "shapely",
-        "pyogrio",
-        "pyproj",
-        "osmnx",
-        "networkx",
-        "rasterio",
-        "folium",
-        "highspy",
-    ]
-    versions = {"python": platform.python_version()}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _walk_record(walk: WalkModel) -> dict[str, Any]:
-    return {
-        "speed_mps": walk.speed_mps,
-        "thresholds_min": list(walk.thresholds_min),
-        "max_snap_m": walk.max_snap_m,
-        "by_kind": {
-            k: {"speed_mps": v.speed_mps, "thresholds_min": list(v.thresholds_min), "mode": v.mode}
-            for k, v in walk.by_kind.items()
-        },
-    }
+    ].merge(after.summary[["target_id", "value", "status"]], on="target_id",
+            suffixes=("_before", "_after"))
+    return sites, {r.category: r.summary() for r in results}, before_after
 
 
 def analyse(
@@ -511,35 +404,36 @@ def analyse(
 ) -> RunResult:
     """Compute coverage, targets and sites for loaded inputs (no file is written)."""
     timings = dict(inputs.timings_s)
-    categories = sorted({layer.category for layer in plan.layers})
+    warnings = list(inputs.warnings)
+    categories = _categories(plan)
     with _timed(timings, "coverage"):
         coverage, townships, units = _coverage_and_zones(plan, inputs, progress=progress)
     with _timed(timings, "accessibility"):
-        townships = _with_accessibility(townships, inputs, coverage, plan.walk, categories)
+        townships = township_access(inputs.network, coverage.demand, inputs.facilities,
+                                    townships, categories=categories, walk=plan.walk)
     with _timed(timings, "targets"):
-        report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
-    sites, siting, before_after = None, {}, None
-    if options.siting:
-        with _timed(timings, "siting"):
-            sites, siting, before_after = _site(
-                plan, inputs, coverage, townships, units, report, progress=progress
-            )
+        report = _evaluate(plan, inputs.facilities, coverage, townships, units)
     unsnapped = coverage.unsnapped
-    warnings = list(inputs.warnings)
     if len(unsnapped):
-        warnings.append(
+        _add(warnings, [
             f"{len(unsnapped)} 个设施距路网超过 {plan.walk.max_snap_m:g} 米，未计入步行覆盖："
             + "、".join(unsnapped["facility_id"].astype(str).head(20))
-        )
+        ])
+    sites, siting, before_after = None, {}, None
+    if options.siting:
+        with _timed(timings, "siting"), _collecting_logged_warnings(warnings):
+            sites, siting, before_after = _site(
+                plan, inputs, coverage, townships, units, report, warnings, progress=progress
+            )
     run_info = {
         "study": plan.study.name,
         "plan": str(plan.path),
         "year": plan.study.year,
-        "inputs": [_file_record(p) for p in plan.input_paths()],
-        "walk": _walk_record(plan.walk),
+        "inputs": [file_record(p) for p in plan.input_paths()],
+        "walk": plan.walk.as_dict(),
         "categories": categories,
         "targets": len(plan.targets),
-        "network": inputs.network_summary,
+        "network": inputs.network_summary.as_dict(),
         "layers": inputs.layer_counts.to_dict("records"),
         "demand_cells": len(inputs.demand),
         "population": {
@@ -547,15 +441,15 @@ def analyse(
             "pop60": float(inputs.demand["pop60"].sum()),
         },
         "rejected_rows": len(inputs.rejected),
-        "warnings": warnings,
+        "warnings": warnings,  # the same list as RunResult.warnings
         "siting": siting,
-        "versions": _versions(),
+        "versions": package_versions(),
         "timings_s": timings,
     }
     return RunResult(
         study_name=plan.study.name,
         lang=options.lang or plan.study.lang,
-        townships=_wide_metrics(townships, coverage.township_metrics),
+        townships=wide_shares(townships, coverage.township_metrics),
         facilities=inputs.facilities,
         categories={key: inputs.registry[key].as_dict() for key in categories},
         service_areas=coverage.service_areas,
@@ -568,6 +462,10 @@ def analyse(
         proposed_sites=sites,
         siting=siting,
         before_after=before_after,
+        walk=plan.walk,
+        layer_counts=inputs.layer_counts,
+        network=inputs.network_summary,
+        warnings=warnings,
         run_info=run_info,
     )
 
@@ -582,37 +480,18 @@ _REJECT_HEADERS_ZH = {
 }
 
 
-def _safe_filename(text: str) -> str:
-    return "".join(ch for ch in str(text) if ch not in '\\/:*?"<>|').strip() or "unnamed"
-
-
-def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """GeoPackage columns must be plain types: object columns become text."""
-    frame = frame.copy()
-    for column in frame.columns:
-        if column != "geometry" and frame[column].dtype == object:
-            frame[column] = frame[column].map(lambda v: "" if v is None else str(v))
-    return frame
-
-
 def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFrame) -> None:
     """Write every spatial result (and the rejected rows as a table) into one GeoPackage."""
-    layers: dict[str, pd.DataFrame] = {
+    layers = {
         "townships": result.townships,
         "facilities": result.facilities,
         "service_areas": result.service_areas,
         "uncovered": result.uncovered,
         "gaps": gaps_layer,
+        **{f"units_{level}": frame for level, frame in result.units.items()},
+        "proposed_sites": result.proposed_sites,
     }
-    for level, frame in result.units.items():
-        layers[f"units_{level}"] = frame
-    if result.proposed_sites is not None and len(result.proposed_sites):
-        layers["proposed_sites"] = result.proposed_sites
-    for name, frame in layers.items():
-        if frame is None or len(frame) == 0:
-            continue
-        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
-    pyogrio.write_dataframe(_gpkg_ready(result.rejected), path, layer="rejected", driver="GPKG")
+    write_gpkg(path, layers, tables={"rejected": result.rejected})
 
 
 def write_outputs(
@@ -633,33 +512,20 @@ def write_outputs(
     gap = GapReport(rows=result.gaps, summary=result.gap_summary)
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
     gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang)
-    rejected = result.rejected
-    if lang == "zh":
-        rejected = rejected.rename(columns=_REJECT_HEADERS_ZH)
-    write_text_atomic(folder / "rejected.csv", rejected.to_csv(index=False), encoding="utf-8-sig")
+    rejected = result.rejected.rename(columns=_REJECT_HEADERS_ZH) if lang == "zh" \
+        else result.rejected
+    write_csv(folder / "rejected.csv", rejected)
     if result.before_after is not None:
-        write_text_atomic(
-            folder / "siting_before_after.csv",
-            result.before_after.to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        write_csv(folder / "siting_before_after.csv", result.before_after)
     if result.proposed_sites is not None:
-        sites = result.proposed_sites.assign(
-            lon=result.proposed_sites.geometry.x.round(6),
-            lat=result.proposed_sites.geometry.y.round(6),
-        )
-        write_text_atomic(
-            folder / "proposed_sites.csv",
-            pd.DataFrame(sites.drop(columns="geometry")).to_csv(index=False),
-            encoding="utf-8-sig",
-        )
+        sites = result.proposed_sites
+        table = pd.DataFrame(sites.drop(columns="geometry")).assign(
+            lon=sites.geometry.x.round(6).to_numpy(), lat=sites.geometry.y.round(6).to_numpy())
+        write_csv(folder / "proposed_sites.csv", table)
 
     progress("写出 GeoPackage", 1, steps)
-    write_results_gpkg(
-        result,
-        folder / "results.gpkg",
-        gap_report.gaps_layer(gap, result.townships, units=result.units),
-    )
+    write_results_gpkg(result, folder / "results.gpkg",
+                       gap_report.gaps_layer(gap, result.townships, units=result.units))
 
     map_options = {
         "basemap": options.basemap or plan.maps.basemap,
@@ -678,7 +544,7 @@ def write_outputs(
         progress("绘制乡镇地图", i, len(codes))
         html = webmap.render_html(webmap.township_map(result, code, **map_options))
         township_html[code] = html
-        write_text_atomic(folder / "townships" / f"{code}-{_safe_filename(name)}.html", html)
+        write_text_atomic(folder / "townships" / f"{code}-{safe_filename(name)}.html", html)
     progress("写出简报", 4, steps)
     write_text_atomic(
         folder / "briefing.html",
@@ -692,7 +558,7 @@ def write_outputs(
 
 def default_out_dir(plan: Plan) -> Path:
     """``out/<study name>/`` under the current folder."""
-    return Path("out") / _safe_filename(plan.study.name)
+    return Path("out") / safe_filename(plan.study.name)
 
 
 def run_plan(
@@ -701,13 +567,20 @@ def run_plan(
     *,
     options: RunOptions = RunOptions(),
     progress: ProgressFn = _no_progress,
-) -> tuple[RunResult, Path]:
-    """Run a whole plan and write its outputs atomically; return the result and output folder."""
-    out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
+    write: bool = True,
+) -> tuple[RunResult, Path | None]:
+    """Run a whole plan and write its outputs atomically; return the result and output folder.
+
+    With ``write=False`` nothing is written and the folder returned is ``None``.
+    """
     started = time.perf_counter()
     inputs = load_inputs(plan, progress=progress)
     result = analyse(plan, inputs, options=options, progress=progress)
-    with staged_folder(out_dir) as stage:
+    if not write:
+        result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+        return result, None
+    out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
+    with staged_folder(out_dir) as stage, _collecting_logged_warnings(result.warnings):
         write_start = time.perf_counter()
         write_outputs(result, stage, plan=plan, options=options, progress=progress)
         result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
@@ -716,4 +589,5 @@ def run_plan(
             str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()
         )
         write_json(stage / "run.json", result.run_info)
+    result.out_dir = out_dir
     return result, out_dir

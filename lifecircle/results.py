@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+
+from lifecircle.coverage.walk import WalkModel
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """Size and connectedness of the walking network a run used.
+
+    Attributes
+    ----------
+    nodes, edges
+        Node and undirected edge counts.
+    components, main_component_nodes, other_components
+        Number of connected parts, nodes in the largest, node counts of the others (largest
+        first); facilities in a small part serve only that part.
+    """
+
+    nodes: int
+    edges: int
+    components: int
+    main_component_nodes: int
+    other_components: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for ``run.json``."""
+        return {"nodes": self.nodes, "edges": self.edges, "components": self.components,
+                "main_component_nodes": self.main_component_nodes,
+                "other_components": list(self.other_components)}
 
 
 @dataclass
@@ -40,8 +69,21 @@ class RunResult:
         Siting summaries (objective, bound, gap, method, before/after) by category.
     rejected
         Every input row not used, with file, row, reason and fix.
+    walk
+        The walk model the run used (speeds and thresholds per township kind).
+    layer_counts
+        One row per register: ``layer`` (its key in facility ids), ``file``, ``category``,
+        ``read``, ``rejected_on_read``, ``used``, ``rejected``.
+    network
+        :class:`NetworkSummary` of the walking network.
+    warnings
+        Everything the planner should know that did not reject a row, each message once (the
+        one channel for warnings: loaders return them, the pipeline collects them here).
+    out_dir
+        The folder the outputs were written to (``None`` when nothing was written).
     run_info
-        Parameters, input hashes, versions, timings (written to run.json).
+        Parameters, input hashes, versions, timings (written to run.json); built from the typed
+        fields above, kept for readers of run.json.
     """
 
     study_name: str
@@ -59,4 +101,9 @@ class RunResult:
     proposed_sites: gpd.GeoDataFrame | None = None
     siting: dict[str, dict[str, Any]] = field(default_factory=dict)
     before_after: pd.DataFrame | None = None
+    walk: WalkModel | None = None
+    layer_counts: pd.DataFrame | None = None
+    network: NetworkSummary | None = None
+    warnings: list[str] = field(default_factory=list)
+    out_dir: Path | None = None
     run_info: dict[str, Any] = field(default_factory=dict)

@@ -32,7 +32,7 @@ from lifecircle.geo.network import Snaps, WalkNetwork, snap_points
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CoverageResult", "compute_coverage", "reach_m_for_threshold"]
+__all__ = ["CoverageResult", "compute_coverage", "reach_m_for_threshold", "wide_shares"]
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -91,6 +91,20 @@ class CoverageResult:
 def reach_m_for_threshold(walk: WalkModel, threshold_min: float) -> float:
     """Walking distance (m) of a threshold (see :meth:`WalkModel.reach_m`)."""
     return walk.reach_m(threshold_min)
+
+
+def wide_shares(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``townships`` with a ``share_pop60__<category>__<T>min`` column per category and threshold.
+
+    ``metrics`` is :attr:`CoverageResult.township_metrics` (long form); maps colour by these.
+    """
+    if metrics.empty:
+        return townships
+    table = metrics.assign(
+        column="share_pop60__" + metrics["category"] + "__"
+        + metrics["threshold_min"].map(lambda t: f"{t:g}") + "min"
+    ).pivot_table(index="township_code", columns="column", values="share_pop60", aggfunc="first")
+    return townships.join(table, on="code")
 
 
 def _point_xy(network: WalkNetwork, geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ import logging
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -121,6 +122,43 @@ class SitingResult:
     def share_after(self) -> float:
         """Covered share of the population with the new sites (nan without population)."""
         return self.covered_after / self.total if self.total > 0 else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        """The figures a run report cites (plain values, ready for ``run.json``)."""
+        return {
+            "method": self.method,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "status": self.status,
+            "sites": len(self.sites),
+            "candidates": self.candidates_count,
+            "covered_before": self.covered_before,
+            "covered_after": self.covered_after,
+            "share_before": self.share_before,
+            "share_after": self.share_after,
+            "unfilled_townships": list(self.unfilled_townships),
+        }
+
+    def as_facilities(self) -> gpd.GeoDataFrame:
+        """The proposed sites as facility rows (ids ``proposed:<category>:<rank>``), EPSG:4326.
+
+        Appended to the existing facilities, they let targets be evaluated again "after".
+        """
+        sites = self.sites
+        return gpd.GeoDataFrame(
+            {
+                "facility_id": [f"proposed:{self.category}:{r}" for r in sites["rank"]],
+                "category": self.category,
+                "subtype": "",
+                "name": [f"拟建 #{r}" for r in sites["rank"]],
+                "township_code": sites["township_code"],
+                "township_name": sites["township_name"],
+                "layer": "proposed",
+            },
+            geometry=gpd.GeoSeries(sites.geometry.to_numpy(), crs="EPSG:4326"),
+            crs="EPSG:4326",
+        )
 
 
 # ---------------------------------------------------------------- candidates
@@ -582,3 +620,29 @@ def township_access_2sfca(network: WalkNetwork, demand: gpd.GeoDataFrame,
                                    out["weighted"] / out["population"].where(
                                        out["population"] > 0, 1.0), 0.0)
     return out.drop(columns="weighted").reset_index()
+
+
+def township_access(network: WalkNetwork, demand: gpd.GeoDataFrame,
+                    facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *,
+                    categories: Sequence[str], walk: WalkModel) -> gpd.GeoDataFrame:
+    """``townships`` with an ``access_2sfca__<category>`` column per category that has facilities.
+
+    The score is beds (or facilities, when the category records no beds) per 1,000 seniors
+    within the longest threshold of the default walk settings
+    (:func:`township_access_2sfca`). Facilities without a location are left out.
+    """
+    townships = townships.copy()
+    threshold_min = max(walk.thresholds_min)
+    geoms = facilities.geometry
+    located = facilities[geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()]
+    for category in categories:
+        own = located[located["category"] == category]
+        if own.empty:
+            continue
+        has_beds = "beds" in own and own["beds"].fillna(0).gt(0).any()
+        access = township_access_2sfca(network, demand, own, category=category,
+                                       threshold_min=threshold_min, walk=walk,
+                                       population="pop60", supply="beds" if has_beds else None)
+        townships[f"access_2sfca__{category}"] = townships["code"].map(
+            access.set_index("township_code")["access_2sfca"])
+    return townships

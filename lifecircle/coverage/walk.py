@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -73,7 +74,8 @@ class WalkModel:
             speeds[kinds == kind] = walk.speed_mps
         return speeds
 
-    def time_min(self, distance_m: ArrayLike, kinds: ArrayLike | None = None) -> NDArray[np.float64]:
+    def time_min(self, distance_m: ArrayLike, kinds: ArrayLike | None = None
+                 ) -> NDArray[np.float64]:
         """Minutes to walk ``distance_m`` at each kind's speed (``inf`` stays ``inf``).
 
         ``kinds`` defaults to the default speed for every distance.
@@ -109,7 +111,21 @@ class WalkModel:
         """
         settings = [self.for_kind(None), *self.by_kind.values()]
         speeds = [s.speed_mps for s in settings if threshold_min in s.thresholds_min]
-        return float(threshold_min) * SECONDS_PER_MINUTE * (min(speeds) if speeds else self.speed_mps)
+        speed = min(speeds) if speeds else self.speed_mps
+        return float(threshold_min) * SECONDS_PER_MINUTE * speed
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for ``run.json``: speeds, thresholds and the per-kind overrides."""
+        return {
+            "speed_mps": self.speed_mps,
+            "thresholds_min": list(self.thresholds_min),
+            "max_snap_m": self.max_snap_m,
+            "by_kind": {
+                k: {"speed_mps": v.speed_mps, "thresholds_min": list(v.thresholds_min),
+                    "mode": v.mode}
+                for k, v in self.by_kind.items()
+            },
+        }
 
     @property
     def all_thresholds_min(self) -> tuple[float, ...]:

@@ -499,7 +499,7 @@ class WalkNetwork:
     def lonlat(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Node longitudes and latitudes (EPSG:4326), in node order.
 
-        Kept from the source graph by :meth:`from_graph`; otherwise projected back from ``x``, ``y``.
+        Kept from the source graph by :meth:`from_graph`; else projected back from ``x``, ``y``.
         """
         transformer = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
         lon, lat = transformer.transform(self.x, self.y)
@@ -706,3 +706,13 @@ def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
         logger.info("%d of %d points are farther than %.0f m from the walking network",
                     int((~ok & valid).sum()), n, max_snap_m)
     return Snaps(edge, offset, distance, ok, x, y)
+
+
+def walk_network_from_spec(spec: Any) -> WalkNetwork:
+    """Load a :class:`~lifecircle.geo.osm.NetworkSpec` and convert it once to a WalkNetwork.
+
+    The networkx graph is dropped afterwards: everything downstream reads the arrays.
+    """
+    from lifecircle.geo.osm import load_walk_graph
+
+    return WalkNetwork.from_graph(load_walk_graph(spec))
