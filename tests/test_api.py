@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import ROOT, X0, Y0, grid_network
 from typer.testing import CliRunner
 
 import lifecircle as lc
-from conftest import ROOT, X0, Y0, grid_network
 from lifecircle import api
 from lifecircle.coverage.walk import KindWalk, WalkModel
 from lifecircle.errors import InputError, LifecircleError
