@@ -313,7 +313,7 @@ def read_table(path: Path | str) -> pd.DataFrame:
                          ".table (relative paths are read from the plan file's folder)")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls"):
-        return pd.read_excel(path, dtype=str)
+        return pd.read_excel(path, dtype=str, engine="openpyxl" if suffix != ".xls" else None)
     if suffix not in (".csv", ".txt", ".tsv"):
         raise InputError(f"{path.name}: population tables must be .csv or .xlsx, not {suffix!r}")
     data = path.read_bytes()
