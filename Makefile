@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.coordinates
 	$(BIN)/python -m benchmarks.coverage
 	$(BIN)/python -m benchmarks.siting
+	$(BIN)/python -m benchmarks.batch
 
 lint: $(STAMP)
 	$(BIN)/ruff check lifecircle tests benchmarks

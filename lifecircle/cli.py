@@ -74,6 +74,14 @@ _TEXT = {
         "rejected_rows": "条记录被剔除，见",
         "coverage": "老年人步行可达率（各类乡镇最长步行时间内）",
         "minutes": "分钟",
+        "counties": "县（市、区）",
+        "county": "县（市、区）",
+        "state": "状态",
+        "error": "错误",
+        "seconds": "用时（秒）",
+        "done": "已完成",
+        "skipped": "未变化，跳过",
+        "failed": "失败",
         "siting": "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
         "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
     },
@@ -100,6 +108,14 @@ _TEXT = {
         "rejected_rows": "rows rejected, see",
         "coverage": "Seniors within walking reach (longest threshold of each kind)",
         "minutes": "min",
+        "counties": "Counties",
+        "county": "County",
+        "state": "Status",
+        "error": "Error",
+        "seconds": "Time (s)",
+        "done": "finished",
+        "skipped": "unchanged, skipped",
+        "failed": "failed",
         "siting": "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
         "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
     },
@@ -322,6 +338,69 @@ def run(
 ) -> None:
     """Run a plan: coverage, targets, gaps, sites, maps and briefing."""
     _run(plan, out, lang, offline_map, basemap, tiles_url, verbose)
+
+
+@app.command()
+def batch(
+    province: Annotated[Path, typer.Argument(
+        help="Province plan (TOML listing county plans) or a folder of county plans.",
+        exists=True)],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Province output folder \\[default: out/<province name>].")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", help="Local dask workers \\[default: one per core]; 0 runs the "
+        "counties one after another without dask.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Address of a running dask scheduler, e.g. tcp://host:8786.")] = None,
+    memory_limit: Annotated[str, typer.Option(
+        "--memory-limit", help="Memory limit per local worker, e.g. 4GiB.")
+    ] = "auto",
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Run only the counties whose last run failed.")] = False,
+    no_siting: Annotated[bool, typer.Option(
+        "--no-siting", help="Skip proposing sites in each county.")] = False,
+    lang: LangOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Run every county of a province (dask.distributed), then write the province roll-up."""
+    from lifecircle.batch import load_province, run_batch, start_client
+    from lifecircle.pipeline import default_out_dir_name
+
+    _setup_logging(verbose)
+    lang = lang or "zh"
+    try:
+        plan = load_province(province)
+        out_dir = out or Path("out") / default_out_dir_name(plan.name)
+        client = None if workers == 0 and not scheduler else start_client(
+            workers, memory_limit=memory_limit, scheduler=scheduler)
+        if client is not None:
+            console.print(f"dask dashboard: {client.dashboard_link}", highlight=False)
+        try:
+            with _progress() as progress:
+                task = progress.add_task(_TEXT[lang]["counties"], total=None)
+
+                def advance(outcome, done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total,
+                                    description=f"{_TEXT[lang]['counties']} · {outcome.name}")
+
+                result = run_batch(plan, out_dir, client=client, retry_failed=retry_failed,
+                                   siting=not no_siting, lang=lang, progress=advance)
+        finally:
+            if client is not None:
+                client.close()
+    except LifecircleError as exc:
+        raise _fail(exc) from None
+    table = Table(title=escape(plan.name), show_lines=False)
+    for head in (_TEXT[lang]["county"], _TEXT[lang]["state"], _TEXT[lang]["seconds"],
+                 _TEXT[lang]["error"]):
+        table.add_column(head)
+    for o in result.outcomes:
+        table.add_row(escape(o.name), _TEXT[lang][o.status], f"{o.seconds:.1f}", escape(o.error))
+    console.print(table)
+    console.print(f"{_TEXT[lang]['written']} {escape(str(result.out_dir))} "
+                  f"({result.engine}, {result.seconds:.1f} s)", highlight=False)
+    if result.failed:
+        raise typer.Exit(code=1)
 
 
 @app.command()

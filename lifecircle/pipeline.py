@@ -556,9 +556,14 @@ def write_outputs(
     progress("完成", steps, steps)
 
 
+def default_out_dir_name(study_name: str) -> str:
+    """The folder name a study's outputs get: its name, made safe for the file system."""
+    return safe_filename(study_name)
+
+
 def default_out_dir(plan: Plan) -> Path:
     """``out/<study name>/`` under the current folder."""
-    return Path("out") / safe_filename(plan.study.name)
+    return Path("out") / default_out_dir_name(plan.study.name)
 
 
 def run_plan(

@@ -6,6 +6,7 @@ switches to English. Nothing here computes a figure: the numbers come from
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import re
@@ -157,7 +158,8 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str]) -> None:
+def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int = 0) -> None:
+    """Fill a sheet with a localised table whose COLUMNS start after ``lead`` extra columns."""
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
@@ -165,8 +167,10 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str]) -> None:
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(vertical="center", wrap_text=False)
-    status_col = list(COLUMNS).index("status") + 1  # localised tables keep COLUMNS' order
-    number_cols = [list(COLUMNS).index(k) + 1 for k in ("value", "target_value", "shortfall")]
+    # Localised tables keep COLUMNS' order after their lead columns.
+    status_col = lead + list(COLUMNS).index("status") + 1
+    number_cols = [lead + list(COLUMNS).index(k) + 1
+                   for k in ("value", "target_value", "shortfall")]
     for values, status in zip(table.itertuples(index=False), statuses, strict=True):
         ws.append([_cell(v) for v in values])
         for column in number_cols:
@@ -211,6 +215,69 @@ def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh") -> Pa
     wb.save(path)
     logger.info("wrote %s (%d target sheets)", path, len(summary))
     return path
+
+
+COUNTY_COLUMNS: dict[str, tuple[str, str]] = {
+    "county_code": ("县级代码", "County code"),
+    "county": ("县（市、区）", "County"),
+}
+
+
+def _no_rows() -> pd.DataFrame:
+    """An empty province table (no county finished)."""
+    return pd.DataFrame(columns=list(dict.fromkeys([*COUNTY_COLUMNS, *SUMMARY_COLUMNS,
+                                                    "status_zh"])))
+
+
+def _with_county(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """A localised gap table with the county's code and name in front."""
+    table = _localise(frame, lang)
+    for key, (zh, en) in reversed(COUNTY_COLUMNS.items()):
+        table.insert(0, zh if lang == "zh" else en, frame[key].astype(str).to_numpy())
+    return table
+
+
+def province_gaps_table(rows: pd.DataFrame, summary: pd.DataFrame, *,
+                        lang: str = "zh") -> pd.DataFrame:
+    """Every county's gap rows, county by county (unit rows, then the county's area row).
+
+    ``rows`` and ``summary`` are the gap rows and area rows of many counties, each with
+    ``county_code`` and ``county`` columns.
+    """
+    _check_lang(lang)
+    parts = []
+    for county in pd.unique(summary["county"]) if len(summary) else []:
+        mine = GapReport(rows=rows[rows["county"] == county],
+                         summary=summary[summary["county"] == county])
+        parts.append(_combined(mine))
+    return _with_county(pd.concat(parts, ignore_index=True) if parts else _no_rows(), lang)
+
+
+def province_gaps_csv(rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str = "zh") -> str:
+    """``province_gaps.csv`` text (write it with a UTF-8 BOM, as ``gaps.csv``)."""
+    table = province_gaps_table(rows, summary, lang=lang)
+    return table.to_csv(index=False, lineterminator="\r\n")
+
+
+def province_gaps_xlsx(rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str = "zh") -> bytes:
+    """``province_gaps.xlsx``: county × target first, then township × target, both with codes."""
+    from openpyxl import Workbook
+
+    _check_lang(lang)
+    wb = Workbook()
+    used: set[str] = set()
+    sheets = [("县（市、区）×指标", "County x target", summary),
+              ("乡镇（街道）×指标", "Township x target",
+               rows[rows["level"] == "township"] if len(rows) else rows)]
+    for i, (title_zh, title_en, frame) in enumerate(sheets):
+        ws = wb.active if i == 0 else wb.create_sheet()
+        ws.title = _sheet_title(title_zh if lang == "zh" else title_en, used)
+        frame = frame if len(frame) else _no_rows()
+        _write_sheet(ws, _with_county(frame, lang), list(frame["status"]),
+                     lead=len(COUNTY_COLUMNS))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
 
 
 def gaps_layer(report: GapReport, townships: gpd.GeoDataFrame, *,

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
@@ -19,10 +18,11 @@ import rasterio
 import shapely
 from shapely.geometry import Point, shape
 
+from lifecircle.data import data_path
 from lifecircle.geo.crs import bd09_to_wgs84, gcj02_to_wgs84
 from tools.sample import generate_sample
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = data_path()
 SAMPLE = DATA / "sample"
 UTM = "EPSG:32650"
 GENERATED = [

@@ -12,6 +12,30 @@ from lifecircle.errors import InputError
 LANGS = ("zh", "en")
 
 _LABELS: dict[str, tuple[str, str]] = {
+    # province batch pages
+    "province_title": ("{province}：各县（市、区）规划目标达标情况",
+                       "{province}: plan targets by county"),
+    "province_counties": ("县（市、区）达标比例", "Counties: share of targets met"),
+    "province_county_tip": ("达标 {met} 项，未达标 {not_met} 项，不适用 {na} 项；点击打开该县总览",
+                            "{met} met, {not_met} not met, {na} n/a; click to open the county"),
+    "province_county": ("县（市、区）", "County"),
+    "province_code": ("县级代码", "Code"),
+    "province_state": ("运行状态", "Run"),
+    "province_share": ("达标比例", "Share met"),
+    "province_met": ("达标", "Met"),
+    "province_not_met": ("未达标", "Not met"),
+    "province_na": ("不适用", "N/a"),
+    "province_links": ("成果", "Outputs"),
+    "province_overview": ("总览地图", "overview map"),
+    "province_briefing": ("简报", "briefing"),
+    "province_map_link": ("打开全省（市）总览地图", "Open the province overview map"),
+    "province_lead": ("共 {counties} 个县（市、区）：{done} 个完成，{failed} 个失败。"
+                      "计算引擎：{engine}，用时 {seconds:.0f} 秒。生成日期：{date}。",
+                      "{counties} counties: {done} finished, {failed} failed. Engine: {engine}, "
+                      "{seconds:.0f} s. Generated {date}."),
+    "batch_done": ("已完成", "finished"),
+    "batch_skipped": ("未变化，沿用上次结果", "unchanged, previous result kept"),
+    "batch_failed": ("失败", "failed"),
     # map layers
     "townships": ("乡镇(街道)", "Townships"),
     "target_status": ("乡镇目标达标情况", "Township target status"),
