@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,15 +107,19 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 
 
 class _WarningList(logging.Handler):
-    """Adds warnings logged by steps that do not return theirs (network files, solvers, maps)."""
+    """Adds warnings logged by steps that do not return theirs (network files, solvers, maps).
+
+    Only records of the thread that runs this plan: another plan may run in another thread.
+    """
 
     def __init__(self, into: list[str]) -> None:
         super().__init__(logging.WARNING)
         self.into = into
+        self.thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if message not in self.into:
+        if record.thread == self.thread and message not in self.into:
             self.into.append(message)
 
 
@@ -198,9 +203,8 @@ def _load_registers(plan: Plan, registry: CategoryRegistry, townships: gpd.GeoDa
     return facilities, layer_counts
 
 
-def _check_network_covers(network: WalkNetwork, townships: gpd.GeoDataFrame, plan: Plan,
-                          warnings: list[str]) -> None:
-    parts = network.describe_components()
+def _check_network_covers(network: WalkNetwork, parts: dict, townships: gpd.GeoDataFrame,
+                          plan: Plan, warnings: list[str]) -> None:
     if parts["other_components"]:
         _add(warnings, [
             f"路网有 {len(parts['other_components'])} 个与主网不连通的部分"
@@ -250,7 +254,8 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     progress("读取步行路网", 1, steps)
     with _timed(timings, "network"), _collecting_logged_warnings(warnings):
         network = walk_network_from_spec(plan.network)
-    _check_network_covers(network, townships, plan, warnings)
+    parts = network.describe_components()
+    _check_network_covers(network, parts, townships, plan, warnings)
 
     progress("读取设施登记表", 2, steps)
     with _timed(timings, "registers"):
@@ -270,7 +275,6 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     zones = assign_zones(demand, townships, units=units)
     demand = demand.assign(**{column: zones[column] for column in zones.columns})
     progress("输入读取完成", steps, steps)
-    parts = network.describe_components()
     return Inputs(
         registry=registry,
         townships=townships,

@@ -235,3 +235,22 @@ def test_run_without_out_writes_nothing_and_has_typed_fields(tmp_path, monkeypat
     assert len(result.warnings) == len(set(result.warnings)) > 0
     assert result.run_info["warnings"] is result.warnings
     assert result.run_info["walk"] == result.walk.as_dict()
+
+
+def test_logged_warnings_of_a_step_join_the_runs_list_once():
+    import logging
+    import threading
+
+    from lifecircle.pipeline import _collecting_logged_warnings
+
+    warnings = ["already there"]
+    logger = logging.getLogger("lifecircle.geo.osm")
+    with _collecting_logged_warnings(warnings):
+        logger.warning("roads.gpkg has no coordinate system; assuming WGS-84")
+        logger.warning("already there")
+        logger.info("not a warning")
+        other = threading.Thread(target=logger.warning, args=("another plan's thread",))
+        other.start()
+        other.join()
+    logger.warning("after the step")
+    assert warnings == ["already there", "roads.gpkg has no coordinate system; assuming WGS-84"]
