@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.batch
 
 lint: $(STAMP)
-	$(BIN)/ruff check lifecircle tests benchmarks
+	$(BIN)/ruff check lifecircle tests benchmarks tools examples
 
 sample: $(STAMP)
 	$(BIN)/python -m tools.sample

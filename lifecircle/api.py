@@ -433,7 +433,8 @@ def _zoned(frame: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, what: str,
            units: Mapping[str, gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
     """``frame`` in WGS-84 with ``township_code`` and ``kind`` (added when missing)."""
     frame = _wgs84(frame, what)
-    if "township_code" in frame and "kind" in frame:
+    needed = ["township_code", "kind", *(f"unit_code__{level}" for level in units or {})]
+    if all(column in frame for column in needed):
         return frame
     zones = assign_zones(frame, townships, units=units)
     return frame.assign(**{c: zones[c] for c in zones.columns if c not in frame})
@@ -517,8 +518,11 @@ def evaluate_targets(
         if raw:
             parsed += parse_targets([dict(t) for t in raw], source="evaluate_targets")
     facilities = _zoned(facilities, townships, "the facilities", units)
-    if "unit_code" not in facilities and units:
-        innermost = facilities[f"unit_code__{list(units)[-1]}"]
+    if "unit_code" not in facilities and units:  # the innermost level a facility lies in
+        innermost = pd.Series("", index=facilities.index)
+        for level in units:
+            code = facilities[f"unit_code__{level}"]
+            innermost = innermost.where(code == "", code)
         facilities = facilities.assign(unit_code=innermost)
     demand = _zoned(demand, townships, "the demand points", units)
     coverage = None

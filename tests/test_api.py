@@ -254,3 +254,25 @@ def test_logged_warnings_of_a_step_join_the_runs_list_once():
         other.join()
     logger.warning("after the step")
     assert warnings == ["already there", "roads.gpkg has no coordinate system; assuming WGS-84"]
+
+
+def test_evaluate_targets_agrees_with_the_pipeline_on_the_sample():
+    from lifecircle.pipeline import _coverage_and_zones, _evaluate
+
+    plan = load_plan(SAMPLE_PLAN)
+    inputs = load_inputs(plan)
+    coverage, townships, units = _coverage_and_zones(plan, inputs, progress=lambda *a: None,
+                                                     service_areas=False)
+    expected = _evaluate(plan, inputs.facilities, coverage, townships, units).rows
+    # the API gets the raw layers (no pop sums, no zone columns on the demand) in other CRSs
+    demand = inputs.demand.drop(columns=[c for c in inputs.demand if c.startswith(
+        ("township_code", "kind", "unit_code"))]).to_crs(3857)
+    report = lc.evaluate_targets(
+        list(plan.targets), townships=inputs.townships.to_crs(32650),
+        facilities=inputs.facilities, demand=demand, walk=plan.walk, network=inputs.network,
+        units=inputs.units, year=plan.study.year)
+    columns = ["target_id", "level", "unit_code", "value", "status", "shortfall"]
+    got = report.rows[columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected[columns].reset_index(drop=True),
+                                  check_exact=False, rtol=1e-9)
+    assert {"met", "not_met"} <= set(got["status"])
