@@ -23,9 +23,10 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from lifecircle.coverage.access import township_access
 from lifecircle.coverage.metrics import CoverageResult, compute_coverage, wide_shares
 from lifecircle.coverage.presets import preset_names
-from lifecircle.coverage.siting import propose_sites, township_access
+from lifecircle.coverage.siting import propose_sites
 from lifecircle.coverage.targets import (
     EvaluationContext,
     GapReport,
