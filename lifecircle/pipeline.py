@@ -40,10 +40,10 @@ from lifecircle.geo.osm import townships_without_roads
 from lifecircle.geo.population import demand_points
 from lifecircle.layers.categories import CategoryRegistry, load_registry
 from lifecircle.layers.facilities import (
-    LayerSpec,
     check_coordinate_system,
     locate_facilities,
     read_register,
+    unique_layer_keys,
 )
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
@@ -140,32 +140,6 @@ def _add(warnings: list[str], new: list[str]) -> None:
     for message in new:
         if message not in warnings:
             warnings.append(message)
-
-
-def unique_layer_keys(layers: tuple[LayerSpec, ...] | list[LayerSpec]) -> list[str]:
-    """A distinct key per register for facility ids (``"<key>:<row>"``) and rejected rows.
-
-    The file stem when it is unique; registers sharing a stem (same file name in different
-    folders) become ``<category>/<stem>``, and a ``#2``, ``#3`` … is added if that still collides.
-
-    >>> from pathlib import Path
-    >>> unique_layer_keys([LayerSpec("meal_point", Path("a/2024.csv")),
-    ...                    LayerSpec("elder_care_centre", Path("b/2024.csv")),
-    ...                    LayerSpec("meal_point", Path("c/2024.csv")),
-    ...                    LayerSpec("meal_point", Path("c/other.csv"))])
-    ['meal_point/2024', 'elder_care_centre/2024', 'meal_point/2024#2', 'other']
-    """
-    stems = [spec.key or (f"{spec.path.stem}/{spec.layer_name}" if spec.layer_name
-                          else spec.path.stem) for spec in layers]
-    keys: list[str] = []
-    for spec, stem in zip(layers, stems, strict=True):
-        key = stem if stems.count(stem) == 1 else f"{spec.category}/{stem}"
-        base, n = key, 1
-        while key in keys:
-            n += 1
-            key = f"{base}#{n}"
-        keys.append(key)
-    return keys
 
 
 def _load_registers(plan: Plan, registry: CategoryRegistry, townships: gpd.GeoDataFrame,

@@ -20,8 +20,8 @@ import lifecircle as lc
 from lifecircle import api
 from lifecircle.coverage.walk import KindWalk, WalkModel
 from lifecircle.errors import InputError, LifecircleError
-from lifecircle.layers.facilities import LayerSpec
-from lifecircle.pipeline import load_inputs, unique_layer_keys
+from lifecircle.layers.facilities import LayerSpec, unique_layer_keys
+from lifecircle.pipeline import load_inputs
 from lifecircle.plan import SAMPLE_PLAN, load_plan
 
 UTM = "EPSG:32650"
@@ -215,6 +215,15 @@ def test_load_walk_network_checks_walk_rules():
 def test_doctests_of_the_api():
     failures, tried = doctest.testmod(api, optionflags=doctest.ELLIPSIS)
     assert tried > 20 and failures == 0
+
+
+@pytest.mark.parametrize("module", ["lifecircle.coverage.walk", "lifecircle.geo.network",
+                                    "lifecircle.layers.facilities"])
+def test_doctests_of_the_modules_the_api_stands_on(module):
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(module))
+    assert tried > 0 and failures == 0
 
 
 def test_example_script_runs(capsys):

@@ -2,7 +2,8 @@
 
 A thin geographic wrapper over the pure solvers of
 :mod:`lifecircle.coverage.siting_solvers` (maximal covering, minimum sites, lazy greedy;
-2SFCA per township is :mod:`lifecircle.coverage.access`).  :func:`propose_sites` builds the coverage structure from the walking network:
+2SFCA per township is :mod:`lifecircle.coverage.access`).  :func:`propose_sites` builds the
+coverage structure from the walking network:
 
 1. demand cells already within ``threshold_min`` of a facility of the category are covered
    and weigh nothing; the others weigh their population (``pop60`` by default);

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -186,6 +186,31 @@ def _layer_key(spec: LayerSpec) -> str:
         return spec.key
     stem = spec.path.stem
     return f"{stem}/{spec.layer_name}" if spec.layer_name else stem
+
+
+def unique_layer_keys(layers: Sequence[LayerSpec]) -> list[str]:
+    """A distinct key per register for facility ids (``"<key>:<row>"``) and rejected rows.
+
+    The file stem when it is unique; registers sharing a stem (same file name in different
+    folders) become ``<category>/<stem>``, and a ``#2``, ``#3`` … is added if that still collides.
+
+    >>> from pathlib import Path
+    >>> unique_layer_keys([LayerSpec("meal_point", Path("a/2024.csv")),
+    ...                    LayerSpec("elder_care_centre", Path("b/2024.csv")),
+    ...                    LayerSpec("meal_point", Path("c/2024.csv")),
+    ...                    LayerSpec("meal_point", Path("c/other.csv"))])
+    ['meal_point/2024', 'elder_care_centre/2024', 'meal_point/2024#2', 'other']
+    """
+    stems = [_layer_key(spec) for spec in layers]
+    keys: list[str] = []
+    for spec, stem in zip(layers, stems, strict=True):
+        key = stem if stems.count(stem) == 1 else f"{spec.category}/{stem}"
+        base, n = key, 1
+        while key in keys:
+            n += 1
+            key = f"{base}#{n}"
+        keys.append(key)
+    return keys
 
 
 def _vector_coordinates(table: RawTable, system: str, notes: list[str]
