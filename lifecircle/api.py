@@ -179,6 +179,9 @@ def read_register(
     crs: str = "wgs84",
     sheet: str | int | None = None,
     columns: Mapping[str, str] | None = None,
+    encoding: str | None = None,
+    layer: str | None = None,
+    subtype: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read one facility register (CSV, XLSX, GeoJSON, GeoPackage, Shapefile) and check every row.
 
@@ -195,6 +198,12 @@ def read_register(
         XLSX sheet name or 0-based index (default: the sheet whose header matches best).
     columns
         Header overrides, field -> the file's header (``{"name": "单位名称"}``).
+    encoding
+        Text encoding of a CSV or a shapefile's ``.dbf`` (default: detected; GBK is common).
+    layer
+        Layer inside a GeoPackage.
+    subtype
+        Subtype for rows whose 类型 and name match none (e.g. a register of only 社工室).
 
     Returns
     -------
@@ -215,7 +224,8 @@ def read_register(
     ['layer', 'file', 'row', 'name', 'reason', 'fix']
     """
     spec = LayerSpec(category=category, path=Path(path), crs=crs, sheet=sheet,
-                     columns=dict(columns or {}))
+                     columns=dict(columns or {}), encoding=encoding, layer_name=layer,
+                     subtype=subtype)
     frame, rejected, warnings = _read_register(spec, load_registry())
     _log_warnings(warnings)
     frame.index = pd.Index(frame["facility_id"].to_numpy(), name=None)

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import shapely
 from conftest import ROOT, X0, Y0, grid_network
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import lifecircle as lc
@@ -288,3 +290,33 @@ def test_evaluate_targets_agrees_with_the_pipeline_on_the_sample():
     pd.testing.assert_frame_equal(got, expected[columns].reset_index(drop=True),
                                   check_exact=False, rtol=1e-9)
     assert {"met", "not_met"} <= set(got["status"])
+
+
+RIVER = grid_network(4, 5, gap_after_col=1, gap_m=300.0, bridge_rows=(0,))
+
+
+@settings(max_examples=40, deadline=None)
+@given(facility_nodes=st.lists(st.integers(0, 19), min_size=1, max_size=4),
+       point_nodes=st.lists(st.integers(0, 19), min_size=1, max_size=8),
+       limit_m=st.one_of(st.none(), st.floats(0, 2000)))
+def test_nearest_times_equal_shortest_paths_between_nodes(facility_nodes, point_nodes, limit_m):
+    from scipy.sparse.csgraph import dijkstra
+
+    net = RIVER
+
+    def at(nodes, prefix):
+        return gpd.GeoDataFrame(geometry=shapely.points(net.x[nodes], net.y[nodes]), crs=UTM,
+                                index=[f"{prefix}{i}" for i in range(len(nodes))])
+
+    facilities, points = at(facility_nodes, "f"), at(point_nodes, "p")
+    times = lc.nearest_facility_times(net, facilities, points, limit_m=limit_m)
+    matrix = dijkstra(net.csr, indices=facility_nodes)[:, point_nodes]
+    best = matrix.min(axis=0)
+    if limit_m is not None:
+        best = np.where(best <= limit_m, best, np.inf)
+    np.testing.assert_allclose(times["distance_m"], best, atol=1e-6)
+    reached = np.isfinite(best)
+    assert times["facility"].isna().tolist() == (~reached).tolist()
+    for label, column in zip(times.index[reached], np.flatnonzero(reached), strict=True):
+        chosen = int(times.loc[label, "facility"][1:])
+        assert matrix[chosen, column] == pytest.approx(best[column], abs=1e-6)
