@@ -41,6 +41,7 @@ from lifecircle.coverage.targets import evaluate_targets as _evaluate_targets
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.data import data_path
 from lifecircle.errors import InputError
+from lifecircle.geo.crs import frame_to_wgs84
 from lifecircle.geo.network import WalkNetwork, snap_points
 from lifecircle.geo.osm import NetworkSpec, load_walk_graph
 from lifecircle.geo.population import PopulationSpec, demand_points
@@ -433,16 +434,10 @@ def service_areas(
     )
 
 
-def _wgs84(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
-    if frame.crs is None:
-        raise InputError(f"{what} has no CRS: set one with .set_crs(), e.g. .set_crs(4326)")
-    return frame if frame.crs.to_epsg() == 4326 else frame.to_crs(4326)
-
-
 def _zoned(frame: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, what: str,
            units: Mapping[str, gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
     """``frame`` in WGS-84 with ``township_code`` and ``kind`` (added when missing)."""
-    frame = _wgs84(frame, what)
+    frame = frame_to_wgs84(frame, what)
     needed = ["township_code", "kind", *(f"unit_code__{level}" for level in units or {})]
     if all(column in frame for column in needed):
         return frame
@@ -518,8 +513,9 @@ def evaluate_targets(
     import datetime
 
     walk = walk or WalkModel()
-    townships = _wgs84(townships, "the township layer")
-    units = {level: _wgs84(frame, f"the {level} layer") for level, frame in (units or {}).items()}
+    townships = frame_to_wgs84(townships, "the township layer")
+    units = {level: frame_to_wgs84(frame, f"the {level} layer")
+             for level, frame in (units or {}).items()}
     if isinstance(targets, str):
         parsed = parse_targets([{"preset": targets}], source=targets)
     else:
@@ -615,7 +611,7 @@ def site(
     (3, True)
     """
     walk = walk or WalkModel()
-    townships = _wgs84(townships, "the township layer")
+    townships = frame_to_wgs84(townships, "the township layer")
     facilities = _zoned(facilities, townships, "the facilities")
     demand = _zoned(demand, townships, "the demand points")
     coverage = _coverage(network, facilities, demand, walk, [category])
@@ -623,7 +619,7 @@ def site(
         network, coverage.demand, facilities.reset_index(drop=True), townships,
         category=category, threshold_min=threshold_min, walk=walk, p=p,
         target_share=target_share, population=population,
-        candidates=None if candidates is None else _wgs84(candidates, "the candidates"),
+        candidates=None if candidates is None else frame_to_wgs84(candidates, "the candidates"),
         **options,
     )
 

@@ -17,10 +17,11 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from lifecircle.coverage.siting import POPULATIONS, _cover, _to_wgs84
+from lifecircle.coverage.siting import POPULATIONS, _cover
 from lifecircle.coverage.siting_solvers import two_step_fca
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import InputError
+from lifecircle.geo.crs import frame_to_wgs84
 from lifecircle.geo.network import WalkNetwork
 
 __all__ = ["township_access", "township_access_2sfca"]
@@ -46,9 +47,9 @@ def township_access_2sfca(network: WalkNetwork, demand: gpd.GeoDataFrame,
     if population not in POPULATIONS:
         raise InputError(f"population must be one of {', '.join(POPULATIONS)}, got "
                          f"{population!r}")
-    demand = _to_wgs84(demand, "the demand frame")
+    demand = frame_to_wgs84(demand, "the demand frame")
     own = facilities[facilities["category"] == category]
-    own = _to_wgs84(own, "the facility frame") if len(own) else own
+    own = frame_to_wgs84(own, "the facility frame") if len(own) else own
     pop = np.maximum(np.nan_to_num(demand[population].to_numpy(dtype=float), nan=0.0), 0.0)
     if supply is not None and supply in own.columns:
         values = np.nan_to_num(own[supply].to_numpy(dtype=float), nan=0.0)

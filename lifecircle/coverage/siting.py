@@ -44,6 +44,7 @@ from lifecircle.coverage.siting_solvers import (
 )
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import InputError
+from lifecircle.geo.crs import frame_to_wgs84
 from lifecircle.geo.network import WalkNetwork, snap_points
 
 logger = logging.getLogger(__name__)
@@ -206,17 +207,10 @@ def candidate_nodes(network: WalkNetwork, cell_x_m: NDArray[np.float64],
     return np.asarray(kept, dtype=np.int64)
 
 
-def _to_wgs84(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
-    if frame.crs is None:
-        raise InputError(f"{what} has no coordinate reference system; set one "
-                         "(e.g. frame.set_crs('EPSG:4326')) before siting")
-    return frame.to_crs("EPSG:4326") if not frame.crs.equals("EPSG:4326") else frame
-
-
 def _user_candidates(candidates: gpd.GeoDataFrame, warnings: list[str]
                      ) -> tuple[NDArray, NDArray]:
     """Representative points (lon, lat) of a candidate layer; empty geometries are dropped."""
-    frame = _to_wgs84(candidates, "the candidate layer")
+    frame = frame_to_wgs84(candidates, "the candidate layer")
     geoms = frame.geometry.to_numpy()
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if empty.any():
@@ -304,7 +298,7 @@ def _present_townships(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame
         return set()
     if "township_code" in own.columns:
         return {str(c) for c in own["township_code"].dropna() if str(c)}
-    own = _to_wgs84(own, "the facility frame")
+    own = frame_to_wgs84(own, "the facility frame")
     geoms = own.geometry.to_numpy()
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     where = _township_of(shapely.get_x(geoms[ok]), shapely.get_y(geoms[ok]), townships)
@@ -415,8 +409,8 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     if capacity is not None and target_share is not None:
         raise InputError("capacity works with p (the most people p capacitated sites serve), "
                          "not with target_share; give p instead")
-    demand = _to_wgs84(demand, "the demand frame")
-    townships = _to_wgs84(townships, "the township layer")
+    demand = frame_to_wgs84(demand, "the demand frame")
+    townships = frame_to_wgs84(townships, "the township layer")
     steps = 4
     report("siting: demand", 0, steps)
     warnings: list[str] = []

@@ -11,15 +11,9 @@ from collections.abc import Mapping
 import geopandas as gpd
 import pandas as pd
 
-from lifecircle.errors import InputError
+from lifecircle.geo.crs import frame_to_wgs84
 
 __all__ = ["assign_zones", "join_zones", "with_population"]
-
-
-def _wgs84(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
-    if frame.crs is None:
-        raise InputError(f"{what} has no CRS: set one with .set_crs(), e.g. .set_crs(4326)")
-    return frame if frame.crs.to_epsg() == 4326 else frame.to_crs(4326)
 
 
 def join_zones(
@@ -70,8 +64,8 @@ def assign_zones(
         On ``points.index``: ``township_code``, ``kind`` and one ``unit_code__<level>`` per unit
         level; empty strings for points outside every zone.
     """
-    points = _wgs84(points, "the points")
-    townships = _wgs84(townships, "the township layer")
+    points = frame_to_wgs84(points, "the points")
+    townships = frame_to_wgs84(townships, "the township layer")
     columns = {"code": "township_code", "kind": "kind"}
     if "kind" not in townships:
         columns.pop("kind")
@@ -80,7 +74,7 @@ def assign_zones(
         out["kind"] = ""
     for level, frame in (units or {}).items():
         key = f"unit_code__{level}"
-        out[key] = join_zones(points, _wgs84(frame, f"the {level} layer"), {"code": key})[
+        out[key] = join_zones(points, frame_to_wgs84(frame, f"the {level} layer"), {"code": key})[
             key
         ].fillna("")
     return out
