@@ -117,7 +117,7 @@ def run_network(name: str, net: WalkNetwork, graph: nx.Graph | None, k: int, *,
     fy = rng.uniform(net.y.min(), net.y.max(), k)
     notes = []
     # Network-side preparation, done once per network (like pandana's build).
-    _, prep_s = timed(lambda: (net.edge_tree, net.csr, net.edge_vertices, net.edge_of_entry,
+    _, prep_s = timed(lambda: (net.edge_tree, net.csr, net.edge_vertices, net.incident_edges,
                                net.faces))
 
     def ours():

@@ -49,6 +49,14 @@ TilesOpt = Annotated[
 VerboseOpt = Annotated[
     int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
 ]
+SensitivityOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sensitivity",
+        help="Re-evaluate service circles at 0.8/1.0/1.2 m/s under both road rule sets "
+        "(or the plan's [sensitivity]); report which 达标 statuses are fragile.",
+    ),
+]
 
 _TEXT = {
     "zh": {
@@ -74,6 +82,12 @@ _TEXT = {
         "rejected_rows": "条记录被剔除，见",
         "coverage": "老年人步行可达率（各类乡镇最长步行时间内）",
         "minutes": "分钟",
+        "audit": "步行路网（{rules} 规则）：保留 {kept:.1f} km，剔除 {dropped:.1f} km{by_rule}；"
+        "连通部分 {parts} 个（主网含 {share:.1%} 节点）；"
+        "距道路超过 {snap:g} 米的设施 {far_fac} 个、老年人 {far_pop60:.0f} 人；"
+        "区外设施 {outside} 个（服务区内居民，不计入乡镇数量）",
+        "sensitivity": "敏感性：{settings} 下，{total} 个乡镇×指标结论中 {fragile} 个不稳定",
+        "sensitivity_columns": ("指标", "稳健", "不稳定", "不稳定的乡镇（最低–最高）"),
         "counties": "县（市、区）",
         "county": "县（市、区）",
         "state": "状态",
@@ -108,6 +122,13 @@ _TEXT = {
         "rejected_rows": "rows rejected, see",
         "coverage": "Seniors within walking reach (longest threshold of each kind)",
         "minutes": "min",
+        "audit": "Walk network ({rules} rules): kept {kept:.1f} km, dropped {dropped:.1f} km"
+        "{by_rule}; {parts} connected part(s) (main part {share:.1%} of nodes); farther than "
+        "{snap:g} m from any road: {far_fac} facilities, {far_pop60:.0f} seniors; {outside} "
+        "facilities outside the area serve residents inside (not counted for townships)",
+        "sensitivity": "Sensitivity over {settings}: {fragile} of {total} township x target "
+        "statuses are fragile",
+        "sensitivity_columns": ("Target", "Robust", "Fragile", "Fragile townships (low–high)"),
         "counties": "Counties",
         "county": "County",
         "state": "Status",
@@ -248,10 +269,51 @@ def _print_summary(result: RunResult, out_dir: Path) -> None:
             highlight=False,
         )
     _print_layers(result.layer_counts, text)
+    _print_network_audit(result.network_audit, text)
+    _print_sensitivity(result, text)
     if len(result.rejected):
         console.print(f"{len(result.rejected)} {text['rejected_rows']} {out_dir / 'rejected.csv'}")
     _print_warnings(result.warnings, text)
     console.print(f"{text['written']} [bold]{out_dir}[/]")
+
+
+def _print_network_audit(audit: dict, text: dict[str, str]) -> None:
+    """One paragraph: what the walk rules kept and dropped, connectivity, points far from roads."""
+    if not audit:
+        return
+    by_rule = ", ".join(f"{rule} {info['km']:.1f} km"
+                        for rule, info in audit.get("by_rule", {}).items())
+    connectivity = audit.get("connectivity", {})
+    console.print(text["audit"].format(
+        rules=audit.get("walk_rules", ""), kept=audit.get("kept_km", 0.0),
+        dropped=audit.get("dropped_km", 0.0), by_rule=f" ({by_rule})" if by_rule else "",
+        parts=connectivity.get("components", 0),
+        share=connectivity.get("main_component_share", 0.0), snap=audit.get("max_snap_m", 0),
+        far_fac=len(audit.get("facilities_far_from_roads", [])),
+        far_pop60=audit.get("pop60_far_from_roads", 0.0),
+        outside=audit.get("outside_facilities", 0)), highlight=False)
+
+
+def _print_sensitivity(result, text: dict[str, str]) -> None:
+    """Per service-circle target: townships robust or fragile, and each fragile one's range."""
+    sensitivity = result.sensitivity
+    if sensitivity is None:
+        return
+    ranges = sensitivity.ranges[sensitivity.ranges["level"] == "township"]
+    table = Table(title=text["sensitivity"].format(
+        settings=", ".join(s.label for s in sensitivity.settings),
+        fragile=sensitivity.fragile_count(), total=len(ranges)))
+    for column in text["sensitivity_columns"]:
+        table.add_column(column, overflow="fold")
+    for _, rows in ranges.groupby("target_id", sort=False):
+        fragile = rows[rows["robustness"] == "fragile"]
+        table.add_row(
+            str(rows["indicator"].iloc[0]),
+            str(int((rows["robustness"] == "robust").sum())),
+            f"[yellow]{len(fragile)}[/]" if len(fragile) else "0",
+            "、".join(f"{r.unit_name} {r.low:.0f}–{r.high:.0f}%" for r in fragile.itertuples()),
+        )
+    console.print(table)
 
 
 def _print_coverage(result, text: dict[str, str]) -> None:
@@ -288,6 +350,7 @@ def _run(
     tiles_url: str | None,
     verbose: int,
     siting_override=None,
+    sensitivity: bool = False,
 ) -> None:
     from lifecircle.api import run as run_api
     from lifecircle.pipeline import RunOptions, default_out_dir
@@ -301,7 +364,11 @@ def _run(
         if siting_override is not None:
             plan = dataclasses.replace(plan, siting=(siting_override(plan),))
         options = RunOptions(
-            lang=lang, offline_map=offline_map, basemap=basemap, tiles_url=tiles_url
+            lang=lang,
+            offline_map=offline_map,
+            basemap=basemap,
+            tiles_url=tiles_url,
+            sensitivity=sensitivity,
         )
         with _progress() as progress:
             result = run_api(plan, out or default_out_dir(plan), options=options,
@@ -319,11 +386,13 @@ def demo(
     basemap: BasemapOpt = None,
     tiles_url: TilesOpt = None,
     verbose: VerboseOpt = 0,
+    sensitivity: SensitivityOpt = False,
 ) -> None:
     """Run the built-in sample district 示范区 (fictional) end to end."""
     from lifecircle.plan import SAMPLE_PLAN
 
-    _run(SAMPLE_PLAN, out, lang, offline_map, basemap, tiles_url, verbose)
+    _run(SAMPLE_PLAN, out, lang, offline_map, basemap, tiles_url, verbose,
+         sensitivity=sensitivity)
 
 
 @app.command()
@@ -335,9 +404,10 @@ def run(
     basemap: BasemapOpt = None,
     tiles_url: TilesOpt = None,
     verbose: VerboseOpt = 0,
+    sensitivity: SensitivityOpt = False,
 ) -> None:
     """Run a plan: coverage, targets, gaps, sites, maps and briefing."""
-    _run(plan, out, lang, offline_map, basemap, tiles_url, verbose)
+    _run(plan, out, lang, offline_map, basemap, tiles_url, verbose, sensitivity=sensitivity)
 
 
 @app.command()

@@ -17,8 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -26,6 +27,11 @@ import pandas as pd
 from lifecircle.coverage.access import township_access
 from lifecircle.coverage.metrics import CoverageResult, compute_coverage, wide_shares
 from lifecircle.coverage.presets import preset_names
+from lifecircle.coverage.sensitivity import (
+    SensitivityResult,
+    evaluate_sensitivity,
+    search_limit_m,
+)
 from lifecircle.coverage.siting import propose_sites
 from lifecircle.coverage.targets import (
     EvaluationContext,
@@ -34,16 +40,20 @@ from lifecircle.coverage.targets import (
     evaluate_targets,
     parse_targets,
 )
-from lifecircle.errors import NetworkError
-from lifecircle.geo.network import WalkNetwork, walk_network_from_spec
-from lifecircle.geo.osm import townships_without_roads
+from lifecircle.coverage.walk import WalkModel
+from lifecircle.errors import InputError, NetworkError
+from lifecircle.geo.network import WalkNetwork
+from lifecircle.geo.network_audit import audit_network, dropped_ways
+from lifecircle.geo.osm import NetworkSpec, load_walk_graph_and_ways, townships_without_roads
 from lifecircle.geo.population import demand_points
 from lifecircle.layers.categories import CategoryRegistry, load_registry
 from lifecircle.layers.facilities import (
-    check_coordinate_system,
+    LayerSpec,
+    layer_system_issue,
     locate_facilities,
     read_register,
     unique_layer_keys,
+    with_detected_system,
 )
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
@@ -59,7 +69,7 @@ from lifecircle.output import (
     write_json,
     write_text_atomic,
 )
-from lifecircle.plan import Plan
+from lifecircle.plan import Plan, SensitivitySpec
 from lifecircle.results import NetworkSummary, RunResult
 
 log = logging.getLogger(__name__)
@@ -81,6 +91,7 @@ class RunOptions:
     tiles_url: str | None = None
     tianditu_key: str | None = None
     siting: bool = True
+    sensitivity: bool = False  # --sensitivity; a [sensitivity] section in the plan also asks
 
 
 @dataclass
@@ -98,6 +109,13 @@ class Inputs:
     layer_counts: pd.DataFrame
     network_summary: NetworkSummary
     timings_s: dict[str, float] = field(default_factory=dict)
+    network_audit: dict[str, Any] = field(default_factory=dict)
+    dropped_ways: gpd.GeoDataFrame | None = None
+    outside_facilities: gpd.GeoDataFrame | None = None  # 区外设施: serve, but are not counted
+
+    def serving_facilities(self) -> gpd.GeoDataFrame:
+        """The facilities that serve residents: those inside and those just outside the area."""
+        return _with_outside(self.facilities, self)
 
 
 @contextmanager
@@ -142,40 +160,70 @@ def _add(warnings: list[str], new: list[str]) -> None:
             warnings.append(message)
 
 
+def _settle_coordinate_system(
+    frame: gpd.GeoDataFrame, layer: LayerSpec, node_lon: Any, node_lat: Any
+) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
+    """A register's points in the system its ``crs`` declares or the walk network reveals:
+    ``(frame, notice, error)`` (see :func:`layer_system_issue`)."""
+    valid = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    if not len(valid):
+        return frame, None, None
+    system, notice, error = layer_system_issue(
+        valid.geometry.x.to_numpy(), valid.geometry.y.to_numpy(), layer.crs, node_lon, node_lat,
+        layer_name=layer.path.name, crs_check=layer.crs_check,
+    )
+    if layer.crs is None and system is not None:
+        frame = with_detected_system(frame, system)
+    return frame, notice, error
+
+
+def network_spec_for(plan: Plan, **changes: Any) -> NetworkSpec:
+    """The plan's network spec, reaching ``buffer_m`` beyond the study area (default: the
+    longest threshold's walking distance), with any field changed (e.g. ``walk_rules``)."""
+    buffer_m = plan.network.buffer_m if plan.network.buffer_m is not None \
+        else plan.walk.max_reach_m
+    return dataclasses.replace(plan.network, buffer_m=buffer_m, **changes)
+
+
 def _load_registers(plan: Plan, registry: CategoryRegistry, townships: gpd.GeoDataFrame,
                     units: dict[str, gpd.GeoDataFrame], network: WalkNetwork,
                     warnings: list[str], rejections: list[pd.DataFrame]
-                    ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Read every register, check its coordinate system against the network, locate the rows."""
+                    ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Read every register, settle its coordinate system against the network, locate the rows.
+
+    Returns the facilities inside the townships, the 区外设施 (outside, within the longest walk:
+    they serve residents inside) and the per-register counts.
+    """
     node_lon, node_lat = network.lonlat
-    frames, counts = [], []
+    frames, counts, crs_errors = [], [], []
     for key, layer in zip(unique_layer_keys(plan.layers), plan.layers, strict=True):
         frame, rejects, layer_warnings = read_register(
             dataclasses.replace(layer, key=key), registry
         )
         rejections.append(rejects)
         _add(warnings, layer_warnings)
-        located = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
-        if len(located):
-            warning = check_coordinate_system(
-                located.geometry.x.to_numpy(), located.geometry.y.to_numpy(), layer.crs,
-                node_lon, node_lat, layer_name=layer.path.name,
-            )
-            if warning:
-                _add(warnings, [warning])
+        frame, notice, error = _settle_coordinate_system(frame, layer, node_lon, node_lat)
+        _add(warnings, [notice] if notice else [])
+        crs_errors.extend([error] if error else [])
         frames.append(frame)
         counts.append({"layer": key, "file": layer.path.name, "category": layer.category,
                        "read": len(frame), "rejected_on_read": len(rejects)})
+    if crs_errors:
+        raise InputError("；".join(crs_errors))
     facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
     facilities, locate_rejects, locate_warnings = locate_facilities(
-        facilities, townships, units=units
+        facilities, townships, units=units, serve_from_outside_m=plan.walk.max_reach_m
     )
     rejections.append(locate_rejects)
     _add(warnings, locate_warnings)
+    outside = facilities.pop("outside_area").to_numpy(dtype=bool)
+    outside_facilities = facilities[outside].reset_index(drop=True)
+    facilities = facilities[~outside].reset_index(drop=True)
     layer_counts = pd.DataFrame(counts)
-    used = facilities["layer"].value_counts()
-    layer_counts["used"] = layer_counts["layer"].map(used).fillna(0).astype(int)
-    return facilities, layer_counts
+    for column, frame in (("used", facilities), ("outside", outside_facilities)):
+        layer_counts[column] = layer_counts["layer"].map(frame["layer"].value_counts())
+        layer_counts[column] = layer_counts[column].fillna(0).astype(int)
+    return facilities, outside_facilities, layer_counts
 
 
 def _check_network_covers(network: WalkNetwork, parts: dict, townships: gpd.GeoDataFrame,
@@ -228,13 +276,16 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
 
     progress("读取步行路网", 1, steps)
     with _timed(timings, "network"), _collecting_logged_warnings(warnings):
-        network = walk_network_from_spec(plan.network)
+        graph, ways = load_walk_graph_and_ways(network_spec_for(plan))
+        network = WalkNetwork.from_graph(graph)  # the graph is not used again
+        del graph
+        network_audit = audit_network(ways, townships, network, rule_set=plan.network.walk_rules)
     parts = network.describe_components()
     _check_network_covers(network, parts, townships, plan, warnings)
 
     progress("读取设施登记表", 2, steps)
     with _timed(timings, "registers"):
-        facilities, layer_counts = _load_registers(
+        facilities, outside_facilities, layer_counts = _load_registers(
             plan, registry, townships, units, network, warnings, rejections
         )
     rejected = concat_rejections(rejections)
@@ -266,6 +317,9 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
             other_components=tuple(parts["other_components"]),
         ),
         timings_s=timings,
+        network_audit=network_audit,
+        dropped_ways=dropped_ways(ways),
+        outside_facilities=outside_facilities,
     )
 
 
@@ -273,10 +327,71 @@ def _categories(plan: Plan) -> list[str]:
     return sorted({layer.category for layer in plan.layers})
 
 
-def _evaluate(plan: Plan, facilities: gpd.GeoDataFrame, coverage: CoverageResult,
-              townships: gpd.GeoDataFrame, units: dict[str, gpd.GeoDataFrame],
-              targets: list[Target] | None = None) -> GapReport:
-    context = EvaluationContext(
+def _circle_reach(
+    inputs: Inputs,
+    facilities: gpd.GeoDataFrame,
+    coverage: CoverageResult,
+    walk: WalkModel,
+    targets: list[Target],
+) -> CoverageResult:
+    """Coverage with the walking times a service circle of some subtypes needs (under
+    ``<category>.<subtype>``) and, for circles in metres, distances searched far enough."""
+    circles = [t for t in targets if t.type == "service_circle" and t.category]
+    far = max((t.max_distance_m or 0.0 for t in circles), default=0.0)
+    limit = max(coverage.search_limit_m, far)
+    done = coverage.demand.attrs.get("circle_reach_m", {})
+    wanted: dict[str, Target] = {}
+    for t in circles:
+        key, reach = t.coverage_key, t.max_distance_m or 0.0
+        if key == t.category and reach <= coverage.search_limit_m:
+            continue  # the run's own columns serve it
+        if done.get(key, -1.0) < reach:
+            wanted.setdefault(key, t)
+    if not wanted:
+        return coverage
+    parts = []
+    serving = _with_outside(facilities, inputs)  # 区外设施 serve residents too
+    for key, t in wanted.items():
+        chosen = serving[serving["category"] == t.category]
+        if t.subtype:
+            subtypes = chosen["subtype"] if "subtype" in chosen else pd.Series("", chosen.index)
+            chosen = chosen[subtypes.fillna("").astype(str).isin(t.subtype)]
+        parts.append(chosen.assign(category=key))
+    extra = compute_coverage(
+        inputs.network,
+        gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326"),
+        inputs.demand,
+        walk,
+        categories=sorted(wanted),
+        service_areas=False,
+        search_limit_m=limit,
+    )
+    demand = coverage.demand.copy()
+    for key in wanted:
+        for column in (f"dist_m__{key}", f"time_min__{key}"):
+            demand[column] = extra.demand[column].to_numpy()
+    demand.attrs["circle_reach_m"] = {**done, **dict.fromkeys(wanted, limit)}
+    return replace(coverage, demand=demand)
+
+
+def _evaluate(plan: Plan, inputs: Inputs, facilities: gpd.GeoDataFrame,
+              coverage: CoverageResult, townships: gpd.GeoDataFrame,
+              units: dict[str, gpd.GeoDataFrame], targets: list[Target] | None = None
+              ) -> GapReport:
+    targets = list(plan.targets) if targets is None else targets
+    coverage = _circle_reach(inputs, facilities, coverage, plan.walk, targets)
+    context = _context(plan, facilities, coverage, townships, units)
+    return evaluate_targets(targets, context)
+
+
+def _context(
+    plan: Plan,
+    facilities: gpd.GeoDataFrame,
+    coverage: CoverageResult,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+) -> EvaluationContext:
+    return EvaluationContext(
         townships=townships,
         units=units,
         facilities=facilities,
@@ -286,7 +401,58 @@ def _evaluate(plan: Plan, facilities: gpd.GeoDataFrame, coverage: CoverageResult
         district_name=plan.study.name,
         layers_present={layer.category for layer in plan.layers},
     )
-    return evaluate_targets(list(plan.targets) if targets is None else targets, context)
+
+
+def _sensitivity(
+    plan: Plan,
+    inputs: Inputs,
+    coverage: CoverageResult,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+    *,
+    progress: ProgressFn,
+) -> SensitivityResult | None:
+    """Service circles under every rule set x speed of ``[sensitivity]`` (or its defaults).
+
+    The walking distances are searched once per rule set, far enough for the fastest speed; the
+    plan's own rule set reuses the run's network (and its distances when they reach as far),
+    another rule set loads the network again under its rules.
+    """
+    spec = plan.sensitivity or SensitivitySpec()
+    circles = [t for t in plan.targets if t.type == "service_circle"]
+    categories = sorted({t.category for t in circles} & {layer.category for layer in plan.layers})
+    if not circles:
+        return None
+    limit_m = search_limit_m(plan.walk, spec.speeds_mps)
+    columns = ["snap_m", *(f"dist_m__{c}" for c in categories)]
+    distances: dict[str, pd.DataFrame] = {}
+    timings: dict[str, float] = {}
+    for i, rules in enumerate(spec.walk_rules):
+        progress(f"敏感性分析：{rules}", i, len(spec.walk_rules))
+        with _timed(timings, rules):
+            own = rules == plan.network.walk_rules
+            if own and coverage.search_limit_m >= limit_m:
+                distances[rules] = coverage.demand[columns]
+                continue
+            network = inputs.network
+            if not own:
+                graph, _ = load_walk_graph_and_ways(network_spec_for(plan, walk_rules=rules))
+                network = WalkNetwork.from_graph(graph)
+            searched = compute_coverage(
+                network,
+                inputs.serving_facilities(),
+                inputs.demand,
+                plan.walk,
+                categories=categories,
+                service_areas=False,
+                search_limit_m=limit_m,
+            )
+            distances[rules] = searched.demand[columns]
+    context = _context(plan, inputs.facilities, coverage, townships, units)
+    with _timed(timings, "evaluate"):
+        result = evaluate_sensitivity(circles, context, distances, speeds_mps=spec.speeds_mps)
+    result.timings_s = timings
+    return result
 
 
 def _coverage_and_zones(
@@ -294,7 +460,7 @@ def _coverage_and_zones(
 ) -> tuple[CoverageResult, gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame]]:
     """Coverage of every category, and townships and units with their population summed."""
     coverage = compute_coverage(
-        inputs.network, inputs.facilities, inputs.demand, plan.walk,
+        inputs.network, inputs.serving_facilities(), inputs.demand, plan.walk,
         categories=_categories(plan), progress=progress, service_areas=service_areas,
     )
     townships = with_population(inputs.townships, coverage.demand, "township_code")
@@ -322,11 +488,22 @@ def evaluate_presets(
         plan, inputs, progress=progress, service_areas=False
     )
     frames = []
-    for name in preset_names():
-        targets = parse_targets([{"preset": name}], source=name)
-        report = _evaluate(plan, inputs.facilities, coverage, townships, units, targets)
+    presets = {name: parse_targets([{"preset": name}], source=name) for name in preset_names()}
+    # the subtype circles of every preset in one search
+    coverage = _circle_reach(inputs, inputs.facilities, coverage, plan.walk,
+                             [t for targets in presets.values() for t in targets])
+    for name, targets in presets.items():
+        report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units, targets)
         frames.append(report.summary.assign(preset=name))
     return pd.concat(frames, ignore_index=True)[_PRESET_COLUMNS]
+
+
+def _with_outside(facilities: gpd.GeoDataFrame, inputs: Inputs) -> gpd.GeoDataFrame:
+    """``facilities`` plus the 区外设施 that serve residents from outside the area."""
+    outside = inputs.outside_facilities
+    if outside is None or outside.empty:
+        return facilities
+    return gpd.GeoDataFrame(pd.concat([facilities, outside], ignore_index=True), crs="EPSG:4326")
 
 
 def _site(
@@ -346,7 +523,7 @@ def _site(
     results = []
     for spec in plan.siting:
         result = propose_sites(
-            inputs.network, coverage.demand, inputs.facilities, townships,
+            inputs.network, coverage.demand, inputs.serving_facilities(), townships,
             category=spec.category, threshold_min=spec.threshold_min, walk=plan.walk, p=spec.p,
             target_share=spec.target_share, population=spec.population,
             min_spacing_m=spec.min_spacing_m, force_presence=spec.force_presence,
@@ -363,15 +540,40 @@ def _site(
         crs="EPSG:4326",
     )
     after_coverage = compute_coverage(
-        inputs.network, with_new, inputs.demand, plan.walk, categories=_categories(plan),
+        inputs.network, _with_outside(with_new, inputs), inputs.demand, plan.walk,
+        categories=_categories(plan),
         service_areas=False,  # the before/after table needs times, not polygons
     )
-    after = _evaluate(plan, with_new, after_coverage, townships, units)
+    after = _evaluate(plan, inputs, with_new, after_coverage, townships, units)
     before_after = report.summary[
         ["target_id", "indicator", "value", "target_value", "status"]
     ].merge(after.summary[["target_id", "value", "status"]], on="target_id",
             suffixes=("_before", "_after"))
     return sites, {r.category: r.summary() for r in results}, before_after
+
+
+def _with_point_audit(
+    audit: dict[str, Any], inputs: Inputs, coverage: CoverageResult, walk: WalkModel
+) -> dict[str, Any]:
+    """The network audit plus the facilities and residents farther than ``max_snap_m`` from any
+    walkable way (they are left out of walking coverage), and the 区外设施 count."""
+    demand = coverage.demand
+    far = ~(demand["snap_m"].to_numpy(dtype=float) <= walk.max_snap_m)
+    unsnapped = coverage.unsnapped
+    return {
+        **audit,
+        "max_snap_m": walk.max_snap_m,
+        "facilities_far_from_roads": [
+            {"facility_id": str(r.facility_id), "category": str(r.category),
+             "distance_m": round(float(r.distance_m), 1)}
+            for r in unsnapped.itertuples()
+        ],
+        "cells_far_from_roads": int(far.sum()),
+        "pop_far_from_roads": round(float(demand.loc[far, "pop"].sum()), 1),
+        "pop60_far_from_roads": round(float(demand.loc[far, "pop60"].sum()), 1),
+        "outside_facilities": 0 if inputs.outside_facilities is None
+        else len(inputs.outside_facilities),
+    }
 
 
 def analyse(
@@ -388,10 +590,11 @@ def analyse(
     with _timed(timings, "coverage"):
         coverage, townships, units = _coverage_and_zones(plan, inputs, progress=progress)
     with _timed(timings, "accessibility"):
-        townships = township_access(inputs.network, coverage.demand, inputs.facilities,
-                                    townships, categories=categories, walk=plan.walk)
+        townships = township_access(inputs.network, coverage.demand,
+                                    inputs.serving_facilities(), townships,
+                                    categories=categories, walk=plan.walk)
     with _timed(timings, "targets"):
-        report = _evaluate(plan, inputs.facilities, coverage, townships, units)
+        report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
     unsnapped = coverage.unsnapped
     if len(unsnapped):
         _add(warnings, [
@@ -404,6 +607,10 @@ def analyse(
             sites, siting, before_after = _site(
                 plan, inputs, coverage, townships, units, report, warnings, progress=progress
             )
+    sensitivity = None
+    if options.sensitivity or plan.sensitivity is not None:
+        with _timed(timings, "sensitivity"):
+            sensitivity = _sensitivity(plan, inputs, coverage, townships, units, progress=progress)
     run_info = {
         "study": plan.study.name,
         "plan": str(plan.path),
@@ -413,6 +620,7 @@ def analyse(
         "categories": categories,
         "targets": len(plan.targets),
         "network": inputs.network_summary.as_dict(),
+        "network_audit": _with_point_audit(inputs.network_audit, inputs, coverage, plan.walk),
         "layers": inputs.layer_counts.to_dict("records"),
         "demand_cells": len(inputs.demand),
         "population": {
@@ -422,6 +630,7 @@ def analyse(
         "rejected_rows": len(inputs.rejected),
         "warnings": warnings,  # the same list as RunResult.warnings
         "siting": siting,
+        "sensitivity": sensitivity.as_record() if sensitivity is not None else None,
         "versions": package_versions(),
         "timings_s": timings,
     }
@@ -446,6 +655,10 @@ def analyse(
         network=inputs.network_summary,
         warnings=warnings,
         run_info=run_info,
+        outside_facilities=inputs.outside_facilities,
+        network_audit=run_info["network_audit"],
+        dropped_ways=inputs.dropped_ways,
+        sensitivity=sensitivity,
     )
 
 
@@ -459,6 +672,27 @@ _REJECT_HEADERS_ZH = {
 }
 
 
+def _outside_table(outside: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
+    """区外设施: facilities just outside the area that serve residents inside, one row each."""
+    table = pd.DataFrame({
+        "facility_id": outside["facility_id"],
+        "category": outside["category"],
+        "name": outside["name"],
+        "lon": outside.geometry.x.round(6),
+        "lat": outside.geometry.y.round(6),
+        "file": outside["source_file"],
+        "row": outside["source_row"],
+        "note": "区外设施：服务区内居民，不计入乡镇设施数量"
+        if lang == "zh"
+        else "outside the area: serves residents inside, not counted for any township",
+    })
+    if lang == "zh":
+        table = table.rename(columns={"facility_id": "设施编号", "category": "类别", "name": "名称",
+                                      "lon": "经度", "lat": "纬度", "file": "文件", "row": "行号",
+                                      "note": "说明"})
+    return table
+
+
 def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFrame) -> None:
     """Write every spatial result (and the rejected rows as a table) into one GeoPackage."""
     layers = {
@@ -469,6 +703,8 @@ def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFra
         "gaps": gaps_layer,
         **{f"units_{level}": frame for level, frame in result.units.items()},
         "proposed_sites": result.proposed_sites,
+        "outside_facilities": result.outside_facilities,
+        "dropped_ways": result.dropped_ways,
     }
     write_gpkg(path, layers, tables={"rejected": result.rejected})
 
@@ -490,10 +726,13 @@ def write_outputs(
     progress("写出差距报告", 0, steps)
     gap = GapReport(rows=result.gaps, summary=result.gap_summary)
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
-    gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang)
+    gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
     rejected = result.rejected.rename(columns=_REJECT_HEADERS_ZH) if lang == "zh" \
         else result.rejected
     write_csv(folder / "rejected.csv", rejected)
+    if result.outside_facilities is not None and len(result.outside_facilities):
+        write_csv(folder / "outside_facilities.csv",
+                  _outside_table(result.outside_facilities, lang))
     if result.before_after is not None:
         write_csv(folder / "siting_before_after.csv", result.before_after)
     if result.proposed_sites is not None:

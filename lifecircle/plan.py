@@ -32,11 +32,13 @@ from lifecircle.layers.units import UnitSpec
 
 # Keys whose string values are file or folder paths, resolved against the plan's folder.
 _PATH_KEYS = frozenset(
-    {"path", "raster", "table", "polygon", "cache_dir", "candidates", "exclusions"}
+    {"path", "raster", "table", "polygon", "cache_dir", "candidates", "exclusions",
+     "overrides"}
 )
 _LANGS = ("zh", "en")
 _BASEMAPS = ("osm", "tianditu", "amap", "none")
-_TOP_KEYS = ("study", "inputs", "layers", "categories", "walk", "targets", "siting", "maps")
+_TOP_KEYS = ("study", "inputs", "layers", "categories", "walk", "targets", "siting", "maps",
+             "sensitivity")
 
 Spec = TypeVar("Spec")
 
@@ -78,6 +80,30 @@ class MapSpec:
 
 
 @dataclass(frozen=True)
+class SensitivitySpec:
+    """The ``[sensitivity]`` section: the alternative walk models service circles are re-evaluated
+    under (every rule set x every speed; see coverage/sensitivity.py)."""
+
+    speeds_mps: tuple[float, ...] = (0.8, 1.0, 1.2)
+    walk_rules: tuple[str, ...] = ("china", "osmnx")
+
+    def __post_init__(self) -> None:
+        from lifecircle.geo.walk_rules import RULE_SETS
+
+        speeds = tuple(self.speeds_mps)
+        if not speeds or not all(isinstance(v, int | float) and v > 0 for v in speeds):
+            raise PlanError(f"[sensitivity].speeds_mps must be a list of positive speeds in m/s, "
+                            f"e.g. [0.8, 1.0, 1.2]; got {list(speeds)}")
+        rules = tuple(self.walk_rules)
+        bad = [r for r in rules if r not in RULE_SETS]
+        if not rules or bad:
+            raise PlanError(f"[sensitivity].walk_rules must list rule sets among "
+                            f"{', '.join(RULE_SETS)}; got {list(rules)}")
+        object.__setattr__(self, "speeds_mps", tuple(float(v) for v in speeds))
+        object.__setattr__(self, "walk_rules", rules)
+
+
+@dataclass(frozen=True)
 class Plan:
     """A validated plan with resolved paths."""
 
@@ -93,6 +119,7 @@ class Plan:
     categories: dict[str, dict[str, Any]] = field(default_factory=dict)
     siting: tuple[SitingSpec, ...] = ()
     maps: MapSpec = MapSpec()
+    sensitivity: SensitivitySpec | None = None
 
     @property
     def folder(self) -> Path:
@@ -268,7 +295,11 @@ def parse_plan(doc: dict[str, Any], source: Path) -> Plan:
         raise PlanError(
             f"{source.name}: [maps].basemap must be one of {_BASEMAPS}, got {maps.basemap!r}"
         )
+    sensitivity = None
+    if "sensitivity" in doc:
+        sensitivity = _build(SensitivitySpec, doc["sensitivity"], "[sensitivity]", source)
     return Plan(
+        sensitivity=sensitivity,
         path=source,
         study=study,
         townships=townships,

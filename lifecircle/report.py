@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from lifecircle.coverage.targets import LEVEL_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.coverage.targets import LEVEL_ZH, STATUS_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ TYPE_ZH = {
     "presence": "逐单元配置", "unit_coverage": "单元覆盖率", "count": "设施数量",
     "district_presence": "全区配置", "service_circle": "服务圈覆盖", "ratio": "床位比例",
     "colocation": "共建率", "new_facilities": "年度新增", "floor_area": "每百户面积",
-    "staffing": "人员配备",
+    "staffing": "人员配备", "facility_share": "设施达标率",
 }
 KIND_ZH = {"street": "街道", "town": "镇/乡"}
 SUMMARY_HEADERS = {
@@ -161,7 +161,6 @@ def _cell(value: Any) -> Any:
 def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int = 0) -> None:
     """Fill a sheet with a localised table whose COLUMNS start after ``lead`` extra columns."""
     from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
 
     ws.append(list(table.columns))
     for cell in ws[1]:
@@ -179,6 +178,13 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int
         if colour:
             ws.cell(row=ws.max_row, column=status_col).fill = PatternFill(
                 start_color=colour, end_color=colour, fill_type="solid")
+    _finish_sheet(ws, table)
+
+
+def _finish_sheet(ws: Any, table: pd.DataFrame) -> None:
+    """Freeze and filter the header row; size the columns to their content."""
+    from openpyxl.utils import get_column_letter
+
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = ws.dimensions
     for i, column in enumerate(table.columns, start=1):
@@ -186,11 +192,70 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int
         ws.column_dimensions[get_column_letter(i)].width = min(max(widths) + 2, 60)
 
 
-def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh") -> Path:
+ROBUSTNESS_FILL = {"robust": "C6EFCE", "fragile": "FFEB9C", "na": "D9D9D9"}  # green/amber/grey
+_SENSITIVITY_HEADERS = {
+    "target_id": ("指标编号", "target"), "indicator": ("指标", "indicator"),
+    "level": ("层级", "level"), "unit_code": ("代码", "code"), "unit_name": ("名称", "name"),
+    "low": ("最低值(%)", "lowest (%)"), "high": ("最高值(%)", "highest (%)"),
+    "statuses": ("各情景结论", "statuses"), "robustness": ("结论稳健性", "robustness"),
+}
+
+
+def sensitivity_table(sensitivity: Any, lang: str = "zh") -> pd.DataFrame:
+    """Per target and unit: the value under every setting, the range and robust/fragile.
+
+    ``sensitivity`` is a :class:`lifecircle.coverage.sensitivity.SensitivityResult`.
+    """
+    _check_lang(lang)
+    keys = ["target_id", "unit_code"]
+    wide = sensitivity.values.pivot_table(index=keys, columns="setting", values="value",
+                                          aggfunc="first", sort=False)
+    wide = wide[[s.label for s in sensitivity.settings if s.label in wide.columns]]
+    table = sensitivity.ranges.join(wide, on=keys)
+    if lang == "zh":
+        table["level"] = table["level"].map(lambda v: LEVEL_ZH.get(v, v))
+        table["statuses"] = table["statuses"].map(
+            lambda v: "/".join(STATUS_ZH.get(p, p) for p in str(v).split("/")))
+        table["robustness"] = table["robustness_zh"]
+    else:
+        table["statuses"] = table["statuses"].map(
+            lambda v: "/".join(STATUS_EN.get(p, p) for p in str(v).split("/")))
+    columns = [*_SENSITIVITY_HEADERS, *wide.columns]
+    table = table[columns].rename(columns={k: v[0 if lang == "zh" else 1]
+                                           for k, v in _SENSITIVITY_HEADERS.items()})
+    return table
+
+
+def _write_sensitivity_sheet(ws: Any, sensitivity: Any, lang: str) -> None:
+    from openpyxl.styles import Font, PatternFill
+
+    table = sensitivity_table(sensitivity, lang)
+    ws.append(list(table.columns))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    keys = list(_SENSITIVITY_HEADERS)
+    robust_col = keys.index("robustness") + 1
+    number_cols = [keys.index("low") + 1, keys.index("high") + 1,
+                   *range(len(keys) + 1, len(table.columns) + 1)]  # then one per setting
+    for values, robustness in zip(table.itertuples(index=False),
+                                  sensitivity.ranges["robustness"], strict=True):
+        ws.append([_cell(v) for v in values])
+        for column in number_cols:
+            ws.cell(row=ws.max_row, column=column).number_format = "#,##0.0"
+        colour = ROBUSTNESS_FILL.get(robustness)
+        ws.cell(row=ws.max_row, column=robust_col).fill = PatternFill(
+            start_color=colour, end_color=colour, fill_type="solid")
+    _finish_sheet(ws, table)
+
+
+def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh", *,
+                    sensitivity: Any = None) -> Path:
     """Write ``gaps.xlsx``: a summary sheet first, then one sheet per target.
 
     Status cells are green (met), red (not met) or grey (not applicable); the header row is
-    frozen and filtered, and columns are sized to their content.
+    frozen and filtered, and columns are sized to their content. With ``sensitivity`` (a
+    :class:`~lifecircle.coverage.sensitivity.SensitivityResult`) a last sheet 敏感性 gives each
+    service circle's value under every setting, its range and whether 达标 is robust.
 
     Returns
     -------
@@ -212,6 +277,10 @@ def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh") -> Pa
         part = combined[combined["target_id"] == target_id]
         ws = wb.create_sheet(_sheet_title(target_id, used))
         _write_sheet(ws, _localise(part, lang), list(part["status"]))
+    if sensitivity is not None:
+        _write_sensitivity_sheet(
+            wb.create_sheet(_sheet_title("敏感性" if lang == "zh" else "Sensitivity", used)),
+            sensitivity, lang)
     wb.save(path)
     logger.info("wrote %s (%d target sheets)", path, len(summary))
     return path

@@ -9,6 +9,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from lifecircle.coverage.sensitivity import SensitivityResult
 from lifecircle.coverage.walk import WalkModel
 
 
@@ -84,6 +85,18 @@ class RunResult:
     run_info
         Parameters, input hashes, versions, timings (written to run.json); built from the typed
         fields above, kept for readers of run.json.
+    outside_facilities
+        区外设施: facilities outside every township but within the longest walk of it; they
+        serve residents inside (service circles) but count for no township's presence or counts.
+    network_audit
+        The walk-network audit (run.json ``network_audit``; schema in docs/walk-model.md).
+    dropped_ways
+        Ways the walk rules dropped: ``way_id, highway, name, rule, rule_zh, rule_en,
+        length_m, geometry`` (WGS-84 lines).
+    sensitivity
+        Service circles under alternative speeds and road rules (``--sensitivity`` or a
+        ``[sensitivity]`` section): ``settings``, the long ``values`` table and per target and
+        unit the ``ranges`` (``low, high, robustness`` robust/fragile/na), or ``None``.
     """
 
     study_name: str
@@ -107,3 +120,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     out_dir: Path | None = None
     run_info: dict[str, Any] = field(default_factory=dict)
+    outside_facilities: gpd.GeoDataFrame | None = None
+    network_audit: dict[str, Any] = field(default_factory=dict)
+    dropped_ways: gpd.GeoDataFrame | None = None
+    sensitivity: SensitivityResult | None = None

@@ -244,7 +244,7 @@ def plain_buffer_reference(net: WalkNetwork, node: int, reach_m: float, off_m: f
     networkx, every reached piece buffered by GEOS and united (no blocks, no Clipper)."""
     import networkx as nx
 
-    graph = nx.Graph()
+    graph = nx.MultiGraph()  # parallel ways: networkx takes the shortest
     graph.add_weighted_edges_from(zip(net.edge_u.tolist(), net.edge_v.tolist(),
                                       net.edge_length_m.tolist(), strict=True))
     found = nx.single_source_dijkstra_path_length(graph, node, cutoff=reach_m, weight="weight")

@@ -427,9 +427,9 @@ def test_subtype_falls_back_from_type_to_name_to_layer_default(tmp_path):
             "柳岸日间照料中心,,119.93,32.46", "某某中心,居家养老服务站,119.94,32.46"]
     path = _csv(tmp_path, rows, header="名称,类型,经度,纬度")
     frame, _ = _read(path, subtype="day_care")
-    assert list(frame["subtype"]) == ["institution", "day_care", "day_care", "home_care_station"]
+    assert list(frame["subtype"]) == ["special_care", "day_care", "day_care", "home_care_station"]
     frame, _ = _read(path)
-    assert list(frame["subtype"]) == ["institution", "", "day_care", "home_care_station"]
+    assert list(frame["subtype"]) == ["special_care", "", "day_care", "home_care_station"]
 
 
 def test_vector_file_in_another_datum_is_transformed(tmp_path):

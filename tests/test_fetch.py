@@ -75,6 +75,10 @@ def fake_osm(monkeypatch):
         calls["graph"].append((query, kwargs))
         return tiny.copy()
 
+    def graph_from_polygon(polygon, **kwargs):  # the district grown by the walking reach
+        calls["graph"].append((polygon, kwargs))
+        return tiny.copy()
+
     def features_from_place(query, tags, **kwargs):
         calls["features"].append((query, tags))
         if tags.get("boundary") == "administrative":
@@ -85,6 +89,7 @@ def fake_osm(monkeypatch):
         return gpd.GeoDataFrame({"name": [query]}, geometry=[OUTLINE], crs="EPSG:4326")
 
     monkeypatch.setattr(ox, "graph_from_place", graph_from_place)
+    monkeypatch.setattr(ox, "graph_from_polygon", graph_from_polygon)
     monkeypatch.setattr(ox, "features_from_place", features_from_place)
     monkeypatch.setattr(ox, "geocode_to_gdf", geocode_to_gdf)
     return calls
@@ -112,7 +117,10 @@ def test_fetch_district_writes_files_and_plan(tmp_path, fake_osm):
     assert "columbarium" in plan_path.read_text(encoding="utf-8")  # named as not found
 
     # the network: the faked download, written as GraphML that the loader reads back
-    assert fake_osm["graph"][0][0] == "玄武区, 南京市, 江苏省"
+    # over the district outline grown by a 20-minute walk (1.5 km), so residents may cross it
+    area = fake_osm["graph"][0][0]
+    assert area.contains(OUTLINE) and not area.contains(OUTLINE.buffer(0.02))
+    assert area.area > OUTLINE.buffer(0.012).area
     assert fake_osm["graph"][0][1]["network_type"] == "walk"
     G = load_walk_graph(NetworkSpec(path=out / "network.graphml"))
     assert set(G.nodes) == {1, 2, 4, 11}
@@ -222,6 +230,8 @@ def test_download_failure_is_a_network_error(tmp_path, monkeypatch):
         raise ConnectionError("no internet")
 
     monkeypatch.setattr(ox, "graph_from_place", offline)
+    monkeypatch.setattr(ox, "graph_from_polygon", offline)
+    monkeypatch.setattr(ox, "geocode_to_gdf", offline)
     with pytest.raises(NetworkError, match="could not download"):
         fetch_district("玄武区", tmp_path, osm_tags_by_layer=TAGS, cache_dir=tmp_path / "cache")
 

@@ -10,16 +10,41 @@ from lifecircle.errors import NetworkError
 from lifecircle.geo.network import WalkNetwork, snap_points
 
 
-def test_from_arrays_keeps_shortest_parallel_edge_and_drops_loops():
+def test_from_arrays_keeps_parallel_edges_searches_the_shortest_and_drops_loops():
     net = WalkNetwork.from_arrays([0.0, 100.0, 200.0], [0.0, 0.0, 0.0],
-                                  [0, 1, 1, 2, 2], [1, 0, 1, 1, 1],
-                                  edge_length_m=[120.0, 100.0, 5.0, 90.0, 95.0])
-    assert net.n_edges == 2
-    assert net.edge_u.tolist() == [0, 1] and net.edge_v.tolist() == [1, 2]
-    assert net.edge_length_m.tolist() == [100.0, 90.0]
+                                  [0, 1, 1, 2, 2, 1], [1, 0, 1, 1, 1, 2],
+                                  edge_length_m=[120.0, 100.0, 5.0, 90.0, 95.0, 90.0])
+    # the loop goes; 1-2 at 90 m twice is one way drawn both ways: one edge
+    assert net.n_edges == 4
+    assert net.edge_u.tolist() == [0, 0, 1, 1] and net.edge_v.tolist() == [1, 1, 2, 2]
+    assert net.edge_length_m.tolist() == [100.0, 120.0, 90.0, 95.0]
     dense = net.csr.toarray()
     assert np.array_equal(dense, dense.T)
     assert dense[0, 1] == 100.0 and dense[1, 2] == 90.0 and dense[0, 2] == 0.0
+    assert net.indices.size == 4  # the search sees one edge per pair
+    start, incident = net.incident_edges  # while every edge meets its nodes
+    assert sorted(incident[start[1]:start[2]].tolist()) == [0, 1, 2, 3]
+
+
+def test_both_parallel_edges_snap_and_bound_service_areas():
+    from lifecircle.coverage.areas import facility_polygons
+    from lifecircle.coverage.reach import reach_matrix
+
+    # nodes 0 and 1 joined by a straight street (100 m) and a detour bowing north (~283 m)
+    detour = shapely.LineString([(0, 0), (0, 100), (100, 100), (100, 0)])
+    net = WalkNetwork.from_arrays([0.0, 100.0], [0.0, 0.0], [0, 0], [1, 1],
+                                  edge_geometry=[shapely.LineString([(0, 0), (100, 0)]), detour])
+    assert net.n_edges == 2
+    snaps = snap_points(net, np.array([50.0, 50.0]), np.array([-5.0, 105.0]), max_snap_m=50.0)
+    assert snaps.ok.all()
+    assert snaps.edge.tolist() == [0, 1]  # each point snaps to the street it stands by
+    assert snaps.offset_m[1] == pytest.approx(150.0)  # along the detour from node 0
+    # the search takes the short street: a facility at node 0 is 100 m from node 1
+    source = snap_points(net, np.array([0.0]), np.array([0.0]), max_snap_m=1.0)
+    polygons = facility_polygons(net, source, reach_matrix(net, source, 400.0), 420.0,
+                                 off_network_m=20.0)
+    # and the service area follows the detour too (its far corner is 200 m away on it)
+    assert polygons[0].contains(shapely.Point(100, 110))
 
 
 def test_from_arrays_reverses_geometry_of_flipped_edges_and_labels_components():
@@ -50,17 +75,19 @@ def test_from_graph_on_a_real_extract(osm_graphs):
     net = WalkNetwork.from_graph(graph)
     assert net.n_nodes == graph.number_of_nodes()
     assert net.crs.to_epsg() == 32651  # Shanghai, 121.4 E: UTM zone 51N
-    # Every undirected edge carries the shortest 'length' between its two nodes.
+    # Every way is one undirected edge (parallel ways too); the search sees the shortest.
     shortest: dict[tuple[int, int], float] = {}
+    distinct = set()
     for u, v, data in graph.edges(data=True):
         if u != v:
             key = (min(u, v), max(u, v))
             shortest[key] = min(shortest.get(key, np.inf), data["length"])
-    assert net.n_edges == len(shortest)
+            distinct.add((*key, round(data["length"], 6)))
+    assert net.n_edges == len(distinct) > len(shortest)  # Baoshan has parallel ways
     ids = net.node_ids
-    pairs = zip(ids[net.edge_u].tolist(), ids[net.edge_v].tolist(), strict=True)
-    got = {(min(a, b), max(a, b)): length
-           for (a, b), length in zip(pairs, net.edge_length_m.tolist(), strict=True)}
+    got = {(int(ids[min(a, b)]), int(ids[max(a, b)])): net.csr[a, b]
+           for a, b in zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True)}
+    got = {(min(a, b), max(a, b)): w for (a, b), w in got.items()}
     assert got == pytest.approx(shortest)
     # Geometries run from edge_u to edge_v and their planar length matches 'length' closely.
     start = shapely.get_coordinates(shapely.get_point(net.edge_geometry, 0))

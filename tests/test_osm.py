@@ -25,6 +25,7 @@ from lifecircle.geo.osm import (
     node_lonlat,
     townships_without_roads,
 )
+from lifecircle.geo.walk_rules import WalkRules
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OSM_DIR = FIXTURES / "osm"
@@ -70,7 +71,8 @@ def tiny():
         ({"building": "yes"}, False),
         ({"highway": "motorway"}, False),
         ({"highway": "motorway_link"}, False),
-        ({"highway": "cycleway"}, False),
+        ({"highway": "cycleway"}, True),  # 非机动车道 shared with pedestrians
+        ({"highway": "cycleway", "foot": "no"}, False),
         ({"highway": "construction"}, False),
         ({"highway": "path", "foot": "no"}, False),
         ({"highway": "service", "access": "private"}, False),
@@ -79,8 +81,16 @@ def tiny():
         ({"highway": "service", "service": "private"}, False),
         ({"highway": "pedestrian", "area": "yes"}, False),
         ({"highway": "primary", "sidewalk": "separate"}, False),
-        ({"highway": "trunk"}, False),
-        ({"highway": "trunk_link"}, False),
+        ({"highway": "trunk"}, True),  # an urban main avenue (主干道)
+        ({"highway": "trunk_link"}, True),
+        ({"highway": "trunk", "oneway": "yes"}, False),  # dual carriageway, no pavement
+        ({"highway": "trunk", "bridge": "yes"}, False),
+        ({"highway": "trunk", "tunnel": "yes", "name": "水西门隧道"}, False),
+        ({"highway": "trunk", "name": "内环西线"}, False),
+        ({"highway": "trunk", "name": "延安高架路"}, False),
+        ({"highway": "trunk", "maxspeed": "80"}, False),
+        ({"highway": "trunk", "maxspeed": "60"}, True),
+        ({"highway": "trunk", "oneway": "yes", "sidewalk": "right"}, True),
         ({"highway": "trunk", "sidewalk": "both"}, True),
         ({"highway": "trunk", "foot": "designated"}, True),
         ({"highway": "primary", "motorroad": "yes"}, False),
@@ -93,7 +103,8 @@ def test_is_walkable(tags, walkable):
 
 def test_xml_walk_filter_drops_what_it_should(tiny):
     # kept: 101 residential, 102 footway, 107 trunk with sidewalks; dropped: 103 motorway,
-    # 104 foot=no, 105 access=private, 106 building, 108 bare trunk, 109 motorway_link
+    # 104 foot=no, 105 access=private, 106 building, 108 one-way trunk (an expressway
+    # carriageway under the "china" rules), 109 motorway_link
     assert _osmids(tiny) == {101, 102, 107}
     assert set(tiny.nodes) == {1, 2, 4, 11}  # node 3 joins two kept ways only: simplified away
     for dropped in (5, 6, 7, 8, 12, 13):
@@ -101,6 +112,13 @@ def test_xml_walk_filter_drops_what_it_should(tiny):
     # three undirected edges, both directions (the oneway tag does not bind pedestrians)
     assert tiny.number_of_edges() == 6
     assert tiny.has_edge(2, 1) and tiny.has_edge(1, 2)
+
+
+def _raw_way_tags(path):
+    from xml.etree.ElementTree import parse
+
+    return {int(w.get("id")): {t.get("k"): t.get("v") for t in w.iter("tag")}
+            for w in parse(path).getroot().iter("way")}
 
 
 def _osmnx_reference(path):
@@ -112,8 +130,9 @@ def _osmnx_reference(path):
         G = ox.graph_from_xml(path, bidirectional=True, simplify=False, retain_all=True)
     finally:
         ox.settings.useful_tags_way = saved
+    tags = _raw_way_tags(path)  # osmnx turns the oneway tag into a boolean: decide on the raw
     G.remove_edges_from([(u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
-                         if not is_walkable(d)])
+                         if not is_walkable(tags[d["osmid"]])])
     G.remove_nodes_from([n for n, degree in G.degree() if degree == 0])
     return ox.simplify_graph(G)
 
@@ -175,7 +194,7 @@ def test_real_osm_extracts(name, min_nodes, max_nodes):
     assert np.median(lengths) < 500  # city blocks, not kilometres
     highways = {h for _, _, d in G.edges(data=True)
                 for h in (d["highway"] if isinstance(d["highway"], list) else [d["highway"]])}
-    assert not highways & {"motorway", "motorway_link", "cycleway", "construction"}
+    assert not highways & {"motorway", "motorway_link", "construction"}
     # every way is walkable both ways
     assert all(G.has_edge(v, u) for u, v in G.edges())
     parts = describe_components(G)
@@ -219,7 +238,9 @@ def test_pbf_edges_get_the_same_walk_filter():
         "foot": [None, None, "no", None, None],
         "tags": [None, '{"sidewalk":"both"}', None, '{"access":"private"}', '{"name:fi":"x"}'],
     })
-    keep = osm._walkable_mask(osm._pyrosm_tags(edges))
+    edges["highway"] = ["trunk", "trunk", "residential", "path", "footway"]
+    edges["oneway"] = ["yes", "yes", None, None, None]  # dual carriageways of an expressway
+    keep = osm._walk_rule_codes(osm._pyrosm_tags(edges), WalkRules()) == ""
     assert keep.tolist() == [False, True, False, False, True]
 
 
@@ -288,7 +309,7 @@ def test_bridge_over_a_crossroads_stays_apart():
                       line((200, 100), (300, 100))]},  # a second bridge span, shared end
         crs="EPSG:32650",
     ).to_crs("EPSG:4326")
-    G = osm._graph_from_lines(frame, "overpass")
+    G, _ = osm._graph_from_lines(frame, "overpass")
     # crossroads: 4 arms around one node; the overpass: 3 nodes, 2 spans
     assert len(G) == 5 + 3
     assert G.number_of_edges() == 2 * (4 + 2)
@@ -362,7 +383,8 @@ def test_online_place_is_cached_and_second_run_is_offline(tmp_path, monkeypatch,
     spec = NetworkSpec(place="示范区, 示范市", cache_dir=tmp_path / "cache")
     first = load_walk_graph(spec)
     assert calls == [("示范区, 示范市", {"network_type": "walk", "retain_all": True,
-                                          "truncate_by_edge": True})]
+                                          "truncate_by_edge": True,
+                                          "custom_filter": osm.CHINA_DOWNLOAD_FILTER})]
     assert cache_path_for(spec).exists()
     assert ox.settings.use_cache is True
     assert Path(ox.settings.cache_folder).parent == tmp_path / "cache"
@@ -514,7 +536,7 @@ def test_street_grid_noding(grid):
     pieces += sum(len({py for px, py in points if px == x and a <= py <= b}) - 1
                   for x, a, b in vertical)
     frame = gpd.GeoDataFrame(geometry=lines, crs="EPSG:32650").to_crs("EPSG:4326")
-    G = osm._graph_from_lines(frame, "grid")
+    G, _ = osm._graph_from_lines(frame, "grid")
     assert len(G) == len(points)
     assert G.number_of_edges() == 2 * pieces
     total = sum(d["length"] for u, v, d in G.edges(data=True)) / 2

@@ -187,3 +187,13 @@ def test_other_attributes_pass_through(tmp_path):
     towns, _, _ = _read(path)
     assert towns["staff_social_assistance"].iloc[0] == 3 and towns["备注"].iloc[0] == "x"
     assert towns["households"].iloc[0] == 10 and "户数" not in towns
+
+
+def test_code_not_in_the_official_county_list_is_warned_with_the_closest_name(tmp_path):
+    path = _write(tmp_path, {"name": ["滨河街道", "东高村镇"], "code": ["110117050", "110117101"]},
+                  [_box(0), _box(1)])
+    towns, _, warnings = _read(path)
+    assert list(towns["code"]) == ["110117050", "110117101"]  # kept as given
+    unofficial = [w for w in warnings if "不在本县（110117）的统计用区划代码中" in w]
+    assert len(unofficial) == 1
+    assert "110117050" in unofficial[0] and "“滨河街道”（110117001）" in unofficial[0]

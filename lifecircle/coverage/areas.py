@@ -151,13 +151,12 @@ def reached_pieces(network: WalkNetwork, group: NDArray[np.integer], node: NDArr
     dist = np.asarray(node_distance_m, dtype=np.float64)
     within = dist <= core_m
     group, node, dist = group[within], node[within], dist[within]
-    edge_of_entry = network.edge_of_entry
-    deg = network.indptr[node + 1] - network.indptr[node]
-    entry = ranges(network.indptr[node], deg)
+    start, incident = network.incident_edges  # parallel edges too: each is a street piece
+    deg = start[node + 1] - start[node]
     g = np.repeat(group, deg)
     d = np.repeat(dist, deg)
     a = np.repeat(node, deg)
-    e = edge_of_entry[entry]
+    e = incident[ranges(start[node], deg)]
     at_u = network.edge_u[e] == a
     # Per (group, edge): the smallest distance at each end.
     pair_key = g * network.n_edges + e
@@ -498,7 +497,7 @@ def _polygons_in_parallel(network: WalkNetwork, snaps: Snaps, matrix: sp.csr_mat
     """
     global _FORK_STATE
     # Caches the workers need, built once here rather than once per child.
-    _ = network.faces, network.edge_vertices, network.edge_of_entry
+    _ = network.faces, network.edge_vertices, network.incident_edges
     options = {"off_network_m": off_network_m, "simplify_m": simplify_m, "workers": 1}
     k = len(snaps)
     chunks = np.array_split(np.arange(k), min(k, n_workers * 32))

@@ -59,6 +59,20 @@ def csr_from_edges(edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
     return indptr, cols[order], data[order]
 
 
+def _shortest_of_pairs(edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
+                      length_m: NDArray[np.floating], n_nodes: int) -> NDArray[np.bool_]:
+    """True for the shortest edge of each group of parallel edges (one per node pair)."""
+    a = np.minimum(edge_u, edge_v).astype(np.int64)
+    b = np.maximum(edge_u, edge_v).astype(np.int64)
+    order = np.lexsort((length_m, b, a))
+    pair = a[order] * n_nodes + b[order]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = pair[1:] != pair[:-1]
+    mask = np.zeros(order.size, dtype=bool)
+    mask[order[first]] = True
+    return mask
+
+
 @dataclass(frozen=True)
 class Faces:
     """Bounded faces (blocks) of a walking network; see :attr:`WalkNetwork.faces`.
@@ -220,13 +234,15 @@ class WalkNetwork:
         return flags
 
     @cached_property
-    def edge_of_entry(self) -> NDArray[np.int64]:
-        """Undirected edge number of every CSR entry (aligned with ``indices``)."""
-        m = self.n_edges
-        rows = np.concatenate([self.edge_u, self.edge_v]).astype(np.int64)
-        cols = np.concatenate([self.edge_v, self.edge_u]).astype(np.int64)
-        order = np.lexsort((cols, rows))
-        return np.concatenate([np.arange(m), np.arange(m)])[order]
+    def incident_edges(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Every edge at every node, parallel edges included: ``(start, edge)`` where node
+        ``i``'s edges are ``edge[start[i]:start[i + 1]]``."""
+        ends = np.concatenate([self.edge_u, self.edge_v]).astype(np.int64)
+        edge = np.tile(np.arange(self.n_edges, dtype=np.int64), 2)
+        order = np.argsort(ends, kind="stable")
+        start = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ends, minlength=self.n_nodes), out=start[1:])
+        return start, edge[order]
 
     @cached_property
     def edge_vertices(self) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
@@ -361,8 +377,9 @@ class WalkNetwork:
         x_m, y_m
             Node coordinates in the metric ``crs``.
         edge_u, edge_v
-            Node positions of each edge. Self-loops are dropped; of parallel edges between the
-            same two nodes the shortest is kept.
+            Node positions of each edge. Self-loops are dropped. Parallel edges between the
+            same two nodes are all kept (for snapping and service areas) unless they have the
+            same length (the two directions of one way); the search (CSR) uses the shortest.
         edge_length_m
             Edge lengths; the geometry length when omitted.
         edge_geometry
@@ -400,12 +417,13 @@ class WalkNetwork:
         b = np.maximum(u, v)[keep]
         flipped = (u > v)[keep]
         length = length[keep]
-        # Shortest of each group of parallel edges: sort by (pair, length), take the first.
+        # Edges sorted by (pair, length); of equal pair and length only one is kept (the two
+        # directions of one way), while parallel ways of different lengths all stay.
         order = np.lexsort((length, b, a))
         pair = a[order] * n + b[order]
-        first = np.ones(order.size, dtype=bool)
-        first[1:] = pair[1:] != pair[:-1]
-        chosen = order[first]
+        same = np.zeros(order.size, dtype=bool)
+        same[1:] = (pair[1:] == pair[:-1]) & (np.abs(np.diff(length[order])) <= 1e-6)
+        chosen = order[~same]
         a, b, length, flipped = a[chosen], b[chosen], length[chosen], flipped[chosen]
         if geometry is None:
             coords = np.empty((2 * a.size, 2))
@@ -419,7 +437,8 @@ class WalkNetwork:
             if flipped.any():
                 geoms = geoms.copy()
                 geoms[flipped] = shapely.reverse(geoms[flipped])
-        indptr, indices, weights = csr_from_edges(a, b, length, n)
+        shortest = _shortest_of_pairs(a, b, length, n)
+        indptr, indices, weights = csr_from_edges(a[shortest], b[shortest], length[shortest], n)
         matrix = sp.csr_matrix((weights, indices, indptr), shape=(n, n))
         _, labels = connected_components(matrix, directed=False)
         ids = np.arange(n, dtype=np.int64) if node_ids is None else np.asarray(node_ids, np.int64)
@@ -437,7 +456,8 @@ class WalkNetwork:
 
         The graph is projected to ``crs`` (default: the UTM zone chosen by
         :func:`lifecircle.geo.crs.metric_crs_for` for the node coordinates), directions are
-        collapsed (a walker ignores one-way rules) keeping the shortest parallel edge, edge
+        collapsed (a walker ignores one-way rules), parallel ways are kept (see
+        :meth:`from_arrays`; the search uses the shortest), edge
         lengths are the graph's ``length`` attribute (metres) and edge shapes its ``geometry``
         attribute, or a straight line.
 
@@ -707,12 +727,3 @@ def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
                     int((~ok & valid).sum()), n, max_snap_m)
     return Snaps(edge, offset, distance, ok, x, y)
 
-
-def walk_network_from_spec(spec: Any) -> WalkNetwork:
-    """Load a :class:`~lifecircle.geo.osm.NetworkSpec` and convert it once to a WalkNetwork.
-
-    The networkx graph is dropped afterwards: everything downstream reads the arrays.
-    """
-    from lifecircle.geo.osm import load_walk_graph
-
-    return WalkNetwork.from_graph(load_walk_graph(spec))

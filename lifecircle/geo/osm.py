@@ -48,6 +48,7 @@ from shapely.geometry.base import BaseGeometry
 
 from lifecircle.errors import NetworkError
 from lifecircle.geo.crs import metric_crs_for
+from lifecircle.geo.walk_rules import RULE_SETS, RULE_TAGS, WalkRules, read_overrides, tag_text
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +58,14 @@ GRAPHML_SUFFIXES = (".graphml",)
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".gml", ".kml", ".zip")
 SUPPORTED_SUFFIXES = XML_SUFFIXES + PBF_SUFFIXES + GRAPHML_SUFFIXES + VECTOR_SUFFIXES
 
-# The osmnx "walk" filter (osmnx._overpass._get_network_filter), as values to exclude.
-# highway!~"...motor..." in osmnx is a regular expression: it drops motorway and motorway_link.
-_EXCLUDED_HIGHWAY = frozenset({
-    "abandoned", "bus_guideway", "construction", "cycleway", "motorway", "motorway_link", "no",
-    "planned", "platform", "proposed", "raceway", "razed", "rest_area", "services",
-})
-# Chinese cities tag urban expressways (快速路: elevated roads, tunnels, ring roads) as trunk, and
-# pedestrians are barred from them; a trunk way is kept only where it says people may walk it.
-_TRUNK = frozenset({"trunk", "trunk_link"})
-_FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "official"})
-_SIDEWALK_PRESENT = frozenset({"yes", "both", "left", "right"})
-_NO_ACCESS = frozenset({"private", "no"})
-_SIDEWALK_KEYS = ("sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right")
-_FILTER_TAGS = ("highway", "area", "access", "foot", "service", "motorroad", *_SIDEWALK_KEYS)
+_FILTER_TAGS = RULE_TAGS
+# The Overpass filter of online downloads under the "china" rules: osmnx's walk filter without its
+# cycleway exclusion (the rules decide the rest once the tags are in).
+CHINA_DOWNLOAD_FILTER = (
+    '["highway"]["area"!~"yes"]["access"!~"private"]'
+    '["highway"!~"abandoned|bus_guideway|construction|motor|no|planned|platform|proposed|raceway|'
+    'razed|rest_area|services"]["foot"!~"no"]["service"!~"private"]'
+)
 
 # Endpoints closer than this (metres) are the same node when building topology from lines.
 NODE_TOLERANCE_M = 0.1
@@ -99,6 +94,16 @@ class NetworkSpec:
         Layer name inside a multi-layer vector file (GeoPackage).
     network_type
         osmnx network type for online downloads; ``"walk"`` for walking.
+    walk_rules
+        ``"china"`` (default) or ``"osmnx"``: which ways are walkable
+        (:mod:`lifecircle.geo.walk_rules`, docs/walk-model.md).
+    include_highways, exclude_highways
+        Highway values kept or dropped whatever the rule set says.
+    overrides
+        CSV of OSM way ids to include or exclude (``way_id, action, note``).
+    buffer_m
+        How far beyond the study area an online download reaches (metres); ``None``: the
+        pipeline uses the longest threshold's walking distance.
     """
 
     path: Path | str | None = None
@@ -108,63 +113,99 @@ class NetworkSpec:
     cache_dir: Path | str | None = None
     layer: str | None = None
     network_type: str = "walk"
+    walk_rules: str = "china"
+    include_highways: tuple[str, ...] = ()
+    exclude_highways: tuple[str, ...] = ()
+    overrides: Path | str | None = None
+    buffer_m: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.walk_rules not in RULE_SETS:
+            raise NetworkError(
+                f"[inputs.network].walk_rules must be one of {', '.join(RULE_SETS)}, got "
+                f"{self.walk_rules!r}")
+        for key in ("include_highways", "exclude_highways"):
+            value = getattr(self, key)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise NetworkError(f"[inputs.network].{key} must be a list of highway values, "
+                                   f'e.g. ["trunk", "cycleway"]; got {value!r}')
+            object.__setattr__(self, key, tuple(v.strip().lower() for v in value))
+
+    def rules(self) -> WalkRules:
+        """The walk rules this spec names, with its override file read."""
+        return WalkRules(rule_set=self.walk_rules, include_highways=self.include_highways,
+                         exclude_highways=self.exclude_highways,
+                         overrides=read_overrides(self.overrides) if self.overrides else {})
 
 
 # ---------------------------------------------------------------------------------------------
 # walking filter
 
 
-def _tag(tags: Mapping[str, Any], key: str) -> str:
-    value = tags.get(key)
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, list):  # merged edges of a simplified graph
-        return ";".join(str(v) for v in value).strip().lower()
-    return str(value).strip().lower()
-
-
-def is_walkable(tags: Mapping[str, Any]) -> bool:
+def is_walkable(tags: Mapping[str, Any], rules: WalkRules | None = None) -> bool:
     """Whether a way with these OSM tags belongs in the walking network.
 
-    Follows osmnx's ``"walk"`` filter: a ``highway`` tag is required; ``area=yes``,
-    ``access=private``, ``service=private``, ``foot=no``, roads whose sidewalks are mapped as
-    separate ways (``sidewalk=separate``) and highway values ``motorway``, ``motorway_link``,
-    ``cycleway``, ``construction``, ``proposed``, … are excluded. Two additions for China:
-    ``access=no`` is excluded unless ``foot`` allows walking, and ``trunk``/``trunk_link`` (urban
-    expressways, closed to pedestrians) are excluded unless ``foot`` or ``sidewalk`` say otherwise;
-    ``motorroad=yes`` (汽车专用道) is excluded too.
+    ``rules`` defaults to the ``"china"`` rule set (see :mod:`lifecircle.geo.walk_rules`).
 
     >>> is_walkable({"highway": "residential"}), is_walkable({"highway": "motorway"})
     (True, False)
     >>> is_walkable({"highway": "path", "foot": "no"})
     False
     """
-    highway = _tag(tags, "highway")
-    if not highway or highway in _EXCLUDED_HIGHWAY:
-        return False
-    foot = _tag(tags, "foot")
-    if foot == "no" or _tag(tags, "area") == "yes":
-        return False
-    if _tag(tags, "service") == "private":
-        return False
-    if any(_tag(tags, key) == "separate" for key in _SIDEWALK_KEYS):
-        return False
-    foot_ok = foot in _FOOT_ALLOWED
-    if _tag(tags, "access") in _NO_ACCESS and not foot_ok:
-        return False
-    if _tag(tags, "motorroad") == "yes" and not foot_ok:
-        return False
-    if highway in _TRUNK:
-        sidewalk = any(_tag(tags, key) in _SIDEWALK_PRESENT for key in _SIDEWALK_KEYS)
-        return foot_ok or sidewalk
-    return True
+    return not (rules or WalkRules()).decide(None, tags)
 
 
-def _walkable_mask(frame: pd.DataFrame) -> np.ndarray:
-    """:func:`is_walkable` for every row of a table of tags (absent columns count as untagged)."""
+def _walk_rule_codes(frame: pd.DataFrame, rules: WalkRules, way_ids: Iterable[Any] | None = None,
+                     ) -> np.ndarray:
+    """Rule code per row of a table of tags ('' where walkable; absent columns are untagged)."""
     present = [c for c in _FILTER_TAGS if c in frame.columns]
     records = frame[present].to_dict("records")
-    return np.fromiter((is_walkable(r) for r in records), dtype=bool, count=len(records))
+    ids = [_way_id(w) for w in way_ids] if way_ids is not None else [None] * len(records)
+    return rules.decide_all(ids, records)
+
+
+def _way_id(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+WAYS_COLUMNS = ["way_id", "highway", "name", "rule", "kept", "length_m", "geometry"]
+
+
+def ways_frame(way_id: Iterable[Any], highway: Iterable[Any], name: Iterable[Any],
+               rule: Iterable[str], geometry: Iterable[BaseGeometry]) -> gpd.GeoDataFrame:
+    """The audit's table of ways: one row per way (or line) considered, kept or dropped.
+
+    Columns ``way_id`` (str), ``highway``, ``name``, ``rule`` ('' when kept), ``kept``,
+    ``length_m`` (geodesic) and ``geometry`` (WGS-84 lines).
+    """
+    geoms = np.asarray(list(geometry), dtype=object)
+    rules = np.asarray(list(rule), dtype=object)
+    frame = gpd.GeoDataFrame({
+        "way_id": [str(w) for w in way_id],
+        "highway": [tag_text({"h": h}, "h") for h in highway],
+        "name": ["" if n is None or (isinstance(n, float) and np.isnan(n)) else
+                 (";".join(map(str, n)) if isinstance(n, list) else str(n)) for n in name],
+        "rule": rules, "kept": rules == "",
+    }, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
+    frame["length_m"] = _geodesic_length_m(geoms)
+    return frame[WAYS_COLUMNS]
+
+
+def _geodesic_length_m(geoms: np.ndarray) -> np.ndarray:
+    """Great-circle length in metres of WGS-84 lines (0 for missing ones)."""
+    length = np.zeros(len(geoms))
+    if len(geoms) == 0:
+        return length
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    if len(coords) < 2:
+        return length
+    same = owner[1:] == owner[:-1]
+    step = _great_circle_m(coords[:-1, 1], coords[:-1, 0], coords[1:, 1], coords[1:, 0])
+    np.add.at(length, owner[1:][same], step[same])
+    return length
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,13 +330,16 @@ def _open_text(path: Path) -> Any:
     return path.open("rb")
 
 
-def _parse_osm_xml(path: Path) -> tuple[dict[int, tuple[float, float]],
-                                        list[tuple[int, list[int], dict[str, str]]]]:
-    """Node coordinates ``{id: (lon, lat)}`` and walkable ways ``(id, node ids, tags)``."""
+def _parse_osm_xml(path: Path, rules: WalkRules
+                   ) -> tuple[dict[int, tuple[float, float]],
+                              list[tuple[int, list[int], dict[str, str], str]]]:
+    """Node coordinates ``{id: (lon, lat)}`` and the ways rules were asked about:
+    ``(id, node ids, tags, rule)`` for every way with a highway tag or an override (rule ``''``
+    where walkable)."""
     from xml.etree.ElementTree import ParseError, iterparse
 
     coords: dict[int, tuple[float, float]] = {}
-    ways: list[tuple[int, list[int], dict[str, str]]] = []
+    ways: list[tuple[int, list[int], dict[str, str], str]] = []
     seen_ways = 0
     try:
         with _open_text(path) as stream:
@@ -306,10 +350,11 @@ def _parse_osm_xml(path: Path) -> tuple[dict[int, tuple[float, float]],
                     elem.clear()
                 elif tag == "way":
                     seen_ways += 1
+                    way_id = int(elem.get("id"))
                     tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
-                    if is_walkable(tags):
+                    if "highway" in tags or way_id in rules.overrides:
                         refs = [int(nd.get("ref")) for nd in elem.iter("nd")]
-                        ways.append((int(elem.get("id")), refs, tags))
+                        ways.append((way_id, refs, tags, rules.decide(way_id, tags)))
                     elem.clear()
                 elif tag == "relation":
                     elem.clear()
@@ -318,9 +363,27 @@ def _parse_osm_xml(path: Path) -> tuple[dict[int, tuple[float, float]],
             f"{path}: cannot read as OSM XML ({type(exc).__name__}: {exc}); export it again "
             "from JOSM/Overpass, or give a .osm.pbf or .graphml file"
         ) from exc
-    logger.info("%s: %d nodes, %d ways, %d of them walkable", path.name, len(coords), seen_ways,
-                len(ways))
+    logger.info("%s: %d nodes, %d ways, %d of them walkable (%s rules)", path.name, len(coords),
+                seen_ways, sum(1 for w in ways if not w[3]), rules.rule_set)
     return coords, ways
+
+
+def _xml_ways_frame(coords: Mapping[int, tuple[float, float]],
+                    ways: list[tuple[int, list[int], dict[str, str], str]]) -> gpd.GeoDataFrame:
+    """:func:`ways_frame` of parsed OSM ways (the nodes present in the file)."""
+    rows, points = [], []
+    for i, (_, refs, _, _) in enumerate(ways):
+        xy = [coords[r] for r in refs if r in coords]
+        if len(xy) >= 2:
+            rows.append(i)
+            points.append(xy)
+    geoms = (shapely.linestrings(np.concatenate([np.asarray(p) for p in points]),
+                                 indices=np.repeat(np.arange(len(points)),
+                                                   [len(p) for p in points]))
+             if points else np.empty(0, dtype=object))
+    picked = [ways[i] for i in rows]
+    return ways_frame([w[0] for w in picked], [w[2].get("highway") for w in picked],
+                      [w[2].get("name") for w in picked], [w[3] for w in picked], geoms)
 
 
 def _chains(a: np.ndarray, b: np.ndarray, n_nodes: int) -> list[tuple[list[int], list[int]]]:
@@ -372,14 +435,16 @@ def _merge_values(values: list[Any]) -> Any:
     return unique[0] if len(unique) == 1 else unique
 
 
-def _load_xml(path: Path) -> nx.MultiDiGraph:
+def _load_xml(path: Path, rules: WalkRules) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
     """OSM XML to a simplified walk graph.
 
     Equivalent to ``osmnx.graph_from_xml(path, bidirectional=True, retain_all=True)`` followed by
     the walk filter and ``osmnx.simplify_graph`` (tests/test_osm.py checks this on real extracts),
     written out because that route took ~15 s on the sample district against ~1–2 s here.
     """
-    coords, ways = _parse_osm_xml(path)
+    coords, considered = _parse_osm_xml(path, rules)
+    audit = _xml_ways_frame(coords, considered)
+    ways = [w[:3] for w in considered if not w[3]]
     seg_a: list[int] = []
     seg_b: list[int] = []
     seg_way: list[int] = []
@@ -397,7 +462,7 @@ def _load_xml(path: Path) -> nx.MultiDiGraph:
         logger.warning("%s: %d way segment(s) refer to nodes missing from the file and were "
                        "left out (an extract cut at its edge?)", path.name, missing)
     if not seg_a:
-        return nx.MultiDiGraph(crs="EPSG:4326")
+        return nx.MultiDiGraph(crs="EPSG:4326"), audit
     osm_ids, inverse = np.unique(np.array(seg_a + seg_b, dtype=np.int64), return_inverse=True)
     a, b = inverse[: len(seg_a)], inverse[len(seg_a):]
     lonlat = np.array([coords[i] for i in osm_ids.tolist()], dtype=np.float64)
@@ -441,10 +506,10 @@ def _load_xml(path: Path) -> nx.MultiDiGraph:
         backward.append((v, u, back))
     G.add_edges_from(forward)
     G.add_edges_from(backward)
-    return G
+    return G, audit
 
 
-def _load_pbf(path: Path) -> nx.MultiDiGraph:
+def _load_pbf(path: Path, rules: WalkRules) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
     from pyrosm import OSM
 
     try:
@@ -456,15 +521,19 @@ def _load_pbf(path: Path) -> nx.MultiDiGraph:
             "or give an .osm XML or .graphml file"
         ) from exc
     if edges is None or len(edges) == 0:
-        return nx.MultiDiGraph(crs="EPSG:4326")
+        return nx.MultiDiGraph(crs="EPSG:4326"), ways_frame([], [], [], [], [])
     # pyrosm's "walking" filter keeps trunk roads and sidewalk=separate roads: apply ours too
-    keep = _walkable_mask(_pyrosm_tags(edges))
+    codes = _walk_rule_codes(_pyrosm_tags(edges), rules, edges["id"] if "id" in edges else None)
+    audit = ways_frame(edges["id"] if "id" in edges else edges.index, edges["highway"],
+                       edges["name"] if "name" in edges else [None] * len(edges), codes,
+                       edges.geometry)
+    keep = codes == ""
     if (~keep).any():
         logger.info("%s: dropped %d of %d way segments not open to walking", path.name,
                     int((~keep).sum()), len(edges))
         edges = edges[keep]
     if len(edges) == 0:
-        return nx.MultiDiGraph(crs="EPSG:4326")
+        return nx.MultiDiGraph(crs="EPSG:4326"), audit
     G = osm.to_graph(nodes, edges, graph_type="networkx", retain_all=True,
                       force_bidirectional=True)
     # pyrosm adds node Point geometries and raw tag dicts that osmnx's GraphML writer cannot keep.
@@ -478,7 +547,7 @@ def _load_pbf(path: Path) -> nx.MultiDiGraph:
         data["reversed"] = bool(data.get("reversed", False) in (True, "True", "true", 1))
     G.remove_nodes_from([n for n, degree in G.degree() if degree == 0])
     G.graph["crs"] = "EPSG:4326"
-    return G
+    return G, audit
 
 
 def _pyrosm_tags(edges: pd.DataFrame) -> pd.DataFrame:
@@ -514,6 +583,45 @@ def _load_graphml(path: Path) -> nx.MultiDiGraph:
     if G.number_of_edges() and any("length" not in d for _, _, d in G.edges(data=True)):
         G = ox.distance.add_edge_lengths(G)
     return G
+
+
+def _filter_graph(G: nx.MultiDiGraph, rules: WalkRules) -> tuple[nx.MultiDiGraph,
+                                                                 gpd.GeoDataFrame]:
+    """Apply the walk rules to a loaded graph's edges (GraphML, downloads) and list its ways.
+
+    Only the tags the graph carries can be read (osmnx keeps ``highway``, ``access``, ``bridge``,
+    ``tunnel``, ``name``, ``service``, ``area``, and ``foot``/``sidewalk``/``motorroad`` when
+    downloaded by lifecircle); edges without a ``highway`` attribute are kept.
+    """
+    seen: set[tuple[Any, Any, Any]] = set()
+    keys, records, ids = [], [], []
+    for u, v, k, data in G.edges(keys=True, data=True):
+        keys.append((u, v, k))
+        records.append({t: data.get(t) for t in _FILTER_TAGS if t in data})
+        osmid = data.get("osmid")
+        ids.append(osmid[0] if isinstance(osmid, list) and len(osmid) == 1 else osmid)
+    codes = np.array([rules.decide(_way_id(w), r) if "highway" in r else ""
+                      for w, r in zip(ids, records, strict=True)], dtype=object)
+    lines, picked = [], []
+    for i, (u, v, k) in enumerate(keys):
+        pair = (min(u, v, key=str), max(u, v, key=str), k)
+        if pair in seen:
+            continue
+        seen.add(pair)
+        data = G.edges[u, v, k]
+        geom = data.get("geometry") or shapely.LineString(
+            [(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])])
+        lines.append(geom)
+        picked.append(i)
+    audit = ways_frame([ids[i] for i in picked], [records[i].get("highway") for i in picked],
+                       [records[i].get("name") for i in picked], codes[picked], lines)
+    drop = [keys[i] for i in np.flatnonzero(codes != "")]
+    if drop:
+        G = G.copy()
+        G.remove_edges_from(drop)
+        G.remove_nodes_from([n for n, degree in G.degree() if degree == 0])
+        logger.info("walk rules (%s) dropped %d of %d edges", rules.rule_set, len(drop), len(keys))
+    return G, audit
 
 
 def _is_flagged(values: pd.Series) -> np.ndarray:
@@ -588,22 +696,29 @@ def _cut_line(coords: np.ndarray, cut_at: np.ndarray, cut_xy: np.ndarray) -> lis
     return pieces
 
 
-def _graph_from_lines(frame: gpd.GeoDataFrame, source: str) -> nx.MultiDiGraph:
-    """Node road lines into a MultiDiGraph (both directions), in WGS-84."""
+def _graph_from_lines(frame: gpd.GeoDataFrame, source: str, rules: WalkRules | None = None,
+                      ) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
+    """Node road lines into a MultiDiGraph (both directions), in WGS-84, and the audit's ways."""
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     frame = frame.explode(index_parts=False, ignore_index=True)
     is_line = frame.geom_type.isin(["LineString", "LinearRing"]).to_numpy()
     if (~is_line).any():
         logger.warning("%s: ignored %d non-line feature(s)", source, int((~is_line).sum()))
     frame = frame[is_line].reset_index(drop=True)
+    id_column = next((c for c in ("osmid", "osm_id", "way_id", "id") if c in frame.columns), None)
+    ids = frame[id_column] if id_column else pd.Series(frame.index, index=frame.index)
+    codes = np.full(len(frame), "", dtype=object)
     if "highway" in frame.columns:
-        walkable = _walkable_mask(frame)
-        if (~walkable).any():
+        codes = _walk_rule_codes(frame, rules or WalkRules(), ids)
+        if (codes != "").any():
             logger.info("%s: dropped %d line(s) not open to walking (highway/foot/access tags)",
-                        source, int((~walkable).sum()))
-        frame = frame[walkable].reset_index(drop=True)
+                        source, int((codes != "").sum()))
+    audit = ways_frame(ids, frame["highway"] if "highway" in frame else [None] * len(frame),
+                       frame["name"] if "name" in frame else [None] * len(frame), codes,
+                       frame.geometry.to_crs("EPSG:4326"))
+    frame = frame[codes == ""].reset_index(drop=True)
     if len(frame) == 0:
-        return nx.MultiDiGraph(crs="EPSG:4326")
+        return nx.MultiDiGraph(crs="EPSG:4326"), audit
 
     wgs = frame.to_crs("EPSG:4326")
     bounds = wgs.total_bounds
@@ -650,7 +765,7 @@ def _graph_from_lines(frame: gpd.GeoDataFrame, source: str) -> nx.MultiDiGraph:
         pieces.extend(cut)
         piece_line.extend([i] * len(cut))
     if not pieces:
-        return nx.MultiDiGraph(crs="EPSG:4326")
+        return nx.MultiDiGraph(crs="EPSG:4326"), audit
 
     first = np.array([p[0] for p in pieces])
     last = np.array([p[-1] for p in pieces])
@@ -676,10 +791,11 @@ def _graph_from_lines(frame: gpd.GeoDataFrame, source: str) -> nx.MultiDiGraph:
         (int(b), int(a), {**attrs[piece_line[j]], "length": float(length_m[j]), "geometry": g})
         for j, (a, b, g) in enumerate(zip(u, v, reversed_geoms, strict=True))
     )
-    return G
+    return G, audit
 
 
-def _load_vector(path: Path, layer: str | None) -> nx.MultiDiGraph:
+def _load_vector(path: Path, layer: str | None, rules: WalkRules,
+                 ) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
     try:
         frame = gpd.read_file(path, layer=layer)
     except Exception as exc:  # pyogrio raises DataSourceError and friends
@@ -699,10 +815,11 @@ def _load_vector(path: Path, layer: str | None) -> nx.MultiDiGraph:
                 f"{path}: the road lines have no coordinate system and are not longitude/latitude "
                 "— save the file with its CRS (e.g. a .prj next to the .shp)"
             )
-    return _graph_from_lines(frame, path.name)
+    return _graph_from_lines(frame, path.name, rules)
 
 
-def _load_file(path: Path, layer: str | None) -> nx.MultiDiGraph:
+def _load_file(path: Path, layer: str | None, rules: WalkRules,
+               ) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
     if not path.exists():
         raise NetworkError(
             f"network file {path} does not exist — check [inputs.network].path (relative paths are "
@@ -710,13 +827,13 @@ def _load_file(path: Path, layer: str | None) -> nx.MultiDiGraph:
         )
     suffix = _suffix(path)
     if suffix in XML_SUFFIXES:
-        return _load_xml(path)
+        return _load_xml(path, rules)
     if suffix in PBF_SUFFIXES:
-        return _load_pbf(path)
+        return _load_pbf(path, rules)
     if suffix in GRAPHML_SUFFIXES:
-        return _load_graphml(path)
+        return _filter_graph(_load_graphml(path), rules)
     if suffix in VECTOR_SUFFIXES:
-        return _load_vector(path, layer)
+        return _load_vector(path, layer, rules)
     raise NetworkError(
         f"network file {path}: unknown file type {suffix!r}; supported: "
         f"{', '.join(SUPPORTED_SUFFIXES)} (OSM XML, OSM PBF, osmnx GraphML, road lines)"
@@ -751,18 +868,33 @@ def _polygon_of(polygon: Path | str | BaseGeometry) -> BaseGeometry:
 
 def _query(spec: NetworkSpec) -> dict[str, Any]:
     """The online query as plain data (its hash keys the cache)."""
+    extra: dict[str, Any] = {}
+    if spec.buffer_m:
+        extra["buffer_m"] = round(float(spec.buffer_m), 1)
+    if spec.walk_rules != "osmnx":
+        extra["download_filter"] = CHINA_DOWNLOAD_FILTER
     if spec.place:
-        return {"place": spec.place, "network_type": spec.network_type}
+        return {"place": spec.place, "network_type": spec.network_type, **extra}
     if spec.polygon is not None:
         wkt = shapely.to_wkt(_polygon_of(spec.polygon), rounding_precision=7)
-        return {"polygon": wkt, "network_type": spec.network_type}
+        return {"polygon": wkt, "network_type": spec.network_type, **extra}
     if spec.bbox is not None:
         bbox = [round(float(b), 7) for b in spec.bbox]
-        return {"bbox": bbox, "network_type": spec.network_type}
+        return {"bbox": bbox, "network_type": spec.network_type, **extra}
     raise NetworkError(
         "[inputs.network] names no source: give path (a .osm/.osm.pbf/.graphml/road-line file), "
         "place, polygon or bbox"
     )
+
+
+def buffered(shape: BaseGeometry, buffer_m: float | None) -> BaseGeometry:
+    """A WGS-84 shape grown by ``buffer_m`` metres (in a local metric CRS); as is when 0/None."""
+    if not buffer_m or shape.is_empty:
+        return shape
+    centre = shape.centroid
+    metric = metric_crs_for([centre.x], [centre.y])
+    grown = gpd.GeoSeries([shape], crs="EPSG:4326").to_crs(metric).buffer(float(buffer_m))
+    return grown.to_crs("EPSG:4326").iloc[0]
 
 
 def cache_path_for(spec: NetworkSpec) -> Path:
@@ -774,23 +906,47 @@ def cache_path_for(spec: NetworkSpec) -> Path:
 
 
 def _download(spec: NetworkSpec) -> nx.MultiDiGraph:
-    """Download with osmnx (the only function here that needs internet)."""
+    """Download with osmnx (the only function here that needs internet).
+
+    The area is grown by ``spec.buffer_m``, so residents near the boundary may walk across it.
+    With the ``"china"`` rules the download keeps cycleways and the tags the rules read
+    (:data:`CHINA_DOWNLOAD_FILTER`); the rules are applied afterwards (:func:`_filter_graph`).
+    """
     import osmnx as ox
 
     query = _query(spec)
-    options = {"network_type": spec.network_type, "retain_all": True, "truncate_by_edge": True}
-    if "place" in query:
-        return ox.graph_from_place(spec.place, **options)
-    if "polygon" in query:
-        return ox.graph_from_polygon(_polygon_of(spec.polygon), **options)
-    west, south, east, north = (float(b) for b in spec.bbox)
+    options: dict[str, Any] = {"network_type": spec.network_type, "retain_all": True,
+                               "truncate_by_edge": True}
+    if spec.walk_rules != "osmnx":
+        options["custom_filter"] = CHINA_DOWNLOAD_FILTER
+    saved = list(ox.settings.useful_tags_way)
+    ox.settings.useful_tags_way = list(dict.fromkeys([*saved, *_FILTER_TAGS]))
+    try:
+        if spec.buffer_m and "polygon" not in query:
+            # osmnx 2 has no buffer for places and boxes: grow their outline here
+            area = (ox.geocode_to_gdf(spec.place).geometry.union_all() if "place" in query
+                    else shapely.box(*_checked_bbox(spec.bbox)))
+            return ox.graph_from_polygon(buffered(area, spec.buffer_m), **options)
+        if "place" in query:
+            return ox.graph_from_place(spec.place, **options)
+        if "polygon" in query:
+            return ox.graph_from_polygon(buffered(_polygon_of(spec.polygon), spec.buffer_m),
+                                         **options)
+        return ox.graph_from_bbox(_checked_bbox(spec.bbox), **options)
+    finally:
+        ox.settings.useful_tags_way = saved
+
+
+def _checked_bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    west, south, east, north = (float(b) for b in bbox)
     if not (west < east and south < north):
-        raise NetworkError(f"[inputs.network].bbox {spec.bbox} must be (west, south, east, north) "
+        raise NetworkError(f"[inputs.network].bbox {bbox} must be (west, south, east, north) "
                            "with west < east and south < north, in degrees")
-    return ox.graph_from_bbox((west, south, east, north), **options)
+    return west, south, east, north
 
 
 def _load_online(spec: NetworkSpec) -> nx.MultiDiGraph:
+    """The downloaded graph (from the cache when there), before the walk rules."""
     import osmnx as ox
 
     cache = cache_path_for(spec)
@@ -823,36 +979,48 @@ def _load_online(spec: NetworkSpec) -> nx.MultiDiGraph:
 
 
 def load_walk_graph(spec: NetworkSpec) -> nx.MultiDiGraph:
-    """Load the walking network described by ``spec``.
+    """Load the walking network described by ``spec`` (see :func:`load_walk_graph_and_ways`)."""
+    return load_walk_graph_and_ways(spec)[0]
+
+
+def load_walk_graph_and_ways(spec: NetworkSpec) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
+    """Load the walking network described by ``spec``, with every way the rules decided on.
 
     Parameters
     ----------
     spec
         A :class:`NetworkSpec`; ``path`` wins over ``place``/``polygon``/``bbox`` (which then clip
-        the local graph).
+        the local graph, grown by ``buffer_m``). ``walk_rules``, ``include_highways``,
+        ``exclude_highways`` and ``overrides`` decide which ways are walkable.
 
     Returns
     -------
-    networkx.MultiDiGraph
+    graph : networkx.MultiDiGraph
         osmnx-style graph in EPSG:4326: node ``x``/``y`` longitude/latitude, edge ``length`` in
         metres, ``geometry`` (LineString) on simplified edges, both directions of each way. All
         connected parts are kept (see :func:`describe_components`).
+    ways : geopandas.GeoDataFrame
+        :func:`ways_frame`: every way considered, kept or dropped, with the rule that dropped it.
 
     Raises
     ------
     NetworkError
         Missing file, unknown file type (the message lists the supported ones), unreadable file,
-        failed download, or no walkable way at all.
+        failed download, bad override file, or no walkable way at all.
     """
+    rules = spec.rules()
     if spec.path is not None:
         path = Path(spec.path)
         source = str(path)
-        G = _load_file(path, spec.layer)
+        G, ways = _load_file(path, spec.layer, rules)
         clip = None
         if spec.polygon is not None:
             clip = _polygon_of(spec.polygon)
         elif spec.bbox is not None:
             clip = shapely.box(*(float(b) for b in spec.bbox))
+        if clip is not None:
+            clip = buffered(clip, spec.buffer_m)
+            ways = ways[ways.intersects(clip)].reset_index(drop=True)
         if clip is not None and len(G):
             import osmnx as ox
 
@@ -862,7 +1030,7 @@ def load_walk_graph(spec: NetworkSpec) -> nx.MultiDiGraph:
                 G = nx.MultiDiGraph(crs="EPSG:4326")
     else:
         source = spec.place or "an online download"
-        G = _load_online(spec)
+        G, ways = _filter_graph(_load_online(spec), rules)
     if G.number_of_edges() == 0:
         raise NetworkError(
             f"the walk network from {source} is empty: no walkable way was found — check that it "
@@ -872,7 +1040,7 @@ def load_walk_graph(spec: NetworkSpec) -> nx.MultiDiGraph:
         )
     G.graph.setdefault("crs", "EPSG:4326")
     _log_summary(G, source)
-    return G
+    return G, ways
 
 
 def node_lonlat(G: nx.MultiDiGraph) -> tuple[np.ndarray, np.ndarray]:

@@ -44,7 +44,8 @@ logger = logging.getLogger(__name__)
 
 FACILITY_COLUMNS = ("facility_id", "category", "subtype", "name", "address", "stated_township",
                     "stated_village", "beds", "nursing_beds", "floor_area_m2", "opened",
-                    "services", "layer", "source_file", "source_row", "geometry")
+                    "services", "renovated", "grade", "public_beds", "dementia_beds", "layer",
+                    "source_file", "source_row", "geometry")
 DUPLICATE_RADIUS_M = 10.0
 # Rough box of China (incl. islands) for plausibility: a coordinate outside is not a Chinese one.
 _CHINA_LON = (73.0, 136.0)
@@ -57,6 +58,9 @@ SERVICE_FLAGS: dict[str, tuple[str, ...]] = {
     "day_care": ("日间照料", "日托"),
     "elder_care": ("养老服务", "居家养老"),
     "children": ("儿童之家", "儿童"),
+    "general_service_model": ("全科服务模式", "全科服务", "全科+网格", "一门受理"),
+    "general_service_window": ("全科社工服务窗口", "全科社工窗口", "全科窗口"),
+    "medical_care": ("医养结合", "医养康养", "内设医疗机构", "医务室", "护理站"),
 }
 _NUMBER_UNITS = re.compile(r"(张|个|床|人|户|㎡|m2|m²|平方米|平米|平方|年|元|处|间)$")
 _DMS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
@@ -77,6 +81,8 @@ class LayerSpec:
     crs
         Coordinate system of the coordinates: ``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09`` or an
         EPSG code (x/y columns in metres). A vector file's own projected CRS takes precedence.
+        When omitted, the system is detected from how the points fit the walk network
+        (:func:`layer_system_issue`); a run stops when the detection is not confident.
     columns
         Header overrides, canonical field -> the file's header (``{name = "单位名称"}``).
     sheet
@@ -87,6 +93,9 @@ class LayerSpec:
         Layer inside a GeoPackage.
     subtype
         Subtype for rows whose 类型 and name match none (e.g. a register of only 社工室).
+    crs_check
+        ``False`` keeps a declared ``crs`` even when the points fit another system far better
+        (a notice instead of an error).
     key
         The layer's name in facility ids (``"<key>:<row>"``) and rejected rows; default the
         file stem (the pipeline makes keys unique when two registers share a file name).
@@ -94,12 +103,13 @@ class LayerSpec:
 
     category: str
     path: Path
-    crs: str = "wgs84"
+    crs: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     sheet: str | int | None = None
     encoding: str | None = None
     layer_name: str | None = None
     subtype: str | None = None
+    crs_check: bool = True
     key: str | None = None
 
     def __post_init__(self) -> None:
@@ -298,7 +308,7 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
             f"{', '.join(map(str, table.frame.columns))}) — name them 经度 and 纬度 or set "
             "columns = {lon = \"…\", lat = \"…\"} for this layer"
         )
-    system = geocrs.normalise_system(spec.crs)
+    system = geocrs.normalise_system(spec.crs or "wgs84")  # no crs: read as WGS-84, then detected
     rows = table.rows
     names = _clean_text(table.values("name")).to_numpy(dtype=object)
     stated = _clean_text(table.values("township")).to_numpy(dtype=object)
@@ -387,7 +397,8 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
     # -- attributes: a value that is not a number rejects the row (a bed count the planner
     # cannot see would silently lower every beds-per-1000-seniors figure)
     numbers: dict[str, np.ndarray] = {}
-    labels = {"beds": "床位数", "nursing_beds": "护理型床位", "floor_area_m2": "建筑面积"}
+    labels = {"beds": "床位数", "nursing_beds": "护理型床位", "floor_area_m2": "建筑面积",
+              "public_beds": "公益性床位", "dementia_beds": "认知障碍照护床位"}
     for key, label in labels.items():
         header = table.columns.get(key, label)
         value, blank, text = _parse_numbers(table.values(key))
@@ -403,6 +414,11 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
         flag(i, f"{opened_header} '{text.iloc[i]}' 不是年份",
              f"把{opened_header}改为四位年份（如 2023），不详时留空")
     numbers["opened"] = opened
+    renovated, blank, text = _parse_years(table.values("renovated"))
+    for i in np.flatnonzero(~blank & np.isnan(renovated)):
+        flag(i, f"{table.columns.get('renovated', '改建年份')} '{text.iloc[i]}' 不是年份",
+             "把改建（改造提升）年份改为四位年份（如 2023），未改建时留空")
+    numbers["renovated"] = renovated
     has_both = np.isfinite(numbers["beds"]) & np.isfinite(numbers["nursing_beds"])
     for i in np.flatnonzero(has_both & (numbers["nursing_beds"] > numbers["beds"])):
         if not bad[i]:
@@ -488,6 +504,10 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
         "floor_area_m2": numbers["floor_area_m2"][keep],
         "opened": numbers["opened"][keep],
         "services": [";".join(s) for s, k in zip(services_lists, keep, strict=True) if k],
+        "renovated": numbers["renovated"][keep],
+        "grade": _clean_text(table.values("grade")).to_numpy(dtype=object)[keep].astype(str),
+        "public_beds": numbers["public_beds"][keep],
+        "dementia_beds": numbers["dementia_beds"][keep],
         "layer": layer,
         "source_file": file,
         "source_row": kept_rows.astype(np.int64),
@@ -553,6 +573,53 @@ def check_coordinate_system(lon: np.ndarray, lat: np.ndarray, declared: str,
     >>> check_coordinate_system(nodes_lon, nodes_lat, "wgs84", nodes_lon, nodes_lat) is None
     True
     """
+    fit = fit_coordinate_systems(lon, lat, declared, reference_lon, reference_lat,
+                                 min_points=min_points, min_ratio=min_ratio,
+                                 max_median_m=max_median_m, paired_min_points=paired_min_points,
+                                 paired_ratio=paired_ratio, paired_share=paired_share)
+    if fit is None or not fit.other_fits_better:
+        return None
+    return _system_advice(fit, layer_name)
+
+
+@dataclass(frozen=True)
+class SystemFit:
+    """How well a layer's points fit the reference under its declared system and the others.
+
+    Attributes
+    ----------
+    declared
+        The declared system (canonical name).
+    declared_m, best_m
+        Median distance (m) to the nearest reference point as declared, and under ``best``.
+    best
+        The best-fitting alternative: ``wgs84``, ``gcj02``, ``bd09`` or ``swapped``.
+    share
+        Share of points individually closer under ``best`` than as declared.
+    other_fits_better
+        ``best`` fits clearly better (the rules of :func:`check_coordinate_system`).
+    declared_fits_better
+        The declared system fits clearly better than every alternative, by the same rules
+        read the other way round.
+    """
+
+    declared: str
+    declared_m: float
+    best: str
+    best_m: float
+    share: float
+    other_fits_better: bool
+    declared_fits_better: bool
+
+
+def fit_coordinate_systems(lon: np.ndarray, lat: np.ndarray, declared: str,
+                           reference_lon: np.ndarray, reference_lat: np.ndarray, *,
+                           min_points: int = 3, min_ratio: float = 3.0,
+                           max_median_m: float = 60.0, paired_min_points: int = 8,
+                           paired_ratio: float = 1.8, paired_share: float = 0.65,
+                           ) -> SystemFit | None:
+    """The evidence :func:`check_coordinate_system` weighs; ``None`` when there is too little
+    (fewer than ``min_points`` points, no reference, or a projected declared system)."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     ref_lon = np.asarray(reference_lon, dtype=float)
@@ -584,24 +651,106 @@ def check_coordinate_system(lon: np.ndarray, lat: np.ndarray, declared: str,
     best_m = medians[best]
     ratio = declared_m / best_m if best_m > 0 else float("inf")
     share = float(np.mean(distances[best] < declared_d))
-    logger.debug("crs check %s: declared %s %.1f m, alternatives %s, best %s closer for %.0f%%",
-                 layer_name, name, declared_m, {k: round(v, 1) for k, v in medians.items()},
-                 best, 100 * share)
-    strong = ratio >= min_ratio
-    paired = lon.size >= paired_min_points and ratio >= paired_ratio and share >= paired_share
-    if not (best_m < max_median_m and (strong or paired)):
-        return None
+    logger.debug("crs check: declared %s %.1f m, alternatives %s, best %s closer for %.0f%%",
+                 name, declared_m, {k: round(v, 1) for k, v in medians.items()}, best,
+                 100 * share)
+
+    def clearly(ratio: float, share: float, median_m: float) -> bool:
+        return median_m < max_median_m and (ratio >= min_ratio or (
+            lon.size >= paired_min_points and ratio >= paired_ratio and share >= paired_share))
+
+    back_ratio = best_m / declared_m if declared_m > 0 else float("inf")
+    back_share = float(np.mean(declared_d < distances[best]))
+    return SystemFit(declared=name, declared_m=declared_m, best=best, best_m=best_m,
+                     share=share, other_fits_better=clearly(ratio, share, best_m),
+                     declared_fits_better=clearly(back_ratio, back_share, declared_m))
+
+
+def _system_advice(fit: SystemFit, layer_name: str) -> str:
     where = layer_name or "该图层"
-    declared_zh = _SYSTEM_NAMES.get(name, name)
+    declared_zh = _SYSTEM_NAMES.get(fit.declared, fit.declared)
     evidence = (f"{where}：按声明的坐标系 {declared_zh}，设施到最近路网节点的距离中位数为 "
-                f"{declared_m:.0f} 米；")
-    if best == "swapped":
-        return (evidence + f"若交换经度和纬度则为 {best_m:.0f} 米（{share:.0%} 的设施更近）。"
-                "经度和纬度两列很可能填反了——请交换这两列，或在规划文件的 columns 设置中对调 "
-                "lon 和 lat。")
-    return (evidence + f"按 {_SYSTEM_NAMES[best]} 则为 {best_m:.0f} 米（{share:.0%} 的设施更近）。"
-            f"该图层的坐标很可能是 {_SYSTEM_NAMES[best]}——请在规划文件中把该图层设为 "
-            f"crs = \"{best}\"。")
+                f"{fit.declared_m:.0f} 米；")
+    if fit.best == "swapped":
+        return (evidence + f"若交换经度和纬度则为 {fit.best_m:.0f} 米"
+                f"（{fit.share:.0%} 的设施更近）。经度和纬度两列很可能填反了——"
+                "请交换这两列，或在规划文件的 columns 设置中对调 lon 和 lat。")
+    return (evidence + f"按 {_SYSTEM_NAMES[fit.best]} 则为 {fit.best_m:.0f} 米"
+            f"（{fit.share:.0%} 的设施更近）。该图层的坐标很可能是 {_SYSTEM_NAMES[fit.best]}——"
+            f"请在规划文件中把该图层设为 crs = \"{fit.best}\"。")
+
+
+def detect_coordinate_system(lon: np.ndarray, lat: np.ndarray, reference_lon: np.ndarray,
+                             reference_lat: np.ndarray) -> tuple[str | None, SystemFit | None]:
+    """The system of raw coordinates read as WGS-84, when the evidence is clear.
+
+    Returns
+    -------
+    system, fit
+        ``"wgs84"``, ``"gcj02"`` or ``"bd09"`` when one system fits the reference clearly better
+        than every other (the rules of :func:`check_coordinate_system`); ``"swapped"`` when the
+        columns are swapped; ``None`` when the evidence is not clear (too few points, points far
+        from every road, or alternatives too close to call).
+    """
+    fit = fit_coordinate_systems(lon, lat, "wgs84", reference_lon, reference_lat)
+    if fit is None:
+        return None, None
+    if fit.other_fits_better:
+        return fit.best, fit
+    if fit.declared_fits_better:
+        return "wgs84", fit
+    return None, fit
+
+
+def with_detected_system(frame: gpd.GeoDataFrame, system: str) -> gpd.GeoDataFrame:
+    """Re-read the points of a layer read as WGS-84 in the ``system`` detected for it."""
+    if system == "wgs84":
+        return frame
+    frame = frame.copy()
+    has = frame.geometry.notna() & ~frame.geometry.is_empty
+    lon, lat = geocrs.to_wgs84(frame.geometry[has].x.to_numpy(), frame.geometry[has].y.to_numpy(),
+                               system)
+    frame.loc[has, "geometry"] = gpd.points_from_xy(lon, lat)
+    return frame
+
+
+def layer_system_issue(lon: np.ndarray, lat: np.ndarray, declared: str | None,
+                       reference_lon: np.ndarray, reference_lat: np.ndarray, *,
+                       layer_name: str, crs_check: bool = True,
+                       ) -> tuple[str | None, str | None, str | None]:
+    """Settle a layer's coordinate system against the walk network (the plan's crs rules).
+
+    ``lon``/``lat`` are the points as read (under ``declared``, or as WGS-84 when the layer has no
+    ``crs``). Returns ``(system, notice, error)``:
+
+    * no ``crs``: ``system`` is the detected one (:func:`detect_coordinate_system`) with a
+      ``notice`` saying so, or ``error`` (stop: set ``crs``) when detection is not confident;
+    * a declared ``crs`` the detection contradicts: ``error`` with the fix, or a ``notice`` only
+      when ``crs_check`` is false; otherwise ``system`` is the declared one.
+    """
+    where = layer_name or "该图层"
+    if declared is None:
+        system, fit = detect_coordinate_system(lon, lat, reference_lon, reference_lat)
+        if system == "swapped":
+            return None, None, _system_advice(fit, layer_name)
+        if system is None:
+            evidence = (f"（按 WGS-84 距最近路网节点中位数 {fit.declared_m:.0f} 米，按 "
+                        f"{_SYSTEM_NAMES.get(fit.best, fit.best)} {fit.best_m:.0f} 米，无法判断）"
+                        if fit is not None and fit.best != "swapped" else "")
+            return None, None, (f"{where} 没有设置坐标系 crs，且无法从坐标可靠地判断{evidence}——"
+                                "请在规划文件的该 [[layers]] 中写明 crs = \"wgs84\"、"
+                                "\"gcj02\"（高德/腾讯）或 \"bd09\"（百度）")
+        return system, (f"{where} 没有设置坐标系 crs：按坐标与路网的吻合程度判断为 "
+                        f"{_SYSTEM_NAMES[system]}（距最近路网节点中位数 "
+                        f"{min(fit.declared_m, fit.best_m):.0f} 米），已按此转换；"
+                        f"如不对，请在规划文件中写明 crs"), None
+    message = check_coordinate_system(lon, lat, declared, reference_lon, reference_lat,
+                                      layer_name=layer_name)
+    if message is None:
+        return declared, None, None
+    if not crs_check:
+        return declared, message + "（该图层设置了 crs_check = false，仍按声明的坐标系计算）", None
+    return None, None, message + "如确认声明无误，可在该图层写 crs_check = false。"
 
 
 # ---------------------------------------------------------------- locating in townships
@@ -658,8 +807,23 @@ def _polygon_join(points: gpd.GeoSeries, zones: gpd.GeoDataFrame, key: str) -> n
     return result
 
 
+def _within_reach(points: gpd.GeoSeries, area: gpd.GeoDataFrame, reach_m: float) -> np.ndarray:
+    """True for points within ``reach_m`` metres (straight line) of the area's polygons."""
+    near = np.zeros(len(points), dtype=bool)
+    present = ~(points.isna() | points.is_empty).to_numpy()
+    if reach_m <= 0 or not present.any() or area.empty:
+        return near
+    bounds = area.total_bounds
+    metric = geocrs.metric_crs_for([(bounds[0] + bounds[2]) / 2], [(bounds[1] + bounds[3]) / 2])
+    outline = area.to_crs(metric).geometry.union_all()
+    xy = points[present].to_crs(metric).to_numpy()
+    near[present] = shapely.dwithin(xy, outline, reach_m)
+    return near
+
+
 def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *,
-                      units: Mapping[str, gpd.GeoDataFrame] | None = None
+                      units: Mapping[str, gpd.GeoDataFrame] | None = None,
+                      serve_from_outside_m: float = 0.0,
                       ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Assign each facility its township (and unit) by location, or by stated name.
 
@@ -673,11 +837,15 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
         Unit layers by level (``{"village": GeoDataFrame}`` with ``code``, ``name``,
         ``parent_code``); adds ``unit_code__<level>`` per level and ``unit_code`` (the
         innermost, i.e. the last level given, that matched).
+    serve_from_outside_m
+        Points outside every township but within this distance (metres, straight line) of the
+        study area are kept as 区外设施 (``outside_area`` True, empty ``township_code``): they
+        serve residents inside but count for no township. Farther points are rejected.
 
     Returns
     -------
     facilities
-        Located rows with ``township_code``, ``township_name`` (and unit codes).
+        Located rows with ``township_code``, ``township_name``, ``outside_area`` (and unit codes).
     rejects
         Points outside every township ("不在研究区域内"), and rows without coordinates whose
         stated township is not one of the study's.
@@ -703,6 +871,8 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
     township_code = np.where(has_geometry, codes_by_polygon, stated_codes)
     known = ", ".join(towns["name"].astype(str))
     outside = has_geometry & (codes_by_polygon == "")
+    nearby = outside & _within_reach(facilities.geometry, towns, serve_from_outside_m)
+    outside &= ~nearby
     unknown = ~has_geometry & (stated_codes == "")
     disagree = has_geometry & ~outside & (stated != "") & (stated_codes != codes_by_polygon)
     # Only flagged rows need a message: loop over those, not over every facility.
@@ -731,6 +901,7 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
                 "请核对坐标或所属街道")
     facilities["township_code"] = township_code
     facilities["township_name"] = [name_of.get(c, "") for c in township_code]
+    facilities["outside_area"] = nearby
     innermost = np.full(n, "", dtype=object)
     for level, unit_frame in (units or {}).items():
         unit_frame = unit_frame.to_crs("EPSG:4326") if unit_frame.crs is not None else unit_frame
@@ -751,6 +922,7 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
     if units:
         facilities["unit_code"] = innermost
     located = facilities[keep].copy()
-    logger.info("located %d facilities, %d outside the study area or unmatched, %d warnings",
-                int(keep.sum()), len(rejects), len(warnings))
+    logger.info("located %d facilities (%d of them 区外设施 serving from outside), %d outside "
+                "the study area or unmatched, %d warnings", int(keep.sum()), int(nearby.sum()),
+                len(rejects), len(warnings))
     return located, rejection_frame(rejects), warnings

@@ -8,6 +8,7 @@ Examples
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from collections.abc import Sequence
@@ -41,7 +42,10 @@ TOWNSHIP_ALIASES: dict[str, tuple[str, ...]] = {
              "xzdm", "adcode", "township_code"),
     "kind": ("kind", "类型", "乡镇类型", "类别", "type"),
     "households": ("households", "户数", "总户数", "常住户数", "户籍户数"),
-    "population": ("population", "人口", "常住人口", "总人口", "户籍人口", "pop"),
+    "population": ("population", "人口", "常住人口", "总人口", "pop"),
+    # 户籍人口 is another base than the resident population (some staffing rules count it)
+    "population_registered": ("population_registered", "户籍人口", "户籍人口数",
+                              "registered_population"),
     "population_60": ("population_60", "60岁以上人口", "60岁及以上人口", "老年人口", "老年人数",
                       "pop60", "pop_60"),
 }
@@ -144,6 +148,35 @@ def _field(mapping: dict[str, str], name: str | None, key: str, columns: Sequenc
     return name
 
 
+def closest_official(name: str, county_nbs: pd.DataFrame) -> tuple[str, str] | None:
+    """The NBS ``(code, name)`` of the county whose name is closest to ``name``, or ``None``.
+
+    Names are compared without their 街道/镇/乡 suffix (:func:`normalise_place_name`), by
+    ``difflib``'s similarity ratio (at least 0.5).
+
+    >>> table = pd.DataFrame({"code": ["320102002", "320102003"],
+    ...                       "name": ["梅园新村街道", "玄武门街道"]})
+    >>> closest_official("玄武门", table)
+    ('320102003', '玄武门街道')
+    """
+    folded = county_nbs["name"].map(normalise_place_name).tolist()
+    match = difflib.get_close_matches(normalise_place_name(name), folded, n=1, cutoff=0.5)
+    if not match:
+        return None
+    row = county_nbs.iloc[folded.index(match[0])]
+    return str(row["code"]), str(row["name"])
+
+
+def _unofficial_code_warning(file: str, number: int, name: str, code: str,
+                             county_nbs: pd.DataFrame) -> str:
+    closest = closest_official(name, county_nbs)
+    hint = (f"名称最接近的官方乡镇是“{closest[1]}”（{closest[0]}）——请核对代码"
+            if closest else "请核对代码（官方名单中没有名称相近的乡镇）")
+    county = county_nbs["areaCode"].iloc[0]
+    return (f"{file} 第{number}个要素“{name}”的代码 {code} 不在本县（{county}）的"
+            f"统计用区划代码中；{hint}")
+
+
 def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
                    nbs_path: str | Path | None = None,
                    overlap_tolerance_m2: float = OVERLAP_TOLERANCE_M2,
@@ -213,6 +246,7 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
     else:
         county_nbs = nbs.iloc[0:0]
     exact = dict(zip(county_nbs["name"].map(normalise_text), county_nbs["code"], strict=True))
+    county_official = set(county_nbs["code"])
     folded: dict[str, str | None] = {}
     for nm, cd in zip(county_nbs["name"].map(normalise_place_name), county_nbs["code"],
                       strict=True):
@@ -223,10 +257,11 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
     synthetic = 0
     attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).to_dict("records")
     # Other attributes (e.g. staff counts a target needs) pass through under their own names.
-    used = {name_col, code_col, kind_col, *(mapping.get(k) for k in
-                                              ("households", "population", "population_60"))}
+    used = {name_col, code_col, kind_col,
+            *(mapping.get(k) for k in ("households", "population", "population_60",
+                                       "population_registered"))}
     reserved = {"code", "name", "kind", "kind_zh", "county_code", "households", "population",
-                "population_60", "geometry", "_row"}
+                "population_60", "population_registered", "geometry", "_row"}
     extra_columns = [c for c in columns if c not in used and c not in reserved]
     for i, values in enumerate(attributes):
         number = i + 1
@@ -276,6 +311,8 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
             if county_code and not code.startswith(str(county_code)):
                 warnings.append(f"{file} 第{number}个要素“{name}”的代码 {code} 不属于县级代码 "
                                 f"{county_code}")
+            if not county_nbs.empty and code not in county_official:
+                warnings.append(_unofficial_code_warning(file, number, name, code, county_nbs))
         kind = township_kind(name, code, values.get(kind_col) if kind_col else None)
         if kind is None:
             kind = ("street", "街道")
@@ -297,7 +334,7 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
         seen_codes[code] = len(records)
         record = {"code": code, "name": name, "kind": kind[0], "kind_zh": kind[1],
                   "county_code": code[:6], "geometry": geom, "_row": number}
-        for key in ("households", "population", "population_60"):
+        for key in ("households", "population", "population_60", "population_registered"):
             if key in mapping:
                 record[key] = _number(values.get(mapping[key]))
         for column in extra_columns:

@@ -41,11 +41,13 @@ UNIT_ALIASES: dict[str, tuple[str, ...]] = {
                "乡镇", "乡镇(街道)", "township"),
     "kind": ("unit_kind", "类型", "村居类型", "城乡分类", "kind"),
     "households": ("households", "户数", "总户数", "常住户数", "户籍户数"),
-    "population": ("population", "人口", "常住人口", "总人口", "户籍人口", "pop"),
+    "population": ("population", "人口", "常住人口", "总人口", "pop"),
+    "population_registered": ("population_registered", "户籍人口", "户籍人口数",
+                              "registered_population"),
     "population_60": ("population_60", "60岁以上人口", "60岁及以上人口", "老年人口", "pop60"),
 }
 UNIT_COLUMNS = ("code", "name", "level", "unit_kind", "parent_code", "parent_method",
-                "households", "population", "population_60", "geometry")
+                "households", "population", "population_60", "population_registered", "geometry")
 # Overlap below this share of the unit's area does not make a township its parent.
 MIN_PARENT_OVERLAP = 0.5
 
@@ -204,7 +206,10 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
                              "population_field"),
         "population_60": _field(mapping, spec.population_60_field, "population_60", columns,
                                 file, "population_60_field"),
+        "population_registered": mapping.get("population_registered"),
     }
+    # staff counts a staffing target reads per unit (staff_<key>) pass through
+    staff_columns = [c for c in columns if c.startswith("staff_")]
     if name_col is None:
         raise InputError(f"{file}: no unit name field found (fields: {', '.join(columns)}) — set "
                          "name_field = \"…\" under [[inputs.units]]")
@@ -245,9 +250,11 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
             "unit_kind": unit_kind_from(name, code, values.get(kind_col) if kind_col else None),
             "parent_value": parent_value,
             **{key: _number(values.get(col)) if col else np.nan for key, col in fields.items()},
+            **{col: _number(values.get(col)) for col in staff_columns},
             "geometry": geom, "row": number,
         })
-    units = gpd.GeoDataFrame(records, columns=[*UNIT_COLUMNS, "parent_value", "row"],
+    units = gpd.GeoDataFrame(records,
+                             columns=[*UNIT_COLUMNS, *staff_columns, "parent_value", "row"],
                              geometry="geometry", crs="EPSG:4326")
 
     spatial, share = _largest_overlap(units.geometry, townships)

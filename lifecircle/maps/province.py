@@ -58,8 +58,6 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
             "properties": {
                 "name": row.name, "code": row.county_code, "share": row.share_met,
                 "label": f"{row.name} {_share_text(row.share_met)}",
-                "detail": label("province_county_tip", lang).format(
-                    met=row.met, not_met=row.not_met, na=row.na),
                 "href": row.href,
             },
         })
@@ -71,13 +69,29 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
         style_function=lambda f: {
             "fillColor": share_color(f["properties"]["share"]), "color": "#333",
             "weight": 1.5, "fillOpacity": 0.7},
-        tooltip=folium.GeoJsonTooltip(["label", "detail"], labels=False, sticky=True),
+        # Name and share stay on the map, so colour is never the only cue.
+        tooltip=folium.GeoJsonTooltip(["label"], labels=False, permanent=True,
+                                      direction="center", class_name="lc-county-label"),
+        on_each_feature=folium.JsCode(
+            "function(feature, layer) {layer.on('click', function() "
+            "{window.location.href = feature.properties.href;});}"),
     )
     layer.add_to(m)
-    m.get_root().script.add_child(folium.Element(
-        f"{layer.get_name()}.eachLayer(function(l){{l.on('click',function(){{"
-        "window.location.href=l.feature.properties.href;});});"))
+    m.get_root().html.add_child(folium.Element(_legend(lang)))
     return webmap.render_html(m)
+
+
+def _legend(lang: str) -> str:
+    """The share classes, lowest first, as a fixed box in the lower right corner."""
+    step = 100 // len(_SHARE_COLORS)
+    rows = [f'<div><i style="background:{c}"></i> {i * step}–{(i + 1) * step}%</div>'
+            for i, c in enumerate(_SHARE_COLORS)]
+    rows.append(f'<div><i style="background:{_NO_SHARE}"></i> {label("province_na", lang)}</div>')
+    return ('<div class="lc-legend" style="position:absolute;right:10px;bottom:30px;'
+            'z-index:1000;background:#fff;padding:6px 8px;border-radius:4px;font-size:13px;'
+            'box-shadow:0 1px 4px #0004"><b>' + html.escape(label("province_share", lang))
+            + "</b>" + "".join(rows) + "</div><style>.lc-legend i{display:inline-block;"
+            "width:14px;height:10px;margin-right:4px}</style>")
 
 
 def province_summary_html(counties: pd.DataFrame, *, title: str, engine: str,

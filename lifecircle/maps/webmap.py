@@ -518,6 +518,20 @@ def _area_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *, sy
                        show=main is not None and float(main) == threshold)
 
 
+def _dropped_ways_layer(m: folium.Map, result: RunResult, *, system: str, lang: str,
+                        bbox: tuple[float, float, float, float] | None) -> None:
+    """The ways the walk rules dropped (network audit), off by default."""
+    ways = result.dropped_ways
+    if ways is None or len(ways) == 0:
+        return
+    ways = ways[_bbox_mask(ways, bbox)]
+    fc = _feature_collection(_display_geoms(ways, system=system), [{} for _ in range(len(ways))])
+    if fc["features"]:
+        text = label("dropped_ways_layer", lang)
+        _add_layer(m, _swatch_name("#7f7f7f", text), "areas",
+                   {"geojson": fc, "color": "#7f7f7f", "label": text}, show=False)
+
+
 def _unit_layers(m: folium.Map, result: RunResult, *, system: str, lang: str,
                  tolerance_deg: float, focus: str | None) -> None:
     """Unit boundaries (villages/communities) by level: on for a township's own units."""
@@ -661,6 +675,7 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
                  kind=kind, bbox=bbox)
     _uncovered_layers(m, result, system=system, lang=lang, kind=kind, bbox=bbox)
     _unit_layers(m, result, system=system, lang=lang, tolerance_deg=tolerance_deg, focus=focus)
+    _dropped_ways_layer(m, result, system=system, lang=lang, bbox=bbox)
     # Expanded on the overview; folded on township maps, which are small (and embedded in
     # the briefing), so the list does not cover the township.
     folium.LayerControl(collapsed=focus is not None, position="topright").add_to(m)
