@@ -33,7 +33,7 @@ import pandas as pd
 import shapely
 
 from lifecircle.coverage.areas import DEFAULT_OFF_NETWORK_M, facility_polygons
-from lifecircle.coverage.metrics import compute_coverage
+from lifecircle.coverage.metrics import compute_coverage, with_circle_reach
 from lifecircle.coverage.reach import nearest_point_distances, nearest_sources, reach_matrix
 from lifecircle.coverage.siting import SitingResult, propose_sites
 from lifecircle.coverage.targets import EvaluationContext, GapReport, Target, parse_targets
@@ -70,7 +70,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SNAP_M = 500.0
-WALK_RULES = ("china",)
 
 # Networks read from files, by (path, size, modification time, rules): a WalkNetwork is
 # immutable, so notebooks (and doctests) that load the same file twice share one.
@@ -93,13 +92,8 @@ def sample_path(*parts: str) -> Path:
 
 
 def _spec_with_rules(spec: NetworkSpec, walk_rules: str) -> NetworkSpec:
-    """Pass ``walk_rules`` to the spec when the network loader knows rule sets."""
-    names = {f.name for f in dataclasses.fields(NetworkSpec)}
-    if "walk_rules" in names:
-        return dataclasses.replace(spec, walk_rules=walk_rules)
-    if walk_rules not in WALK_RULES:
-        raise InputError(f"walk_rules must be one of {', '.join(WALK_RULES)}, got {walk_rules!r}")
-    return spec
+    """The spec under ``walk_rules`` (NetworkSpec checks the name against the rule sets)."""
+    return dataclasses.replace(spec, walk_rules=walk_rules)
 
 
 def load_walk_network(
@@ -118,8 +112,9 @@ def load_walk_network(
         needs internet once, then cached), a :class:`~lifecircle.geo.osm.NetworkSpec`, or an
         osmnx ``MultiDiGraph`` in EPSG:4326 (used as it is: no walking filter).
     walk_rules
-        Which ways are walkable: the named rule set (``"china"``: foot-ways, residential and
-        service streets, trunks only with a sidewalk).
+        Which ways are walkable: a named rule set, ``"china"`` (trunk roads kept unless signed as
+        expressways, cycleways shared with pedestrians) or ``"osmnx"`` (osmnx's walk filter);
+        see docs/walk-model.md.
     crs
         The metric CRS to work in (default: the UTM zone of the network).
 
@@ -141,10 +136,7 @@ def load_walk_network(
     >>> net.describe_components()["components"]  # the sample has two islands off the main part
     3
     """
-    if isinstance(source, nx.Graph):
-        if walk_rules not in WALK_RULES:
-            raise InputError(f"walk_rules must be one of {', '.join(WALK_RULES)}, "
-                             f"got {walk_rules!r}")
+    if isinstance(source, nx.Graph):  # taken as it is: the rules apply when reading OSM data
         return WalkNetwork.from_graph(source, crs=crs)
     if isinstance(source, NetworkSpec):
         spec = source
@@ -445,13 +437,17 @@ def _zoned(frame: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, what: str,
     return frame.assign(**{c: zones[c] for c in zones.columns if c not in frame})
 
 
-def _coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
-              walk: WalkModel, categories: Sequence[str]):
-    facilities = facilities.reset_index(drop=True)
+def _with_ids(facilities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Facilities on a plain index, with a ``facility_id`` (the caller's label when absent)."""
     if "facility_id" not in facilities:
         facilities = facilities.assign(facility_id=facilities.index.astype(str))
-    return compute_coverage(network, facilities, demand, walk, categories=list(categories),
-                            service_areas=False)
+    return facilities.reset_index(drop=True)
+
+
+def _coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
+              walk: WalkModel, categories: Sequence[str]):
+    return compute_coverage(network, _with_ids(facilities), demand, walk,
+                            categories=list(categories), service_areas=False)
 
 
 def evaluate_targets(
@@ -534,7 +530,10 @@ def evaluate_targets(
     coverage = None
     if network is not None:
         categories = sorted(set(facilities["category"].astype(str)))
-        coverage = _coverage(network, facilities, demand, walk, categories)
+        given = demand
+        coverage = _coverage(network, facilities, given, walk, categories)
+        coverage = with_circle_reach(coverage, network, _with_ids(facilities), given, walk,
+                                     parsed)  # circles of a subtype or in metres
         demand = coverage.demand
     townships = with_population(townships, demand, "township_code")
     units = {level: with_population(frame, demand, f"unit_code__{level}")

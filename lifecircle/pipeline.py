@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,12 @@ import geopandas as gpd
 import pandas as pd
 
 from lifecircle.coverage.access import township_access
-from lifecircle.coverage.metrics import CoverageResult, compute_coverage, wide_shares
+from lifecircle.coverage.metrics import (
+    CoverageResult,
+    compute_coverage,
+    wide_shares,
+    with_circle_reach,
+)
 from lifecircle.coverage.presets import preset_names
 from lifecircle.coverage.sensitivity import (
     SensitivityResult,
@@ -327,59 +332,13 @@ def _categories(plan: Plan) -> list[str]:
     return sorted({layer.category for layer in plan.layers})
 
 
-def _circle_reach(
-    inputs: Inputs,
-    facilities: gpd.GeoDataFrame,
-    coverage: CoverageResult,
-    walk: WalkModel,
-    targets: list[Target],
-) -> CoverageResult:
-    """Coverage with the walking times a service circle of some subtypes needs (under
-    ``<category>.<subtype>``) and, for circles in metres, distances searched far enough."""
-    circles = [t for t in targets if t.type == "service_circle" and t.category]
-    far = max((t.max_distance_m or 0.0 for t in circles), default=0.0)
-    limit = max(coverage.search_limit_m, far)
-    done = coverage.demand.attrs.get("circle_reach_m", {})
-    wanted: dict[str, Target] = {}
-    for t in circles:
-        key, reach = t.coverage_key, t.max_distance_m or 0.0
-        if key == t.category and reach <= coverage.search_limit_m:
-            continue  # the run's own columns serve it
-        if done.get(key, -1.0) < reach:
-            wanted.setdefault(key, t)
-    if not wanted:
-        return coverage
-    parts = []
-    serving = _with_outside(facilities, inputs)  # 区外设施 serve residents too
-    for key, t in wanted.items():
-        chosen = serving[serving["category"] == t.category]
-        if t.subtype:
-            subtypes = chosen["subtype"] if "subtype" in chosen else pd.Series("", chosen.index)
-            chosen = chosen[subtypes.fillna("").astype(str).isin(t.subtype)]
-        parts.append(chosen.assign(category=key))
-    extra = compute_coverage(
-        inputs.network,
-        gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326"),
-        inputs.demand,
-        walk,
-        categories=sorted(wanted),
-        service_areas=False,
-        search_limit_m=limit,
-    )
-    demand = coverage.demand.copy()
-    for key in wanted:
-        for column in (f"dist_m__{key}", f"time_min__{key}"):
-            demand[column] = extra.demand[column].to_numpy()
-    demand.attrs["circle_reach_m"] = {**done, **dict.fromkeys(wanted, limit)}
-    return replace(coverage, demand=demand)
-
-
 def _evaluate(plan: Plan, inputs: Inputs, facilities: gpd.GeoDataFrame,
               coverage: CoverageResult, townships: gpd.GeoDataFrame,
               units: dict[str, gpd.GeoDataFrame], targets: list[Target] | None = None
               ) -> GapReport:
     targets = list(plan.targets) if targets is None else targets
-    coverage = _circle_reach(inputs, facilities, coverage, plan.walk, targets)
+    coverage = with_circle_reach(coverage, inputs.network, _with_outside(facilities, inputs),
+                                 inputs.demand, plan.walk, targets)
     context = _context(plan, facilities, coverage, townships, units)
     return evaluate_targets(targets, context)
 
@@ -490,8 +449,9 @@ def evaluate_presets(
     frames = []
     presets = {name: parse_targets([{"preset": name}], source=name) for name in preset_names()}
     # the subtype circles of every preset in one search
-    coverage = _circle_reach(inputs, inputs.facilities, coverage, plan.walk,
-                             [t for targets in presets.values() for t in targets])
+    coverage = with_circle_reach(coverage, inputs.network, inputs.serving_facilities(),
+                                 inputs.demand, plan.walk,
+                                 [t for targets in presets.values() for t in targets])
     for name, targets in presets.items():
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units, targets)
         frames.append(report.summary.assign(preset=name))

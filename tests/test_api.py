@@ -209,9 +209,13 @@ def test_package_exports_the_verbs():
         lc.no_such_verb  # noqa: B018
 
 
-def test_load_walk_network_checks_walk_rules():
-    with pytest.raises(InputError, match="china"):
+def test_load_walk_network_takes_walk_rules():
+    with pytest.raises(LifecircleError, match="china, osmnx"):
         lc.load_walk_network(lc.sample_path("network.osm.bz2"), walk_rules="martian")
+    china = lc.load_walk_network(lc.sample_path("network.osm.bz2"))
+    osmnx_rules = lc.load_walk_network(lc.sample_path("network.osm.bz2"), walk_rules="osmnx")
+    assert china is lc.load_walk_network(lc.sample_path("network.osm.bz2"))  # cached
+    assert osmnx_rules is not china and osmnx_rules.n_nodes > 1000
 
 
 def test_doctests_of_the_api():
@@ -277,7 +281,8 @@ def test_evaluate_targets_agrees_with_the_pipeline_on_the_sample():
     inputs = load_inputs(plan)
     coverage, townships, units = _coverage_and_zones(plan, inputs, progress=lambda *a: None,
                                                      service_areas=False)
-    expected = _evaluate(plan, inputs.facilities, coverage, townships, units).rows
+    expected = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units).rows
+    assert inputs.outside_facilities.empty  # else the API would be given them too
     # the API gets the raw layers (no pop sums, no zone columns on the demand) in other CRSs
     demand = inputs.demand.drop(columns=[c for c in inputs.demand if c.startswith(
         ("township_code", "kind", "unit_code"))]).to_crs(3857)
