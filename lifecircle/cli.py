@@ -36,7 +36,9 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 # Each shared option is defined once (as rasterio's rio does) and reused by the commands.
 PlanArg = Annotated[Path, typer.Argument(help="Plan file (TOML).", exists=True, dir_okay=False)]
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<study name>].")
+    Path | None,
+    # rich reads [square brackets] as markup and would drop the words inside: escape them.
+    typer.Option("--out", "-o", help=escape("Output folder [default: out/<study name>].")),
 ]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Report language: zh (default) or en.")]
 OfflineOpt = Annotated[
@@ -82,6 +84,7 @@ _TEXT = {
         "rejected_rows": "条记录被剔除，见",
         "coverage": "老年人步行可达率（各类乡镇最长步行时间内）",
         "minutes": "分钟",
+        "interrupted": "已中断（Ctrl-C）：没有写出任何结果，{out} 中原有的结果保持不变",
         "audit": "步行路网（{rules} 规则）：保留 {kept:.1f} km，剔除 {dropped:.1f} km{by_rule}；"
         "连通部分 {parts} 个（主网含 {share:.1%} 节点）；"
         "距道路超过 {snap:g} 米的设施 {far_fac} 个、老年人 {far_pop60:.0f} 人；"
@@ -122,6 +125,8 @@ _TEXT = {
         "rejected_rows": "rows rejected, see",
         "coverage": "Seniors within walking reach (longest threshold of each kind)",
         "minutes": "min",
+        "interrupted": "interrupted (Ctrl-C): nothing was written; the previous output in "
+        "{out} is untouched",
         "audit": "Walk network ({rules} rules): kept {kept:.1f} km, dropped {dropped:.1f} km"
         "{by_rule}; {parts} connected part(s) (main part {share:.1%} of nodes); farther than "
         "{snap:g} m from any road: {far_fac} facilities, {far_pop60:.0f} seniors; {outside} "
@@ -356,6 +361,7 @@ def _run(
     from lifecircle.pipeline import RunOptions, default_out_dir
     from lifecircle.plan import load_plan
 
+    plan = None
     _setup_logging(verbose)
     if lang is not None and lang not in _TEXT:
         raise typer.BadParameter(f"--lang must be zh or en, got {lang!r}")
@@ -375,6 +381,11 @@ def _run(
                              progress=_RichProgress(progress))
     except LifecircleError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:
+        text = _TEXT[lang or (plan.study.lang if plan else "zh")]
+        where = out or (default_out_dir(plan) if plan else "out")
+        console.print(text["interrupted"].format(out=where), highlight=False)
+        raise typer.Exit(code=130) from None
     _print_summary(result, result.out_dir)
 
 
@@ -496,7 +507,7 @@ def site(
     basemap: BasemapOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Propose new sites for one category (overrides the plan's [siting]) and run the plan."""
+    """Propose new sites for one category (overrides the plan's \\[siting]) and run the plan."""
     from lifecircle.plan import SitingSpec
 
     if p is None and target_share is None:
@@ -549,7 +560,8 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
 @app.command()
 def presets(
     plan: Annotated[
-        Path | None, typer.Argument(help="Plan whose data to evaluate [default: the sample].")
+        Path | None,
+        typer.Argument(help=escape("Plan whose data to evaluate [default: the sample].")),
     ] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
     verbose: VerboseOpt = 0,

@@ -19,3 +19,7 @@ class PlanError(LifecircleError, ValueError):
 
 class NetworkError(LifecircleError, ValueError):
     """The walking network is missing, empty or cannot serve the study area."""
+
+
+class OutputError(LifecircleError, OSError):
+    """The output folder cannot be written, or is not lifecircle's to replace."""

@@ -65,10 +65,11 @@ from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
 from lifecircle.layers.zones import assign_zones, with_population
 from lifecircle.output import (
+    MARKER,
+    claim_output,
     file_record,
+    folder_name,
     package_versions,
-    safe_filename,
-    staged_folder,
     write_csv,
     write_gpkg,
     write_json,
@@ -689,17 +690,17 @@ def write_outputs(
     gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
     rejected = result.rejected.rename(columns=_REJECT_HEADERS_ZH) if lang == "zh" \
         else result.rejected
-    write_csv(folder / "rejected.csv", rejected)
+    write_csv(rejected, folder / "rejected.csv")
     if result.outside_facilities is not None and len(result.outside_facilities):
-        write_csv(folder / "outside_facilities.csv",
-                  _outside_table(result.outside_facilities, lang))
+        write_csv(_outside_table(result.outside_facilities, lang),
+                  folder / "outside_facilities.csv")
     if result.before_after is not None:
-        write_csv(folder / "siting_before_after.csv", result.before_after)
+        write_csv(result.before_after, folder / "siting_before_after.csv")
     if result.proposed_sites is not None:
         sites = result.proposed_sites
         table = pd.DataFrame(sites.drop(columns="geometry")).assign(
             lon=sites.geometry.x.round(6).to_numpy(), lat=sites.geometry.y.round(6).to_numpy())
-        write_csv(folder / "proposed_sites.csv", table)
+        write_csv(table, folder / "proposed_sites.csv")
 
     progress("写出 GeoPackage", 1, steps)
     write_results_gpkg(result, folder / "results.gpkg",
@@ -722,7 +723,8 @@ def write_outputs(
         progress("绘制乡镇地图", i, len(codes))
         html = webmap.render_html(webmap.township_map(result, code, **map_options))
         township_html[code] = html
-        write_text_atomic(folder / "townships" / f"{code}-{safe_filename(name)}.html", html)
+        file_name = f"{code}-{folder_name(name, max_bytes=200)}.html"
+        write_text_atomic(folder / "townships" / file_name, html)
     progress("写出简报", 4, steps)
     write_text_atomic(
         folder / "briefing.html",
@@ -736,7 +738,7 @@ def write_outputs(
 
 def default_out_dir_name(study_name: str) -> str:
     """The folder name a study's outputs get: its name, made safe for the file system."""
-    return safe_filename(study_name)
+    return folder_name(study_name)
 
 
 def default_out_dir(plan: Plan) -> Path:
@@ -757,20 +759,26 @@ def run_plan(
     With ``write=False`` nothing is written and the folder returned is ``None``.
     """
     started = time.perf_counter()
-    inputs = load_inputs(plan, progress=progress)
-    result = analyse(plan, inputs, options=options, progress=progress)
     if not write:
+        inputs = load_inputs(plan, progress=progress)
+        result = analyse(plan, inputs, options=options, progress=progress)
         result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
         return result, None
     out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
-    with staged_folder(out_dir) as stage, _collecting_logged_warnings(result.warnings):
-        write_start = time.perf_counter()
-        write_outputs(result, stage, plan=plan, options=options, progress=progress)
-        result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
-        result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
-        result.run_info["outputs"] = sorted(
-            str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()
-        )
-        write_json(stage / "run.json", result.run_info)
+    # The output folder is checked and locked before any work (see lifecircle.output).
+    with claim_output(out_dir, protect=[plan.path, *plan.input_paths()]) as target:
+        inputs = load_inputs(plan, progress=progress)
+        result = analyse(plan, inputs, options=options, progress=progress)
+        with target.staged() as stage, _collecting_logged_warnings(result.warnings):
+            write_start = time.perf_counter()
+            write_outputs(result, stage, plan=plan, options=options, progress=progress)
+            result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
+            result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+            result.run_info["outputs"] = sorted(
+                p.relative_to(stage).as_posix()
+                for p in stage.rglob("*")
+                if p.is_file() and p.name != MARKER
+            )
+            write_json(stage / "run.json", result.run_info)
     result.out_dir = out_dir
     return result, out_dir

@@ -15,10 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import logging
+import math
+import re
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union
+
+import pydantic
 
 from lifecircle.coverage.targets import Target, parse_targets, validate_targets
 from lifecircle.coverage.walk import KindWalk, WalkModel
@@ -41,6 +49,42 @@ _TOP_KEYS = ("study", "inputs", "layers", "categories", "walk", "targets", "siti
              "sensitivity")
 
 Spec = TypeVar("Spec")
+
+log = logging.getLogger(__name__)
+
+_POSITIVE = Annotated[float, pydantic.Field(gt=0)]
+_COUNTY_CODE = r"^(\d{6})?$"
+_PATTERN_WORDS = {_COUNTY_CODE: "must be 6 digits (the county code)"}
+_MINUTES = Annotated[tuple[_POSITIVE, ...], pydantic.Field(min_length=1)]
+# Ranges and choices on top of the types the spec dataclasses declare: (spec, key) -> type.
+# Every other key is checked against its dataclass annotation, so a field added to a spec is
+# type-checked without a line here.
+_RULES: dict[tuple[str, str], Any] = {
+    ("StudySpec", "name"): Annotated[str, pydantic.Field(min_length=1)],
+    ("StudySpec", "county_code"): Annotated[str, pydantic.Field(pattern=_COUNTY_CODE)],
+    ("StudySpec", "year"): Annotated[int, pydantic.Field(ge=1949, le=2100)],
+    ("StudySpec", "lang"): Literal[_LANGS],
+    ("WalkModel", "speed_mps"): _POSITIVE,
+    ("WalkModel", "thresholds_min"): _MINUTES,
+    ("WalkModel", "max_snap_m"): Annotated[float, pydantic.Field(ge=0)],
+    ("KindWalk", "speed_mps"): _POSITIVE,
+    ("KindWalk", "thresholds_min"): _MINUTES,
+    ("PopulationSpec", "total_band"): Annotated[int, pydantic.Field(ge=1)],
+    ("PopulationSpec", "seniors_band"): Annotated[int, pydantic.Field(ge=1)] | None,
+    ("PopulationSpec", "default_senior_share"): Annotated[float, pydantic.Field(ge=0, le=1)]
+    | None,
+    ("SitingSpec", "p"): Annotated[int, pydantic.Field(ge=1)] | None,
+    ("SitingSpec", "threshold_min"): _POSITIVE | dict[Literal["street", "town"], _POSITIVE],
+    ("SitingSpec", "target_share"): Annotated[float, pydantic.Field(gt=0, le=1)] | None,
+    ("SitingSpec", "population"): Literal["pop60", "pop"],
+    ("SitingSpec", "min_spacing_m"): Annotated[float, pydantic.Field(ge=0)],
+    ("MapSpec", "basemap"): Literal[_BASEMAPS],
+}
+# Keys where a single number stands for a list of one: thresholds_min = 15 is [15].
+_ONE_OR_MORE = frozenset({"thresholds_min"})
+# Plausible ranges: outside them the plan loads with a warning.
+_PLAUSIBLE_SPEED_MPS = (0.3, 2.5)
+_PLAUSIBLE_MINUTES = 60.0
 
 
 @dataclass(frozen=True)
@@ -162,37 +206,179 @@ def _check_keys(
             )
 
 
+def _hints(cls: type) -> dict[str, Any]:
+    """The annotations of a spec dataclass, with this module's ranges and choices applied."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {
+        f.name: _RULES.get((cls.__name__, f.name), hints[f.name]) for f in dataclasses.fields(cls)
+    }
+
+
+@functools.cache
+def _schema(cls: type) -> type[pydantic.BaseModel]:
+    """A strict pydantic model of a spec dataclass: text is never read as a number or back."""
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = pydantic.Field(default_factory=f.default_factory)
+        else:
+            default = ...
+        fields[f.name] = (_hints(cls)[f.name], default)
+    config = pydantic.ConfigDict(strict=True, arbitrary_types_allowed=True, extra="forbid")
+    return pydantic.create_model(f"{cls.__name__}Schema", __config__=config, **fields)
+
+
+def _members(hint: Any) -> list[Any]:
+    """The alternatives of a union (``Optional`` included), else ``[hint]``."""
+    if typing.get_origin(hint) is Annotated:
+        return _members(typing.get_args(hint)[0])
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return [m for arg in typing.get_args(hint) for m in _members(arg)]
+    return [hint]
+
+
+def _takes_list(hint: Any) -> bool:
+    return any(typing.get_origin(m) in (tuple, list) for m in _members(hint))
+
+
+def _describe(hint: Any) -> str:
+    """What a plan author must write for a key of type ``hint``, in words."""
+    words = []
+    for member in _members(hint):
+        origin = typing.get_origin(member)
+        if member is type(None):
+            continue
+        if origin is Literal:
+            words.append("one of " + ", ".join(f'"{c}"' for c in typing.get_args(member)))
+        elif origin in (tuple, list):
+            args = [a for a in typing.get_args(member) if a is not Ellipsis]
+            inner = _describe(args[0]) if args else "values"
+            words.append(f"a list of {inner.removeprefix('a ').removeprefix('an ')}s in [ ]")
+        elif origin is dict:
+            words.append("a table such as { key = value }")
+        elif member is bool:
+            words.append("true or false")
+        elif member is int:
+            words.append("a whole number")
+        elif member is float:
+            words.append("a number")
+        elif member is str:
+            words.append("text in quotes")
+        elif member is Path:
+            words.append("a file path in quotes")
+        else:
+            words.append(getattr(member, "__name__", str(member)))
+    return " or ".join(dict.fromkeys(words))
+
+
+def _toml(value: Any) -> str:
+    """A value as it reads in the plan file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return str(value)
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        number = float(text.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _fix(key: str, value: Any, hint: Any) -> str:
+    """How to write ``key`` right, from the value given and the type expected."""
+    kinds = {typing.get_origin(m) or m for m in _members(hint)}
+    if isinstance(value, str | list) and kinds & {tuple, list}:
+        if isinstance(value, str):
+            parts = [p for p in value.replace("，", ",").split(",") if p.strip()]
+        else:
+            parts = [str(p) for p in value if not isinstance(p, bool)]
+        numbers = [_as_number(p) for p in parts]
+        if parts and None not in numbers:
+            items = ", ".join(f"{n:g}" for n in numbers)
+            return f"write a list of numbers without quotes: {key} = [{items}]"
+    if isinstance(value, str) and kinds & {int, float} and _as_number(value) is not None:
+        return f"write the number without quotes: {key} = {value.strip()}"
+    if isinstance(value, int | float) and not isinstance(value, bool) and kinds & {str, Path}:
+        return f'write it in quotes: {key} = "{value}"'
+    return f"write {_describe(hint)}"
+
+
+def _plan_error(exc: pydantic.ValidationError, cls: type, table: dict[str, Any], where: str,
+                source: Path) -> PlanError:
+    """One PlanError naming each bad key, its value, what is allowed and the fix."""
+    hints = _hints(cls)
+    problems = []
+    for key in dict.fromkeys(str(e["loc"][0]) for e in exc.errors() if e["loc"]):
+        errors = [e for e in exc.errors() if e["loc"] and e["loc"][0] == key]
+        if errors[0]["type"] == "missing":
+            problems.append(f"{where} is missing the required key {key}")
+            continue
+        value = table.get(key)
+        ranged = [e for e in errors if e["type"] in _RANGE_ERRORS]
+        if ranged:
+            message = re.sub(r"^\w+ should", "must", ranged[0]["msg"])
+            message = message.replace("greater than 0", "positive (greater than 0)")
+            if ranged[0]["type"] == "literal_error":
+                message = f"must be {_describe(hints[key])}"
+            if ranged[0]["type"] == "too_short":
+                message = "must list at least one value"
+            if ranged[0]["type"] == "string_pattern_mismatch":
+                message = _PATTERN_WORDS.get(ranged[0]["ctx"]["pattern"], message)
+            problems.append(f"{where} {key} = {_toml(value)}: {message}")
+        else:
+            problems.append(
+                f"{where} {key} = {_toml(value)} is not {_describe(hints[key])}: "
+                f"{_fix(key, value, hints[key])}"
+            )
+    return PlanError(f"{source.name}: " + "; ".join(problems))
+
+
+_RANGE_ERRORS = frozenset({
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short",
+    "too_long", "string_too_short", "string_pattern_mismatch", "literal_error",
+})
+
+
 def _build(cls: type[Spec], table: dict[str, Any], where: str, source: Path) -> Spec:
-    """Build a spec dataclass from a TOML table, naming unknown or missing keys."""
+    """Build a spec dataclass from a TOML table: keys, types and ranges checked strictly."""
     if not isinstance(table, dict):
-        raise PlanError(f"{source.name}: {where} must be a table, got {type(table).__name__}")
+        raise PlanError(f"{source.name}: {where} must be a table, got {_toml(table)}")
     names = [f.name for f in dataclasses.fields(cls)]
     _check_keys(table, names, where, source)
+    hints = _hints(cls)
     values = {}
     for key, value in table.items():
         if key in _PATH_KEYS and isinstance(value, str):
             value = (source.parent / value).resolve()
-        elif isinstance(value, list) and key not in ("columns",):
-            value = tuple(value) if key in ("thresholds_min", "bbox") else value
+        elif key in _ONE_OR_MORE and isinstance(value, int | float) and not isinstance(value, bool):
+            value = (value,)
+        elif isinstance(value, list) and _takes_list(hints[key]):
+            value = tuple(value)
         values[key] = value
     try:
-        return cls(**values)
-    except TypeError as exc:
-        required = [
-            f.name
-            for f in dataclasses.fields(cls)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        ]
-        missing = [k for k in required if k not in table]
-        raise PlanError(
-            f"{source.name}: {where} is missing required key(s) {', '.join(missing) or '?'} ({exc})"
-        ) from None
+        checked = _schema(cls).model_validate(values)
+    except pydantic.ValidationError as exc:
+        raise _plan_error(exc, cls, table, where, source) from None
+    return cls(**{key: getattr(checked, key) for key in values})
 
 
 def _walk_model(table: dict[str, Any], source: Path) -> WalkModel:
+    if not isinstance(table, dict):
+        raise PlanError(f"{source.name}: [walk] must be a table, got {_toml(table)}")
     table = dict(table)
     by_kind_raw = table.pop("by_kind", {})
-    _check_keys(table, ("speed_mps", "thresholds_min", "max_snap_m"), "[walk]", source)
+    if not isinstance(by_kind_raw, dict):
+        raise PlanError(f"{source.name}: [walk.by_kind] must be a table, got {_toml(by_kind_raw)}")
     by_kind = {}
     for kind, sub in by_kind_raw.items():
         if kind not in ("street", "town"):
@@ -202,10 +388,33 @@ def _walk_model(table: dict[str, Any], source: Path) -> WalkModel:
                 "(use 'street' for 街道 or 'town' for 镇/乡)"
             )
         by_kind[kind] = _build(KindWalk, sub, f"[walk.by_kind.{kind}]", source)
-    kwargs = {
-        k: (tuple(float(t) for t in v) if k == "thresholds_min" else v) for k, v in table.items()
-    }
-    return WalkModel(**kwargs, by_kind=by_kind)
+    _check_keys(table, ("speed_mps", "thresholds_min", "max_snap_m", "by_kind"), "[walk]", source)
+    walk = _build(WalkModel, table, "[walk]", source)
+    walk = dataclasses.replace(
+        walk, thresholds_min=tuple(map(float, walk.thresholds_min)), by_kind=by_kind
+    )
+    labelled = [("[walk]", walk), *((f"[walk.by_kind.{k}]", v) for k, v in by_kind.items())]
+    for label, kind_walk in labelled:
+        _warn_implausible(kind_walk.speed_mps, kind_walk.thresholds_min, label, source)
+    return walk
+
+
+def _warn_implausible(speed_mps: float, minutes: tuple[float, ...], where: str,
+                      source: Path) -> None:
+    """Values a plan may hold but rarely means: logged as warnings."""
+    low, high = _PLAUSIBLE_SPEED_MPS
+    if not low <= speed_mps <= high:
+        log.warning(
+            "%s: %s speed_mps = %g m/s is not a walking speed (people walk %g–%g m/s; 1.0 is "
+            "usual for older walkers): check the unit", source.name, where, speed_mps, low, high,
+        )
+    for value in minutes:
+        if value > _PLAUSIBLE_MINUTES:
+            log.warning(
+                "%s: %s thresholds_min has %g minutes: life circles are walks of 5–15 minutes "
+                "(over %g is implausible): check the unit", source.name, where, value,
+                _PLAUSIBLE_MINUTES,
+            )
 
 
 def _check_file(path: Path | None, where: str, source: Path) -> None:
@@ -226,8 +435,6 @@ def parse_plan(doc: dict[str, Any], source: Path) -> Plan:
                 "lifecircle/data/sample/plan.toml"
             )
     study = _build(StudySpec, doc["study"], "[study]", source)
-    if study.lang not in _LANGS:
-        raise PlanError(f"{source.name}: [study].lang must be one of {_LANGS}, got {study.lang!r}")
 
     inputs = doc["inputs"]
     _check_keys(inputs, ("townships", "units", "network", "population"), "[inputs]", source)
@@ -291,10 +498,6 @@ def parse_plan(doc: dict[str, Any], source: Path) -> Plan:
                 f"{source.name}: [siting] needs p (number of new sites) or target_share"
             )
     maps = _build(MapSpec, doc.get("maps", {}), "[maps]", source)
-    if maps.basemap not in _BASEMAPS:
-        raise PlanError(
-            f"{source.name}: [maps].basemap must be one of {_BASEMAPS}, got {maps.basemap!r}"
-        )
     sensitivity = None
     if "sensitivity" in doc:
         sensitivity = _build(SensitivitySpec, doc["sensitivity"], "[sensitivity]", source)
@@ -328,7 +531,8 @@ def load_plan(path: str | Path) -> Plan:
     if not path.is_file():
         raise PlanError(f"plan file {path} does not exist")
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a plan saved by Windows Notepad starts with a byte-order mark.
+        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(f"{path.name} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:

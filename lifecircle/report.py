@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lifecircle.coverage.targets import LEVEL_ZH, STATUS_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.output import csv_text, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,9 @@ def gaps_table(report: GapReport, *, lang: str = "zh") -> pd.DataFrame:
 def write_gaps_csv(report: GapReport, path: str | Path, lang: str = "zh") -> Path:
     """Write ``gaps.csv``: UTF-8 with BOM (so Excel shows Chinese), Chinese headers by default.
 
+    Text cells a spreadsheet would run as formulas (``=``, ``+``, ``-``, ``@``) get a leading
+    apostrophe; numbers stay numbers.
+
     Returns
     -------
     Path
@@ -121,7 +125,7 @@ def write_gaps_csv(report: GapReport, path: str | Path, lang: str = "zh") -> Pat
     """
     path = Path(path)
     table = gaps_table(report, lang=lang)
-    path.write_text(table.to_csv(index=False, lineterminator="\r\n"), encoding="utf-8-sig")
+    write_csv(table, path, lineterminator="\r\n")
     logger.info("wrote %s (%d rows)", path, len(table))
     return path
 
@@ -158,11 +162,20 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _append_text_safe(ws: Any, values: list[Any]) -> None:
+    """Append a row; text is written as text, never as a formula (openpyxl reads a string
+    starting with ``=`` as one)."""
+    ws.append(values)
+    for cell in ws[ws.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
 def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int = 0) -> None:
     """Fill a sheet with a localised table whose COLUMNS start after ``lead`` extra columns."""
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    ws.append(list(table.columns))
+    _append_text_safe(ws, list(table.columns))
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(vertical="center", wrap_text=False)
@@ -171,7 +184,7 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int
     number_cols = [lead + list(COLUMNS).index(k) + 1
                    for k in ("value", "target_value", "shortfall")]
     for values, status in zip(table.itertuples(index=False), statuses, strict=True):
-        ws.append([_cell(v) for v in values])
+        _append_text_safe(ws, [_cell(v) for v in values])
         for column in number_cols:
             ws.cell(row=ws.max_row, column=column).number_format = "#,##0.0"
         colour = STATUS_FILL.get(status)
@@ -325,7 +338,7 @@ def province_gaps_table(rows: pd.DataFrame, summary: pd.DataFrame, *,
 def province_gaps_csv(rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str = "zh") -> str:
     """``province_gaps.csv`` text (write it with a UTF-8 BOM, as ``gaps.csv``)."""
     table = province_gaps_table(rows, summary, lang=lang)
-    return table.to_csv(index=False, lineterminator="\r\n")
+    return csv_text(table, lineterminator="\r\n")
 
 
 def province_gaps_xlsx(rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str = "zh") -> bytes:

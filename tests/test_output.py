@@ -9,8 +9,8 @@ from lifecircle.output import staged_folder, write_json, write_text_atomic
 
 def test_success_swaps_new_folder_in(tmp_path):
     out = tmp_path / "out" / "示范区"
-    out.mkdir(parents=True)
-    (out / "old.txt").write_text("old")
+    with staged_folder(out) as stage:
+        (stage / "old.txt").write_text("old")
     with staged_folder(out) as stage:
         assert stage != out
         (stage / "gaps.csv").write_text("new")
@@ -22,8 +22,8 @@ def test_success_swaps_new_folder_in(tmp_path):
 
 def test_failure_keeps_previous_output_and_leaves_nothing_half_written(tmp_path):
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "gaps.csv").write_text("previous")
+    with staged_folder(out) as stage:
+        (stage / "gaps.csv").write_text("previous")
     with pytest.raises(RuntimeError), staged_folder(out) as stage:
         (stage / "gaps.csv").write_text("half")
         raise RuntimeError("boom")

@@ -54,7 +54,7 @@ def test_sample_plan_loads_with_resolved_paths():
         ("[walk]", "[walks]", "unknown key 'walks'.*did you mean 'walk'"),
         ('path = "network.osm.bz2"', 'path = "missing.osm"', "missing.osm.*does not exist"),
         ("thresholds_min = [5, 10, 15]", "thresholds_min = [0, 10]", "thresholds_min.*positive"),
-        ('lang = "zh"', 'lang = "fr"', "lang must be one of"),
+        ('lang = "zh"', 'lang = "fr"', r'lang = "fr": must be one of "zh", "en"'),
         ("[walk.by_kind.town]", "[walk.by_kind.village]", "not a township kind"),
     ],
 )
