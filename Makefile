@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.coverage
 	$(BIN)/python -m benchmarks.siting
 	$(BIN)/python -m benchmarks.batch
+	$(BIN)/python -m benchmarks.registers
 
 lint: $(STAMP)
 	$(BIN)/ruff check lifecircle tests benchmarks tools examples

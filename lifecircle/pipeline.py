@@ -626,6 +626,7 @@ def analyse(
 _REJECT_HEADERS_ZH = {
     "layer": "图层",
     "file": "文件",
+    "sheet": "工作表",
     "row": "行号",
     "name": "名称",
     "reason": "原因",

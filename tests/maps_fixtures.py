@@ -14,6 +14,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import Point, box
 
+from lifecircle.layers.rejects import REJECT_COLUMNS
 from lifecircle.results import RunResult
 
 XSS_NAME = "<script>alert(1)</script>"
@@ -182,7 +183,7 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
         study_name="示范区 2025", lang=lang, townships=townships, facilities=facilities,
         categories=CATEGORIES, service_areas=service_areas, uncovered=uncovered,
         township_metrics=township_metrics, gaps=gaps, gap_summary=summary,
-        rejected=pd.DataFrame(columns=["layer", "file", "row", "name", "reason", "fix"]),
+        rejected=pd.DataFrame(columns=list(REJECT_COLUMNS)),
         proposed_sites=sites, run_info={"walk": WALK}, units={"village": villages})
 
 

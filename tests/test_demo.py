@@ -139,7 +139,7 @@ def test_demo_in_english(tmp_path):
     assert result.exit_code == 0, result.output
     assert "not met" in result.output
     columns = list(pd.read_csv(out / "rejected.csv", encoding="utf-8-sig").columns)
-    assert columns == ["layer", "file", "row", "name", "reason", "fix"]
+    assert columns == ["layer", "file", "sheet", "row", "name", "reason", "fix"]
 
 
 def test_validate_fails_on_broken_plan(tmp_path):

@@ -18,9 +18,9 @@ from lifecircle.geo.population import (
     NATIONAL_SENIOR_SHARE,
     PopulationSpec,
     demand_points,
-    normalise_code,
     read_table,
 )
+from lifecircle.text import township_code
 
 UTM = "EPSG:32650"
 X0, Y0 = 680000.0, 3545000.0  # ≈118.9 E, 32.0 N in UTM 50N
@@ -294,11 +294,11 @@ def test_read_table_encodings(tmp_path):
         assert read_table(path).to_dict("list") == {"乡镇": ["甲街道"], "人口": ["12"]}
 
 
-def test_normalise_code():
-    assert normalise_code("320102001000") == "320102001"
-    assert normalise_code(320102001.0) == "320102001"
-    assert normalise_code(" 329901 ") == "329901"
-    assert normalise_code(float("nan")) == ""
+def test_township_code():
+    assert township_code("320102001000") == "320102001"
+    assert township_code(320102001.0) == "320102001"
+    assert township_code(" 329901 ") == "329901"
+    assert township_code(float("nan")) == ""
 
 
 # --- no population data --------------------------------------------------------------------------

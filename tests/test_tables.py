@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from lifecircle.errors import InputError
@@ -16,6 +15,7 @@ from lifecircle.layers.tables import (
     read_table,
 )
 from lifecircle.text import detect_encoding
+from tests.adversarial.registers_util import write_xlsx
 
 CSV_TEXT = "机构名称,经度,纬度,床位数\n甲,116.4,39.9,10\n乙,116.5,39.8,20\n"
 
@@ -55,19 +55,9 @@ def test_csv_title_line_blank_line_and_multiline_cell(tmp_path: Path):
     assert table.values("name").iloc[1] == "乙"
 
 
-def _write_xlsx(path: Path, sheets: dict[str, list[list[object]]]) -> None:
-    book = openpyxl.Workbook()
-    book.remove(book.active)
-    for name, rows in sheets.items():
-        ws = book.create_sheet(name)
-        for row in rows:
-            ws.append(row)
-    book.save(path)
-
-
 def test_xlsx_header_below_title_rows_keeps_excel_row_numbers(tmp_path: Path):
     path = tmp_path / "养老服务设施.xlsx"
-    _write_xlsx(path, {"说明": [["本表为示例"], ["填表说明：经度纬度为高德坐标"]],
+    write_xlsx(path, {"说明": [["本表为示例"], ["填表说明：经度纬度为高德坐标"]],
                        "设施": [["示范区养老服务设施名录（2024年）"], [None], ["填报单位：民政局"],
                               ["序号", "机构名称", "经度（GCJ-02）", "纬度（GCJ-02）",
                                "建筑面积（㎡）"],
@@ -83,11 +73,13 @@ def test_xlsx_header_below_title_rows_keeps_excel_row_numbers(tmp_path: Path):
 
 def test_xlsx_named_sheet_and_missing_sheet(tmp_path: Path):
     path = tmp_path / "t.xlsx"
-    _write_xlsx(path, {"A": [["名称", "经度", "纬度"], ["甲", 1, 2]],
+    write_xlsx(path, {"A": [["名称", "经度", "纬度"], ["甲", 1, 2]],
                        "B": [["名称", "经度", "纬度"], ["乙", 1, 2], ["丙", 1, 2]]})
     assert list(read_table(path, sheet="B").values("name")) == ["乙", "丙"]
     assert list(read_table(path, sheet=1).values("name")) == ["乙", "丙"]
-    assert list(read_table(path).values("name")) == ["甲"]
+    every = read_table(path)  # without sheet = every sheet whose header matches
+    assert list(every.values("name")) == ["甲", "乙", "丙"]
+    assert list(every.sheets) == ["A", "B", "B"] and every.rows.tolist() == [2, 2, 3]
     with pytest.raises(InputError, match=r"no sheet named 'C'.*A, B"):
         read_table(path, sheet="C")
 

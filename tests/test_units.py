@@ -87,7 +87,7 @@ def test_rejects_empty_geometry_and_duplicate_codes(tmp_path, townships):
     assert list(units["name"]) == ["甲村"]
     assert list(rejects["row"]) == [2, 3]
     assert "重复" in rejects.iloc[0]["reason"] and "没有边界" in rejects.iloc[1]["reason"]
-    assert list(rejects.columns) == ["layer", "file", "row", "name", "reason", "fix"]
+    assert list(rejects.columns) == ["layer", "file", "sheet", "row", "name", "reason", "fix"]
 
 
 def test_named_fields_and_projected_input(tmp_path, townships):

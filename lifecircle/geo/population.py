@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import metric_crs_for
-from lifecircle.text import detect_encoding
+from lifecircle.text import detect_encoding, parse_numbers, township_code
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +312,7 @@ def read_table(path: Path | str) -> pd.DataFrame:
                          ".table (relative paths are read from the plan file's folder)")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls"):
-        return pd.read_excel(path, dtype=str, engine="openpyxl" if suffix != ".xls" else None)
+        return pd.read_excel(path, dtype=str, engine="openpyxl")
     if suffix not in (".csv", ".txt", ".tsv"):
         raise InputError(f"{path.name}: population tables must be .csv or .xlsx, not {suffix!r}")
     data = path.read_bytes()
@@ -322,26 +321,6 @@ def read_table(path: Path | str) -> pd.DataFrame:
     except InputError as exc:
         raise InputError(f"{path.name}: {exc}") from None
     return pd.read_csv(io.StringIO(text), dtype=str, sep=None, engine="python")
-
-
-def normalise_code(value: object) -> str:
-    """A zone code as digits only: ``'320102001000'`` -> ``'320102001'`` (12 to 9 digits).
-
-    >>> normalise_code(" 320102001.0"), normalise_code("320102001000"), normalise_code(None)
-    ('320102001', '320102001', '')
-    """
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    text = str(value).strip()
-    text = re.sub(r"\.0+$", "", text)
-    if len(text) == 12 and text.isdigit() and text.endswith("000"):
-        text = text[:9]
-    return text
-
-
-def _numbers(values: pd.Series) -> Floats:
-    text = values.astype("string").str.replace(r"[,，\s]", "", regex=True)
-    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _table_counts(spec: PopulationSpec, zones: gpd.GeoDataFrame, warnings: list[str]
@@ -361,15 +340,15 @@ def _table_counts(spec: PopulationSpec, zones: gpd.GeoDataFrame, warnings: list[
         if field is not None and field not in table.columns:
             raise InputError(f"{path.name}: no column {field!r} (columns: "
                              f"{', '.join(map(str, columns))}) — fix [inputs.population]")
-    total = _numbers(table[spec.total_field])
-    seniors = _numbers(table[spec.seniors_field]) if spec.seniors_field else None
+    total = parse_numbers(table[spec.total_field])
+    seniors = parse_numbers(table[spec.seniors_field]) if spec.seniors_field else None
     bad = np.isnan(total) | (total < 0)
     for i in np.flatnonzero(bad):
         warnings.append(f"{path.name} 第 {i + 2} 行：{spec.total_field} 值 "
                         f"{table[spec.total_field].iloc[i]!r} 不是人数，该行已跳过")
     if spec.table_code_field:
-        keys = table[spec.table_code_field].map(normalise_code)
-        zone_keys = zones["code"].map(normalise_code)
+        keys = table[spec.table_code_field].map(township_code)
+        zone_keys = zones["code"].map(township_code)
         by = "code"
     else:
         keys = table[spec.table_name_field].astype("string").str.strip().fillna("")

@@ -142,6 +142,11 @@ class CategoryRegistry(Mapping[str, Category]):
                 return key
         return ""
 
+    def subtype_aliases(self, category: str) -> list[tuple[str, str]]:
+        """``(folded alias, subtype key)`` pairs of a category, longest alias first: the order in
+        which :meth:`match_subtype` tries them (for matching whole columns at once)."""
+        return list(self._subtype_aliases.get(category, ()))
+
     def match_category(self, text: object) -> str:
         """The category key whose longest alias (or name, or key) occurs in ``text``; ``""``."""
         target = normalise_text(text)

@@ -10,8 +10,18 @@ Choices made here (documented for planners in the rejected-rows report):
 * **Non-numeric beds, areas or years** ("约50") reject the row with the fix "改为数字": a bed
   count dropped silently would lower every beds-per-1000-seniors figure unseen. Blank values
   are allowed (nan). Every input row is either used or rejected, once.
+* **Coordinates outside China** are rejected naming the real cause: projected metres ("set
+  crs = \"EPSG:…\""; for a shapefile without ``.prj``, "add the .prj or set crs"), a decimal
+  comma ("31,5": use a point), a latitude beyond ±90, or swapped columns — only the last gets
+  the advice to swap.
 * **Duplicates** (same name and coordinates within 10 m, or same name and township without
-  coordinates) are rejected as "与第N行重复".
+  coordinates) are rejected as "与第N行重复". The check is near-linear: rows at one exact point
+  are grouped and their names hashed; the KD-tree pair search runs over distinct points only.
+  :data:`COLOCATED_ROWS` or more rows at one exact point are reported as a warning (a register
+  geocoded to a fallback address, e.g. the district government's).
+
+Columns are parsed whole with pyarrow compute (no Python object per cell), so a register of
+two million rows is read in one pass; see ``benchmarks/registers.py``.
 
 Warnings (kept rows with a problem) are returned as a list, the third item of each loader's
 ``(frame, rejected, warnings)``.
@@ -21,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,13 +41,15 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
 from lifecircle.geo import crs as geocrs
 from lifecircle.layers.categories import CategoryRegistry, normalise_text
-from lifecircle.layers.rejects import rejection_frame
+from lifecircle.layers.rejects import rejection_frame, row_label
 from lifecircle.layers.tables import FIELD_ALIASES, RawTable, read_table
 
 logger = logging.getLogger(__name__)
@@ -45,8 +57,10 @@ logger = logging.getLogger(__name__)
 FACILITY_COLUMNS = ("facility_id", "category", "subtype", "name", "address", "stated_township",
                     "stated_village", "beds", "nursing_beds", "floor_area_m2", "opened",
                     "services", "renovated", "grade", "public_beds", "dementia_beds", "layer",
-                    "source_file", "source_row", "geometry")
+                    "source_file", "source_sheet", "source_row", "geometry")
 DUPLICATE_RADIUS_M = 10.0
+# This many rows at one exact coordinate are reported: likely geocoded to a fallback address.
+COLOCATED_ROWS = 10
 # Rough box of China (incl. islands) for plausibility: a coordinate outside is not a Chinese one.
 _CHINA_LON = (73.0, 136.0)
 _CHINA_LAT = (3.0, 54.0)
@@ -65,7 +79,6 @@ SERVICE_FLAGS: dict[str, tuple[str, ...]] = {
 _NUMBER_UNITS = re.compile(r"(张|个|床|人|户|㎡|m2|m²|平方米|平米|平方|年|元|处|间)$")
 _DMS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
                   r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|′′|''|秒))?\s*([nsewNSEW东西南北])?\s*$")
-_YEAR = re.compile(r"(19\d{2}|20\d{2})")
 
 
 @dataclass(frozen=True)
@@ -118,77 +131,157 @@ class LayerSpec:
 
 # ---------------------------------------------------------------- value parsing (vectorised)
 
+_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+_THOUSANDS = r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$"
+_DECIMAL_COMMA = r"^[-+]?\d+,\d+$"
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _text_array(values: pd.Series) -> pa.Array:
+    """Cells as Arrow strings: stripped, NFKC-folded, ``""`` for blanks (vectorised)."""
+    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_string(values.dtype.pyarrow_dtype):
+        array = pa.array(values)
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+    elif values.isna().all():  # a field the file does not have
+        array = pa.nulls(len(values), pa.string())
+    else:
+        array = pa.array([_cell_text(v) for v in values], type=pa.string())
+    array = pc.fill_null(array, "")
+    return pc.utf8_trim_whitespace(pc.utf8_normalize(array, "NFKC"))
+
+
 def _clean_text(values: pd.Series) -> pd.Series:
     """Strings stripped and NFKC-folded; blanks and NaN become ``""``."""
-    def one(v: object) -> str:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-            return ""
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        return unicodedata.normalize("NFKC", str(v)).strip()
-    return values.map(one).astype(object)
+    return pd.Series(_text_array(values), index=values.index, dtype=pd.ArrowDtype(pa.string()))
 
 
-def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
-    """Parse numbers written with units or thousands separators: (value, blank, bad, text)."""
-    text = _clean_text(values)
-    stripped = text.str.replace(",", "", regex=False).str.replace(_NUMBER_UNITS, "", regex=True)
-    number = pd.to_numeric(stripped.str.strip(), errors="coerce").to_numpy(dtype=float, copy=True)
-    blank = (text == "").to_numpy()
-    return number, blank, text
+def _fold(text: pa.Array) -> pa.Array:
+    """:func:`normalise_text` over an array of NFKC text (lower case, no whitespace)."""
+    return pc.replace_substring_regex(pc.utf8_lower(text), r"\s+", "")
 
 
-def _parse_coordinates(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
-    """Decimal degrees (or metres), also from 116°28′53.4″ notation: (value, blank, text)."""
-    number, blank, text = _parse_numbers(values)
-    for i in np.flatnonzero(np.isnan(number) & ~blank):
+def _mask(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _strings(array: pa.Array, keep: np.ndarray) -> pd.Series:
+    """The kept values of an Arrow string array as a pandas ``str`` column (no Python objects)."""
+    return pd.Series(array.filter(pa.array(keep)), dtype="str")
+
+
+def _match_subtypes(registry: CategoryRegistry, category: str, folded: pa.Array) -> np.ndarray:
+    """:meth:`CategoryRegistry.match_subtype` over a column of folded text: each distinct value
+    once, one vectorised pass per alias."""
+    encoded = pc.dictionary_encode(folded)
+    values = encoded.dictionary
+    matched = np.full(len(values), "", dtype=object)
+    open_ = np.ones(len(values), dtype=bool)
+    for alias, key in registry.subtype_aliases(category):
+        hit = open_ & _mask(pc.match_substring(values, alias))
+        matched[hit] = key
+        open_ &= ~hit
+    return matched[encoded.indices.to_numpy(zero_copy_only=False)] if len(folded) \
+        else np.array([], dtype=object)
+
+
+def _floats(text: pa.Array) -> np.ndarray:
+    """Parse plain numbers; NaN where the text is not one."""
+    valid = pc.match_substring_regex(text, _NUMBER)
+    number = pc.cast(pc.if_else(valid, text, pa.scalar(None, pa.string())), pa.float64())
+    return number.to_numpy(zero_copy_only=False).astype(float)
+
+
+def _parse_numbers(values: pd.Series, *, degrees: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, pd.Series, np.ndarray]:
+    """Numbers written with units (``50张``) or thousands separators (``1,200``):
+    ``(value, blank, text, decimal_comma)``.
+
+    ``31,5`` is a decimal comma, not a thousands separator (only groups of three digits are),
+    so it is not read as 315 but marked in ``decimal_comma`` (value NaN). With ``degrees``
+    every comma between digits is a decimal comma: degrees have no thousands.
+    """
+    text = _text_array(values)
+    stripped = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _NUMBER_UNITS.pattern,
+                                                                  ""))
+    thousands = pc.match_substring_regex(stripped, _THOUSANDS)
+    comma = pc.match_substring_regex(stripped, _DECIMAL_COMMA)
+    if degrees:
+        comma = pc.or_(comma, thousands)
+        thousands = pc.and_not(thousands, thousands)
+    plain = pc.if_else(thousands, pc.replace_substring(stripped, ",", ""), stripped)
+    number = _floats(plain)
+    decimal_comma = np.asarray(pc.and_not(comma, thousands).to_numpy(zero_copy_only=False),
+                               dtype=bool)
+    number[decimal_comma] = np.nan
+    blank = np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
+    return number, blank, pd.Series(text, dtype=pd.ArrowDtype(pa.string())), decimal_comma
+
+
+def _parse_coordinates(values: pd.Series, *, degrees: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray, pd.Series, np.ndarray]:
+    """Decimal degrees (or metres), also from 116°28′53.4″ notation."""
+    number, blank, text, decimal_comma = _parse_numbers(values, degrees=degrees)
+    for i in np.flatnonzero(np.isnan(number) & ~blank & ~decimal_comma):
         match = _DMS.match(text.iloc[i])
         if match:
             deg, minutes, seconds, hemi = match.groups()
             value = float(deg) + float(minutes or 0) / 60.0 + float(seconds or 0) / 3600.0
             number[i] = -value if hemi and hemi.upper() in ("S", "W", "西", "南") else value
-    return number, blank, text
+    return number, blank, text, decimal_comma
 
 
 def _parse_years(values: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
-    years = np.full(len(values), np.nan)
-    text = _clean_text(values)
-    for i, (v, t) in enumerate(zip(values, text, strict=True)):
-        if isinstance(v, datetime | date | pd.Timestamp):
-            years[i] = float(v.year)
-        elif t:
-            match = _YEAR.search(t)
-            if match:
-                years[i] = float(match.group(1))
-    blank = (text == "").to_numpy()
-    return years, blank, text
+    """Four-digit years found in the text (``2019年``, ``2019-05``) or dates' years."""
+    text = _text_array(values)
+    found = pc.extract_regex(text, r"(?P<year>19\d{2}|20\d{2})")
+    years = pc.cast(pc.struct_field(found, [0]), pa.float64()).to_numpy(zero_copy_only=False)
+    years = np.asarray(years, dtype=float)
+    if values.dtype == object:
+        for i, v in enumerate(values):
+            if isinstance(v, datetime | date | pd.Timestamp):
+                years[i] = float(v.year)
+    blank = _mask(pc.equal(text, ""))
+    return years, blank, pd.Series(text, dtype=pd.ArrowDtype(pa.string()))
 
 
 def _truthy(values: pd.Series) -> np.ndarray:
     text = _clean_text(values).str.lower()
-    negative = text.str.match(r"^(无|否|没有|未|不|n|no|false|0)").to_numpy()
+    negative = text.str.match(r"^(无|否|没有|未|不|n|no|false|0)").to_numpy(dtype=bool)
     # a cell naming the station ("志愿服务站点") counts as yes; "无志愿服务站点" does not
-    return (text.isin(_TRUE_WORDS).to_numpy()
-            | text.str.contains("志愿", regex=False).to_numpy()) & ~negative
+    return (text.isin(_TRUE_WORDS).to_numpy(dtype=bool)
+            | text.str.contains("志愿", regex=False).to_numpy(dtype=bool)) & ~negative
 
 
 # ---------------------------------------------------------------- reading a register
 
 class _Collector:
-    """Rejections and warnings of one file, with the planner's row numbers."""
+    """Rejections and warnings of one file, with the planner's row numbers (and sheets)."""
 
-    def __init__(self, layer: str, file: str) -> None:
-        self.layer, self.file = layer, file
+    def __init__(self, layer: str, file: str, rows: np.ndarray, table: RawTable) -> None:
+        self.layer, self.file, self.rows, self.table = layer, file, rows, table
         self.rejects: list[dict[str, Any]] = []
         self.warnings: list[str] = []
 
-    def reject(self, row: int, name: str, reason: str, fix: str) -> None:
-        self.rejects.append({"layer": self.layer, "file": self.file, "row": int(row),
-                             "name": name, "reason": f"{self.file} 第{row}行：{reason}",
-                             "fix": fix})
+    def where(self, i: int) -> str:
+        """The planner's reference for row ``i``: file, sheet (when several) and row number."""
+        return row_label(self.file, int(self.rows[i]), self.table.sheet_of(i))
 
-    def warn(self, row: int, message: str) -> None:
-        self.warnings.append(f"{self.file} 第{row}行：{message}")
+    def reject(self, i: int, name: str, reason: str, fix: str) -> None:
+        sheet = "" if self.table.sheets is None else str(self.table.sheets[i])
+        self.rejects.append({"layer": self.layer, "file": self.file, "sheet": sheet,
+                             "row": int(self.rows[i]), "name": name,
+                             "reason": f"{self.where(i)}：{reason}", "fix": fix})
+
+    def warn(self, i: int, message: str) -> None:
+        self.warnings.append(f"{self.where(i)}：{message}")
 
 
 def _layer_key(spec: LayerSpec) -> str:
@@ -258,9 +351,114 @@ def _vector_coordinates(table: RawTable, system: str, notes: list[str]
     return x, y, present, system
 
 
+def _layer_system(spec: LayerSpec) -> str:
+    """The layer's ``crs`` in canonical form; an unknown one names the layer and the key."""
+    from lifecircle.errors import InputError
+
+    try:
+        # no crs: read as WGS-84, then detected from the walk network by the pipeline
+        return geocrs.normalise_system(spec.crs or "wgs84")
+    except InputError as exc:
+        raise InputError(f"layer {spec.path.name} ({spec.category}): crs = {spec.crs!r} — {exc}; "
+                         "set crs for this [[layers]] entry in the plan") from None
+
+
+_PROJECTED_FIX = ("在规划文件中为该图层设置 crs = \"EPSG:…\"（数据的投影坐标系代码，可在数据来源或 "
+                  "GIS 软件的图层属性中查到，如 CGCS2000 3度带 120°E 为 EPSG:4549）")
+
+
+def _coordinate_problems(x: np.ndarray, y: np.ndarray, x_text: pd.Series, y_text: pd.Series,
+                         lon_hdr: str, lat_hdr: str, candidates: np.ndarray, *,
+                         no_prj: str = "") -> dict[int, tuple[str, str]]:
+    """Reason and fix for each geographic coordinate pair outside China, naming the real cause:
+    projected metres, swapped columns, a latitude beyond ±90, or a place outside China."""
+    problems: dict[int, tuple[str, str]] = {}
+    lon_ok = (x >= _CHINA_LON[0]) & (x <= _CHINA_LON[1])
+    lat_ok = (y >= _CHINA_LAT[0]) & (y <= _CHINA_LAT[1])
+    swapped = ((y >= _CHINA_LON[0]) & (y <= _CHINA_LON[1])
+               & (x >= _CHINA_LAT[0]) & (x <= _CHINA_LAT[1]))
+    metres = (np.abs(x) > 1000) & (np.abs(y) > 1000)
+    for i in np.flatnonzero(candidates & ~(lon_ok & lat_ok)):
+        pair = f"({x_text.iloc[i]}, {y_text.iloc[i]})"
+        if metres[i]:
+            if no_prj:
+                problems[i] = (f"坐标 {pair} 是投影坐标（米），而{no_prj}没有坐标系文件（.prj）",
+                               f"补上 {no_prj} 的 .prj 文件，或{_PROJECTED_FIX.removeprefix('在')}")
+            else:
+                problems[i] = (f"坐标 {pair} 是投影坐标（米），不是经纬度", _PROJECTED_FIX)
+        elif swapped[i]:
+            problems[i] = (f"{lat_hdr} '{y_text.iloc[i]}' 不是纬度——经度和纬度是否填反？",
+                           f"经度和纬度是否填反？交换{lon_hdr}和{lat_hdr}两列的值")
+        elif abs(y[i]) > 90:
+            problems[i] = (f"{lat_hdr} '{y_text.iloc[i]}' 超出 -90～90，不是纬度",
+                           f"核对{lat_hdr}（中国境内约 {_CHINA_LAT[0]:g}～{_CHINA_LAT[1]:g}）")
+        elif abs(x[i]) > 180:
+            problems[i] = (f"{lon_hdr} '{x_text.iloc[i]}' 超出 -180～180，不是经度",
+                           f"核对{lon_hdr}（中国境内约 {_CHINA_LON[0]:g}～{_CHINA_LON[1]:g}）")
+        else:
+            problems[i] = (f"坐标 {pair} 不在中国境内",
+                           "检查坐标是否为十进制度数（不是度分秒），以及图层的 crs 设置")
+    return problems
+
+
+def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np.ndarray
+                ) -> tuple[dict[int, int], list[np.ndarray]]:
+    """Rows that repeat an earlier row's name within :data:`DUPLICATE_RADIUS_M`: row -> first.
+
+    Near-linear: rows at one exact coordinate form a group, and within a group equal names are
+    found by sorting integer (group, name) codes; the KD-tree pair search runs only over the
+    distinct coordinates, and names are compared across nearby groups by a join on the name
+    code. Also returns the groups of at least :data:`COLOCATED_ROWS` rows.
+    """
+    idx = np.flatnonzero(candidates & np.isfinite(lon) & np.isfinite(lat))
+    if idx.size < 2:
+        return {}, []
+    x, y = lon[idx], lat[idx]
+    group, _ = pd.factorize(x + 1j * y)  # exact coordinates; groups numbered in file order
+    key = np.asarray(pc.dictionary_encode(keys.take(pa.array(idx))).indices
+                     .to_numpy(zero_copy_only=False), dtype=np.int64)
+    sizes = np.bincount(group)
+    crowds = [idx[group == g] for g in np.flatnonzero(sizes >= COLOCATED_ROWS)]
+    # the first row of each name at each point; the others repeat it
+    order = np.argsort(group * (int(key.max()) + 1) + key, kind="stable")
+    code = (group * (int(key.max()) + 1) + key)[order]
+    starts = np.concatenate([[True], code[1:] != code[:-1]])
+    first_row = idx[order[np.maximum.accumulate(np.where(starts, np.arange(code.size), 0))]]
+    duplicate = dict(zip(idx[order[~starts]].tolist(), first_row[~starts].tolist(),
+                         strict=True))
+    del code, first_row
+    _, first_of_group = np.unique(group, return_index=True)
+    if first_of_group.size > 1:
+        metric = geocrs.metric_crs_for(x[first_of_group], y[first_of_group])
+        mx, my = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True).transform(
+            x[first_of_group], y[first_of_group])
+        pairs = cKDTree(np.column_stack([mx, my])).query_pairs(DUPLICATE_RADIUS_M,
+                                                               output_type="ndarray")
+        if len(pairs):
+            near_groups = np.unique(pairs)
+            heads = order[starts]
+            heads = heads[np.isin(group[heads], near_groups)]
+            firsts = pd.DataFrame({"group": group[heads], "key": key[heads], "row": idx[heads]})
+            both = np.concatenate([pairs, pairs[:, ::-1]])
+            near = pd.DataFrame({"group": both[:, 0], "other": both[:, 1]})
+            matches = (firsts.merge(near, on="group")
+                       .merge(firsts.rename(columns={"group": "other", "row": "other_row"}),
+                              on=["other", "key"]))
+            matches = matches[matches["other_row"] < matches["row"]]
+            # in row order, as a planner reads the file: a row already found a duplicate
+            # is no longer the original of another
+            for row, other in sorted(zip(matches["row"], matches["other_row"], strict=True)):
+                if row not in duplicate and other not in duplicate:
+                    duplicate[int(row)] = int(other)
+    return duplicate, crowds
+
+
 def read_register(spec: LayerSpec, registry: CategoryRegistry
                   ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Read one facility register, map its columns, convert to WGS-84 and validate every row.
+
+    Every data row of the file (of every register sheet of a workbook) ends either in the
+    facilities or in the rejected rows, once.
 
     Parameters
     ----------
@@ -275,25 +473,29 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
         GeoDataFrame EPSG:4326 with :data:`FACILITY_COLUMNS` (see docs/architecture.md); rows
         without coordinates but with a stated township have a missing geometry.
     rejects
-        One row per unusable register row (``layer, file, row, name, reason, fix``), every
-        problem of the row in its reason.
+        One row per unusable register row (``layer, file, sheet, row, name, reason, fix``),
+        every problem of the row in its reason.
     warnings
         Kept rows with a problem (no coordinates, more nursing beds than beds, non-point
-        geometries), one message each.
+        geometries), sheets skipped, merged cells filled and many rows at one exact point, one
+        message each.
 
     Raises
     ------
     InputError
-        When the file cannot be read at all, or it has no name column or no coordinates.
+        When the file cannot be read at all, it has no name column or no coordinates, or the
+        layer's ``crs`` is unknown.
     """
     from lifecircle.errors import InputError
 
+    system = _layer_system(spec)
     table = read_table(spec.path, aliases=FIELD_ALIASES, columns=spec.columns, sheet=spec.sheet,
                        encoding=spec.encoding, layer=spec.layer_name)
     file = spec.path.name
     layer = _layer_key(spec)
-    out = _Collector(layer, file)
     n = len(table.frame)
+    rows = table.rows
+    out = _Collector(layer, file, rows, table)
     is_vector = table.geometry is not None
     if "name" not in table.columns:
         raise InputError(
@@ -308,13 +510,15 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
             f"{', '.join(map(str, table.frame.columns))}) — name them 经度 and 纬度 or set "
             "columns = {lon = \"…\", lat = \"…\"} for this layer"
         )
-    system = geocrs.normalise_system(spec.crs or "wgs84")  # no crs: read as WGS-84, then detected
-    rows = table.rows
-    names = _clean_text(table.values("name")).to_numpy(dtype=object)
-    stated = _clean_text(table.values("township")).to_numpy(dtype=object)
+    names = _text_array(table.values("name"))
+    stated = _text_array(table.values("township"))
+    stated_blank = _mask(pc.equal(stated, ""))
+
+    def name(i: int) -> str:
+        return names[int(i)].as_py()
     bad = np.zeros(n, dtype=bool)
-    reasons: list[list[str]] = [[] for _ in range(n)]
-    fixes: list[list[str]] = [[] for _ in range(n)]
+    reasons: dict[int, list[str]] = defaultdict(list)
+    fixes: dict[int, list[str]] = defaultdict(list)
 
     def flag(i: int, reason: str, fix: str) -> None:
         bad[i] = True
@@ -322,19 +526,21 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
         if fix not in fixes[i]:
             fixes[i].append(fix)
 
-    for i in np.flatnonzero(names == ""):
+    for i in np.flatnonzero(_mask(pc.equal(names, ""))):
         flag(i, "名称为空", "填写设施名称")
 
     # -- coordinates
     notes: list[str] = []
     lon_hdr = table.columns.get("lon", "经度")
     lat_hdr = table.columns.get("lat", "纬度")
+    geographic_in = system in ("wgs84", "cgcs2000", "gcj02", "bd09")
+    x_comma = y_comma = np.zeros(n, dtype=bool)
     if is_vector:
         x, y, present, sys_in = _vector_coordinates(table, system, notes)
         if {"lon", "lat"} <= set(table.columns):
             # Features without geometry may still carry coordinate columns.
-            cx, cblank, _ = _parse_coordinates(table.values("lon"))
-            cy, cblank_y, _ = _parse_coordinates(table.values("lat"))
+            cx, cblank, _, _ = _parse_coordinates(table.values("lon"), degrees=geographic_in)
+            cy, cblank_y, _, _ = _parse_coordinates(table.values("lat"), degrees=geographic_in)
             use = ~present & ~cblank & ~cblank_y & np.isfinite(cx) & np.isfinite(cy)
             if sys_in == system:
                 x[use], y[use] = cx[use], cy[use]
@@ -343,43 +549,38 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
         x_text = pd.Series(x).map(lambda v: f"{v:g}")
         y_text = pd.Series(y).map(lambda v: f"{v:g}")
     else:
-        x, x_blank, x_text = _parse_coordinates(table.values("lon"))
-        y, y_blank, y_text = _parse_coordinates(table.values("lat"))
+        x, x_blank, x_text, x_comma = _parse_coordinates(table.values("lon"),
+                                                          degrees=geographic_in)
+        y, y_blank, y_text, y_comma = _parse_coordinates(table.values("lat"),
+                                                          degrees=geographic_in)
         sys_in = system
     geographic = sys_in in ("wgs84", "cgcs2000", "gcj02", "bd09")
 
     no_coords = x_blank & y_blank
-    keep_without_geometry = np.zeros(n, dtype=bool)
-    for i in np.flatnonzero(no_coords):
-        if stated[i]:
-            keep_without_geometry[i] = True
-        else:
-            flag(i, "经度和纬度为空，也没有填写所属街道（乡镇）",
-                 "补充坐标；或至少填写所属街道/乡镇（无坐标的设施只计入所在乡镇的数量，不参与步行覆盖）")
+    keep_without_geometry = no_coords & ~stated_blank
+    for i in np.flatnonzero(no_coords & stated_blank):
+        flag(i, "经度和纬度为空，也没有填写所属街道（乡镇）",
+             "补充坐标；或至少填写所属街道/乡镇（无坐标的设施只计入所在乡镇的数量，不参与步行覆盖）")
     for i in np.flatnonzero(x_blank & ~y_blank):
         flag(i, f"{lon_hdr}为空", f"补充{lon_hdr}")
     for i in np.flatnonzero(y_blank & ~x_blank):
         flag(i, f"{lat_hdr}为空", f"补充{lat_hdr}")
-    x_bad = ~x_blank & ~np.isfinite(x)
-    y_bad = ~y_blank & ~np.isfinite(y)
+    for header, text, comma in ((lon_hdr, x_text, x_comma), (lat_hdr, y_text, y_comma)):
+        for i in np.flatnonzero(comma):
+            flag(i, f"{header} '{text.iloc[i]}' 用逗号作小数点",
+                 f"把{header}中的逗号改为小数点（'{text.iloc[i].replace(',', '.')}'）")
+    x_bad = ~x_blank & ~np.isfinite(x) & ~x_comma
+    y_bad = ~y_blank & ~np.isfinite(y) & ~y_comma
     for i in np.flatnonzero(x_bad):
         flag(i, f"{lon_hdr} '{x_text.iloc[i]}' 不是数字", f"把{lon_hdr}改为十进制度数，如 116.4813")
     for i in np.flatnonzero(y_bad):
         flag(i, f"{lat_hdr} '{y_text.iloc[i]}' 不是数字", f"把{lat_hdr}改为十进制度数，如 39.9905")
     numeric = np.isfinite(x) & np.isfinite(y)
     if geographic:
-        lon_ok = (x >= _CHINA_LON[0]) & (x <= _CHINA_LON[1])
-        lat_ok = (y >= _CHINA_LAT[0]) & (y <= _CHINA_LAT[1])
-        swapped_ok = ((y >= _CHINA_LON[0]) & (y <= _CHINA_LON[1])
-                      & (x >= _CHINA_LAT[0]) & (x <= _CHINA_LAT[1]))
-        swap_fix = f"经度和纬度是否填反？交换{lon_hdr}和{lat_hdr}两列的值"
-        for i in np.flatnonzero(numeric & ~(lon_ok & lat_ok)):
-            if abs(y[i]) > 90 or swapped_ok[i]:
-                flag(i, f"{lat_hdr} '{y_text.iloc[i]}' 不是纬度——经度和纬度是否填反？", swap_fix)
-            else:
-                flag(i, f"坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 不在中国境内",
-                     "检查坐标是否为十进制度数（不是度分秒、不是投影坐标米数），"
-                     "以及图层的 crs 设置")
+        no_prj = file if is_vector and table.crs is None else ""
+        for i, (reason, fix) in _coordinate_problems(x, y, x_text, y_text, lon_hdr, lat_hdr,
+                                                     numeric, no_prj=no_prj).items():
+            flag(i, reason, fix)
     lon = np.full(n, np.nan)
     lat = np.full(n, np.nan)
     convert = numeric & ~bad
@@ -389,10 +590,16 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
             outside = convert & ((lon < _CHINA_LON[0]) | (lon > _CHINA_LON[1])
                                  | (lat < _CHINA_LAT[0]) | (lat > _CHINA_LAT[1])
                                  | ~np.isfinite(lon))
+            degrees_given = outside & (np.abs(x) <= 180) & (np.abs(y) <= 90)
             for i in np.flatnonzero(outside):
-                flag(i, f"坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 按 {spec.crs} "
-                     "换算后不在中国境内",
-                     "检查图层的 crs 设置（投影坐标系的 EPSG 代码）以及 x/y 是否填反")
+                if degrees_given[i]:
+                    flag(i, f"坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 是经纬度，但图层设为投影"
+                         f"坐标系 crs = \"{spec.crs}\"",
+                         "把该图层的 crs 改为经纬度坐标系（wgs84、cgcs2000、gcj02 或 bd09）")
+                else:
+                    flag(i, f"坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 按 crs = \"{spec.crs}\" "
+                         "换算后不在中国境内",
+                         "检查图层的 crs 设置（投影坐标系的 EPSG 代码）以及 x/y 是否填反")
 
     # -- attributes: a value that is not a number rejects the row (a bed count the planner
     # cannot see would silently lower every beds-per-1000-seniors figure)
@@ -401,18 +608,27 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
               "public_beds": "公益性床位", "dementia_beds": "认知障碍照护床位"}
     for key, label in labels.items():
         header = table.columns.get(key, label)
-        value, blank, text = _parse_numbers(table.values(key))
-        for i in np.flatnonzero(~blank & ~np.isfinite(value)):
+        if key not in table.columns:
+            numbers[key] = np.full(n, np.nan)
+            continue
+        value, blank, text, comma = _parse_numbers(table.values(key))
+        for i in np.flatnonzero(comma):
+            flag(i, f"{header} '{text.iloc[i]}' 用逗号作小数点",
+                 f"把{header}中的逗号改为小数点（'{text.iloc[i].replace(',', '.')}'）")
+        for i in np.flatnonzero(~blank & ~np.isfinite(value) & ~comma):
             flag(i, f"{header} '{text.iloc[i]}' 不是数字",
                  f"把{header}改为数字（如 50），不详时留空")
         for i in np.flatnonzero(np.isfinite(value) & (value < 0)):
             flag(i, f"{header} '{text.iloc[i]}' 是负数", f"把{header}改为不小于 0 的数字")
         numbers[key] = value
-    opened, blank, text = _parse_years(table.values("opened"))
-    opened_header = table.columns.get("opened", "开业年份")
-    for i in np.flatnonzero(~blank & np.isnan(opened)):
-        flag(i, f"{opened_header} '{text.iloc[i]}' 不是年份",
-             f"把{opened_header}改为四位年份（如 2023），不详时留空")
+    if "opened" in table.columns:
+        opened, blank, text = _parse_years(table.values("opened"))
+        opened_header = table.columns["opened"]
+        for i in np.flatnonzero(~blank & np.isnan(opened)):
+            flag(i, f"{opened_header} '{text.iloc[i]}' 不是年份",
+                 f"把{opened_header}改为四位年份（如 2023），不详时留空")
+    else:
+        opened = np.full(n, np.nan)
     numbers["opened"] = opened
     renovated, blank, text = _parse_years(table.values("renovated"))
     for i in np.flatnonzero(~blank & np.isnan(renovated)):
@@ -420,102 +636,118 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
              "把改建（改造提升）年份改为四位年份（如 2023），未改建时留空")
     numbers["renovated"] = renovated
     has_both = np.isfinite(numbers["beds"]) & np.isfinite(numbers["nursing_beds"])
-    for i in np.flatnonzero(has_both & (numbers["nursing_beds"] > numbers["beds"])):
-        if not bad[i]:
-            out.warn(int(rows[i]), f"护理型床位 {numbers['nursing_beds'][i]:g} 多于床位数 "
-                     f"{numbers['beds'][i]:g}——请核对")
+    for i in np.flatnonzero(has_both & (numbers["nursing_beds"] > numbers["beds"]) & ~bad):
+        out.warn(i, f"护理型床位 {numbers['nursing_beds'][i]:g} 多于床位数 "
+                 f"{numbers['beds'][i]:g}——请核对")
     for i in np.flatnonzero(keep_without_geometry & ~bad):
-        out.warn(int(rows[i]), f"“{names[i]}”没有坐标，按所属街道“{stated[i]}”计入数量，"
+        out.warn(i, f"“{name(i)}”没有坐标，按所属街道“{stated[int(i)].as_py()}”计入数量，"
                  "不参与步行覆盖计算——请补充坐标")
 
-    # -- services hosted
-    services_lists: list[list[str]] = [[] for _ in range(n)]
-    if "volunteer_station" in table.columns:
-        for i in np.flatnonzero(_truthy(table.values("volunteer_station"))):
-            services_lists[i].append("volunteer_station")
-    if "services" in table.columns:
-        for i, text_value in enumerate(_clean_text(table.values("services"))):
-            for key, words in SERVICE_FLAGS.items():
-                if any(w in text_value for w in words) and key not in services_lists[i]:
-                    services_lists[i].append(key)
+    # -- services hosted, in SERVICE_FLAGS order: one bit per service, one label per bit set
+    service_bits = np.zeros(n, dtype=np.int64)
+    service_text = _clean_text(table.values("services")) if "services" in table.columns \
+        else None
+    for bit, (key, words) in enumerate(SERVICE_FLAGS.items()):
+        hosted = np.zeros(n, dtype=bool)
+        if key == "volunteer_station" and "volunteer_station" in table.columns:
+            hosted |= _truthy(table.values("volunteer_station"))
+        if service_text is not None:
+            for word in words:
+                hosted |= service_text.str.contains(word, regex=False).to_numpy(dtype=bool)
+        service_bits |= hosted.astype(np.int64) << bit
+    labels = np.array([";".join(k for b, k in enumerate(SERVICE_FLAGS) if code >> b & 1)
+                       for code in range(1 << len(SERVICE_FLAGS))], dtype=object)
 
     # -- subtype from 类型/类别, else the name, else the layer's default
-    type_text = _clean_text(table.values("type"))
-    cache: dict[str, str] = {}
-
-    def match(text: str) -> str:
-        if text not in cache:
-            cache[text] = registry.match_subtype(spec.category, text)
-        return cache[text]
-
-    def subtype_of(type_value: str, name: str) -> str:
-        return (type_value and match(type_value)) or match(name) or (spec.subtype or "")
-
-    subtypes = np.array([subtype_of(t, nm) for t, nm in zip(type_text, names, strict=True)],
-                        dtype=object)
+    folded_names = _fold(names)
+    subtypes = _match_subtypes(registry, spec.category, _fold(_text_array(table.values("type"))))
+    by_name = subtypes == ""
+    subtypes[by_name] = _match_subtypes(registry, spec.category,
+                                        folded_names.filter(pa.array(by_name)))
+    subtypes[subtypes == ""] = spec.subtype or ""
 
     # -- duplicates among rows still good: same name within DUPLICATE_RADIUS_M, or same name
     # and township when neither has coordinates
     good = ~bad
-    located = good & np.isfinite(lon)
-    idx = np.flatnonzero(located)
-    if idx.size > 1:
-        metric = geocrs.metric_crs_for(lon[idx], lat[idx])
-        mx, my = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True).transform(
-            lon[idx], lat[idx])
-        tree = cKDTree(np.column_stack([mx, my]))
-        for a, b in sorted(tree.query_pairs(DUPLICATE_RADIUS_M)):
-            i, j = idx[a], idx[b]
-            if normalise_text(names[i]) == normalise_text(names[j]) and not bad[i] and not bad[j]:
-                flag(j, f"与第{rows[i]}行重复（同名“{names[j]}”，"
-                     f"坐标相距不到{DUPLICATE_RADIUS_M:.0f}米）",
-                     "删除重复行；如确为两处设施，请在名称中加以区分")
-    seen: dict[tuple[str, str], int] = {}
-    for i in np.flatnonzero(good & keep_without_geometry):
-        key = (normalise_text(names[i]), normalise_text(stated[i]))
-        if key in seen and not bad[i]:
-            flag(i, f"与第{rows[seen[key]]}行重复（同名“{names[i]}”，所属街道相同，均无坐标）",
-                 "删除重复行；如确为两处设施，请在名称中加以区分")
-        else:
-            seen.setdefault(key, i)
+    duplicate, crowds = _duplicates(lon, lat, folded_names, good)
+    for j, i in duplicate.items():
+        flag(j, f"与{out.where(i).removeprefix(file + ' ')}重复（同名“{name(j)}”，"
+             f"坐标相距不到{DUPLICATE_RADIUS_M:.0f}米）",
+             "删除重复行；如确为两处设施，请在名称中加以区分")
+    for crowd in crowds:
+        shown = "、".join(str(rows[i]) for i in crowd[:10]) + ("…" if len(crowd) > 10 else "")
+        out.warnings.append(
+            f"{file}：{len(crowd)} 行的坐标完全相同（{lon[crowd[0]]:.6f}, {lat[crowd[0]]:.6f}），"
+            f"很可能是地理编码时退回到了同一个默认地址（如区政府）——请核对这些行的坐标"
+            f"（第 {shown} 行）")
+    unlocated = np.flatnonzero(good & keep_without_geometry)
+    if unlocated.size:
+        picked = pa.array(unlocated)
+        pairs = pd.DataFrame({"name": pd.Series(folded_names.take(picked), dtype="str"),
+                              "town": pd.Series(_fold(stated).take(picked), dtype="str")})
+        first = pd.Series(unlocated).groupby([pairs["name"], pairs["town"]]).transform("min")
+        for i, f in zip(unlocated, first.to_numpy(), strict=True):
+            if i != f:
+                flag(i, f"与{out.where(f).removeprefix(file + ' ')}重复（同名“{name(i)}”，"
+                     "所属街道相同，均无坐标）", "删除重复行；如确为两处设施，请在名称中加以区分")
 
+    for broken in table.broken:
+        out.rejects.append({"layer": layer, "file": file, "sheet": "", "row": broken.row,
+                            "name": broken.name,
+                            "reason": f"{row_label(file, broken.row)}：{broken.reason}",
+                            "fix": broken.fix})
     for i in np.flatnonzero(bad):
-        out.reject(int(rows[i]), str(names[i]), "；".join(reasons[i]), "；".join(fixes[i]))
+        out.reject(i, name(i), "；".join(reasons[i]), "；".join(fixes[i]))
+    out.warnings[:0] = list(table.warnings)
     for note in notes:
         out.warnings.append(f"{file}：{note}")
 
     keep = ~bad
+    address = _strings(_text_array(table.values("address")), keep)
+    village = _strings(_text_array(table.values("village")), keep)
+    grade = _strings(_text_array(table.values("grade")), keep)
+    # every cell is parsed: let the file's columns go before the output is built
+    table.frame = table.frame.iloc[:0]
+    del x_text, y_text
+    pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back first
     kept_lon, kept_lat = lon[keep], lat[keep]
     located_kept = np.isfinite(kept_lon) & np.isfinite(kept_lat)
     geometry = np.full(int(keep.sum()), None, dtype=object)
     geometry[located_kept] = shapely.points(kept_lon[located_kept], kept_lat[located_kept])
     kept_rows = rows[keep]
+    sheets = table.sheets[keep].astype(str) if table.sheets is not None \
+        else np.full(len(kept_rows), "", dtype=object)
+    several = table.sheets is not None and len(set(table.sheets)) > 1
+    row_text = pc.cast(pa.array(kept_rows), pa.string())
+    prefix = pc.binary_join_element_wise(pa.array(sheets, type=pa.string()), "!", "") \
+        if several else ""
     frame = gpd.GeoDataFrame({
-        "facility_id": [f"{layer}:{r}" for r in kept_rows],
+        "facility_id": pd.Series(pc.binary_join_element_wise(f"{layer}:", prefix, row_text, ""),
+                                 dtype="str"),
         "category": spec.category,
-        "subtype": subtypes[keep].astype(str),
-        "name": names[keep].astype(str),
-        "address": _clean_text(table.values("address")).to_numpy(dtype=object)[keep].astype(str),
-        "stated_township": stated[keep].astype(str),
-        "stated_village": _clean_text(table.values("village")).to_numpy(dtype=object)[keep]
-        .astype(str),
+        "subtype": pd.Series(subtypes[keep], dtype="str"),
+        "name": _strings(names, keep),
+        "address": address,
+        "stated_township": _strings(stated, keep),
+        "stated_village": village,
         "beds": numbers["beds"][keep],
         "nursing_beds": numbers["nursing_beds"][keep],
         "floor_area_m2": numbers["floor_area_m2"][keep],
         "opened": numbers["opened"][keep],
-        "services": [";".join(s) for s, k in zip(services_lists, keep, strict=True) if k],
+        "services": pd.Series(labels[service_bits[keep]], dtype="str"),
         "renovated": numbers["renovated"][keep],
-        "grade": _clean_text(table.values("grade")).to_numpy(dtype=object)[keep].astype(str),
+        "grade": grade,
         "public_beds": numbers["public_beds"][keep],
         "dementia_beds": numbers["dementia_beds"][keep],
         "layer": layer,
         "source_file": file,
+        "source_sheet": pd.Series(sheets, dtype="str"),
         "source_row": kept_rows.astype(np.int64),
     }, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")
     rejects = rejection_frame(out.rejects)
     logger.info("%s: %d rows read, %d used (%d without coordinates), %d rejected, %d warnings",
-                file, n, len(frame), int((keep & keep_without_geometry).sum()), len(rejects),
-                len(out.warnings))
+                file, n + len(table.broken), len(frame), int((keep & keep_without_geometry).sum()),
+                len(rejects), len(out.warnings))
     return frame, rejects, list(out.warnings)
 
 
@@ -777,14 +1009,14 @@ def _match_names(stated: np.ndarray, names: pd.Series, codes: pd.Series) -> np.n
     folded: dict[str, str | None] = {}
     for name, code in zip(names.map(normalise_place_name), codes, strict=True):
         folded[name] = None if name in folded else code  # ambiguous when two fold alike
-    result = np.full(len(stated), "", dtype=object)
     code_set = set(codes)
-    for i, value in enumerate(stated):
-        if not value:
-            continue
-        code = exact.get(normalise_text(value)) or folded.get(normalise_place_name(value)) \
-            or (str(value) if str(value) in code_set else None)
-        result[i] = code or ""
+    # once per distinct stated name: registers repeat a handful of township names
+    positions, values = pd.factorize(pd.Series(stated, dtype=object))
+    matched = np.array([(exact.get(normalise_text(value)) or folded.get(normalise_place_name(value))
+                         or (str(value) if str(value) in code_set else "")) if value else ""
+                        for value in values], dtype=object)
+    result = np.full(len(stated), "", dtype=object)
+    result[positions >= 0] = matched[positions[positions >= 0]]
     return result
 
 
@@ -900,7 +1132,8 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
                 f"“{name_of.get(codes_by_polygon[i], codes_by_polygon[i])}”——已按坐标归属，"
                 "请核对坐标或所属街道")
     facilities["township_code"] = township_code
-    facilities["township_name"] = [name_of.get(c, "") for c in township_code]
+    facilities["township_name"] = pd.Series(township_code, index=facilities.index) \
+        .map(name_of).fillna("").to_numpy(dtype=object)
     facilities["outside_area"] = nearby
     innermost = np.full(n, "", dtype=object)
     for level, unit_frame in (units or {}).items():

@@ -11,8 +11,8 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ from lifecircle.geo.crs import metric_crs_for
 from lifecircle.layers.categories import normalise_text
 from lifecircle.layers.facilities import normalise_place_name
 from lifecircle.layers.rejects import rejection_frame
-from lifecircle.layers.tables import map_columns, read_vector
+from lifecircle.layers.tables import map_columns, pick_field, read_vector
+from lifecircle.text import parse_numbers, township_code
 
 logger = logging.getLogger(__name__)
 
@@ -107,25 +108,6 @@ def load_nbs_codes(path: str | Path | None = None) -> pd.DataFrame:
     return pd.read_csv(path or NBS_CODES_PATH, dtype=str, encoding="utf-8")
 
 
-def _clean_code(value: object) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = re.sub(r"\s", "", str(value))
-    if re.fullmatch(r"\d{12}", text) and text.endswith("000"):
-        return text[:9]  # 12-digit village-level form of a township code
-    return text if re.fullmatch(r"\d{9}", text) else ""
-
-
-def _number(value: object) -> float:
-    try:
-        number = float(str(value).replace(",", "").strip())
-    except (TypeError, ValueError):
-        return float("nan")
-    return number
-
-
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     """Keep only the polygonal parts of a geometry (make_valid may add lines or points)."""
     if geom is None or geom.is_empty:
@@ -136,16 +118,6 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     if not parts:
         return shapely.Polygon()
     return shapely.union_all(parts)
-
-
-def _field(mapping: dict[str, str], name: str | None, key: str, columns: Sequence[str],
-           file: str, setting: str) -> str | None:
-    if name is None:
-        return mapping.get(key)
-    if name not in columns:
-        raise InputError(f"{file}: {setting} = {name!r} is not a field of the file (fields: "
-                         f"{', '.join(columns)}) — correct [inputs.townships].{setting}")
-    return name
 
 
 def closest_official(name: str, county_nbs: pd.DataFrame) -> tuple[str, str] | None:
@@ -218,6 +190,10 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
     gdf = read_vector(path, layer=spec.layer, encoding=spec.encoding)
     warnings: list[str] = []
     rejects: list[dict[str, Any]] = []
+    if len(gdf) == 0:
+        raise InputError(f"{file}: the file has no features (no township polygons) — check "
+                         "[inputs.townships].path" + (" and layer" if spec.layer else "")
+                         + " (a county's boundaries can be fetched with lifecircle fetch)")
     if gdf.crs is None:
         bounds = gdf.total_bounds if len(gdf) else np.zeros(4)
         if np.all(np.abs(bounds[[0, 2]]) <= 180) and np.all(np.abs(bounds[[1, 3]]) <= 90):
@@ -230,9 +206,11 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
         gdf = gdf.to_crs("EPSG:4326")
     columns = [c for c in gdf.columns if c != gdf.geometry.name]
     mapping = map_columns(columns, TOWNSHIP_ALIASES, file=file)
-    name_col = _field(mapping, spec.name_field, "name", columns, file, "name_field")
-    code_col = _field(mapping, spec.code_field, "code", columns, file, "code_field")
-    kind_col = _field(mapping, spec.kind_field, "kind", columns, file, "kind_field")
+    pick = partial(pick_field, mapping, columns=columns, file=file,
+                   section="[inputs.townships]")
+    name_col = pick(spec.name_field, "name", setting="name_field")
+    code_col = pick(spec.code_field, "code", setting="code_field")
+    kind_col = pick(spec.kind_field, "kind", setting="kind_field")
     if name_col is None:
         raise InputError(f"{file}: no township name field found (fields: {', '.join(columns)}) — "
                          "set name_field = \"…\" under [inputs.townships]")
@@ -256,6 +234,8 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
     seen_codes: dict[str, int] = {}
     synthetic = 0
     attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).to_dict("records")
+    counts = {key: parse_numbers(gdf[mapping[key]]) for key in
+              ("households", "population", "population_60") if key in mapping}
     # Other attributes (e.g. staff counts a target needs) pass through under their own names.
     used = {name_col, code_col, kind_col,
             *(mapping.get(k) for k in ("households", "population", "population_60",
@@ -288,7 +268,8 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
             why = shapely.is_valid_reason(geom)
             geom = _polygonal(shapely.make_valid(geom))
             warnings.append(f"{file} 第{number}个要素“{name}”的边界无效（{why}），已自动修复")
-        code = _clean_code(values.get(code_col)) if code_col else ""
+        code = township_code(values.get(code_col)) if code_col else ""
+        code = code if re.fullmatch(r"\d{9}", code) else ""
         if code_col and not code and values.get(code_col) not in (None, "") \
                 and str(values.get(code_col)).lower() != "nan":
             warnings.append(f"{file} 第{number}个要素“{name}”的代码 '{values.get(code_col)}' 不是"
@@ -336,7 +317,7 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
                   "county_code": code[:6], "geometry": geom, "_row": number}
         for key in ("households", "population", "population_60", "population_registered"):
             if key in mapping:
-                record[key] = _number(values.get(mapping[key]))
+                record[key] = counts[key][i]
         for column in extra_columns:
             record[column] = values.get(column)
         records.append(record)

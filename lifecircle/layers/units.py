@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ import shapely
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import metric_crs_for
 from lifecircle.layers.rejects import rejection_frame
-from lifecircle.layers.tables import map_columns, read_vector
+from lifecircle.layers.tables import map_columns, pick_field, read_vector
+from lifecircle.text import clean_code, parse_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -81,16 +83,6 @@ class UnitSpec:
             )
 
 
-def clean_code(value: object) -> str:
-    """A code as text: ``329901100201.0`` -> ``'329901100201'``, blanks -> ``''``."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = re.sub(r"\s", "", str(value))
-    return "" if text.lower() in ("nan", "none") else text
-
-
 def unit_kind_from(name: str, code: str = "", kind_value: object = None) -> str:
     """``'村'`` or ``'社区'`` from a kind value, the name's suffix or the code ('' if unknown).
 
@@ -114,23 +106,6 @@ def unit_kind_from(name: str, code: str = "", kind_value: object = None) -> str:
         if 200 <= serial <= 399:
             return "村"
     return ""
-
-
-def _field(mapping: dict[str, str], name: str | None, key: str, columns: list[str], file: str,
-           setting: str) -> str | None:
-    if name is None:
-        return mapping.get(key)
-    if name not in columns:
-        raise InputError(f"{file}: {setting} = {name!r} is not a field of the file (fields: "
-                         f"{', '.join(columns)}) — correct {setting} under [[inputs.units]]")
-    return name
-
-
-def _number(value: object) -> float:
-    try:
-        return float(str(value).replace(",", "").strip())
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _largest_overlap(units: gpd.GeoSeries, townships: gpd.GeoDataFrame) -> tuple[np.ndarray,
@@ -188,6 +163,9 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
     file = spec.path.name
     gdf = read_vector(spec.path, layer=spec.layer, encoding=spec.encoding)
     warnings: list[str] = []
+    if len(gdf) == 0:
+        raise InputError(f"{file}: the file has no features (no unit polygons) — check path "
+                         f"under the [[inputs.units]] entry with level = \"{spec.level}\"")
     if gdf.crs is None:
         warnings.append(f"{file} 没有坐标系信息，按 WGS-84 经纬度读取")
         gdf = gdf.set_crs("EPSG:4326")
@@ -195,17 +173,16 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
         gdf = gdf.to_crs("EPSG:4326")
     columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     mapping = map_columns(columns, UNIT_ALIASES, file=file)
-    name_col = _field(mapping, spec.name_field, "name", columns, file, "name_field")
-    code_col = _field(mapping, spec.code_field, "code", columns, file, "code_field")
-    parent_col = _field(mapping, spec.parent_field, "parent", columns, file, "parent_field")
-    kind_col = _field(mapping, spec.kind_field, "kind", columns, file, "kind_field")
+    pick = partial(pick_field, mapping, columns=columns, file=file, section="[[inputs.units]]")
+    name_col = pick(spec.name_field, "name", setting="name_field")
+    code_col = pick(spec.code_field, "code", setting="code_field")
+    parent_col = pick(spec.parent_field, "parent", setting="parent_field")
+    kind_col = pick(spec.kind_field, "kind", setting="kind_field")
     fields = {
-        "households": _field(mapping, spec.households_field, "households", columns, file,
-                             "households_field"),
-        "population": _field(mapping, spec.population_field, "population", columns, file,
-                             "population_field"),
-        "population_60": _field(mapping, spec.population_60_field, "population_60", columns,
-                                file, "population_60_field"),
+        "households": pick(spec.households_field, "households", setting="households_field"),
+        "population": pick(spec.population_field, "population", setting="population_field"),
+        "population_60": pick(spec.population_60_field, "population_60",
+                              setting="population_60_field"),
         "population_registered": mapping.get("population_registered"),
     }
     # staff counts a staffing target reads per unit (staff_<key>) pass through
@@ -221,6 +198,9 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
     attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).to_dict("records")
+    counts = {key: parse_numbers(gdf[col]) if col else np.full(len(gdf), np.nan)
+              for key, col in fields.items()}
+    staff = {col: parse_numbers(gdf[col]) for col in staff_columns}
     for i, values in enumerate(attributes):
         number = i + 1
         name = str(values.get(name_col) or "").strip()
@@ -249,8 +229,8 @@ def read_units(spec: UnitSpec, townships: gpd.GeoDataFrame
             "code": code, "name": name or code, "level": spec.level,
             "unit_kind": unit_kind_from(name, code, values.get(kind_col) if kind_col else None),
             "parent_value": parent_value,
-            **{key: _number(values.get(col)) if col else np.nan for key, col in fields.items()},
-            **{col: _number(values.get(col)) for col in staff_columns},
+            **{key: counts[key][i] for key in fields},
+            **{col: staff[col][i] for col in staff_columns},
             "geometry": geom, "row": number,
         })
     units = gpd.GeoDataFrame(records,
