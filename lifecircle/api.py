@@ -205,7 +205,7 @@ def read_register(
         register row (see docs/architecture.md for the columns). Kept rows with a problem
         (no coordinates, …) are logged as warnings.
     rejected : pandas.DataFrame
-        ``layer, file, row, name, reason, fix`` for every row not used.
+        ``layer, file, sheet, row, name, reason, fix`` for every row not used.
 
     Examples
     --------
@@ -214,7 +214,7 @@ def read_register(
     >>> fac.crs.to_epsg(), fac.index[0]
     (4326, 'elder_care_centres:3')
     >>> list(rejected.columns)
-    ['layer', 'file', 'row', 'name', 'reason', 'fix']
+    ['layer', 'file', 'sheet', 'row', 'name', 'reason', 'fix']
     """
     spec = LayerSpec(category=category, path=Path(path), crs=crs, sheet=sheet,
                      columns=dict(columns or {}), encoding=encoding, layer_name=layer,
