@@ -69,12 +69,15 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
         style_function=lambda f: {
             "fillColor": share_color(f["properties"]["share"]), "color": "#333",
             "weight": 1.5, "fillOpacity": 0.7},
-        # Name and share stay on the map, so colour is never the only cue.
-        tooltip=folium.GeoJsonTooltip(["label"], labels=False, permanent=True,
-                                      direction="center", class_name="lc-county-label"),
+        # Name and share stay on the map, so colour is never the only cue; a click opens the
+        # county. The label is set as text, never as HTML.
         on_each_feature=folium.JsCode(
-            "function(feature, layer) {layer.on('click', function() "
-            "{window.location.href = feature.properties.href;});}"),
+            "function(feature, layer) {"
+            "var text = document.createElement('span');"
+            "text.textContent = feature.properties.label;"
+            "layer.bindTooltip(text, {permanent: true, direction: 'center', "
+            "className: 'lc-county-label'});"
+            "layer.on('click', function() {window.location.href = feature.properties.href;});}"),
     )
     layer.add_to(m)
     m.get_root().html.add_child(folium.Element(_legend(lang)))
