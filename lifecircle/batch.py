@@ -493,7 +493,7 @@ def write_province_outputs(result: BatchResult, *, lang: str = "zh") -> None:
     status, error and timing, read by the next run to skip or retry counties).
     """
     from lifecircle import report
-    from lifecircle.maps.i18n import label
+    from lifecircle.i18n import label
     from lifecircle.maps.province import province_map_html, province_summary_html
     from lifecircle.output import write_bytes_atomic, write_json, write_text_atomic
 

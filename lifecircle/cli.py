@@ -21,6 +21,7 @@ from rich.table import Table
 
 from lifecircle.coverage.targets import GapReport
 from lifecircle.errors import LifecircleError
+from lifecircle.i18n import LANGS, label
 from lifecircle.report import SUMMARY_HEADERS, summary_rows
 from lifecircle.results import RunResult
 
@@ -42,7 +43,12 @@ OutOpt = Annotated[
 ]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Report language: zh (default) or en.")]
 OfflineOpt = Annotated[
-    bool, typer.Option("--offline-map", help="Inline Leaflet: maps make no network request.")
+    bool,
+    typer.Option(
+        "--offline-map",
+        help="Draw no public basemap tiles: maps make no network request (Leaflet is always "
+        "inlined).",
+    ),
 ]
 BasemapOpt = Annotated[str | None, typer.Option("--basemap", help="osm, tianditu, amap or none.")]
 TilesOpt = Annotated[
@@ -60,91 +66,21 @@ SensitivityOpt = Annotated[
     ),
 ]
 
+# Console words from lifecircle.i18n (``cli_<key>``; statuses are the shared labels).
+_TEXT_KEYS = (
+    "township", "code", "kind", "unmet_targets", "indicator", "value", "target", "status",
+    "layer", "used", "rejected", "per_township", "area", "layers", "written", "warnings",
+    "rejected_rows", "coverage", "minutes", "siting", "counties", "county", "state", "error",
+    "seconds", "done", "skipped", "failed", "audit", "sensitivity", "interrupted",
+)
 _TEXT = {
-    "zh": {
-        "township": "乡镇",
-        "code": "代码",
-        "kind": "类型",
-        "met": "达标",
-        "not_met": "未达标",
-        "na": "不适用",
-        "unmet_targets": "未达标指标",
-        "indicator": "指标",
-        "value": "现状",
-        "target": "目标",
-        "status": "状态",
-        "layer": "图层",
-        "used": "采用",
-        "rejected": "剔除",
-        "per_township": "各乡镇目标达成情况",
-        "area": "全区目标",
-        "layers": "登记表",
-        "written": "结果已写入",
-        "warnings": "提示",
-        "rejected_rows": "条记录被剔除，见",
-        "coverage": "老年人步行可达率（各类乡镇最长步行时间内）",
-        "minutes": "分钟",
-        "interrupted": "已中断（Ctrl-C）：没有写出任何结果，{out} 中原有的结果保持不变",
-        "audit": "步行路网（{rules} 规则）：保留 {kept:.1f} km，剔除 {dropped:.1f} km{by_rule}；"
-        "连通部分 {parts} 个（主网含 {share:.1%} 节点）；"
-        "距道路超过 {snap:g} 米的设施 {far_fac} 个、老年人 {far_pop60:.0f} 人；"
-        "区外设施 {outside} 个（服务区内居民，不计入乡镇数量）",
-        "sensitivity": "敏感性：{settings} 下，{total} 个乡镇×指标结论中 {fragile} 个不稳定",
-        "sensitivity_columns": ("指标", "稳健", "不稳定", "不稳定的乡镇（最低–最高）"),
-        "counties": "县（市、区）",
-        "county": "县（市、区）",
-        "state": "状态",
-        "error": "错误",
-        "seconds": "用时（秒）",
-        "done": "已完成",
-        "skipped": "未变化，跳过",
-        "failed": "失败",
-        "siting": "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
-        "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
-    },
-    "en": {
-        "township": "Township",
-        "code": "Code",
-        "kind": "Kind",
-        "met": "met",
-        "not_met": "not met",
-        "na": "n/a",
-        "unmet_targets": "Targets not met",
-        "indicator": "Indicator",
-        "value": "Value",
-        "target": "Target",
-        "status": "Status",
-        "layer": "Layer",
-        "used": "used",
-        "rejected": "rejected",
-        "per_township": "Targets per township",
-        "area": "District targets",
-        "layers": "Registers",
-        "written": "Outputs written to",
-        "warnings": "Warnings",
-        "rejected_rows": "rows rejected, see",
-        "coverage": "Seniors within walking reach (longest threshold of each kind)",
-        "minutes": "min",
-        "interrupted": "interrupted (Ctrl-C): nothing was written; the previous output in "
-        "{out} is untouched",
-        "audit": "Walk network ({rules} rules): kept {kept:.1f} km, dropped {dropped:.1f} km"
-        "{by_rule}; {parts} connected part(s) (main part {share:.1%} of nodes); farther than "
-        "{snap:g} m from any road: {far_fac} facilities, {far_pop60:.0f} seniors; {outside} "
-        "facilities outside the area serve residents inside (not counted for townships)",
-        "sensitivity": "Sensitivity over {settings}: {fragile} of {total} township x target "
-        "statuses are fragile",
-        "sensitivity_columns": ("Target", "Robust", "Fragile", "Fragile townships (low–high)"),
-        "counties": "Counties",
-        "county": "County",
-        "state": "Status",
-        "error": "Error",
-        "seconds": "Time (s)",
-        "done": "finished",
-        "skipped": "unchanged, skipped",
-        "failed": "failed",
-        "siting": "Proposed {name}: {sites} sites ({method}, optimality gap {gap:.1%}): "
-        "coverage {before:.1%} -> {after:.1%}, see proposed_sites.csv",
-    },
+    lang: {
+        **{key: label(f"cli_{key}", lang) for key in _TEXT_KEYS},
+        **{key: label(key, lang) for key in ("met", "not_met", "na")},
+        "sensitivity_columns": tuple(label(f"cli_sensitivity_col_{k}", lang)
+                                     for k in ("target", "robust", "fragile", "townships")),
+    }
+    for lang in LANGS
 }
 
 

@@ -565,9 +565,13 @@ def write_gpkg(path: Path, layers: Mapping[str, pd.DataFrame | None],
 
 
 def file_record(path: Path) -> dict[str, Any]:
-    """Path, size and SHA-256 of an input file, for ``run.json``."""
+    """Path, size, SHA-256 and modification time (UTC) of an input file, for ``run.json``."""
+    from datetime import UTC, datetime
+
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest}
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(timespec="seconds")
+    return {"path": str(path), "bytes": stat.st_size, "sha256": digest, "modified": modified}
 
 
 _VERSIONED = ("lifecircle", "numpy", "scipy", "pandas", "geopandas", "shapely", "pyogrio",

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,14 @@ from lifecircle.coverage.targets import (
     evaluate_targets,
     parse_targets,
 )
+from lifecircle.coverage.views import kind_service_areas, target_walks, uncovered_cells
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import InputError, NetworkError
 from lifecircle.geo.network import WalkNetwork
 from lifecircle.geo.network_audit import audit_network, dropped_ways
 from lifecircle.geo.osm import NetworkSpec, load_walk_graph_and_ways, townships_without_roads
 from lifecircle.geo.population import demand_points
+from lifecircle.i18n import has_label, label
 from lifecircle.layers.categories import CategoryRegistry, load_registry
 from lifecircle.layers.facilities import (
     LayerSpec,
@@ -97,6 +100,7 @@ class RunOptions:
     tiles_url: str | None = None
     tianditu_key: str | None = None
     siting: bool = True
+    picture_dpi: int = 300
     sensitivity: bool = False  # --sensitivity; a [sensitivity] section in the plan also asks
 
 
@@ -562,6 +566,11 @@ def analyse(
             f"{len(unsnapped)} 个设施距路网超过 {plan.walk.max_snap_m:g} 米，未计入步行覆盖："
             + "、".join(unsnapped["facility_id"].astype(str).head(20))
         ])
+    with _timed(timings, "map layers"):
+        kinds = sorted(set(townships["kind"].dropna().astype(str)))
+        walks = target_walks(report.rows, plan.walk, kinds)
+        walk_areas = kind_service_areas(coverage.service_areas, townships, walks)
+        walk_uncovered = uncovered_cells(coverage.demand, walks)
     sites, siting, before_after = None, {}, None
     if options.siting:
         with _timed(timings, "siting"), _collecting_logged_warnings(warnings):
@@ -573,6 +582,7 @@ def analyse(
         with _timed(timings, "sensitivity"):
             sensitivity = _sensitivity(plan, inputs, coverage, townships, units, progress=progress)
     run_info = {
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "study": plan.study.name,
         "plan": str(plan.path),
         "year": plan.study.year,
@@ -616,6 +626,9 @@ def analyse(
         network=inputs.network_summary,
         warnings=warnings,
         run_info=run_info,
+        target_walks=walks,
+        walk_areas=walk_areas,
+        walk_uncovered=walk_uncovered,
         outside_facilities=inputs.outside_facilities,
         network_audit=run_info["network_audit"],
         dropped_ways=inputs.dropped_ways,
@@ -623,15 +636,6 @@ def analyse(
     )
 
 
-_REJECT_HEADERS_ZH = {
-    "layer": "图层",
-    "file": "文件",
-    "sheet": "工作表",
-    "row": "行号",
-    "name": "名称",
-    "reason": "原因",
-    "fix": "建议",
-}
 
 
 def _outside_table(outside: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
@@ -681,7 +685,8 @@ def write_outputs(
 ) -> None:
     """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
     from lifecircle import report as gap_report
-    from lifecircle.maps import briefing, webmap
+    from lifecircle.maps import briefing, static, webmap
+    from lifecircle.maps.tables import before_after_table, site_records, township_page_name
 
     lang = result.lang
     steps = 5
@@ -689,19 +694,17 @@ def write_outputs(
     gap = GapReport(rows=result.gaps, summary=result.gap_summary)
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
     gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
-    rejected = result.rejected.rename(columns=_REJECT_HEADERS_ZH) if lang == "zh" \
-        else result.rejected
-    write_csv(rejected, folder / "rejected.csv")
+    headers = {c: label(f"rej_{c}", lang) for c in result.rejected.columns if has_label(f"rej_{c}")}
+    write_csv(result.rejected.rename(columns=headers), folder / "rejected.csv")
     if result.outside_facilities is not None and len(result.outside_facilities):
         write_csv(_outside_table(result.outside_facilities, lang),
                   folder / "outside_facilities.csv")
     if result.before_after is not None:
-        write_csv(result.before_after, folder / "siting_before_after.csv")
+        write_csv(before_after_table(result.before_after, lang),
+                  folder / "siting_before_after.csv")
     if result.proposed_sites is not None:
-        sites = result.proposed_sites
-        table = pd.DataFrame(sites.drop(columns="geometry")).assign(
-            lon=sites.geometry.x.round(6).to_numpy(), lat=sites.geometry.y.round(6).to_numpy())
-        write_csv(table, folder / "proposed_sites.csv")
+        write_csv(site_records(result, result.proposed_sites, lang),
+                  folder / "proposed_sites.csv")
 
     progress("写出 GeoPackage", 1, steps)
     write_results_gpkg(result, folder / "results.gpkg",
@@ -718,19 +721,30 @@ def write_outputs(
     write_text_atomic(
         folder / "overview.html", webmap.render_html(webmap.overview_map(result, **map_options))
     )
-    township_html = {}
     codes = list(result.townships["code"])
-    for i, (code, name) in enumerate(zip(codes, result.townships["name"], strict=True)):
+    stems = {
+        code: township_page_name(code, name).removesuffix(".html")
+        for code, name in zip(codes, result.townships["name"], strict=True)
+    }
+    for i, code in enumerate(codes):
         progress("绘制乡镇地图", i, len(codes))
         html = webmap.render_html(webmap.township_map(result, code, **map_options))
-        township_html[code] = html
-        file_name = f"{code}-{folder_name(name, max_bytes=200)}.html"
-        write_text_atomic(folder / "townships" / file_name, html)
+        write_text_atomic(folder / "townships" / f"{stems[code]}.html", html)
+    progress("绘制打印版地图图片", 3, steps)
+    pictures = static.write_static_maps(
+        result, folder, lang=lang, dpi=options.picture_dpi, stems=stems
+    )
     progress("写出简报", 4, steps)
+    links = {"overview": "overview.html"} | {
+        code: f"townships/{stem}.html" for code, stem in stems.items()
+    }
     write_text_atomic(
         folder / "briefing.html",
         briefing.render_briefing(
-            result, lang=lang, offline=map_options["offline"], township_map_html=township_html
+            result,
+            lang=lang,
+            pictures={key: picture.screen_png for key, picture in pictures.items()},
+            links=links,
         ),
     )
     write_json(folder / "run.json", result.run_info)

@@ -18,50 +18,28 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from lifecircle.coverage.targets import LEVEL_ZH, STATUS_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.coverage.targets import LEVEL_ZH, SUMMARY_COLUMNS, UNIT_ZH, GapReport
+from lifecircle.i18n import has_label, label
 from lifecircle.output import csv_text, write_csv
 
 logger = logging.getLogger(__name__)
 
 LANGS = ("zh", "en")
-STATUS_FILL = {"met": "C6EFCE", "not_met": "FFC7CE", "na": "D9D9D9"}  # green / red / grey
-STATUS_EN = {"met": "met", "not_met": "not met", "na": "n/a"}
+# light blue / light orange / grey: the maps' colour-blind-safe pair (lifecircle.maps.palette)
+STATUS_FILL = {"met": "BDD7EE", "not_met": "F8CBAD", "na": "D9D9D9"}
+# Output columns in order; headers are the i18n labels ``col_<key>``.
+COLUMNS = ("target_id", "indicator", "document", "target_type", "level", "unit_code",
+           "unit_name", "parent_code", "kind", "year", "value", "target_value", "unit", "status",
+           "shortfall", "shortfall_unit", "met_units", "total_units", "trajectory", "note")
+_SUMMARY_KEYS = ("target_id", "indicator", "year", "value", "target_value", "status",
+                 "shortfall", "met_units")
+SUMMARY_HEADERS = {lang: tuple(label(f"col_{k}", lang) for k in _SUMMARY_KEYS) for lang in LANGS}
 
-# Output columns in order: key -> (Chinese header, English header).
-COLUMNS: dict[str, tuple[str, str]] = {
-    "target_id": ("指标编号", "Target id"),
-    "indicator": ("指标", "Indicator"),
-    "document": ("依据文件", "Document"),
-    "target_type": ("指标类型", "Type"),
-    "level": ("层级", "Level"),
-    "unit_code": ("单元代码", "Unit code"),
-    "unit_name": ("单元名称", "Unit"),
-    "parent_code": ("上级代码", "Parent code"),
-    "kind": ("乡镇类型", "Kind"),
-    "year": ("评估年份", "Year"),
-    "value": ("现状值", "Value"),
-    "target_value": ("目标值", "Target"),
-    "unit": ("单位", "Unit of value"),
-    "status": ("状态", "Status"),
-    "shortfall": ("差距", "Shortfall"),
-    "shortfall_unit": ("差距单位", "Shortfall unit"),
-    "met_units": ("达标单元数", "Units met"),
-    "total_units": ("单元总数", "Units"),
-    "trajectory": ("年度目标路径", "Trajectory"),
-    "note": ("说明", "Note"),
-}
-TYPE_ZH = {
-    "presence": "逐单元配置", "unit_coverage": "单元覆盖率", "count": "设施数量",
-    "district_presence": "全区配置", "service_circle": "服务圈覆盖", "ratio": "床位比例",
-    "colocation": "共建率", "new_facilities": "年度新增", "floor_area": "每百户面积",
-    "staffing": "人员配备", "facility_share": "设施达标率",
-}
-KIND_ZH = {"street": "街道", "town": "镇/乡"}
-SUMMARY_HEADERS = {
-    "zh": ("指标编号", "指标", "评估年份", "现状", "目标", "状态", "差距", "达标单元"),
-    "en": ("Target", "Indicator", "Year", "Value", "Target value", "Status", "Shortfall",
-           "Units met"),
-}
+
+def _word(prefix: str, value: Any, lang: str) -> Any:
+    """The i18n label ``<prefix><value>`` in ``lang``, or ``value`` itself when there is none."""
+    key = f"{prefix}{value}"
+    return label(key, lang) if isinstance(value, str) and has_label(key) else value
 
 
 def _check_lang(lang: str) -> None:
@@ -91,19 +69,17 @@ def _localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     for column in COLUMNS:
         if column not in frame:
             frame[column] = np.nan
+    frame["status"] = frame["status"].map(lambda v: _word("", v, lang))
+    frame["target_type"] = frame["target_type"].map(lambda v: _word("type_", v, lang))
+    frame["kind"] = frame["kind"].map(lambda v: _word("", v, lang))
     if lang == "zh":
-        frame["status"] = frame["status_zh"]
-        frame["target_type"] = frame["target_type"].map(lambda v: TYPE_ZH.get(v, v))
         frame["level"] = frame["level"].map(lambda v: LEVEL_ZH.get(v, v))
-        frame["kind"] = frame["kind"].map(lambda v: KIND_ZH.get(v, v))
         for column in ("unit", "shortfall_unit"):
             frame[column] = frame[column].map(lambda v: UNIT_ZH.get(v, v))
-    else:
-        frame["status"] = frame["status"].map(lambda v: STATUS_EN.get(v, v))
-        if "note_en" in frame:
-            frame["note"] = frame["note_en"]
+    elif "note_en" in frame:
+        frame["note"] = frame["note_en"]
     out = frame[list(COLUMNS)]
-    return out.rename(columns={k: v[0 if lang == "zh" else 1] for k, v in COLUMNS.items()})
+    return out.rename(columns={k: label(f"col_{k}", lang) for k in COLUMNS})
 
 
 def gaps_table(report: GapReport, *, lang: str = "zh") -> pd.DataFrame:
@@ -225,14 +201,11 @@ def sensitivity_table(sensitivity: Any, lang: str = "zh") -> pd.DataFrame:
                                           aggfunc="first", sort=False)
     wide = wide[[s.label for s in sensitivity.settings if s.label in wide.columns]]
     table = sensitivity.ranges.join(wide, on=keys)
+    table["statuses"] = table["statuses"].map(
+        lambda v: "/".join(str(_word("", p, lang)) for p in str(v).split("/")))
     if lang == "zh":
         table["level"] = table["level"].map(lambda v: LEVEL_ZH.get(v, v))
-        table["statuses"] = table["statuses"].map(
-            lambda v: "/".join(STATUS_ZH.get(p, p) for p in str(v).split("/")))
         table["robustness"] = table["robustness_zh"]
-    else:
-        table["statuses"] = table["statuses"].map(
-            lambda v: "/".join(STATUS_EN.get(p, p) for p in str(v).split("/")))
     columns = [*_SENSITIVITY_HEADERS, *wide.columns]
     table = table[columns].rename(columns={k: v[0 if lang == "zh" else 1]
                                            for k, v in _SENSITIVITY_HEADERS.items()})
@@ -282,7 +255,7 @@ def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh", *,
     wb = Workbook()
     summary_ws = wb.active
     used: set[str] = set()
-    summary_ws.title = _sheet_title("汇总" if lang == "zh" else "Summary", used)
+    summary_ws.title = _sheet_title(label("summary_sheet", lang), used)
     summary = report.summary
     _write_sheet(summary_ws, _localise(summary, lang), list(summary["status"]))
     combined = _combined(report)
@@ -402,7 +375,7 @@ def summary_rows(report: GapReport, lang: str = "zh") -> list[tuple[str, ...]]:
     _check_lang(lang)
     rows = []
     for r in report.summary.itertuples():
-        status = r.status_zh if lang == "zh" else STATUS_EN.get(r.status, r.status)
+        status = _word("", r.status, lang)
         counted = isinstance(r.total_units, int | float) and math.isfinite(r.total_units)
         units = f"{r.met_units:.0f}/{r.total_units:.0f}" if counted else ""
         shortfall = "" if r.status != "not_met" else _format(r.shortfall, r.shortfall_unit, lang)

@@ -82,6 +82,15 @@ class RunResult:
         one channel for warnings: loaders return them, the pipeline collects them here).
     out_dir
         The folder the outputs were written to (``None`` when nothing was written).
+    target_walks
+        ``target_id, category, kind, threshold_min``: the category and walk each township-level
+        target is judged at, per township kind (:func:`lifecircle.coverage.views.target_walks`).
+    walk_areas
+        ``category, kind, threshold_min, geometry``: service areas at those walks, clipped to
+        the townships of each kind.
+    walk_uncovered
+        ``category, kind, threshold_min, cell_id, township_code, pop, pop60, time_min,
+        geometry``: the cells with people beyond those walks.
     run_info
         Parameters, input hashes, versions, timings (written to run.json); built from the typed
         fields above, kept for readers of run.json.
@@ -120,6 +129,9 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     out_dir: Path | None = None
     run_info: dict[str, Any] = field(default_factory=dict)
+    target_walks: pd.DataFrame | None = None
+    walk_areas: gpd.GeoDataFrame | None = None
+    walk_uncovered: gpd.GeoDataFrame | None = None
     outside_facilities: gpd.GeoDataFrame | None = None
     network_audit: dict[str, Any] = field(default_factory=dict)
     dropped_ways: gpd.GeoDataFrame | None = None

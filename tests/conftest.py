@@ -75,3 +75,14 @@ def sample_graph() -> nx.MultiDiGraph:
 
     assert SAMPLE_NETWORK.exists(), f"{SAMPLE_NETWORK} is missing: run python -m tools.sample"
     return load_walk_graph(NetworkSpec(path=SAMPLE_NETWORK))
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The sample district's plan run once per session into a temporary folder (about 20 s):
+    ``(RunResult, output folder)``. Pictures at full print resolution (300 dpi)."""
+    from lifecircle.pipeline import run_plan
+    from lifecircle.plan import SAMPLE_PLAN, load_plan
+
+    out = tmp_path_factory.mktemp("demo_run") / "示范区"
+    return run_plan(load_plan(SAMPLE_PLAN), out)

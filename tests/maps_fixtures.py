@@ -14,6 +14,8 @@ import pandas as pd
 import shapely
 from shapely.geometry import Point, box
 
+from lifecircle.coverage.views import kind_service_areas, target_walks
+from lifecircle.coverage.walk import KindWalk, WalkModel
 from lifecircle.layers.rejects import REJECT_COLUMNS
 from lifecircle.results import RunResult
 
@@ -40,6 +42,9 @@ CATEGORIES = {
 WALK = {"speed_mps": 1.0, "thresholds_min": [5.0, 10.0, 15.0],
         "by_kind": {"street": {"thresholds_min": [5, 10, 15]},
                     "town": {"speed_mps": 1.2, "thresholds_min": [10, 15, 20]}}}
+WALK_MODEL = WalkModel(speed_mps=1.0, thresholds_min=(5.0, 10.0, 15.0), by_kind={
+    "street": KindWalk(speed_mps=1.0, thresholds_min=(5.0, 10.0, 15.0)),
+    "town": KindWalk(speed_mps=1.2, thresholds_min=(10.0, 15.0, 20.0))})
 THRESHOLDS_ALL = (5, 10, 15, 20)
 
 _WORD = {"elder_care_centre": "养老院", "meal_point": "助餐点", "social_work_station": "社工站"}
@@ -134,9 +139,9 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
 
     gaps = []
     statuses = [("met", "not_met", "met", "na"), ("not_met", "met", "not_met", "met")]
-    targets = [("elder_cover", "养老服务设施15分钟步行覆盖率", "%", 80.0),
-               ("meal_presence", "每个乡镇至少1处老年助餐点", "处", 1.0)]
-    for (tid, indicator, unit, tv), st in zip(targets, statuses, strict=True):
+    targets = [("elder_cover", "养老服务设施15分钟步行覆盖率", "%", 80.0, "elder_care_centre"),
+               ("meal_presence", "每个乡镇至少1处老年助餐点", "处", 1.0, "meal_point")]
+    for (tid, indicator, unit, tv, category), st in zip(targets, statuses, strict=True):
         for (code, tname, kind, *_r), status in zip(TOWNSHIPS, st, strict=True):
             value = {"met": tv + 5, "not_met": tv / 2, "na": np.nan}[status]
             gaps.append({"target_id": tid, "indicator": indicator, "document": "十四五规划",
@@ -147,7 +152,11 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
                          "shortfall": 0.0 if status != "not_met" else tv / 2,
                          "shortfall_unit": "facilities",
                          "note": "镇域人口不足" if status == "na" else "",
-                         "note_en": "too few people" if status == "na" else ""})
+                         "note_en": "too few people" if status == "na" else "",
+                         "category": category,
+                         # the circle is judged at 15 minutes in streets, 20 in towns
+                         "threshold_min": (15.0 if kind == "street" else 20.0)
+                         if tid == "elder_cover" else np.nan})
     gaps.append({"target_id": "village_room", "indicator": "村(居)社工室覆盖",
                  "document": "十四五规划", "target_type": "presence", "level": "village",
                  "unit_code": "310117101201", "unit_name": "<i>东村</i>",
@@ -169,7 +178,8 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
          "township_code": ["310117002", "310117101", "310117101"],
          "township_name": ["永丰街道", XSS_TOWNSHIP, XSS_TOWNSHIP],
          "newly_covered_pop60": [420.0, 310.0, 150.0], "newly_covered_pop": [1500.0, 900.0, 400],
-         "marginal_gain": [420.0, 310.0, 150.0], "forced": [False, True, False]},
+         "marginal_gain": [420.0, 310.0, 150.0], "forced": [False, True, False],
+         "road_name": ["青石路", "", "柳岸路"]},
         geometry=[Point(121.36, 31.015), Point(121.32, 30.985), Point(121.31, 30.99)],
         crs="EPSG:4326")
 
@@ -179,12 +189,22 @@ def make_result(*, n_per_category: int = 16, lang: str = "zh", extra_meal: int =
         geometry=[box(121.32, 30.97, 121.34, 31.00), box(121.30, 30.97, 121.32, 31.00)],
         crs="EPSG:4326")
 
+    # what the maps show per target (coverage.views on the fixture's frames; the uncovered
+    # cells of a kind's walk are the fixture's cells of that threshold in townships of the kind)
+    walks = target_walks(gaps, WALK_MODEL, ["street", "town"])
+    kind_of = dict(zip(townships["code"], townships["kind"], strict=True))
+    unc_kind = uncovered.assign(kind=uncovered["township_code"].map(kind_of))
+    keys = walks[["category", "kind", "threshold_min"]].drop_duplicates()
+    walk_uncovered = unc_kind.merge(keys, on=["category", "kind", "threshold_min"])
+
     return RunResult(
         study_name="示范区 2025", lang=lang, townships=townships, facilities=facilities,
         categories=CATEGORIES, service_areas=service_areas, uncovered=uncovered,
         township_metrics=township_metrics, gaps=gaps, gap_summary=summary,
         rejected=pd.DataFrame(columns=list(REJECT_COLUMNS)),
-        proposed_sites=sites, run_info={"walk": WALK}, units={"village": villages})
+        proposed_sites=sites, run_info={"walk": WALK}, units={"village": villages},
+        target_walks=walks, walk_areas=kind_service_areas(service_areas, townships, walks),
+        walk_uncovered=gpd.GeoDataFrame(walk_uncovered, geometry="geometry", crs="EPSG:4326"))
 
 
 def bounds_box(code: str) -> shapely.Polygon:

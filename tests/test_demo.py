@@ -137,7 +137,7 @@ def test_demo_in_english(tmp_path):
         app, ["demo", "--out", str(out), "--lang", "en"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    assert "not met" in result.output
+    assert "Not met" in result.output
     columns = list(pd.read_csv(out / "rejected.csv", encoding="utf-8-sig").columns)
     assert columns == ["layer", "file", "sheet", "row", "name", "reason", "fix"]
 
@@ -180,13 +180,20 @@ def test_site_command_overrides_the_plan(tmp_path):
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    sites = pd.read_csv(out / "proposed_sites.csv", encoding="utf-8-sig")
-    assert list(sites["rank"]) == [1, 2, 3]
-    assert set(sites["category"]) == {"elder_care_centre"}
-    assert sites["newly_covered_pop60"].gt(0).all()
-    assert sites["township_code"].astype(str).str.match(r"^329901\d{3}$").all()
+    sites = pd.read_csv(out / "proposed_sites.csv", encoding="utf-8-sig", dtype={"乡镇代码": str})
+    assert list(sites["序号"]) == [1, 2, 3]
+    assert set(sites["类别"]) == {"养老服务设施"}
+    assert sites["新增覆盖60岁及以上人口"].gt(0).all()
+    assert sites["乡镇代码"].str.match(r"^329901\d{3}$").all()
+    # decision-ready: positions in the three systems (GCJ-02 ~500 m off WGS-84), rounded
+    # people, the nearest road's name from the network
+    shift = sites["经度（GCJ-02，高德/腾讯）"] - sites["经度（WGS-84，天地图/OSM）"]
+    assert shift.abs().gt(1e-3).all()
+    assert (sites["新增覆盖人口"] == sites["新增覆盖人口"].round()).all()
+    assert sites["最近道路"].notna().all() and sites["最近道路"].str.endswith("路").any()
     before_after = pd.read_csv(out / "siting_before_after.csv", encoding="utf-8-sig")
-    assert {"value_before", "value_after"} <= set(before_after.columns)
+    assert {"新增前现状", "新增后现状", "新增后状态"} <= set(before_after.columns)
+    assert set(before_after["新增后状态"]) <= {"达标", "未达标", "不适用"}
     layers = {name for name, _ in pyogrio.list_layers(out / "results.gpkg")}
     assert "proposed_sites" in layers
 

@@ -175,3 +175,29 @@ def test_snap_points_equal_shapely_on_real_extracts(osm_graphs, max_snap_m):
                                    atol=1e-6)
         assert snaps.ok.tolist() == ([False] * 5 + (ref_dist <= max_snap_m).tolist())
         assert np.isinf(snaps.distance_m[:5]).all() and (snaps.edge[:5] == -1).all()
+
+
+def test_street_names_follow_the_kept_edges_and_the_nearest_named_one():
+    # both directions of 0-1 (青石路) are one edge; a longer parallel 1-2 way keeps its own
+    # name; edge 1-2 is unnamed, 2-3 named
+    net = WalkNetwork.from_arrays([0.0, 100.0, 200.0, 300.0], [0.0] * 4, [0, 1, 1, 2, 2],
+                                  [1, 0, 2, 3, 1],
+                                  edge_length_m=[100.0, 100.0, 100.0, 100.0, 180.0],
+                                  edge_name=["青石路", "青石路", "", "柳岸路", "小河弄"])
+    assert net.edge_name.tolist() == ["青石路", "", "小河弄", "柳岸路"]
+    names = net.street_names([10.0, 150.0, 290.0, 150.0], [5.0, 20.0, 10.0, 900.0],
+                             max_distance_m=300.0)
+    # 150 m along the unnamed edge the named way beside it (20 m) is nearer than 青石路 and
+    # 柳岸路 (50 m); 900 m off the line nothing is near enough
+    assert names.tolist() == ["青石路", "小河弄", "柳岸路", ""]
+    unnamed = WalkNetwork.from_arrays([0.0, 100.0], [0.0, 0.0], [0], [1])
+    assert unnamed.edge_name is None and unnamed.street_names([0.0], [0.0]).tolist() == [""]
+
+
+def test_from_graph_keeps_street_names(osm_graphs):
+    graph = next(iter(osm_graphs.values()))
+    net = WalkNetwork.from_graph(graph)
+    tagged = {n if isinstance(n, str) else n[0] for _, _, n in graph.edges(data="name") if n}
+    assert net.edge_name is not None and net.edge_name.size == net.n_edges
+    kept = set(net.edge_name) - {""}
+    assert kept and kept <= tagged

@@ -59,7 +59,9 @@ def test_csv_in_english(tmp_path, report):
     path = write_gaps_csv(report, tmp_path / "gaps_en.csv", lang="en")
     table = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False)
     assert list(table.columns[:3]) == ["Target id", "Indicator", "Document"]
-    assert set(table["Status"]) == {"met", "not met", "n/a"}
+    assert set(table["Status"]) == {"Met", "Not met", "N/A"}
+    # the English table names types in words, not internal keys
+    assert "presence" not in set(table["Type"]) and "Presence per unit" in set(table["Type"])
     notes = " ".join(table["Note"])
     assert "missing input" in notes and "minor_protection" in notes
     with pytest.raises(ValueError, match="lang"):
@@ -122,4 +124,4 @@ def test_summary_rows(report):
     assert by_id["regional"][3:6] == ("2 处", "2 处", "达标")
     assert by_id["kids"][2] == "2025"
     en = {r[0]: r for r in summary_rows(report, lang="en")}
-    assert en["beds"][3] == "26.7 beds/1000 seniors" and en["beds"][5] == "met"
+    assert en["beds"][3] == "26.7 beds/1000 seniors" and en["beds"][5] == "Met"

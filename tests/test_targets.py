@@ -401,6 +401,22 @@ def test_service_circle_seniors_per_township_and_area():
     summary = report.summary.iloc[0]
     assert summary["value"] == pytest.approx(400000 / 7500, abs=1e-3)
     assert summary["status"] == "met"
+    # each row names the walk it was judged at (the maps draw that one); the area mixes two
+    assert rows["threshold_min"].tolist() == [15.0, 15.0, 20.0, 20.0]
+    assert (rows["category"] == "meal_point").all()
+    assert math.isnan(summary["threshold_min"])
+
+
+def test_distance_circle_rows_name_no_walk_minutes():
+    context = make_context()
+    context.coverage.demand["dist_m__meal_point"] = [100.0, 900.0, 200.0, np.inf, 450.0, 600.0,
+                                                     np.inf, 50.0]
+    report = evaluate_targets(parse_targets(
+        [{"id": "d", "type": "service_circle", "category": "meal_point", "max_distance_m": 500,
+          "target_pct": 50}], source="test.toml"), context)
+    rows = _rows(report, "township")
+    assert rows["value"].tolist() == [50.0] * 4  # one of the two cells within 500 m each
+    assert rows["threshold_min"].isna().all() and (rows["category"] == "meal_point").all()
 
 
 def test_service_circle_single_threshold_all_people_and_villages():
@@ -414,6 +430,7 @@ def test_service_circle_single_threshold_all_people_and_villages():
     assert summary["shortfall_unit"] == "people"
     villages = _rows(report, "village")
     assert villages.loc[CODES[0] + "201", "value"] == 100.0
+    assert set(villages["threshold_min"]) == {15.0} and summary["threshold_min"] == 15.0
     assert _rows(report, "township").loc[CODES[0], "value"] == 100.0
 
 

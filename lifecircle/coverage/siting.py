@@ -62,7 +62,7 @@ __all__ = [
 
 ProgressFn = Callable[[str, int, int], None]
 SITE_COLUMNS = ["rank", "category", "township_code", "township_name", "newly_covered_pop60",
-                "newly_covered_pop", "marginal_gain", "forced", "geometry"]
+                "newly_covered_pop", "marginal_gain", "forced", "road_name", "geometry"]
 POPULATIONS = ("pop60", "pop")
 PRESENCE_KINDS = ("street", "town", "all")
 
@@ -75,8 +75,9 @@ class SitingResult:
     ----------
     sites
         GeoDataFrame EPSG:4326 ``rank, category, township_code, township_name,
-        newly_covered_pop60, newly_covered_pop, marginal_gain, forced, geometry``, ranked by
-        marginal gain in selection order (each site's figures are what it adds to the sites
+        newly_covered_pop60, newly_covered_pop, marginal_gain, forced, road_name, geometry``
+        (``road_name``: the nearest named street, '' when none), ranked by marginal gain in
+        selection order (each site's figures are what it adds to the sites
         ranked above it; ``marginal_gain`` is in the ``population`` being maximised).
     objective, bound, gap, method, status
         From :class:`~lifecircle.coverage.siting_solvers.SitingSolution`: for ``p`` sites the
@@ -493,6 +494,8 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
 
     sites = _site_frame(solution, cover, weights_all, open_cells, category, cand_lon, cand_lat,
                         cand_codes, codes, names, population)
+    sites["road_name"] = network.street_names(cand_x[solution.selected],
+                                              cand_y[solution.selected])
     sites["node_id"] = node_ids[solution.selected] if len(sites) else []
     result = SitingResult(
         sites=sites, objective=solution.objective, bound=solution.bound, gap=solution.gap,
@@ -557,6 +560,7 @@ def _site_frame(solution: SitingSolution, cover: sp.csr_matrix, weights_all: dic
         "newly_covered_pop": _marginals(cover, weights_all["pop"][open_cells], order),
         "marginal_gain": solution.gains,
         "forced": solution.forced,
+        "road_name": "",  # filled by the caller, which has the network
     })
     geometry = shapely.points(cand_lon[order], cand_lat[order]) if order.size else []
     sites = gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")

@@ -117,6 +117,13 @@ def _ring_polygons(ring_xy: NDArray[np.float64], ring_start: NDArray[np.int64],
                                                 indices=np.repeat(np.arange(ring.size), count)))
 
 
+def _street_name(value: Any) -> str:
+    """An edge's ``name`` attribute as one string (osmnx merges names into lists)."""
+    if isinstance(value, (list, tuple)):
+        value = next((v for v in value if isinstance(v, str) and v.strip()), "")
+    return value.strip() if isinstance(value, str) else ""
+
+
 @dataclass(frozen=True, eq=False)
 class WalkNetwork:
     """A walking network as arrays: nodes, undirected edges and a CSR adjacency (metres).
@@ -139,6 +146,9 @@ class WalkNetwork:
         Shapely LineStrings in ``crs``, running from ``edge_u`` to ``edge_v``.
     component
         Connected-component label per node.
+    edge_name
+        Street name per edge (the OSM ``name`` tag; '' when unnamed), or ``None`` when the
+        source had no names.
     """
 
     crs: pyproj.CRS
@@ -153,6 +163,7 @@ class WalkNetwork:
     edge_length_m: NDArray[np.float64]
     edge_geometry: NDArray[np.object_]
     component: NDArray[np.int32]
+    edge_name: NDArray[np.object_] | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -369,7 +380,8 @@ class WalkNetwork:
                     edge_length_m: ArrayLike | None = None,
                     edge_geometry: ArrayLike | None = None,
                     crs: Any = "EPSG:32650",
-                    node_ids: ArrayLike | None = None) -> WalkNetwork:
+                    node_ids: ArrayLike | None = None,
+                    edge_name: ArrayLike | None = None) -> WalkNetwork:
         """Build a network from node coordinates (metres) and undirected edges.
 
         Parameters
@@ -388,6 +400,8 @@ class WalkNetwork:
             The metric CRS of the coordinates.
         node_ids
             Ids per node position; ``0..n-1`` when omitted.
+        edge_name
+            Street name per edge ('' when unnamed); kept for the edges kept.
         """
         x = np.ascontiguousarray(x_m, dtype=np.float64)
         y = np.ascontiguousarray(y_m, dtype=np.float64)
@@ -448,6 +462,8 @@ class WalkNetwork:
             edge_u=a.astype(np.int32), edge_v=b.astype(np.int32),
             edge_length_m=np.ascontiguousarray(length, dtype=np.float64),
             edge_geometry=np.asarray(geoms, dtype=object), component=labels.astype(np.int32),
+            edge_name=None if edge_name is None
+            else np.asarray(edge_name, dtype=object)[keep][chosen],
         )
 
     @classmethod
@@ -505,8 +521,11 @@ class WalkNetwork:
             geometry[missing] = shapely.linestrings(coords, indices=np.repeat(np.arange(m), 2))
         if not has_length.all():
             length[~has_length] = shapely.length(geometry[~has_length])
+        names = np.array([_street_name(e[2].get("name")) for e in edges] + [None],
+                         dtype=object)[:-1]
         network = cls.from_arrays(x, y, u, v, edge_length_m=length, edge_geometry=geometry,
-                                  crs=metric, node_ids=node_ids)
+                                  crs=metric, node_ids=node_ids,
+                                  edge_name=names if any(names) else None)
         # Keep the graph's own degrees (no round trip through the metric CRS): a node on a
         # township boundary stays on it. cached_property reads the instance dict first.
         network.__dict__["lonlat"] = (lon, lat)
@@ -549,6 +568,37 @@ class WalkNetwork:
             "main_component_nodes": int(sizes[0]),
             "other_components": [int(s) for s in sizes[1:]],
         }
+
+    def street_names(self, x_m: ArrayLike, y_m: ArrayLike, *,
+                     max_distance_m: float = 300.0) -> NDArray[np.object_]:
+        """The name of the nearest named street within ``max_distance_m`` of each point.
+
+        Parameters
+        ----------
+        x_m, y_m
+            Points in this network's metric CRS.
+        max_distance_m
+            Farther named streets are not given ('' instead).
+
+        Returns
+        -------
+        numpy.ndarray
+            One name per point ('' when no named edge is that close or the network has no
+            names).
+        """
+        x = np.atleast_1d(np.asarray(x_m, dtype=np.float64))
+        y = np.atleast_1d(np.asarray(y_m, dtype=np.float64))
+        out = np.full(x.size, "", dtype=object)
+        if self.edge_name is None or x.size == 0:
+            return out
+        named = np.flatnonzero(self.edge_name != "")
+        if named.size == 0:
+            return out
+        tree = shapely.STRtree(self.edge_geometry[named])
+        point_pos, edge_pos = tree.query_nearest(shapely.points(x, y),
+                                                 max_distance=max_distance_m, all_matches=False)
+        out[point_pos] = self.edge_name[named[edge_pos]]
+        return out
 
     def to_wgs84(self, geometry: ArrayLike) -> NDArray[np.object_]:
         """Transform shapely geometries from this network's metric CRS to EPSG:4326."""

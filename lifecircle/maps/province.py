@@ -14,9 +14,9 @@ import folium
 import geopandas as gpd
 import pandas as pd
 
+from lifecircle.i18n import label
 from lifecircle.maps import webmap
 from lifecircle.maps.basemaps import resolve_basemap
-from lifecircle.maps.i18n import label
 
 # Share of targets met, low to high: orange to blue (distinct under the common colour-vision
 # deficiencies), grey where nothing could be evaluated.
@@ -49,7 +49,7 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
     drawn = counties[counties.geometry.notna()]
     base = resolve_basemap(basemap, tiles_url=tiles_url)
     bounds = tuple(drawn.total_bounds) if len(drawn) else (73.0, 18.0, 135.0, 54.0)
-    m = webmap._new_map(bounds, base, offline=True, cluster=False, title=title, lang=lang)
+    m = webmap._new_map(bounds, base, cluster=False, title=title, lang=lang)
     features = []
     for row in drawn.itertuples():
         features.append({

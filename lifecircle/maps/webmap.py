@@ -9,8 +9,17 @@ Overlays are written as compact JSON payloads drawn by a small helper script
 facility named ``<script>alert(1)</script>`` shows as text and runs nothing. Folium's own
 ``Popup``/``Tooltip`` are not used because they inject HTML (and a JS template literal).
 
-``offline=True`` inlines Leaflet, its plugins and the helper into the page, draws no public tiles
-and uses SVG markers instead of icon fonts, so the file makes no network request at all.
+Every page is self-contained: Leaflet, its plugins and the helper are inlined (no CDN, which is
+unreliable in mainland China and blocked on most 政务 intranets), markers are SVG (no icon font),
+so the only requests a page makes are its basemap tiles; with ``basemap="none"``, a local tile
+folder or an intranet tile server it needs no internet at all.
+
+One story per target: the target picked in the legend drives the whole map — townships coloured
+by its status with the shortfall in their labels, only its category's facilities and proposed
+sites, its service areas at the walk it is judged at for each township kind, and the seniors
+beyond that walk (all read from :class:`~lifecircle.results.RunResult`, see
+:mod:`lifecircle.coverage.views`). The overview has a side panel (a bottom sheet on phones) with
+the township × target status table.
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ import html
 import json
 import logging
 import math
-import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -34,11 +42,30 @@ import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
-from lifecircle.coverage.targets import UNIT_ZH
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import wgs84_to_gcj02
+from lifecircle.i18n import category_name, check_lang, has_label, label, subtype_name
+from lifecircle.maps import palette
 from lifecircle.maps.basemaps import Basemap, resolve_basemap
-from lifecircle.maps.i18n import category_name, check_lang, has_label, label, subtype_name
+from lifecircle.maps.palette import SITE_COLOR, UNCOVERED_COLOR
+from lifecircle.maps.tables import (
+    SITE_FIELDS,
+    STATUS_MARKS,
+    category_colors,
+    category_keys,
+    fmt_number,
+    short_status,
+    site_records,
+    status_key,
+    status_table_html,
+    status_text,
+    target_labels,
+    township_tables_html,
+    township_target_rows,
+    warn_if_large,
+)
+from lifecircle.maps.tables import as_text as _text
+from lifecircle.maps.tables import to_wgs84 as _to_wgs84
 from lifecircle.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -46,20 +73,11 @@ log = logging.getLogger(__name__)
 ASSETS_DIR = Path(__file__).parent / "assets"
 #: Layers with more points than this are drawn through Leaflet.markercluster.
 CLUSTER_ABOVE = 300
-#: A rendered map larger than this logs a warning with advice.
-WARN_BYTES = 20 * 1024 * 1024
 #: Decimal places kept in coordinates: 1e-6 degree is about 0.1 m.
 COORD_DECIMALS = 6
-#: Status colours: met, not met, not applicable, no data.
-STATUS_COLORS = ("#1a9850", "#d73027", "#9e9e9e", "#f5f5f5")
-_STATUS_INDEX = {"met": 0, "not_met": 1, "na": 2}
-SITE_COLOR = "#ffd700"
+_STATUS_INDEX = {key: i for i, key in enumerate(palette.STATUS_ORDER)}
 # Height of the township map in its page; the targets panel sits below it.
 _TOWNSHIP_MAP_PCT = 70
-UNCOVERED_COLOR = "#c51b8a"
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-            "#17becf", "#bcbd22", "#7f7f7f")
-_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$")
 # Font-Awesome 4 icon names of the registry -> glyphs drawn by lifecircle.js.
 _GLYPHS = {
     "home": "home", "cutlery": "cutlery", "university": "columns", "handshake-o": "people",
@@ -68,16 +86,11 @@ _GLYPHS = {
     "bell": "bell",
 }
 
-# Vendored files (see assets/README.md) and the CDN copies of the same versions.
-_CDN = "https://cdn.jsdelivr.net/npm/"
-_LEAFLET = (("leaflet.css", _CDN + "leaflet@1.9.4/dist/leaflet.css"),
-            ("leaflet.js", _CDN + "leaflet@1.9.4/dist/leaflet.js"))
-_FULLSCREEN = (("Control.FullScreen.css", _CDN + "leaflet.fullscreen@3.0.0/Control.FullScreen.css"),
-               ("Control.FullScreen.js", _CDN + "leaflet.fullscreen@3.0.0/Control.FullScreen.js"))
-_MC = _CDN + "leaflet.markercluster@1.5.3/dist/"
-_CLUSTER = (("MarkerCluster.css", _MC + "MarkerCluster.css"),
-            ("MarkerCluster.Default.css", _MC + "MarkerCluster.Default.css"),
-            ("leaflet.markercluster.js", _MC + "leaflet.markercluster.js"))
+# Vendored files (see assets/README.md), inlined into every page.
+_VENDOR = ("leaflet.css", "leaflet.js", "Control.FullScreen.css", "Control.FullScreen.js")
+_CLUSTER = ("MarkerCluster.css", "MarkerCluster.Default.css", "leaflet.markercluster.js")
+# Width of the overview's side panel (px); below 600 px wide it becomes a bottom sheet.
+_SIDE_PX = 380
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,23 +113,17 @@ class _Raw(Element):
         return self._text
 
 
-def _asset_tags(files: Iterable[tuple[str, str]], *, offline: bool) -> str:
-    """``<link>``/``<script src>`` tags online, inline ``<style>``/``<script>`` offline."""
+def _asset_tags(names: Iterable[str]) -> str:
+    """Inline ``<style>``/``<script>`` tags of vendored asset files."""
     tags = []
-    for name, url in files:
-        css = name.endswith(".css")
-        if offline:
-            text = _asset_text(name)
-            if css:
-                tags.append(f"<style>/* {name} */\n{text}</style>")
-            else:
-                # "</" cannot end the script early once escaped as "<\/" (same JS meaning).
-                safe = text.replace("</", "<\\/")
-                tags.append(f"<script>/* {name} */\n{safe}</script>")
-        elif css:
-            tags.append(f'<link rel="stylesheet" href="{url}"/>')
+    for name in names:
+        text = _asset_text(name)
+        if name.endswith(".css"):
+            tags.append(f"<style>/* {name} */\n{text}</style>")
         else:
-            tags.append(f'<script src="{url}"></script>')
+            # "</" cannot end the script early once escaped as "<\/" (same JS meaning).
+            safe = text.replace("</", "<\\/")
+            tags.append(f"<script>/* {name} */\n{safe}</script>")
     return "\n".join(tags)
 
 
@@ -129,6 +136,14 @@ def _js_json(obj: Any) -> str:
     return text
 
 
+def _with_refs(payload: str, refs: dict[str, Any] | None) -> str:
+    """Replace each placeholder string of ``refs`` in a JSON payload by the JS variable of its
+    folium object (so a payload can hand feature groups to the helper)."""
+    for placeholder, element in (refs or {}).items():
+        payload = payload.replace(json.dumps(placeholder), element.get_name())
+    return payload
+
+
 class _JsLayer(MacroElement):
     """Draws one payload into its parent feature group with a ``LC.<kind>`` helper."""
 
@@ -139,12 +154,34 @@ class _JsLayer(MacroElement):
         "{% endmacro %}"
     )
 
-    def __init__(self, kind: str, payload: dict[str, Any], map_name: str) -> None:
+    def __init__(self, kind: str, payload: dict[str, Any], map_name: str,
+                 refs: dict[str, Any] | None = None) -> None:
         super().__init__()
         self._name = "LcLayer"
         self.kind = kind
-        self.payload = _js_json(payload)
+        self.payload = _with_refs(_js_json(payload), refs)
         self.map_name = map_name
+
+
+class _JsCall(MacroElement):
+    """Calls ``LC.<kind>(map, payload)``; ``refs`` names JS variables put in the payload.
+
+    ``refs`` maps a placeholder string found in the JSON payload to a folium object whose
+    variable replaces it (the layer list needs the feature groups themselves).
+    """
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "LC.{{ this.kind }}({{ this._parent.get_name() }}, {{ this.payload }});\n"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, kind: str, payload: dict[str, Any],
+                 refs: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self._name = "LcCall"
+        self.kind = kind
+        self.payload = _with_refs(_js_json(payload), refs)
 
 
 class _MetricScale(MacroElement):
@@ -159,50 +196,6 @@ class _MetricScale(MacroElement):
 
 # --------------------------------------------------------------------------------------------
 # Values and geometry for display
-
-
-def _clean(value: Any) -> Any:
-    """A JSON-ready scalar: nan/None -> None, numpy scalars -> Python."""
-    if value is None:
-        return None
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def fmt_number(value: Any, *, digits: int = 1) -> str:
-    """A number for display: integers without decimals, others with ``digits``; '' when missing.
-
-    >>> fmt_number(12.0), fmt_number(62.456), fmt_number(float("nan")), fmt_number("3")
-    ('12', '62.5', '', '3')
-    """
-    value = _clean(value)
-    if value is None or value == "":
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (int, float)):
-        if float(value).is_integer():
-            return str(int(value))
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _text(value: Any) -> str:
-    value = _clean(value)
-    return "" if value is None else str(value)
-
-
-def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    if frame.crs is None:
-        return frame.set_crs(4326)
-    if frame.crs.to_epsg() != 4326:
-        return frame.to_crs(4326)
-    return frame
 
 
 def _display_geoms(frame: gpd.GeoDataFrame, *, system: str, tolerance_deg: float = 0.0,
@@ -244,209 +237,89 @@ def _feature_collection(geoms: np.ndarray, properties: list[dict[str, Any]]) -> 
         for p, t in zip(props, texts, strict=True)]}
 
 
-def _color(value: Any, fallback: str) -> str:
-    return value if isinstance(value, str) and _COLOR_RE.match(value) else fallback
-
-
-def _entry(categories: dict, key: str, field: str) -> Any:
-    entry = categories.get(key)
-    if entry is None:
-        return None
-    return entry.get(field) if isinstance(entry, dict) else getattr(entry, field, None)
-
-
-def _category_keys(result: RunResult) -> list[str]:
-    """Categories in registry order, then any others that occur in the frames."""
-    keys = list(result.categories)
-    for frame in (result.facilities, result.service_areas, result.uncovered):
-        if frame is not None and "category" in frame:
-            keys += [k for k in pd.unique(frame["category"].astype(str)) if k not in keys]
-    return keys
-
-
-def category_colors(result: RunResult) -> dict[str, str]:
-    """The map colour of every category: the registry's, else a palette colour."""
-    return {key: _color(_entry(result.categories, key, "color"), _PALETTE[i % len(_PALETTE)])
-            for i, key in enumerate(_category_keys(result))}
-
-
-def main_threshold(thresholds: Iterable[float]) -> float | None:
-    """The threshold shown by default: 15 minutes (the 15-minute life circle) when present,
-    else the largest.
-
-    >>> main_threshold([5, 10, 15]), main_threshold([10, 20]), main_threshold([])
-    (15, 20, None)
-    """
-    values = sorted({float(t) for t in thresholds if pd.notna(t)})
-    if not values:
-        return None
-    chosen = 15.0 if 15.0 in values else values[-1]
-    return int(chosen) if chosen.is_integer() else chosen
-
-
-def kind_main_threshold(result: RunResult, kind: str | None = None,
-                        available: Iterable[float] = ()) -> float | None:
-    """The threshold shown by default for townships of ``kind`` (``None``: the walk default).
-
-    The largest threshold of that kind's walk settings (``result.walk``; e.g. 15 for streets,
-    20 for towns) when the data has it, else :func:`main_threshold` of ``available``. Results
-    built without a walk model fall back to ``result.run_info["walk"]``.
-    """
-    if result.walk is not None:
-        thresholds = result.walk.for_kind(kind).thresholds_min
-    else:
-        walk = (result.run_info or {}).get("walk") or {}
-        thresholds = None
-        if kind is not None:
-            thresholds = ((walk.get("by_kind") or {}).get(kind) or {}).get("thresholds_min")
-        thresholds = thresholds or walk.get("thresholds_min")
-    have = {float(t) for t in available if pd.notna(t)}
-    if thresholds:
-        chosen = float(max(thresholds))
-        if not have or chosen in have:
-            return int(chosen) if chosen.is_integer() else chosen
-    return main_threshold(have)
-
-
-def _swatch_name(color: str, text: str) -> str:
-    """A layer-control entry: Leaflet inserts names as HTML, so the text is escaped here."""
-    return f'<span class="lc-swatch" style="background:{color}"></span>{html.escape(text)}'
-
-
 def _span_deg(bounds: tuple[float, float, float, float]) -> float:
     return max(bounds[2] - bounds[0], bounds[3] - bounds[1], 1e-4)
 
 
 # --------------------------------------------------------------------------------------------
-# Township target statuses (read from the gap rows, not evaluated here)
+# Payloads: the story (targets), townships, facilities, areas, uncovered seniors, sites, units
 
 
-def township_target_rows(result: RunResult) -> pd.DataFrame:
-    """Gap rows whose unit is a township of the run (level ``township``)."""
-    gaps = result.gaps
-    if gaps is None or len(gaps) == 0:
-        return pd.DataFrame(columns=["target_id", "unit_code", "status"])
-    codes = set(result.townships["code"].astype(str))
-    rows = gaps[gaps["unit_code"].astype(str).isin(codes)]
-    if "level" in rows:
-        rows = rows[rows["level"].astype(str) == "township"]
-    return rows
+def _walk_key(category: str, kind: str, minutes: Any) -> str:
+    return f"{category}|{kind}|{fmt_number(minutes)}"
 
 
-def _target_labels(rows: pd.DataFrame) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for target_id, indicator in zip(rows["target_id"], rows.get("indicator", rows["target_id"]),
-                                    strict=True):
-        if target_id not in labels:
-            labels[str(target_id)] = _text(indicator) or str(target_id)
-    seen: dict[str, int] = {}
-    for text in labels.values():
-        seen[text] = seen.get(text, 0) + 1
-    return {k: (f"{v} [{k}]" if seen[v] > 1 else v) for k, v in labels.items()}
+def _walks_text(walks: pd.DataFrame, lang: str) -> str:
+    """``街道15分钟、镇/乡20分钟`` (one figure when every kind walks the same)."""
+    minutes = [fmt_number(t) for t in walks["threshold_min"]]
+    if len(set(minutes)) == 1:
+        return label("minutes", lang, threshold=minutes[0])
+    sep = "、" if lang == "zh" else ", "
+    return sep.join(f"{label(k, lang) if has_label(k) else k}"
+                    f"{'' if lang == 'zh' else ' '}{label('minutes', lang, threshold=t)}"
+                    for k, t in zip(walks["kind"], minutes, strict=True))
 
 
-def unit_label(unit: Any, lang: str) -> str:
-    """A value or shortfall unit for display (the gap rows hold English unit names).
-
-    >>> unit_label("facilities", "zh"), unit_label("facilities", "en")
-    ('处', 'facilities')
-    """
-    text = _text(unit)
-    return UNIT_ZH.get(text, text) if lang == "zh" else text
-
-
-def status_text(row: Any, lang: str) -> str:
-    """One line for a township's status on a target: ``未达标 · 62.5 / 80 %``."""
-    status = _text(getattr(row, "status", "")) or "na"
-    parts = [label(status if status in _STATUS_INDEX else "no_data", lang)]
-    value, target = fmt_number(getattr(row, "value", None)), fmt_number(
-        getattr(row, "target_value", None))
-    if value or target:
-        unit = unit_label(getattr(row, "unit", ""), lang)
-        parts.append(f"{value or '—'} / {target or '—'} {unit}".strip())
-    return " · ".join(parts)
+def _story_payload(result: RunResult, colors: dict[str, str], lang: str,
+                   focus: str | None) -> dict[str, Any]:
+    """The targets the selector offers, each with its category and walk keys."""
+    rows = township_target_rows(result)
+    labels = target_labels(rows) if len(rows) else {}
+    walks = result.target_walks if result.target_walks is not None else pd.DataFrame(
+        columns=["target_id", "category", "kind", "threshold_min"])
+    targets = []
+    for target_id, text in labels.items():
+        own = walks[walks["target_id"].astype(str) == target_id]
+        category = str(own["category"].iloc[0]) if len(own) else None
+        targets.append({
+            "label": text, "category": category,
+            "categoryName": label("facilities_layer", lang,
+                                  category=category_name(result.categories, category, lang))
+            if category else "",
+            "color": colors.get(category or "", "#777777"),
+            "keys": [_walk_key(c, k, t) for c, k, t in
+                     zip(own["category"], own["kind"], own["threshold_min"], strict=True)],
+            "walk": label("walk_area", lang, walks=_walks_text(own, lang)) if len(own) else "",
+        })
+    initial = 0
+    if focus is not None:  # the first target assessed for the focus township
+        lookup = {(str(t), str(u)) for t, u in zip(rows["target_id"], rows["unit_code"],
+                                                  strict=True)}
+        own_targets = [i for i, t in enumerate(labels) if (t, focus) in lookup]
+        initial = own_targets[0] if own_targets else 0
+    return {"targets": targets, "initial": initial}
 
 
 def _townships_payload(result: RunResult, townships: gpd.GeoDataFrame, geoms: np.ndarray,
                        lang: str, focus: str | None) -> dict[str, Any]:
     rows = township_target_rows(result)
-    labels = _target_labels(rows)
-    targets = list(labels)
+    targets = list(target_labels(rows)) if len(rows) else []
     lookup = {(str(r.target_id), str(r.unit_code)): r for r in rows.itertuples(index=False)}
     props = []
     for code, name in zip(townships["code"].astype(str), townships["name"], strict=True):
-        status, text = [], []
+        status, text, short = [], [], []
         for target in targets:
             row = lookup.get((target, code))
             if row is None:
-                status.append(3)
+                status.append(_STATUS_INDEX["no_data"])
                 text.append(label("no_data", lang))
+                short.append("")
             else:
-                status.append(_STATUS_INDEX.get(_text(row.status), 2))
+                status.append(_STATUS_INDEX[status_key(row.status)])
                 text.append(status_text(row, lang))
-        props.append({"c": code, "n": _text(name), "s": status, "v": text})
-    initial = 0
-    if focus is not None:  # the first target assessed for the focus township
-        own = [i for i, t in enumerate(targets) if (t, focus) in lookup]
-        initial = own[0] if own else 0
+                short.append(short_status(row, lang))
+        props.append({"c": code, "n": _text(name), "s": status, "v": text, "m": short})
     return {
-        "geojson": _feature_collection(geoms, props), "targets": list(labels.values()),
-        "initial": initial,
-        "colors": list(STATUS_COLORS), "focus": focus, "title": label("target_status", lang),
-        "targetLabel": label("target", lang), "noTarget": label("no_target", lang),
-        "statusLabels": [label(k, lang) for k in ("met", "not_met", "na", "no_data")],
+        "geojson": _feature_collection(geoms, props),
+        "colors": [palette.STATUS_COLORS[k] for k in palette.STATUS_ORDER],
+        "opacity": palette.STATUS_FILL_OPACITY, "hatchColor": palette.NOT_MET_HATCH,
+        "focus": focus,
+        "title": label("target_status", lang), "targetLabel": label("target", lang),
+        "noTarget": label("no_target", lang),
+        "statusLabels": [f"{STATUS_MARKS[k]} {label(k, lang)}".strip()
+                         for k in palette.STATUS_ORDER],
+        "uncoveredColor": UNCOVERED_COLOR, "uncoveredLabel": label("uncovered_legend", lang),
     }
-
-
-# --------------------------------------------------------------------------------------------
-# Map assembly
-
-
-def _new_map(bounds: tuple[float, float, float, float], basemap: Basemap, *,
-             offline: bool, cluster: bool, title: str, lang: str,
-             height_pct: int = 100) -> folium.Map:
-    west, south, east, north = bounds
-    # Start at about the zoom fitBounds will choose (a ~1000 px view) so that no tiles of
-    # another zoom level are fetched first; maxZoom is on the map because markercluster needs it.
-    span = max(east - west, (north - south) * 1.3, 1e-4)
-    zoom = int(np.clip(math.floor(math.log2(1000 * 360 / (256 * span))), 3, 18))
-    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=zoom,
-                   tiles=None, control_scale=False, height=f"{height_pct}%", maxZoom=19)
-    # Folium's default CDN list (jQuery, Bootstrap, awesome-markers, Font Awesome) is not used:
-    # the maps need Leaflet, fullscreen and markercluster only, written by _asset_tags.
-    m.default_js = []
-    m.default_css = []
-    files = [*_LEAFLET, *_FULLSCREEN, *(_CLUSTER if cluster else ())]
-    root = m.get_root()
-    root.header.add_child(_Raw('<meta charset="utf-8"/>'), name="lc_charset")
-    root.header.add_child(_Raw(_asset_tags(files, offline=offline)), name="lc_vendor")
-    root.header.add_child(_Raw(
-        f"<style>{_asset_text('lifecircle.css')}"
-        + (".leaflet-container{background:#fff}" if not basemap.tiles else "")
-        + "</style>\n<script>" + _asset_text("lifecircle.js").replace("</", "<\\/")
-        + "</script>"), name="lc_helper")
-    root.html.add_child(_Raw(f'<div class="lc-title lc-page">{html.escape(title)}</div>'),
-                        name="lc_title")
-    for i, tile in enumerate(basemap.tiles):
-        folium.TileLayer(tiles=tile.url, attr=tile.attribution, name=tile.name,
-                         subdomains=tile.subdomains, max_zoom=tile.max_zoom,
-                         max_native_zoom=tile.max_zoom, overlay=i > 0, control=False).add_to(m)
-    fullscreen = folium.plugins.Fullscreen(position="topleft", title=label("fullscreen", lang),
-                                           title_cancel=label("exit_fullscreen", lang))
-    fullscreen.default_js = []
-    fullscreen.default_css = []
-    fullscreen.add_to(m)
-    _MetricScale().add_to(m)
-    m.fit_bounds([[south, west], [north, east]])
-    return m
-
-
-def _add_layer(m: folium.Map, name: str, kind: str, payload: dict[str, Any], *,
-               show: bool) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=name, show=show)
-    group.add_child(_JsLayer(kind, payload, m.get_name()))
-    group.add_to(m)
-    return group
 
 
 def _bbox_mask(frame: gpd.GeoDataFrame, bbox: tuple[float, float, float, float] | None) -> Any:
@@ -455,15 +328,16 @@ def _bbox_mask(frame: gpd.GeoDataFrame, bbox: tuple[float, float, float, float] 
     return np.asarray(_to_wgs84(frame).geometry.intersects(shapely.box(*bbox)))
 
 
-def _facility_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *, system: str,
-                     lang: str, bbox: tuple[float, float, float, float] | None) -> None:
+def _facilities_payload(result: RunResult, colors: dict[str, str], *, system: str, lang: str,
+                        bbox: tuple[float, float, float, float] | None) -> dict[str, Any]:
     fac = result.facilities
+    cats: dict[str, Any] = {}
     if fac is None or len(fac) == 0:
-        return
+        return {"cats": cats}
     fac = fac[_bbox_mask(fac, bbox)]
     fields = [label(k, lang) for k in ("category", "subtype", "beds", "township",
                                        "township_code", "address")]
-    for key in _category_keys(result):
+    for key in category_keys(result):
         part = fac[fac["category"].astype(str) == key]
         if len(part) == 0:
             continue
@@ -477,65 +351,88 @@ def _facility_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *
         for i, (name, sub, beds, tname, tcode, addr) in enumerate(zip(
                 col("name"), col("subtype"), col("beds"), col("township_name"),
                 col("township_code"), col("address"), strict=True)):
-            if not keep[i]:
-                continue
-            rows.append([float(lat[i]), float(lon[i]), _text(name), cat_name,
-                         subtype_name(result.categories, key, _text(sub), lang),
-                         fmt_number(beds), _text(tname), _text(tcode), _text(addr)])
-        icon = _entry(result.categories, key, "icon")
-        payload = {"color": colors[key], "glyph": _GLYPHS.get(str(icon), "dot"),
-                   "fields": fields, "rows": rows, "cluster": len(rows) > CLUSTER_ABOVE}
-        name = _swatch_name(colors[key], label("facilities_layer", lang, category=cat_name)
-                            + f" ({len(rows)})")
-        _add_layer(m, name, "facilities", payload, show=True)
+            if keep[i]:
+                rows.append([float(lat[i]), float(lon[i]), _text(name), cat_name,
+                             subtype_name(result.categories, key, _text(sub), lang),
+                             fmt_number(beds), _text(tname), _text(tcode), _text(addr)])
+        icon = (result.categories.get(key) or {}).get("icon")
+        cats[key] = {"color": colors[key], "glyph": _GLYPHS.get(str(icon), "dot"),
+                     "fields": fields, "rows": rows, "cluster": len(rows) > CLUSTER_ABOVE}
+    return {"cats": cats}
 
 
-def _area_layers(m: folium.Map, result: RunResult, colors: dict[str, str], *, system: str,
-                 lang: str, tolerance_deg: float, kind: str | None,
-                 bbox: tuple[float, float, float, float] | None) -> None:
-    areas = result.service_areas
+def _areas_payload(result: RunResult, colors: dict[str, str], *, system: str, lang: str,
+                   tolerance_deg: float,
+                   bbox: tuple[float, float, float, float] | None) -> dict[str, Any]:
+    areas = result.walk_areas
+    views: dict[str, Any] = {}
     if areas is None or len(areas) == 0:
-        return
-    geoms = _display_geoms(areas, system=system,
-                           tolerance_deg=tolerance_deg, clip=bbox)
-    cats = areas["category"].astype(str).to_numpy()
-    thresholds = areas["threshold_min"].to_numpy()
-    for key in _category_keys(result):
-        mask = cats == key
-        if not mask.any():
+        return {"views": views}
+    geoms = _display_geoms(areas, system=system, tolerance_deg=tolerance_deg, clip=bbox)
+    for geom, category, kind, minutes in zip(geoms, areas["category"].astype(str),
+                                             areas["kind"].astype(str), areas["threshold_min"],
+                                             strict=True):
+        fc = _feature_collection(np.array([geom], dtype=object), [{}])
+        if not fc["features"]:
             continue
-        main = kind_main_threshold(result, kind, thresholds[mask])
-        cat_name = category_name(result.categories, key, lang)
-        for threshold in sorted({float(t) for t in thresholds[mask]}):
-            sel = mask & (thresholds.astype(float) == threshold)
-            t_label = fmt_number(threshold)
-            text = label("service_area_layer", lang, threshold=t_label, category=cat_name)
-            fc = _feature_collection(geoms[sel], [{} for _ in range(int(sel.sum()))])
-            if not fc["features"]:
-                continue
-            payload = {"geojson": fc, "color": colors[key], "label": text}
-            _add_layer(m, _swatch_name(colors[key], text), "areas", payload,
-                       show=main is not None and float(main) == threshold)
+        text = label("service_area_layer", lang, threshold=fmt_number(minutes),
+                     category=category_name(result.categories, category, lang))
+        views[_walk_key(category, kind, minutes)] = {"geojson": fc, "color": colors[category],
+                                                     "label": text}
+    return {"views": views}
 
 
-def _dropped_ways_layer(m: folium.Map, result: RunResult, *, system: str, lang: str,
-                        bbox: tuple[float, float, float, float] | None) -> None:
-    """The ways the walk rules dropped (network audit), off by default."""
-    ways = result.dropped_ways
-    if ways is None or len(ways) == 0:
-        return
-    ways = ways[_bbox_mask(ways, bbox)]
-    fc = _feature_collection(_display_geoms(ways, system=system), [{} for _ in range(len(ways))])
-    if fc["features"]:
-        text = label("dropped_ways_layer", lang)
-        _add_layer(m, _swatch_name("#7f7f7f", text), "areas",
-                   {"geojson": fc, "color": "#7f7f7f", "label": text}, show=False)
+def _uncovered_payload(result: RunResult, *, system: str, lang: str,
+                       bbox: tuple[float, float, float, float] | None) -> dict[str, Any]:
+    unc = result.walk_uncovered
+    views: dict[str, Any] = {}
+    payload = {"views": views, "color": UNCOVERED_COLOR, "label": label("pop60", lang)}
+    if unc is None or len(unc) == 0:
+        return payload
+    unc = unc[_bbox_mask(unc, bbox)]
+    pop60_all = pd.to_numeric(unc["pop60"], errors="coerce").fillna(0).to_numpy()
+    unc = unc[pop60_all > 0]
+    for (category, kind, minutes), part in unc.groupby(["category", "kind", "threshold_min"],
+                                                        sort=False):
+        lat, lon, keep = _point_rows(part, system)
+        pop60 = part["pop60"].to_numpy(dtype=float)
+        # Marker area grows with the people it stands for (radius ~ sqrt), capped for legibility.
+        radius = np.clip(2.0 + 0.9 * np.sqrt(pop60), 2.0, 16.0).round(1)
+        views[_walk_key(str(category), str(kind), minutes)] = {"rows": [
+            [float(a), float(o), fmt_number(p, digits=0), float(r)]
+            for a, o, p, r, k in zip(lat, lon, pop60, radius, keep, strict=True) if k]}
+    return payload
 
 
-def _unit_layers(m: folium.Map, result: RunResult, *, system: str, lang: str,
-                 tolerance_deg: float, focus: str | None) -> None:
-    """Unit boundaries (villages/communities) by level: on for a township's own units."""
-    for level, units in (result.units or {}).items():
+def _sites_payload(result: RunResult, *, system: str, lang: str,
+                   bbox: tuple[float, float, float, float] | None) -> dict[str, Any]:
+    sites = result.proposed_sites
+    cats: dict[str, Any] = {}
+    payload = {"cats": cats, "color": SITE_COLOR, "title": label("proposed_site", lang)}
+    if sites is None or len(sites) == 0:
+        return payload
+    sites = sites[_bbox_mask(sites, bbox)]
+    if len(sites) == 0:
+        return payload
+    lat, lon, keep = _point_rows(sites, system)
+    records = site_records(result, sites, lang)
+    payload["fields"] = list(records.columns[1:])
+    coords = {label(k, lang) for k in SITE_FIELDS if k.startswith(("lon_", "lat_"))}
+    for i, (category, values) in enumerate(zip(sites["category"].astype(str),
+                                               records.itertuples(index=False), strict=True)):
+        if not keep[i]:
+            continue
+        texts = [f"{v:.6f}" if name in coords else fmt_number(v, digits=0)
+                 for name, v in zip(records.columns, values, strict=True)]
+        cats.setdefault(category, {"rows": []})["rows"].append(
+            [float(lat[i]), float(lon[i]), *texts])
+    return payload
+
+
+def _units_payload(result: RunResult, *, system: str, tolerance_deg: float,
+                   focus: str | None) -> dict[str, Any] | None:
+    """Unit boundaries (villages/communities) of the first level with any (a township's own)."""
+    for units in (result.units or {}).values():
         if units is None or len(units) == 0:
             continue
         if focus is not None:
@@ -550,70 +447,81 @@ def _unit_layers(m: folium.Map, result: RunResult, *, system: str, lang: str,
         props = [{"n": f"{_text(n)} {_text(c)}".strip()}
                  for n, c in zip(names, codes, strict=True)]
         fc = _feature_collection(geoms, props)
-        if not fc["features"]:
-            continue
-        level_name = label(f"level_{level}", lang) if has_label(f"level_{level}") else level
-        text = label("units_layer", lang, level=level_name)
-        _add_layer(m, _swatch_name("#ffffff", f"{text} ({len(fc['features'])})"), "units",
-                   {"geojson": fc}, show=focus is not None)
+        if fc["features"]:
+            return {"geojson": fc}
+    return None
 
 
-def _uncovered_layers(m: folium.Map, result: RunResult, *, system: str, lang: str,
-                      kind: str | None, bbox: tuple[float, float, float, float] | None) -> None:
-    unc = result.uncovered
-    if unc is None or len(unc) == 0:
-        return
-    unc = unc[_bbox_mask(unc, bbox)]
-    for key in _category_keys(result):
-        part = unc[unc["category"].astype(str) == key]
-        if len(part) == 0:
-            continue
-        main = kind_main_threshold(result, kind, part["threshold_min"])
-        part = part[part["threshold_min"].astype(float) == float(main)]
-        pop60 = pd.to_numeric(part["pop60"], errors="coerce").fillna(0).to_numpy()
-        part = part[pop60 > 0]
-        pop60 = pop60[pop60 > 0]
-        if len(part) == 0:
-            continue
-        lat, lon, keep = _point_rows(part, system)
-        # Marker area grows with the people it stands for (radius ~ sqrt), capped for legibility.
-        radius = np.clip(2.0 + 0.9 * np.sqrt(pop60), 2.0, 16.0).round(1)
-        rows = [[float(a), float(o), fmt_number(p), float(r)]
-                for a, o, p, r, k in zip(lat, lon, pop60, radius, keep, strict=True) if k]
-        cat_name = category_name(result.categories, key, lang)
-        text = label("uncovered_layer", lang, category=cat_name, threshold=fmt_number(main))
-        payload = {"rows": rows, "color": UNCOVERED_COLOR, "label": label("pop60", lang)}
-        _add_layer(m, _swatch_name(UNCOVERED_COLOR, text), "uncovered", payload, show=False)
+def _dropped_ways_payload(result: RunResult, *, system: str,
+                          bbox: tuple[float, float, float, float] | None) -> dict[str, Any] | None:
+    """The ways the walk rules dropped (the network audit's), or ``None`` when there are none."""
+    ways = getattr(result, "dropped_ways", None)
+    if ways is None or len(ways) == 0:
+        return None
+    ways = ways[_bbox_mask(ways, bbox)]
+    fc = _feature_collection(_display_geoms(ways, system=system), [{} for _ in range(len(ways))])
+    return {"geojson": fc} if fc["features"] else None
 
 
-def _site_layer(m: folium.Map, result: RunResult, *, system: str, lang: str,
-                bbox: tuple[float, float, float, float] | None) -> None:
-    sites = result.proposed_sites
-    if sites is None or len(sites) == 0:
-        return
-    sites = sites[_bbox_mask(sites, bbox)]
-    if len(sites) == 0:
-        return
-    lat, lon, keep = _point_rows(sites, system)
+# --------------------------------------------------------------------------------------------
+# Map assembly
 
-    def col(name: str) -> list[Any]:
-        return list(sites[name]) if name in sites else [None] * len(sites)
 
-    rows = []
-    for i, (rank, cat, tname, new60, new, forced) in enumerate(zip(
-            col("rank"), col("category"), col("township_name"), col("newly_covered_pop60"),
-            col("newly_covered_pop"), col("forced"), strict=True)):
-        if keep[i]:
-            rows.append([float(lat[i]), float(lon[i]), fmt_number(rank),
-                         category_name(result.categories, _text(cat), lang), _text(tname),
-                         fmt_number(new60, digits=0), fmt_number(new, digits=0),
-                         label("yes", lang) if _clean(forced) else ""])
-    fields = [label(k, lang) for k in ("category", "township", "newly_covered_pop60",
-                                       "newly_covered_pop", "forced")]
-    payload = {"rows": rows, "color": SITE_COLOR, "title": label("proposed_site", lang),
-               "fields": fields, "cluster": len(rows) > CLUSTER_ABOVE}
-    _add_layer(m, _swatch_name(SITE_COLOR, label("sites_layer", lang) + f" ({len(rows)})"),
-               "sites", payload, show=True)
+def _new_map(bounds: tuple[float, float, float, float], basemap: Basemap, *,
+             cluster: bool, title: str, lang: str, height_pct: int = 100,
+             side_panel: str | None = None) -> folium.Map:
+    west, south, east, north = bounds
+    # Start at about the zoom fitBounds will choose (a ~1000 px view) so that no tiles of
+    # another zoom level are fetched first; maxZoom is on the map because markercluster needs it.
+    span = max(east - west, (north - south) * 1.3, 1e-4)
+    zoom = int(np.clip(math.floor(math.log2(1000 * 360 / (256 * span))), 3, 18))
+    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=zoom,
+                   tiles=None, control_scale=False, zoom_control=False,
+                   height=f"{height_pct}%", maxZoom=19, zoomSnap=0.25, zoomDelta=0.5)
+    # Folium's default CDN list (jQuery, Bootstrap, awesome-markers, Font Awesome) is not used:
+    # the maps need Leaflet, fullscreen and markercluster only, inlined by _asset_tags.
+    m.default_js = []
+    m.default_css = []
+    root = m.get_root()
+    root.header.add_child(_Raw('<meta charset="utf-8"/>'), name="lc_charset")
+    root.header.add_child(_Raw(f"<title>{html.escape(title)}</title>"), name="lc_page_title")
+    root.header.add_child(_Raw(_asset_tags([*_VENDOR, *(_CLUSTER if cluster else ())])),
+                          name="lc_vendor")
+    css = _asset_text("lifecircle.css")
+    if not basemap.tiles:
+        css += ".leaflet-container{background:#fff}"
+    if side_panel is not None:
+        css += _asset_text("lifecircle-side.css").replace("380px", f"{_SIDE_PX}px")
+    root.header.add_child(_Raw(
+        f"<style>{css}</style>\n<script>"
+        + _asset_text("lifecircle.js").replace("</", "<\\/") + "</script>"), name="lc_helper")
+    root.html.add_child(_Raw(f'<div class="lc-title lc-page">{html.escape(title)}</div>'),
+                        name="lc_title")
+    if side_panel is not None:
+        root.html.add_child(_Raw(side_panel), name="lc_side")
+    for i, tile in enumerate(basemap.tiles):
+        folium.TileLayer(tiles=tile.url, attr=tile.attribution, name=tile.name,
+                         subdomains=tile.subdomains, max_zoom=tile.max_zoom,
+                         max_native_zoom=tile.max_zoom, overlay=i > 0, control=False).add_to(m)
+    m.add_child(_JsCall("controls", {"zoomIn": label("zoom_in", lang),
+                                     "zoomOut": label("zoom_out", lang)}))
+    fullscreen = folium.plugins.Fullscreen(position="topleft", title=label("fullscreen", lang),
+                                           title_cancel=label("exit_fullscreen", lang))
+    fullscreen.default_js = []
+    fullscreen.default_css = []
+    fullscreen.add_to(m)
+    _MetricScale().add_to(m)
+    m.fit_bounds([[south, west], [north, east]])
+    return m
+
+
+def _group(m: folium.Map, kind: str, payload: dict[str, Any], *, show: bool,
+           refs: dict[str, Any] | None = None) -> folium.FeatureGroup:
+    """A feature group (kept out of folium's layer control) drawn by ``LC.<kind>``."""
+    group = folium.FeatureGroup(name=kind, show=show, control=False)
+    group.add_child(_JsLayer(kind, payload, m.get_name(), refs))
+    group.add_to(m)
+    return group
 
 
 def _needs_cluster(result: RunResult, bbox: tuple[float, float, float, float] | None) -> bool:
@@ -626,6 +534,14 @@ def _needs_cluster(result: RunResult, bbox: tuple[float, float, float, float] | 
     return any(c > CLUSTER_ABOVE for c in counts)
 
 
+def _side_panel(result: RunResult, lang: str) -> str:
+    """The overview's side panel (a bottom sheet on phones): the status table."""
+    name = html.escape(label("status_table", lang), quote=True)
+    return (f'<aside class="lc-side lc-page" aria-label="{name}">'
+            f'<p class="lc-hint">{html.escape(label("panel_hint", lang))}</p>'
+            f"{status_table_html(result, lang=lang)}</aside>")
+
+
 def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
            tiles_url: str | None, lang: str, tianditu_key: str | None) -> folium.Map:
     check_lang(lang)
@@ -636,11 +552,10 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
     if len(townships) == 0 or townships.geometry.is_empty.all():
         raise InputError("the run has no township boundaries to draw: check the plan's "
                          "townships layer (inputs.townships) and its rejected rows")
-    kind = None
     if focus is None:
         bounds = tuple(townships.total_bounds)
         bbox = None
-        title = result.study_name
+        title = label("overview_title", lang, study=_text(result.study_name))
     else:
         sel = townships[townships["code"].astype(str) == focus]
         if len(sel) == 0:
@@ -648,10 +563,9 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
             raise InputError(f"township code {focus!r} is not in this run's townships "
                              f"(codes such as {known}); use one of result.townships['code']")
         bounds = tuple(sel.total_bounds)
-        kind = _text(sel["kind"].iloc[0]) if "kind" in sel else None
         pad = _span_deg(bounds) * 0.15
         bbox = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
-        title = f"{_text(sel['name'].iloc[0])}({focus})"
+        title = label("township_title", lang, name=_text(sel["name"].iloc[0]), code=focus)
     # Simplify to half a screen pixel one zoom level in (the view spans ~1000 px).
     tolerance_deg = _span_deg(bounds) / 4000.0
     if system == "gcj02":
@@ -659,33 +573,52 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
         view = (float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1]))
     else:
         view = bounds
-    m = _new_map(view, base, offline=offline, cluster=_needs_cluster(result, bbox), title=title,
-                 lang=lang, height_pct=100 if focus is None else _TOWNSHIP_MAP_PCT)
+    m = _new_map(view, base, cluster=_needs_cluster(result, bbox), title=title, lang=lang,
+                 height_pct=100 if focus is None else _TOWNSHIP_MAP_PCT,
+                 side_panel=_side_panel(result, lang) if focus is None else None)
+    colors = category_colors(result)
+    m.add_child(_JsCall("story", _story_payload(result, colors, lang, focus)))
     if bbox is not None:
         townships = townships[_bbox_mask(townships, bbox)]
     t_geoms = _display_geoms(townships, system=system, tolerance_deg=tolerance_deg)
-    _add_layer(m, label("target_status", lang), "townships",
-               _townships_payload(result, townships, t_geoms, lang, focus), show=True)
-    colors = category_colors(result)
-    # Control order: what planners look at first. Paths draw in add order (areas over
-    # townships); markers have their own pane above every path.
-    _facility_layers(m, result, colors, system=system, lang=lang, bbox=bbox)
-    _site_layer(m, result, system=system, lang=lang, bbox=bbox)
-    _area_layers(m, result, colors, system=system, lang=lang, tolerance_deg=tolerance_deg,
-                 kind=kind, bbox=bbox)
-    _uncovered_layers(m, result, system=system, lang=lang, kind=kind, bbox=bbox)
-    _unit_layers(m, result, system=system, lang=lang, tolerance_deg=tolerance_deg, focus=focus)
-    _dropped_ways_layer(m, result, system=system, lang=lang, bbox=bbox)
-    # Expanded on the overview; folded on township maps, which are small (and embedded in
-    # the briefing), so the list does not cover the township.
-    folium.LayerControl(collapsed=focus is not None, position="topright").add_to(m)
+    # Paths draw in add order (areas and uncovered seniors over townships); markers and labels
+    # have their own panes above every path.
+    towns = _group(m, "townships", _townships_payload(result, townships, t_geoms, lang, focus),
+                   show=True)
+    areas = _group(m, "areas", _areas_payload(result, colors, system=system, lang=lang,
+                                              tolerance_deg=tolerance_deg, bbox=bbox), show=True)
+    uncovered = _group(m, "uncovered", _uncovered_payload(result, system=system, lang=lang,
+                                                          bbox=bbox), show=True)
+    facilities = _group(m, "facilities", _facilities_payload(result, colors, system=system,
+                                                             lang=lang, bbox=bbox), show=True)
+    sites = _group(m, "sites", _sites_payload(result, system=system, lang=lang, bbox=bbox),
+                   show=True)
+    names = _group(m, "labels", {"townships": "@townships"}, show=True,
+                   refs={"@townships": towns})
+    items = [(towns, "target_status"), (names, "labels_layer"), (facilities, "facilities_all"),
+             (areas, "areas_all"), (uncovered, "uncovered_all"), (sites, "sites_layer")]
+    groups = [{"title": label("group_target", lang),
+               "items": [[f"@{i}", label(key, lang)] for i, (_, key) in enumerate(items)]}]
+    refs = {f"@{i}": group for i, (group, _) in enumerate(items)}
+    other = []
+    units = _units_payload(result, system=system, tolerance_deg=tolerance_deg, focus=focus)
+    if units is not None:
+        refs["@units"] = _group(m, "units", units, show=focus is not None)
+        other.append(["@units", label("units_layer", lang, level=label("level_village", lang))])
+    dropped = _dropped_ways_payload(result, system=system, bbox=bbox)
+    if dropped is not None:  # off at first
+        refs["@dropped"] = _group(m, "ways", dropped, show=False)
+        other.append(["@dropped", label("dropped_ways_layer", lang)])
+    if other:
+        groups.append({"title": label("group_other", lang), "items": other})
+    m.add_child(_JsCall("layers", {"title": label("layers", lang), "groups": groups}, refs))
     return m
 
 
 def overview_map(result: RunResult, *, basemap: str = "osm", offline: bool = False,
                  tiles_url: str | None = None, lang: str = "zh",
                  tianditu_key: str | None = None) -> folium.Map:
-    """The district map: townships by target status, facilities, service areas, gaps, sites.
+    """The district map: one story per target, with the township × target status table.
 
     Parameters
     ----------
@@ -695,7 +628,8 @@ def overview_map(result: RunResult, *, basemap: str = "osm", offline: bool = Fal
         ``osm`` (default), ``tianditu`` (needs ``tianditu_key`` or ``TIANDITU_KEY``), ``amap``
         (overlays shifted to GCJ-02) or ``none``.
     offline
-        Inline Leaflet and plugins and draw no public tiles: the page makes no network request.
+        Draw no public tiles (as ``basemap="none"`` unless ``tiles_url`` is given). Leaflet is
+        inlined either way.
     tiles_url
         Tile URL template replacing the basemap's tiles (local folder or intranet server).
     lang
@@ -708,12 +642,15 @@ def overview_map(result: RunResult, *, basemap: str = "osm", offline: bool = Fal
     folium.Map
         Render it with :func:`render_html`.
 
-    Layers: township polygons coloured by the status of the target picked in the legend
-    (met green, not met red, n.a. grey), one facility layer per category (SVG pins, popups with
-    name, category, subtype, beds, township and code; clustered above :data:`CLUSTER_ABOVE`
-    points), service areas per category and threshold (the main threshold shown), uncovered
-    people aged 60+ at the main threshold (circles sized by their number, hidden at first) and
-    proposed sites (stars).
+    The target picked in the legend drives every layer: township polygons coloured by its
+    status (met blue, not met orange, n.a. grey; :mod:`~lifecircle.maps.palette`) with a label
+    giving the name, a ✓/✗ mark and the shortfall; its category's facilities (SVG pins, popups
+    with name, category, subtype, beds, township and code; clustered above
+    :data:`CLUSTER_ABOVE` points) and proposed sites (stars, popups with the decision table of
+    :func:`~lifecircle.maps.tables.site_records`); its service area at the walk it is judged at
+    for each township kind; and the seniors beyond that walk (dark circles sized by their
+    number). A side panel (a bottom sheet below 600 px) holds the status table; clicking a
+    township zooms to it, its name links to its page.
     """
     return _build(result, focus=None, basemap=basemap, offline=offline, tiles_url=tiles_url,
                   lang=lang, tianditu_key=tianditu_key)
@@ -732,8 +669,6 @@ def township_map(result: RunResult, code: str, *, basemap: str = "osm", offline:
     InputError
         ``code`` is not a township of the run.
     """
-    from lifecircle.maps.briefing import township_tables_html
-
     code = str(code)
     m = _build(result, focus=code, basemap=basemap, offline=offline, tiles_url=tiles_url,
                lang=lang, tianditu_key=tianditu_key)
@@ -742,18 +677,6 @@ def township_map(result: RunResult, code: str, *, basemap: str = "osm", offline:
              f'left:0;right:0">{township_tables_html(result, code, lang=lang)}</div>'),
         name="lc_targets")
     return m
-
-
-def warn_if_large(text: str, *, what: str = "map page") -> int:
-    """Log a warning with advice when ``text`` exceeds :data:`WARN_BYTES`; return its size."""
-    size = len(text.encode("utf-8"))
-    if size > WARN_BYTES:
-        log.warning(
-            "%s is %.1f MB (over %d MB): browsers will be slow to open it. Draw fewer layers "
-            "(fewer thresholds or categories), keep offline=False so Leaflet is not inlined, "
-            "or simplify township and unit boundaries before the run",
-            what, size / 2**20, WARN_BYTES // 2**20)
-    return size
 
 
 def render_html(m: folium.Map) -> str:

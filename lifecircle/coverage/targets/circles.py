@@ -82,6 +82,11 @@ def _eval_service_circle(target: Target, context: EvaluationContext, b: _Builder
 
     def emit(level: str, code: str, name: str, parent: str, kind: str, pop: float, covered: float,
              off_road: float = 0.0, summary: bool = False, **extra: Any) -> None:
+        # the walk this row was judged at (maps draw its service area and uncovered seniors);
+        # none for distance circles and for an area mixing kinds' walks
+        if not by_distance and (kind or not isinstance(target.threshold_min, Mapping)):
+            extra["threshold_min"] = float(
+                _threshold_for(target, context.walk, pd.Series([kind]))[0])
         if pop > 0 and off_road >= pop:  # nobody can reach a road: no time to judge
             b.row(level, unit_code=code, unit_name=name, parent_code=parent, kind=kind,
                   target_value=pct, unit="%", status="na",

@@ -198,13 +198,13 @@ class _Builder:
         t = self.target
         return {"target_id": t.id, "indicator": t.indicator or t.id, "document": t.document,
                 "target_type": t.type, "level": level, "target_level": t.level, "year": self.year,
-                "trajectory": self.trajectory}
+                "trajectory": self.trajectory, "category": t.category or ""}
 
     def row(self, level: str, *, unit_code: str = "", unit_name: str = "", parent_code: str = "",
             kind: str = "", value: float = np.nan, target_value: float = np.nan, unit: str = "",
             shortfall: float = np.nan, shortfall_unit: str = "", note: str = "", note_en: str = "",
             status: str | None = None, summary: bool = False, met_units: float = np.nan,
-            total_units: float = np.nan) -> None:
+            total_units: float = np.nan, threshold_min: float = np.nan) -> None:
         status = status or _status(value, target_value)
         if status == "met":
             shortfall = 0.0
@@ -212,7 +212,8 @@ class _Builder:
                   "parent_code": parent_code, "kind": kind, "value": _round(value),
                   "target_value": target_value, "unit": unit, "status": status,
                   "status_zh": STATUS_ZH[status], "shortfall": _round(shortfall),
-                  "shortfall_unit": shortfall_unit, "note": note, "note_en": note_en or note}
+                  "shortfall_unit": shortfall_unit, "note": note, "note_en": note_en or note,
+                  "threshold_min": threshold_min}
         if summary:
             record.update(met_units=met_units, total_units=total_units)
             self.summary = record

@@ -39,7 +39,8 @@ STAFF_POPULATIONS = (*POPULATIONS, "registered")
 ROW_COLUMNS = (
     "target_id", "indicator", "document", "target_type", "level", "unit_code", "unit_name",
     "parent_code", "kind", "value", "target_value", "unit", "status", "status_zh", "shortfall",
-    "shortfall_unit", "note", "note_en", "target_level", "year", "trajectory",
+    "shortfall_unit", "note", "note_en", "target_level", "year", "trajectory", "category",
+    "threshold_min",
 )
 SUMMARY_COLUMNS = (*ROW_COLUMNS, "met_units", "total_units")
 

@@ -85,34 +85,103 @@ var LC = (function () {
     return group;
   }
 
-  // Facilities of one category: rows are [lat, lon, name, value for each of p.fields...].
-  function facilities(group, p) {
-    var icon = pinIcon(p.color, p.glyph);
-    var target = markerTarget(group, p);
-    var markers = p.rows.map(function (r) {
-      var m = L.marker([r[0], r[1]], {icon: icon, title: r[2], alt: r[2]});
-      m.bindPopup(function () { return popupTable(r[2], p.fields, r.slice(3)); },
-                  {maxWidth: 320});
-      return m;
-    });
-    if (target.addLayers) { target.addLayers(markers); } else { markers.forEach(function (m) { target.addLayer(m); }); }
+  // ---- one story per target: the selector's target drives every layer of the map --------
+  // map._lcStory = {targets: [{label, category, keys, ...}], current, listeners}
+  function story(map, p) {
+    map._lcStory = {targets: p.targets, current: p.initial || 0, listeners: []};
   }
 
-  function sites(group, p) {
+  function currentTarget(map) {
+    var st = map._lcStory;
+    return st && st.targets.length ? st.targets[st.current] : null;
+  }
+
+  // Call show(target) now and whenever the selected target changes.
+  function follow(map, show) {
+    map._lcStory.listeners.push(show);
+    show(currentTarget(map));
+  }
+
+  function select(map, index) {
+    var st = map._lcStory;
+    st.current = index;
+    st.listeners.forEach(function (f) { f(currentTarget(map)); });
+  }
+
+  // Sub-layers by key inside a group; follow() shows the keys the target names.
+  function switcher(group, map, build, keysOf) {
+    var built = {};
+    follow(map, function (t) {
+      var want = keysOf(t);
+      Object.keys(built).forEach(function (k) {
+        if (want.indexOf(k) < 0) group.removeLayer(built[k]);
+      });
+      want.forEach(function (k) {
+        if (!built[k]) built[k] = build(k);
+        if (built[k] && !group.hasLayer(built[k])) group.addLayer(built[k]);
+      });
+    });
+  }
+
+  function categoryKeys(p) {
+    return function (t) {
+      if (!t || !t.category) return Object.keys(p.cats);
+      return p.cats[t.category] ? [t.category] : [];
+    };
+  }
+
+  // Facilities by category: p.cats[key] = {color, glyph, fields, rows: [lat, lon, name, ...]}.
+  function facilities(group, p, map) {
+    switcher(group, map, function (key) {
+      var c = p.cats[key];
+      var sub = L.featureGroup();
+      var icon = pinIcon(c.color, c.glyph);
+      var target = markerTarget(sub, c);
+      var markers = c.rows.map(function (r) {
+        var m = L.marker([r[0], r[1]], {icon: icon, title: r[2], alt: r[2]});
+        m.bindPopup(function () { return popupTable(r[2], c.fields, r.slice(3)); },
+                    {maxWidth: 320});
+        return m;
+      });
+      if (target.addLayers) { target.addLayers(markers); } else { markers.forEach(function (m) { target.addLayer(m); }); }
+      return sub;
+    }, categoryKeys(p));
+  }
+
+  // Proposed sites by category: p.cats[key] = {rows: [lat, lon, rank, values...]}.
+  function sites(group, p, map) {
     var icon = starIcon(p.color);
-    var target = markerTarget(group, p);
-    p.rows.forEach(function (r) {
-      var m = L.marker([r[0], r[1]], {icon: icon, title: p.title + " " + r[2], zIndexOffset: 1000});
-      m.bindPopup(function () { return popupTable(p.title + " " + r[2], p.fields, r.slice(3)); });
-      target.addLayer(m);
-    });
+    switcher(group, map, function (key) {
+      var sub = L.featureGroup();
+      p.cats[key].rows.forEach(function (r) {
+        var title = p.title + " " + r[2];
+        L.marker([r[0], r[1]], {icon: icon, title: title, alt: title, zIndexOffset: 1000})
+          .bindPopup(function () { return popupTable(title, p.fields, r.slice(3)); },
+                     {maxWidth: 360})
+          .addTo(sub);
+      });
+      return sub;
+    }, categoryKeys(p));
   }
 
-  function areas(group, p) {
-    L.geoJSON(p.geojson, {
-      style: {color: p.color, weight: 1, opacity: 0.8, fillColor: p.color, fillOpacity: 0.15},
-      onEachFeature: function (f, layer) { layer.bindTooltip(textDiv("lc-tip", p.label), {sticky: true}); }
-    }).addTo(group);
+  function viewKeys(p) {
+    return function (t) {
+      return (t && t.keys ? t.keys : []).filter(function (k) { return p.views[k]; });
+    };
+  }
+
+  // Service areas at the target's walk per township kind: p.views[key] = {geojson, color, label}.
+  function areas(group, p, map) {
+    switcher(group, map, function (key) {
+      var v = p.views[key];
+      // not interactive: pointing at a township under an area still shows its status and gap
+      // (the legend names the area and its walk)
+      return L.geoJSON(v.geojson, {
+        interactive: false,
+        style: {color: v.color, weight: 2, opacity: 0.95, dashArray: "6 3", fillColor: v.color,
+                fillOpacity: 0.1}
+      });
+    }, viewKeys(p));
   }
 
   // Village/community boundaries: dashed outlines, the unit's name (and code) as tooltip text.
@@ -125,72 +194,148 @@ var LC = (function () {
     }).addTo(group);
   }
 
-  // Uncovered demand cells: rows are [lat, lon, people aged 60+, radius_px].
-  function uncovered(group, p) {
-    p.rows.forEach(function (r) {
-      L.circleMarker([r[0], r[1]], {radius: r[3], color: p.color, weight: 0.6, fillColor: p.color,
-                                    fillOpacity: 0.45})
-        .bindTooltip(textDiv("lc-tip", p.label + ": " + r[2]))
-        .addTo(group);
-    });
+  // Ways the walk rules dropped (the network audit): thin grey lines, not interactive.
+  function ways(group, p) {
+    L.geoJSON(p.geojson, {interactive: false,
+                          style: {color: "#7f7f7f", weight: 1.5, opacity: 0.8}}).addTo(group);
   }
 
-  function legendRow(color, text) {
+  // Uncovered seniors at the target's walk: p.views[key] = {rows: [lat, lon, people, radius]}.
+  function uncovered(group, p, map) {
+    switcher(group, map, function (key) {
+      var sub = L.featureGroup();
+      p.views[key].rows.forEach(function (r) {
+        L.circleMarker([r[0], r[1]], {radius: r[3], color: "#fff", weight: 0.8,
+                                      fillColor: p.color, fillOpacity: 0.7})
+          .bindTooltip(textDiv("lc-tip", p.label + "：" + r[2]))
+          .addTo(sub);
+      });
+      return sub;
+    }, viewKeys(p));
+  }
+
+  function legendRow(color, text, shape) {
     var row = document.createElement("div");
     var sw = document.createElement("span");
-    sw.className = "lc-swatch";
+    sw.className = "lc-swatch" + (shape ? " lc-swatch-" + shape : "");
     sw.style.background = color;
     row.appendChild(sw);
     row.appendChild(document.createTextNode(text));
     return row;
   }
 
-  // Township polygons coloured by the status of the target chosen in the legend's selector.
-  // Feature properties: n name, s [status index per target], v [status text per target].
+  // Township polygons coloured by the status of the selected target, with a permanent label
+  // (name, status mark and shortfall) and a hover tip. Feature properties: c code, n name,
+  // s [status index per target], v [status text per target], m [short label per target].
   function townships(group, p, map) {
-    var current = p.initial || 0;
+    var st = map._lcStory;
+    var byCode = {};
+    function current() { return st.targets.length ? st.current : -1; }
+    var hatch = null;  // not met is hatched as well as orange: colour is not the only cue
     function style(f) {
       var focus = p.focus && f.properties.c === p.focus;
-      var s = p.targets.length ? f.properties.s[current] : 3;
+      var i = current();
+      var s = i >= 0 ? f.properties.s[i] : 3;
+      var fill = s === 1 && hatch ? "url(#" + hatch + ")" : p.colors[s];
       return {color: focus ? "#000" : "#555", weight: focus ? 3 : 1,
-              fillColor: p.colors[s], fillOpacity: p.targets.length ? 0.45 : 0.08};
+              fillColor: fill, fillOpacity: i >= 0 ? p.opacity : 0.08};
+    }
+    function addHatch(svg) {
+      var ns = "http://www.w3.org/2000/svg";
+      var id = "lc-hatch-" + L.stamp(map);
+      var defs = document.createElementNS(ns, "defs");
+      var pattern = document.createElementNS(ns, "pattern");
+      pattern.setAttribute("id", id);
+      pattern.setAttribute("patternUnits", "userSpaceOnUse");
+      pattern.setAttribute("width", "8");
+      pattern.setAttribute("height", "8");
+      pattern.setAttribute("patternTransform", "rotate(45)");
+      var rect = document.createElementNS(ns, "rect");
+      rect.setAttribute("width", "8");
+      rect.setAttribute("height", "8");
+      rect.setAttribute("fill", p.colors[1]);
+      var line = document.createElementNS(ns, "rect");
+      line.setAttribute("width", "2.5");
+      line.setAttribute("height", "8");
+      line.setAttribute("fill", p.hatchColor);
+      pattern.appendChild(rect);
+      pattern.appendChild(line);
+      defs.appendChild(pattern);
+      svg.insertBefore(defs, svg.firstChild);
+      return id;
     }
     function tip(f) {
       var box = document.createElement("div");
       box.className = "lc-tip";
       box.appendChild(textDiv("lc-tip-title", f.properties.n));
-      if (p.targets.length) {
-        box.appendChild(textDiv("", p.targets[current]));
-        box.appendChild(textDiv("", f.properties.v[current]));
+      var i = current();
+      if (i >= 0) {
+        box.appendChild(textDiv("", st.targets[i].label));
+        box.appendChild(textDiv("", f.properties.v[i]));
       }
+      return box;
+    }
+    function labelOf(f) {
+      var box = document.createElement("div");
+      box.appendChild(textDiv("lc-label-name", f.properties.n));
+      var i = current();
+      if (i >= 0 && f.properties.m[i]) box.appendChild(textDiv("lc-label-status", f.properties.m[i]));
       return box;
     }
     var layer = L.geoJSON(p.geojson, {
       style: style,
-      onEachFeature: function (f, l) { l.bindTooltip(function () { return tip(f); }, {sticky: true}); }
+      onEachFeature: function (f, l) {
+        byCode[f.properties.c] = l;
+        l.bindTooltip(function () { return tip(f); }, {sticky: true});
+      }
     }).addTo(group);
+    var renderer = map.getRenderer(layer);
+    if (renderer && renderer._container && renderer._container.tagName.toLowerCase() === "svg") {
+      hatch = addHatch(renderer._container);
+      layer.setStyle(style);
+    }
+    // names and shortfalls on the map (a second, permanent tooltip per township)
+    var labels = L.layerGroup();
+    layer.eachLayer(function (l) {
+      var t = L.tooltip({permanent: true, direction: "center", className: "lc-label",
+                         interactive: false});
+      t.setLatLng(l.getBounds().getCenter());
+      t.lcFeature = l.feature;
+      labels.addLayer(t);
+    });
+    function relabel() {
+      labels.eachLayer(function (t) { t.setContent(labelOf(t.lcFeature)); });
+    }
+    relabel();
+    group.lcLabels = labels;
 
     var legend = L.control({position: "bottomleft"});
+    var areaRow, categoryRow;
     legend.onAdd = function () {
       var box = L.DomUtil.create("div", "lc-legend leaflet-bar");
       box.appendChild(textDiv("lc-legend-title", p.title));
-      if (p.targets.length) {
+      if (st.targets.length) {
         var select = document.createElement("select");
         select.className = "lc-target-select";
         select.setAttribute("aria-label", p.targetLabel);
-        p.targets.forEach(function (t, i) {
+        st.targets.forEach(function (t, i) {
           var o = document.createElement("option");
           o.value = String(i);
-          o.textContent = t;
-          o.selected = i === current;
+          o.textContent = t.label;
+          o.selected = i === st.current;
           select.appendChild(o);
         });
-        select.addEventListener("change", function () {
-          current = parseInt(select.value, 10);
-          layer.setStyle(style);
-        });
+        select.addEventListener("change", function () { select_(parseInt(select.value, 10)); });
         box.appendChild(select);
-        for (var i = 0; i < 4; i++) box.appendChild(legendRow(p.colors[i], p.statusLabels[i]));
+        for (var i = 0; i < 4; i++) {
+          box.appendChild(legendRow(i === 1 ? "repeating-linear-gradient(45deg, " + p.colors[1] +
+                                    " 0 4px, " + p.hatchColor + " 4px 6px)" : p.colors[i],
+                                    p.statusLabels[i]));
+        }
+        categoryRow = box.appendChild(document.createElement("div"));
+        areaRow = box.appendChild(document.createElement("div"));
+        box.appendChild(legendRow(p.uncoveredColor, p.uncoveredLabel, "dot"));
+        fillLegend(currentTarget(map));
       } else {
         box.appendChild(textDiv("", p.noTarget));
       }
@@ -198,12 +343,107 @@ var LC = (function () {
       L.DomEvent.disableScrollPropagation(box);
       return box;
     };
+    function fillLegend(t) {
+      if (!areaRow || !t) return;
+      categoryRow.replaceChildren(legendRow(t.color || "#777", t.categoryName || "", "pin"));
+      areaRow.replaceChildren(legendRow(t.color || "#777", t.walk || "", "area"));
+    }
+    function select_(i) { select(map, i); }
     group.on("add", function () { legend.addTo(map); });
     group.on("remove", function () { legend.remove(); });
     if (map.hasLayer(group)) legend.addTo(map);
+
+    // the status table (overview side panel): a click zooms to the township; the selected
+    // target's column is marked
+    var table = document.querySelector(".lc-status-table");
+    function markColumn() {
+      if (!table) return;
+      table.querySelectorAll("[data-target]").forEach(function (c) {
+        c.classList.toggle("lc-current", parseInt(c.getAttribute("data-target"), 10) === st.current);
+      });
+    }
+    if (table) {
+      table.querySelectorAll("tr[data-code]").forEach(function (tr) {
+        tr.addEventListener("click", function (e) {
+          var l = byCode[tr.getAttribute("data-code")];
+          if (!l || (e.target && e.target.closest && e.target.closest("a"))) return;
+          table.querySelectorAll("tr.lc-picked").forEach(function (o) { o.classList.remove("lc-picked"); });
+          tr.classList.add("lc-picked");
+          map.fitBounds(l.getBounds(), {animate: false});
+        });
+      });
+      table.querySelectorAll("th[data-target]").forEach(function (th) {
+        th.addEventListener("click", function () {
+          var i = parseInt(th.getAttribute("data-target"), 10);
+          var sel = document.querySelector(".lc-target-select");
+          if (sel) sel.value = String(i);
+          select(map, i);
+        });
+      });
+    }
+    follow(map, function (t) {
+      layer.setStyle(style);
+      relabel();
+      fillLegend(t);
+      markColumn();
+    });
     group.lcLayer = layer;
   }
 
+  // A short, folded layer list in groups: p.groups = [{title, items: [[layer, text, shown]]}].
+  function layers(map, p) {
+    var control = L.control({position: "topright"});
+    control.onAdd = function () {
+      var box = L.DomUtil.create("div", "leaflet-control-layers lc-layers");
+      var toggle = L.DomUtil.create("a", "leaflet-control-layers-toggle", box);
+      toggle.href = "#";
+      toggle.title = p.title;
+      toggle.setAttribute("role", "button");
+      toggle.setAttribute("aria-label", p.title);
+      var list = L.DomUtil.create("section", "leaflet-control-layers-list", box);
+      p.groups.forEach(function (g) {
+        list.appendChild(textDiv("lc-layers-group", g.title));
+        g.items.forEach(function (item) {
+          var row = document.createElement("label");
+          var input = document.createElement("input");
+          input.type = "checkbox";
+          input.className = "leaflet-control-layers-selector";
+          input.checked = map.hasLayer(item[0]);
+          input.addEventListener("change", function () {
+            if (input.checked) map.addLayer(item[0]); else map.removeLayer(item[0]);
+          });
+          row.appendChild(input);
+          row.appendChild(document.createTextNode(" " + item[1]));
+          list.appendChild(row);
+        });
+      });
+      function open() { box.classList.add("leaflet-control-layers-expanded"); }
+      function close() { box.classList.remove("leaflet-control-layers-expanded"); }
+      // as Leaflet's own list: pointing or tapping opens it, leaving it or a map click folds it
+      L.DomEvent.on(toggle, "click", function (e) { L.DomEvent.preventDefault(e); open(); });
+      L.DomEvent.on(toggle, "focus", open);
+      L.DomEvent.on(box, "mouseenter", open);
+      L.DomEvent.on(box, "mouseleave", close);
+      map.on("click", close);
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      return box;
+    };
+    control.addTo(map);
+  }
+
+  // Township labels follow their group (kept separate so they can be turned off).
+  function labels(group, p, map) {
+    if (p.townships && p.townships.lcLabels) group.addLayer(p.townships.lcLabels);
+  }
+
+  // Chinese (or English) titles on Leaflet's own controls.
+  function controls(map, p) {
+    L.control.zoom({position: "topleft", zoomInTitle: p.zoomIn, zoomOutTitle: p.zoomOut})
+      .addTo(map);
+  }
+
   return {facilities: facilities, sites: sites, areas: areas, uncovered: uncovered, units: units,
-          townships: townships, pinIcon: pinIcon, popupTable: popupTable};
+          townships: townships, labels: labels, ways: ways, story: story, select: select, layers: layers,
+          controls: controls, pinIcon: pinIcon, popupTable: popupTable};
 })();

@@ -1,0 +1,155 @@
+"""What a map shows for each target, computed here so the maps only draw.
+
+A target is judged per township kind at one walk (a service circle's ``threshold_min`` may be 15
+minutes for streets and 20 for towns; other targets take the kind's longest walk threshold). For
+each target the maps show its category's service area at that walk, cut to the townships of that
+kind, and the seniors left outside it. The three functions give those figures:
+
+- :func:`target_walks`: target -> category and walk (minutes) per township kind, read from the
+  gap rows (the walk each service-circle row was judged at) and the walk model;
+- :func:`kind_service_areas`: each category's dissolved service area at a kind's walk, clipped to
+  the townships of that kind;
+- :func:`uncovered_cells`: the demand cells of a kind with people beyond that walk.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from lifecircle.coverage.walk import WalkModel
+
+logger = logging.getLogger(__name__)
+
+WALK_COLUMNS = ["target_id", "category", "kind", "threshold_min"]
+AREA_COLUMNS = ["category", "kind", "threshold_min", "geometry"]
+UNCOVERED_COLUMNS = ["category", "kind", "threshold_min", "cell_id", "township_code", "pop",
+                     "pop60", "time_min", "geometry"]
+
+
+def target_walks(gap_rows: pd.DataFrame, walk: WalkModel, kinds: list[str]) -> pd.DataFrame:
+    """The category and the walk (minutes) of every township-level target, per township kind.
+
+    Parameters
+    ----------
+    gap_rows
+        ``GapReport.rows`` (``target_id, level, kind, category, threshold_min``, ...).
+    walk
+        The run's walk model: a target without its own walk takes the kind's longest threshold.
+    kinds
+        The township kinds of the run (``street``, ``town``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``target_id, category, kind, threshold_min``: one row per target with a category and
+        each kind it has township rows of, in the gap rows' target order.
+    """
+    if gap_rows is None or len(gap_rows) == 0 or "category" not in gap_rows:
+        return pd.DataFrame(columns=WALK_COLUMNS)
+    rows = gap_rows[gap_rows["level"].astype(str) == "township"]
+    judged = rows.get("threshold_min", pd.Series(np.nan, index=rows.index))
+    records = []
+    for target_id in pd.unique(rows["target_id"]):
+        own = rows[rows["target_id"] == target_id]
+        category = str(own["category"].iloc[0] or "")
+        if not category:
+            continue
+        for kind in kinds:
+            of_kind = own["kind"].astype(str) == kind
+            if not of_kind.any():  # a target for streets only draws nothing in towns
+                continue
+            used = pd.to_numeric(judged[own.index][of_kind], errors="coerce").dropna()
+            minutes = (float(used.iloc[0]) if len(used)
+                       else float(max(walk.for_kind(kind).thresholds_min)))
+            records.append((str(target_id), category, kind, minutes))
+    return pd.DataFrame(records, columns=WALK_COLUMNS)
+
+
+def _walk_keys(walks: pd.DataFrame) -> list[tuple[str, str, float]]:
+    keys = walks[["category", "kind", "threshold_min"]].drop_duplicates()
+    return [(str(c), str(k), float(t)) for c, k, t in keys.itertuples(index=False)]
+
+
+def kind_service_areas(service_areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
+                       walks: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Each category's service area at each kind's walk, clipped to the townships of that kind.
+
+    Parameters
+    ----------
+    service_areas
+        Dissolved areas ``category, threshold_min, geometry`` (EPSG:4326).
+    townships
+        Township polygons with ``kind`` (EPSG:4326).
+    walks
+        :func:`target_walks`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326 ``category, kind, threshold_min, geometry``; a walk with no service area
+        computed (a threshold not in the walk model) has no row.
+    """
+    records = []
+    areas = service_areas.to_crs(4326) if len(service_areas) else service_areas
+    towns = townships.to_crs(4326)
+    for category, kind, minutes in _walk_keys(walks):
+        area = areas[(areas["category"].astype(str) == category)
+                     & (areas["threshold_min"].astype(float) == minutes)] if len(areas) else areas
+        if len(area) == 0:
+            logger.info("no %s service area at %g min to show for %s townships", category,
+                        minutes, kind)
+            continue
+        within = shapely.union_all(towns.geometry[towns["kind"].astype(str) == kind].to_numpy())
+        clipped = shapely.intersection(shapely.union_all(area.geometry.to_numpy()), within)
+        if not clipped.is_empty:
+            records.append((category, kind, minutes, clipped))
+    return gpd.GeoDataFrame(pd.DataFrame(records, columns=AREA_COLUMNS), geometry="geometry",
+                            crs="EPSG:4326")
+
+
+def uncovered_cells(demand: gpd.GeoDataFrame, walks: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Demand cells with people beyond each (category, kind, walk) of :func:`target_walks`.
+
+    Parameters
+    ----------
+    demand
+        The coverage result's demand: ``cell_id, pop, pop60, kind, township_code,
+        time_min__<category>, geometry`` (EPSG:4326).
+    walks
+        :func:`target_walks`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326 ``category, kind, threshold_min, cell_id, township_code, pop, pop60, time_min,
+        geometry``: cells of that kind with people and no facility of the category within the
+        walk (unreachable cells have ``time_min`` inf).
+    """
+    frames = []
+    kinds = demand["kind"].fillna("").astype(str).to_numpy()
+    pop = demand["pop"].to_numpy(dtype=float)
+    pop60 = demand["pop60"].to_numpy(dtype=float)
+    people = (pop > 0) | (pop60 > 0)
+    for category, kind, minutes in _walk_keys(walks):
+        column = f"time_min__{category}"
+        if column not in demand:
+            continue
+        times = demand[column].to_numpy(dtype=float)
+        times = np.where(np.isnan(times), np.inf, times)
+        rows = np.flatnonzero((kinds == kind) & people & ~(times <= minutes + 1e-9))
+        part = demand.iloc[rows]
+        frames.append(pd.DataFrame({
+            "category": category, "kind": kind, "threshold_min": minutes,
+            "cell_id": part["cell_id"].to_numpy(),
+            "township_code": part["township_code"].fillna("").astype(str).to_numpy(),
+            "pop": pop[rows], "pop60": pop60[rows], "time_min": times[rows],
+            "geometry": part.geometry.to_numpy()}))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=UNCOVERED_COLUMNS)
+    return gpd.GeoDataFrame(frame[UNCOVERED_COLUMNS], geometry="geometry",
+                            crs=demand.crs or "EPSG:4326")
