@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/lifecircle demo
 
 test: $(STAMP) $(CHROMIUM) $(CJK_FONT)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.coordinates
