@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/lifecircle demo
 
 test: $(STAMP) $(CHROMIUM) $(CJK_FONT)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.coordinates
@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.registers
 
 lint: $(STAMP)
-	$(BIN)/ruff check lifecircle tests benchmarks
+	$(BIN)/ruff check lifecircle tests benchmarks tools examples
 
 sample: $(STAMP)
 	$(BIN)/python -m tools.sample

@@ -29,6 +29,7 @@ from lifecircle.coverage.targets import GapReport
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import LANGS, label
 from lifecircle.report import SUMMARY_HEADERS, summary_rows
+from lifecircle.results import RunResult
 
 app = typer.Typer(
     help="lifecircle: 生活圈 coverage of civil-affairs facilities: targets, gaps, sites, maps.",
@@ -93,28 +94,18 @@ _TEXT = {
 }
 
 
-class _WarningCollector(logging.Handler):
-    """Keeps the library's warnings so the summary prints each once, after the progress bars."""
+def _setup_logging(verbose: int) -> None:
+    """Live log lines only with -v (-vv for debug).
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def _setup_logging(verbose: int) -> _WarningCollector:
-    """Live log lines only with -v (-vv for debug); warnings are always collected."""
+    Warnings are not taken from the log: a run returns them (``RunResult.warnings``) and the
+    summary prints each once, after the progress bars.
+    """
     logger = logging.getLogger("lifecircle")
     logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-    if verbose:
-        logger.addHandler(RichHandler(console=console, show_path=False))
-    collector = _WarningCollector()
-    logger.addHandler(collector)
-    return collector
+    logger.addHandler(RichHandler(console=console, show_path=False) if verbose
+                      else logging.NullHandler())
 
 
 class _RichProgress:
@@ -151,12 +142,19 @@ def _print_layers(counts: pd.DataFrame, text: dict[str, str]) -> None:
     table = Table(title=text["layers"])
     for column in (text["layer"], text["used"], text["rejected"]):
         table.add_column(column)
-    for row in counts.itertuples():
-        table.add_row(row.layer, str(row.used), str(row.rejected))
+    shared = counts["file"].duplicated(keep=False)
+    for row, same_name in zip(counts.itertuples(), shared, strict=True):
+        # the file name, or the layer key when two registers share a file name
+        table.add_row(row.layer if same_name else row.file, str(row.used), str(row.rejected))
     console.print(table)
 
 
-def _print_summary(result, out_dir: Path, logged: list[str]) -> None:
+def _print_warnings(warnings: list[str], text: dict[str, str]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
+
+
+def _print_summary(result: RunResult, out_dir: Path) -> None:
     """Area targets numbered #1…, then per township the counts and the numbers not met."""
     text = _TEXT[result.lang]
     colour = {"met": "green", "not_met": "red", "na": "grey50"}
@@ -222,15 +220,12 @@ def _print_summary(result, out_dir: Path, logged: list[str]) -> None:
             ),
             highlight=False,
         )
-    _print_layers(pd.DataFrame(result.run_info["layers"]), text)
+    _print_layers(result.layer_counts, text)
     _print_network_audit(result.network_audit, text)
     _print_sensitivity(result, text)
     if len(result.rejected):
         console.print(f"{len(result.rejected)} {text['rejected_rows']} {out_dir / 'rejected.csv'}")
-    warnings = list(result.run_info.get("warnings", []))
-    warnings += [message for message in dict.fromkeys(logged) if message not in warnings]
-    for warning in warnings:
-        console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
+    _print_warnings(result.warnings, text)
     _print_timings(result.run_info, text)
     console.print(f"{text['written']} [bold]{out_dir}[/]")
 
@@ -327,11 +322,12 @@ def _run(
     siting_override=None,
     sensitivity: bool = False,
 ) -> None:
-    from lifecircle.pipeline import RunOptions, default_out_dir, run_plan
+    from lifecircle.api import run as run_api
+    from lifecircle.pipeline import RunOptions, default_out_dir
     from lifecircle.plan import load_plan
 
     plan = None
-    collector = _setup_logging(verbose)
+    _setup_logging(verbose)
     if lang is not None and lang not in _TEXT:
         raise typer.BadParameter(f"--lang must be zh or en, got {lang!r}")
     try:
@@ -346,7 +342,8 @@ def _run(
             sensitivity=sensitivity,
         )
         with _progress() as progress:
-            result, out_dir = run_plan(plan, out, options=options, progress=_RichProgress(progress))
+            result = run_api(plan, out or default_out_dir(plan), options=options,
+                             progress=_RichProgress(progress))
     except LifecircleError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -354,7 +351,7 @@ def _run(
         where = out or (default_out_dir(plan) if plan else "out")
         console.print(text["interrupted"].format(out=where), highlight=False)
         raise typer.Exit(code=130) from None
-    _print_summary(result, out_dir, collector.messages)
+    _print_summary(result, result.out_dir)
 
 
 @app.command()
@@ -505,7 +502,7 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
     from lifecircle.pipeline import load_inputs
     from lifecircle.plan import load_plan
 
-    collector = _setup_logging(verbose)
+    _setup_logging(verbose)
     try:
         loaded = load_plan(plan)
         with _progress() as progress:
@@ -515,17 +512,13 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
     text = _TEXT[loaded.study.lang]
     _print_layers(inputs.layer_counts, text)
     console.print(
-        f"townships: {len(inputs.townships)}, network nodes: {inputs.network_summary['nodes']}, "
+        f"townships: {len(inputs.townships)}, network nodes: {inputs.network_summary.nodes}, "
         f"demand cells: {len(inputs.demand)}, targets: {len(loaded.targets)}"
     )
     for row in inputs.rejected.itertuples():
         detail = escape(f"{row.file} {row.row}: {row.reason} — {row.fix}")
         console.print(f"[red]{text['rejected']}:[/] {detail}", highlight=False)
-    warnings = inputs.warnings + [
-        m for m in dict.fromkeys(collector.messages) if m not in inputs.warnings
-    ]
-    for warning in warnings:
-        console.print(f"[yellow]{text['warnings']}:[/] {escape(warning)}", highlight=False)
+    _print_warnings(inputs.warnings, text)
     console.print("[green]OK[/]")
 
 

@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
+import platform
 import re
 import shutil
 import signal
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -534,3 +537,53 @@ def csv_text(frame: pd.DataFrame, *, lineterminator: str = "\n") -> str:
 def write_csv(frame: pd.DataFrame, path: Path, *, lineterminator: str = "\n") -> None:
     """Write ``frame`` as UTF-8 CSV with a BOM (Excel reads Chinese), atomically, text inert."""
     write_text_atomic(path, csv_text(frame, lineterminator=lineterminator), encoding="utf-8-sig")
+
+
+# ---------------------------------------------------------------- result files
+
+
+def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """GeoPackage columns must be plain types: object columns become text."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if column != "geometry" and frame[column].dtype == object:
+            frame[column] = frame[column].map(lambda v: "" if v is None else str(v))
+    return frame
+
+
+def write_gpkg(path: Path, layers: Mapping[str, pd.DataFrame | None],
+               tables: Mapping[str, pd.DataFrame] | None = None) -> None:
+    """Write spatial layers (empty ones skipped) and plain tables into one GeoPackage."""
+    import pyogrio
+
+    for name, frame in layers.items():
+        if frame is None or len(frame) == 0:
+            continue
+        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+    for name, frame in (tables or {}).items():
+        pyogrio.write_dataframe(_gpkg_ready(frame), path, layer=name, driver="GPKG")
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """Path, size, SHA-256 and modification time (UTC) of an input file, for ``run.json``."""
+    from datetime import UTC, datetime
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(timespec="seconds")
+    return {"path": str(path), "bytes": stat.st_size, "sha256": digest, "modified": modified}
+
+
+_VERSIONED = ("lifecircle", "numpy", "scipy", "pandas", "geopandas", "shapely", "pyogrio",
+              "pyproj", "osmnx", "networkx", "rasterio", "folium", "highspy")
+
+
+def package_versions() -> dict[str, str]:
+    """Python's and the main dependencies' versions, for ``run.json``."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions

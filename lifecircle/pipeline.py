@@ -1,38 +1,46 @@
 """A whole run: load and validate inputs, compute coverage, evaluate targets, site, write outputs.
 
 This is the only module that sequences the steps; each step lives in its own module and is
-testable on its own. Writes go to a staging folder that replaces the output folder only when
-everything succeeded.
+testable on its own (zone joins in ``layers.zones``, coverage and 2SFCA in ``coverage``, siting in
+``coverage.siting``, files in ``output`` and ``report``, maps in ``maps``). Writes go to a staging
+folder that replaces the output folder only when everything succeeded.
+
+Warnings travel one way: every loader returns ``(frame, rejected, warnings)`` and the pipeline
+collects the lists into :attr:`RunResult.warnings`, each message once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from importlib import metadata
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-import pyogrio
 
-from lifecircle.coverage.metrics import CoverageResult, compute_coverage
+from lifecircle.coverage.access import township_access
+from lifecircle.coverage.metrics import (
+    CoverageResult,
+    compute_coverage,
+    wide_shares,
+    with_circle_reach,
+)
 from lifecircle.coverage.presets import preset_names
 from lifecircle.coverage.sensitivity import (
     SensitivityResult,
     evaluate_sensitivity,
     search_limit_m,
 )
-from lifecircle.coverage.siting import propose_sites, township_access_2sfca
+from lifecircle.coverage.siting import propose_sites
 from lifecircle.coverage.targets import (
     EvaluationContext,
     GapReport,
@@ -46,10 +54,7 @@ from lifecircle.errors import InputError, NetworkError
 from lifecircle.geo.cache import load_walk_network
 from lifecircle.geo.network import WalkNetwork
 from lifecircle.geo.network_audit import audit_network, dropped_ways
-from lifecircle.geo.osm import (
-    NetworkSpec,
-    townships_without_roads,
-)
+from lifecircle.geo.osm import NetworkSpec, townships_without_roads
 from lifecircle.geo.population import demand_points
 from lifecircle.i18n import has_label, label
 from lifecircle.layers.categories import CategoryRegistry, load_registry
@@ -58,21 +63,26 @@ from lifecircle.layers.facilities import (
     layer_system_issue,
     locate_facilities,
     read_register,
+    unique_layer_keys,
     with_detected_system,
 )
 from lifecircle.layers.rejects import concat_rejections
 from lifecircle.layers.townships import read_townships
 from lifecircle.layers.units import read_units
+from lifecircle.layers.zones import assign_zones, with_population
 from lifecircle.output import (
     MARKER,
     claim_output,
+    file_record,
     folder_name,
+    package_versions,
     write_csv,
+    write_gpkg,
     write_json,
     write_text_atomic,
 )
 from lifecircle.plan import Plan, SensitivitySpec
-from lifecircle.results import RunResult
+from lifecircle.results import NetworkSummary, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +120,7 @@ class Inputs:
     rejected: pd.DataFrame
     warnings: list[str]
     layer_counts: pd.DataFrame
-    network_summary: dict[str, Any]
+    network_summary: NetworkSummary
     timings_s: dict[str, float] = field(default_factory=dict)
     network_audit: dict[str, Any] = field(default_factory=dict)
     dropped_ways: gpd.GeoDataFrame | None = None
@@ -128,20 +138,39 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = round(time.perf_counter() - start, 3)
 
 
-def _located(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Rows with a point: register rows kept by 所属街道 alone have none."""
-    return frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+class _WarningList(logging.Handler):
+    """Adds warnings logged by steps that do not return theirs (network files, solvers, maps).
+
+    Only records of the thread that runs this plan: another plan may run in another thread.
+    """
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+        self.thread = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.thread == self.thread and message not in self.into:
+            self.into.append(message)
 
 
-def _join_zones(
-    points: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, columns: dict[str, str]
-) -> pd.DataFrame:
-    """For each point, the listed columns of the zone containing it (empty where none does)."""
-    joined = gpd.sjoin(
-        points[["geometry"]], zones[[*columns, "geometry"]], how="left", predicate="within"
-    )
-    joined = joined[~joined.index.duplicated(keep="first")]
-    return joined[list(columns)].rename(columns=columns).reindex(points.index)
+@contextmanager
+def _collecting_logged_warnings(into: list[str]) -> Iterator[None]:
+    logger = logging.getLogger("lifecircle")
+    handler = _WarningList(into)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def _add(warnings: list[str], new: list[str]) -> None:
+    """Append the messages not already in ``warnings`` (each is reported once)."""
+    for message in new:
+        if message not in warnings:
+            warnings.append(message)
 
 
 def _settle_coordinate_system(
@@ -149,17 +178,12 @@ def _settle_coordinate_system(
 ) -> tuple[gpd.GeoDataFrame, str | None, str | None]:
     """A register's points in the system its ``crs`` declares or the walk network reveals:
     ``(frame, notice, error)`` (see :func:`layer_system_issue`)."""
-    valid = _located(frame)
+    valid = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     if not len(valid):
         return frame, None, None
     system, notice, error = layer_system_issue(
-        valid.geometry.x.to_numpy(),
-        valid.geometry.y.to_numpy(),
-        layer.crs,
-        node_lon,
-        node_lat,
-        layer_name=layer.path.name,
-        crs_check=layer.crs_check,
+        valid.geometry.x.to_numpy(), valid.geometry.y.to_numpy(), layer.crs, node_lon, node_lat,
+        layer_name=layer.path.name, crs_check=layer.crs_check,
     )
     if layer.crs is None and system is not None:
         frame = with_detected_system(frame, system)
@@ -174,6 +198,68 @@ def network_spec_for(plan: Plan, **changes: Any) -> NetworkSpec:
     return dataclasses.replace(plan.network, buffer_m=buffer_m, **changes)
 
 
+def _load_registers(plan: Plan, registry: CategoryRegistry, townships: gpd.GeoDataFrame,
+                    units: dict[str, gpd.GeoDataFrame], network: WalkNetwork,
+                    warnings: list[str], rejections: list[pd.DataFrame]
+                    ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Read every register, settle its coordinate system against the network, locate the rows.
+
+    Returns the facilities inside the townships, the 区外设施 (outside, within the longest walk:
+    they serve residents inside) and the per-register counts.
+    """
+    node_lon, node_lat = network.lonlat
+    frames, counts, crs_errors = [], [], []
+    for key, layer in zip(unique_layer_keys(plan.layers), plan.layers, strict=True):
+        frame, rejects, layer_warnings = read_register(
+            dataclasses.replace(layer, key=key), registry
+        )
+        rejections.append(rejects)
+        _add(warnings, layer_warnings)
+        frame, notice, error = _settle_coordinate_system(frame, layer, node_lon, node_lat)
+        _add(warnings, [notice] if notice else [])
+        crs_errors.extend([error] if error else [])
+        frames.append(frame)
+        counts.append({"layer": key, "file": layer.path.name, "category": layer.category,
+                       "read": len(frame), "rejected_on_read": len(rejects)})
+    if crs_errors:
+        raise InputError("；".join(crs_errors))
+    facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
+    facilities, locate_rejects, locate_warnings = locate_facilities(
+        facilities, townships, units=units, serve_from_outside_m=plan.walk.max_reach_m
+    )
+    rejections.append(locate_rejects)
+    _add(warnings, locate_warnings)
+    outside = facilities.pop("outside_area").to_numpy(dtype=bool)
+    outside_facilities = facilities[outside].reset_index(drop=True)
+    facilities = facilities[~outside].reset_index(drop=True)
+    layer_counts = pd.DataFrame(counts)
+    for column, frame in (("used", facilities), ("outside", outside_facilities)):
+        layer_counts[column] = layer_counts["layer"].map(frame["layer"].value_counts())
+        layer_counts[column] = layer_counts[column].fillna(0).astype(int)
+    return facilities, outside_facilities, layer_counts
+
+
+def _check_network_covers(network: WalkNetwork, parts: dict, townships: gpd.GeoDataFrame,
+                          plan: Plan, warnings: list[str]) -> None:
+    if parts["other_components"]:
+        _add(warnings, [
+            f"路网有 {len(parts['other_components'])} 个与主网不连通的部分"
+            f"（共 {sum(parts['other_components'])} 个节点），其中的设施只服务本部分"
+        ])
+    roadless = townships_without_roads(townships.geometry, *network.lonlat)
+    if len(roadless) == len(townships):
+        raise NetworkError(
+            f"the walking network ({plan.network.path or plan.network.place}) has no node inside "
+            "any township: check that the network and the township boundaries cover the same area"
+        )
+    for index in roadless:
+        row = townships.iloc[index]
+        _add(warnings, [
+            f"{row['name']}（{row['code']}）内没有步行路网节点：该乡镇的步行覆盖无法计算，"
+            "请补充路网或检查边界"
+        ])
+
+
 def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     """Read and validate every input the plan names, collecting rejected rows and warnings.
 
@@ -184,7 +270,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     """
     timings: dict[str, float] = {}
     warnings: list[str] = []
-    rejections = []
+    rejections: list[pd.DataFrame] = []
     registry = load_registry(plan.categories)
     steps = 5
     progress("读取乡镇边界", 0, steps)
@@ -193,99 +279,40 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
             plan.townships, county_code=plan.study.county_code or None
         )
     rejections.append(township_rejects)
-    warnings.extend(township_warnings)
+    _add(warnings, township_warnings)
     units: dict[str, gpd.GeoDataFrame] = {}
     for spec in plan.units:
         unit_frame, unit_rejects, unit_warnings = read_units(spec, townships)
         units[spec.level] = unit_frame
         rejections.append(unit_rejects)
-        warnings.extend(unit_warnings)
+        _add(warnings, unit_warnings)
 
     progress("读取步行路网", 1, steps)
-    with _timed(timings, "network"):
+    with _timed(timings, "network"), _collecting_logged_warnings(warnings):
         loaded = load_walk_network(network_spec_for(plan))
         network = loaded.network
         network_audit = audit_network(loaded.ways, townships, network,
                                       rule_set=plan.network.walk_rules)
-    node_lon, node_lat = loaded.node_lon, loaded.node_lat
-    components = loaded.components
-    if components.get("other_components"):
-        warnings.append(
-            f"路网有 {len(components['other_components'])} 个与主网不连通的部分"
-            f"（共 {sum(components['other_components'])} 个节点），其中的设施只服务本部分"
-        )
-    roadless = townships_without_roads(townships.geometry, node_lon, node_lat)
-    if len(roadless) == len(townships):
-        raise NetworkError(
-            f"the walking network ({plan.network.path or plan.network.place}) has no node inside "
-            "any "
-            "township: check that the network and the township boundaries cover the same area"
-        )
-    for index in roadless:
-        row = townships.iloc[index]
-        warnings.append(
-            f"{row['name']}（{row['code']}）内没有步行路网节点：该乡镇的步行覆盖无法计算，"
-            "请补充路网或检查边界"
-        )
+    parts = network.describe_components()
+    _check_network_covers(network, parts, townships, plan, warnings)
 
     progress("读取设施登记表", 2, steps)
     with _timed(timings, "registers"):
-        frames = []
-        counts = []
-        crs_errors = []
-        for layer in plan.layers:
-            frame, rejects = read_register(layer, registry)
-            rejections.append(rejects)
-            warnings.extend(frame.attrs.get("warnings", []))
-            frame, notice, error = _settle_coordinate_system(frame, layer, node_lon, node_lat)
-            warnings.extend([notice] if notice else [])
-            crs_errors.extend([error] if error else [])
-            frames.append(frame)
-            counts.append(
-                {
-                    "layer": layer.path.name,
-                    "category": layer.category,
-                    "read": len(frame),
-                    "rejected_on_read": len(rejects),
-                }
-            )
-        if crs_errors:
-            raise InputError("；".join(crs_errors))
-        facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
-        facilities, locate_rejects = locate_facilities(
-            facilities, townships, units=units, serve_from_outside_m=plan.walk.max_reach_m
+        facilities, outside_facilities, layer_counts = _load_registers(
+            plan, registry, townships, units, network, warnings, rejections
         )
-        outside = facilities.pop("outside_area").to_numpy(dtype=bool)
-        outside_facilities = facilities[outside].reset_index(drop=True)
-        facilities = facilities[~outside].reset_index(drop=True)
-        rejections.append(locate_rejects)
-        warnings.extend(facilities.attrs.get("warnings", []))
     rejected = concat_rejections(rejections)
-    layer_counts = pd.DataFrame(counts)
-    layer_counts["used"] = [
-        int((facilities["source_file"] == row.layer).sum()) for row in layer_counts.itertuples()
-    ]
-    layer_counts["outside"] = [
-        int((outside_facilities["source_file"] == row.layer).sum())
-        for row in layer_counts.itertuples()
-    ]
-    layer_counts["rejected"] = [
-        int((rejected["file"] == row.layer).sum()) for row in layer_counts.itertuples()
-    ]
+    layer_counts["rejected"] = layer_counts["layer"].map(rejected["layer"].value_counts())
+    layer_counts["rejected"] = layer_counts["rejected"].fillna(0).astype(int)
 
     progress("读取人口", 3, steps)
     with _timed(timings, "population"):
         demand, population_warnings = demand_points(
-            plan.population, townships, node_lon=node_lon, node_lat=node_lat
+            plan.population, townships, node_lon=network.lonlat[0], node_lat=network.lonlat[1]
         )
-    warnings.extend(population_warnings)
-    zone = _join_zones(demand, townships, {"code": "township_code", "kind": "kind"})
-    demand = demand.assign(
-        township_code=zone["township_code"].fillna(""), kind=zone["kind"].fillna("")
-    )
-    for level, unit_frame in units.items():
-        unit_zone = _join_zones(demand, unit_frame, {"code": f"unit_code__{level}"})
-        demand[f"unit_code__{level}"] = unit_zone[f"unit_code__{level}"].fillna("")
+    _add(warnings, population_warnings)
+    zones = assign_zones(demand, townships, units=units)
+    demand = demand.assign(**{column: zones[column] for column in zones.columns})
     progress("输入读取完成", steps, steps)
     return Inputs(
         registry=registry,
@@ -297,12 +324,11 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
         rejected=rejected,
         warnings=warnings,
         layer_counts=layer_counts,
-        network_summary={
-            "nodes": len(network.x),
-            "edges": len(network.edge_u),
-            "cache": loaded.cache,
-            **components,
-        },
+        network_summary=NetworkSummary(
+            nodes=network.n_nodes, edges=network.n_edges, components=parts["components"],
+            main_component_nodes=parts["main_component_nodes"],
+            other_components=tuple(parts["other_components"]), cache=loaded.cache,
+        ),
         timings_s=timings,
         network_audit=network_audit,
         dropped_ways=dropped_ways(loaded.ways),
@@ -310,125 +336,17 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     )
 
 
-def _population_by_zone(demand: pd.DataFrame, key: str) -> pd.DataFrame:
-    return demand.groupby(key)[["pop", "pop60"]].sum()
+def _categories(plan: Plan) -> list[str]:
+    return sorted({layer.category for layer in plan.layers})
 
 
-def _with_population(zones: gpd.GeoDataFrame, demand: pd.DataFrame, key: str) -> gpd.GeoDataFrame:
-    totals = _population_by_zone(demand, key)
-    zones = zones.copy()
-    zones["pop"] = zones["code"].map(totals["pop"]).fillna(0.0)
-    zones["pop60"] = zones["code"].map(totals["pop60"]).fillna(0.0)
-    return zones
-
-
-def _with_accessibility(
-    townships: gpd.GeoDataFrame,
-    inputs: Inputs,
-    coverage: CoverageResult,
-    walk: WalkModel,
-    categories: list[str],
-) -> gpd.GeoDataFrame:
-    """Add a 2SFCA score per category: beds (or facilities) per 1,000 seniors within reach.
-
-    The catchment is the longest walk threshold of the plan's default walk model.
-    """
-    townships = townships.copy()
-    threshold_min = max(walk.thresholds_min)
-    facilities = _located(inputs.serving_facilities())
-    for category in categories:
-        own = facilities[facilities["category"] == category]
-        if own.empty:
-            continue
-        has_beds = "beds" in own and own["beds"].fillna(0).gt(0).any()
-        access = township_access_2sfca(
-            inputs.network,
-            coverage.demand,
-            own,
-            category=category,
-            threshold_min=threshold_min,
-            walk=walk,
-            population="pop60",
-            supply="beds" if has_beds else None,
-        )
-        townships[f"access_2sfca__{category}"] = townships["code"].map(
-            access.set_index("township_code")["access_2sfca"]
-        )
-    return townships
-
-
-def _wide_metrics(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Add ``share_pop60__<category>__<T>min`` columns (one per category and threshold)."""
-    if metrics.empty:
-        return townships
-    table = metrics.assign(
-        column="share_pop60__"
-        + metrics["category"]
-        + "__"
-        + metrics["threshold_min"].map(lambda t: f"{t:g}")
-        + "min"
-    ).pivot_table(index="township_code", columns="column", values="share_pop60", aggfunc="first")
-    return townships.join(table, on="code")
-
-
-def _circle_reach(
-    inputs: Inputs,
-    facilities: gpd.GeoDataFrame,
-    coverage: CoverageResult,
-    walk: WalkModel,
-    targets: list[Target],
-) -> CoverageResult:
-    """Coverage with the walking times a service circle of some subtypes needs (under
-    ``<category>.<subtype>``) and, for circles in metres, distances searched far enough."""
-    circles = [t for t in targets if t.type == "service_circle" and t.category]
-    far = max((t.max_distance_m or 0.0 for t in circles), default=0.0)
-    limit = max(coverage.search_limit_m, far)
-    done = coverage.demand.attrs.get("circle_reach_m", {})
-    wanted: dict[str, Target] = {}
-    for t in circles:
-        key, reach = t.coverage_key, t.max_distance_m or 0.0
-        if key == t.category and reach <= coverage.search_limit_m:
-            continue  # the run's own columns serve it
-        if done.get(key, -1.0) < reach:
-            wanted.setdefault(key, t)
-    if not wanted:
-        return coverage
-    parts = []
-    serving = _with_outside(facilities, inputs)  # 区外设施 serve residents too
-    for key, t in wanted.items():
-        chosen = serving[serving["category"] == t.category]
-        if t.subtype:
-            subtypes = chosen["subtype"] if "subtype" in chosen else pd.Series("", chosen.index)
-            chosen = chosen[subtypes.fillna("").astype(str).isin(t.subtype)]
-        parts.append(chosen.assign(category=key))
-    extra = compute_coverage(
-        inputs.network,
-        gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326"),
-        inputs.demand,
-        walk,
-        categories=sorted(wanted),
-        service_areas=False,
-        search_limit_m=limit,
-    )
-    demand = coverage.demand.copy()
-    for key in wanted:
-        for column in (f"dist_m__{key}", f"time_min__{key}"):
-            demand[column] = extra.demand[column].to_numpy()
-    demand.attrs["circle_reach_m"] = {**done, **dict.fromkeys(wanted, limit)}
-    return replace(coverage, demand=demand)
-
-
-def _evaluate(
-    plan: Plan,
-    inputs: Inputs,
-    facilities: gpd.GeoDataFrame,
-    coverage: CoverageResult,
-    townships: gpd.GeoDataFrame,
-    units: dict[str, gpd.GeoDataFrame],
-    targets: list[Target] | None = None,
-) -> GapReport:
+def _evaluate(plan: Plan, inputs: Inputs, facilities: gpd.GeoDataFrame,
+              coverage: CoverageResult, townships: gpd.GeoDataFrame,
+              units: dict[str, gpd.GeoDataFrame], targets: list[Target] | None = None
+              ) -> GapReport:
     targets = list(plan.targets) if targets is None else targets
-    coverage = _circle_reach(inputs, facilities, coverage, plan.walk, targets)
+    coverage = with_circle_reach(coverage, inputs.network, _with_outside(facilities, inputs),
+                                 inputs.demand, plan.walk, targets)
     context = _context(plan, facilities, coverage, townships, units)
     return evaluate_targets(targets, context)
 
@@ -508,22 +426,21 @@ def _coverage_and_zones(
 ) -> tuple[CoverageResult, gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame]]:
     """Coverage of every category, and townships and units with their population summed."""
     coverage = compute_coverage(
-        inputs.network,
-        inputs.serving_facilities(),
-        inputs.demand,
-        plan.walk,
-        categories=sorted({layer.category for layer in plan.layers}),
-        progress=progress,
-        service_areas=service_areas,
+        inputs.network, inputs.serving_facilities(), inputs.demand, plan.walk,
+        categories=_categories(plan), progress=progress, service_areas=service_areas,
         facility_areas=False,  # maps and results.gpkg draw each category's dissolved area
         workers=min(2, os.cpu_count() or 1),
     )
-    townships = _with_population(inputs.townships, coverage.demand, "township_code")
+    townships = with_population(inputs.townships, coverage.demand, "township_code")
     units = {
-        level: _with_population(frame, coverage.demand, f"unit_code__{level}")
+        level: with_population(frame, coverage.demand, f"unit_code__{level}")
         for level, frame in inputs.units.items()
     }
     return coverage, townships, units
+
+
+_PRESET_COLUMNS = ["preset", "target_id", "indicator", "document", "value", "target_value",
+                   "unit", "status", "status_zh", "note"]
 
 
 def evaluate_presets(
@@ -541,24 +458,13 @@ def evaluate_presets(
     frames = []
     presets = {name: parse_targets([{"preset": name}], source=name) for name in preset_names()}
     # the subtype circles of every preset in one search
-    coverage = _circle_reach(inputs, inputs.facilities, coverage, plan.walk,
-                             [t for targets in presets.values() for t in targets])
+    coverage = with_circle_reach(coverage, inputs.network, inputs.serving_facilities(),
+                                 inputs.demand, plan.walk,
+                                 [t for targets in presets.values() for t in targets])
     for name, targets in presets.items():
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units, targets)
         frames.append(report.summary.assign(preset=name))
-    columns = [
-        "preset",
-        "target_id",
-        "indicator",
-        "document",
-        "value",
-        "target_value",
-        "unit",
-        "status",
-        "status_zh",
-        "note",
-    ]
-    return pd.concat(frames, ignore_index=True)[columns]
+    return pd.concat(frames, ignore_index=True)[_PRESET_COLUMNS]
 
 
 def _with_outside(facilities: gpd.GeoDataFrame, inputs: Inputs) -> gpd.GeoDataFrame:
@@ -576,126 +482,43 @@ def _site(
     townships: gpd.GeoDataFrame,
     units: dict[str, gpd.GeoDataFrame],
     report: GapReport,
+    warnings: list[str],
     *,
     progress: ProgressFn,
-) -> tuple[gpd.GeoDataFrame | None, dict[str, dict[str, Any]], pd.DataFrame | None]:
+) -> tuple[gpd.GeoDataFrame | None, dict[str, dict], pd.DataFrame | None]:
     """Propose sites for each [siting] entry and re-evaluate the targets with them added."""
     if not plan.siting:
         return None, {}, None
-    all_sites = []
-    summaries: dict[str, dict[str, Any]] = {}
-    facilities = inputs.facilities
+    results = []
     for spec in plan.siting:
         result = propose_sites(
-            inputs.network,
-            coverage.demand,
-            _with_outside(facilities, inputs),
-            townships,
-            category=spec.category,
-            threshold_min=spec.threshold_min,
-            walk=plan.walk,
-            p=spec.p,
-            target_share=spec.target_share,
-            population=spec.population,
-            min_spacing_m=spec.min_spacing_m,
-            force_presence=spec.force_presence,
+            inputs.network, coverage.demand, inputs.serving_facilities(), townships,
+            category=spec.category, threshold_min=spec.threshold_min, walk=plan.walk, p=spec.p,
+            target_share=spec.target_share, population=spec.population,
+            min_spacing_m=spec.min_spacing_m, force_presence=spec.force_presence,
             candidates=gpd.read_file(spec.candidates) if spec.candidates else None,
             exclusions=gpd.read_file(spec.exclusions) if spec.exclusions else None,
             progress=progress,
         )
-        sites = result.sites
-        all_sites.append(sites)
-        summaries[spec.category] = {
-            "method": result.method,
-            "objective": result.objective,
-            "bound": result.bound,
-            "gap": result.gap,
-            "status": result.status,
-            "sites": len(sites),
-            "candidates": result.candidates_count,
-            "covered_before": result.covered_before,
-            "covered_after": result.covered_after,
-            "share_before": result.share_before,
-            "share_after": result.share_after,
-            "unfilled_townships": list(result.unfilled_townships),
-        }
-        proposed = gpd.GeoDataFrame(
-            {
-                "facility_id": [f"proposed:{spec.category}:{r}" for r in sites["rank"]],
-                "category": spec.category,
-                "subtype": "",
-                "name": [f"拟建 #{r}" for r in sites["rank"]],
-                "township_code": sites["township_code"],
-                "township_name": sites["township_name"],
-                "layer": "proposed",
-                "geometry": sites.geometry,
-            },
-            crs="EPSG:4326",
-        )
-        facilities = pd.concat([facilities, proposed], ignore_index=True)
-    sites = gpd.GeoDataFrame(pd.concat(all_sites, ignore_index=True), crs="EPSG:4326")
-    facilities = gpd.GeoDataFrame(facilities, crs="EPSG:4326")
+        _add(warnings, result.warnings)
+        results.append(result)
+    sites = gpd.GeoDataFrame(pd.concat([r.sites for r in results], ignore_index=True),
+                             crs="EPSG:4326")
+    with_new = gpd.GeoDataFrame(
+        pd.concat([inputs.facilities, *(r.as_facilities() for r in results)], ignore_index=True),
+        crs="EPSG:4326",
+    )
     after_coverage = compute_coverage(
-        inputs.network,
-        _with_outside(facilities, inputs),
-        inputs.demand,
-        plan.walk,
-        categories=sorted({layer.category for layer in plan.layers}),
+        inputs.network, _with_outside(with_new, inputs), inputs.demand, plan.walk,
+        categories=_categories(plan),
         service_areas=False,  # the before/after table needs times, not polygons
     )
-    after = _evaluate(plan, inputs, facilities, after_coverage, townships, units)
+    after = _evaluate(plan, inputs, with_new, after_coverage, townships, units)
     before_after = report.summary[
         ["target_id", "indicator", "value", "target_value", "status"]
-    ].merge(
-        after.summary[["target_id", "value", "status"]],
-        on="target_id",
-        suffixes=("_before", "_after"),
-    )
-    return sites, summaries, before_after
-
-
-def _file_record(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    stat = path.stat()
-    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(timespec="seconds")
-    return {"path": str(path), "bytes": stat.st_size, "sha256": digest, "modified": modified}
-
-
-def _versions() -> dict[str, str]:
-    names = [
-        "lifecircle",
-        "numpy",
-        "scipy",
-        "pandas",
-        "geopandas",
-        "shapely",
-        "pyogrio",
-        "pyproj",
-        "osmnx",
-        "networkx",
-        "rasterio",
-        "folium",
-        "highspy",
-    ]
-    versions = {"python": platform.python_version()}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _walk_record(walk: WalkModel) -> dict[str, Any]:
-    return {
-        "speed_mps": walk.speed_mps,
-        "thresholds_min": list(walk.thresholds_min),
-        "max_snap_m": walk.max_snap_m,
-        "by_kind": {
-            k: {"speed_mps": v.speed_mps, "thresholds_min": list(v.thresholds_min), "mode": v.mode}
-            for k, v in walk.by_kind.items()
-        },
-    }
+    ].merge(after.summary[["target_id", "value", "status"]], on="target_id",
+            suffixes=("_before", "_after"))
+    return sites, {r.category: r.summary() for r in results}, before_after
 
 
 def _with_point_audit(
@@ -731,13 +554,22 @@ def analyse(
 ) -> RunResult:
     """Compute coverage, targets and sites for loaded inputs (no file is written)."""
     timings = dict(inputs.timings_s)
-    categories = sorted({layer.category for layer in plan.layers})
+    warnings = list(inputs.warnings)
+    categories = _categories(plan)
     with _timed(timings, "coverage"):
         coverage, townships, units = _coverage_and_zones(plan, inputs, progress=progress)
     with _timed(timings, "accessibility"):
-        townships = _with_accessibility(townships, inputs, coverage, plan.walk, categories)
+        townships = township_access(inputs.network, coverage.demand,
+                                    inputs.serving_facilities(), townships,
+                                    categories=categories, walk=plan.walk)
     with _timed(timings, "targets"):
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
+    unsnapped = coverage.unsnapped
+    if len(unsnapped):
+        _add(warnings, [
+            f"{len(unsnapped)} 个设施距路网超过 {plan.walk.max_snap_m:g} 米，未计入步行覆盖："
+            + "、".join(unsnapped["facility_id"].astype(str).head(20))
+        ])
     with _timed(timings, "map layers"):
         kinds = sorted(set(townships["kind"].dropna().astype(str)))
         walks = target_walks(report.rows, plan.walk, kinds)
@@ -745,31 +577,24 @@ def analyse(
         walk_uncovered = uncovered_cells(coverage.demand, walks)
     sites, siting, before_after = None, {}, None
     if options.siting:
-        with _timed(timings, "siting"):
+        with _timed(timings, "siting"), _collecting_logged_warnings(warnings):
             sites, siting, before_after = _site(
-                plan, inputs, coverage, townships, units, report, progress=progress
+                plan, inputs, coverage, townships, units, report, warnings, progress=progress
             )
     sensitivity = None
     if options.sensitivity or plan.sensitivity is not None:
         with _timed(timings, "sensitivity"):
             sensitivity = _sensitivity(plan, inputs, coverage, townships, units, progress=progress)
-    unsnapped = coverage.unsnapped
-    warnings = list(inputs.warnings)
-    if len(unsnapped):
-        warnings.append(
-            f"{len(unsnapped)} 个设施距路网超过 {plan.walk.max_snap_m:g} 米，未计入步行覆盖："
-            + "、".join(unsnapped["facility_id"].astype(str).head(20))
-        )
     run_info = {
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "study": plan.study.name,
         "plan": str(plan.path),
         "year": plan.study.year,
-        "inputs": [_file_record(p) for p in plan.input_paths()],
-        "walk": _walk_record(plan.walk),
+        "inputs": [file_record(p) for p in plan.input_paths()],
+        "walk": plan.walk.as_dict(),
         "categories": categories,
         "targets": len(plan.targets),
-        "network": inputs.network_summary,
+        "network": inputs.network_summary.as_dict(),
         "network_audit": _with_point_audit(inputs.network_audit, inputs, coverage, plan.walk),
         "layers": inputs.layer_counts.to_dict("records"),
         "demand_cells": len(inputs.demand),
@@ -778,16 +603,16 @@ def analyse(
             "pop60": float(inputs.demand["pop60"].sum()),
         },
         "rejected_rows": len(inputs.rejected),
-        "warnings": warnings,
+        "warnings": warnings,  # the same list as RunResult.warnings
         "siting": siting,
         "sensitivity": sensitivity.as_record() if sensitivity is not None else None,
-        "versions": _versions(),
+        "versions": package_versions(),
         "timings_s": timings,
     }
     return RunResult(
         study_name=plan.study.name,
         lang=options.lang or plan.study.lang,
-        townships=_wide_metrics(townships, coverage.township_metrics),
+        townships=wide_shares(townships, coverage.township_metrics),
         facilities=inputs.facilities,
         categories={key: inputs.registry[key].as_dict() for key in categories},
         service_areas=coverage.service_areas,
@@ -800,6 +625,10 @@ def analyse(
         proposed_sites=sites,
         siting=siting,
         before_after=before_after,
+        walk=plan.walk,
+        layer_counts=inputs.layer_counts,
+        network=inputs.network_summary,
+        warnings=warnings,
         run_info=run_info,
         target_walks=walks,
         walk_areas=walk_areas,
@@ -811,13 +640,6 @@ def analyse(
     )
 
 
-def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """GeoPackage columns must be plain types: object columns become text."""
-    frame = frame.copy()
-    for column in frame.columns:
-        if column != "geometry" and frame[column].dtype == object:
-            frame[column] = frame[column].map(lambda v: "" if v is None else str(v))
-    return frame
 
 
 def _outside_table(outside: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
@@ -843,24 +665,18 @@ def _outside_table(outside: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
 
 def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFrame) -> None:
     """Write every spatial result (and the rejected rows as a table) into one GeoPackage."""
-    layers: dict[str, pd.DataFrame] = {
+    layers = {
         "townships": result.townships,
         "facilities": result.facilities,
         "service_areas": result.service_areas,
         "uncovered": result.uncovered,
         "gaps": gaps_layer,
+        **{f"units_{level}": frame for level, frame in result.units.items()},
+        "proposed_sites": result.proposed_sites,
+        "outside_facilities": result.outside_facilities,
+        "dropped_ways": result.dropped_ways,
     }
-    for level, frame in result.units.items():
-        layers[f"units_{level}"] = frame
-    if result.proposed_sites is not None and len(result.proposed_sites):
-        layers["proposed_sites"] = result.proposed_sites
-    layers["outside_facilities"] = result.outside_facilities
-    layers["dropped_ways"] = result.dropped_ways
-    for name, frame in layers.items():
-        if frame is None or len(frame) == 0:
-            continue
-        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
-    pyogrio.write_dataframe(_gpkg_ready(result.rejected), path, layer="rejected", driver="GPKG")
+    write_gpkg(path, layers, tables={"rejected": result.rejected})
 
 
 def write_outputs(
@@ -885,8 +701,8 @@ def write_outputs(
     headers = {c: label(f"rej_{c}", lang) for c in result.rejected.columns if has_label(f"rej_{c}")}
     write_csv(result.rejected.rename(columns=headers), folder / "rejected.csv")
     if result.outside_facilities is not None and len(result.outside_facilities):
-        outside = _outside_table(result.outside_facilities, lang)
-        write_csv(outside, folder / "outside_facilities.csv")
+        write_csv(_outside_table(result.outside_facilities, lang),
+                  folder / "outside_facilities.csv")
     if result.before_after is not None:
         write_csv(before_after_table(result.before_after, lang),
                   folder / "siting_before_after.csv")
@@ -895,11 +711,8 @@ def write_outputs(
                   folder / "proposed_sites.csv")
 
     progress("写出 GeoPackage", 1, steps)
-    write_results_gpkg(
-        result,
-        folder / "results.gpkg",
-        gap_report.gaps_layer(gap, result.townships, units=result.units),
-    )
+    write_results_gpkg(result, folder / "results.gpkg",
+                       gap_report.gaps_layer(gap, result.townships, units=result.units))
 
     map_options = {
         "basemap": options.basemap or plan.maps.basemap,
@@ -975,15 +788,24 @@ def run_plan(
     *,
     options: RunOptions = RunOptions(),
     progress: ProgressFn = _no_progress,
-) -> tuple[RunResult, Path]:
-    """Run a whole plan and write its outputs atomically; return the result and output folder."""
-    out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
+    write: bool = True,
+) -> tuple[RunResult, Path | None]:
+    """Run a whole plan and write its outputs atomically; return the result and output folder.
+
+    With ``write=False`` nothing is written and the folder returned is ``None``.
+    """
     started = time.perf_counter()
+    if not write:
+        inputs = load_inputs(plan, progress=progress)
+        result = analyse(plan, inputs, options=options, progress=progress)
+        result.run_info["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+        return result, None
+    out_dir = Path(out_dir) if out_dir else default_out_dir(plan)
     # The output folder is checked and locked before any work (see lifecircle.output).
     with claim_output(out_dir, protect=[plan.path, *plan.input_paths()]) as target:
         inputs = load_inputs(plan, progress=progress)
         result = analyse(plan, inputs, options=options, progress=progress)
-        with target.staged() as stage:
+        with target.staged() as stage, _collecting_logged_warnings(result.warnings):
             write_start = time.perf_counter()
             write_outputs(result, stage, plan=plan, options=options, progress=progress)
             result.run_info["timings_s"]["write"] = round(time.perf_counter() - write_start, 3)
@@ -995,4 +817,5 @@ def run_plan(
                 if p.is_file() and p.name != MARKER
             )
             write_json(stage / "run.json", result.run_info)
+    result.out_dir = out_dir
     return result, out_dir

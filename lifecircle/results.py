@@ -3,12 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
 from lifecircle.coverage.sensitivity import SensitivityResult
+from lifecircle.coverage.walk import WalkModel
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """Size and connectedness of the walking network a run used.
+
+    Attributes
+    ----------
+    nodes, edges
+        Node and undirected edge counts.
+    components, main_component_nodes, other_components
+        Number of connected parts, nodes in the largest, node counts of the others (largest
+        first); facilities in a small part serve only that part.
+    cache
+        ``"hit"``, ``"miss"`` or ``"off"``: whether the network came from the binary cache
+        (:mod:`lifecircle.geo.cache`).
+    """
+
+    nodes: int
+    edges: int
+    components: int
+    main_component_nodes: int
+    other_components: tuple[int, ...] = ()
+    cache: str = "off"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for ``run.json``."""
+        return {"nodes": self.nodes, "edges": self.edges, "components": self.components,
+                "main_component_nodes": self.main_component_nodes,
+                "other_components": list(self.other_components), "cache": self.cache}
 
 
 @dataclass
@@ -42,6 +74,18 @@ class RunResult:
         Siting summaries (objective, bound, gap, method, before/after) by category.
     rejected
         Every input row not used, with file, row, reason and fix.
+    walk
+        The walk model the run used (speeds and thresholds per township kind).
+    layer_counts
+        One row per register: ``layer`` (its key in facility ids), ``file``, ``category``,
+        ``read``, ``rejected_on_read``, ``used``, ``rejected``.
+    network
+        :class:`NetworkSummary` of the walking network.
+    warnings
+        Everything the planner should know that did not reject a row, each message once (the
+        one channel for warnings: loaders return them, the pipeline collects them here).
+    out_dir
+        The folder the outputs were written to (``None`` when nothing was written).
     target_walks
         ``target_id, category, kind, threshold_min``: the category and walk each township-level
         target is judged at, per township kind (:func:`lifecircle.coverage.views.target_walks`).
@@ -52,7 +96,8 @@ class RunResult:
         ``category, kind, threshold_min, cell_id, township_code, pop, pop60, time_min,
         geometry``: the cells with people beyond those walks.
     run_info
-        Parameters, input hashes, versions, timings (written to run.json).
+        Parameters, input hashes, versions, timings (written to run.json); built from the typed
+        fields above, kept for readers of run.json.
     outside_facilities
         区外设施: facilities outside every township but within the longest walk of it; they
         serve residents inside (service circles) but count for no township's presence or counts.
@@ -82,6 +127,11 @@ class RunResult:
     proposed_sites: gpd.GeoDataFrame | None = None
     siting: dict[str, dict[str, Any]] = field(default_factory=dict)
     before_after: pd.DataFrame | None = None
+    walk: WalkModel | None = None
+    layer_counts: pd.DataFrame | None = None
+    network: NetworkSummary | None = None
+    warnings: list[str] = field(default_factory=list)
+    out_dir: Path | None = None
     run_info: dict[str, Any] = field(default_factory=dict)
     target_walks: pd.DataFrame | None = None
     walk_areas: gpd.GeoDataFrame | None = None

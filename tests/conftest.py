@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from lifecircle.data import data_path
 from lifecircle.geo.network import WalkNetwork
+
+# Property tests in CI run a fixed, derandomised set of examples (the same on every run, so a
+# failure reproduces and a green run stays green); locally they explore new examples each run.
+# Loaded here, before any test module builds its @settings, so those inherit the profile.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI") or os.environ.get("HYPOTHESIS_PROFILE") == "ci":
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 OSM_FIXTURES = sorted((ROOT / "tests" / "fixtures" / "osm").glob("*.osm"))

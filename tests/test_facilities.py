@@ -45,8 +45,14 @@ def _csv(tmp_path: Path, rows: list[str], *, name: str = "养老服务设施.csv
     return path
 
 
-def _read(path: Path, category: str = "elder_care_centre", **kwargs):
+def _read_all(path: Path, category: str = "elder_care_centre", **kwargs):
+    """``(facilities, rejected, warnings)`` of one register."""
     return read_register(LayerSpec(category=category, path=path, **kwargs), REGISTRY)
+
+
+def _read(path: Path, category: str = "elder_care_centre", **kwargs):
+    frame, rejects, _ = _read_all(path, category, **kwargs)
+    return frame, rejects
 
 
 # ------------------------------------------------------------------ file kinds
@@ -123,12 +129,12 @@ def _points_frame(crs_name="EPSG:4326"):
 def test_geojson_points_polygons_and_subtypes(tmp_path):
     path = tmp_path / "columbaria.geojson"
     _points_frame().to_file(path, driver="GeoJSON")
-    frame, rejects = _read(path, category="columbarium")
+    frame, rejects, warnings = _read_all(path, category="columbarium")
     assert rejects.empty and len(frame) == 3
     assert list(frame["subtype"]) == ["hall", "cemetery", "vertical"]  # last from the name
     assert list(frame["source_row"]) == [1, 2, 3]
     assert frame.geometry.iloc[2].geom_type == "Point"  # polygon -> a point inside it
-    assert any("不是点" in w for w in frame.attrs["warnings"])
+    assert any("不是点" in w for w in warnings)
 
 
 def test_geopackage_layer_in_a_projected_crs_is_reprojected(tmp_path):
@@ -195,7 +201,7 @@ def test_every_bad_row_is_reported_with_its_line_number(tmp_path):
         "癸站,,,119.97,32.49,-5,,,,,",                                       # 16 negative beds
         "乙站,,,,,,,东湖街道,,,",                                            # 17 duplicate of 6
     ]
-    frame, rejects = _read(_csv(tmp_path, rows, name="养老服务设施.csv"))
+    frame, rejects, warnings = _read_all(_csv(tmp_path, rows, name="养老服务设施.csv"))
     by_row = dict(zip(rejects["row"], rejects["reason"], strict=True))
     fixes = dict(zip(rejects["row"], rejects["fix"], strict=True))
     assert sorted(by_row) == [4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17]
@@ -217,7 +223,7 @@ def test_every_bad_row_is_reported_with_its_line_number(tmp_path):
     assert all(rejects["fix"].str.len() > 0)
     kept = frame.set_index("source_row")
     assert kept.loc[6, "geometry"] is None and kept.loc[6, "stated_township"] == "东湖街道"
-    assert any("没有坐标" in w for w in frame.attrs["warnings"])
+    assert any("没有坐标" in w for w in warnings)
 
 
 def test_a_row_with_several_problems_lists_them_all(tmp_path):
@@ -245,7 +251,7 @@ def test_dms_and_unit_suffixes_are_read(tmp_path):
 
 def test_column_override_and_default_subtype(tmp_path):
     path = _csv(tmp_path, ["甲室,旧,119.91,32.46"], header="单位名称,名称,经度,纬度")
-    frame, _ = read_register(LayerSpec("social_work_station", path, columns={"name": "单位名称"},
+    frame, _, _ = read_register(LayerSpec("social_work_station", path, columns={"name": "单位名称"},
                                        subtype="room"), REGISTRY)
     assert frame["name"][0] == "甲室" and frame["subtype"][0] == "room"
 
@@ -261,7 +267,7 @@ def test_plan_added_category_reads_with_its_subtypes(tmp_path):
     registry = load_registry({"elder_canteen_van": {
         "name_zh": "流动助餐车", "subtypes": {"electric": {"name_zh": "电动助餐车"}}}})
     path = _csv(tmp_path, ["一号车,电动助餐车,119.91,32.46"], header="名称,类型,经度,纬度")
-    frame, _ = read_register(LayerSpec("elder_canteen_van", path), registry)
+    frame, _, _ = read_register(LayerSpec("elder_canteen_van", path), registry)
     assert frame["category"][0] == "elder_canteen_van" and frame["subtype"][0] == "electric"
 
 
@@ -357,7 +363,7 @@ def test_locate_by_polygon_and_by_stated_name(townships):
         ("戊", None, "文昌街道"),                               # no point, unknown township
         ("己", shapely.Point(119.93, 32.46), ""),             # on the shared boundary
     ])
-    located, rejects = locate_facilities(facilities, townships)
+    located, rejects, warnings = locate_facilities(facilities, townships)
     assert list(located["name"]) == ["甲", "乙", "丁", "己"]
     assert list(located["township_code"]) == ["329901001", "329901100", "329901100", "329901001"]
     assert list(located["township_name"]) == ["青石街道", "白鹭镇", "白鹭镇", "青石街道"]
@@ -365,7 +371,7 @@ def test_locate_by_polygon_and_by_stated_name(townships):
     assert "不在研究区域内" in rejects["reason"].iloc[0]
     assert "crs" in rejects["fix"].iloc[0]
     assert "文昌街道" in rejects["reason"].iloc[1] and "青石街道" in rejects["fix"].iloc[1]
-    assert len(located.attrs["warnings"]) == 1 and "乙" in located.attrs["warnings"][0]
+    assert len(warnings) == 1 and "乙" in warnings[0]
 
 
 def test_locate_units_adds_level_codes_and_innermost(townships):
@@ -379,7 +385,7 @@ def test_locate_units_adds_level_codes_and_innermost(townships):
                               ("乙", shapely.Point(119.92, 32.46), ""),
                               ("丙", None, "白鹭镇")])
     facilities.loc[2, "stated_village"] = "芦湾村"
-    located, rejects = locate_facilities(facilities, townships, units={"village": villages})
+    located, rejects, _ = locate_facilities(facilities, townships, units={"village": villages})
     assert rejects.empty
     assert list(located["unit_code__village"]) == ["329901001001", "", "329901100201"]
     assert list(located["unit_code"]) == ["329901001001", "", "329901100201"]
@@ -407,7 +413,7 @@ def test_sample_registers_load_and_documented_faults_are_rejected():
                   "community_centres.csv": "community_centre"}
     rejected = set()
     for file, system in systems.items():
-        frame, rejects = read_register(LayerSpec(categories[file], sample / file, crs=system),
+        frame, rejects, _ = read_register(LayerSpec(categories[file], sample / file, crs=system),
                                        REGISTRY)
         assert len(frame) > 10
         rejected |= {(file, int(r)) for r in rejects["row"]}
@@ -431,9 +437,9 @@ def test_vector_file_in_another_datum_is_transformed(tmp_path):
     path = tmp_path / "xian80.gpkg"
     gpd.GeoDataFrame({"名称": ["甲"]}, geometry=[shapely.Point(119.91, 32.46)],
                      crs="EPSG:4326").to_crs("EPSG:4610").to_file(path, driver="GPKG")
-    frame, _ = _read(path, crs="gcj02")  # the file's own datum wins over the layer setting
+    frame, _, warnings = _read_all(path, crs="gcj02")  # the file's datum wins over the layer's
     assert _metres(frame.geometry.x[0], frame.geometry.y[0], 119.91, 32.46) < 0.01
-    assert any("已按文件坐标系转换" in w for w in frame.attrs["warnings"])
+    assert any("已按文件坐标系转换" in w for w in warnings)
 
 
 def test_semicolon_and_tab_separated_text(tmp_path):

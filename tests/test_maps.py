@@ -498,6 +498,18 @@ def test_kind_main_threshold(run_info, kind, available, expected):
     assert tables.kind_main_threshold(res, kind, available) == expected
 
 
+def test_kind_main_threshold_reads_the_typed_walk_model():
+    from lifecircle.coverage.walk import KindWalk, WalkModel
+
+    res = make_result()
+    res.run_info = {"walk": {"thresholds_min": [5]}}  # ignored when the walk model is there
+    res.walk = WalkModel(thresholds_min=(5.0, 10.0),
+                         by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(20.0, 30.0))})
+    assert tables.kind_main_threshold(res, None, [5, 10, 15]) == 10
+    assert tables.kind_main_threshold(res, "town", [20, 30]) == 30
+    assert tables.kind_main_threshold(res, "street", [5, 10]) == 10
+
+
 def test_village_boundaries_on_the_township_map(result, overview_html):
     m = webmap.township_map(result, "310117101")
     page = webmap.render_html(m)

@@ -18,12 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
+from lifecircle.coverage.access import township_access_2sfca
 from lifecircle.coverage.reach import nearest_point_distances, nearest_sources
 from lifecircle.coverage.siting import (
     SITE_COLUMNS,
     candidate_nodes,
     propose_sites,
-    township_access_2sfca,
 )
 from lifecircle.coverage.siting_solvers import (
     lazy_greedy,

@@ -54,7 +54,8 @@ def pictures(result, tmp_path_factory):
 
 
 def pixels(path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"), dtype=float)
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=float)
 
 
 def test_every_picture_is_written_at_a4_width(pictures):
@@ -64,7 +65,8 @@ def test_every_picture_is_written_at_a4_width(pictures):
                                             for s in stems.values()]
     assert sorted(p.path for p in made.values()) == sorted(expected)
     for path in expected:
-        image = Image.open(path)
+        with Image.open(path) as image:
+            image.load()  # the file is closed on leaving; the pixels stay
         assert image.width == round(static.A4_WIDTH_IN * DPI)  # 2480 px at 300 dpi
         assert 0.4 * image.width < image.height < 1.6 * image.width
         assert image.info["dpi"] == pytest.approx((DPI, DPI), abs=0.01)

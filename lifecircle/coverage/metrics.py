@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -37,7 +38,8 @@ from lifecircle.geo.network import Snaps, WalkNetwork, snap_points
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CoverageResult", "compute_coverage", "reach_m_for_threshold"]
+__all__ = ["CoverageResult", "compute_coverage", "reach_m_for_threshold", "wide_shares",
+           "with_circle_reach"]
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -94,11 +96,22 @@ class CoverageResult:
 
 
 def reach_m_for_threshold(walk: WalkModel, threshold_min: float) -> float:
-    """Walking distance (m) of a threshold: minutes x 60 x the slowest speed using it."""
-    settings = [walk.for_kind(None), *walk.by_kind.values()]
-    speeds = [s.speed_mps for s in settings if threshold_min in s.thresholds_min]
-    speed = min(speeds) if speeds else walk.speed_mps
-    return float(threshold_min) * 60.0 * speed
+    """Walking distance (m) of a threshold (see :meth:`WalkModel.reach_m`)."""
+    return walk.reach_m(threshold_min)
+
+
+def wide_shares(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``townships`` with a ``share_pop60__<category>__<T>min`` column per category and threshold.
+
+    ``metrics`` is :attr:`CoverageResult.township_metrics` (long form); maps colour by these.
+    """
+    if metrics.empty:
+        return townships
+    table = metrics.assign(
+        column="share_pop60__" + metrics["category"] + "__"
+        + metrics["threshold_min"].map(lambda t: f"{t:g}") + "min"
+    ).pivot_table(index="township_code", columns="column", values="share_pop60", aggfunc="first")
+    return townships.join(table, on="code")
 
 
 def _point_xy(network: WalkNetwork, geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
@@ -301,8 +314,9 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
                               "category": fac_cats[~fac_snaps.ok],
                               "distance_m": fac_snaps.distance_m[~fac_snaps.ok]})
     if len(unsnapped):
-        logger.warning("%d facilities are farther than %g m from the walking network and are "
-                       "left out of coverage", len(unsnapped), walk.max_snap_m)
+        # Reported to the planner from ``CoverageResult.unsnapped`` (one channel).
+        logger.info("%d facilities are farther than %g m from the walking network and are "
+                    "left out of coverage", len(unsnapped), walk.max_snap_m)
 
     metrics, area_rows, uncovered = [], [], []
     area_frames, dissolved = [], []
@@ -376,3 +390,49 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
         area_metrics=area_metrics, walk=walk, categories=categories,
         off_network_m=off_network_m, search_limit_m=limit_m,
     )
+
+
+def with_circle_reach(coverage: CoverageResult, network: WalkNetwork,
+                      serving: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, walk: WalkModel,
+                      targets: Sequence[Any]) -> CoverageResult:
+    """Coverage with the walking times a service circle of some subtypes needs (under
+    ``<category>.<subtype>``) and, for circles in metres, distances searched far enough.
+
+    ``serving`` are the facilities that serve residents (区外设施 included), ``demand`` the
+    demand cells as given to :func:`compute_coverage`, ``targets`` the parsed targets.
+    """
+    circles = [t for t in targets if t.type == "service_circle" and t.category]
+    far = max((t.max_distance_m or 0.0 for t in circles), default=0.0)
+    limit = max(coverage.search_limit_m, far)
+    done = coverage.demand.attrs.get("circle_reach_m", {})
+    wanted: dict[str, Any] = {}
+    for t in circles:
+        key, reach = t.coverage_key, t.max_distance_m or 0.0
+        if key == t.category and reach <= coverage.search_limit_m:
+            continue  # the run's own columns serve it
+        if done.get(key, -1.0) < reach:
+            wanted.setdefault(key, t)
+    if not wanted:
+        return coverage
+    parts = []
+    for key, t in wanted.items():
+        chosen = serving[serving["category"] == t.category]
+        if t.subtype:
+            subtypes = chosen["subtype"] if "subtype" in chosen else pd.Series("", chosen.index)
+            chosen = chosen[subtypes.fillna("").astype(str).isin(t.subtype)]
+        parts.append(chosen.assign(category=key))
+    extra = compute_coverage(
+        network,
+        gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326"),
+        demand,
+        walk,
+        categories=sorted(wanted),
+        service_areas=False,
+        search_limit_m=limit,
+    )
+    out = coverage.demand.copy()
+    for key in wanted:
+        for column in (f"dist_m__{key}", f"time_min__{key}"):
+            out[column] = extra.demand[column].to_numpy()
+    out.attrs["circle_reach_m"] = {**done, **dict.fromkeys(wanted, limit)}
+    return replace(coverage, demand=out)

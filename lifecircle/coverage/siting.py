@@ -1,8 +1,9 @@
 """Siting: propose new facilities that close coverage gaps.
 
 A thin geographic wrapper over the pure solvers of
-:mod:`lifecircle.coverage.siting_solvers` (maximal covering, minimum sites, lazy greedy,
-2SFCA).  :func:`propose_sites` builds the coverage structure from the walking network:
+:mod:`lifecircle.coverage.siting_solvers` (maximal covering, minimum sites, lazy greedy;
+2SFCA per township is :mod:`lifecircle.coverage.access`).  :func:`propose_sites` builds the
+coverage structure from the walking network:
 
 1. demand cells already within ``threshold_min`` of a facility of the category are covered
    and weigh nothing; the others weigh their population (``pop60`` by default);
@@ -21,6 +22,7 @@ import logging
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -42,6 +44,7 @@ from lifecircle.coverage.siting_solvers import (
 )
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import InputError
+from lifecircle.geo.crs import frame_to_wgs84
 from lifecircle.geo.network import WalkNetwork, snap_points
 
 logger = logging.getLogger(__name__)
@@ -54,7 +57,6 @@ __all__ = [
     "propose_sites",
     "solve_max_cover",
     "solve_min_sites",
-    "township_access_2sfca",
     "two_step_fca",
 ]
 
@@ -90,6 +92,9 @@ class SitingResult:
         The parameters the result answers.
     unfilled_townships
         Township codes that needed a site (``force_presence``) but have no candidate.
+    warnings
+        What the planner should know about the answer (skipped candidates, townships left
+        without a site, ``p`` too small for ``target_share``), one message each.
     """
 
     sites: gpd.GeoDataFrame
@@ -108,6 +113,7 @@ class SitingResult:
     threshold_min: float | dict[str, float]
     unfilled_townships: list[str] = field(default_factory=list)
     solution: SitingSolution | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def share_before(self) -> float:
@@ -118,6 +124,43 @@ class SitingResult:
     def share_after(self) -> float:
         """Covered share of the population with the new sites (nan without population)."""
         return self.covered_after / self.total if self.total > 0 else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        """The figures a run report cites (plain values, ready for ``run.json``)."""
+        return {
+            "method": self.method,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "status": self.status,
+            "sites": len(self.sites),
+            "candidates": self.candidates_count,
+            "covered_before": self.covered_before,
+            "covered_after": self.covered_after,
+            "share_before": self.share_before,
+            "share_after": self.share_after,
+            "unfilled_townships": list(self.unfilled_townships),
+        }
+
+    def as_facilities(self) -> gpd.GeoDataFrame:
+        """The proposed sites as facility rows (ids ``proposed:<category>:<rank>``), EPSG:4326.
+
+        Appended to the existing facilities, they let targets be evaluated again "after".
+        """
+        sites = self.sites
+        return gpd.GeoDataFrame(
+            {
+                "facility_id": [f"proposed:{self.category}:{r}" for r in sites["rank"]],
+                "category": self.category,
+                "subtype": "",
+                "name": [f"拟建 #{r}" for r in sites["rank"]],
+                "township_code": sites["township_code"],
+                "township_name": sites["township_name"],
+                "layer": "proposed",
+            },
+            geometry=gpd.GeoSeries(sites.geometry.to_numpy(), crs="EPSG:4326"),
+            crs="EPSG:4326",
+        )
 
 
 # ---------------------------------------------------------------- candidates
@@ -165,21 +208,15 @@ def candidate_nodes(network: WalkNetwork, cell_x_m: NDArray[np.float64],
     return np.asarray(kept, dtype=np.int64)
 
 
-def _to_wgs84(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
-    if frame.crs is None:
-        raise InputError(f"{what} has no coordinate reference system; set one "
-                         "(e.g. frame.set_crs('EPSG:4326')) before siting")
-    return frame.to_crs("EPSG:4326") if not frame.crs.equals("EPSG:4326") else frame
-
-
-def _user_candidates(candidates: gpd.GeoDataFrame) -> tuple[NDArray, NDArray]:
+def _user_candidates(candidates: gpd.GeoDataFrame, warnings: list[str]
+                     ) -> tuple[NDArray, NDArray]:
     """Representative points (lon, lat) of a candidate layer; empty geometries are dropped."""
-    frame = _to_wgs84(candidates, "the candidate layer")
+    frame = frame_to_wgs84(candidates, "the candidate layer")
     geoms = frame.geometry.to_numpy()
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if empty.any():
-        logger.warning("candidate layer: %d of %d features have no geometry and are skipped",
-                       int(empty.sum()), len(geoms))
+        warnings.append(f"candidate layer: {int(empty.sum())} of {len(geoms)} features have no "
+                        "geometry and are skipped")
     points = shapely.point_on_surface(geoms[~empty])
     return shapely.get_x(points), shapely.get_y(points)
 
@@ -262,7 +299,7 @@ def _present_townships(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame
         return set()
     if "township_code" in own.columns:
         return {str(c) for c in own["township_code"].dropna() if str(c)}
-    own = _to_wgs84(own, "the facility frame")
+    own = frame_to_wgs84(own, "the facility frame")
     geoms = own.geometry.to_numpy()
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     where = _township_of(shapely.get_x(geoms[ok]), shapely.get_y(geoms[ok]), townships)
@@ -373,10 +410,11 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     if capacity is not None and target_share is not None:
         raise InputError("capacity works with p (the most people p capacitated sites serve), "
                          "not with target_share; give p instead")
-    demand = _to_wgs84(demand, "the demand frame")
-    townships = _to_wgs84(townships, "the township layer")
+    demand = frame_to_wgs84(demand, "the demand frame")
+    townships = frame_to_wgs84(townships, "the township layer")
     steps = 4
     report("siting: demand", 0, steps)
+    warnings: list[str] = []
 
     weights_all = {name: np.nan_to_num(demand[name].to_numpy(dtype=float), nan=0.0)
                    for name in POPULATIONS}
@@ -387,8 +425,7 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     total = float(objective_w.sum())
     covered_before = float(objective_w[covered].sum())
     open_cells = np.flatnonzero(~covered & ((weights_all["pop"] > 0) | (objective_w > 0)))
-    cell_limit_m = (cell_threshold_min[open_cells] * 60.0
-                    * walk.speeds_for(kinds_all[open_cells]))
+    cell_limit_m = walk.distance_m(cell_threshold_min[open_cells], kinds_all[open_cells])
     geoms = demand.geometry.to_numpy()[open_cells]
     cell_x, cell_y = network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))
     logger.info("siting %s: %.0f of %.0f %s covered within %s min; %d cells with uncovered "
@@ -397,7 +434,7 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
 
     report("siting: candidates", 1, steps)
     if candidates is not None:
-        cand_lon, cand_lat = _user_candidates(candidates)
+        cand_lon, cand_lat = _user_candidates(candidates, warnings)
         cand_x, cand_y = network.project_lonlat(cand_lon, cand_lat)
         node_ids = np.full(cand_lon.size, -1, dtype=np.int64)
     else:
@@ -420,8 +457,8 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     cover, snapped = _cover(network, cand_x, cand_y, cell_x, cell_y, cell_limit_m,
                             walk.max_snap_m)
     if (~snapped).any():
-        logger.warning("siting %s: %d candidates farther than %.0f m from the network cannot "
-                       "serve anyone", category, int((~snapped).sum()), walk.max_snap_m)
+        warnings.append(f"siting {category}: {int((~snapped).sum())} candidates farther than "
+                        f"{walk.max_snap_m:.0f} m from the network cannot serve anyone")
 
     codes = townships["code"].astype(str).to_numpy()
     names = townships["name"].astype(str).to_numpy() if "name" in townships else codes
@@ -435,9 +472,9 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         else:
             unfilled.append(code)
     if unfilled:
-        logger.warning("siting %s: no candidate site inside township(s) %s, which lack one; "
-                       "add candidates there (candidates layer) or check exclusions", category,
-                       ", ".join(unfilled))
+        warnings.append(f"siting {category}: no candidate site inside township(s) "
+                        f"{', '.join(unfilled)}, which lack one; add candidates there "
+                        "(candidates layer) or check exclusions")
 
     report("siting: solving", 3, steps)
     weights = objective_w[open_cells]
@@ -447,9 +484,9 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         needed = max(0.0, target_share * total - covered_before)
         solution = solve_min_sites(cover, weights, needed, **options)
         if p is not None and len(solution.selected) > p:
-            logger.warning("siting %s: reaching %.0f%% needs %d sites, more than p=%d: "
-                           "proposing the %d sites covering the most", category,
-                           100 * target_share, len(solution.selected), p, p)
+            warnings.append(f"siting {category}: reaching {100 * target_share:.0f}% needs "
+                            f"{len(solution.selected)} sites, more than p={p}: proposing the "
+                            f"{p} sites covering the most")
             solution = solve_max_cover(cover, weights, p, capacity=capacity, **options)
     else:
         count = p if p is not None else len(groups)
@@ -468,7 +505,7 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         category=category, population=population,
         threshold_min=(dict(threshold_min) if isinstance(threshold_min, Mapping)
                        else float(threshold_min)),
-        unfilled_townships=unfilled, solution=solution)
+        unfilled_townships=unfilled, solution=solution, warnings=warnings)
     logger.info("siting %s: %d sites by %s (%s), %s %.0f -> %.0f of %.0f, gap %.3g", category,
                 len(sites), result.method, result.status, population, result.covered_before,
                 result.covered_after, total, result.gap)
@@ -528,56 +565,3 @@ def _site_frame(solution: SitingSolution, cover: sp.csr_matrix, weights_all: dic
     geometry = shapely.points(cand_lon[order], cand_lat[order]) if order.size else []
     sites = gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
     return sites[SITE_COLUMNS]
-
-
-# ---------------------------------------------------------------- 2SFCA per township
-
-
-def township_access_2sfca(network: WalkNetwork, demand: gpd.GeoDataFrame,
-                          facilities: gpd.GeoDataFrame, *, category: str, threshold_min: float,
-                          walk: WalkModel, population: str = "pop60",
-                          supply: str | None = "beds", per: float = 1000.0) -> pd.DataFrame:
-    """Two-step floating catchment accessibility of ``category``, averaged per township.
-
-    Each facility's supply (column ``supply``; 1 per facility when ``None`` or missing
-    values) is shared among the ``population`` within ``threshold_min`` walking of it
-    (speed of each cell's township kind); each cell sums the shares of the facilities in
-    reach (:func:`two_step_fca`).  Townships get the population-weighted mean.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``township_code, population, access_2sfca`` (supply per ``per`` people, e.g. beds
-        per 1,000 seniors), one row per township code in ``demand``.
-    """
-    if population not in POPULATIONS:
-        raise InputError(f"population must be one of {', '.join(POPULATIONS)}, got "
-                         f"{population!r}")
-    demand = _to_wgs84(demand, "the demand frame")
-    own = facilities[facilities["category"] == category]
-    own = _to_wgs84(own, "the facility frame") if len(own) else own
-    pop = np.maximum(np.nan_to_num(demand[population].to_numpy(dtype=float), nan=0.0), 0.0)
-    if supply is not None and supply in own.columns:
-        values = np.nan_to_num(own[supply].to_numpy(dtype=float), nan=0.0)
-    else:
-        values = np.ones(len(own))
-    geoms = demand.geometry.to_numpy()
-    cx, cy = network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))
-    kinds = demand["kind"].to_numpy(dtype=object) if "kind" in demand else \
-        np.full(len(demand), None, dtype=object)
-    limits = threshold_min * 60.0 * walk.speeds_for(kinds)
-    fac_geoms = own.geometry.to_numpy() if len(own) else np.array([], dtype=object)
-    fx, fy = network.project_lonlat(shapely.get_x(fac_geoms), shapely.get_y(fac_geoms)) \
-        if len(own) else (np.zeros(0), np.zeros(0))
-    cover, _ = _cover(network, fx, fy, cx, cy, limits, walk.max_snap_m)
-    # Boolean cover as distances of zero: two_step_fca keeps explicit stored entries.
-    distance = sp.csr_matrix((np.zeros(cover.nnz), cover.indices, cover.indptr),
-                             shape=cover.shape)
-    access = two_step_fca(values, pop, distance, 0.0) * per
-    frame = pd.DataFrame({"township_code": demand["township_code"].astype(str).to_numpy(),
-                          "population": pop, "weighted": access * pop})
-    out = frame.groupby("township_code", sort=True)[["population", "weighted"]].sum()
-    out["access_2sfca"] = np.where(out["population"] > 0,
-                                   out["weighted"] / out["population"].where(
-                                       out["population"] > 0, 1.0), 0.0)
-    return out.drop(columns="weighted").reset_index()

@@ -20,6 +20,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyproj
 from numpy.typing import ArrayLike, NDArray
@@ -323,3 +325,17 @@ def metric_crs_for(lon: ArrayLike, lat: ArrayLike) -> pyproj.CRS:
     zone = int((mid_lon + 180.0) // 6.0) % 60 + 1
     epsg = (32600 if mid_lat >= 0 else 32700) + zone
     return pyproj.CRS.from_epsg(epsg)
+
+
+def frame_to_wgs84(frame: Any, what: str) -> Any:
+    """A GeoDataFrame in EPSG:4326 (reprojected when needed); ``what`` names it in the error.
+
+    Raises
+    ------
+    InputError
+        When the frame has no CRS: a guess would put points in the wrong place unseen.
+    """
+    if frame.crs is None:
+        raise InputError(f"{what} has no coordinate reference system: set one with .set_crs(), "
+                         "e.g. frame.set_crs('EPSG:4326')")
+    return frame if frame.crs.to_epsg() == 4326 else frame.to_crs(4326)

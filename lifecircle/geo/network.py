@@ -526,10 +526,48 @@ class WalkNetwork:
         network = cls.from_arrays(x, y, u, v, edge_length_m=length, edge_geometry=geometry,
                                   crs=metric, node_ids=node_ids,
                                   edge_name=names if any(names) else None)
+        # Keep the graph's own degrees (no round trip through the metric CRS): a node on a
+        # township boundary stays on it. cached_property reads the instance dict first.
+        network.__dict__["lonlat"] = (lon, lat)
         logger.info("walk network: %d nodes, %d undirected edges (from %d directed), %d components",
                     network.n_nodes, network.n_edges, len(edges),
                     int(network.component.max(initial=-1)) + 1)
         return network
+
+    @cached_property
+    def lonlat(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Node longitudes and latitudes (EPSG:4326), in node order.
+
+        Kept from the source graph by :meth:`from_graph`; else projected back from ``x``, ``y``.
+        """
+        transformer = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        lon, lat = transformer.transform(self.x, self.y)
+        return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+
+    def describe_components(self) -> dict[str, Any]:
+        """Sizes of the network's connected parts, for the run report (from :attr:`component`).
+
+        Returns
+        -------
+        dict
+            ``components`` (number of parts), ``main_component_nodes`` (nodes in the largest
+            part) and ``other_components`` (node counts of the other parts, largest first), all
+            plain ints.
+
+        >>> net = WalkNetwork.from_arrays(x_m=[0.0, 1.0, 2.0, 9.0, 10.0], y_m=[0.0] * 5,
+        ...                               edge_u=[0, 1, 3], edge_v=[1, 2, 4])
+        >>> net.describe_components()
+        {'components': 2, 'main_component_nodes': 3, 'other_components': [2]}
+        """
+        if self.n_nodes == 0:
+            return {"components": 0, "main_component_nodes": 0, "other_components": []}
+        sizes = np.sort(np.bincount(self.component))[::-1]
+        sizes = sizes[sizes > 0]
+        return {
+            "components": int(sizes.size),
+            "main_component_nodes": int(sizes[0]),
+            "other_components": [int(s) for s in sizes[1:]],
+        }
 
     def street_names(self, x_m: ArrayLike, y_m: ArrayLike, *,
                      max_distance_m: float = 300.0) -> NDArray[np.object_]:
@@ -738,3 +776,4 @@ def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
         logger.info("%d of %d points are farther than %.0f m from the walking network",
                     int((~ok & valid).sum()), n, max_snap_m)
     return Snaps(edge, offset, distance, ok, x, y)
+

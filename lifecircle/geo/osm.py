@@ -287,14 +287,8 @@ def townships_without_roads(
 
 
 def _log_summary(G: nx.MultiDiGraph, source: str) -> None:
-    parts = describe_components(G)
-    others = parts["other_components"]
-    logger.info(
-        "walk network from %s: %d nodes, %d edges, %d connected part(s); main part %d nodes%s",
-        source, len(G), G.number_of_edges(), parts["components"], parts["main_component_nodes"],
-        f"; {len(others)} other part(s) of sizes {others[:20]}{'…' if len(others) > 20 else ''}"
-        if others else "",
-    )
+    # Connected parts are counted once, on the compact network (WalkNetwork.describe_components).
+    logger.info("walk network from %s: %d nodes, %d edges", source, len(G), G.number_of_edges())
 
 
 # ---------------------------------------------------------------------------------------------

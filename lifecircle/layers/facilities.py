@@ -23,7 +23,8 @@ Choices made here (documented for planners in the rejected-rows report):
 Columns are parsed whole with pyarrow compute (no Python object per cell), so a register of
 two million rows is read in one pass; see ``benchmarks/registers.py``.
 
-Warnings (kept rows with a problem) are logged and returned in ``frame.attrs["warnings"]``.
+Warnings (kept rows with a problem) are returned as a list, the third item of each loader's
+``(frame, rejected, warnings)``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -108,6 +109,9 @@ class LayerSpec:
     crs_check
         ``False`` keeps a declared ``crs`` even when the points fit another system far better
         (a notice instead of an error).
+    key
+        The layer's name in facility ids (``"<key>:<row>"``) and rejected rows; default the
+        file stem (the pipeline makes keys unique when two registers share a file name).
     """
 
     category: str
@@ -119,6 +123,7 @@ class LayerSpec:
     layer_name: str | None = None
     subtype: str | None = None
     crs_check: bool = True
+    key: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -280,8 +285,35 @@ class _Collector:
 
 
 def _layer_key(spec: LayerSpec) -> str:
+    if spec.key:
+        return spec.key
     stem = spec.path.stem
     return f"{stem}/{spec.layer_name}" if spec.layer_name else stem
+
+
+def unique_layer_keys(layers: Sequence[LayerSpec]) -> list[str]:
+    """A distinct key per register for facility ids (``"<key>:<row>"``) and rejected rows.
+
+    The file stem when it is unique; registers sharing a stem (same file name in different
+    folders) become ``<category>/<stem>``, and a ``#2``, ``#3`` … is added if that still collides.
+
+    >>> from pathlib import Path
+    >>> unique_layer_keys([LayerSpec("meal_point", Path("a/2024.csv")),
+    ...                    LayerSpec("elder_care_centre", Path("b/2024.csv")),
+    ...                    LayerSpec("meal_point", Path("c/2024.csv")),
+    ...                    LayerSpec("meal_point", Path("c/other.csv"))])
+    ['meal_point/2024', 'elder_care_centre/2024', 'meal_point/2024#2', 'other']
+    """
+    stems = [_layer_key(spec) for spec in layers]
+    keys: list[str] = []
+    for spec, stem in zip(layers, stems, strict=True):
+        key = stem if stems.count(stem) == 1 else f"{spec.category}/{stem}"
+        base, n = key, 1
+        while key in keys:
+            n += 1
+            key = f"{base}#{n}"
+        keys.append(key)
+    return keys
 
 
 def _vector_coordinates(table: RawTable, system: str, notes: list[str]
@@ -421,8 +453,8 @@ def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np
     return duplicate, crowds
 
 
-def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoDataFrame,
-                                                                          pd.DataFrame]:
+def read_register(spec: LayerSpec, registry: CategoryRegistry
+                  ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Read one facility register, map its columns, convert to WGS-84 and validate every row.
 
     Every data row of the file (of every register sheet of a workbook) ends either in the
@@ -440,12 +472,13 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
     facilities
         GeoDataFrame EPSG:4326 with :data:`FACILITY_COLUMNS` (see docs/architecture.md); rows
         without coordinates but with a stated township have a missing geometry.
-        ``facilities.attrs["warnings"]`` lists kept rows with a problem (no coordinates,
-        more nursing beds than beds, non-point geometries), sheets skipped, merged cells
-        filled and many rows at one exact point.
     rejects
         One row per unusable register row (``layer, file, sheet, row, name, reason, fix``),
         every problem of the row in its reason.
+    warnings
+        Kept rows with a problem (no coordinates, more nursing beds than beds, non-point
+        geometries), sheets skipped, merged cells filled and many rows at one exact point, one
+        message each.
 
     Raises
     ------
@@ -711,14 +744,11 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry) -> tuple[gpd.GeoD
         "source_sheet": pd.Series(sheets, dtype="str"),
         "source_row": kept_rows.astype(np.int64),
     }, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")
-    frame.attrs["warnings"] = list(out.warnings)
-    for message in out.warnings:
-        logger.warning(message)
     rejects = rejection_frame(out.rejects)
     logger.info("%s: %d rows read, %d used (%d without coordinates), %d rejected, %d warnings",
                 file, n + len(table.broken), len(frame), int((keep & keep_without_geometry).sum()),
                 len(rejects), len(out.warnings))
-    return frame, rejects
+    return frame, rejects, list(out.warnings)
 
 
 # ---------------------------------------------------------------- coordinate-system check
@@ -1026,7 +1056,7 @@ def _within_reach(points: gpd.GeoSeries, area: gpd.GeoDataFrame, reach_m: float)
 def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *,
                       units: Mapping[str, gpd.GeoDataFrame] | None = None,
                       serve_from_outside_m: float = 0.0,
-                      ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+                      ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Assign each facility its township (and unit) by location, or by stated name.
 
     Parameters
@@ -1047,11 +1077,12 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
     Returns
     -------
     facilities
-        Located rows with ``township_code``, ``township_name``, ``outside_area`` (and unit codes);
-        ``attrs["warnings"]`` lists stated townships that disagree with the location.
+        Located rows with ``township_code``, ``township_name``, ``outside_area`` (and unit codes).
     rejects
         Points outside every township ("不在研究区域内"), and rows without coordinates whose
         stated township is not one of the study's.
+    warnings
+        Stated townships that disagree with the location, one message each.
     """
     facilities = facilities.copy()
     if facilities.crs is None:
@@ -1123,11 +1154,8 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
         innermost = np.where(column != "", column, innermost)
     if units:
         facilities["unit_code"] = innermost
-    for message in warnings:
-        logger.warning(message)
     located = facilities[keep].copy()
-    located.attrs["warnings"] = list(facilities.attrs.get("warnings", [])) + warnings
     logger.info("located %d facilities (%d of them 区外设施 serving from outside), %d outside "
                 "the study area or unmatched, %d warnings", int(keep.sum()), int(nearby.sum()),
                 len(rejects), len(warnings))
-    return located, rejection_frame(rejects)
+    return located, rejection_frame(rejects), warnings

@@ -326,8 +326,6 @@ def read_townships(spec: TownshipSpec, *, county_code: str | None = None,
                          "file and name_field")
     towns = gpd.GeoDataFrame(records, geometry="geometry", crs="EPSG:4326").drop(columns="_row")
     warnings.extend(_geometry_warnings(towns, file, overlap_tolerance_m2, gap_tolerance_m2))
-    for message in warnings:
-        logger.warning(message)
     logger.info("%s: %d townships (%d streets, %d towns), %d rejected, %d warnings", file,
                 len(towns), int((towns["kind"] == "street").sum()),
                 int((towns["kind"] == "town").sum()), len(rejects), len(warnings))

@@ -116,15 +116,18 @@ def kind_main_threshold(result: RunResult, kind: str | None = None,
                         available: Iterable[float] = ()) -> float | None:
     """The threshold shown by default for townships of ``kind`` (``None``: the walk default).
 
-    The largest threshold of that kind's walk settings in ``result.run_info["walk"]`` (e.g. 15
-    for streets, 20 for towns) when the data has it, else :func:`main_threshold` of
-    ``available``.
+    The largest threshold of that kind's walk settings (``result.walk``; e.g. 15 for streets,
+    20 for towns) when the data has it, else :func:`main_threshold` of ``available``. Results
+    built without a walk model fall back to ``result.run_info["walk"]``.
     """
-    walk = (result.run_info or {}).get("walk") or {}
-    thresholds = None
-    if kind is not None:
-        thresholds = ((walk.get("by_kind") or {}).get(kind) or {}).get("thresholds_min")
-    thresholds = thresholds or walk.get("thresholds_min")
+    if result.walk is not None:
+        thresholds = result.walk.for_kind(kind).thresholds_min
+    else:
+        walk = (result.run_info or {}).get("walk") or {}
+        thresholds = None
+        if kind is not None:
+            thresholds = ((walk.get("by_kind") or {}).get(kind) or {}).get("thresholds_min")
+        thresholds = thresholds or walk.get("thresholds_min")
     have = {float(t) for t in available if pd.notna(t)}
     if thresholds:
         chosen = float(max(thresholds))
