@@ -78,7 +78,7 @@ def test_sampled_cells_equal_networkx(medium_county, tmp_path):
         plan, network=dataclasses.replace(plan.network, cache_dir=tmp_path / "cache"))
     load_inputs(plan)  # parses and writes the cache
     inputs = load_inputs(plan)  # the cached network, as a second run sees it
-    assert inputs.network_summary["cache"] == "hit"
+    assert inputs.network_summary.cache == "hit"
     assert inputs.network.n_nodes > 20_000
     assert len(inputs.rejected) > 0  # the planted bad rows are reported, not dropped silently
     categories = ["meal_point", "columbarium"]

@@ -201,7 +201,8 @@ def _read(path: Path) -> LoadedNetwork | None:
     """The cached network, or None (with a log line) when the file is unusable."""
     try:
         ways = gpd.read_parquet(_ways_path(path))
-        with np.load(path, allow_pickle=False) as data:
+        # opened here, so that a file np.load rejects is closed too
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
             return _from_arrays(data, ways, path)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
             shapely.errors.GEOSException, pyproj.exceptions.CRSError,
