@@ -57,8 +57,10 @@ def main(argv: list[str] | None = None) -> None:
             timings[str(workers)] = result.seconds
             peaks[str(workers)] = max(o.peak_mb for o in result.outcomes)
             identical &= _gaps(tmp / f"w{workers}") == _gaps(tmp / "serial")
-            print(f"{workers} worker(s): {result.seconds:.1f} s "
-                  f"({serial.seconds / result.seconds:.2f}x serial)")
+            print(
+                f"{workers} worker(s): {result.seconds:.1f} s "
+                f"({serial.seconds / result.seconds:.2f}x serial)"
+            )
     record = {
         "counties": args.counties,
         "nodes_per_county": {name: f["lattice_nodes"] for name, f in figures.items()},

@@ -83,15 +83,23 @@ def main() -> dict[str, float]:
     loop_lon = np.array([p[0] for p in loop_result])
     agree_deg = float(np.abs(loop_lon - back_lon[:N_LOOP]).max())
 
-    print(f"gcj02_to_wgs84 (numpy), {N_POINTS:,} points: {best_vector_s:.3f} s "
-          f"(best of 3: {', '.join(f'{t:.3f}' for t in vector_s)}); "
-          f"max round-trip error {max_error_deg * 111_000:.5f} m")
-    print(f"pure-Python loop, {N_LOOP:,} points: {loop_s:.3f} s -> scaled to {N_POINTS:,}: "
-          f"{loop_1m_s:.1f} s (scaled linearly, not run on 1,000,000)")
-    print(f"ratio loop / numpy: {loop_1m_s / best_vector_s:.0f}x; results agree to "
-          f"{agree_deg:.1e} degrees")
-    record = {"gcj02_to_wgs84_1m_points_s": round(best_vector_s, 4),
-              "python_loop_1m_points_s": round(loop_1m_s, 3)}
+    print(
+        f"gcj02_to_wgs84 (numpy), {N_POINTS:,} points: {best_vector_s:.3f} s "
+        f"(best of 3: {', '.join(f'{t:.3f}' for t in vector_s)}); "
+        f"max round-trip error {max_error_deg * 111_000:.5f} m"
+    )
+    print(
+        f"pure-Python loop, {N_LOOP:,} points: {loop_s:.3f} s -> scaled to {N_POINTS:,}: "
+        f"{loop_1m_s:.1f} s (scaled linearly, not run on 1,000,000)"
+    )
+    print(
+        f"ratio loop / numpy: {loop_1m_s / best_vector_s:.0f}x; results agree to "
+        f"{agree_deg:.1e} degrees"
+    )
+    record = {
+        "gcj02_to_wgs84_1m_points_s": round(best_vector_s, 4),
+        "python_loop_1m_points_s": round(loop_1m_s, 3),
+    }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"written {OUT}")

@@ -64,9 +64,15 @@ class _Skip(Exception):
     pass
 
 
-def synthetic_grid(side: int, *, spacing_m: float = 80.0, jitter_m: float = 15.0,
-                   diagonal_share: float = 0.1, drop_share: float = 0.05,
-                   seed: int = 0) -> WalkNetwork:
+def synthetic_grid(
+    side: int,
+    *,
+    spacing_m: float = 80.0,
+    jitter_m: float = 15.0,
+    diagonal_share: float = 0.1,
+    drop_share: float = 0.05,
+    seed: int = 0,
+) -> WalkNetwork:
     """A jittered ``side x side`` street grid with some diagonals, in EPSG:32650 metres."""
     rng = np.random.default_rng(seed)
     ii, jj = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
@@ -85,7 +91,8 @@ def nx_graph(net: WalkNetwork) -> nx.Graph:
     graph.add_nodes_from(range(net.n_nodes))
     graph.add_weighted_edges_from(
         zip(net.edge_u.tolist(), net.edge_v.tolist(), net.edge_length_m.tolist(), strict=True),
-        weight="length")
+        weight="length",
+    )
     return graph
 
 
@@ -109,16 +116,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_network(name: str, net: WalkNetwork, graph: nx.Graph | None, k: int, *,
-                build_s: float, pandana_max_nodes: int = PANDANA_MAX_NODES,
-                seed: int = 1) -> dict:
+def run_network(
+    name: str,
+    net: WalkNetwork,
+    graph: nx.Graph | None,
+    k: int,
+    *,
+    build_s: float,
+    pandana_max_nodes: int = PANDANA_MAX_NODES,
+    seed: int = 1,
+) -> dict:
     rng = np.random.default_rng(seed)
     fx = rng.uniform(net.x.min(), net.x.max(), k)
     fy = rng.uniform(net.y.min(), net.y.max(), k)
     notes = []
     # Network-side preparation, done once per network (like pandana's build).
-    _, prep_s = timed(lambda: (net.edge_tree, net.csr, net.edge_vertices, net.incident_edges,
-                               net.faces))
+    _, prep_s = timed(
+        lambda: (net.edge_tree, net.csr, net.edge_vertices, net.incident_edges, net.faces)
+    )
 
     def ours():
         snaps = snap_points(net, fx, fy, max_snap_m=500.0)
@@ -127,17 +142,29 @@ def run_network(name: str, net: WalkNetwork, graph: nx.Graph | None, k: int, *,
     timed(ours)  # warm-up (first-touch of arrays)
     (snaps, reach), ours_s = best_of(5, ours)
     _, snap_s = best_of(5, snap_points, net, fx, fy, max_snap_m=500.0)
-    node_of = np.where(snaps.offset_m <= net.edge_length_m[snaps.edge] / 2,
-                       net.edge_u[snaps.edge], net.edge_v[snaps.edge])[snaps.ok]
+    node_of = np.where(
+        snaps.offset_m <= net.edge_length_m[snaps.edge] / 2,
+        net.edge_u[snaps.edge],
+        net.edge_v[snaps.edge],
+    )[snaps.ok]
     sources = np.unique(node_of)
-    scipy_call = lambda: dijkstra(net.csr, directed=True, indices=sources,  # noqa: E731
-                                  min_only=True, limit=LIMIT_M)
+
+    def scipy_call():
+        return dijkstra(net.csr, directed=True, indices=sources, min_only=True, limit=LIMIT_M)
+
     timed(scipy_call)
     _, scipy_s = best_of(5, scipy_call)
 
     matrix, reach_matrix_s = timed(reach_matrix, net, snaps, LIMIT_M - OFF_NETWORK_M)
-    polys, poly_only_s = timed(facility_polygons, net, snaps, matrix, LIMIT_M,
-                               off_network_m=OFF_NETWORK_M, workers=POLYGON_WORKERS)
+    polys, poly_only_s = timed(
+        facility_polygons,
+        net,
+        snaps,
+        matrix,
+        LIMIT_M,
+        off_network_m=OFF_NETWORK_M,
+        workers=POLYGON_WORKERS,
+    )
     polygons_s = reach_matrix_s + poly_only_s
     peak_mb = peak_rss_mb()
     del matrix
@@ -151,35 +178,48 @@ def run_network(name: str, net: WalkNetwork, graph: nx.Graph | None, k: int, *,
     # EGO_SUBSET facilities, uniform random like the rest) and scaled to all of them.
     n_ego = min(len(ego_nodes), EGO_SUBSET)
     subset = ego_nodes[:n_ego]
-    _, ego_sub_s = timed(lambda: [nx.ego_graph(graph, n, radius=LIMIT_M, distance="length")
-                                  for n in subset])
+    _, ego_sub_s = timed(
+        lambda: [nx.ego_graph(graph, n, radius=LIMIT_M, distance="length") for n in subset]
+    )
     egograph_s = ego_sub_s * len(ego_nodes) / n_ego
     if n_ego < len(ego_nodes):
         notes.append(f"ego_graph timed on {n_ego} of {len(ego_nodes)} facilities and scaled")
-    _, nx_multi_s = timed(nx.multi_source_dijkstra_path_length, graph,
-                          set(np.unique(ego_nodes).tolist()), cutoff=LIMIT_M, weight="length")
+    _, nx_multi_s = timed(
+        nx.multi_source_dijkstra_path_length,
+        graph,
+        set(np.unique(ego_nodes).tolist()),
+        cutoff=LIMIT_M,
+        weight="length",
+    )
     graph = None
     gc.collect()
 
     pandana_build_s = pandana_query_s = None
     if net.n_nodes > pandana_max_nodes:
-        notes.append(f"pandana not run over {pandana_max_nodes} nodes: its contraction-"
-                     "hierarchy build takes a minute on the 50k-node grid (see that row) and did "
-                     "not finish in 28 minutes on this 500k-node grid "
-                     "(--pandana-max-nodes to try)")
+        notes.append(
+            f"pandana not run over {pandana_max_nodes} nodes: its contraction-"
+            "hierarchy build takes a minute on the 50k-node grid (see that row) and did "
+            "not finish in 28 minutes on this 500k-node grid "
+            "(--pandana-max-nodes to try)"
+        )
     try:
         if net.n_nodes > pandana_max_nodes:
             raise _Skip
         import pandana
 
         nodes = pd.DataFrame({"x": net.x, "y": net.y}, index=np.arange(net.n_nodes))
-        edges = pd.DataFrame({"from": net.edge_u, "to": net.edge_v,
-                              "length": net.edge_length_m})
+        edges = pd.DataFrame({"from": net.edge_u, "to": net.edge_v, "length": net.edge_length_m})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pnet, pandana_build_s = timed(pandana.Network, nodes["x"], nodes["y"],
-                                          edges["from"], edges["to"], edges[["length"]],
-                                          twoway=True)
+            pnet, pandana_build_s = timed(
+                pandana.Network,
+                nodes["x"],
+                nodes["y"],
+                edges["from"],
+                edges["to"],
+                edges[["length"]],
+                twoway=True,
+            )
 
             def pandana_query():
                 pnet.set_pois("fac", LIMIT_M, 1, pd.Series(fx), pd.Series(fy))
@@ -195,16 +235,24 @@ def run_network(name: str, net: WalkNetwork, graph: nx.Graph | None, k: int, *,
 
     reached = int(np.isfinite(reach.distance_m).sum())
     return {
-        "network": name, "nodes": net.n_nodes, "edges": net.n_edges, "facilities": k,
-        "ours_s": round(ours_s, 4), "scipy_s": round(scipy_s, 4),
+        "network": name,
+        "nodes": net.n_nodes,
+        "edges": net.n_edges,
+        "facilities": k,
+        "ours_s": round(ours_s, 4),
+        "scipy_s": round(scipy_s, 4),
         "egograph_s": round(egograph_s, 3),
         "networkx_multisource_s": round(nx_multi_s, 3),
         "pandana_query_s": None if pandana_query_s is None else round(pandana_query_s, 4),
         "pandana_build_s": None if pandana_build_s is None else round(pandana_build_s, 3),
-        "polygons_s": round(polygons_s, 3), "peak_mem_mb": round(peak_mb, 1),
-        "network_build_s": round(build_s, 3), "network_prep_s": round(prep_s, 3),
-        "snap_s": round(snap_s, 4), "reach_matrix_s": round(reach_matrix_s, 3),
-        "polygon_union_s": round(poly_only_s, 3), "polygon_workers": POLYGON_WORKERS,
+        "polygons_s": round(polygons_s, 3),
+        "peak_mem_mb": round(peak_mb, 1),
+        "network_build_s": round(build_s, 3),
+        "network_prep_s": round(prep_s, 3),
+        "snap_s": round(snap_s, 4),
+        "reach_matrix_s": round(reach_matrix_s, 3),
+        "polygon_union_s": round(poly_only_s, 3),
+        "polygon_workers": POLYGON_WORKERS,
         "polygons_nonempty": int(sum(not p.is_empty for p in polys)),
         "nodes_reached": reached,
         "notes": "; ".join(notes),
@@ -220,34 +268,50 @@ def sample_network() -> tuple[WalkNetwork, nx.MultiDiGraph, float]:
 
 
 def print_table(runs: list[dict]) -> None:
-    head = (f"{'network':<10}{'nodes':>9}{'edges':>9}{'fac':>6}{'ours':>9}{'scipy':>9}"
-            f"{'ego':>10}{'nx-multi':>10}{'pdn-q':>9}{'pdn-bld':>9}{'polys':>8}{'memMB':>8}")
+    head = (
+        f"{'network':<10}{'nodes':>9}{'edges':>9}{'fac':>6}{'ours':>9}{'scipy':>9}"
+        f"{'ego':>10}{'nx-multi':>10}{'pdn-q':>9}{'pdn-bld':>9}{'polys':>8}{'memMB':>8}"
+    )
     print(head)
     for r in runs:
+
         def f(key, width, digits=3, r=r):
             value = r.get(key)
             return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
-        print(f"{r['network']:<10}{r['nodes']:>9}{r['edges']:>9}{r['facilities']:>6}"
-              f"{f('ours_s', 9)}{f('scipy_s', 9)}{f('egograph_s', 10, 2)}"
-              f"{f('networkx_multisource_s', 10, 2)}{f('pandana_query_s', 9)}"
-              f"{f('pandana_build_s', 9, 2)}{f('polygons_s', 8, 2)}{f('peak_mem_mb', 8, 0)}")
+
+        print(
+            f"{r['network']:<10}{r['nodes']:>9}{r['edges']:>9}{r['facilities']:>6}"
+            f"{f('ours_s', 9)}{f('scipy_s', 9)}{f('egograph_s', 10, 2)}"
+            f"{f('networkx_multisource_s', 10, 2)}{f('pandana_query_s', 9)}"
+            f"{f('pandana_build_s', 9, 2)}{f('polygons_s', 8, 2)}{f('peak_mem_mb', 8, 0)}"
+        )
     print("\nratios (peer time / ours):")
     for r in runs:
         ours = r["ours_s"]
-        parts = [f"scipy {r['scipy_s'] / ours:.2f}x", f"ego_graph {r['egograph_s'] / ours:.0f}x",
-                 f"networkx multi-source {r['networkx_multisource_s'] / ours:.1f}x"]
+        parts = [
+            f"scipy {r['scipy_s'] / ours:.2f}x",
+            f"ego_graph {r['egograph_s'] / ours:.0f}x",
+            f"networkx multi-source {r['networkx_multisource_s'] / ours:.1f}x",
+        ]
         if r["pandana_query_s"] is not None:
             parts.append(f"pandana query {r['pandana_query_s'] / ours:.2f}x")
-        print(f"  {r['network']:<10} " + ", ".join(parts)
-              + (f"   [{r['notes']}]" if r["notes"] else ""))
+        print(
+            f"  {r['network']:<10} "
+            + ", ".join(parts)
+            + (f"   [{r['notes']}]" if r["notes"] else "")
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 500k-node network")
-    parser.add_argument("--pandana-max-nodes", type=int, default=PANDANA_MAX_NODES,
-                        help="largest network pandana is built on (its build on the 500k-node "
-                             "grid did not finish in 28 minutes on a 2-core machine)")
+    parser.add_argument(
+        "--pandana-max-nodes",
+        type=int,
+        default=PANDANA_MAX_NODES,
+        help="largest network pandana is built on (its build on the 500k-node "
+        "grid did not finish in 28 minutes on a 2-core machine)",
+    )
     args = parser.parse_args(argv)
     runs = []
     net, graph, build_s = sample_network()
@@ -257,13 +321,18 @@ def main(argv: list[str] | None = None) -> None:
     for name, side, k in sizes:
         gc.collect()
         net, build_s = timed(synthetic_grid, side)
-        runs.append(run_network(name, net, None, k, build_s=build_s,
-                                pandana_max_nodes=args.pandana_max_nodes))
+        runs.append(
+            run_network(
+                name, net, None, k, build_s=build_s, pandana_max_nodes=args.pandana_max_nodes
+            )
+        )
         print(f"done {name}", flush=True)
         del net
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"limit_m": LIMIT_M, "off_network_m": OFF_NETWORK_M,
-                               "runs": runs}, indent=2), encoding="utf-8")
+    OUT.write_text(
+        json.dumps({"limit_m": LIMIT_M, "off_network_m": OFF_NETWORK_M, "runs": runs}, indent=2),
+        encoding="utf-8",
+    )
     print_table(runs)
     print(f"\nwritten {OUT.relative_to(ROOT)}")
 

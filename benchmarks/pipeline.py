@@ -74,9 +74,12 @@ def run_cli(plan: Path, out: Path, cache_home: Path) -> tuple[float, dict, float
     memory (MB) of the process and its children as the operating system saw it."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache_home), "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "lifecircle.cli", "run", str(plan),
-                             "--out", str(out)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lifecircle.cli", "run", str(plan), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -96,8 +99,9 @@ def _load_recipe_graph(path: Path) -> tuple[nx.MultiDiGraph, float]:
     return graph, time.perf_counter() - start
 
 
-def recipe(folder: Path, figures: dict, *, scale: float, ego_subset: int, sjoin_subset: int,
-           seed: int) -> tuple[float, str, dict]:
+def recipe(
+    folder: Path, figures: dict, *, scale: float, ego_subset: int, sjoin_subset: int, seed: int
+) -> tuple[float, str, dict]:
     """The tutorial recipe's time (s) for the whole county, its note, and its parts."""
     from lifecircle.geo.cache import load_walk_network
     from lifecircle.geo.osm import NetworkSpec
@@ -113,53 +117,80 @@ def recipe(folder: Path, figures: dict, *, scale: float, ego_subset: int, sjoin_
     ratio = figures["lattice_nodes"] / small_figures["lattice_nodes"]
     parts["osmnx_load_s"] = load_small_s * ratio
     if ratio > 1:
-        notes.append(f"osmnx graph_from_xml+simplify+project timed on a {small_scale:g}-scale "
-                     f"county ({small_figures['lattice_nodes']} OSM nodes, {load_small_s:.1f} s) "
-                     f"and scaled x{ratio:.1f} by OSM node count")
+        notes.append(
+            f"osmnx graph_from_xml+simplify+project timed on a {small_scale:g}-scale "
+            f"county ({small_figures['lattice_nodes']} OSM nodes, {load_small_s:.1f} s) "
+            f"and scaled x{ratio:.1f} by OSM node count"
+        )
 
     # 2. ego_graph per facility and threshold, convex hulls as isochrones
     plan = load_plan(folder / "plan.toml")
     inputs = load_inputs(plan)
     net = load_walk_network(NetworkSpec(path=folder / "network.osm.gz")).network
     graph = nx.Graph()
-    graph.add_weighted_edges_from(zip(net.edge_u.tolist(), net.edge_v.tolist(),
-                                      net.edge_length_m.tolist(), strict=True), weight="length")
-    facilities = inputs.facilities[inputs.facilities.geometry.notna()
-                                   & ~inputs.facilities.geometry.is_empty]
+    graph.add_weighted_edges_from(
+        zip(net.edge_u.tolist(), net.edge_v.tolist(), net.edge_length_m.tolist(), strict=True),
+        weight="length",
+    )
+    facilities = inputs.facilities[
+        inputs.facilities.geometry.notna() & ~inputs.facilities.geometry.is_empty
+    ]
     fx, fy = net.project_lonlat(facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy())
     snaps = snap_points(net, fx, fy, max_snap_m=plan.walk.max_snap_m)
     node = np.where(snaps.ok, net.edge_u[np.maximum(snaps.edge, 0)], -1)
-    kind = facilities["township_code"].map(
-        inputs.townships.set_index("code")["kind"]).fillna("street").to_numpy()
+    kind = (
+        facilities["township_code"]
+        .map(inputs.townships.set_index("code")["kind"])
+        .fillna("street")
+        .to_numpy()
+    )
     rng = np.random.default_rng(seed)
-    pick = rng.choice(np.flatnonzero(node >= 0), min(ego_subset, int((node >= 0).sum())),
-                      replace=False)
+    pick = rng.choice(
+        np.flatnonzero(node >= 0), min(ego_subset, int((node >= 0).sum())), replace=False
+    )
     hulls = []
     start = time.perf_counter()
     for i in pick.tolist():
         walk = plan.walk.for_kind(kind[i])
         for minutes in sorted(walk.thresholds_min, reverse=True):
-            sub = nx.ego_graph(graph, int(node[i]), radius=minutes * 60 * walk.speed_mps,
-                               distance="length")
+            sub = nx.ego_graph(
+                graph, int(node[i]), radius=minutes * 60 * walk.speed_mps, distance="length"
+            )
             nodes = np.fromiter(sub.nodes, dtype=np.int64)
-            hulls.append((facilities["category"].iat[i], minutes, int(i),
-                          shapely.convex_hull(shapely.multipoints(
-                              np.column_stack([net.x[nodes], net.y[nodes]])))))
+            hulls.append(
+                (
+                    facilities["category"].iat[i],
+                    minutes,
+                    int(i),
+                    shapely.convex_hull(
+                        shapely.multipoints(np.column_stack([net.x[nodes], net.y[nodes]]))
+                    ),
+                )
+            )
     ego_s = time.perf_counter() - start
     n_ok = int((node >= 0).sum())
     parts["ego_graph_hull_s"] = ego_s * n_ok / len(pick)
-    notes.append(f"ego_graph + convex hull timed on {len(pick)} of {n_ok} facilities "
-                 f"(each at its township's thresholds) and scaled")
+    notes.append(
+        f"ego_graph + convex hull timed on {len(pick)} of {n_ok} facilities "
+        f"(each at its township's thresholds) and scaled"
+    )
     del graph
 
     # 3. sjoin per township and category: cells within the isochrones, population summed
-    iso = gpd.GeoDataFrame(hulls, columns=["category", "threshold_min", "facility", "geometry"],
-                           crs=net.crs)
-    cx, cy = net.project_lonlat(inputs.demand.geometry.x.to_numpy(),
-                                inputs.demand.geometry.y.to_numpy())
-    cells = gpd.GeoDataFrame({"pop60": inputs.demand["pop60"].to_numpy(),
-                              "township_code": inputs.demand["township_code"].to_numpy()},
-                             geometry=shapely.points(cx, cy), crs=net.crs)
+    iso = gpd.GeoDataFrame(
+        hulls, columns=["category", "threshold_min", "facility", "geometry"], crs=net.crs
+    )
+    cx, cy = net.project_lonlat(
+        inputs.demand.geometry.x.to_numpy(), inputs.demand.geometry.y.to_numpy()
+    )
+    cells = gpd.GeoDataFrame(
+        {
+            "pop60": inputs.demand["pop60"].to_numpy(),
+            "township_code": inputs.demand["township_code"].to_numpy(),
+        },
+        geometry=shapely.points(cx, cy),
+        crs=net.crs,
+    )
     codes = inputs.townships["code"].tolist()
     chosen = codes[:: max(1, len(codes) // sjoin_subset)][:sjoin_subset]
     categories = sorted(iso["category"].unique())
@@ -175,9 +206,11 @@ def recipe(folder: Path, figures: dict, *, scale: float, ego_subset: int, sjoin_
     # as many polygons: sjoin's cost grows about linearly with them, so scale by both
     iso_ratio = n_ok / len(pick)
     parts["sjoin_s"] = sjoin_sub_s * len(codes) / len(chosen) * iso_ratio
-    notes.append(f"sjoin timed on {len(chosen)} of {len(codes)} townships x {len(categories)} "
-                 f"categories with the subset's isochrones, scaled by townships and by "
-                 f"isochrone count (x{iso_ratio:.1f})")
+    notes.append(
+        f"sjoin timed on {len(chosen)} of {len(codes)} townships x {len(categories)} "
+        f"categories with the subset's isochrones, scaled by townships and by "
+        f"isochrone count (x{iso_ratio:.1f})"
+    )
     return sum(parts.values()), "; ".join(notes), {k: round(v, 1) for k, v in parts.items()}
 
 
@@ -194,12 +227,19 @@ def check_cells(folder: Path, cells: int, seed: int) -> dict:
     plan = load_plan(folder / "plan.toml")
     inputs = load_inputs(plan)
     category = "meal_point"
-    coverage = compute_coverage(inputs.network, inputs.facilities, inputs.demand, plan.walk,
-                                categories=[category], service_areas=False)
+    coverage = compute_coverage(
+        inputs.network,
+        inputs.facilities,
+        inputs.demand,
+        plan.walk,
+        categories=[category],
+        service_areas=False,
+    )
     # the reference reads the network again without the cache
     net = load_walk_network(plan.network, use_cache=False).network
-    fac = inputs.facilities[(inputs.facilities["category"] == category)
-                            & inputs.facilities.geometry.notna()]
+    fac = inputs.facilities[
+        (inputs.facilities["category"] == category) & inputs.facilities.geometry.notna()
+    ]
     fx, fy = net.project_lonlat(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy())
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(inputs.demand), cells, replace=False)
@@ -210,15 +250,21 @@ def check_cells(folder: Path, cells: int, seed: int) -> dict:
     graph = split_graph(net, [("f", fsnaps), ("d", dsnaps)])
     limit = coverage.search_limit_m
     ref = nx.multi_source_dijkstra_path_length(
-        graph, [("f", int(i)) for i in np.flatnonzero(fsnaps.ok)], cutoff=limit, weight="weight")
+        graph, [("f", int(i)) for i in np.flatnonzero(fsnaps.ok)], cutoff=limit, weight="weight"
+    )
     expected = np.array([ref.get(("d", i), np.inf) for i in range(cells)])
     expected[expected > limit] = np.inf
     ours = coverage.demand[f"dist_m__{category}"].to_numpy()[pick]
     same_inf = bool(np.array_equal(np.isinf(ours), np.isinf(expected)))
     finite = np.isfinite(expected) & np.isfinite(ours)
     worst = float(np.max(np.abs(ours[finite] - expected[finite]), initial=0.0))
-    return {"category": category, "cells": cells, "reached": int(finite.sum()),
-            "same_unreached": same_inf, "max_abs_diff_m": worst}
+    return {
+        "category": category,
+        "cells": cells,
+        "reached": int(finite.sum()),
+        "same_unreached": same_inf,
+        "max_abs_diff_m": worst,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -242,27 +288,44 @@ def main(argv: list[str] | None = None) -> None:
         print(f"warm {warm_s:.1f} s", flush=True)
         assert warm["network"]["cache"] == "hit", warm["network"]
         os.environ["XDG_CACHE_HOME"] = str(cache_home)  # the in-process steps use the cache too
-        recipe_s, note, parts = (None, "not run (--no-recipe)", {}) if args.no_recipe else \
-            recipe(folder, figures, scale=args.scale, ego_subset=args.ego_subset,
-                   sjoin_subset=args.sjoin_subset, seed=args.seed)
+        recipe_s, note, parts = (
+            (None, "not run (--no-recipe)", {})
+            if args.no_recipe
+            else recipe(
+                folder,
+                figures,
+                scale=args.scale,
+                ego_subset=args.ego_subset,
+                sjoin_subset=args.sjoin_subset,
+                seed=args.seed,
+            )
+        )
         check = check_cells(folder, args.check_cells, args.seed)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     peak = max(cold["peak_memory_mb"]["max"], warm["peak_memory_mb"]["max"])
     run = {
-        "name": f"county-{args.scale:g}", "nodes": warm["network"]["nodes"],
-        "edges": warm["network"]["edges"], "townships": figures["townships"],
+        "name": f"county-{args.scale:g}",
+        "nodes": warm["network"]["nodes"],
+        "edges": warm["network"]["edges"],
+        "townships": figures["townships"],
         "facilities": sum(layer["used"] for layer in warm["layers"]),
-        "categories": len(warm["categories"]), "demand_cells": warm["demand_cells"],
-        "cold_s": round(cold_s, 1), "warm_s": round(warm_s, 1), "peak_mb": round(peak),
+        "categories": len(warm["categories"]),
+        "demand_cells": warm["demand_cells"],
+        "cold_s": round(cold_s, 1),
+        "warm_s": round(warm_s, 1),
+        "peak_mb": round(peak),
         "peak_mb_os": round(max(cold_os_mb, warm_os_mb)),
         "stages": {"cold": cold["timings_s"], "warm": warm["timings_s"]},
         "recipe_s": None if recipe_s is None else round(recipe_s, 1),
-        "recipe_parts_s": parts, "recipe_note": note,
+        "recipe_parts_s": parts,
+        "recipe_note": note,
         "speedup_warm": None if recipe_s is None else round(recipe_s / warm_s, 1),
         "speedup_cold": None if recipe_s is None else round(recipe_s / cold_s, 1),
-        "check": check, "county": figures, "cpus": os.cpu_count(),
+        "check": check,
+        "county": figures,
+        "cpus": os.cpu_count(),
         "load_average": os.getloadavg()[0],
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -275,14 +338,18 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def print_table(runs: list[dict]) -> None:
-    print(f"\n{'county':<12}{'nodes':>9}{'towns':>7}{'fac':>7}{'cats':>6}{'cells':>9}"
-          f"{'cold s':>9}{'warm s':>9}{'peak MB':>9}{'recipe s':>10}{'x warm':>8}{'x cold':>8}")
+    print(
+        f"\n{'county':<12}{'nodes':>9}{'towns':>7}{'fac':>7}{'cats':>6}{'cells':>9}"
+        f"{'cold s':>9}{'warm s':>9}{'peak MB':>9}{'recipe s':>10}{'x warm':>8}{'x cold':>8}"
+    )
     for r in runs:
         recipe_s = "-" if r["recipe_s"] is None else f"{r['recipe_s']:.0f}"
-        print(f"{r['name']:<12}{r['nodes']:>9}{r['townships']:>7}{r['facilities']:>7}"
-              f"{r['categories']:>6}{r['demand_cells']:>9}{r['cold_s']:>9.1f}{r['warm_s']:>9.1f}"
-              f"{r['peak_mb']:>9}{recipe_s:>10}{r['speedup_warm'] or '-':>8}"
-              f"{r['speedup_cold'] or '-':>8}")
+        print(
+            f"{r['name']:<12}{r['nodes']:>9}{r['townships']:>7}{r['facilities']:>7}"
+            f"{r['categories']:>6}{r['demand_cells']:>9}{r['cold_s']:>9.1f}{r['warm_s']:>9.1f}"
+            f"{r['peak_mb']:>9}{recipe_s:>10}{r['speedup_warm'] or '-':>8}"
+            f"{r['speedup_cold'] or '-':>8}"
+        )
         stages = pd.DataFrame(r["stages"]).fillna(0.0)
         print("\nstages (s):\n" + stages.to_string())
         print(f"\nrecipe: {r['recipe_parts_s']}\n  {r['recipe_note']}")

@@ -44,10 +44,13 @@ def write_register(path: Path, rows: int, *, colocated: float, seed: int = 0) ->
             lon[fallback], lat[fallback] = 119.912345, 32.456789
             kind = kinds[ids % len(kinds)]
             town = towns[ids % len(towns)]
-            lines = [f"{i + 1},幸福{i}号{k},{k},{t}幸福路{i % 997}号,{x:.6f},{y:.6f},{i % 120},{t},"
-                     f"{2000 + i % 24},{s}\n"
-                     for i, k, t, x, y, s in zip(ids, kind, town, lon, lat,
-                                                 services[ids % len(services)], strict=True)]
+            lines = [
+                f"{i + 1},幸福{i}号{k},{k},{t}幸福路{i % 997}号,{x:.6f},{y:.6f},{i % 120},{t},"
+                f"{2000 + i % 24},{s}\n"
+                for i, k, t, x, y, s in zip(
+                    ids, kind, town, lon, lat, services[ids % len(services)], strict=True
+                )
+            ]
             handle.write("".join(lines))
     return path.stat().st_size
 
@@ -57,7 +60,7 @@ STAGES = {
     "read_table": "table = read_table(path)\nframe, rejects = table.frame, table.broken\n",
     # and every row validated, converted and built into the facilities GeoDataFrame
     "read_register": "frame, rejects = read_register(LayerSpec('elder_care_centre', path), "
-                     "registry)[:2]\n",
+    "registry)[:2]\n",
 }
 
 
@@ -73,9 +76,7 @@ def _measure(path: Path, stage: str) -> dict[str, float]:
         "registry = load_registry()\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "t = time.perf_counter()\n"
-        "cpu = time.process_time()\n"
-        + STAGES[stage]
-        + "seconds = time.perf_counter() - t\n"
+        "cpu = time.process_time()\n" + STAGES[stage] + "seconds = time.perf_counter() - t\n"
         "cpu_seconds = time.process_time() - cpu\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "print(json.dumps({'seconds': seconds, 'cpu_seconds': cpu_seconds, "
@@ -83,8 +84,9 @@ def _measure(path: Path, stage: str) -> dict[str, float]:
         "'baseline_rss_mb': before / 1024, 'used': len(frame), 'rejected': len(rejects), "
         "'warnings': len(getattr(frame, 'attrs', {}).get('warnings', []))}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -99,27 +101,46 @@ def main(argv: list[str] | None = None) -> None:
             size = write_register(path, args.rows, colocated=share)
             for stage in STAGES:
                 measured = _measure(path, stage)
-                records.append({"register": label, "stage": stage, "rows": args.rows,
-                                "file_mb": size / 2**20,
-                                "rows_per_s": args.rows / measured["seconds"], **measured,
-                                "peak_over_file": measured["peak_rss_mb"] / (size / 2**20)})
+                records.append(
+                    {
+                        "register": label,
+                        "stage": stage,
+                        "rows": args.rows,
+                        "file_mb": size / 2**20,
+                        "rows_per_s": args.rows / measured["seconds"],
+                        **measured,
+                        "peak_over_file": measured["peak_rss_mb"] / (size / 2**20),
+                    }
+                )
             path.unlink()
-    print(f"{'register':<11} {'stage':<13} {'rows':>10} {'file MB':>8} {'seconds':>8} "
-          f"{'CPU s':>6} "
-          f"{'rows/s':>10} "
-          f"{'peak RSS MB':>11} {'x file':>6} {'used':>9} {'rejected':>8}")
+    print(
+        f"{'register':<11} {'stage':<13} {'rows':>10} {'file MB':>8} {'seconds':>8} "
+        f"{'CPU s':>6} "
+        f"{'rows/s':>10} "
+        f"{'peak RSS MB':>11} {'x file':>6} {'used':>9} {'rejected':>8}"
+    )
     for r in records:
-        print(f"{r['register']:<11} {r['stage']:<13} {r['rows']:>10,} {r['file_mb']:>8.1f} "
-              f"{r['seconds']:>8.1f} "
-              f"{r['cpu_seconds']:>6.1f} "
-              f"{r['rows_per_s']:>10,.0f} {r['peak_rss_mb']:>11.0f} {r['peak_over_file']:>6.1f} "
-              f"{r['used']:>9,} {r['rejected']:>8,}")
-    print("peak RSS includes the interpreter and imported libraries "
-          f"(about {records[0]['baseline_rss_mb']:.0f} MB before reading)")
+        print(
+            f"{r['register']:<11} {r['stage']:<13} {r['rows']:>10,} {r['file_mb']:>8.1f} "
+            f"{r['seconds']:>8.1f} "
+            f"{r['cpu_seconds']:>6.1f} "
+            f"{r['rows_per_s']:>10,.0f} {r['peak_rss_mb']:>11.0f} {r['peak_over_file']:>6.1f} "
+            f"{r['used']:>9,} {r['rejected']:>8,}"
+        )
+    print(
+        "peak RSS includes the interpreter and imported libraries "
+        f"(about {records[0]['baseline_rss_mb']:.0f} MB before reading)"
+    )
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"benchmark": "registers", "created": time.strftime("%Y-%m-%d"),
-                               "results": records}, indent=2, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
+    OUT.write_text(
+        json.dumps(
+            {"benchmark": "registers", "created": time.strftime("%Y-%m-%d"), "results": records},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

@@ -60,15 +60,25 @@ class Instance:
     def cover(self) -> sp.csr_matrix:
         keep = self.cost.data <= self.radius
         rows = np.repeat(np.arange(self.cost.shape[0]), np.diff(self.cost.indptr))
-        return sp.csr_matrix((np.ones(int(keep.sum()), dtype=bool),
-                              (rows[keep], self.cost.indices[keep])), shape=self.cost.shape)
+        return sp.csr_matrix(
+            (np.ones(int(keep.sum()), dtype=bool), (rows[keep], self.cost.indices[keep])),
+            shape=self.cost.shape,
+        )
 
 
 # ---------------------------------------------------------------- instances
 
 
-def synthetic_instance(name: str, n_candidates: int, n_demand: int, p: int, *, seed: int,
-                       radius_m: float = 700.0, cell_m: float = 100.0) -> Instance:
+def synthetic_instance(
+    name: str,
+    n_candidates: int,
+    n_demand: int,
+    p: int,
+    *,
+    seed: int,
+    radius_m: float = 700.0,
+    cell_m: float = 100.0,
+) -> Instance:
     """Clustered population on a square grid of 100 m cells; candidates in populated cells."""
     rng = np.random.default_rng(seed)
     side = int(np.ceil(np.sqrt(n_demand)))
@@ -82,12 +92,19 @@ def synthetic_instance(name: str, n_candidates: int, n_demand: int, p: int, *, s
     populated = np.flatnonzero(pop > 0)
     picks = rng.choice(populated, size=n_candidates, replace=populated.size < n_candidates)
     candidates = cells[picks] + rng.uniform(-cell_m / 2, cell_m / 2, (n_candidates, 2))
-    pairs = cKDTree(candidates).sparse_distance_matrix(cKDTree(cells), radius_m,
-                                                       output_type="coo_matrix")
+    pairs = cKDTree(candidates).sparse_distance_matrix(
+        cKDTree(cells), radius_m, output_type="coo_matrix"
+    )
     cost = sp.csr_matrix(pairs)
     cost.sort_indices()
-    return Instance(name, cost, pop, radius_m, p,
-                    note=f"synthetic, seed {seed}, {radius_m:.0f} m euclidean radius")
+    return Instance(
+        name,
+        cost,
+        pop,
+        radius_m,
+        p,
+        note=f"synthetic, seed {seed}, {radius_m:.0f} m euclidean radius",
+    )
 
 
 def _sample_inputs():  # -> (Plan, Inputs)
@@ -119,8 +136,9 @@ def sample_instances() -> list[Instance]:
     kinds = demand["kind"].to_numpy(dtype=object)
     speeds = walk.speeds_for(kinds)
     pop60 = np.nan_to_num(demand["pop60"].to_numpy(dtype=float))
-    meal = inputs.facilities[(inputs.facilities["category"] == "meal_point")
-                             & ~inputs.facilities.geometry.is_empty]
+    meal = inputs.facilities[
+        (inputs.facilities["category"] == "meal_point") & ~inputs.facilities.geometry.is_empty
+    ]
     fx, fy = network.project_lonlat(meal.geometry.x.to_numpy(), meal.geometry.y.to_numpy())
     fac = snap_points(network, fx, fy, max_snap_m=walk.max_snap_m)
     reach = nearest_sources(network, fac, limit_m=walk.max_reach_m * 2)
@@ -128,21 +146,24 @@ def sample_instances() -> list[Instance]:
     minutes = dist_m / speeds / 60.0
 
     out = []
-    for name, threshold_min, p, existing in (("sample_meal_point", 15.0, 5, True),
-                                             ("sample_greenfield", 10.0, 10, False)):
+    for name, threshold_min, p, existing in (
+        ("sample_meal_point", 15.0, 5, True),
+        ("sample_greenfield", 10.0, 10, False),
+    ):
         weights = np.where(minutes <= threshold_min, 0.0, pop60) if existing else pop60.copy()
-        nodes = candidate_nodes(network, cell_x, cell_y, weights, near_m=250.0,
-                                min_spacing_m=200.0)
-        cand = snap_points(network, network.x[nodes], network.y[nodes],
-                           max_snap_m=walk.max_snap_m)
+        nodes = candidate_nodes(network, cell_x, cell_y, weights, near_m=250.0, min_spacing_m=200.0)
+        cand = snap_points(network, network.x[nodes], network.y[nodes], max_snap_m=walk.max_snap_m)
         limit_m = threshold_min * 60.0 * float(speeds.max())
         dist = point_cover_matrix(network, cand, cells, limit_m).tocsr()
         # Walking minutes at each cell's township-kind speed.
-        cost = sp.csr_matrix((dist.data / speeds[dist.indices] / 60.0, dist.indices, dist.indptr),
-                             shape=dist.shape)
-        note = ("sample district, 200 m thinned network-node candidates, walking minutes by "
-                "township kind" + (", existing meal points' coverage removed" if existing else
-                                   ", no existing facility"))
+        cost = sp.csr_matrix(
+            (dist.data / speeds[dist.indices] / 60.0, dist.indices, dist.indptr), shape=dist.shape
+        )
+        note = (
+            "sample district, 200 m thinned network-node candidates, walking minutes by "
+            "township kind"
+            + (", existing meal points' coverage removed" if existing else ", no existing facility")
+        )
         out.append(Instance(name, cost, weights, threshold_min, p, note=note))
     return out
 
@@ -155,10 +176,15 @@ def run_ours(instance: Instance) -> dict:
     started = time.perf_counter()
     solution = solve_max_cover(cover, instance.weights, instance.p)
     seconds = time.perf_counter() - started
-    return {"ours_objective": solution.objective, "ours_bound": solution.bound,
-            "ours_gap": solution.gap, "ours_method": solution.method,
-            "ours_status": solution.status, "ours_s": seconds,
-            "ours_sites": sorted(solution.selected.tolist())}
+    return {
+        "ours_objective": solution.objective,
+        "ours_bound": solution.bound,
+        "ours_gap": solution.gap,
+        "ours_method": solution.method,
+        "ours_status": solution.status,
+        "ours_s": seconds,
+        "ours_sites": sorted(solution.selected.tolist()),
+    }
 
 
 def _spopt_worker(path: str) -> None:
@@ -170,8 +196,9 @@ def _spopt_worker(path: str) -> None:
     from spopt.locate import MCLP
 
     data = np.load(path)
-    cost = sp.csr_matrix((data["data"], data["indices"], data["indptr"]),
-                         shape=tuple(data["shape"]))
+    cost = sp.csr_matrix(
+        (data["data"], data["indices"], data["indptr"]), shape=tuple(data["shape"])
+    )
     weights, radius, p = data["weights"], float(data["radius"]), int(data["p"])
     # spopt wants a dense clients × facilities matrix; unreachable pairs get a huge cost.
     dense = np.full((cost.shape[1], cost.shape[0]), 1e12, dtype=np.float32)
@@ -183,9 +210,17 @@ def _spopt_worker(path: str) -> None:
     model = model.solve(pulp.HiGHS(msg=False, threads=1))
     seconds = time.perf_counter() - started
     chosen = [j for j, var in enumerate(model.fac_vars) if (var.value() or 0) > 0.5]
-    print(json.dumps({"spopt_s": seconds, "spopt_build_s": built, "sites": chosen,
-                      "status": pulp.LpStatus[model.problem.status],
-                      "spopt_reported": pulp.value(model.problem.objective)}))
+    print(
+        json.dumps(
+            {
+                "spopt_s": seconds,
+                "spopt_build_s": built,
+                "sites": chosen,
+                "status": pulp.LpStatus[model.problem.status],
+                "spopt_reported": pulp.value(model.problem.objective),
+            }
+        )
+    )
 
 
 def run_spopt(instance: Instance) -> dict:
@@ -193,32 +228,56 @@ def run_spopt(instance: Instance) -> dict:
     dense_bytes = 8 * instance.cost.shape[0] * instance.cost.shape[1]  # spopt's float64 aij
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "instance.npz"
-        np.savez(path, data=instance.cost.data, indices=instance.cost.indices,
-                 indptr=instance.cost.indptr, shape=np.array(instance.cost.shape),
-                 weights=instance.weights, radius=instance.radius, p=instance.p)
+        np.savez(
+            path,
+            data=instance.cost.data,
+            indices=instance.cost.indices,
+            indptr=instance.cost.indptr,
+            shape=np.array(instance.cost.shape),
+            weights=instance.weights,
+            radius=instance.radius,
+            p=instance.p,
+        )
         started = time.perf_counter()
         try:
-            done = subprocess.run([sys.executable, "-m", "benchmarks.siting", "--spopt-worker",
-                                   str(path)], capture_output=True, text=True,
-                                  timeout=SPOPT_TIME_LIMIT_S, check=False)
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.siting", "--spopt-worker", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=SPOPT_TIME_LIMIT_S,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            return {"spopt_objective": None, "spopt_s": None,
-                    "spopt_status": f"not finished within {SPOPT_TIME_LIMIT_S:.0f} s (its "
-                                    f"dense coverage matrix alone is "
-                                    f"{dense_bytes / 2**30:.1f} GiB)"}
+            return {
+                "spopt_objective": None,
+                "spopt_s": None,
+                "spopt_status": f"not finished within {SPOPT_TIME_LIMIT_S:.0f} s (its "
+                f"dense coverage matrix alone is "
+                f"{dense_bytes / 2**30:.1f} GiB)",
+            }
         wall = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"spopt_objective": None, "spopt_s": None,
-                "spopt_status": f"failed after {wall:.0f} s: {reason[:200]}"}
+        return {
+            "spopt_objective": None,
+            "spopt_s": None,
+            "spopt_status": f"failed after {wall:.0f} s: {reason[:200]}",
+        }
     record = json.loads(lines[-1])
     sites = record["sites"]
-    covered = np.asarray(instance.cover[sites].sum(axis=0)).ravel() > 0 if sites else \
-        np.zeros(instance.cost.shape[1], dtype=bool)
-    return {"spopt_objective": float(instance.weights[covered].sum()),
-            "spopt_s": record["spopt_s"], "spopt_build_s": record["spopt_build_s"],
-            "spopt_status": record["status"], "spopt_sites": sorted(sites)}
+    covered = (
+        np.asarray(instance.cover[sites].sum(axis=0)).ravel() > 0
+        if sites
+        else np.zeros(instance.cost.shape[1], dtype=bool)
+    )
+    return {
+        "spopt_objective": float(instance.weights[covered].sum()),
+        "spopt_s": record["spopt_s"],
+        "spopt_build_s": record["spopt_build_s"],
+        "spopt_status": record["status"],
+        "spopt_sites": sorted(sites),
+    }
 
 
 def main() -> None:
@@ -227,8 +286,11 @@ def main() -> None:
     try:
         instances += sample_instances()
     except Exception as error:  # the sample needs most of the package; say why it is missing
-        logger.warning("sample instances skipped (%s: %s); using a synthetic stand-in",
-                       type(error).__name__, error)
+        logger.warning(
+            "sample instances skipped (%s: %s); using a synthetic stand-in",
+            type(error).__name__,
+            error,
+        )
         stand_in = synthetic_instance("sample_standin", 1500, 3000, 5, seed=11, radius_m=900.0)
         instances.append(stand_in)
     instances.append(synthetic_instance("synthetic_small", 200, 4_000, 10, seed=3))
@@ -238,35 +300,57 @@ def main() -> None:
     runs = []
     for instance in instances:
         n, m = instance.cost.shape
-        logger.info("%s: %d candidates × %d demand cells, %d covered pairs, p=%d", instance.name,
-                    n, m, instance.cover.nnz, instance.p)
-        record = {"instance": instance.name, "candidates": n, "demand": m, "p": instance.p,
-                  "cover_nonzeros": int(instance.cover.nnz), "note": instance.note}
+        logger.info(
+            "%s: %d candidates × %d demand cells, %d covered pairs, p=%d",
+            instance.name,
+            n,
+            m,
+            instance.cover.nnz,
+            instance.p,
+        )
+        record = {
+            "instance": instance.name,
+            "candidates": n,
+            "demand": m,
+            "p": instance.p,
+            "cover_nonzeros": int(instance.cover.nnz),
+            "note": instance.note,
+        }
         record.update(run_ours(instance))
         record.update(run_spopt(instance))
         if record["spopt_s"]:
             record["speedup"] = record["spopt_s"] / record["ours_s"]
         else:  # spopt did not finish: the ratio is at least its time limit over ours
             record["speedup_at_least"] = SPOPT_TIME_LIMIT_S / record["ours_s"]
-        logger.info("  ours %.6g in %.2f s (%s, %s, gap %.3g); spopt %s in %s s",
-                    record["ours_objective"], record["ours_s"], record["ours_method"],
-                    record["ours_status"], record["ours_gap"], record["spopt_objective"],
-                    "-" if record["spopt_s"] is None else f"{record['spopt_s']:.2f}")
+        logger.info(
+            "  ours %.6g in %.2f s (%s, %s, gap %.3g); spopt %s in %s s",
+            record["ours_objective"],
+            record["ours_s"],
+            record["ours_method"],
+            record["ours_status"],
+            record["ours_gap"],
+            record["spopt_objective"],
+            "-" if record["spopt_s"] is None else f"{record['spopt_s']:.2f}",
+        )
         runs.append(record)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"runs": runs}, indent=2, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    header = (f"{'instance':<20}{'cand':>6}{'demand':>8}{'p':>4}{'ours':>12}{'spopt':>12}"
-              f"{'ours s':>9}{'spopt s':>9}{'ratio':>8}{'gap':>9}")
+    OUT.write_text(
+        json.dumps({"runs": runs}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    header = (
+        f"{'instance':<20}{'cand':>6}{'demand':>8}{'p':>4}{'ours':>12}{'spopt':>12}"
+        f"{'ours s':>9}{'spopt s':>9}{'ratio':>8}{'gap':>9}"
+    )
     print(header)
     for r in runs:
         spopt_obj = "-" if r["spopt_objective"] is None else f"{r['spopt_objective']:.1f}"
         spopt_s = "-" if r["spopt_s"] is None else f"{r['spopt_s']:.2f}"
-        ratio = (f"{r['speedup']:.0f}x" if r.get("speedup")
-                 else f">{r['speedup_at_least']:.0f}x")
-        print(f"{r['instance']:<20}{r['candidates']:>6}{r['demand']:>8}{r['p']:>4}"
-              f"{r['ours_objective']:>12.1f}{spopt_obj:>12}{r['ours_s']:>9.2f}{spopt_s:>9}"
-              f"{ratio:>8}{r['ours_gap']:>9.2e}")
+        ratio = f"{r['speedup']:.0f}x" if r.get("speedup") else f">{r['speedup_at_least']:.0f}x"
+        print(
+            f"{r['instance']:<20}{r['candidates']:>6}{r['demand']:>8}{r['p']:>4}"
+            f"{r['ours_objective']:>12.1f}{spopt_obj:>12}{r['ours_s']:>9.2f}{spopt_s:>9}"
+            f"{ratio:>8}{r['ours_gap']:>9.2e}"
+        )
     print(f"written {OUT}")
 
 

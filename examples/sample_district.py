@@ -13,10 +13,12 @@ net = lc.load_walk_network(lc.sample_path("network.osm.bz2"))
 print(f"walk network: {net.n_nodes} nodes, {net.n_edges} edges, CRS {net.crs.name}")
 
 # 2. Registers: Baidu (bd09) and Amap (gcj02) coordinates are converted to WGS-84.
-meals, meal_rejects = lc.read_register(lc.sample_path("meal_points.csv"),
-                                       category="meal_point", crs="bd09")
-centres, centre_rejects = lc.read_register(lc.sample_path("elder_care_centres.xlsx"),
-                                           category="elder_care_centre", crs="gcj02")
+meals, meal_rejects = lc.read_register(
+    lc.sample_path("meal_points.csv"), category="meal_point", crs="bd09"
+)
+centres, centre_rejects = lc.read_register(
+    lc.sample_path("elder_care_centres.xlsx"), category="elder_care_centre", crs="gcj02"
+)
 print(f"meal points: {len(meals)} used, {len(meal_rejects)} rejected")
 print(f"elder-care centres: {len(centres)} used, {len(centre_rejects)} rejected")
 
@@ -41,16 +43,31 @@ for label, row in areas.iterrows():
 
 # 6. A plan target, evaluated per township.
 report = lc.evaluate_targets(
-    [{"id": "meal_circle", "type": "service_circle", "category": "meal_point",
-      "threshold_min": 15, "population": "pop60", "target_pct": 80}],
-    townships=towns, facilities=meals, demand=demand, network=net,
+    [
+        {
+            "id": "meal_circle",
+            "type": "service_circle",
+            "category": "meal_point",
+            "threshold_min": 15,
+            "population": "pop60",
+            "target_pct": 80,
+        }
+    ],
+    townships=towns,
+    facilities=meals,
+    demand=demand,
+    network=net,
 )
 summary = report.summary.iloc[0]
-print(f"target {summary['target_id']}: {summary['value']:.1f} vs {summary['target_value']:g} "
-      f"-> {summary['status']}")
+print(
+    f"target {summary['target_id']}: {summary['value']:.1f} vs {summary['target_value']:g} "
+    f"-> {summary['status']}"
+)
 
 # 7. Three new meal points where they bring the most seniors within 15 minutes.
 result = lc.site(net, meals, demand, towns, category="meal_point", p=3, threshold_min=15)
-print(f"3 new meal points ({result.method}): seniors covered "
-      f"{result.share_before:.1%} -> {result.share_after:.1%}")
+print(
+    f"3 new meal points ({result.method}): seniors covered "
+    f"{result.share_before:.1%} -> {result.share_after:.1%}"
+)
 print(result.sites[["rank", "township_name", "newly_covered_pop60"]].to_string(index=False))

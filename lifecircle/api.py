@@ -148,8 +148,12 @@ def load_walk_network(
     key = None
     if spec.path is not None and Path(spec.path).is_file():
         stat = Path(spec.path).stat()
-        key = (str(Path(spec.path).resolve()), stat.st_size, stat.st_mtime_ns,
-               f"{walk_rules}|{spec.layer}|{spec.bbox}|{spec.polygon}|{crs}")
+        key = (
+            str(Path(spec.path).resolve()),
+            stat.st_size,
+            stat.st_mtime_ns,
+            f"{walk_rules}|{spec.layer}|{spec.bbox}|{spec.polygon}|{crs}",
+        )
         if key in _NETWORK_CACHE:
             return _NETWORK_CACHE[key]
     network = WalkNetwork.from_graph(load_walk_graph(spec), crs=crs)
@@ -216,18 +220,29 @@ def read_register(
     >>> list(rejected.columns)
     ['layer', 'file', 'sheet', 'row', 'name', 'reason', 'fix']
     """
-    spec = LayerSpec(category=category, path=Path(path), crs=crs, sheet=sheet,
-                     columns=dict(columns or {}), encoding=encoding, layer_name=layer,
-                     subtype=subtype)
+    spec = LayerSpec(
+        category=category,
+        path=Path(path),
+        crs=crs,
+        sheet=sheet,
+        columns=dict(columns or {}),
+        encoding=encoding,
+        layer_name=layer,
+        subtype=subtype,
+    )
     frame, rejected, warnings = _read_register(spec, load_registry())
     _log_warnings(warnings)
     frame.index = pd.Index(frame["facility_id"].to_numpy(), name=None)
     return frame, rejected
 
 
-def read_townships(path: str | Path, *, name_field: str | None = None,
-                   code_field: str | None = None,
-                   county_code: str | None = None) -> gpd.GeoDataFrame:
+def read_townships(
+    path: str | Path,
+    *,
+    name_field: str | None = None,
+    code_field: str | None = None,
+    county_code: str | None = None,
+) -> gpd.GeoDataFrame:
     """Read township polygons: ``code`` (9-digit NBS), ``name``, ``kind`` (street/town), EPSG:4326.
 
     Rejected features and warnings are logged. Codes missing from the file are matched by name
@@ -243,10 +258,15 @@ def read_townships(path: str | Path, *, name_field: str | None = None,
     return frame
 
 
-def read_demand(townships: gpd.GeoDataFrame, *, raster: str | Path | None = None,
-                total_band: int = 1, seniors_band: int | None = None,
-                network: WalkNetwork | None = None,
-                cell_size_m: float = 100.0) -> gpd.GeoDataFrame:
+def read_demand(
+    townships: gpd.GeoDataFrame,
+    *,
+    raster: str | Path | None = None,
+    total_band: int = 1,
+    seniors_band: int | None = None,
+    network: WalkNetwork | None = None,
+    cell_size_m: float = 100.0,
+) -> gpd.GeoDataFrame:
     """Demand points (people and people aged 60+ per cell), with their township and kind.
 
     Parameters
@@ -274,18 +294,23 @@ def read_demand(townships: gpd.GeoDataFrame, *, raster: str | Path | None = None
     True
     """
     townships = townships.to_crs(4326)
-    spec = PopulationSpec(raster=raster, total_band=total_band, seniors_band=seniors_band) \
-        if raster is not None else None
+    spec = (
+        PopulationSpec(raster=raster, total_band=total_band, seniors_band=seniors_band)
+        if raster is not None
+        else None
+    )
     lon, lat = network.lonlat if network is not None else (None, None)
-    demand, warnings = demand_points(spec, townships, node_lon=lon, node_lat=lat,
-                                     cell_size_m=cell_size_m)
+    demand, warnings = demand_points(
+        spec, townships, node_lon=lon, node_lat=lat, cell_size_m=cell_size_m
+    )
     _log_warnings(warnings)
     zones = assign_zones(demand, townships)
     return demand.assign(township_code=zones["township_code"], kind=zones["kind"])
 
 
-def _points_m(network: WalkNetwork, frame: gpd.GeoDataFrame, what: str
-              ) -> tuple[np.ndarray, np.ndarray]:
+def _points_m(
+    network: WalkNetwork, frame: gpd.GeoDataFrame, what: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Metric x, y of a frame's geometries in the network's CRS (a point inside non-points)."""
     if frame.crs is None:
         raise InputError(f"{what} have no CRS: set one with .set_crs(), e.g. .set_crs(4326)")
@@ -359,14 +384,19 @@ def nearest_facility_times(
     reach = nearest_sources(network, fac_snaps, limit_m=bound)
     distance, nearest = nearest_point_distances(network, reach, fac_snaps, point_snaps)
     labels = np.asarray(facilities.index, dtype=object)
-    facility = pd.Series(np.where(nearest >= 0, labels[np.maximum(nearest, 0)]
-                                  if labels.size else None, None),
-                         index=points.index, dtype=object)
-    return pd.DataFrame({
-        "distance_m": distance,
-        "time_min": WalkModel(speed_mps=speed_mps).time_min(distance),
-        "facility": facility.where(nearest >= 0),
-    }, index=points.index)
+    facility = pd.Series(
+        np.where(nearest >= 0, labels[np.maximum(nearest, 0)] if labels.size else None, None),
+        index=points.index,
+        dtype=object,
+    )
+    return pd.DataFrame(
+        {
+            "distance_m": distance,
+            "time_min": WalkModel(speed_mps=speed_mps).time_min(distance),
+            "facility": facility.where(nearest >= 0),
+        },
+        index=points.index,
+    )
 
 
 def service_areas(
@@ -416,18 +446,22 @@ def service_areas(
     x, y = _points_m(network, facilities, "the facilities")
     snaps = snap_points(network, x, y, max_snap_m=max_snap_m)
     matrix = reach_matrix(network, snaps, max(float(reach_m) - off_network_m, 0.0))
-    polygons = facility_polygons(network, snaps, matrix, float(reach_m),
-                                 off_network_m=off_network_m)
+    polygons = facility_polygons(
+        network, snaps, matrix, float(reach_m), off_network_m=off_network_m
+    )
     return gpd.GeoDataFrame(
         {"reach_m": float(reach_m), "area_m2": shapely.area(polygons)},
-        geometry=gpd.GeoSeries(network.to_wgs84(polygons), crs="EPSG:4326",
-                               index=facilities.index),
+        geometry=gpd.GeoSeries(network.to_wgs84(polygons), crs="EPSG:4326", index=facilities.index),
         index=facilities.index,
     )
 
 
-def _zoned(frame: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, what: str,
-           units: Mapping[str, gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
+def _zoned(
+    frame: gpd.GeoDataFrame,
+    townships: gpd.GeoDataFrame,
+    what: str,
+    units: Mapping[str, gpd.GeoDataFrame] | None = None,
+) -> gpd.GeoDataFrame:
     """``frame`` in WGS-84 with ``township_code`` and ``kind`` (added when missing)."""
     frame = frame_to_wgs84(frame, what)
     needed = ["township_code", "kind", *(f"unit_code__{level}" for level in units or {})]
@@ -444,10 +478,21 @@ def _with_ids(facilities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return facilities.reset_index(drop=True)
 
 
-def _coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
-              walk: WalkModel, categories: Sequence[str]):
-    return compute_coverage(network, _with_ids(facilities), demand, walk,
-                            categories=list(categories), service_areas=False)
+def _coverage(
+    network: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    walk: WalkModel,
+    categories: Sequence[str],
+):
+    return compute_coverage(
+        network,
+        _with_ids(facilities),
+        demand,
+        walk,
+        categories=list(categories),
+        service_areas=False,
+    )
 
 
 def evaluate_targets(
@@ -510,8 +555,9 @@ def evaluate_targets(
 
     walk = walk or WalkModel()
     townships = frame_to_wgs84(townships, "the township layer")
-    units = {level: frame_to_wgs84(frame, f"the {level} layer")
-             for level, frame in (units or {}).items()}
+    units = {
+        level: frame_to_wgs84(frame, f"the {level} layer") for level, frame in (units or {}).items()
+    }
     if isinstance(targets, str):
         parsed = parse_targets([{"preset": targets}], source=targets)
     else:
@@ -532,14 +578,21 @@ def evaluate_targets(
         categories = sorted(set(facilities["category"].astype(str)))
         given = demand
         coverage = _coverage(network, facilities, given, walk, categories)
-        coverage = with_circle_reach(coverage, network, _with_ids(facilities), given, walk,
-                                     parsed)  # circles of a subtype or in metres
+        coverage = with_circle_reach(
+            coverage, network, _with_ids(facilities), given, walk, parsed
+        )  # circles of a subtype or in metres
         demand = coverage.demand
     townships = with_population(townships, demand, "township_code")
-    units = {level: with_population(frame, demand, f"unit_code__{level}")
-             for level, frame in units.items()}
+    units = {
+        level: with_population(frame, demand, f"unit_code__{level}")
+        for level, frame in units.items()
+    }
     context = EvaluationContext(
-        townships=townships, units=units, facilities=facilities, coverage=coverage, walk=walk,
+        townships=townships,
+        units=units,
+        facilities=facilities,
+        coverage=coverage,
+        walk=walk,
         year=year or datetime.date.today().year,
         layers_present=set(facilities["category"].astype(str)),
     )
@@ -615,16 +668,28 @@ def site(
     demand = _zoned(demand, townships, "the demand points")
     coverage = _coverage(network, facilities, demand, walk, [category])
     return propose_sites(
-        network, coverage.demand, facilities.reset_index(drop=True), townships,
-        category=category, threshold_min=threshold_min, walk=walk, p=p,
-        target_share=target_share, population=population,
+        network,
+        coverage.demand,
+        facilities.reset_index(drop=True),
+        townships,
+        category=category,
+        threshold_min=threshold_min,
+        walk=walk,
+        p=p,
+        target_share=target_share,
+        population=population,
         candidates=None if candidates is None else frame_to_wgs84(candidates, "the candidates"),
         **options,
     )
 
 
-def run(plan: str | Path | Any, out: str | Path | None = None, *, options: Any = None,
-        progress: Any = None) -> RunResult:
+def run(
+    plan: str | Path | Any,
+    out: str | Path | None = None,
+    *,
+    options: Any = None,
+    progress: Any = None,
+) -> RunResult:
     """Run a whole plan file: coverage, targets, gaps, sites; write the outputs if ``out``.
 
     Parameters
@@ -654,8 +719,11 @@ def run(plan: str | Path | Any, out: str | Path | None = None, *, options: Any =
     from lifecircle.plan import Plan, load_plan
 
     loaded = plan if isinstance(plan, Plan) else load_plan(plan)
-    result, _ = run_plan(loaded, Path(out) if out is not None else None,
-                         options=options or RunOptions(),
-                         progress=progress or (lambda step, done, total: None),
-                         write=out is not None)
+    result, _ = run_plan(
+        loaded,
+        Path(out) if out is not None else None,
+        options=options or RunOptions(),
+        progress=progress or (lambda step, done, total: None),
+        write=out is not None,
+    )
     return result

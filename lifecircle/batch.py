@@ -127,8 +127,10 @@ def load_province(path: str | Path) -> ProvincePlan:
         if "plan" in entry:
             plan = (path.parent / entry["plan"]).resolve()
             if not plan.is_file():
-                raise PlanError(f"{where}: plan {plan} does not exist — check the path "
-                                "(relative paths are read from the province plan's folder)")
+                raise PlanError(
+                    f"{where}: plan {plan} does not exist — check the path "
+                    "(relative paths are read from the province plan's folder)"
+                )
             plans.append(plan)
         else:
             folder = (path.parent / entry["folder"]).resolve()
@@ -140,8 +142,9 @@ def load_province(path: str | Path) -> ProvincePlan:
         raise PlanError(f"{path.name}: list the county plans under [[counties]]")
     if len(set(plans)) != len(plans):
         raise PlanError(f"{path.name}: a county plan is listed twice")
-    return ProvincePlan(path=path, name=name.strip(), county_plans=tuple(plans),
-                        shared=doc.get("shared", {}))
+    return ProvincePlan(
+        path=path, name=name.strip(), county_plans=tuple(plans), shared=doc.get("shared", {})
+    )
 
 
 def merge_shared(county: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
@@ -212,9 +215,18 @@ def plan_jobs(province: ProvincePlan, out_dir: Path, *, siting: bool = True) -> 
             except LifecircleError as exc:
                 error = str(exc)
         key = county_key(doc, [plan_path, *inputs], siting=siting)
-        jobs.append(CountyJob(name=name, plan_path=plan_path, doc=doc, key=key, siting=siting,
-                              out_dir=out_dir / "counties" / _folder_name(name),
-                              county_code=str(study.get("county_code", "")), error=error))
+        jobs.append(
+            CountyJob(
+                name=name,
+                plan_path=plan_path,
+                doc=doc,
+                key=key,
+                siting=siting,
+                out_dir=out_dir / "counties" / _folder_name(name),
+                county_code=str(study.get("county_code", "")),
+                error=error,
+            )
+        )
     return jobs
 
 
@@ -237,8 +249,14 @@ SUMMARY_TABLE = "gap_summary.parquet"
 
 
 def _outcome(job: CountyJob, status: str, *, error: str = "") -> CountyOutcome:
-    return CountyOutcome(name=job.name, status=status, out_dir=str(job.out_dir), key=job.key,
-                         county_code=job.county_code, error=error)
+    return CountyOutcome(
+        name=job.name,
+        status=status,
+        out_dir=str(job.out_dir),
+        key=job.key,
+        county_code=job.county_code,
+        error=error,
+    )
 
 
 def run_county(job: CountyJob) -> CountyOutcome:
@@ -260,14 +278,17 @@ def run_county(job: CountyJob) -> CountyOutcome:
         result, out_dir = run_plan(plan, job.out_dir, options=RunOptions(siting=job.siting))
         _write_parquet(result.gaps, out_dir / GAPS_TABLE)
         _write_parquet(result.gap_summary, out_dir / SUMMARY_TABLE)
-        write_json(out_dir / "run.json",
-                   {**result.run_info, "batch": {"key": job.key, "plan": str(job.plan_path)}})
+        write_json(
+            out_dir / "run.json",
+            {**result.run_info, "batch": {"key": job.key, "plan": str(job.plan_path)}},
+        )
         outcome.status = STATUS_DONE
     except LifecircleError as exc:
         outcome.error = str(exc)
     except MemoryError:
-        outcome.error = "out of memory: give each worker more memory (--memory-limit) or " \
-            "run fewer workers"
+        outcome.error = (
+            "out of memory: give each worker more memory (--memory-limit) or run fewer workers"
+        )
     except Exception as exc:  # a bug in one county must not stop the others: record it
         outcome.error = f"{type(exc).__name__}: {exc}"
         logger.error("%s failed:\n%s", job.name, traceback.format_exc())
@@ -320,8 +341,9 @@ def _last_statuses(out_dir: Path) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in record.get("counties", [])}
 
 
-def select_jobs(jobs: list[CountyJob], last: dict[str, dict[str, Any]], *,
-                retry_failed: bool = False) -> tuple[list[CountyJob], list[CountyOutcome]]:
+def select_jobs(
+    jobs: list[CountyJob], last: dict[str, dict[str, Any]], *, retry_failed: bool = False
+) -> tuple[list[CountyJob], list[CountyOutcome]]:
     """Split jobs into those to run and those skipped.
 
     A county is skipped when its run.json carries its current content hash: inputs and settings
@@ -361,16 +383,22 @@ def _run_dask(jobs: list[CountyJob], client: Any, progress: ProgressFn) -> list[
         try:
             outcome = future.result()
         except Exception as exc:  # KilledWorker and the like: this county is lost, not the batch
-            outcome = _outcome(job, STATUS_FAILED, error=(
-                f"worker lost ({type(exc).__name__}): the county probably ran out of memory — "
-                "raise --memory-limit or run fewer workers"))
+            outcome = _outcome(
+                job,
+                STATUS_FAILED,
+                error=(
+                    f"worker lost ({type(exc).__name__}): the county probably ran out of memory — "
+                    "raise --memory-limit or run fewer workers"
+                ),
+            )
         outcomes[job.name] = outcome
         progress(outcome, done, len(jobs))
     return [outcomes[job.name] for job in jobs]
 
 
-def start_client(workers: int | None = None, *, memory_limit: str = "auto",
-                 scheduler: str | None = None) -> Any:
+def start_client(
+    workers: int | None = None, *, memory_limit: str = "auto", scheduler: str | None = None
+) -> Any:
     """A dask.distributed client: on an existing scheduler, or on a new LocalCluster.
 
     The local cluster runs one single-threaded worker process per core by default, each with a
@@ -382,8 +410,13 @@ def start_client(workers: int | None = None, *, memory_limit: str = "auto",
     dask.config.set({"distributed.scheduler.allowed-failures": 0})
     if scheduler:
         return Client(scheduler)
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           memory_limit=memory_limit, dashboard_address=":0")
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=memory_limit,
+        dashboard_address=":0",
+    )
     return Client(cluster)
 
 
@@ -433,8 +466,11 @@ def run_batch(
         engine = f"dask.distributed {distributed.__version__}"
     by_name = {o.name: o for o in [*ran, *skipped]}
     result = BatchResult(
-        province=province.name, out_dir=out_dir, outcomes=[by_name[j.name] for j in jobs],
-        engine=engine, seconds=round(time.perf_counter() - started, 3),
+        province=province.name,
+        out_dir=out_dir,
+        outcomes=[by_name[j.name] for j in jobs],
+        engine=engine,
+        seconds=round(time.perf_counter() - started, 3),
         dashboard=getattr(client, "dashboard_link", None),
     )
     write_province_outputs(result, lang=lang)
@@ -454,8 +490,10 @@ def county_tables(result: BatchResult) -> tuple[pd.DataFrame, pd.DataFrame]:
         extra = {"county": outcome.name, "county_code": outcome.county_code}
         rows.append(pd.read_parquet(folder / GAPS_TABLE).assign(**extra))
         summaries.append(pd.read_parquet(folder / SUMMARY_TABLE).assign(**extra))
-    return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
-            pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame())
+    return (
+        pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
+        pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame(),
+    )
 
 
 def county_overview(result: BatchResult, summary: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -469,18 +507,28 @@ def county_overview(result: BatchResult, summary: pd.DataFrame) -> gpd.GeoDataFr
         met, not_met = int(counts.get("met", 0)), int(counts.get("not_met", 0))
         outline = None
         if outcome.status != STATUS_FAILED:
-            townships = gpd.read_file(folder / "results.gpkg", layer="townships",
-                                      engine="pyogrio", columns=[])
+            townships = gpd.read_file(
+                folder / "results.gpkg", layer="townships", engine="pyogrio", columns=[]
+            )
             outline = townships.to_crs("EPSG:4326").union_all().simplify(1e-4)
         relative = folder.relative_to(result.out_dir).as_posix()
-        rows.append({
-            "name": outcome.name, "county_code": outcome.county_code, "status": outcome.status,
-            "error": outcome.error, "seconds": outcome.seconds, "peak_mb": outcome.peak_mb,
-            "met": met, "not_met": not_met, "na": int(counts.get("na", 0)),
-            "share_met": met / (met + not_met) if met + not_met else float("nan"),
-            "href": f"{relative}/overview.html", "briefing": f"{relative}/briefing.html",
-            "geometry": outline,
-        })
+        rows.append(
+            {
+                "name": outcome.name,
+                "county_code": outcome.county_code,
+                "status": outcome.status,
+                "error": outcome.error,
+                "seconds": outcome.seconds,
+                "peak_mb": outcome.peak_mb,
+                "met": met,
+                "not_met": not_met,
+                "na": int(counts.get("na", 0)),
+                "share_met": met / (met + not_met) if met + not_met else float("nan"),
+                "href": f"{relative}/overview.html",
+                "briefing": f"{relative}/briefing.html",
+                "geometry": outline,
+            }
+        )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
 
 
@@ -500,17 +548,30 @@ def write_province_outputs(result: BatchResult, *, lang: str = "zh") -> None:
     rows, summary = county_tables(result)
     counties = county_overview(result, summary)
     out = result.out_dir
-    write_text_atomic(out / "province_gaps.csv",
-                      report.province_gaps_csv(rows, summary, lang=lang), encoding="utf-8-sig")
-    write_bytes_atomic(out / "province_gaps.xlsx",
-                       report.province_gaps_xlsx(rows, summary, lang=lang))
+    write_text_atomic(
+        out / "province_gaps.csv",
+        report.province_gaps_csv(rows, summary, lang=lang),
+        encoding="utf-8-sig",
+    )
+    write_bytes_atomic(
+        out / "province_gaps.xlsx", report.province_gaps_xlsx(rows, summary, lang=lang)
+    )
     title = label("province_title", lang, province=result.province)
-    write_text_atomic(out / "province_overview.html",
-                      province_map_html(counties, title=title, lang=lang))
-    write_text_atomic(out / "province_summary.html",
-                      province_summary_html(counties, title=title, engine=result.engine,
-                                            seconds=result.seconds, lang=lang))
-    write_json(out / BATCH_RECORD, {
-        "province": result.province, "engine": result.engine, "seconds": result.seconds,
-        "counties": [dataclasses.asdict(o) for o in result.outcomes],
-    })
+    write_text_atomic(
+        out / "province_overview.html", province_map_html(counties, title=title, lang=lang)
+    )
+    write_text_atomic(
+        out / "province_summary.html",
+        province_summary_html(
+            counties, title=title, engine=result.engine, seconds=result.seconds, lang=lang
+        ),
+    )
+    write_json(
+        out / BATCH_RECORD,
+        {
+            "province": result.province,
+            "engine": result.engine,
+            "seconds": result.seconds,
+            "counties": [dataclasses.asdict(o) for o in result.outcomes],
+        },
+    )

@@ -74,20 +74,62 @@ SensitivityOpt = Annotated[
 
 # Console words from lifecircle.i18n (``cli_<key>``; statuses are the shared labels).
 _TEXT_KEYS = (
-    "township", "code", "kind", "unmet_targets", "indicator", "value", "target", "status",
-    "layer", "used", "rejected", "per_township", "area", "layers", "written", "warnings",
-    "rejected_rows", "coverage", "minutes", "siting", "counties", "county", "state", "error",
-    "seconds", "done", "skipped", "failed", "audit", "sensitivity", "interrupted",
-    "timings", "peak_memory", "cache_hit",
+    "township",
+    "code",
+    "kind",
+    "unmet_targets",
+    "indicator",
+    "value",
+    "target",
+    "status",
+    "layer",
+    "used",
+    "rejected",
+    "per_township",
+    "area",
+    "layers",
+    "written",
+    "warnings",
+    "rejected_rows",
+    "coverage",
+    "minutes",
+    "siting",
+    "counties",
+    "county",
+    "state",
+    "error",
+    "seconds",
+    "done",
+    "skipped",
+    "failed",
+    "audit",
+    "sensitivity",
+    "interrupted",
+    "timings",
+    "peak_memory",
+    "cache_hit",
 )
-_STAGES = ("townships", "network", "registers", "population", "coverage", "accessibility",
-           "targets", "map layers", "siting", "write", "total")
+_STAGES = (
+    "townships",
+    "network",
+    "registers",
+    "population",
+    "coverage",
+    "accessibility",
+    "targets",
+    "map layers",
+    "siting",
+    "write",
+    "total",
+)
 _TEXT = {
     lang: {
         **{key: label(f"cli_{key}", lang) for key in _TEXT_KEYS},
         **{key: label(key, lang) for key in ("met", "not_met", "na")},
-        "sensitivity_columns": tuple(label(f"cli_sensitivity_col_{k}", lang)
-                                     for k in ("target", "robust", "fragile", "townships")),
+        "sensitivity_columns": tuple(
+            label(f"cli_sensitivity_col_{k}", lang)
+            for k in ("target", "robust", "fragile", "townships")
+        ),
         "stages": {key: label(f"cli_stage_{key.replace(' ', '_')}", lang) for key in _STAGES},
     }
     for lang in LANGS
@@ -104,8 +146,9 @@ def _setup_logging(verbose: int) -> None:
     logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-    logger.addHandler(RichHandler(console=console, show_path=False) if verbose
-                      else logging.NullHandler())
+    logger.addHandler(
+        RichHandler(console=console, show_path=False) if verbose else logging.NullHandler()
+    )
 
 
 class _RichProgress:
@@ -251,17 +294,25 @@ def _print_network_audit(audit: dict, text: dict[str, str]) -> None:
     """One paragraph: what the walk rules kept and dropped, connectivity, points far from roads."""
     if not audit:
         return
-    by_rule = ", ".join(f"{rule} {info['km']:.1f} km"
-                        for rule, info in audit.get("by_rule", {}).items())
+    by_rule = ", ".join(
+        f"{rule} {info['km']:.1f} km" for rule, info in audit.get("by_rule", {}).items()
+    )
     connectivity = audit.get("connectivity", {})
-    console.print(text["audit"].format(
-        rules=audit.get("walk_rules", ""), kept=audit.get("kept_km", 0.0),
-        dropped=audit.get("dropped_km", 0.0), by_rule=f" ({by_rule})" if by_rule else "",
-        parts=connectivity.get("components", 0),
-        share=connectivity.get("main_component_share", 0.0), snap=audit.get("max_snap_m", 0),
-        far_fac=len(audit.get("facilities_far_from_roads", [])),
-        far_pop60=audit.get("pop60_far_from_roads", 0.0),
-        outside=audit.get("outside_facilities", 0)), highlight=False)
+    console.print(
+        text["audit"].format(
+            rules=audit.get("walk_rules", ""),
+            kept=audit.get("kept_km", 0.0),
+            dropped=audit.get("dropped_km", 0.0),
+            by_rule=f" ({by_rule})" if by_rule else "",
+            parts=connectivity.get("components", 0),
+            share=connectivity.get("main_component_share", 0.0),
+            snap=audit.get("max_snap_m", 0),
+            far_fac=len(audit.get("facilities_far_from_roads", [])),
+            far_pop60=audit.get("pop60_far_from_roads", 0.0),
+            outside=audit.get("outside_facilities", 0),
+        ),
+        highlight=False,
+    )
 
 
 def _print_sensitivity(result, text: dict[str, str]) -> None:
@@ -270,9 +321,13 @@ def _print_sensitivity(result, text: dict[str, str]) -> None:
     if sensitivity is None:
         return
     ranges = sensitivity.ranges[sensitivity.ranges["level"] == "township"]
-    table = Table(title=text["sensitivity"].format(
-        settings=", ".join(s.label for s in sensitivity.settings),
-        fragile=sensitivity.fragile_count(), total=len(ranges)))
+    table = Table(
+        title=text["sensitivity"].format(
+            settings=", ".join(s.label for s in sensitivity.settings),
+            fragile=sensitivity.fragile_count(),
+            total=len(ranges),
+        )
+    )
     for column in text["sensitivity_columns"]:
         table.add_column(column, overflow="fold")
     for _, rows in ranges.groupby("target_id", sort=False):
@@ -342,8 +397,12 @@ def _run(
             sensitivity=sensitivity,
         )
         with _progress() as progress:
-            result = run_api(plan, out or default_out_dir(plan), options=options,
-                             progress=_RichProgress(progress))
+            result = run_api(
+                plan,
+                out or default_out_dir(plan),
+                options=options,
+                progress=_RichProgress(progress),
+            )
     except LifecircleError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -367,8 +426,7 @@ def demo(
     """Run the built-in sample district 示范区 (fictional) end to end."""
     from lifecircle.plan import SAMPLE_PLAN
 
-    _run(SAMPLE_PLAN, out, lang, offline_map, basemap, tiles_url, verbose,
-         sensitivity=sensitivity)
+    _run(SAMPLE_PLAN, out, lang, offline_map, basemap, tiles_url, verbose, sensitivity=sensitivity)
 
 
 @app.command()
@@ -388,23 +446,43 @@ def run(
 
 @app.command()
 def batch(
-    province: Annotated[Path, typer.Argument(
-        help="Province plan (TOML listing county plans) or a folder of county plans.",
-        exists=True)],
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Province output folder \\[default: out/<province name>].")] = None,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-w", help="Local dask workers \\[default: one per core]; 0 runs the "
-        "counties one after another without dask.")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", help="Address of a running dask scheduler, e.g. tcp://host:8786.")] = None,
-    memory_limit: Annotated[str, typer.Option(
-        "--memory-limit", help="Memory limit per local worker, e.g. 4GiB.")
+    province: Annotated[
+        Path,
+        typer.Argument(
+            help="Province plan (TOML listing county plans) or a folder of county plans.",
+            exists=True,
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Province output folder \\[default: out/<province name>]."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            help="Local dask workers \\[default: one per core]; 0 runs the "
+            "counties one after another without dask.",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="Address of a running dask scheduler, e.g. tcp://host:8786."
+        ),
+    ] = None,
+    memory_limit: Annotated[
+        str, typer.Option("--memory-limit", help="Memory limit per local worker, e.g. 4GiB.")
     ] = "auto",
-    retry_failed: Annotated[bool, typer.Option(
-        "--retry-failed", help="Run only the counties whose last run failed.")] = False,
-    no_siting: Annotated[bool, typer.Option(
-        "--no-siting", help="Skip proposing sites in each county.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Run only the counties whose last run failed.")
+    ] = False,
+    no_siting: Annotated[
+        bool, typer.Option("--no-siting", help="Skip proposing sites in each county.")
+    ] = False,
     lang: LangOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
@@ -417,8 +495,11 @@ def batch(
     try:
         plan = load_province(province)
         out_dir = out or Path("out") / default_out_dir_name(plan.name)
-        client = None if workers == 0 and not scheduler else start_client(
-            workers, memory_limit=memory_limit, scheduler=scheduler)
+        client = (
+            None
+            if workers == 0 and not scheduler
+            else start_client(workers, memory_limit=memory_limit, scheduler=scheduler)
+        )
         if client is not None:
             console.print(f"dask dashboard: {client.dashboard_link}", highlight=False)
         try:
@@ -426,25 +507,43 @@ def batch(
                 task = progress.add_task(_TEXT[lang]["counties"], total=None)
 
                 def advance(outcome, done: int, total: int) -> None:
-                    progress.update(task, completed=done, total=total,
-                                    description=f"{_TEXT[lang]['counties']} · {outcome.name}")
+                    progress.update(
+                        task,
+                        completed=done,
+                        total=total,
+                        description=f"{_TEXT[lang]['counties']} · {outcome.name}",
+                    )
 
-                result = run_batch(plan, out_dir, client=client, retry_failed=retry_failed,
-                                   siting=not no_siting, lang=lang, progress=advance)
+                result = run_batch(
+                    plan,
+                    out_dir,
+                    client=client,
+                    retry_failed=retry_failed,
+                    siting=not no_siting,
+                    lang=lang,
+                    progress=advance,
+                )
         finally:
             if client is not None:
                 client.close()
     except LifecircleError as exc:
         raise _fail(exc) from None
     table = Table(title=escape(plan.name), show_lines=False)
-    for head in (_TEXT[lang]["county"], _TEXT[lang]["state"], _TEXT[lang]["seconds"],
-                 _TEXT[lang]["error"]):
+    for head in (
+        _TEXT[lang]["county"],
+        _TEXT[lang]["state"],
+        _TEXT[lang]["seconds"],
+        _TEXT[lang]["error"],
+    ):
         table.add_column(head)
     for o in result.outcomes:
         table.add_row(escape(o.name), _TEXT[lang][o.status], f"{o.seconds:.1f}", escape(o.error))
     console.print(table)
-    console.print(f"{_TEXT[lang]['written']} {escape(str(result.out_dir))} "
-                  f"({result.engine}, {result.seconds:.1f} s)", highlight=False)
+    console.print(
+        f"{_TEXT[lang]['written']} {escape(str(result.out_dir))} "
+        f"({result.engine}, {result.seconds:.1f} s)",
+        highlight=False,
+    )
     if result.failed:
         raise typer.Exit(code=1)
 

@@ -39,8 +39,14 @@ TOWNSHIP_TAGS = {"boundary": "administrative", "admin_level": "8"}
 # How far beyond the district the fetched network reaches: a 20-minute walk at 1.2 m/s, the
 # longest reach of the usual plans, so residents near the boundary may walk across it.
 FETCH_BUFFER_M = 1500.0
-_ADDRESS_PARTS = ("addr:province", "addr:city", "addr:district", "addr:subdistrict",
-                  "addr:street", "addr:housenumber")
+_ADDRESS_PARTS = (
+    "addr:province",
+    "addr:city",
+    "addr:district",
+    "addr:subdistrict",
+    "addr:street",
+    "addr:housenumber",
+)
 _CODE_TAGS = ("ref:NBS", "ref:nbs", "nbs:code", "ref:CN", "ref")
 
 TagSets = Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -63,8 +69,10 @@ def _first_text(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
 def _osm_ids(frame: pd.DataFrame) -> list[str]:
     index = frame.index
     if isinstance(index, pd.MultiIndex) and index.nlevels >= 2:
-        return [f"{a}/{b}" for a, b in zip(index.get_level_values(0),
-                                           index.get_level_values(1), strict=True)]
+        return [
+            f"{a}/{b}"
+            for a, b in zip(index.get_level_values(0), index.get_level_values(1), strict=True)
+        ]
     return [str(i) for i in index]
 
 
@@ -120,23 +128,31 @@ def fetch_townships(place: str, outline: Any) -> gpd.GeoDataFrame:
     if len(raw) == 0:
         return gpd.GeoDataFrame(
             {"name": [], "code": [], "kind": [], "kind_zh": [], "osm_id": []},
-            geometry=[], crs="EPSG:4326",
+            geometry=[],
+            crs="EPSG:4326",
         )
     names = _first_text(raw, ["name:zh", "name:zh-Hans", "name"])
     codes = _first_text(raw, list(_CODE_TAGS)).map(
-        lambda c: c[:9] if re.fullmatch(r"\d{9}(\d{3})?", c) else "")
+        lambda c: c[:9] if re.fullmatch(r"\d{9}(\d{3})?", c) else ""
+    )
     kinds = [township_kind(n, c) or ("", "") for n, c in zip(names, codes, strict=True)]
     frame = gpd.GeoDataFrame(
-        {"name": names.to_numpy(), "code": codes.to_numpy(),
-         "kind": [k for k, _ in kinds], "kind_zh": [z for _, z in kinds],
-         "osm_id": _osm_ids(raw)},
-        geometry=raw.geometry.to_numpy(), crs=raw.crs or "EPSG:4326",
+        {
+            "name": names.to_numpy(),
+            "code": codes.to_numpy(),
+            "kind": [k for k, _ in kinds],
+            "kind_zh": [z for _, z in kinds],
+            "osm_id": _osm_ids(raw),
+        },
+        geometry=raw.geometry.to_numpy(),
+        crs=raw.crs or "EPSG:4326",
     ).to_crs("EPSG:4326")
     return frame.sort_values(["kind", "name"]).reset_index(drop=True)
 
 
-def guess_county(townships: gpd.GeoDataFrame, nbs: pd.DataFrame | None = None
-                 ) -> tuple[str, gpd.GeoDataFrame]:
+def guess_county(
+    townships: gpd.GeoDataFrame, nbs: pd.DataFrame | None = None
+) -> tuple[str, gpd.GeoDataFrame]:
     """The 6-digit county code most townships point to, and the townships with codes filled.
 
     Each township votes with its code's first six digits, or (without a code) for every county
@@ -172,9 +188,13 @@ def guess_county(townships: gpd.GeoDataFrame, nbs: pd.DataFrame | None = None
         code or next((c for c, k in by_name.get(name, []) if k == county), "")
         for code, name in zip(townships["code"], townships["name"], strict=True)
     ]
-    logger.info("townships point to county %s (%d of %d); %d code(s) filled from names", county,
-                count, len(townships), int(((townships["code"] == "")
-                                            & (filled["code"] != "")).sum()))
+    logger.info(
+        "townships point to county %s (%d of %d); %d code(s) filled from names",
+        county,
+        count,
+        len(townships),
+        int(((townships["code"] == "") & (filled["code"] != "")).sum()),
+    )
     return county, filled
 
 
@@ -244,7 +264,8 @@ def _facility_frame(features: gpd.GeoDataFrame, category: str) -> gpd.GeoDataFra
     points = features.to_crs("EPSG:4326").geometry.representative_point()
     return gpd.GeoDataFrame(
         {"name": names, "address": address.to_numpy(), "category": category, "osm_id": ids},
-        geometry=points.to_numpy(), crs="EPSG:4326",
+        geometry=points.to_numpy(),
+        crs="EPSG:4326",
     )
 
 
@@ -257,8 +278,14 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _starter_plan(place: str, townships: gpd.GeoDataFrame, layers: dict[str, str],
-                  empty: list[str], fallback_outline: bool, county_code: str) -> str:
+def _starter_plan(
+    place: str,
+    townships: gpd.GeoDataFrame,
+    layers: dict[str, str],
+    empty: list[str],
+    fallback_outline: bool,
+    county_code: str,
+) -> str:
     study = place.split(",")[0].split("，")[0].strip() or place
     today = dt.date.today()
     lines = [
@@ -269,27 +296,33 @@ def _starter_plan(place: str, townships: gpd.GeoDataFrame, layers: dict[str, str
         "",
     ]
     if not layers:
-        lines += ["# OSM had no facility of the registered categories here: add [[layers]].",
-                  "layers = []", ""]
+        lines += [
+            "# OSM had no facility of the registered categories here: add [[layers]].",
+            "layers = []",
+            "",
+        ]
     lines += [
         "[study]",
         f"name = {_toml_str(study)}",
         f"county_code = {_toml_str(county_code)}   # guessed from the townships' names/codes: check"
-        if county_code else
-        "# county_code = \"\"   # the 6-digit county code: township names are matched to NBS codes",
+        if county_code
+        else '# county_code = ""   # the 6-digit county code: '
+        "township names are matched to NBS codes",
         f"year = {today.year}",
         'lang = "zh"',
         "",
         "[inputs.townships]",
     ]
     if fallback_outline:
-        lines.append("# OSM has no admin_level=8 (街道/镇/乡) boundaries here: this file holds the "
-                     "whole district; replace it with real township boundaries")
+        lines.append(
+            "# OSM has no admin_level=8 (街道/镇/乡) boundaries here: this file holds the "
+            "whole district; replace it with real township boundaries"
+        )
     lines += ['path = "townships.geojson"', 'name_field = "name"']
     if len(townships) and (townships["code"] != "").all():
         lines.append('code_field = "code"')
     else:
-        lines.append("# code_field = \"code\"   # OSM has no NBS codes: matched from the names")
+        lines.append('# code_field = "code"   # OSM has no NBS codes: matched from the names')
     lines += [
         'kind_field = "kind_zh"',
         "",
@@ -304,8 +337,13 @@ def _starter_plan(place: str, townships: gpd.GeoDataFrame, layers: dict[str, str
         "",
     ]
     for category, file_name in layers.items():
-        lines += ["[[layers]]", f"category = {_toml_str(category)}",
-                  f"path = {_toml_str(file_name)}", 'crs = "wgs84"', ""]
+        lines += [
+            "[[layers]]",
+            f"category = {_toml_str(category)}",
+            f"path = {_toml_str(file_name)}",
+            'crs = "wgs84"',
+            "",
+        ]
     if empty:
         lines += [f"# no OSM features found for: {', '.join(empty)}", ""]
     lines += [
@@ -372,19 +410,29 @@ def fetch_district(
     county_code, townships = guess_county(townships)
     fallback = len(townships) == 0
     if fallback:
-        logger.warning("%s: OSM has no admin_level=8 boundaries; writing the district outline as "
-                       "the only township — replace townships.geojson", place)
+        logger.warning(
+            "%s: OSM has no admin_level=8 boundaries; writing the district outline as "
+            "the only township — replace townships.geojson",
+            place,
+        )
         townships = gpd.GeoDataFrame(
-            {"name": [place.split(",")[0].strip()], "code": [""], "kind": [""], "kind_zh": [""],
-             "osm_id": [""]}, geometry=[outline], crs="EPSG:4326")
+            {
+                "name": [place.split(",")[0].strip()],
+                "code": [""],
+                "kind": [""],
+                "kind_zh": [""],
+                "osm_id": [""],
+            },
+            geometry=[outline],
+            crs="EPSG:4326",
+        )
     townships.to_file(out / "townships.geojson", driver="GeoJSON")
     logger.info("%s: %d township(s) written", place, len(townships))
 
     layers: dict[str, str] = {}
     empty: list[str] = []
     query = _query_tags(osm_tags_by_layer)
-    features = _features(place, query) if query else gpd.GeoDataFrame(geometry=[],
-                                                                       crs="EPSG:4326")
+    features = _features(place, query) if query else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
     if len(features):
         features = features[features.geometry.notna() & ~features.geometry.is_empty]
     for category, tags in osm_tags_by_layer.items():
@@ -399,8 +447,8 @@ def fetch_district(
         logger.info("%s: %d OSM feature(s) written to %s", category, len(frame), file_name)
 
     plan_path = out / "plan.toml"
-    plan_path.write_text(_starter_plan(place, townships, layers, empty, fallback,
-                                       county_code),
-                         encoding="utf-8")
+    plan_path.write_text(
+        _starter_plan(place, townships, layers, empty, fallback, county_code), encoding="utf-8"
+    )
     logger.info("starter plan written to %s", plan_path)
     return plan_path

@@ -14,8 +14,10 @@ LANGS = ("zh", "en")
 
 _LABELS: dict[str, tuple[str, str]] = {
     # province batch pages
-    "province_title": ("{province}：各县（市、区）规划目标达标情况",
-                       "{province}: plan targets by county"),
+    "province_title": (
+        "{province}：各县（市、区）规划目标达标情况",
+        "{province}: plan targets by county",
+    ),
     "province_counties": ("县（市、区）达标比例", "Counties: share of targets met"),
     "province_county": ("县（市、区）", "County"),
     "province_code": ("县级代码", "Code"),
@@ -28,10 +30,12 @@ _LABELS: dict[str, tuple[str, str]] = {
     "province_overview": ("总览地图", "overview map"),
     "province_briefing": ("简报", "briefing"),
     "province_map_link": ("打开全省（市）总览地图", "Open the province overview map"),
-    "province_lead": ("共 {counties} 个县（市、区）：{done} 个完成，{failed} 个失败。"
-                      "计算引擎：{engine}，用时 {seconds:.0f} 秒。生成日期：{date}。",
-                      "{counties} counties: {done} finished, {failed} failed. Engine: {engine}, "
-                      "{seconds:.0f} s. Generated {date}."),
+    "province_lead": (
+        "共 {counties} 个县（市、区）：{done} 个完成，{failed} 个失败。"
+        "计算引擎：{engine}，用时 {seconds:.0f} 秒。生成日期：{date}。",
+        "{counties} counties: {done} finished, {failed} failed. Engine: {engine}, "
+        "{seconds:.0f} s. Generated {date}.",
+    ),
     "batch_done": ("已完成", "finished"),
     "batch_skipped": ("未变化，沿用上次结果", "unchanged, previous result kept"),
     "batch_failed": ("失败", "failed"),
@@ -41,10 +45,14 @@ _LABELS: dict[str, tuple[str, str]] = {
     "target": ("规划目标", "Plan target"),
     "no_target": ("（无乡镇级目标）", "(no township-level target)"),
     "facilities_layer": ("设施 · {category}", "Facilities · {category}"),
-    "service_area_layer": ("步行{threshold}分钟服务范围 · {category}",
-                           "{threshold}-min walk area · {category}"),
-    "uncovered_layer": ("未覆盖老年人 · {category}（{threshold}分钟）",
-                        "Uncovered seniors · {category} ({threshold} min)"),
+    "service_area_layer": (
+        "步行{threshold}分钟服务范围 · {category}",
+        "{threshold}-min walk area · {category}",
+    ),
+    "uncovered_layer": (
+        "未覆盖老年人 · {category}（{threshold}分钟）",
+        "Uncovered seniors · {category} ({threshold} min)",
+    ),
     "sites_layer": ("建议新增站点", "Proposed sites"),
     "dropped_ways_layer": ("步行规则剔除的道路", "Ways the walk rules dropped"),
     "units_layer": ("{level}边界", "{level} boundaries"),
@@ -77,10 +85,14 @@ _LABELS: dict[str, tuple[str, str]] = {
     # briefing
     "briefing_title": ("{study}：生活圈设施覆盖简报", "{study}: life-circle coverage briefing"),
     "area_summary": ("全区目标汇总", "Area summary of targets"),
-    "coverage_chart": ("各乡镇（街道）步行可达覆盖率（60岁及以上人口）",
-                       "Walking coverage of people aged 60+ by township"),
-    "chart_caption": ("{category}：步行{threshold}分钟内可达的60岁及以上人口占比",
-                      "{category}: share of people aged 60+ within a {threshold}-min walk"),
+    "coverage_chart": (
+        "各乡镇（街道）步行可达覆盖率（60岁及以上人口）",
+        "Walking coverage of people aged 60+ by township",
+    ),
+    "chart_caption": (
+        "{category}：步行{threshold}分钟内可达的60岁及以上人口占比",
+        "{category}: share of people aged 60+ within a {threshold}-min walk",
+    ),
     "townships_section": ("乡镇（街道）分述", "Townships"),
     "targets": ("规划目标", "Targets"),
     "gaps": ("差距", "Gaps"),
@@ -102,36 +114,50 @@ _LABELS: dict[str, tuple[str, str]] = {
     "interactive_map": ("交互地图（屏幕查看）", "Interactive map (on screen)"),
     "static_map": ("{name}设施分布", "Facilities in {name}"),
     "generated": ("生成于", "Generated"),
-    "summary_counts": ("乡镇(街道){n_townships}个,设施{n_facilities}处,目标{n_targets}项,"
-                       "其中达标{n_met}项、未达标{n_not_met}项、不适用{n_na}项。",
-                       "{n_townships} townships, {n_facilities} facilities, {n_targets} targets: "
-                       "{n_met} met, {n_not_met} not met, {n_na} not applicable."),
+    "summary_counts": (
+        "乡镇(街道){n_townships}个,设施{n_facilities}处,目标{n_targets}项,"
+        "其中达标{n_met}项、未达标{n_not_met}项、不适用{n_na}项。",
+        "{n_townships} townships, {n_facilities} facilities, {n_targets} targets: "
+        "{n_met} met, {n_not_met} not met, {n_na} not applicable.",
+    ),
     "street": ("街道", "street"),
     "town": ("镇/乡", "town"),
     "minutes": ("{threshold}分钟", "{threshold} min"),
     # print-ready pictures (maps/static.py)
     "static_title": ("{study}：生活圈设施覆盖总览", "{study}: life-circle coverage overview"),
-    "static_subtitle": ("目标：{indicator}（依据：{document}）",
-                        "Target: {indicator} (source: {document})"),
+    "static_subtitle": (
+        "目标：{indicator}（依据：{document}）",
+        "Target: {indicator} (source: {document})",
+    ),
     "static_status": ("乡镇（街道）{status}", "Township {status}"),
     "static_area": ("{category}步行服务范围（{minutes}）", "{category} walking area ({minutes})"),
-    "static_uncovered": ("未覆盖老年人（共{total}人，圆越大人越多）",
-                         "Uncovered people aged 60+ ({total}; larger circle, more people)"),
-    "static_sites": ("建议新增站点（{n}处，数字为序号）",
-                     "Proposed sites ({n}; numbers are ranks)"),
+    "static_uncovered": (
+        "未覆盖老年人（共{total}人，圆越大人越多）",
+        "Uncovered people aged 60+ ({total}; larger circle, more people)",
+    ),
+    "static_sites": (
+        "建议新增站点（{n}处，数字为序号）",
+        "Proposed sites ({n}; numbers are ranks)",
+    ),
     "static_count": ("{name}（{n}）", "{name} ({n})"),
     "static_shortfall": ("缺口{shortfall}{unit}", "short by {shortfall} {unit}"),
-    "static_source": ("数据来源：{files}。制图：lifecircle {version}，{date}。",
-                      "Sources: {files}. Drawn by lifecircle {version}, {date}."),
+    "static_source": (
+        "数据来源：{files}。制图：lifecircle {version}，{date}。",
+        "Sources: {files}. Drawn by lifecircle {version}, {date}.",
+    ),
     "north": ("北", "N"),
     # briefing: summary, pictures, sources (maps/briefing.py)
     "summary": ("摘要", "Summary"),
-    "briefing_meta": ("生成日期：{date}；评估年度：{year}；",
-                      "Generated {date}; assessment year {year};"),
+    "briefing_meta": (
+        "生成日期：{date}；评估年度：{year}；",
+        "Generated {date}; assessment year {year};",
+    ),
     "targets_met_of": ("{met}/{total} 项达标", "{met} of {total} targets met"),
     "targets_not_met_n": ("{n} 项未达标", "{n} not met"),
-    "uncovered_seniors_fig": ("名老年人不在步行圈内（{indicator}）",
-                              "people aged 60+ beyond the walk ({indicator})"),
+    "uncovered_seniors_fig": (
+        "名老年人不在步行圈内（{indicator}）",
+        "people aged 60+ beyond the walk ({indicator})",
+    ),
     "sites_n": ("{n} 处建议新增站点", "{n} proposed sites"),
     "sites_gain": ("新增覆盖老年人 {n} 人", "newly covering {n} people aged 60+"),
     "value_vs_target": ("现状 / 目标", "Current / target"),
@@ -141,21 +167,26 @@ _LABELS: dict[str, tuple[str, str]] = {
     "not_met_of_assessed": ("未达标 / 已评估目标", "Not met / assessed"),
     "uncovered_seniors": ("未覆盖老年人", "People aged 60+ uncovered"),
     "sites_effect": ("建议新增站点及效果", "Proposed sites and their effect"),
-    "sites_effect_line": ("建议新增{category}{n}处，新增覆盖老年人{gain}人，覆盖率由{before}%提高到"
-                          "{after}%（求解方法：{method}）。",
-                          "{n} new {category} sites cover {gain} more people aged 60+: "
-                          "{before}% → {after}% (method: {method})."),
-    "target_moves": ("{indicator}：{before} → {after}（目标{target}；"
-                     "{status_before} → {status_after}）",
-                     "{indicator}: {before} → {after} (target {target}; {status_before} → "
-                     "{status_after})"),
+    "sites_effect_line": (
+        "建议新增{category}{n}处，新增覆盖老年人{gain}人，覆盖率由{before}%提高到"
+        "{after}%（求解方法：{method}）。",
+        "{n} new {category} sites cover {gain} more people aged 60+: "
+        "{before}% → {after}% (method: {method}).",
+    ),
+    "target_moves": (
+        "{indicator}：{before} → {after}（目标{target}；{status_before} → {status_after}）",
+        "{indicator}: {before} → {after} (target {target}; {status_before} → {status_after})",
+    ),
     "overview_map": ("全区总览图", "Overview map"),
-    "overview_caption": ("点击图片打开交互地图（overview.html）；300 dpi 打印版见 overview.png",
-                         "Click to open the interactive map (overview.html); the 300-dpi print "
-                         "file is overview.png"),
-    "township_caption": ("点击图片打开本乡镇交互地图；300 dpi 打印版见 townships 文件夹",
-                         "Click to open this township's interactive map; 300-dpi print files "
-                         "are in the townships folder"),
+    "overview_caption": (
+        "点击图片打开交互地图（overview.html）；300 dpi 打印版见 overview.png",
+        "Click to open the interactive map (overview.html); the 300-dpi print file is overview.png",
+    ),
+    "township_caption": (
+        "点击图片打开本乡镇交互地图；300 dpi 打印版见 townships 文件夹",
+        "Click to open this township's interactive map; 300-dpi print files "
+        "are in the townships folder",
+    ),
     "no_picture": ("（未生成地图图片）", "(no map picture)"),
     "documents": ("依据文件", "Plan documents cited"),
     "sources": ("数据来源", "Data sources"),
@@ -165,22 +196,35 @@ _LABELS: dict[str, tuple[str, str]] = {
     "bytes": ("字节", "Bytes"),
     "sha256": ("SHA-256（前16位）", "SHA-256 (first 16)"),
     "no_sources": ("运行记录中没有输入文件。", "The run record lists no input files."),
-    "walk_settings": ("步行设定：默认 {speed} m/s，{thresholds} 分钟；分类：{kinds}。",
-                      "Walk: default {speed} m/s, {thresholds} min; by kind: {kinds}."),
-    "made_by": ("由 lifecircle {version} 于 {date} 生成。",
-                "Made by lifecircle {version} on {date}."),
+    "walk_settings": (
+        "步行设定：默认 {speed} m/s，{thresholds} 分钟；分类：{kinds}。",
+        "Walk: default {speed} m/s, {thresholds} min; by kind: {kinds}.",
+    ),
+    "made_by": (
+        "由 lifecircle {version} 于 {date} 生成。",
+        "Made by lifecircle {version} on {date}.",
+    ),
     "at_a_glance": ("要点", "At a glance"),
-    "na_targets": ("不适用的目标（{n} 项，原因见全区目标汇总表）：{names}",
-                   "Targets that do not apply here ({n}; reasons in the area table): {names}"),
-    "not_met_of_assessed_line": ("已评估目标{total}项，其中未达标{n}项",
-                                 "{n} of {total} assessed targets not met"),
-    "story_line": ("{indicator}：{status}，{value}；未覆盖老年人{uncovered}人",
-                   "{indicator}: {status}, {value}; {uncovered} people aged 60+ uncovered"),
-    "unit_gap_line": ("{indicator}：{names}（{n}个，缺口{shortfall}{unit}）",
-                      "{indicator}: {names} ({n}; short by {shortfall} {unit})"),
-    "site_line": ("#{rank} {category}：新增覆盖老年人{pop60}人（WGS-84 经度 {lon}，纬度 {lat}）",
-                  "#{rank} {category}: {pop60} more people aged 60+ covered "
-                  "(WGS-84 lon {lon}, lat {lat})"),
+    "na_targets": (
+        "不适用的目标（{n} 项，原因见全区目标汇总表）：{names}",
+        "Targets that do not apply here ({n}; reasons in the area table): {names}",
+    ),
+    "not_met_of_assessed_line": (
+        "已评估目标{total}项，其中未达标{n}项",
+        "{n} of {total} assessed targets not met",
+    ),
+    "story_line": (
+        "{indicator}：{status}，{value}；未覆盖老年人{uncovered}人",
+        "{indicator}: {status}, {value}; {uncovered} people aged 60+ uncovered",
+    ),
+    "unit_gap_line": (
+        "{indicator}：{names}（{n}个，缺口{shortfall}{unit}）",
+        "{indicator}: {names} ({n}; short by {shortfall} {unit})",
+    ),
+    "site_line": (
+        "#{rank} {category}：新增覆盖老年人{pop60}人（WGS-84 经度 {lon}，纬度 {lat}）",
+        "#{rank} {category}: {pop60} more people aged 60+ covered (WGS-84 lon {lon}, lat {lat})",
+    ),
     "page_of": ("第 {page} 页，共 {pages} 页", "Page {page} of {pages}"),
     # page and control text
     "overview_title": ("{study}：生活圈设施覆盖总览", "{study}: life-circle coverage overview"),
@@ -195,10 +239,14 @@ _LABELS: dict[str, tuple[str, str]] = {
     "areas_all": ("步行服务范围", "Walking service areas"),
     "uncovered_all": ("未覆盖老年人", "Uncovered seniors"),
     "walk_area": ("步行{walks}服务范围", "{walks} walking service area"),
-    "uncovered_legend": ("未覆盖老年人（圆越大人越多）",
-                         "Uncovered people aged 60+ (larger: more)"),
-    "panel_hint": ("点击一行在地图上定位该乡镇（街道），点击名称打开其地图。",
-                   "Click a row to zoom to the township; click its name to open its map."),
+    "uncovered_legend": (
+        "未覆盖老年人（圆越大人越多）",
+        "Uncovered people aged 60+ (larger: more)",
+    ),
+    "panel_hint": (
+        "点击一行在地图上定位该乡镇（街道），点击名称打开其地图。",
+        "Click a row to zoom to the township; click its name to open its map.",
+    ),
     # status table and shortfalls
     "shortfall_is": ("缺口{shortfall}", "short by {shortfall}"),
     "status_table": ("各乡镇（街道）目标达标情况", "Target status by township"),
@@ -220,8 +268,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "cli_written": ("结果已写入", "Outputs written to"),
     "cli_warnings": ("提示", "Warnings"),
     "cli_rejected_rows": ("条记录被剔除，见", "rows rejected, see"),
-    "cli_coverage": ("老年人步行可达率（各类乡镇最长步行时间内）",
-                     "Seniors within walking reach (longest threshold of each kind)"),
+    "cli_coverage": (
+        "老年人步行可达率（各类乡镇最长步行时间内）",
+        "Seniors within walking reach (longest threshold of each kind)",
+    ),
     "cli_minutes": ("分钟", "min"),
     "cli_timings": ("耗时", "Time"),
     "cli_peak_memory": ("峰值内存", "peak memory"),
@@ -237,9 +287,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "cli_stage_siting": ("选址", "siting"),
     "cli_stage_write": ("写出", "write"),
     "cli_stage_total": ("合计", "total"),
-    "cli_interrupted": ("已中断（Ctrl-C）：没有写出任何结果，{out} 中原有的结果保持不变",
-                        "interrupted (Ctrl-C): nothing was written; the previous output in {out} "
-                        "is untouched"),
+    "cli_interrupted": (
+        "已中断（Ctrl-C）：没有写出任何结果，{out} 中原有的结果保持不变",
+        "interrupted (Ctrl-C): nothing was written; the previous output in {out} is untouched",
+    ),
     "cli_siting": (
         "拟建{name} {sites} 处（{method}，最优性差距 {gap:.1%}）："
         "覆盖率 {before:.1%} → {after:.1%}，见 proposed_sites.csv",
@@ -258,8 +309,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     ),
     "cli_sensitivity": (
         "敏感性：{settings} 下，{total} 个乡镇×指标结论中 {fragile} 个不稳定",
-        "Sensitivity over {settings}: {fragile} of {total} township x target statuses are "
-        "fragile",
+        "Sensitivity over {settings}: {fragile} of {total} township x target statuses are fragile",
     ),
     "cli_sensitivity_col_target": ("指标", "Target"),
     "cli_sensitivity_col_robust": ("稳健", "Robust"),
@@ -371,8 +421,11 @@ def subtype_name(categories: dict, category: str, subtype: str, lang: str = "zh"
     if not subtype:
         return ""
     entry = categories.get(category)
-    subtypes = (entry.get("subtypes") if isinstance(entry, dict)
-                else getattr(entry, "subtypes", None)) if entry is not None else None
+    subtypes = (
+        (entry.get("subtypes") if isinstance(entry, dict) else getattr(entry, "subtypes", None))
+        if entry is not None
+        else None
+    )
     sub = (subtypes or {}).get(subtype)
     if sub is None:
         return str(subtype)

@@ -71,8 +71,9 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def folder_name(text: object, *, fallback: str = "unnamed",
-                max_bytes: int = NAME_MAX_BYTES - _STAGING_ROOM) -> str:
+def folder_name(
+    text: object, *, fallback: str = "unnamed", max_bytes: int = NAME_MAX_BYTES - _STAGING_ROOM
+) -> str:
     """``text`` made safe as one file or folder name on any common file system.
 
     Separators, characters Windows forbids and control characters become ``_``; leading and
@@ -128,8 +129,10 @@ def describe_os_error(exc: OSError, out: Path) -> str:
             free = ""
         what = f"the disk is full{free} while writing {where}: free some space and run again"
     elif code in (errno.EACCES, errno.EPERM):
-        what = (f"permission denied writing {where}: choose an output folder you can write to "
-                "(--out), or get write permission for it")
+        what = (
+            f"permission denied writing {where}: choose an output folder you can write to "
+            "(--out), or get write permission for it"
+        )
     elif code == errno.EROFS:
         what = f"{where} is on a read-only file system: choose another output folder (--out)"
     elif code in (errno.ENOTDIR, errno.EEXIST):
@@ -137,8 +140,10 @@ def describe_os_error(exc: OSError, out: Path) -> str:
     elif code == errno.ENOENT:
         what = f"{where} cannot be created here: choose another output folder (--out)"
     elif code == errno.ENAMETOOLONG:
-        what = (f"a name is too long for the file system: {where}: choose a shorter output "
-                "folder (--out) or study name")
+        what = (
+            f"a name is too long for the file system: {where}: choose a shorter output "
+            "folder (--out) or study name"
+        )
     else:
         what = f"cannot write {where}: {exc.strerror or exc}"
     return f"{what} — {_previous(out)}"
@@ -154,8 +159,7 @@ def _read_marker(folder: Path) -> dict[str, Any] | None:
 
 def _write_marker(folder: Path, state: str, target: str, **extra: Any) -> None:
     record = {"lifecircle": state, "target": target, **extra}
-    (folder / MARKER).write_text(json.dumps(record, ensure_ascii=False, indent=1),
-                                 encoding="utf-8")
+    (folder / MARKER).write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def _legacy_manifest(folder: Path) -> set[str] | None:
@@ -164,8 +168,11 @@ def _legacy_manifest(folder: Path) -> set[str] | None:
         record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not (isinstance(record, dict) and "lifecircle" in record.get("versions", {})
-            and isinstance(record.get("outputs"), list)):
+    if not (
+        isinstance(record, dict)
+        and "lifecircle" in record.get("versions", {})
+        and isinstance(record.get("outputs"), list)
+    ):
         return None
     return {*map(str, record["outputs"]), "run.json"}
 
@@ -319,12 +326,16 @@ def _refuse_path(out: Path, protect: Iterable[Path]) -> None:
     """Stop when ``out`` names a place lifecircle must never replace."""
     name = out.name
     if not name:
-        raise OutputError(f"{out} is the root of a file system: choose an output folder such as "
-                          "out/<study> (--out)")
+        raise OutputError(
+            f"{out} is the root of a file system: choose an output folder such as "
+            "out/<study> (--out)"
+        )
     limit = _name_max(out.parent) - _STAGING_ROOM
     if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise OutputError(f"the output folder name {name!r} holds control characters: choose "
-                          f"another (--out), e.g. {folder_name(name)!r}")
+        raise OutputError(
+            f"the output folder name {name!r} holds control characters: choose "
+            f"another (--out), e.g. {folder_name(name)!r}"
+        )
     if len(name.encode("utf-8")) > limit:
         raise OutputError(
             f"the output folder name is {len(name.encode('utf-8'))} bytes long and the file system "
@@ -332,20 +343,25 @@ def _refuse_path(out: Path, protect: Iterable[Path]) -> None:
         )
     resolved = out.resolve()
     if out.is_symlink():
-        raise OutputError(f"{out} is a symbolic link: give the real folder, or another output "
-                          "folder (--out)")
+        raise OutputError(
+            f"{out} is a symbolic link: give the real folder, or another output folder (--out)"
+        )
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
-        raise OutputError(f"{out} is the folder you are working in (or holds it); lifecircle "
-                          f"would replace it: choose an output folder of its own, e.g. "
-                          f"--out {out / 'out'}")
+        raise OutputError(
+            f"{out} is the folder you are working in (or holds it); lifecircle "
+            f"would replace it: choose an output folder of its own, e.g. "
+            f"--out {out / 'out'}"
+        )
     try:
         home = Path.home().resolve()
     except (RuntimeError, KeyError):  # no home folder known
         home = None
     if home is not None and (resolved == home or resolved in home.parents):
-        raise OutputError(f"{out} is your home folder (or holds it): choose an output folder of "
-                          f"its own, e.g. --out {out / 'lifecircle-out'}")
+        raise OutputError(
+            f"{out} is your home folder (or holds it): choose an output folder of "
+            f"its own, e.g. --out {out / 'lifecircle-out'}"
+        )
     for path in protect:
         path = Path(path).resolve()
         if resolved == path or resolved in path.parents:
@@ -360,8 +376,10 @@ def _check_existing(out: Path) -> None:
     if not out.exists():
         return
     if not out.is_dir():
-        raise OutputError(f"{out} is a file, not a folder: lifecircle never replaces a file — "
-                          "choose another output folder (--out)")
+        raise OutputError(
+            f"{out} is a file, not a folder: lifecircle never replaces a file — "
+            "choose another output folder (--out)"
+        )
     entries = [e for e in _entries(out) if Path(e).name not in _DESKTOP_LITTER]
     if not entries:
         return
@@ -384,8 +402,10 @@ def _check_existing(out: Path) -> None:
         )
     for root, _, _ in os.walk(out):
         if not _writable(root):
-            raise OutputError(f"{root} is read-only, so the previous output cannot be replaced: "
-                              "make it writable, or choose another output folder (--out)")
+            raise OutputError(
+                f"{root} is read-only, so the previous output cannot be replaced: "
+                "make it writable, or choose another output folder (--out)"
+            )
 
 
 def _writable(folder: str | Path) -> bool:
@@ -402,7 +422,7 @@ def _remove_litter(out: Path) -> None:
     for entry in sorted(out.parent.iterdir()):
         if not entry.name.startswith(prefix) or entry.is_symlink() or not entry.is_dir():
             continue
-        kind = entry.name[len(prefix):].split("-", 1)[0]
+        kind = entry.name[len(prefix) :].split("-", 1)[0]
         marker = _read_marker(entry)
         if marker is None or marker.get("target") != out.name:
             continue
@@ -472,8 +492,7 @@ def _adopt(path: Path) -> None:
     if marker is None or marker["lifecircle"] != "output" or path.name in marker.get("files", []):
         return
     files = sorted([*marker.get("files", []), path.name])
-    _write_marker(path.parent, "output", str(marker.get("target", path.parent.name)),
-                  files=files)
+    _write_marker(path.parent, "output", str(marker.get("target", path.parent.name)), files=files)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -518,8 +537,11 @@ def spreadsheet_text(value: Any) -> Any:
     >>> spreadsheet_text(-5), spreadsheet_text("-5")
     (-5, '-5')
     """
-    if (isinstance(value, str) and value.startswith(_FORMULA_START)
-            and not _PLAIN_NUMBER.fullmatch(value)):
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_START)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
         return "'" + value
     return value
 
@@ -551,8 +573,11 @@ def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def write_gpkg(path: Path, layers: Mapping[str, pd.DataFrame | None],
-               tables: Mapping[str, pd.DataFrame] | None = None) -> None:
+def write_gpkg(
+    path: Path,
+    layers: Mapping[str, pd.DataFrame | None],
+    tables: Mapping[str, pd.DataFrame] | None = None,
+) -> None:
     """Write spatial layers (empty ones skipped) and plain tables into one GeoPackage."""
     import pyogrio
 
@@ -574,8 +599,21 @@ def file_record(path: Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": stat.st_size, "sha256": digest, "modified": modified}
 
 
-_VERSIONED = ("lifecircle", "numpy", "scipy", "pandas", "geopandas", "shapely", "pyogrio",
-              "pyproj", "osmnx", "networkx", "rasterio", "folium", "highspy")
+_VERSIONED = (
+    "lifecircle",
+    "numpy",
+    "scipy",
+    "pandas",
+    "geopandas",
+    "shapely",
+    "pyogrio",
+    "pyproj",
+    "osmnx",
+    "networkx",
+    "rasterio",
+    "folium",
+    "highspy",
+)
 
 
 def package_versions() -> dict[str, str]:

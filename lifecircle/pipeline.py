@@ -182,8 +182,13 @@ def _settle_coordinate_system(
     if not len(valid):
         return frame, None, None
     system, notice, error = layer_system_issue(
-        valid.geometry.x.to_numpy(), valid.geometry.y.to_numpy(), layer.crs, node_lon, node_lat,
-        layer_name=layer.path.name, crs_check=layer.crs_check,
+        valid.geometry.x.to_numpy(),
+        valid.geometry.y.to_numpy(),
+        layer.crs,
+        node_lon,
+        node_lat,
+        layer_name=layer.path.name,
+        crs_check=layer.crs_check,
     )
     if layer.crs is None and system is not None:
         frame = with_detected_system(frame, system)
@@ -193,15 +198,19 @@ def _settle_coordinate_system(
 def network_spec_for(plan: Plan, **changes: Any) -> NetworkSpec:
     """The plan's network spec, reaching ``buffer_m`` beyond the study area (default: the
     longest threshold's walking distance), with any field changed (e.g. ``walk_rules``)."""
-    buffer_m = plan.network.buffer_m if plan.network.buffer_m is not None \
-        else plan.walk.max_reach_m
+    buffer_m = plan.network.buffer_m if plan.network.buffer_m is not None else plan.walk.max_reach_m
     return dataclasses.replace(plan.network, buffer_m=buffer_m, **changes)
 
 
-def _load_registers(plan: Plan, registry: CategoryRegistry, townships: gpd.GeoDataFrame,
-                    units: dict[str, gpd.GeoDataFrame], network: WalkNetwork,
-                    warnings: list[str], rejections: list[pd.DataFrame]
-                    ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+def _load_registers(
+    plan: Plan,
+    registry: CategoryRegistry,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+    network: WalkNetwork,
+    warnings: list[str],
+    rejections: list[pd.DataFrame],
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
     """Read every register, settle its coordinate system against the network, locate the rows.
 
     Returns the facilities inside the townships, the 区外设施 (outside, within the longest walk:
@@ -219,8 +228,15 @@ def _load_registers(plan: Plan, registry: CategoryRegistry, townships: gpd.GeoDa
         _add(warnings, [notice] if notice else [])
         crs_errors.extend([error] if error else [])
         frames.append(frame)
-        counts.append({"layer": key, "file": layer.path.name, "category": layer.category,
-                       "read": len(frame), "rejected_on_read": len(rejects)})
+        counts.append(
+            {
+                "layer": key,
+                "file": layer.path.name,
+                "category": layer.category,
+                "read": len(frame),
+                "rejected_on_read": len(rejects),
+            }
+        )
     if crs_errors:
         raise InputError("；".join(crs_errors))
     facilities = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
@@ -239,13 +255,17 @@ def _load_registers(plan: Plan, registry: CategoryRegistry, townships: gpd.GeoDa
     return facilities, outside_facilities, layer_counts
 
 
-def _check_network_covers(network: WalkNetwork, parts: dict, townships: gpd.GeoDataFrame,
-                          plan: Plan, warnings: list[str]) -> None:
+def _check_network_covers(
+    network: WalkNetwork, parts: dict, townships: gpd.GeoDataFrame, plan: Plan, warnings: list[str]
+) -> None:
     if parts["other_components"]:
-        _add(warnings, [
-            f"路网有 {len(parts['other_components'])} 个与主网不连通的部分"
-            f"（共 {sum(parts['other_components'])} 个节点），其中的设施只服务本部分"
-        ])
+        _add(
+            warnings,
+            [
+                f"路网有 {len(parts['other_components'])} 个与主网不连通的部分"
+                f"（共 {sum(parts['other_components'])} 个节点），其中的设施只服务本部分"
+            ],
+        )
     roadless = townships_without_roads(townships.geometry, *network.lonlat)
     if len(roadless) == len(townships):
         raise NetworkError(
@@ -254,10 +274,13 @@ def _check_network_covers(network: WalkNetwork, parts: dict, townships: gpd.GeoD
         )
     for index in roadless:
         row = townships.iloc[index]
-        _add(warnings, [
-            f"{row['name']}（{row['code']}）内没有步行路网节点：该乡镇的步行覆盖无法计算，"
-            "请补充路网或检查边界"
-        ])
+        _add(
+            warnings,
+            [
+                f"{row['name']}（{row['code']}）内没有步行路网节点：该乡镇的步行覆盖无法计算，"
+                "请补充路网或检查边界"
+            ],
+        )
 
 
 def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
@@ -291,8 +314,9 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     with _timed(timings, "network"), _collecting_logged_warnings(warnings):
         loaded = load_walk_network(network_spec_for(plan))
         network = loaded.network
-        network_audit = audit_network(loaded.ways, townships, network,
-                                      rule_set=plan.network.walk_rules)
+        network_audit = audit_network(
+            loaded.ways, townships, network, rule_set=plan.network.walk_rules
+        )
     parts = network.describe_components()
     _check_network_covers(network, parts, townships, plan, warnings)
 
@@ -325,9 +349,12 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
         warnings=warnings,
         layer_counts=layer_counts,
         network_summary=NetworkSummary(
-            nodes=network.n_nodes, edges=network.n_edges, components=parts["components"],
+            nodes=network.n_nodes,
+            edges=network.n_edges,
+            components=parts["components"],
             main_component_nodes=parts["main_component_nodes"],
-            other_components=tuple(parts["other_components"]), cache=loaded.cache,
+            other_components=tuple(parts["other_components"]),
+            cache=loaded.cache,
         ),
         timings_s=timings,
         network_audit=network_audit,
@@ -340,13 +367,24 @@ def _categories(plan: Plan) -> list[str]:
     return sorted({layer.category for layer in plan.layers})
 
 
-def _evaluate(plan: Plan, inputs: Inputs, facilities: gpd.GeoDataFrame,
-              coverage: CoverageResult, townships: gpd.GeoDataFrame,
-              units: dict[str, gpd.GeoDataFrame], targets: list[Target] | None = None
-              ) -> GapReport:
+def _evaluate(
+    plan: Plan,
+    inputs: Inputs,
+    facilities: gpd.GeoDataFrame,
+    coverage: CoverageResult,
+    townships: gpd.GeoDataFrame,
+    units: dict[str, gpd.GeoDataFrame],
+    targets: list[Target] | None = None,
+) -> GapReport:
     targets = list(plan.targets) if targets is None else targets
-    coverage = with_circle_reach(coverage, inputs.network, _with_outside(facilities, inputs),
-                                 inputs.demand, plan.walk, targets)
+    coverage = with_circle_reach(
+        coverage,
+        inputs.network,
+        _with_outside(facilities, inputs),
+        inputs.demand,
+        plan.walk,
+        targets,
+    )
     context = _context(plan, facilities, coverage, townships, units)
     return evaluate_targets(targets, context)
 
@@ -426,8 +464,13 @@ def _coverage_and_zones(
 ) -> tuple[CoverageResult, gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame]]:
     """Coverage of every category, and townships and units with their population summed."""
     coverage = compute_coverage(
-        inputs.network, inputs.serving_facilities(), inputs.demand, plan.walk,
-        categories=_categories(plan), progress=progress, service_areas=service_areas,
+        inputs.network,
+        inputs.serving_facilities(),
+        inputs.demand,
+        plan.walk,
+        categories=_categories(plan),
+        progress=progress,
+        service_areas=service_areas,
         facility_areas=False,  # maps and results.gpkg draw each category's dissolved area
         workers=min(2, os.cpu_count() or 1),
     )
@@ -439,8 +482,18 @@ def _coverage_and_zones(
     return coverage, townships, units
 
 
-_PRESET_COLUMNS = ["preset", "target_id", "indicator", "document", "value", "target_value",
-                   "unit", "status", "status_zh", "note"]
+_PRESET_COLUMNS = [
+    "preset",
+    "target_id",
+    "indicator",
+    "document",
+    "value",
+    "target_value",
+    "unit",
+    "status",
+    "status_zh",
+    "note",
+]
 
 
 def evaluate_presets(
@@ -458,9 +511,14 @@ def evaluate_presets(
     frames = []
     presets = {name: parse_targets([{"preset": name}], source=name) for name in preset_names()}
     # the subtype circles of every preset in one search
-    coverage = with_circle_reach(coverage, inputs.network, inputs.serving_facilities(),
-                                 inputs.demand, plan.walk,
-                                 [t for targets in presets.values() for t in targets])
+    coverage = with_circle_reach(
+        coverage,
+        inputs.network,
+        inputs.serving_facilities(),
+        inputs.demand,
+        plan.walk,
+        [t for targets in presets.values() for t in targets],
+    )
     for name, targets in presets.items():
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units, targets)
         frames.append(report.summary.assign(preset=name))
@@ -492,32 +550,47 @@ def _site(
     results = []
     for spec in plan.siting:
         result = propose_sites(
-            inputs.network, coverage.demand, inputs.serving_facilities(), townships,
-            category=spec.category, threshold_min=spec.threshold_min, walk=plan.walk, p=spec.p,
-            target_share=spec.target_share, population=spec.population,
-            min_spacing_m=spec.min_spacing_m, force_presence=spec.force_presence,
+            inputs.network,
+            coverage.demand,
+            inputs.serving_facilities(),
+            townships,
+            category=spec.category,
+            threshold_min=spec.threshold_min,
+            walk=plan.walk,
+            p=spec.p,
+            target_share=spec.target_share,
+            population=spec.population,
+            min_spacing_m=spec.min_spacing_m,
+            force_presence=spec.force_presence,
             candidates=gpd.read_file(spec.candidates) if spec.candidates else None,
             exclusions=gpd.read_file(spec.exclusions) if spec.exclusions else None,
             progress=progress,
         )
         _add(warnings, result.warnings)
         results.append(result)
-    sites = gpd.GeoDataFrame(pd.concat([r.sites for r in results], ignore_index=True),
-                             crs="EPSG:4326")
+    sites = gpd.GeoDataFrame(
+        pd.concat([r.sites for r in results], ignore_index=True), crs="EPSG:4326"
+    )
     with_new = gpd.GeoDataFrame(
         pd.concat([inputs.facilities, *(r.as_facilities() for r in results)], ignore_index=True),
         crs="EPSG:4326",
     )
     after_coverage = compute_coverage(
-        inputs.network, _with_outside(with_new, inputs), inputs.demand, plan.walk,
+        inputs.network,
+        _with_outside(with_new, inputs),
+        inputs.demand,
+        plan.walk,
         categories=_categories(plan),
         service_areas=False,  # the before/after table needs times, not polygons
     )
     after = _evaluate(plan, inputs, with_new, after_coverage, townships, units)
     before_after = report.summary[
         ["target_id", "indicator", "value", "target_value", "status"]
-    ].merge(after.summary[["target_id", "value", "status"]], on="target_id",
-            suffixes=("_before", "_after"))
+    ].merge(
+        after.summary[["target_id", "value", "status"]],
+        on="target_id",
+        suffixes=("_before", "_after"),
+    )
     return sites, {r.category: r.summary() for r in results}, before_after
 
 
@@ -533,14 +606,18 @@ def _with_point_audit(
         **audit,
         "max_snap_m": walk.max_snap_m,
         "facilities_far_from_roads": [
-            {"facility_id": str(r.facility_id), "category": str(r.category),
-             "distance_m": round(float(r.distance_m), 1)}
+            {
+                "facility_id": str(r.facility_id),
+                "category": str(r.category),
+                "distance_m": round(float(r.distance_m), 1),
+            }
             for r in unsnapped.itertuples()
         ],
         "cells_far_from_roads": int(far.sum()),
         "pop_far_from_roads": round(float(demand.loc[far, "pop"].sum()), 1),
         "pop60_far_from_roads": round(float(demand.loc[far, "pop60"].sum()), 1),
-        "outside_facilities": 0 if inputs.outside_facilities is None
+        "outside_facilities": 0
+        if inputs.outside_facilities is None
         else len(inputs.outside_facilities),
     }
 
@@ -559,17 +636,25 @@ def analyse(
     with _timed(timings, "coverage"):
         coverage, townships, units = _coverage_and_zones(plan, inputs, progress=progress)
     with _timed(timings, "accessibility"):
-        townships = township_access(inputs.network, coverage.demand,
-                                    inputs.serving_facilities(), townships,
-                                    categories=categories, walk=plan.walk)
+        townships = township_access(
+            inputs.network,
+            coverage.demand,
+            inputs.serving_facilities(),
+            townships,
+            categories=categories,
+            walk=plan.walk,
+        )
     with _timed(timings, "targets"):
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
     unsnapped = coverage.unsnapped
     if len(unsnapped):
-        _add(warnings, [
-            f"{len(unsnapped)} 个设施距路网超过 {plan.walk.max_snap_m:g} 米，未计入步行覆盖："
-            + "、".join(unsnapped["facility_id"].astype(str).head(20))
-        ])
+        _add(
+            warnings,
+            [
+                f"{len(unsnapped)} 个设施距路网超过 {plan.walk.max_snap_m:g} 米，未计入步行覆盖："
+                + "、".join(unsnapped["facility_id"].astype(str).head(20))
+            ],
+        )
     with _timed(timings, "map layers"):
         kinds = sorted(set(townships["kind"].dropna().astype(str)))
         walks = target_walks(report.rows, plan.walk, kinds)
@@ -640,26 +725,35 @@ def analyse(
     )
 
 
-
-
 def _outside_table(outside: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
     """区外设施: facilities just outside the area that serve residents inside, one row each."""
-    table = pd.DataFrame({
-        "facility_id": outside["facility_id"],
-        "category": outside["category"],
-        "name": outside["name"],
-        "lon": outside.geometry.x.round(6),
-        "lat": outside.geometry.y.round(6),
-        "file": outside["source_file"],
-        "row": outside["source_row"],
-        "note": "区外设施：服务区内居民，不计入乡镇设施数量"
-        if lang == "zh"
-        else "outside the area: serves residents inside, not counted for any township",
-    })
+    table = pd.DataFrame(
+        {
+            "facility_id": outside["facility_id"],
+            "category": outside["category"],
+            "name": outside["name"],
+            "lon": outside.geometry.x.round(6),
+            "lat": outside.geometry.y.round(6),
+            "file": outside["source_file"],
+            "row": outside["source_row"],
+            "note": "区外设施：服务区内居民，不计入乡镇设施数量"
+            if lang == "zh"
+            else "outside the area: serves residents inside, not counted for any township",
+        }
+    )
     if lang == "zh":
-        table = table.rename(columns={"facility_id": "设施编号", "category": "类别", "name": "名称",
-                                      "lon": "经度", "lat": "纬度", "file": "文件", "row": "行号",
-                                      "note": "说明"})
+        table = table.rename(
+            columns={
+                "facility_id": "设施编号",
+                "category": "类别",
+                "name": "名称",
+                "lon": "经度",
+                "lat": "纬度",
+                "file": "文件",
+                "row": "行号",
+                "note": "说明",
+            }
+        )
     return table
 
 
@@ -701,18 +795,20 @@ def write_outputs(
     headers = {c: label(f"rej_{c}", lang) for c in result.rejected.columns if has_label(f"rej_{c}")}
     write_csv(result.rejected.rename(columns=headers), folder / "rejected.csv")
     if result.outside_facilities is not None and len(result.outside_facilities):
-        write_csv(_outside_table(result.outside_facilities, lang),
-                  folder / "outside_facilities.csv")
+        write_csv(
+            _outside_table(result.outside_facilities, lang), folder / "outside_facilities.csv"
+        )
     if result.before_after is not None:
-        write_csv(before_after_table(result.before_after, lang),
-                  folder / "siting_before_after.csv")
+        write_csv(before_after_table(result.before_after, lang), folder / "siting_before_after.csv")
     if result.proposed_sites is not None:
-        write_csv(site_records(result, result.proposed_sites, lang),
-                  folder / "proposed_sites.csv")
+        write_csv(site_records(result, result.proposed_sites, lang), folder / "proposed_sites.csv")
 
     progress("写出 GeoPackage", 1, steps)
-    write_results_gpkg(result, folder / "results.gpkg",
-                       gap_report.gaps_layer(gap, result.townships, units=result.units))
+    write_results_gpkg(
+        result,
+        folder / "results.gpkg",
+        gap_report.gaps_layer(gap, result.townships, units=result.units),
+    )
 
     map_options = {
         "basemap": options.basemap or plan.maps.basemap,
@@ -768,8 +864,11 @@ def peak_memory_mb() -> dict[str, float] | None:
     unit = 1 / 1024 / 1024 if platform.system() == "Darwin" else 1 / 1024
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit
-    return {"self": round(own, 1), "children": round(workers, 1),
-            "max": round(max(own, workers), 1)}
+    return {
+        "self": round(own, 1),
+        "children": round(workers, 1),
+        "max": round(max(own, workers), 1),
+    }
 
 
 def default_out_dir_name(study_name: str) -> str:

@@ -40,13 +40,21 @@ from lifecircle.layers.units import UnitSpec
 
 # Keys whose string values are file or folder paths, resolved against the plan's folder.
 _PATH_KEYS = frozenset(
-    {"path", "raster", "table", "polygon", "cache_dir", "candidates", "exclusions",
-     "overrides"}
+    {"path", "raster", "table", "polygon", "cache_dir", "candidates", "exclusions", "overrides"}
 )
 _LANGS = ("zh", "en")
 _BASEMAPS = ("osm", "tianditu", "amap", "none")
-_TOP_KEYS = ("study", "inputs", "layers", "categories", "walk", "targets", "siting", "maps",
-             "sensitivity")
+_TOP_KEYS = (
+    "study",
+    "inputs",
+    "layers",
+    "categories",
+    "walk",
+    "targets",
+    "siting",
+    "maps",
+    "sensitivity",
+)
 
 Spec = TypeVar("Spec")
 
@@ -71,8 +79,7 @@ _RULES: dict[tuple[str, str], Any] = {
     ("KindWalk", "thresholds_min"): _MINUTES,
     ("PopulationSpec", "total_band"): Annotated[int, pydantic.Field(ge=1)],
     ("PopulationSpec", "seniors_band"): Annotated[int, pydantic.Field(ge=1)] | None,
-    ("PopulationSpec", "default_senior_share"): Annotated[float, pydantic.Field(ge=0, le=1)]
-    | None,
+    ("PopulationSpec", "default_senior_share"): Annotated[float, pydantic.Field(ge=0, le=1)] | None,
     ("SitingSpec", "p"): Annotated[int, pydantic.Field(ge=1)] | None,
     ("SitingSpec", "threshold_min"): _POSITIVE | dict[Literal["street", "town"], _POSITIVE],
     ("SitingSpec", "target_share"): Annotated[float, pydantic.Field(gt=0, le=1)] | None,
@@ -136,13 +143,17 @@ class SensitivitySpec:
 
         speeds = tuple(self.speeds_mps)
         if not speeds or not all(isinstance(v, int | float) and v > 0 for v in speeds):
-            raise PlanError(f"[sensitivity].speeds_mps must be a list of positive speeds in m/s, "
-                            f"e.g. [0.8, 1.0, 1.2]; got {list(speeds)}")
+            raise PlanError(
+                f"[sensitivity].speeds_mps must be a list of positive speeds in m/s, "
+                f"e.g. [0.8, 1.0, 1.2]; got {list(speeds)}"
+            )
         rules = tuple(self.walk_rules)
         bad = [r for r in rules if r not in RULE_SETS]
         if not rules or bad:
-            raise PlanError(f"[sensitivity].walk_rules must list rule sets among "
-                            f"{', '.join(RULE_SETS)}; got {list(rules)}")
+            raise PlanError(
+                f"[sensitivity].walk_rules must list rule sets among "
+                f"{', '.join(RULE_SETS)}; got {list(rules)}"
+            )
         object.__setattr__(self, "speeds_mps", tuple(float(v) for v in speeds))
         object.__setattr__(self, "walk_rules", rules)
 
@@ -313,8 +324,9 @@ def _fix(key: str, value: Any, hint: Any) -> str:
     return f"write {_describe(hint)}"
 
 
-def _plan_error(exc: pydantic.ValidationError, cls: type, table: dict[str, Any], where: str,
-                source: Path) -> PlanError:
+def _plan_error(
+    exc: pydantic.ValidationError, cls: type, table: dict[str, Any], where: str, source: Path
+) -> PlanError:
     """One PlanError naming each bad key, its value, what is allowed and the fix."""
     hints = _hints(cls)
     problems = []
@@ -343,10 +355,19 @@ def _plan_error(exc: pydantic.ValidationError, cls: type, table: dict[str, Any],
     return PlanError(f"{source.name}: " + "; ".join(problems))
 
 
-_RANGE_ERRORS = frozenset({
-    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short",
-    "too_long", "string_too_short", "string_pattern_mismatch", "literal_error",
-})
+_RANGE_ERRORS = frozenset(
+    {
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "too_short",
+        "too_long",
+        "string_too_short",
+        "string_pattern_mismatch",
+        "literal_error",
+    }
+)
 
 
 def _build(cls: type[Spec], table: dict[str, Any], where: str, source: Path) -> Spec:
@@ -399,20 +420,29 @@ def _walk_model(table: dict[str, Any], source: Path) -> WalkModel:
     return walk
 
 
-def _warn_implausible(speed_mps: float, minutes: tuple[float, ...], where: str,
-                      source: Path) -> None:
+def _warn_implausible(
+    speed_mps: float, minutes: tuple[float, ...], where: str, source: Path
+) -> None:
     """Values a plan may hold but rarely means: logged as warnings."""
     low, high = _PLAUSIBLE_SPEED_MPS
     if not low <= speed_mps <= high:
         log.warning(
             "%s: %s speed_mps = %g m/s is not a walking speed (people walk %g–%g m/s; 1.0 is "
-            "usual for older walkers): check the unit", source.name, where, speed_mps, low, high,
+            "usual for older walkers): check the unit",
+            source.name,
+            where,
+            speed_mps,
+            low,
+            high,
         )
     for value in minutes:
         if value > _PLAUSIBLE_MINUTES:
             log.warning(
                 "%s: %s thresholds_min has %g minutes: life circles are walks of 5–15 minutes "
-                "(over %g is implausible): check the unit", source.name, where, value,
+                "(over %g is implausible): check the unit",
+                source.name,
+                where,
+                value,
                 _PLAUSIBLE_MINUTES,
             )
 

@@ -28,11 +28,38 @@ LANGS = ("zh", "en")
 # light blue / light orange / grey: the maps' colour-blind-safe pair (lifecircle.maps.palette)
 STATUS_FILL = {"met": "BDD7EE", "not_met": "F8CBAD", "na": "D9D9D9"}
 # Output columns in order; headers are the i18n labels ``col_<key>``.
-COLUMNS = ("target_id", "indicator", "document", "target_type", "level", "unit_code",
-           "unit_name", "parent_code", "kind", "year", "value", "target_value", "unit", "status",
-           "shortfall", "shortfall_unit", "met_units", "total_units", "trajectory", "note")
-_SUMMARY_KEYS = ("target_id", "indicator", "year", "value", "target_value", "status",
-                 "shortfall", "met_units")
+COLUMNS = (
+    "target_id",
+    "indicator",
+    "document",
+    "target_type",
+    "level",
+    "unit_code",
+    "unit_name",
+    "parent_code",
+    "kind",
+    "year",
+    "value",
+    "target_value",
+    "unit",
+    "status",
+    "shortfall",
+    "shortfall_unit",
+    "met_units",
+    "total_units",
+    "trajectory",
+    "note",
+)
+_SUMMARY_KEYS = (
+    "target_id",
+    "indicator",
+    "year",
+    "value",
+    "target_value",
+    "status",
+    "shortfall",
+    "met_units",
+)
 SUMMARY_HEADERS = {lang: tuple(label(f"col_{k}", lang) for k in _SUMMARY_KEYS) for lang in LANGS}
 
 
@@ -157,8 +184,9 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int
         cell.alignment = Alignment(vertical="center", wrap_text=False)
     # Localised tables keep COLUMNS' order after their lead columns.
     status_col = lead + list(COLUMNS).index("status") + 1
-    number_cols = [lead + list(COLUMNS).index(k) + 1
-                   for k in ("value", "target_value", "shortfall")]
+    number_cols = [
+        lead + list(COLUMNS).index(k) + 1 for k in ("value", "target_value", "shortfall")
+    ]
     for values, status in zip(table.itertuples(index=False), statuses, strict=True):
         _append_text_safe(ws, [_cell(v) for v in values])
         for column in number_cols:
@@ -166,7 +194,8 @@ def _write_sheet(ws: Any, table: pd.DataFrame, statuses: list[str], *, lead: int
         colour = STATUS_FILL.get(status)
         if colour:
             ws.cell(row=ws.max_row, column=status_col).fill = PatternFill(
-                start_color=colour, end_color=colour, fill_type="solid")
+                start_color=colour, end_color=colour, fill_type="solid"
+            )
     _finish_sheet(ws, table)
 
 
@@ -183,10 +212,15 @@ def _finish_sheet(ws: Any, table: pd.DataFrame) -> None:
 
 ROBUSTNESS_FILL = {"robust": "C6EFCE", "fragile": "FFEB9C", "na": "D9D9D9"}  # green/amber/grey
 _SENSITIVITY_HEADERS = {
-    "target_id": ("指标编号", "target"), "indicator": ("指标", "indicator"),
-    "level": ("层级", "level"), "unit_code": ("代码", "code"), "unit_name": ("名称", "name"),
-    "low": ("最低值(%)", "lowest (%)"), "high": ("最高值(%)", "highest (%)"),
-    "statuses": ("各情景结论", "statuses"), "robustness": ("结论稳健性", "robustness"),
+    "target_id": ("指标编号", "target"),
+    "indicator": ("指标", "indicator"),
+    "level": ("层级", "level"),
+    "unit_code": ("代码", "code"),
+    "unit_name": ("名称", "name"),
+    "low": ("最低值(%)", "lowest (%)"),
+    "high": ("最高值(%)", "highest (%)"),
+    "statuses": ("各情景结论", "statuses"),
+    "robustness": ("结论稳健性", "robustness"),
 }
 
 
@@ -197,18 +231,21 @@ def sensitivity_table(sensitivity: Any, lang: str = "zh") -> pd.DataFrame:
     """
     _check_lang(lang)
     keys = ["target_id", "unit_code"]
-    wide = sensitivity.values.pivot_table(index=keys, columns="setting", values="value",
-                                          aggfunc="first", sort=False)
+    wide = sensitivity.values.pivot_table(
+        index=keys, columns="setting", values="value", aggfunc="first", sort=False
+    )
     wide = wide[[s.label for s in sensitivity.settings if s.label in wide.columns]]
     table = sensitivity.ranges.join(wide, on=keys)
     table["statuses"] = table["statuses"].map(
-        lambda v: "/".join(str(_word("", p, lang)) for p in str(v).split("/")))
+        lambda v: "/".join(str(_word("", p, lang)) for p in str(v).split("/"))
+    )
     if lang == "zh":
         table["level"] = table["level"].map(lambda v: LEVEL_ZH.get(v, v))
         table["robustness"] = table["robustness_zh"]
     columns = [*_SENSITIVITY_HEADERS, *wide.columns]
-    table = table[columns].rename(columns={k: v[0 if lang == "zh" else 1]
-                                           for k, v in _SENSITIVITY_HEADERS.items()})
+    table = table[columns].rename(
+        columns={k: v[0 if lang == "zh" else 1] for k, v in _SENSITIVITY_HEADERS.items()}
+    )
     return table
 
 
@@ -221,21 +258,27 @@ def _write_sensitivity_sheet(ws: Any, sensitivity: Any, lang: str) -> None:
         cell.font = Font(bold=True)
     keys = list(_SENSITIVITY_HEADERS)
     robust_col = keys.index("robustness") + 1
-    number_cols = [keys.index("low") + 1, keys.index("high") + 1,
-                   *range(len(keys) + 1, len(table.columns) + 1)]  # then one per setting
-    for values, robustness in zip(table.itertuples(index=False),
-                                  sensitivity.ranges["robustness"], strict=True):
+    number_cols = [
+        keys.index("low") + 1,
+        keys.index("high") + 1,
+        *range(len(keys) + 1, len(table.columns) + 1),
+    ]  # then one per setting
+    for values, robustness in zip(
+        table.itertuples(index=False), sensitivity.ranges["robustness"], strict=True
+    ):
         ws.append([_cell(v) for v in values])
         for column in number_cols:
             ws.cell(row=ws.max_row, column=column).number_format = "#,##0.0"
         colour = ROBUSTNESS_FILL.get(robustness)
         ws.cell(row=ws.max_row, column=robust_col).fill = PatternFill(
-            start_color=colour, end_color=colour, fill_type="solid")
+            start_color=colour, end_color=colour, fill_type="solid"
+        )
     _finish_sheet(ws, table)
 
 
-def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh", *,
-                    sensitivity: Any = None) -> Path:
+def write_gaps_xlsx(
+    report: GapReport, path: str | Path, lang: str = "zh", *, sensitivity: Any = None
+) -> Path:
     """Write ``gaps.xlsx``: a summary sheet first, then one sheet per target.
 
     Status cells are green (met), red (not met) or grey (not applicable); the header row is
@@ -266,7 +309,9 @@ def write_gaps_xlsx(report: GapReport, path: str | Path, lang: str = "zh", *,
     if sensitivity is not None:
         _write_sensitivity_sheet(
             wb.create_sheet(_sheet_title("敏感性" if lang == "zh" else "Sensitivity", used)),
-            sensitivity, lang)
+            sensitivity,
+            lang,
+        )
     wb.save(path)
     logger.info("wrote %s (%d target sheets)", path, len(summary))
     return path
@@ -280,8 +325,9 @@ COUNTY_COLUMNS: dict[str, tuple[str, str]] = {
 
 def _no_rows() -> pd.DataFrame:
     """An empty province table (no county finished)."""
-    return pd.DataFrame(columns=list(dict.fromkeys([*COUNTY_COLUMNS, *SUMMARY_COLUMNS,
-                                                    "status_zh"])))
+    return pd.DataFrame(
+        columns=list(dict.fromkeys([*COUNTY_COLUMNS, *SUMMARY_COLUMNS, "status_zh"]))
+    )
 
 
 def _with_county(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -292,8 +338,9 @@ def _with_county(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     return table
 
 
-def province_gaps_table(rows: pd.DataFrame, summary: pd.DataFrame, *,
-                        lang: str = "zh") -> pd.DataFrame:
+def province_gaps_table(
+    rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str = "zh"
+) -> pd.DataFrame:
     """Every county's gap rows, county by county (unit rows, then the county's area row).
 
     ``rows`` and ``summary`` are the gap rows and area rows of many counties, each with
@@ -302,8 +349,9 @@ def province_gaps_table(rows: pd.DataFrame, summary: pd.DataFrame, *,
     _check_lang(lang)
     parts = []
     for county in pd.unique(summary["county"]) if len(summary) else []:
-        mine = GapReport(rows=rows[rows["county"] == county],
-                         summary=summary[summary["county"] == county])
+        mine = GapReport(
+            rows=rows[rows["county"] == county], summary=summary[summary["county"] == county]
+        )
         parts.append(_combined(mine))
     return _with_county(pd.concat(parts, ignore_index=True) if parts else _no_rows(), lang)
 
@@ -321,22 +369,30 @@ def province_gaps_xlsx(rows: pd.DataFrame, summary: pd.DataFrame, *, lang: str =
     _check_lang(lang)
     wb = Workbook()
     used: set[str] = set()
-    sheets = [("县（市、区）×指标", "County x target", summary),
-              ("乡镇（街道）×指标", "Township x target",
-               rows[rows["level"] == "township"] if len(rows) else rows)]
+    sheets = [
+        ("县（市、区）×指标", "County x target", summary),
+        (
+            "乡镇（街道）×指标",
+            "Township x target",
+            rows[rows["level"] == "township"] if len(rows) else rows,
+        ),
+    ]
     for i, (title_zh, title_en, frame) in enumerate(sheets):
         ws = wb.active if i == 0 else wb.create_sheet()
         ws.title = _sheet_title(title_zh if lang == "zh" else title_en, used)
         frame = frame if len(frame) else _no_rows()
-        _write_sheet(ws, _with_county(frame, lang), list(frame["status"]),
-                     lead=len(COUNTY_COLUMNS))
+        _write_sheet(ws, _with_county(frame, lang), list(frame["status"]), lead=len(COUNTY_COLUMNS))
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
 
 
-def gaps_layer(report: GapReport, townships: gpd.GeoDataFrame, *,
-               units: dict[str, gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
+def gaps_layer(
+    report: GapReport,
+    townships: gpd.GeoDataFrame,
+    *,
+    units: dict[str, gpd.GeoDataFrame] | None = None,
+) -> gpd.GeoDataFrame:
     """The gap rows with geometry, for results.gpkg (English column names, EPSG:4326).
 
     Township rows get the township polygon, area rows the union of the townships, and rows of a
@@ -349,10 +405,13 @@ def gaps_layer(report: GapReport, townships: gpd.GeoDataFrame, *,
         shapes[level] = frame.to_crs(townships.crs).set_index(frame["code"].astype(str)).geometry
     keep = combined[combined["level"].isin([*shapes, "district"])].copy()
     area = townships.geometry.union_all() if len(townships) else None
-    keep["geometry"] = [area if level == "district" else shapes[level].get(str(code))
-                        for level, code in zip(keep["level"], keep["unit_code"], strict=True)]
-    return gpd.GeoDataFrame(keep.reset_index(drop=True), geometry="geometry",
-                            crs=townships.crs or "EPSG:4326")
+    keep["geometry"] = [
+        area if level == "district" else shapes[level].get(str(code))
+        for level, code in zip(keep["level"], keep["unit_code"], strict=True)
+    ]
+    return gpd.GeoDataFrame(
+        keep.reset_index(drop=True), geometry="geometry", crs=townships.crs or "EPSG:4326"
+    )
 
 
 def _format(value: Any, unit: str, lang: str) -> str:
@@ -379,7 +438,16 @@ def summary_rows(report: GapReport, lang: str = "zh") -> list[tuple[str, ...]]:
         counted = isinstance(r.total_units, int | float) and math.isfinite(r.total_units)
         units = f"{r.met_units:.0f}/{r.total_units:.0f}" if counted else ""
         shortfall = "" if r.status != "not_met" else _format(r.shortfall, r.shortfall_unit, lang)
-        rows.append((str(r.target_id), str(r.indicator), str(r.year),
-                     _format(r.value, r.unit, lang), _format(r.target_value, r.unit, lang),
-                     status, shortfall, units))
+        rows.append(
+            (
+                str(r.target_id),
+                str(r.indicator),
+                str(r.year),
+                _format(r.value, r.unit, lang),
+                _format(r.target_value, r.unit, lang),
+                status,
+                shortfall,
+                units,
+            )
+        )
     return rows

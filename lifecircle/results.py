@@ -38,9 +38,14 @@ class NetworkSummary:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for ``run.json``."""
-        return {"nodes": self.nodes, "edges": self.edges, "components": self.components,
-                "main_component_nodes": self.main_component_nodes,
-                "other_components": list(self.other_components), "cache": self.cache}
+        return {
+            "nodes": self.nodes,
+            "edges": self.edges,
+            "components": self.components,
+            "main_component_nodes": self.main_component_nodes,
+            "other_components": list(self.other_components),
+            "cache": self.cache,
+        }
 
 
 @dataclass

@@ -21,8 +21,13 @@ import pandas as pd
 
 from lifecircle.errors import InputError
 
-__all__ = ["clean_code", "detect_encoding", "detect_file_encoding", "parse_numbers",
-           "township_code"]
+__all__ = [
+    "clean_code",
+    "detect_encoding",
+    "detect_file_encoding",
+    "parse_numbers",
+    "township_code",
+]
 
 _BLOCK = 1 << 20
 
@@ -41,7 +46,7 @@ def _decodes(blocks: list[bytes] | object, encoding: str) -> bool:
 
 def _blocks_of(data: bytes) -> list[memoryview]:
     view = memoryview(data)
-    return [view[i:i + _BLOCK] for i in range(0, len(view), _BLOCK)] or [view]
+    return [view[i : i + _BLOCK] for i in range(0, len(view), _BLOCK)] or [view]
 
 
 def _guess(head: bytes, blocks_again) -> str:
@@ -58,8 +63,10 @@ def _guess(head: bytes, blocks_again) -> str:
 
     guess = from_bytes(head).best()
     if guess is None:
-        raise InputError("cannot detect the text encoding (not UTF-8 or GBK): save the file as "
-                         "UTF-8 or set encoding = \"…\" for the layer")
+        raise InputError(
+            "cannot detect the text encoding (not UTF-8 or GBK): save the file as "
+            'UTF-8 or set encoding = "…" for the layer'
+        )
     return guess.encoding
 
 

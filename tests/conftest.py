@@ -30,9 +30,17 @@ SAMPLE_RIVER = data_path("sample", "river.geojson")
 X0, Y0 = 500_000.0, 3_500_000.0
 
 
-def grid_network(rows: int, cols: int, *, spacing_m: float = 100.0, x0: float = X0,
-                 y0: float = Y0, gap_after_col: int | None = None, gap_m: float = 0.0,
-                 bridge_rows: tuple[int, ...] = ()) -> WalkNetwork:
+def grid_network(
+    rows: int,
+    cols: int,
+    *,
+    spacing_m: float = 100.0,
+    x0: float = X0,
+    y0: float = Y0,
+    gap_after_col: int | None = None,
+    gap_m: float = 0.0,
+    bridge_rows: tuple[int, ...] = (),
+) -> WalkNetwork:
     """A ``rows x cols`` street grid; optionally split by a gap (a river) after a column,
     joined across it only at ``bridge_rows``."""
     ii, jj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
@@ -74,8 +82,10 @@ def _session_cache_home(tmp_path_factory):
 def osm_graphs() -> dict[str, nx.MultiDiGraph]:
     """Every real extract under tests/fixtures/osm, loaded once; the smallest one simplified
     (curved edges with ``geometry``), the others unsimplified (faster to load)."""
-    return {path.stem: load_osm(path, simplify=path.stem == "shu_shanghai_baoshan")
-            for path in OSM_FIXTURES}
+    return {
+        path.stem: load_osm(path, simplify=path.stem == "shu_shanghai_baoshan")
+        for path in OSM_FIXTURES
+    }
 
 
 @pytest.fixture(scope="session")

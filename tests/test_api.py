@@ -36,8 +36,9 @@ def grid():
 
 
 def _points(xy: list[tuple[float, float]], index, crs: str = UTM) -> gpd.GeoDataFrame:
-    frame = gpd.GeoDataFrame(geometry=[shapely.Point(X0 + x, Y0 + y) for x, y in xy],
-                             crs=UTM, index=index)
+    frame = gpd.GeoDataFrame(
+        geometry=[shapely.Point(X0 + x, Y0 + y) for x, y in xy], crs=UTM, index=index
+    )
     return frame.to_crs(crs)
 
 
@@ -67,8 +68,9 @@ def test_unreachable_points_are_inf_with_no_facility(grid):
     assert np.isinf(none["distance_m"]).all() and none["facility"].isna().all()
 
 
-@pytest.mark.parametrize(("kwargs", "word"), [({"speed_mps": 0}, "speed_mps"),
-                                              ({"limit_m": -1}, "limit_m")])
+@pytest.mark.parametrize(
+    ("kwargs", "word"), [({"speed_mps": 0}, "speed_mps"), ({"limit_m": -1}, "limit_m")]
+)
 def test_bad_options_are_named(grid, kwargs, word):
     pts = _points([(0, 0)], [0])
     with pytest.raises(InputError, match=word):
@@ -82,8 +84,7 @@ def test_frames_without_crs_are_refused_with_the_fix(grid):
 
 
 def test_service_areas_on_the_facilities_index(grid):
-    facilities = _points([(100, 100), (150, 0), (9000, 9000)], ["mid", "edge", "lost"],
-                         "EPSG:4326")
+    facilities = _points([(100, 100), (150, 0), (9000, 9000)], ["mid", "edge", "lost"], "EPSG:4326")
     small = lc.service_areas(grid, facilities, reach_m=120)
     large = lc.service_areas(grid, facilities, reach_m=250)
     assert small.crs.to_epsg() == 4326 and small.index.equals(facilities.index)
@@ -99,12 +100,17 @@ def test_service_areas_on_the_facilities_index(grid):
 def test_assign_zones_in_any_crs():
     towns = gpd.GeoDataFrame(
         {"code": ["329901001", "329901100"], "kind": ["street", "town"]},
-        geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000)], crs=UTM)
-    villages = gpd.GeoDataFrame({"code": ["329901100201"]},
-                                geometry=[shapely.box(1000, 0, 1500, 500)], crs=UTM)
-    pts = gpd.GeoDataFrame(geometry=[shapely.Point(500, 500), shapely.Point(1200, 200),
-                                     shapely.Point(5000, 5000)], crs=UTM,
-                           index=["a", "b", "c"]).to_crs(3857)
+        geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000)],
+        crs=UTM,
+    )
+    villages = gpd.GeoDataFrame(
+        {"code": ["329901100201"]}, geometry=[shapely.box(1000, 0, 1500, 500)], crs=UTM
+    )
+    pts = gpd.GeoDataFrame(
+        geometry=[shapely.Point(500, 500), shapely.Point(1200, 200), shapely.Point(5000, 5000)],
+        crs=UTM,
+        index=["a", "b", "c"],
+    ).to_crs(3857)
     zones = lc.assign_zones(pts, towns.to_crs(4326), units={"village": villages})
     assert zones.index.equals(pts.index)
     assert zones.to_dict("list") == {
@@ -115,8 +121,11 @@ def test_assign_zones_in_any_crs():
 
 
 def test_walk_model_owns_minutes_and_metres():
-    walk = WalkModel(speed_mps=1.0, thresholds_min=(5.0, 15.0),
-                     by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(15.0, 20.0))})
+    walk = WalkModel(
+        speed_mps=1.0,
+        thresholds_min=(5.0, 15.0),
+        by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(15.0, 20.0))},
+    )
     kinds = np.array(["street", "town", None], dtype=object)
     metres = walk.distance_m([15.0, 15.0, 15.0], kinds)
     assert metres.tolist() == [900.0, 1080.0, 900.0]
@@ -127,13 +136,19 @@ def test_walk_model_owns_minutes_and_metres():
 
 
 def test_layer_keys_are_unique_when_file_names_repeat():
-    specs = [LayerSpec("meal_point", Path("a/points.csv")),
-             LayerSpec("meal_point", Path("b/points.csv")),
-             LayerSpec("elder_care_centre", Path("c/points.csv")),
-             LayerSpec("columbarium", Path("d/other.gpkg"), layer_name="x")]
+    specs = [
+        LayerSpec("meal_point", Path("a/points.csv")),
+        LayerSpec("meal_point", Path("b/points.csv")),
+        LayerSpec("elder_care_centre", Path("c/points.csv")),
+        LayerSpec("columbarium", Path("d/other.gpkg"), layer_name="x"),
+    ]
     keys = unique_layer_keys(specs)
-    assert keys == ["meal_point/points", "meal_point/points#2", "elder_care_centre/points",
-                    "other/x"]
+    assert keys == [
+        "meal_point/points",
+        "meal_point/points#2",
+        "elder_care_centre/points",
+        "other/x",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +162,11 @@ def twin_plan(tmp_path_factory) -> Path:
         (folder / "sample" / sub).mkdir()
         shutil.copy(sample / "meal_points.csv", folder / "sample" / sub / "meal_points.csv")
     text = (folder / "sample" / "plan.toml").read_text(encoding="utf-8")
-    text = text.replace('path = "meal_points.csv"\ncrs = "bd09"',
-                        'path = "east/meal_points.csv"\ncrs = "bd09"\n\n[[layers]]\n'
-                        'category = "meal_point"\npath = "west/meal_points.csv"\ncrs = "bd09"')
+    text = text.replace(
+        'path = "meal_points.csv"\ncrs = "bd09"',
+        'path = "east/meal_points.csv"\ncrs = "bd09"\n\n[[layers]]\n'
+        'category = "meal_point"\npath = "west/meal_points.csv"\ncrs = "bd09"',
+    )
     assert text.count("meal_points.csv") == 2
     (folder / "sample" / "plan.toml").write_text(text, encoding="utf-8")
     return folder / "sample" / "plan.toml"
@@ -202,8 +219,16 @@ def test_cli_runs_through_the_api(monkeypatch, tmp_path):
 
 
 def test_package_exports_the_verbs():
-    for name in ("load_walk_network", "read_register", "nearest_facility_times", "service_areas",
-                 "assign_zones", "evaluate_targets", "site", "run"):
+    for name in (
+        "load_walk_network",
+        "read_register",
+        "nearest_facility_times",
+        "service_areas",
+        "assign_zones",
+        "evaluate_targets",
+        "site",
+        "run",
+    ):
         assert callable(getattr(lc, name)) and name in lc.__all__
     with pytest.raises(AttributeError):
         lc.no_such_verb  # noqa: B018
@@ -223,8 +248,9 @@ def test_doctests_of_the_api():
     assert tried > 20 and failures == 0
 
 
-@pytest.mark.parametrize("module", ["lifecircle.coverage.walk", "lifecircle.geo.network",
-                                    "lifecircle.layers.facilities"])
+@pytest.mark.parametrize(
+    "module", ["lifecircle.coverage.walk", "lifecircle.geo.network", "lifecircle.layers.facilities"]
+)
 def test_doctests_of_the_modules_the_api_stands_on(module):
     import importlib
 
@@ -279,21 +305,30 @@ def test_evaluate_targets_agrees_with_the_pipeline_on_the_sample():
 
     plan = load_plan(SAMPLE_PLAN)
     inputs = load_inputs(plan)
-    coverage, townships, units = _coverage_and_zones(plan, inputs, progress=lambda *a: None,
-                                                     service_areas=False)
+    coverage, townships, units = _coverage_and_zones(
+        plan, inputs, progress=lambda *a: None, service_areas=False
+    )
     expected = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units).rows
     assert inputs.outside_facilities.empty  # else the API would be given them too
     # the API gets the raw layers (no pop sums, no zone columns on the demand) in other CRSs
-    demand = inputs.demand.drop(columns=[c for c in inputs.demand if c.startswith(
-        ("township_code", "kind", "unit_code"))]).to_crs(3857)
+    demand = inputs.demand.drop(
+        columns=[c for c in inputs.demand if c.startswith(("township_code", "kind", "unit_code"))]
+    ).to_crs(3857)
     report = lc.evaluate_targets(
-        list(plan.targets), townships=inputs.townships.to_crs(32650),
-        facilities=inputs.facilities, demand=demand, walk=plan.walk, network=inputs.network,
-        units=inputs.units, year=plan.study.year)
+        list(plan.targets),
+        townships=inputs.townships.to_crs(32650),
+        facilities=inputs.facilities,
+        demand=demand,
+        walk=plan.walk,
+        network=inputs.network,
+        units=inputs.units,
+        year=plan.study.year,
+    )
     columns = ["target_id", "level", "unit_code", "value", "status", "shortfall"]
     got = report.rows[columns].reset_index(drop=True)
-    pd.testing.assert_frame_equal(got, expected[columns].reset_index(drop=True),
-                                  check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        got, expected[columns].reset_index(drop=True), check_exact=False, rtol=1e-9
+    )
     assert {"met", "not_met"} <= set(got["status"])
 
 
@@ -301,17 +336,22 @@ RIVER = grid_network(4, 5, gap_after_col=1, gap_m=300.0, bridge_rows=(0,))
 
 
 @settings(max_examples=40, deadline=None)
-@given(facility_nodes=st.lists(st.integers(0, 19), min_size=1, max_size=4),
-       point_nodes=st.lists(st.integers(0, 19), min_size=1, max_size=8),
-       limit_m=st.one_of(st.none(), st.floats(0, 2000)))
+@given(
+    facility_nodes=st.lists(st.integers(0, 19), min_size=1, max_size=4),
+    point_nodes=st.lists(st.integers(0, 19), min_size=1, max_size=8),
+    limit_m=st.one_of(st.none(), st.floats(0, 2000)),
+)
 def test_nearest_times_equal_shortest_paths_between_nodes(facility_nodes, point_nodes, limit_m):
     from scipy.sparse.csgraph import dijkstra
 
     net = RIVER
 
     def at(nodes, prefix):
-        return gpd.GeoDataFrame(geometry=shapely.points(net.x[nodes], net.y[nodes]), crs=UTM,
-                                index=[f"{prefix}{i}" for i in range(len(nodes))])
+        return gpd.GeoDataFrame(
+            geometry=shapely.points(net.x[nodes], net.y[nodes]),
+            crs=UTM,
+            index=[f"{prefix}{i}" for i in range(len(nodes))],
+        )
 
     facilities, points = at(facility_nodes, "f"), at(point_nodes, "p")
     times = lc.nearest_facility_times(net, facilities, points, limit_m=limit_m)

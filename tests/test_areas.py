@@ -26,10 +26,12 @@ def polygons(net: WalkNetwork, snaps, reach_m: float, off_m: float, **kw):
 
 def test_cut_edges_follows_curved_geometry():
     line = shapely.LineString([(0, 0), (100, 0), (100, 100)])
-    net = WalkNetwork.from_arrays([0.0, 100.0], [0.0, 100.0], [0], [1], edge_geometry=[line],
-                                  edge_length_m=[400.0])  # network length twice the drawing
-    pieces = cut_edges(net, np.array([0, 0, 0]), np.array([0.0, 100.0, 0.0]),
-                       np.array([400.0, 300.0, 0.0]))
+    net = WalkNetwork.from_arrays(
+        [0.0, 100.0], [0.0, 100.0], [0], [1], edge_geometry=[line], edge_length_m=[400.0]
+    )  # network length twice the drawing
+    pieces = cut_edges(
+        net, np.array([0, 0, 0]), np.array([0.0, 100.0, 0.0]), np.array([400.0, 300.0, 0.0])
+    )
     assert pieces[0].equals(line)
     assert pieces[1].equals(shapely.LineString([(50, 0), (100, 0), (100, 50)]))
     assert shapely.get_coordinates(pieces[2]).tolist() == [[0.0, 0.0], [0.0, 0.0]]
@@ -52,19 +54,28 @@ def test_partial_edge_polygon_on_a_line_hand_checked():
 def test_partial_edges_from_both_ends_leave_a_gap():
     # Square block of 100 m sides; a facility at a corner reaches 150 m: the far corner (200 m
     # away both ways) is not reached, both far edges are cut at 50 m from their near ends.
-    net = WalkNetwork.from_arrays([X0, X0 + 100, X0 + 100, X0], [Y0, Y0, Y0 + 100, Y0 + 100],
-                                  [0, 1, 2, 3], [1, 2, 3, 0])
-    reach = nearest_sources(net, snap_points(net, np.array([X0]), np.array([Y0]),
-                                             max_snap_m=1), limit_m=1000)
-    _, edge, start, stop = reached_pieces(net, np.zeros(4, dtype=np.int64), np.arange(4),
-                                          reach.distance_m, 150.0)
+    net = WalkNetwork.from_arrays(
+        [X0, X0 + 100, X0 + 100, X0], [Y0, Y0, Y0 + 100, Y0 + 100], [0, 1, 2, 3], [1, 2, 3, 0]
+    )
+    reach = nearest_sources(
+        net, snap_points(net, np.array([X0]), np.array([Y0]), max_snap_m=1), limit_m=1000
+    )
+    _, edge, start, stop = reached_pieces(
+        net, np.zeros(4, dtype=np.int64), np.arange(4), reach.distance_m, 150.0
+    )
     got = sorted(zip(edge.tolist(), start.tolist(), stop.tolist(), strict=True))
     # Edges: 0 (0-1), 1 (0-3), 2 (1-2), 3 (2-3); node 2 is 200 m away.
     assert got == [(0, 0.0, 100.0), (1, 0.0, 100.0), (2, 0.0, 50.0), (3, 50.0, 100.0)]
 
 
-def covered_by_model(net: WalkNetwork, node_d: np.ndarray, points: np.ndarray, reach_m: float,
-                     off_m: float, step_m: float = 0.5) -> np.ndarray:
+def covered_by_model(
+    net: WalkNetwork,
+    node_d: np.ndarray,
+    points: np.ndarray,
+    reach_m: float,
+    off_m: float,
+    step_m: float = 0.5,
+) -> np.ndarray:
     """Independent check of the model: sample every edge finely; a point is covered when some
     sampled network point q has |pq| <= min(off, R - D(q))."""
     qs, dq = [], []
@@ -92,8 +103,9 @@ def test_polygon_matches_the_model_pointwise(seed):
     reach_m, off_m = float(rng.uniform(150, 400)), 40.0
     poly = polygons(net, fac, reach_m, off_m, simplify_m=0.0)[0]
     node_d = nearest_sources(net, fac, limit_m=1e9).distance_m
-    pts = np.column_stack([rng.uniform(X0 - 60, X0 + 540, 400),
-                           rng.uniform(Y0 - 60, Y0 + 540, 400)])
+    pts = np.column_stack(
+        [rng.uniform(X0 - 60, X0 + 540, 400), rng.uniform(Y0 - 60, Y0 + 540, 400)]
+    )
     expected = covered_by_model(net, node_d, pts, reach_m, off_m)
     inside = shapely.contains_xy(poly, pts[:, 0], pts[:, 1])
     # Points within 2 m of the outline may differ by the buffer's arc approximation.
@@ -105,8 +117,9 @@ def test_polygon_matches_the_model_pointwise(seed):
 def test_faces_method_equals_plain_buffer_union():
     net = grid_network(8, 8, spacing_m=90.0)
     rng = np.random.default_rng(4)
-    fac = snap_points(net, rng.uniform(X0, X0 + 630, 6), rng.uniform(Y0, Y0 + 630, 6),
-                      max_snap_m=100)
+    fac = snap_points(
+        net, rng.uniform(X0, X0 + 630, 6), rng.uniform(Y0, Y0 + 630, 6), max_snap_m=100
+    )
     polys = polygons(net, fac, 400.0, 50.0, simplify_m=0.0)
     matrix = reach_matrix(net, fac, 350.0)
     rows = np.repeat(np.arange(6), np.diff(matrix.indptr))
@@ -148,8 +161,12 @@ def test_service_area_crosses_the_river_only_over_the_bridge():
     # The dissolved area from the one multi-source search obeys the same rule.
     reach = nearest_sources(net, fac, limit_m=900.0)
     whole = service_area_polygons(net, fac, reach.distance_m, 900.0, off_network_m=50.0)
-    assert shapely.difference(shapely.intersection(whole, mid_river),
-                              shapely.buffer(bridge, 50.0 + 1e-6)).area < 1e-6
+    assert (
+        shapely.difference(
+            shapely.intersection(whole, mid_river), shapely.buffer(bridge, 50.0 + 1e-6)
+        ).area
+        < 1e-6
+    )
     assert whole.area == pytest.approx(shapely.union_all(polys).area, rel=1e-3)
 
 
@@ -189,8 +206,9 @@ def test_sample_service_areas_cross_the_river_only_on_bridges(sample_graph):
 def test_parallel_workers_give_the_same_polygons():
     net = grid_network(8, 8, spacing_m=90.0)
     rng = np.random.default_rng(4)
-    fac = snap_points(net, rng.uniform(X0, X0 + 630, 9), rng.uniform(Y0, Y0 + 630, 9),
-                      max_snap_m=100)
+    fac = snap_points(
+        net, rng.uniform(X0, X0 + 630, 9), rng.uniform(Y0, Y0 + 630, 9), max_snap_m=100
+    )
     serial = polygons(net, fac, 400.0, 50.0)
     parallel = polygons(net, fac, 400.0, 50.0, workers=2)
     assert len(parallel) == len(serial)
@@ -209,9 +227,13 @@ def capsule_polygons(lines: np.ndarray, **caps) -> np.ndarray:
 
 def test_straight_capsules_equal_the_geos_buffer():
     rng = np.random.default_rng(7)
-    lines = np.concatenate([shapely.linestrings(rng.uniform(0, 100, (40, 2, 2))),
-                            [shapely.LineString([(5, 5), (5, 5)])],
-                            [shapely.LineString([(0, 0), (30, 40), (60, 0)])]])
+    lines = np.concatenate(
+        [
+            shapely.linestrings(rng.uniform(0, 100, (40, 2, 2))),
+            [shapely.LineString([(5, 5), (5, 5)])],
+            [shapely.LineString([(0, 0), (30, 40), (60, 0)])],
+        ]
+    )
     ours = capsule_polygons(lines)  # straight ones first, the curved one last
     geos = shapely.buffer(lines, 50.0, quad_segs=4)
     assert shapely.is_valid(ours).all()
@@ -234,31 +256,36 @@ def test_square_capsule_ends_with_the_disc_make_the_round_capsule(monkeypatch):
         assert shapely.hausdorff_distance(whole, full[i]) < 0.05
         # A square end has the two corners of its half circle only.
         dropped = int(not start_cap[i]) + int(not end_cap[i])
-        assert shapely.get_num_coordinates(square[i]) == (4 * quad_segs + 3
-                                                          - (2 * quad_segs - 1) * dropped)
+        assert shapely.get_num_coordinates(square[i]) == (
+            4 * quad_segs + 3 - (2 * quad_segs - 1) * dropped
+        )
 
 
-def plain_buffer_reference(net: WalkNetwork, node: int, reach_m: float, off_m: float,
-                           quad_segs: int):
+def plain_buffer_reference(
+    net: WalkNetwork, node: int, reach_m: float, off_m: float, quad_segs: int
+):
     """The service area of a facility standing on ``node``, the slow plain way: distances from
     networkx, every reached piece buffered by GEOS and united (no blocks, no Clipper)."""
     import networkx as nx
 
     graph = nx.MultiGraph()  # parallel ways: networkx takes the shortest
-    graph.add_weighted_edges_from(zip(net.edge_u.tolist(), net.edge_v.tolist(),
-                                      net.edge_length_m.tolist(), strict=True))
+    graph.add_weighted_edges_from(
+        zip(net.edge_u.tolist(), net.edge_v.tolist(), net.edge_length_m.tolist(), strict=True)
+    )
     found = nx.single_source_dijkstra_path_length(graph, node, cutoff=reach_m, weight="weight")
     nodes = np.array(list(found), dtype=np.int64)
     dist = np.array([found[n] for n in nodes.tolist()])
-    _, edge, start, stop = reached_pieces(net, np.zeros(nodes.size, dtype=np.int64), nodes, dist,
-                                          reach_m - off_m)
+    _, edge, start, stop = reached_pieces(
+        net, np.zeros(nodes.size, dtype=np.int64), nodes, dist, reach_m - off_m
+    )
     pieces = np.r_[cut_edges(net, edge, start, stop), [shapely.Point(net.x[node], net.y[node])]]
     return shapely.union_all(shapely.buffer(pieces, off_m, quad_segs=quad_segs))
 
 
 @pytest.mark.parametrize("reach_m", [350.0, 900.0])
-def test_block_method_equals_plain_buffer_on_real_networks(osm_graphs, sample_graph, reach_m,
-                                                          monkeypatch):
+def test_block_method_equals_plain_buffer_on_real_networks(
+    osm_graphs, sample_graph, reach_m, monkeypatch
+):
     """Blocks traced from the network, erosion and Clipper's union give the same area as
     buffering every reached piece with GEOS, on real streets (curved edges, bridges drawn over
     roads, separate pieces) and on the sample district with its river. Arcs are drawn finely
@@ -294,8 +321,9 @@ def test_network_blocks_equal_polygonize_on_real_networks(osm_graphs, sample_gra
         # Only blocks holding an island of other streets (a hole) are left out.
         assert blocks.size == (shapely.get_num_interior_rings(found) == 0).sum(), name
         # Each face's sides are exactly the half-edges naming it.
-        assert np.array_equal(np.bincount(faces.face_of[faces.face_of >= 0],
-                                          minlength=len(faces)), faces.n_sides)
+        assert np.array_equal(
+            np.bincount(faces.face_of[faces.face_of >= 0], minlength=len(faces)), faces.n_sides
+        )
 
 
 def test_dissolved_area_around_an_island_of_streets():
@@ -305,18 +333,20 @@ def test_dissolved_area_around_an_island_of_streets():
     outer = [(0, 0), (600, 0), (600, 600), (0, 600)]
     inner = [(200, 200), (400, 200), (400, 400), (200, 400)]
     xy = np.array([*outer, *inner], dtype=float) + np.array([X0, Y0])
-    net = WalkNetwork.from_arrays(xy[:, 0], xy[:, 1], [0, 1, 2, 3, 4, 5, 6, 7],
-                                  [1, 2, 3, 0, 5, 6, 7, 4])
+    net = WalkNetwork.from_arrays(
+        xy[:, 0], xy[:, 1], [0, 1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 0, 5, 6, 7, 4]
+    )
     assert len(net.faces) == 1  # the island's own block only
     assert net.faces.polygons()[0].area == pytest.approx(200.0 * 200.0)
     fac = snap_points(net, xy[[0, 4], 0], xy[[0, 4], 1], max_snap_m=1)
     reach = nearest_sources(net, fac, limit_m=2000.0)
-    ours = service_area_polygons(net, fac, reach.distance_m, 2000.0, off_network_m=50.0,
-                                 simplify_m=0.0)
-    _, edge, start, stop = reached_pieces(net, np.zeros(8, dtype=np.int64), np.arange(8),
-                                          reach.distance_m, 1950.0)
-    plain = shapely.union_all(shapely.buffer(cut_edges(net, edge, start, stop), 50.0,
-                                             quad_segs=4))
+    ours = service_area_polygons(
+        net, fac, reach.distance_m, 2000.0, off_network_m=50.0, simplify_m=0.0
+    )
+    _, edge, start, stop = reached_pieces(
+        net, np.zeros(8, dtype=np.int64), np.arange(8), reach.distance_m, 1950.0
+    )
+    plain = shapely.union_all(shapely.buffer(cut_edges(net, edge, start, stop), 50.0, quad_segs=4))
     assert shapely.symmetric_difference(ours, plain).area < 1.0
     # The middle of the island's block is farther than 50 m from any street.
     assert not ours.contains(shapely.Point(X0 + 300.0, Y0 + 300.0))
@@ -329,25 +359,30 @@ def test_dissolved_area_in_tiles_equals_buffering_every_piece(monkeypatch):
     tiles): united tile by tile it is still the buffer of every reached piece."""
     net = grid_network(12, 12, spacing_m=100.0, gap_after_col=5, gap_m=150.0, bridge_rows=(3,))
     rng = np.random.default_rng(3)
-    fac = snap_points(net, rng.uniform(X0, X0 + 1200, 5), rng.uniform(Y0, Y0 + 1100, 5),
-                      max_snap_m=100)
+    fac = snap_points(
+        net, rng.uniform(X0, X0 + 1200, 5), rng.uniform(Y0, Y0 + 1100, 5), max_snap_m=100
+    )
     reach = nearest_sources(net, fac, limit_m=700.0)
-    whole = service_area_polygons(net, fac, reach.distance_m, 700.0, off_network_m=50.0,
-                                  simplify_m=0.0)
+    whole = service_area_polygons(
+        net, fac, reach.distance_m, 700.0, off_network_m=50.0, simplify_m=0.0
+    )
     monkeypatch.setattr(areas, "_TILE_M", 230.0)
-    tiled = service_area_polygons(net, fac, reach.distance_m, 700.0, off_network_m=50.0,
-                                  simplify_m=0.0)
+    tiled = service_area_polygons(
+        net, fac, reach.distance_m, 700.0, off_network_m=50.0, simplify_m=0.0
+    )
     nodes = np.flatnonzero(reach.distance_m <= 650.0)
-    _, edge, start, stop = reached_pieces(net, np.zeros(nodes.size, dtype=np.int64), nodes,
-                                          reach.distance_m[nodes], 650.0)
+    _, edge, start, stop = reached_pieces(
+        net, np.zeros(nodes.size, dtype=np.int64), nodes, reach.distance_m[nodes], 650.0
+    )
     ok = np.flatnonzero(fac.ok)
-    _, own = areas._own_edge_and_connector(net, fac, np.zeros(ok.size, dtype=np.int64), ok,
-                                           650.0)
-    plain = shapely.union_all(shapely.buffer(np.r_[cut_edges(net, edge, start, stop), own],
-                                             50.0, quad_segs=4))
+    _, own = areas._own_edge_and_connector(net, fac, np.zeros(ok.size, dtype=np.int64), ok, 650.0)
+    plain = shapely.union_all(
+        shapely.buffer(np.r_[cut_edges(net, edge, start, stop), own], 50.0, quad_segs=4)
+    )
     assert whole.area > 300_000 and tiled.is_valid
     assert shapely.symmetric_difference(tiled, plain).area < 1.0
     assert shapely.symmetric_difference(tiled, whole).area < 1.0
-    in_workers = service_area_polygons(net, fac, reach.distance_m, 700.0, off_network_m=50.0,
-                                       simplify_m=0.0, workers=2)
+    in_workers = service_area_polygons(
+        net, fac, reach.distance_m, 700.0, off_network_m=50.0, simplify_m=0.0, workers=2
+    )
     assert shapely.symmetric_difference(in_workers, tiled).area < 1e-6

@@ -38,7 +38,7 @@ def province(tmp_path_factory) -> Path:
     plans = [_county(root, f"c{i}", name) for i, name in enumerate(COUNTIES)]
     # The third county's network is broken: it must fail alone.
     (plans[2].parent / "network.osm.bz2").write_bytes(b"not a network")
-    lines = ['[province]', 'name = "示范省"', '']
+    lines = ["[province]", 'name = "示范省"', ""]
     lines += [f'[[counties]]\nplan = "{p.relative_to(root).as_posix()}"\n' for p in plans]
     (root / "province.toml").write_text("\n".join(lines), encoding="utf-8")
     return root / "province.toml"
@@ -82,8 +82,9 @@ def test_province_outputs_have_every_county_and_township(first_run):
         own = pd.read_csv(out / "counties" / name / "gaps.csv", dtype=str, encoding="utf-8-sig")
         mine = table[table["县（市、区）"] == name].drop(columns=["县级代码", "县（市、区）"])
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), own)
-    sheets = pd.read_excel(out / "province_gaps.xlsx", sheet_name=None, dtype=str,
-                           engine="openpyxl")
+    sheets = pd.read_excel(
+        out / "province_gaps.xlsx", sheet_name=None, dtype=str, engine="openpyxl"
+    )
     county_sheet, township_sheet = sheets.values()
     assert set(county_sheet["县（市、区）"]) == {"甲县", "乙县"}
     assert (township_sheet["层级"] == "乡镇（街道）").all()
@@ -93,19 +94,23 @@ def test_province_outputs_have_every_county_and_township(first_run):
 
 
 def test_rerun_skips_unchanged_counties_and_retry_failed_runs_only_the_failed(
-        first_run, province, client):
+    first_run, province, client
+):
     _, out = first_run
     stamp = (out / "counties" / "甲县" / "gaps.csv").stat().st_mtime_ns
     again = run_batch(load_province(province), out, client=client, siting=False)
     assert [o.status for o in again.outcomes] == ["skipped", "skipped", "failed"]
     assert (out / "counties" / "甲县" / "gaps.csv").stat().st_mtime_ns == stamp
     # Fix the broken county and change a finished one: --retry-failed runs only the failed one.
-    shutil.copy(data_path("sample", "network.osm.bz2"),
-                province.parent / "c2" / "sample" / "network.osm.bz2")
+    shutil.copy(
+        data_path("sample", "network.osm.bz2"),
+        province.parent / "c2" / "sample" / "network.osm.bz2",
+    )
     plan = province.parent / "c1" / "sample" / "plan.toml"
     plan.write_text(plan.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    retried = run_batch(load_province(province), out, client=client, siting=False,
-                        retry_failed=True)
+    retried = run_batch(
+        load_province(province), out, client=client, siting=False, retry_failed=True
+    )
     assert [o.status for o in retried.outcomes] == ["skipped", "skipped", "done"]
     # A plain rerun now picks up the changed county only.
     rerun = run_batch(load_province(province), out, client=client, siting=False)
@@ -118,14 +123,18 @@ def test_dask_results_equal_serial_results(first_run, province, tmp_path):
     serial = run_batch(load_province(province), serial_out, client=None, siting=False)
     assert serial.engine == "serial"
     for name in ("甲县",):
-        assert ((serial_out / "counties" / name / "gaps.csv").read_bytes()
-                == (out / "counties" / name / "gaps.csv").read_bytes())
+        assert (serial_out / "counties" / name / "gaps.csv").read_bytes() == (
+            out / "counties" / name / "gaps.csv"
+        ).read_bytes()
 
 
 def test_shared_settings_fill_in_and_targets_add_up():
     county = {"walk": {"speed_mps": 1.2}, "targets": [{"preset": "a"}], "study": {"name": "x"}}
-    shared = {"walk": {"speed_mps": 1.0, "thresholds_min": [15]}, "targets": [{"preset": "b"}],
-              "maps": {"basemap": "none"}}
+    shared = {
+        "walk": {"speed_mps": 1.0, "thresholds_min": [15]},
+        "targets": [{"preset": "b"}],
+        "maps": {"basemap": "none"},
+    }
     merged = merge_shared(county, shared)
     assert merged["walk"] == {"speed_mps": 1.2, "thresholds_min": [15]}
     assert merged["targets"] == [{"preset": "b"}, {"preset": "a"}]
@@ -133,13 +142,16 @@ def test_shared_settings_fill_in_and_targets_add_up():
     assert county["targets"] == [{"preset": "a"}]  # inputs untouched
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[province]\nname = 'x'\n", "list the county plans"),
-    ("[[counties]]\nplan = 'missing/plan.toml'\n", "does not exist"),
-    ("[[counties]]\nplan = 'a'\nfolder = 'b'\n", "exactly one of"),
-    ("[provinse]\nname = 'x'\n", "unknown section"),
-    ("[province\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[province]\nname = 'x'\n", "list the county plans"),
+        ("[[counties]]\nplan = 'missing/plan.toml'\n", "does not exist"),
+        ("[[counties]]\nplan = 'a'\nfolder = 'b'\n", "exactly one of"),
+        ("[provinse]\nname = 'x'\n", "unknown section"),
+        ("[province\n", "not valid TOML"),
+    ],
+)
 def test_bad_province_plans_name_the_fix(tmp_path, text, message):
     path = tmp_path / "province.toml"
     path.write_text(text, encoding="utf-8")
@@ -152,8 +164,9 @@ def test_cli_batch_serial_reports_a_failed_county_without_traceback(tmp_path):
     county.mkdir(parents=True)
     (county / "plan.toml").write_text('[study]\nname = "坏县"\n', encoding="utf-8")
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, ["batch", str(tmp_path / "counties"), "--workers", "0",
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["batch", str(tmp_path / "counties"), "--workers", "0", "--out", str(out)]
+    )
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert "坏县" in result.output and "失败" in result.output
@@ -169,9 +182,17 @@ def test_province_map_draws_the_finished_counties_offline_and_links_to_them(firs
     _, out = first_run
     external, errors = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         page.on("pageerror", lambda e: errors.append(str(e)))
 

@@ -23,8 +23,15 @@ from lifecircle.maps import briefing, static
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 A4_PT = (595.3, 841.9)
 
 
@@ -122,15 +129,16 @@ def test_summary_comes_first_with_the_key_figures(demo):
     result, _, page = demo
     summary_at = page.index('<section class="summary">')
     assert summary_at < page.index('class="township"') and summary_at < page.index('id="targets"')
-    summary = page[summary_at:page.index("</section>", summary_at)]
+    summary = page[summary_at : page.index("</section>", summary_at)]
     counts = result.gap_summary["status"].value_counts()
     assert f"{counts['met']}/{len(result.gap_summary)} 项达标" in summary
     assert f"未达标目标（{counts['not_met']} 项）" in summary
     # seniors beyond the meal circle's walk (streets 15 min, towns 20), from the run's cells
     cells = result.walk_uncovered
-    story = ((cells["category"] == "meal_point")
-             & (((cells["kind"] == "street") & (cells["threshold_min"] == 15))
-                | ((cells["kind"] == "town") & (cells["threshold_min"] == 20))))
+    story = (cells["category"] == "meal_point") & (
+        ((cells["kind"] == "street") & (cells["threshold_min"] == 15))
+        | ((cells["kind"] == "town") & (cells["threshold_min"] == 20))
+    )
     assert f"<b>{cells.loc[story, 'pop60'].sum():.0f}</b>" in summary
     sites = result.proposed_sites
     assert f"{len(sites)} 处建议新增站点" in summary
@@ -196,11 +204,19 @@ def test_printed_summary_first_one_page_per_township_none_nearly_empty(printed, 
 def test_briefing_in_english_with_pictures_from_the_fixture():
     result = make_result(lang="en")
     pictures = static.write_static_maps(result, None, lang="en", dpi=30)
-    page = briefing.render_briefing(result, lang="en",
-                                    pictures={k: p.screen_png for k, p in pictures.items()},
-                                    links={"overview": "overview.html"})
-    for text in ("Summary", "Townships furthest behind", "Data sources", "Plan documents cited",
-                 'counter(page) " of " counter(pages)'):
+    page = briefing.render_briefing(
+        result,
+        lang="en",
+        pictures={k: p.screen_png for k, p in pictures.items()},
+        links={"overview": "overview.html"},
+    )
+    for text in (
+        "Summary",
+        "Townships furthest behind",
+        "Data sources",
+        "Plan documents cited",
+        'counter(page) " of " counter(pages)',
+    ):
         assert text in page
     for zh in ("摘要", "数据来源", "页"):
         assert zh not in page
@@ -214,8 +230,10 @@ def test_township_picture_leaves_room_for_its_table():
     one = rows[rows["unit_code"] == "310117001"]
     assert briefing._picture_height_mm(one.iloc[0:0], "zh") == 125  # no table: the largest
     table = pd.concat([one] * 12)  # 24 rows
-    short, longer = (briefing._picture_height_mm(table, "zh"),
-                     briefing._picture_height_mm(pd.concat([one] * 30), "zh"))
+    short, longer = (
+        briefing._picture_height_mm(table, "zh"),
+        briefing._picture_height_mm(pd.concat([one] * 30), "zh"),
+    )
     assert 55 < short < 125 and longer == 55  # a long table: the smallest picture
     wordy = table.assign(note_en="a long English note that wraps over several lines " * 2)
     assert briefing._picture_height_mm(wordy, "en") < short

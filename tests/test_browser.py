@@ -21,20 +21,31 @@ from lifecircle.maps import briefing, palette, webmap
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 # A 1x1 transparent PNG served for every tile request of the online maps.
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB"
-                       "0C8AAAAASUVORK5CYII=")
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
 
 
 @pytest.fixture(scope="module")
 def chromium():
     """One Chromium for the module (Playwright's sync API runs one instance at a time)."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) "
-                    "— the browser tests must run, they are never skipped")
+        pytest.fail(
+            f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) "
+            "— the browser tests must run, they are never skipped"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -146,11 +157,13 @@ def town_fills(page) -> list[str]:
     return page.locator(".leaflet-overlay-pane svg path").evaluate_all(
         "ps => ps.filter(p => p.getAttribute('stroke') === '#555' || "
         "p.getAttribute('stroke') === '#000').map(p => p.getAttribute('fill'))"
-        ".map(f => f.startsWith('url(#lc-hatch') ? 'hatch' : f)")
+        ".map(f => f.startsWith('url(#lc-hatch') ? 'hatch' : f)"
+    )
 
 
-def test_overview_offline_loads_without_any_request_and_follows_the_target(browser, result,
-                                                                           overview_offline):
+def test_overview_offline_loads_without_any_request_and_follows_the_target(
+    browser, result, overview_offline
+):
     assert overview_offline.stat().st_size < 3 * 1024 * 1024
     loaded = open_page(browser, overview_offline)
     page = loaded.page
@@ -226,7 +239,8 @@ def test_register_script_runs_nothing_and_shows_as_text(browser, overview_offlin
     assert BACKTICK_NAME in second.inner_text(timeout=5000)
     # the township whose name carries an <img onerror>: its tooltip shows the text
     page.locator(".leaflet-overlay-pane svg path[stroke='#555']").nth(2).hover(
-        position={"x": 30, "y": 30})
+        position={"x": 30, "y": 30}
+    )
     tip = page.locator(".leaflet-tooltip", has_text="onerror").first
     tip.wait_for()
     assert XSS_TOWNSHIP in tip.inner_text()
@@ -277,8 +291,7 @@ def test_briefing_loads_and_prints(browser, result, tmp_path):
     from lifecircle.maps import static
 
     pictures = static.write_static_maps(result, None, dpi=40)
-    html = briefing.render_briefing(result, pictures={k: p.screen_png for k, p in
-                                                      pictures.items()})
+    html = briefing.render_briefing(result, pictures={k: p.screen_png for k, p in pictures.items()})
     assert len(html.encode()) < 2 * 1024 * 1024
     loaded = open_page(browser, write(tmp_path, "briefing.html", html))
     page = loaded.page
@@ -311,14 +324,17 @@ def _marker_latlngs(page, map_name: str) -> dict[str, list[float]]:
         """name => { const out = {}; const map = window[name];
              map.eachLayer(l => { if (l instanceof L.Marker && l.options.title) {
                const ll = l.getLatLng(); out[l.options.title] = [ll.lat, ll.lng]; } });
-             return out; }""", map_name)
+             return out; }""",
+        map_name,
+    )
 
 
 @pytest.mark.parametrize("basemap", ["osm", "amap"])
 def test_drawn_positions_follow_the_basemap_system(browser, result, tmp_path, basemap):
     m = webmap.overview_map(result, basemap=basemap)
-    loaded = open_page(browser, write(tmp_path, f"{basemap}.html", webmap.render_html(m)),
-                       serve_online=True)
+    loaded = open_page(
+        browser, write(tmp_path, f"{basemap}.html", webmap.render_html(m)), serve_online=True
+    )
     page = loaded.page
     assert loaded.errors == [] and loaded.dialogs == []
     host = "autonavi.com" if basemap == "amap" else "tile.openstreetmap.org"
@@ -326,8 +342,7 @@ def test_drawn_positions_follow_the_basemap_system(browser, result, tmp_path, ba
     drawn = _marker_latlngs(page, m.get_name())
     pick_target(page, 1)  # the second target's pins too: every facility of both categories
     drawn.update(_marker_latlngs(page, m.get_name()))
-    fac = result.facilities[result.facilities["category"].isin(["elder_care_centre",
-                                                                "meal_point"])]
+    fac = result.facilities[result.facilities["category"].isin(["elder_care_centre", "meal_point"])]
     lon, lat = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
     if basemap == "amap":
         lon, lat = wgs84_to_gcj02(lon, lat)
@@ -340,12 +355,14 @@ def test_drawn_positions_follow_the_basemap_system(browser, result, tmp_path, ba
 
 def _tile_range(lon0: float, lat0: float, lon1: float, lat1: float, z: int):
     """Slippy-map tile indices covering a box (the OSM tile formula)."""
+
     def tile(lon: float, lat: float) -> tuple[int, int]:
         n = 2**z
         x = int((lon + 180.0) / 360.0 * n)
         rad = np.radians(lat)
         y = int((1.0 - np.arcsinh(np.tan(rad)) / np.pi) / 2.0 * n)
         return x, y
+
     (x0, y0), (x1, y1) = tile(lon0, lat1), tile(lon1, lat0)
     return range(x0, x1 + 1), range(y0, y1 + 1)
 
@@ -358,14 +375,16 @@ def test_offline_map_with_a_local_tile_folder(browser, result, tmp_path):
             (tiles / str(z) / str(x)).mkdir(parents=True)
             for y in ys:
                 (tiles / str(z) / str(x) / f"{y}.png").write_bytes(PNG)
-    html = webmap.render_html(webmap.overview_map(
-        result, offline=True, tiles_url=str(tiles) + "/{z}/{x}/{y}.png"))
+    html = webmap.render_html(
+        webmap.overview_map(result, offline=True, tiles_url=str(tiles) + "/{z}/{x}/{y}.png")
+    )
     loaded = open_page(browser, write(tmp_path, "local_tiles.html", html))
     page = loaded.page
     page.locator(".leaflet-tile-loaded").first.wait_for()
     assert page.locator(".leaflet-tile-loaded").count() > 4
     assert page.locator(".leaflet-tile").evaluate_all(
-        "ts => ts.every(t => t.src.startsWith('file://'))")
+        "ts => ts.every(t => t.src.startsWith('file://'))"
+    )
     assert loaded.external == [] and loaded.errors == []
     page.close()
 
@@ -404,8 +423,12 @@ def demo_run(tmp_path_factory):
 def open_sized(chromium, path: Path, viewport: str, *, serve_tiles: bool) -> Loaded:
     """``path`` in a fresh context of that viewport (phones: touch, device scale 3)."""
     phone = viewport == "phone"
-    context = chromium.new_context(viewport=VIEWPORTS[viewport], is_mobile=phone,
-                                   has_touch=phone, device_scale_factor=3 if phone else 1)
+    context = chromium.new_context(
+        viewport=VIEWPORTS[viewport],
+        is_mobile=phone,
+        has_touch=phone,
+        device_scale_factor=3 if phone else 1,
+    )
     loaded = open_page(context, path, serve_online=serve_tiles)
     loaded.page.wait_for_timeout(150)
     return loaded
@@ -428,7 +451,8 @@ def drawn_share(page) -> dict[str, float]:
           r = Math.min(r, map.right); b = Math.min(b, map.bottom);
           const w = Math.max(0, r - l) / map.width, h = Math.max(0, b - t) / map.height;
           return {w: w, h: h, area: w * h, n: paths.length};
-        }""")
+        }"""
+    )
 
 
 def demo_pages(out: Path) -> list[Path]:
@@ -445,8 +469,9 @@ def test_demo_pages_request_only_tiles_and_show_their_area(chromium, demo_run, v
         page = loaded.page
         # the only requests are the OpenStreetMap tiles (answered blank here); nothing else
         assert loaded.external == [], (path.name, loaded.external)
-        assert loaded.tiles and all(u.startswith("https://tile.openstreetmap.org/")
-                                    for u in loaded.tiles)
+        assert loaded.tiles and all(
+            u.startswith("https://tile.openstreetmap.org/") for u in loaded.tiles
+        )
         assert loaded.errors == [] and loaded.dialogs == [], (path.name, loaded.errors)
         share = drawn_share(page)
         # the map opens on its area: the townships span most of the map one way or the other
@@ -461,10 +486,13 @@ def test_demo_pages_request_only_tiles_and_show_their_area(chromium, demo_run, v
 def test_demo_pages_without_basemap_make_no_request(chromium, demo_run, tmp_path, viewport):
     result, _ = demo_run
     code = str(result.townships["code"].iloc[0])
-    for name, m in (("overview.html", webmap.overview_map(result, basemap="none")),
-                    ("township.html", webmap.township_map(result, code, basemap="none"))):
-        loaded = open_sized(chromium, write(tmp_path, name, webmap.render_html(m)), viewport,
-                            serve_tiles=False)
+    for name, m in (
+        ("overview.html", webmap.overview_map(result, basemap="none")),
+        ("township.html", webmap.township_map(result, code, basemap="none")),
+    ):
+        loaded = open_sized(
+            chromium, write(tmp_path, name, webmap.render_html(m)), viewport, serve_tiles=False
+        )
         assert loaded.external == [] and loaded.errors == [], (name, loaded.external)
         assert drawn_share(loaded.page)["area"] > 0.3
         loaded.page.context.close()
@@ -490,8 +518,9 @@ def test_demo_status_table_click_zooms_to_the_township(chromium, demo_run, viewp
     assert zoom_after > zoom_before
     # the township now fills the map: its box holds the map's centre, and the row is marked
     town = result.townships[result.townships["code"] == code].geometry.iloc[0]
-    centre = page.evaluate(f"() => {{ const c = window['{name}'].getCenter(); "
-                           "return [c.lng, c.lat]; }")
+    centre = page.evaluate(
+        f"() => {{ const c = window['{name}'].getCenter(); return [c.lng, c.lat]; }}"
+    )
     west, south, east, north = town.bounds
     assert west < centre[0] < east and south < centre[1] < north
     assert "lc-picked" in (row.get_attribute("class") or "")

@@ -26,8 +26,18 @@ def network_file(tmp_path):
 def assert_same_network(a, b) -> None:
     na, nb = a.network, b.network
     assert na.crs == nb.crs
-    for name in ("node_ids", "x", "y", "indptr", "indices", "weights_m", "edge_u", "edge_v",
-                 "edge_length_m", "component"):
+    for name in (
+        "node_ids",
+        "x",
+        "y",
+        "indptr",
+        "indices",
+        "weights_m",
+        "edge_u",
+        "edge_v",
+        "edge_length_m",
+        "component",
+    ):
         np.testing.assert_array_equal(getattr(na, name), getattr(nb, name), err_msg=name)
     assert shapely.equals_exact(na.edge_geometry, nb.edge_geometry, tolerance=0).all()
     assert na.edge_name is not None and (na.edge_name != "").any()  # the sample's street names
@@ -52,8 +62,10 @@ def test_second_load_hits_and_equals_the_parse(network_file, tmp_path):
     assert_same_network(load_walk_network(spec, use_cache=False), second)
     # nothing half-written is left beside the cache files (arrays and the ways table)
     stem = first.cache_path.name.removesuffix(".npz")
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f"{stem}.npz",
-                                                                       f"{stem}.ways.parquet"]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        f"{stem}.npz",
+        f"{stem}.ways.parquet",
+    ]
     assert first.ways.equals(second.ways) and len(first.ways) > 0
 
 
@@ -73,8 +85,10 @@ def test_changed_input_misses(network_file, tmp_path):
 def test_changed_settings_miss_and_cache_dir_does_not(network_file, tmp_path):
     spec = NetworkSpec(path=network_file, cache_dir=tmp_path / "cache")
     path = network_cache_path(spec)
-    assert network_cache_path(dataclasses.replace(spec, cache_dir=tmp_path / "other")).name \
+    assert (
+        network_cache_path(dataclasses.replace(spec, cache_dir=tmp_path / "other")).name
         == path.name
+    )
     clipped = dataclasses.replace(spec, bbox=(119.9, 32.43, 119.95, 32.48))
     assert network_cache_path(clipped) != path
 
@@ -87,8 +101,7 @@ def test_changed_settings_miss_and_cache_dir_does_not(network_file, tmp_path):
         later: str = "a"
 
     a = network_cache_path(LaterSpec(path=network_file, cache_dir=tmp_path / "cache"))
-    b = network_cache_path(LaterSpec(path=network_file, cache_dir=tmp_path / "cache",
-                                     later="b"))
+    b = network_cache_path(LaterSpec(path=network_file, cache_dir=tmp_path / "cache", later="b"))
     assert len({a, b, path, osmnx}) == 4
 
 
@@ -111,8 +124,9 @@ def test_unreadable_cache_falls_back_to_parsing(network_file, tmp_path, caplog, 
     elif damage == "truncated":
         good.cache_path.write_bytes(raw[: len(raw) // 2])
     elif damage == "no_ways":
-        good.cache_path.with_name(good.cache_path.name.removesuffix(".npz")
-                                  + ".ways.parquet").unlink()
+        good.cache_path.with_name(
+            good.cache_path.name.removesuffix(".npz") + ".ways.parquet"
+        ).unlink()
     else:
         with np.load(good.cache_path) as data:
             arrays = {k: data[k] for k in data.files if k != "face_ring_xy"}

@@ -16,8 +16,9 @@ from lifecircle.geo import crs
 
 def _metres(lon1, lat1, lon2, lat2):
     geod = pyproj.Geod(ellps="WGS84")
-    _, _, dist = geod.inv(np.atleast_1d(lon1), np.atleast_1d(lat1), np.atleast_1d(lon2),
-                          np.atleast_1d(lat2))
+    _, _, dist = geod.inv(
+        np.atleast_1d(lon1), np.atleast_1d(lat1), np.atleast_1d(lon2), np.atleast_1d(lat2)
+    )
     return np.asarray(dist)
 
 
@@ -133,9 +134,17 @@ def test_projected_input_matches_pyproj():
     assert math.isclose(float(lat), expected[1], abs_tol=1e-9)
 
 
-@pytest.mark.parametrize(("given", "expected"), [("GCJ-02", "gcj02"), ("高德", "gcj02"),
-                                                 ("百度", "bd09"), ("bd09ll", "bd09"),
-                                                 ("WGS 84", "wgs84"), ("epsg:32650", "EPSG:32650")])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("GCJ-02", "gcj02"),
+        ("高德", "gcj02"),
+        ("百度", "bd09"),
+        ("bd09ll", "bd09"),
+        ("WGS 84", "wgs84"),
+        ("epsg:32650", "EPSG:32650"),
+    ],
+)
 def test_normalise_system(given, expected):
     assert crs.normalise_system(given) == expected
 

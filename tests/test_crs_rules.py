@@ -16,8 +16,9 @@ from lifecircle.layers.facilities import detect_coordinate_system, layer_system_
 def grid():
     """Street nodes every 40 m around (119.92, 32.46), and 40 facilities near nodes (WGS-84)."""
     to_lonlat = pyproj.Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True)
-    x0, y0 = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32650",
-                                         always_xy=True).transform(119.92, 32.46)
+    x0, y0 = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True).transform(
+        119.92, 32.46
+    )
     gx, gy = np.meshgrid(np.arange(-2000, 2001, 40.0), np.arange(-2000, 2001, 40.0))
     lon, lat = (np.asarray(c) for c in to_lonlat.transform(x0 + gx.ravel(), y0 + gy.ravel()))
     rng = np.random.default_rng(5)
@@ -52,8 +53,9 @@ def test_declared_system_contradicted_fails_unless_crs_check_is_false(grid):
     raw = crs.from_wgs84(*true, "gcj02")  # Amap coordinates declared as WGS-84
     system, notice, error = layer_system_issue(*raw, "wgs84", *nodes, layer_name="x.csv")
     assert system is None and 'crs = "gcj02"' in error and "crs_check = false" in error
-    system, notice, error = layer_system_issue(*raw, "wgs84", *nodes, layer_name="x.csv",
-                                               crs_check=False)
+    system, notice, error = layer_system_issue(
+        *raw, "wgs84", *nodes, layer_name="x.csv", crs_check=False
+    )
     assert (system, error) == ("wgs84", None) and "crs_check = false" in notice
     # a declaration the points agree with passes silently
     assert layer_system_issue(*true, "wgs84", *nodes, layer_name="x.csv") == ("wgs84", None, None)

@@ -38,8 +38,14 @@ def _metres(lon1, lat1, lon2, lat2):
     return pyproj.Geod(ellps="WGS84").inv(lon1, lat1, lon2, lat2)[2]
 
 
-def _csv(tmp_path: Path, rows: list[str], *, name: str = "养老服务设施.csv",
-         encoding: str = "utf-8", header: str = HEADER) -> Path:
+def _csv(
+    tmp_path: Path,
+    rows: list[str],
+    *,
+    name: str = "养老服务设施.csv",
+    encoding: str = "utf-8",
+    header: str = HEADER,
+) -> Path:
     path = tmp_path / name
     path.write_bytes(("\n".join([header, *rows]) + "\n").encode(encoding))
     return path
@@ -56,6 +62,7 @@ def _read(path: Path, category: str = "elder_care_centre", **kwargs):
 
 
 # ------------------------------------------------------------------ file kinds
+
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
 def test_csv_in_any_encoding_gives_the_contract_frame(tmp_path, encoding):
@@ -118,11 +125,18 @@ def test_xlsx_with_title_row_uses_excel_row_numbers(tmp_path):
 
 def _points_frame(crs_name="EPSG:4326"):
     frame = gpd.GeoDataFrame(
-        {"name": ["甲骨灰堂", "乙公墓", "丙立体式骨灰安放设施"],
-         "type": ["骨灰堂", "公益性公墓", ""], "township": ["白鹭镇", "稻香镇", "青山镇"]},
-        geometry=[shapely.Point(119.91, 32.46), shapely.Point(119.92, 32.47),
-                  shapely.Polygon([(119.93, 32.48), (119.931, 32.48), (119.931, 32.481)])],
-        crs="EPSG:4326")
+        {
+            "name": ["甲骨灰堂", "乙公墓", "丙立体式骨灰安放设施"],
+            "type": ["骨灰堂", "公益性公墓", ""],
+            "township": ["白鹭镇", "稻香镇", "青山镇"],
+        },
+        geometry=[
+            shapely.Point(119.91, 32.46),
+            shapely.Point(119.92, 32.47),
+            shapely.Polygon([(119.93, 32.48), (119.931, 32.48), (119.931, 32.481)]),
+        ],
+        crs="EPSG:4326",
+    )
     return frame.to_crs(crs_name)
 
 
@@ -150,8 +164,9 @@ def test_geopackage_layer_in_a_projected_crs_is_reprojected(tmp_path):
 def test_geojson_in_gcj02_labelled_wgs84_is_converted(tmp_path):
     lon_g, lat_g = crs.wgs84_to_gcj02(119.91, 32.46)
     path = tmp_path / "a.geojson"
-    gpd.GeoDataFrame({"名称": ["甲"]}, geometry=[shapely.Point(float(lon_g), float(lat_g))],
-                     crs="EPSG:4326").to_file(path, driver="GeoJSON")
+    gpd.GeoDataFrame(
+        {"名称": ["甲"]}, geometry=[shapely.Point(float(lon_g), float(lat_g))], crs="EPSG:4326"
+    ).to_file(path, driver="GeoJSON")
     frame, _ = _read(path, crs="gcj02")
     assert _metres(frame.geometry.x[0], frame.geometry.y[0], 119.91, 32.46) < 0.01
 
@@ -159,10 +174,11 @@ def test_geojson_in_gcj02_labelled_wgs84_is_converted(tmp_path):
 @pytest.mark.parametrize("keep_cpg", [True, False])
 def test_gbk_shapefile_with_or_without_cpg(tmp_path, keep_cpg):
     path = tmp_path / "社工站.shp"
-    gdf = gpd.GeoDataFrame({"站点名称": ["青石街道社工站", "荷塘村社工室"],
-                            "所属街道": ["青石街道", "稻香镇"]},
-                           geometry=[shapely.Point(119.91, 32.46), shapely.Point(119.92, 32.47)],
-                           crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        {"站点名称": ["青石街道社工站", "荷塘村社工室"], "所属街道": ["青石街道", "稻香镇"]},
+        geometry=[shapely.Point(119.91, 32.46), shapely.Point(119.92, 32.47)],
+        crs="EPSG:4326",
+    )
     gdf.to_file(path, encoding="gbk")
     raw = path.with_suffix(".dbf").read_bytes()
     assert "青石街道社工站".encode("gbk") in raw  # really GBK on disk
@@ -183,23 +199,24 @@ def test_gbk_shapefile_with_or_without_cpg(tmp_path, keep_cpg):
 
 # ------------------------------------------------------------------ bad rows
 
+
 def test_every_bad_row_is_reported_with_its_line_number(tmp_path):
     rows = [
-        *GOOD_ROWS,                                                       # lines 2, 3
-        ",日间照料中心,,119.95,32.47,,,,,,",                                # 4 empty name
-        "甲站,,,,,,,,,,",                                   # 5 no coords, no township
-        "乙站,,,,,,,东湖街道,,,",                            # 6 kept: township given
-        "丙站,,,119.95,,,,,,,",                                              # 7 latitude missing
-        "丁站,,,abc,32.47,,,,,,",                                            # 8 not a number
-        "戊站,,,32.47,121.4,,,,,,",                                          # 9 swapped
-        "己站,,,119.95,132.47,,,,,,",                                        # 10 latitude > 90
-        "庚站,,,2.35,48.85,,,,,,",                                           # 11 Paris
-        "辛站,,,119.96,32.48,约50,,,,,",                                     # 12 beds not a number
-        "青石综合养老服务中心,,,119.91003,32.46003,,,,,,",                    # 13 duplicate of 2
-        "柳岸日间照料中心,,,119.9410,32.4700,,,,,,",                          # 14 same name, 94 m
-        "壬站,,,119.97,32.49,,,,未知,,",                                     # 15 opened not a year
-        "癸站,,,119.97,32.49,-5,,,,,",                                       # 16 negative beds
-        "乙站,,,,,,,东湖街道,,,",                                            # 17 duplicate of 6
+        *GOOD_ROWS,  # lines 2, 3
+        ",日间照料中心,,119.95,32.47,,,,,,",  # 4 empty name
+        "甲站,,,,,,,,,,",  # 5 no coords, no township
+        "乙站,,,,,,,东湖街道,,,",  # 6 kept: township given
+        "丙站,,,119.95,,,,,,,",  # 7 latitude missing
+        "丁站,,,abc,32.47,,,,,,",  # 8 not a number
+        "戊站,,,32.47,121.4,,,,,,",  # 9 swapped
+        "己站,,,119.95,132.47,,,,,,",  # 10 latitude > 90
+        "庚站,,,2.35,48.85,,,,,,",  # 11 Paris
+        "辛站,,,119.96,32.48,约50,,,,,",  # 12 beds not a number
+        "青石综合养老服务中心,,,119.91003,32.46003,,,,,,",  # 13 duplicate of 2
+        "柳岸日间照料中心,,,119.9410,32.4700,,,,,,",  # 14 same name, 94 m
+        "壬站,,,119.97,32.49,,,,未知,,",  # 15 opened not a year
+        "癸站,,,119.97,32.49,-5,,,,,",  # 16 negative beds
+        "乙站,,,,,,,东湖街道,,,",  # 17 duplicate of 6
     ]
     frame, rejects, warnings = _read_all(_csv(tmp_path, rows, name="养老服务设施.csv"))
     by_row = dict(zip(rejects["row"], rejects["reason"], strict=True))
@@ -245,14 +262,17 @@ def test_dms_and_unit_suffixes_are_read(tmp_path):
     frame, rejects = _read(path)
     assert rejects.empty
     assert frame.geometry.x[0] == pytest.approx(119.91) and frame.geometry.y[0] == pytest.approx(
-        32.46)
+        32.46
+    )
     assert frame["floor_area_m2"][0] == 200
 
 
 def test_column_override_and_default_subtype(tmp_path):
     path = _csv(tmp_path, ["甲室,旧,119.91,32.46"], header="单位名称,名称,经度,纬度")
-    frame, _, _ = read_register(LayerSpec("social_work_station", path, columns={"name": "单位名称"},
-                                       subtype="room"), REGISTRY)
+    frame, _, _ = read_register(
+        LayerSpec("social_work_station", path, columns={"name": "单位名称"}, subtype="room"),
+        REGISTRY,
+    )
     assert frame["name"][0] == "甲室" and frame["subtype"][0] == "room"
 
 
@@ -264,8 +284,14 @@ def test_missing_name_or_coordinate_columns_raise_with_the_fix(tmp_path):
 
 
 def test_plan_added_category_reads_with_its_subtypes(tmp_path):
-    registry = load_registry({"elder_canteen_van": {
-        "name_zh": "流动助餐车", "subtypes": {"electric": {"name_zh": "电动助餐车"}}}})
+    registry = load_registry(
+        {
+            "elder_canteen_van": {
+                "name_zh": "流动助餐车",
+                "subtypes": {"electric": {"name_zh": "电动助餐车"}},
+            }
+        }
+    )
     path = _csv(tmp_path, ["一号车,电动助餐车,119.91,32.46"], header="名称,类型,经度,纬度")
     frame, _, _ = read_register(LayerSpec("elder_canteen_van", path), registry)
     assert frame["category"][0] == "elder_canteen_van" and frame["subtype"][0] == "electric"
@@ -273,12 +299,14 @@ def test_plan_added_category_reads_with_its_subtypes(tmp_path):
 
 # ------------------------------------------------------------------ coordinate-system check
 
+
 @pytest.fixture(scope="module")
 def grid_nodes():
     # a street grid with nodes every 40 m around (119.92, 32.46)
     to_lonlat = pyproj.Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True)
-    x0, y0 = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32650",
-                                         always_xy=True).transform(119.92, 32.46)
+    x0, y0 = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True).transform(
+        119.92, 32.46
+    )
     gx, gy = np.meshgrid(np.arange(-2000, 2001, 40.0), np.arange(-2000, 2001, 40.0))
     lon, lat = to_lonlat.transform(x0 + gx.ravel(), y0 + gy.ravel())
     return np.asarray(lon), np.asarray(lat)
@@ -335,34 +363,48 @@ def test_scattered_points_far_from_any_network_give_no_warning(grid_nodes):
 
 # ------------------------------------------------------------------ locating
 
+
 @pytest.fixture()
 def townships():
     return gpd.GeoDataFrame(
         {"code": ["329901001", "329901100"], "name": ["青石街道", "白鹭镇"]},
-        geometry=[shapely.box(119.90, 32.45, 119.93, 32.48),
-                  shapely.box(119.93, 32.45, 119.96, 32.48)],
-        crs="EPSG:4326")
+        geometry=[
+            shapely.box(119.90, 32.45, 119.93, 32.48),
+            shapely.box(119.93, 32.45, 119.96, 32.48),
+        ],
+        crs="EPSG:4326",
+    )
 
 
 def _facilities(rows):
     names, geoms, stated = zip(*rows, strict=True)
     n = len(rows)
-    return gpd.GeoDataFrame({
-        "facility_id": [f"l:{i + 2}" for i in range(n)], "name": list(names),
-        "stated_township": list(stated), "stated_village": [""] * n, "layer": "l",
-        "source_file": "l.csv", "source_row": list(range(2, n + 2))},
-        geometry=list(geoms), crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        {
+            "facility_id": [f"l:{i + 2}" for i in range(n)],
+            "name": list(names),
+            "stated_township": list(stated),
+            "stated_village": [""] * n,
+            "layer": "l",
+            "source_file": "l.csv",
+            "source_row": list(range(2, n + 2)),
+        },
+        geometry=list(geoms),
+        crs="EPSG:4326",
+    )
 
 
 def test_locate_by_polygon_and_by_stated_name(townships):
-    facilities = _facilities([
-        ("甲", shapely.Point(119.91, 32.46), "青石街道"),      # inside, agrees
-        ("乙", shapely.Point(119.94, 32.46), "青石街道"),      # inside 白鹭镇, disagrees -> warning
-        ("丙", shapely.Point(120.30, 32.31), ""),             # outside -> rejected
-        ("丁", None, "白鹭"),                                  # no point, name without 镇
-        ("戊", None, "文昌街道"),                               # no point, unknown township
-        ("己", shapely.Point(119.93, 32.46), ""),             # on the shared boundary
-    ])
+    facilities = _facilities(
+        [
+            ("甲", shapely.Point(119.91, 32.46), "青石街道"),  # inside, agrees
+            ("乙", shapely.Point(119.94, 32.46), "青石街道"),  # inside 白鹭镇, disagrees -> warning
+            ("丙", shapely.Point(120.30, 32.31), ""),  # outside -> rejected
+            ("丁", None, "白鹭"),  # no point, name without 镇
+            ("戊", None, "文昌街道"),  # no point, unknown township
+            ("己", shapely.Point(119.93, 32.46), ""),  # on the shared boundary
+        ]
+    )
     located, rejects, warnings = locate_facilities(facilities, townships)
     assert list(located["name"]) == ["甲", "乙", "丁", "己"]
     assert list(located["township_code"]) == ["329901001", "329901100", "329901100", "329901001"]
@@ -376,14 +418,24 @@ def test_locate_by_polygon_and_by_stated_name(townships):
 
 def test_locate_units_adds_level_codes_and_innermost(townships):
     villages = gpd.GeoDataFrame(
-        {"code": ["329901001001", "329901100201"], "name": ["青石社区", "芦湾村"],
-         "parent_code": ["329901001", "329901100"]},
-        geometry=[shapely.box(119.90, 32.45, 119.915, 32.48),
-                  shapely.box(119.93, 32.45, 119.96, 32.48)],
-        crs="EPSG:4326")
-    facilities = _facilities([("甲", shapely.Point(119.91, 32.46), ""),
-                              ("乙", shapely.Point(119.92, 32.46), ""),
-                              ("丙", None, "白鹭镇")])
+        {
+            "code": ["329901001001", "329901100201"],
+            "name": ["青石社区", "芦湾村"],
+            "parent_code": ["329901001", "329901100"],
+        },
+        geometry=[
+            shapely.box(119.90, 32.45, 119.915, 32.48),
+            shapely.box(119.93, 32.45, 119.96, 32.48),
+        ],
+        crs="EPSG:4326",
+    )
+    facilities = _facilities(
+        [
+            ("甲", shapely.Point(119.91, 32.46), ""),
+            ("乙", shapely.Point(119.92, 32.46), ""),
+            ("丙", None, "白鹭镇"),
+        ]
+    )
     facilities.loc[2, "stated_village"] = "芦湾村"
     located, rejects, _ = locate_facilities(facilities, townships, units={"village": villages})
     assert rejects.empty
@@ -400,21 +452,33 @@ def test_normalise_place_name():
 def test_sample_registers_load_and_documented_faults_are_rejected():
     """The sample district's registers (lifecircle/data/sample) read with the plan's settings."""
     from lifecircle.plan import SAMPLE_PLAN
+
     sample = SAMPLE_PLAN.parent
-    faults = re.findall(r"^\| (\S+\.(?:csv|xlsx)) \| (\d+) \|",
-                        (sample / "FAULTS.md").read_text(encoding="utf-8"), flags=re.M)
+    faults = re.findall(
+        r"^\| (\S+\.(?:csv|xlsx)) \| (\d+) \|",
+        (sample / "FAULTS.md").read_text(encoding="utf-8"),
+        flags=re.M,
+    )
     assert len(faults) >= 6
-    systems = {"elder_care_centres.xlsx": "gcj02", "meal_points.csv": "bd09",
-               "social_work_stations.csv": "gcj02", "children_homes.csv": "wgs84",
-               "community_centres.csv": "wgs84"}
-    categories = {"elder_care_centres.xlsx": "elder_care_centre", "meal_points.csv": "meal_point",
-                  "social_work_stations.csv": "social_work_station",
-                  "children_homes.csv": "children_home",
-                  "community_centres.csv": "community_centre"}
+    systems = {
+        "elder_care_centres.xlsx": "gcj02",
+        "meal_points.csv": "bd09",
+        "social_work_stations.csv": "gcj02",
+        "children_homes.csv": "wgs84",
+        "community_centres.csv": "wgs84",
+    }
+    categories = {
+        "elder_care_centres.xlsx": "elder_care_centre",
+        "meal_points.csv": "meal_point",
+        "social_work_stations.csv": "social_work_station",
+        "children_homes.csv": "children_home",
+        "community_centres.csv": "community_centre",
+    }
     rejected = set()
     for file, system in systems.items():
-        frame, rejects, _ = read_register(LayerSpec(categories[file], sample / file, crs=system),
-                                       REGISTRY)
+        frame, rejects, _ = read_register(
+            LayerSpec(categories[file], sample / file, crs=system), REGISTRY
+        )
         assert len(frame) > 10
         rejected |= {(file, int(r)) for r in rejects["row"]}
     expected = {(file, int(row)) for file, row in faults}
@@ -423,8 +487,12 @@ def test_sample_registers_load_and_documented_faults_are_rejected():
 
 
 def test_subtype_falls_back_from_type_to_name_to_layer_default(tmp_path):
-    rows = ["青石敬老院,其他,119.91,32.46", "某某服务点,,119.92,32.46",
-            "柳岸日间照料中心,,119.93,32.46", "某某中心,居家养老服务站,119.94,32.46"]
+    rows = [
+        "青石敬老院,其他,119.91,32.46",
+        "某某服务点,,119.92,32.46",
+        "柳岸日间照料中心,,119.93,32.46",
+        "某某中心,居家养老服务站,119.94,32.46",
+    ]
     path = _csv(tmp_path, rows, header="名称,类型,经度,纬度")
     frame, _ = _read(path, subtype="day_care")
     assert list(frame["subtype"]) == ["special_care", "day_care", "day_care", "home_care_station"]
@@ -435,8 +503,9 @@ def test_subtype_falls_back_from_type_to_name_to_layer_default(tmp_path):
 def test_vector_file_in_another_datum_is_transformed(tmp_path):
     # Xian 1980 geographic coordinates differ from WGS-84 by tens of metres: pyproj converts
     path = tmp_path / "xian80.gpkg"
-    gpd.GeoDataFrame({"名称": ["甲"]}, geometry=[shapely.Point(119.91, 32.46)],
-                     crs="EPSG:4326").to_crs("EPSG:4610").to_file(path, driver="GPKG")
+    gpd.GeoDataFrame(
+        {"名称": ["甲"]}, geometry=[shapely.Point(119.91, 32.46)], crs="EPSG:4326"
+    ).to_crs("EPSG:4610").to_file(path, driver="GPKG")
     frame, _, warnings = _read_all(path, crs="gcj02")  # the file's datum wins over the layer's
     assert _metres(frame.geometry.x[0], frame.geometry.y[0], 119.91, 32.46) < 0.01
     assert any("已按文件坐标系转换" in w for w in warnings)
@@ -444,8 +513,12 @@ def test_vector_file_in_another_datum_is_transformed(tmp_path):
 
 def test_semicolon_and_tab_separated_text(tmp_path):
     for sep, name in ((";", "a.csv"), ("\t", "b.txt")):
-        path = _csv(tmp_path, [sep.join(["甲", "119.91", "32.46"])], name=name,
-                    header=sep.join(["名称", "经度", "纬度"]))
+        path = _csv(
+            tmp_path,
+            [sep.join(["甲", "119.91", "32.46"])],
+            name=name,
+            header=sep.join(["名称", "经度", "纬度"]),
+        )
         frame, rejects = _read(path)
         assert rejects.empty and frame["name"][0] == "甲"
 

@@ -51,7 +51,7 @@ def payloads(page: str) -> list[tuple[str, dict]]:
         m = re.match(r"^LC\.(\w+)\(\w+, ", line)
         if not m:
             continue
-        body = line[m.end():]
+        body = line[m.end() :]
         body = body[: body.rindex(", map_")] if ", map_" in body else body[: body.rindex(");")]
         try:
             out.append((m.group(1), json.loads(body)))
@@ -82,8 +82,16 @@ def feature_groups(m) -> list:
 
 def test_overview_draws_every_layer(result, overview_html):
     kinds = [k for k, _ in payloads(overview_html)]
-    for kind in ("story", "townships", "facilities", "areas", "uncovered", "sites", "units",
-                 "controls"):
+    for kind in (
+        "story",
+        "townships",
+        "facilities",
+        "areas",
+        "uncovered",
+        "sites",
+        "units",
+        "controls",
+    ):
         assert kinds.count(kind) == 1, kind
     cats = of_kind(overview_html, "facilities")[0]["cats"]
     assert list(cats) == ["elder_care_centre", "meal_point", "social_work_station"]
@@ -102,17 +110,31 @@ def test_facility_layers_have_distinct_colours_and_glyphs(overview_html):
 
 def test_popup_fields_in_chinese_and_english(result):
     zh = of_kind(webmap.render_html(webmap.overview_map(result)), "facilities")[0]["cats"]
-    en = of_kind(webmap.render_html(webmap.overview_map(result, lang="en")),
-                 "facilities")[0]["cats"]
+    en = of_kind(webmap.render_html(webmap.overview_map(result, lang="en")), "facilities")[0][
+        "cats"
+    ]
     elder_zh, elder_en = zh["elder_care_centre"], en["elder_care_centre"]
     assert elder_zh["fields"] == ["类别", "子类", "床位", "所属乡镇（街道）", "乡镇代码", "地址"]
-    assert elder_en["fields"] == ["Category", "Subtype", "Beds", "Township", "Township code",
-                                  "Address"]
+    assert elder_en["fields"] == [
+        "Category",
+        "Subtype",
+        "Beds",
+        "Township",
+        "Township code",
+        "Address",
+    ]
     first = result.facilities.iloc[0]
     row = elder_zh["rows"][0]
     # name, category, subtype (registry name), beds, township, code, address
-    assert row[2:] == [first["name"], "养老服务设施", "养老机构", "20", first["township_name"],
-                       first["township_code"], first["address"]]
+    assert row[2:] == [
+        first["name"],
+        "养老服务设施",
+        "养老机构",
+        "20",
+        first["township_name"],
+        first["township_code"],
+        first["address"],
+    ]
     assert elder_en["rows"][0][3:5] == ["Elder-care facility", "Residential care institution"]
 
 
@@ -120,8 +142,10 @@ def test_each_target_names_its_category_and_walk_per_kind(result, overview_html)
     story = of_kind(overview_html, "story")[0]
     elder, meal = story["targets"]
     assert story["initial"] == 0
-    assert (elder["label"], elder["category"]) == ("养老服务设施15分钟步行覆盖率",
-                                                   "elder_care_centre")
+    assert (elder["label"], elder["category"]) == (
+        "养老服务设施15分钟步行覆盖率",
+        "elder_care_centre",
+    )
     # the circle is judged at 15 minutes in streets and 20 in towns: those areas, no other
     assert elder["keys"] == ["elder_care_centre|street|15", "elder_care_centre|town|20"]
     assert elder["walk"] == "步行街道15分钟、镇/乡20分钟服务范围"
@@ -146,8 +170,12 @@ def test_uncovered_seniors_at_the_targets_walk_grow_with_pop60(result, overview_
     unc = result.walk_uncovered
     for key, view in views.items():
         category, kind, minutes = key.split("|")
-        part = unc[(unc["category"] == category) & (unc["kind"] == kind)
-                   & (unc["threshold_min"] == float(minutes)) & (unc["pop60"] > 0)]
+        part = unc[
+            (unc["category"] == category)
+            & (unc["kind"] == kind)
+            & (unc["threshold_min"] == float(minutes))
+            & (unc["pop60"] > 0)
+        ]
         assert len(view["rows"]) == len(part) > 0
         assert sorted(float(r[2]) for r in view["rows"]) == sorted(part["pop60"])
     # town cells at 20 minutes, never at the streets' 15
@@ -179,16 +207,32 @@ def test_sites_are_stars_with_decision_popups(overview_html):
     meal = sites["cats"]["meal_point"]["rows"]
     assert len(meal) == 2
     fields = sites["fields"]
-    assert fields[:7] == ["类别", "所属乡镇（街道）", "乡镇代码", "最近道路",
-                          "新增覆盖60岁及以上人口", "新增覆盖人口", "必设"]
-    assert fields[7:] == ["经度（WGS-84，天地图/OSM）", "纬度（WGS-84，天地图/OSM）",
-                          "经度（GCJ-02，高德/腾讯）", "纬度（GCJ-02，高德/腾讯）",
-                          "经度（BD-09，百度）", "纬度（BD-09，百度）"]
+    assert fields[:7] == [
+        "类别",
+        "所属乡镇（街道）",
+        "乡镇代码",
+        "最近道路",
+        "新增覆盖60岁及以上人口",
+        "新增覆盖人口",
+        "必设",
+    ]
+    assert fields[7:] == [
+        "经度（WGS-84，天地图/OSM）",
+        "纬度（WGS-84，天地图/OSM）",
+        "经度（GCJ-02，高德/腾讯）",
+        "纬度（GCJ-02，高德/腾讯）",
+        "经度（BD-09，百度）",
+        "纬度（BD-09，百度）",
+    ]
     row = meal[1]
     assert row[2:10] == ["2", "老年助餐点", XSS_TOWNSHIP, "310117101", "", "310", "900", "是"]
     lon, lat = wgs84_to_gcj02(121.32, 30.985)
-    assert row[10:14] == ["121.320000", "30.985000", f"{float(np.ravel(lon)[0]):.6f}",
-                          f"{float(np.ravel(lat)[0]):.6f}"]
+    assert row[10:14] == [
+        "121.320000",
+        "30.985000",
+        f"{float(np.ravel(lon)[0]):.6f}",
+        f"{float(np.ravel(lat)[0]):.6f}",
+    ]
 
 
 # ------------------------------------------------------------------------------ basemaps
@@ -210,15 +254,21 @@ def test_amap_shifts_every_overlay_to_gcj02(result, overview_html, amap_html):
     assert np.abs(glon - lon).min() > 1e-3
     # Polygons too: the first vertex of each township and area shifts by the same formula.
     for a_fc, b_fc in (
-            (of_kind(osm, "townships")[0]["geojson"], of_kind(amap, "townships")[0]["geojson"]),
-            *((of_kind(osm, "areas")[0]["views"][k]["geojson"],
-               of_kind(amap, "areas")[0]["views"][k]["geojson"])
-              for k in of_kind(osm, "areas")[0]["views"])):
+        (of_kind(osm, "townships")[0]["geojson"], of_kind(amap, "townships")[0]["geojson"]),
+        *(
+            (
+                of_kind(osm, "areas")[0]["views"][k]["geojson"],
+                of_kind(amap, "areas")[0]["views"][k]["geojson"],
+            )
+            for k in of_kind(osm, "areas")[0]["views"]
+        ),
+    ):
         a = first_vertex(a_fc["features"][0]["geometry"])
         b = first_vertex(b_fc["features"][0]["geometry"])
         expect = wgs84_to_gcj02(a[0], a[1])
-        assert b == pytest.approx([float(np.ravel(expect[0])[0]), float(np.ravel(expect[1])[0])],
-                                  abs=2e-6)
+        assert b == pytest.approx(
+            [float(np.ravel(expect[0])[0]), float(np.ravel(expect[1])[0])], abs=2e-6
+        )
 
 
 def test_tianditu_needs_a_key_and_names_both_ways(monkeypatch, result):
@@ -240,15 +290,18 @@ def test_attribution_is_shown(overview_html, amap_html):
     assert "OpenStreetMap" in overview_html
 
 
-@pytest.mark.parametrize(("basemap", "offline", "tiles_url", "key", "system", "n_tiles"), [
-    ("osm", False, None, "osm", "wgs84", 1),
-    ("amap", False, None, "amap", "gcj02", 1),
-    ("none", False, None, "none", "wgs84", 0),
-    ("osm", True, None, "none", "wgs84", 0),
-    ("amap", True, None, "none", "gcj02", 0),
-    ("amap", True, "file:///tiles/{z}/{x}/{y}.png", "custom", "gcj02", 1),
-    ("osm", False, "http://tiles.intranet/{z}/{x}/{y}.png", "custom", "wgs84", 1),
-])
+@pytest.mark.parametrize(
+    ("basemap", "offline", "tiles_url", "key", "system", "n_tiles"),
+    [
+        ("osm", False, None, "osm", "wgs84", 1),
+        ("amap", False, None, "amap", "gcj02", 1),
+        ("none", False, None, "none", "wgs84", 0),
+        ("osm", True, None, "none", "wgs84", 0),
+        ("amap", True, None, "none", "gcj02", 0),
+        ("amap", True, "file:///tiles/{z}/{x}/{y}.png", "custom", "gcj02", 1),
+        ("osm", False, "http://tiles.intranet/{z}/{x}/{y}.png", "custom", "wgs84", 1),
+    ],
+)
 def test_resolve_basemap(basemap, offline, tiles_url, key, system, n_tiles):
     base = resolve_basemap(basemap, offline=offline, tiles_url=tiles_url)
     assert (base.key, base.system, len(base.tiles)) == (key, system, n_tiles)
@@ -311,8 +364,7 @@ def test_register_text_is_never_raw_html(result, overview_html, offline_html):
     for page in (overview_html, offline_html):
         assert XSS_NAME not in page
         assert "<img src=x" not in page
-        names = [r[2] for c in of_kind(page, "facilities")[0]["cats"].values()
-                 for r in c["rows"]]
+        names = [r[2] for c in of_kind(page, "facilities")[0]["cats"].values() for r in c["rows"]]
         assert XSS_NAME in names and BACKTICK_NAME in names  # intact as data
         assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in page
         assert "新&lt;img src=x onerror=alert(2)&gt;镇" in page  # the status table
@@ -323,8 +375,10 @@ def test_register_text_is_never_raw_html(result, overview_html, offline_html):
 
 
 def test_category_names_stay_text(result):
-    cats = {**result.categories, "meal_point": {**result.categories["meal_point"],
-                                                 "name_zh": "<b>助餐</b>"}}
+    cats = {
+        **result.categories,
+        "meal_point": {**result.categories["meal_point"], "name_zh": "<b>助餐</b>"},
+    }
     bad = make_result()
     bad.categories = cats
     page = webmap.render_html(webmap.overview_map(bad))
@@ -335,9 +389,14 @@ def test_category_names_stay_text(result):
 
 def test_colours_come_from_the_palette_and_icons_are_checked():
     bad = make_result()
-    bad.categories = {**bad.categories, "meal_point": {**bad.categories["meal_point"],
-                                                       "color": '"><script>x()</script>',
-                                                       "icon": "nonsense"}}
+    bad.categories = {
+        **bad.categories,
+        "meal_point": {
+            **bad.categories["meal_point"],
+            "color": '"><script>x()</script>',
+            "icon": "nonsense",
+        },
+    }
     page = webmap.render_html(webmap.overview_map(bad))
     meal = of_kind(page, "facilities")[0]["cats"]["meal_point"]
     assert meal["color"] == palette.OKABE_ITO[1] and meal["glyph"] == "dot"
@@ -372,16 +431,17 @@ def test_township_map_unknown_code(result):
 
 def test_coordinates_are_rounded_and_boundaries_simplified(result, overview_html):
     town = of_kind(overview_html, "townships")[0]
-    coords = [c for f in town["geojson"]["features"]
-              for c in f["geometry"]["coordinates"][0]]
+    coords = [c for f in town["geojson"]["features"] for c in f["geometry"]["coordinates"][0]]
     assert all(round(v, 6) == v for c in coords for v in c)
     original = shapely.get_num_coordinates(result.townships.geometry.values).sum()
     assert len(coords) < original / 20  # 2 m wiggles removed at a ~1 m..10 m tolerance
     # still the same shapes: areas within 1 %
-    simplified = [shapely.Polygon(f["geometry"]["coordinates"][0])
-                  for f in town["geojson"]["features"]]
-    np.testing.assert_allclose([p.area for p in simplified],
-                               shapely.area(result.townships.geometry.values), rtol=0.01)
+    simplified = [
+        shapely.Polygon(f["geometry"]["coordinates"][0]) for f in town["geojson"]["features"]
+    ]
+    np.testing.assert_allclose(
+        [p.area for p in simplified], shapely.area(result.townships.geometry.values), rtol=0.01
+    )
 
 
 def test_sizes(overview_html, offline_html):
@@ -411,13 +471,23 @@ def test_briefing_sections_and_labels(result):
     page = briefing.render_briefing(result)
     assert page.count('class="township"') == 4
     assert "石湖荡镇（310117102，镇）" in page
-    for text in ("全区目标汇总", "各乡镇（街道）步行可达覆盖率", "规划目标", "建议新增站点",
-                 "@media print", "page-break-before: always"):
+    for text in (
+        "全区目标汇总",
+        "各乡镇（街道）步行可达覆盖率",
+        "规划目标",
+        "建议新增站点",
+        "@media print",
+        "page-break-before: always",
+    ):
         assert text in page
     assert "2/3" in page  # met units of the summary
     en = briefing.render_briefing(result, lang="en")
-    for text in ("Area summary of targets", "Proposed sites", "Not met", "Township code"
-                 if False else "Targets"):
+    for text in (
+        "Area summary of targets",
+        "Proposed sites",
+        "Not met",
+        "Township code" if False else "Targets",
+    ):
         assert text in en
     for zh_label in ("全区目标汇总", "规划目标", "建议新增站点", "未达标", "差距"):
         assert zh_label not in en
@@ -474,8 +544,9 @@ def test_doctests(module):
 
 def test_township_map_starts_on_a_target_assessed_there():
     res = make_result()
-    res.gaps = res.gaps[~((res.gaps["target_id"] == "elder_cover")
-                          & (res.gaps["unit_code"] == "310117102"))]
+    res.gaps = res.gaps[
+        ~((res.gaps["target_id"] == "elder_cover") & (res.gaps["unit_code"] == "310117102"))
+    ]
     page = webmap.render_html(webmap.township_map(res, "310117102"))
     assert of_kind(page, "story")[0]["initial"] == 1
     overview = of_kind(webmap.render_html(webmap.overview_map(res)), "townships")[0]
@@ -483,15 +554,22 @@ def test_township_map_starts_on_a_target_assessed_there():
     assert props["310117102"]["s"][0] == 3 and props["310117102"]["v"][0] == "未评估"
 
 
-@pytest.mark.parametrize(("run_info", "kind", "available", "expected"), [
-    ({}, None, [5, 10, 15], 15),
-    ({}, "town", [10, 20], 20),
-    ({"walk": {"thresholds_min": [5, 10]}}, None, [5, 10, 15], 10),
-    ({"walk": {"thresholds_min": [15], "by_kind": {"town": {"thresholds_min": [20, 30]}}}},
-     "town", [20, 30], 30),
-    # the walk settings name a threshold the data lacks: fall back to the data's
-    ({"walk": {"thresholds_min": [25]}}, None, [5, 10], 10),
-])
+@pytest.mark.parametrize(
+    ("run_info", "kind", "available", "expected"),
+    [
+        ({}, None, [5, 10, 15], 15),
+        ({}, "town", [10, 20], 20),
+        ({"walk": {"thresholds_min": [5, 10]}}, None, [5, 10, 15], 10),
+        (
+            {"walk": {"thresholds_min": [15], "by_kind": {"town": {"thresholds_min": [20, 30]}}}},
+            "town",
+            [20, 30],
+            30,
+        ),
+        # the walk settings name a threshold the data lacks: fall back to the data's
+        ({"walk": {"thresholds_min": [25]}}, None, [5, 10], 10),
+    ],
+)
 def test_kind_main_threshold(run_info, kind, available, expected):
     res = make_result()
     res.run_info = run_info
@@ -503,8 +581,10 @@ def test_kind_main_threshold_reads_the_typed_walk_model():
 
     res = make_result()
     res.run_info = {"walk": {"thresholds_min": [5]}}  # ignored when the walk model is there
-    res.walk = WalkModel(thresholds_min=(5.0, 10.0),
-                         by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(20.0, 30.0))})
+    res.walk = WalkModel(
+        thresholds_min=(5.0, 10.0),
+        by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(20.0, 30.0))},
+    )
     assert tables.kind_main_threshold(res, None, [5, 10, 15]) == 10
     assert tables.kind_main_threshold(res, "town", [20, 30]) == 30
     assert tables.kind_main_threshold(res, "street", [5, 10]) == 10
@@ -521,8 +601,9 @@ def test_village_boundaries_on_the_township_map(result, overview_html):
     assert shown["units"] is True
     # the overview has them too, hidden at first; a township without villages has none
     assert len(of_kind(overview_html, "units")) == 1
-    assert {g.layer_name: g.show for g in feature_groups(
-        webmap.overview_map(result))}["units"] is False
+    assert {g.layer_name: g.show for g in feature_groups(webmap.overview_map(result))}[
+        "units"
+    ] is False
     assert of_kind(webmap.render_html(webmap.township_map(result, "310117001")), "units") == []
 
 
@@ -533,8 +614,9 @@ def test_an_empty_run_still_draws(lang):
 
     res = make_result(lang=lang)
     res.facilities = res.facilities.iloc[0:0]
-    res.service_areas = gpd.GeoDataFrame(columns=["category", "threshold_min", "geometry"],
-                                         geometry="geometry", crs=4326)
+    res.service_areas = gpd.GeoDataFrame(
+        columns=["category", "threshold_min", "geometry"], geometry="geometry", crs=4326
+    )
     res.uncovered = res.uncovered.iloc[0:0]
     res.gaps, res.gap_summary, res.township_metrics = pd.DataFrame(), pd.DataFrame(), None
     res.proposed_sites, res.run_info, res.units = None, {}, {}
@@ -579,12 +661,14 @@ def test_no_townships_is_a_named_error():
 
 def _table_cells(page: str) -> dict[str, list[str]]:
     """Township code -> the texts of its row's cells, read from the status table's HTML."""
-    table = page[page.index('<table class="lc-status-table"'):]
+    table = page[page.index('<table class="lc-status-table"') :]
     table = table[: table.index("</table>")]
     rows = {}
     for code, body in re.findall(r'<tr data-code="(\d+)">(.*?)</tr>', table):
-        rows[code] = [html.unescape(re.sub(r"<[^>]+>", "", c))
-                      for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", body)]
+        rows[code] = [
+            html.unescape(re.sub(r"<[^>]+>", "", c))
+            for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", body)
+        ]
     return rows
 
 
@@ -617,8 +701,9 @@ def test_status_table_links_each_township_to_its_page(result):
 
 def test_status_table_in_english_and_with_a_missing_row():
     res = make_result(lang="en")
-    res.gaps = res.gaps[~((res.gaps["target_id"] == "elder_cover")
-                          & (res.gaps["unit_code"] == "310117102"))]
+    res.gaps = res.gaps[
+        ~((res.gaps["target_id"] == "elder_cover") & (res.gaps["unit_code"] == "310117102"))
+    ]
     rows = _table_cells(tables.status_table_html(res, lang="en"))
     assert rows["310117002"][1] == "✗ Not met (short by 40 facilities)"
     assert rows["310117102"][1] == "Not assessed"
@@ -643,20 +728,25 @@ def test_site_records_are_ready_for_a_decision(result):
     np.testing.assert_allclose(zh["纬度（GCJ-02，高德/腾讯）"], glat, atol=5e-7)
     from lifecircle.geo.crs import bd09_to_wgs84
 
-    blon, blat = bd09_to_wgs84(zh["经度（BD-09，百度）"].to_numpy(),
-                               zh["纬度（BD-09，百度）"].to_numpy())
+    blon, blat = bd09_to_wgs84(
+        zh["经度（BD-09，百度）"].to_numpy(), zh["纬度（BD-09，百度）"].to_numpy()
+    )
     np.testing.assert_allclose(blon, lon, atol=2e-6)
     np.testing.assert_allclose(blat, lat, atol=2e-6)
     en = tables.site_records(result, result.proposed_sites, "en")
     assert en.columns[3:5].tolist() == ["Township code", "Nearest road"]
-    assert en["Category"].tolist() == ["Senior meal point", "Senior meal point",
-                                       "Elder-care facility"]
+    assert en["Category"].tolist() == [
+        "Senior meal point",
+        "Senior meal point",
+        "Elder-care facility",
+    ]
     assert en["Required"].tolist() == ["", "yes", ""]
 
 
 def test_no_internal_keys_in_chinese_pages(result, overview_html):
     town = webmap.render_html(webmap.township_map(result, "310117101"))
-    text_only = re.sub(r"<script.*?</script>|<style.*?</style>", "", overview_html + town,
-                       flags=re.S)
+    text_only = re.sub(
+        r"<script.*?</script>|<style.*?</style>", "", overview_html + town, flags=re.S
+    )
     for key in ("not_met", "volunteer_station", "elder_care_centre", "meal_point"):
         assert key not in re.sub(r'class="[^"]*"|data-[a-z]+="[^"]*"', "", text_only), key

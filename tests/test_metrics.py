@@ -27,21 +27,35 @@ def points_wgs84(x_m, y_m) -> gpd.GeoSeries:
 
 def facilities_frame(x_m, y_m, categories, ids=None) -> gpd.GeoDataFrame:
     n = len(x_m)
-    return gpd.GeoDataFrame({
-        "facility_id": ids if ids is not None else [f"f{i}" for i in range(n)],
-        "category": categories,
-    }, geometry=points_wgs84(x_m, y_m).values, crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        {
+            "facility_id": ids if ids is not None else [f"f{i}" for i in range(n)],
+            "category": categories,
+        },
+        geometry=points_wgs84(x_m, y_m).values,
+        crs="EPSG:4326",
+    )
 
 
 def demand_frame(x_m, y_m, pop, pop60, codes, kinds) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({
-        "cell_id": np.arange(len(x_m)), "pop": np.asarray(pop, float),
-        "pop60": np.asarray(pop60, float), "township_code": codes, "kind": kinds,
-    }, geometry=points_wgs84(x_m, y_m).values, crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        {
+            "cell_id": np.arange(len(x_m)),
+            "pop": np.asarray(pop, float),
+            "pop60": np.asarray(pop60, float),
+            "township_code": codes,
+            "kind": kinds,
+        },
+        geometry=points_wgs84(x_m, y_m).values,
+        crs="EPSG:4326",
+    )
 
 
-WALK = WalkModel(speed_mps=1.0, thresholds_min=(5.0, 10.0),
-                 by_kind={"town": KindWalk(speed_mps=0.5, thresholds_min=(10.0, 20.0))})
+WALK = WalkModel(
+    speed_mps=1.0,
+    thresholds_min=(5.0, 10.0),
+    by_kind={"town": KindWalk(speed_mps=0.5, thresholds_min=(10.0, 20.0))},
+)
 STREET, TOWN = "329901001", "329901100"
 
 
@@ -50,10 +64,14 @@ def line_case():
     net = WalkNetwork.from_arrays([X0, X0 + 1000.0], [Y0, Y0], [0], [1], crs="EPSG:32650")
     fac = facilities_frame([X0, X0 + 5000.0, X0], [Y0, Y0, Y0], ["meal", "meal", "meal"])
     fac.loc[2, "geometry"] = shapely.Point()  # no coordinates: skipped for coverage
-    dem = demand_frame([X0 + 120.0, X0 + 480.0, X0 + 450.0, X0 + 3000.0],
-                       [Y0 + 0.0, Y0 + 0.0, Y0 + 0.0, Y0 + 0.0],
-                       [10.0, 5.0, 20.0, 1.0], [2.0, 5.0, 4.0, 1.0],
-                       [STREET, STREET, TOWN, TOWN], ["street", "street", "town", "town"])
+    dem = demand_frame(
+        [X0 + 120.0, X0 + 480.0, X0 + 450.0, X0 + 3000.0],
+        [Y0 + 0.0, Y0 + 0.0, Y0 + 0.0, Y0 + 0.0],
+        [10.0, 5.0, 20.0, 1.0],
+        [2.0, 5.0, 4.0, 1.0],
+        [STREET, STREET, TOWN, TOWN],
+        ["street", "street", "town", "town"],
+    )
     return net, fac, dem
 
 
@@ -69,8 +87,16 @@ def test_times_and_metrics_hand_checked(line_case):
 
     m = result.township_metrics.set_index(["township_code", "threshold_min"])
     assert list(result.township_metrics.columns) == [
-        "township_code", "category", "threshold_min", "pop", "pop60", "covered_pop",
-        "covered_pop60", "share_pop", "share_pop60"]
+        "township_code",
+        "category",
+        "threshold_min",
+        "pop",
+        "pop60",
+        "covered_pop",
+        "covered_pop60",
+        "share_pop",
+        "share_pop60",
+    ]
     # Street township: thresholds 5 and 10 min at 1 m/s.
     assert m.loc[(STREET, 5.0), ["covered_pop", "pop", "covered_pop60"]].tolist() == [10, 15, 2]
     assert m.loc[(STREET, 10.0), "share_pop"] == pytest.approx(1.0)
@@ -102,9 +128,15 @@ def test_times_and_metrics_hand_checked(line_case):
 def test_progress_and_missing_columns(line_case):
     net, fac, dem = line_case
     calls = []
-    compute_coverage(net, fac, dem, WALK, categories=["meal", "none"],
-                     progress=lambda step, done, total: calls.append((step, done, total)),
-                     service_areas=False)
+    compute_coverage(
+        net,
+        fac,
+        dem,
+        WALK,
+        categories=["meal", "none"],
+        progress=lambda step, done, total: calls.append((step, done, total)),
+        service_areas=False,
+    )
     assert calls[0][1] == 0 and calls[-1][1] == calls[-1][2] == 5
     with pytest.raises(InputError, match="pop60"):
         compute_coverage(net, fac, dem.drop(columns="pop60"), WALK, categories=["meal"])
@@ -124,30 +156,46 @@ def test_category_without_facilities_covers_nobody(line_case):
 
 NET = grid_network(7, 7, spacing_m=110.0)
 CELL_RNG = np.random.default_rng(11)
-CELLS = demand_frame(CELL_RNG.uniform(X0 - 50, X0 + 710, 60),
-                     CELL_RNG.uniform(Y0 - 50, Y0 + 710, 60),
-                     CELL_RNG.integers(0, 50, 60), CELL_RNG.integers(0, 20, 60),
-                     np.where(np.arange(60) % 2 == 0, STREET, TOWN),
-                     np.where(np.arange(60) % 2 == 0, "street", "town"))
+CELLS = demand_frame(
+    CELL_RNG.uniform(X0 - 50, X0 + 710, 60),
+    CELL_RNG.uniform(Y0 - 50, Y0 + 710, 60),
+    CELL_RNG.integers(0, 50, 60),
+    CELL_RNG.integers(0, 20, 60),
+    np.where(np.arange(60) % 2 == 0, STREET, TOWN),
+    np.where(np.arange(60) % 2 == 0, "street", "town"),
+)
 coords = st.tuples(st.floats(X0 - 40, X0 + 700), st.floats(Y0 - 40, Y0 + 700))
-PROPERTY_SETTINGS = settings(max_examples=15, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def covered(result) -> pd.Series:
-    return result.township_metrics.set_index(
-        ["township_code", "category", "threshold_min"])["covered_pop"]
+    return result.township_metrics.set_index(["township_code", "category", "threshold_min"])[
+        "covered_pop"
+    ]
 
 
 @PROPERTY_SETTINGS
 @given(st.lists(coords, min_size=1, max_size=5), coords)
 def test_adding_a_facility_never_lowers_coverage(points, extra):
     xs, ys = zip(*points, strict=True)
-    before = compute_coverage(NET, facilities_frame(xs, ys, ["a"] * len(xs)), CELLS, WALK,
-                              categories=["a"], service_areas=False)
-    after = compute_coverage(NET, facilities_frame([*xs, extra[0]], [*ys, extra[1]],
-                                                   ["a"] * (len(xs) + 1)),
-                             CELLS, WALK, categories=["a"], service_areas=False)
+    before = compute_coverage(
+        NET,
+        facilities_frame(xs, ys, ["a"] * len(xs)),
+        CELLS,
+        WALK,
+        categories=["a"],
+        service_areas=False,
+    )
+    after = compute_coverage(
+        NET,
+        facilities_frame([*xs, extra[0]], [*ys, extra[1]], ["a"] * (len(xs) + 1)),
+        CELLS,
+        WALK,
+        categories=["a"],
+        service_areas=False,
+    )
     assert (after.demand["time_min__a"] <= before.demand["time_min__a"] + 1e-9).all()
     assert (covered(after) >= covered(before)).all()
 
@@ -157,8 +205,14 @@ def test_adding_a_facility_never_lowers_coverage(points, extra):
 def test_raising_a_threshold_never_lowers_coverage(points, low, step):
     xs, ys = zip(*points, strict=True)
     walk = WalkModel(thresholds_min=(low, low + step + 0.5))
-    result = compute_coverage(NET, facilities_frame(xs, ys, ["a"] * len(xs)), CELLS, walk,
-                              categories=["a"], service_areas=False)
+    result = compute_coverage(
+        NET,
+        facilities_frame(xs, ys, ["a"] * len(xs)),
+        CELLS,
+        walk,
+        categories=["a"],
+        service_areas=False,
+    )
     table = covered(result).unstack("threshold_min")
     assert (table[low + step + 0.5] >= table[low]).all()
 
@@ -174,8 +228,14 @@ def test_row_order_changes_nothing(points, rnd):
     rnd.shuffle(order_f)
     rnd.shuffle(order_d)
     one = compute_coverage(NET, fac, CELLS, WALK, categories=["a", "b"], service_areas=False)
-    two = compute_coverage(NET, fac.iloc[order_f], CELLS.iloc[order_d], WALK,
-                           categories=["a", "b"], service_areas=False)
+    two = compute_coverage(
+        NET,
+        fac.iloc[order_f],
+        CELLS.iloc[order_d],
+        WALK,
+        categories=["a", "b"],
+        service_areas=False,
+    )
     cols = ["time_min__a", "time_min__b", "dist_m__a", "dist_m__b"]
     left = one.demand.set_index("cell_id").sort_index()[cols]
     right = two.demand.set_index("cell_id").sort_index()[cols]
@@ -187,11 +247,11 @@ def test_dissolved_areas_without_facility_areas_equal_their_union():
     # overlapping facilities of two categories on the grid: the one-search dissolved area is
     # the union of the facilities' areas, up to the simplification of each polygon
     rng = np.random.default_rng(5)
-    fac = facilities_frame(rng.uniform(X0, X0 + 660, 8), rng.uniform(Y0, Y0 + 660, 8),
-                           ["a", "b"] * 4)
+    fac = facilities_frame(
+        rng.uniform(X0, X0 + 660, 8), rng.uniform(Y0, Y0 + 660, 8), ["a", "b"] * 4
+    )
     per_facility = compute_coverage(NET, fac, CELLS, WALK, categories=["a", "b"])
-    dissolved = compute_coverage(NET, fac, CELLS, WALK, categories=["a", "b"],
-                                 facility_areas=False)
+    dissolved = compute_coverage(NET, fac, CELLS, WALK, categories=["a", "b"], facility_areas=False)
     assert dissolved.facility_areas.empty and not per_facility.facility_areas.empty
     one = per_facility.service_areas.to_crs("EPSG:32650")
     two = dissolved.service_areas.to_crs("EPSG:32650")
@@ -208,11 +268,13 @@ def test_dissolved_areas_without_facility_areas_equal_their_union():
 def test_walk_model_per_kind_speed_thresholds_and_bounds():
     from lifecircle.errors import PlanError
 
-    walk = WalkModel(by_kind={"town": KindWalk(speed_mps=0.8, thresholds_min=(15.0, 30.0),
-                                               mode="walk+bike")})
+    walk = WalkModel(
+        by_kind={"town": KindWalk(speed_mps=0.8, thresholds_min=(15.0, 30.0), mode="walk+bike")}
+    )
     assert walk.speed_mps == 1.0 and walk.thresholds_min == (5.0, 10.0, 15.0)
-    np.testing.assert_allclose(walk.time_min([60.0, 60.0, np.inf], ["street", "town", ""]),
-                               [1.0, 1.25, np.inf])
+    np.testing.assert_allclose(
+        walk.time_min([60.0, 60.0, np.inf], ["street", "town", ""]), [1.0, 1.25, np.inf]
+    )
     assert walk.all_thresholds_min == (5.0, 10.0, 15.0, 30.0)
     assert walk.max_reach_m == pytest.approx(30 * 60 * 0.8)
     assert walk.for_kind("town").mode == "walk+bike" and walk.for_kind("street").speed_mps == 1.0

@@ -11,9 +11,13 @@ from lifecircle.geo.network import WalkNetwork, snap_points
 
 
 def test_from_arrays_keeps_parallel_edges_searches_the_shortest_and_drops_loops():
-    net = WalkNetwork.from_arrays([0.0, 100.0, 200.0], [0.0, 0.0, 0.0],
-                                  [0, 1, 1, 2, 2, 1], [1, 0, 1, 1, 1, 2],
-                                  edge_length_m=[120.0, 100.0, 5.0, 90.0, 95.0, 90.0])
+    net = WalkNetwork.from_arrays(
+        [0.0, 100.0, 200.0],
+        [0.0, 0.0, 0.0],
+        [0, 1, 1, 2, 2, 1],
+        [1, 0, 1, 1, 1, 2],
+        edge_length_m=[120.0, 100.0, 5.0, 90.0, 95.0, 90.0],
+    )
     # the loop goes; 1-2 at 90 m twice is one way drawn both ways: one edge
     assert net.n_edges == 4
     assert net.edge_u.tolist() == [0, 0, 1, 1] and net.edge_v.tolist() == [1, 1, 2, 2]
@@ -23,7 +27,7 @@ def test_from_arrays_keeps_parallel_edges_searches_the_shortest_and_drops_loops(
     assert dense[0, 1] == 100.0 and dense[1, 2] == 90.0 and dense[0, 2] == 0.0
     assert net.indices.size == 4  # the search sees one edge per pair
     start, incident = net.incident_edges  # while every edge meets its nodes
-    assert sorted(incident[start[1]:start[2]].tolist()) == [0, 1, 2, 3]
+    assert sorted(incident[start[1] : start[2]].tolist()) == [0, 1, 2, 3]
 
 
 def test_both_parallel_edges_snap_and_bound_service_areas():
@@ -32,8 +36,13 @@ def test_both_parallel_edges_snap_and_bound_service_areas():
 
     # nodes 0 and 1 joined by a straight street (100 m) and a detour bowing north (~283 m)
     detour = shapely.LineString([(0, 0), (0, 100), (100, 100), (100, 0)])
-    net = WalkNetwork.from_arrays([0.0, 100.0], [0.0, 0.0], [0, 0], [1, 1],
-                                  edge_geometry=[shapely.LineString([(0, 0), (100, 0)]), detour])
+    net = WalkNetwork.from_arrays(
+        [0.0, 100.0],
+        [0.0, 0.0],
+        [0, 0],
+        [1, 1],
+        edge_geometry=[shapely.LineString([(0, 0), (100, 0)]), detour],
+    )
     assert net.n_edges == 2
     snaps = snap_points(net, np.array([50.0, 50.0]), np.array([-5.0, 105.0]), max_snap_m=50.0)
     assert snaps.ok.all()
@@ -41,8 +50,9 @@ def test_both_parallel_edges_snap_and_bound_service_areas():
     assert snaps.offset_m[1] == pytest.approx(150.0)  # along the detour from node 0
     # the search takes the short street: a facility at node 0 is 100 m from node 1
     source = snap_points(net, np.array([0.0]), np.array([0.0]), max_snap_m=1.0)
-    polygons = facility_polygons(net, source, reach_matrix(net, source, 400.0), 420.0,
-                                 off_network_m=20.0)
+    polygons = facility_polygons(
+        net, source, reach_matrix(net, source, 400.0), 420.0, off_network_m=20.0
+    )
     # and the service area follows the detour too (its far corner is 200 m away on it)
     assert polygons[0].contains(shapely.Point(100, 110))
 
@@ -50,8 +60,9 @@ def test_both_parallel_edges_snap_and_bound_service_areas():
 def test_from_arrays_reverses_geometry_of_flipped_edges_and_labels_components():
     line = shapely.LineString([(100, 0), (50, 40), (0, 0)])  # drawn from node 1 to node 0
     other = shapely.LineString([(500, 0), (600, 0)])
-    net = WalkNetwork.from_arrays([0.0, 100.0, 500.0, 600.0], [0.0] * 4, [1, 2], [0, 3],
-                                  edge_geometry=[line, other])
+    net = WalkNetwork.from_arrays(
+        [0.0, 100.0, 500.0, 600.0], [0.0] * 4, [1, 2], [0, 3], edge_geometry=[line, other]
+    )
     assert shapely.get_coordinates(net.edge_geometry[0])[0].tolist() == [0.0, 0.0]
     assert net.edge_length_m[0] == pytest.approx(2 * np.hypot(50, 40))
     assert net.component[0] == net.component[1] != net.component[2] == net.component[3]
@@ -85,14 +96,17 @@ def test_from_graph_on_a_real_extract(osm_graphs):
             distinct.add((*key, round(data["length"], 6)))
     assert net.n_edges == len(distinct) > len(shortest)  # Baoshan has parallel ways
     ids = net.node_ids
-    got = {(int(ids[min(a, b)]), int(ids[max(a, b)])): net.csr[a, b]
-           for a, b in zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True)}
+    got = {
+        (int(ids[min(a, b)]), int(ids[max(a, b)])): net.csr[a, b]
+        for a, b in zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True)
+    }
     got = {(min(a, b), max(a, b)): w for (a, b), w in got.items()}
     assert got == pytest.approx(shortest)
     # Geometries run from edge_u to edge_v and their planar length matches 'length' closely.
     start = shapely.get_coordinates(shapely.get_point(net.edge_geometry, 0))
-    np.testing.assert_allclose(start, np.column_stack([net.x[net.edge_u], net.y[net.edge_u]]),
-                               atol=0.01)
+    np.testing.assert_allclose(
+        start, np.column_stack([net.x[net.edge_u], net.y[net.edge_u]]), atol=0.01
+    )
     ratio = shapely.length(net.edge_geometry) / np.maximum(net.edge_length_m, 1e-9)
     assert np.median(ratio) == pytest.approx(1.0, abs=0.01)
     assert (shapely.get_num_coordinates(net.edge_geometry) > 2).any()  # curved edges kept
@@ -106,10 +120,15 @@ def test_from_graph_refuses_an_empty_graph():
 
 
 def test_snap_points_perpendicular_offset_and_limit():
-    net = WalkNetwork.from_arrays([0.0, 200.0, 200.0], [0.0, 0.0, 300.0], [0, 1], [1, 2],
-                                  edge_length_m=[400.0, 300.0])
-    snaps = snap_points(net, np.array([50.0, 230.0, 1000.0, np.nan]),
-                        np.array([20.0, 150.0, 0.0, 1.0]), max_snap_m=100.0)
+    net = WalkNetwork.from_arrays(
+        [0.0, 200.0, 200.0], [0.0, 0.0, 300.0], [0, 1], [1, 2], edge_length_m=[400.0, 300.0]
+    )
+    snaps = snap_points(
+        net,
+        np.array([50.0, 230.0, 1000.0, np.nan]),
+        np.array([20.0, 150.0, 0.0, 1.0]),
+        max_snap_m=100.0,
+    )
     assert snaps.edge.tolist() == [0, 1, 0, -1]
     # Offsets are in the edge's length scale: edge 0 is 200 m drawn but 400 m long.
     np.testing.assert_allclose(snaps.offset_m[:3], [100.0, 150.0, 400.0])
@@ -120,17 +139,28 @@ def test_snap_points_perpendicular_offset_and_limit():
 
 def test_edge_crossings_are_flagged():
     # Two edges crossing like a bridge over a road, with no shared node.
-    net = WalkNetwork.from_arrays([0.0, 100.0, 50.0, 50.0, 300.0], [0.0, 0.0, -50.0, 50.0, 0.0],
-                                  [0, 2, 1], [1, 3, 4])
-    flags = dict(zip(zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True),
-                     net.edge_crosses.tolist(), strict=True))
+    net = WalkNetwork.from_arrays(
+        [0.0, 100.0, 50.0, 50.0, 300.0], [0.0, 0.0, -50.0, 50.0, 0.0], [0, 2, 1], [1, 3, 4]
+    )
+    flags = dict(
+        zip(
+            zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True),
+            net.edge_crosses.tolist(),
+            strict=True,
+        )
+    )
     assert flags == {(0, 1): True, (2, 3): True, (1, 4): False}
 
 
 def test_edge_vertices_walk_each_geometry():
     line = shapely.LineString([(0, 0), (30, 40), (30, 100)])
-    net = WalkNetwork.from_arrays([0.0, 30.0, 90.0], [0.0, 100.0, 100.0], [0, 1], [1, 2],
-                                  edge_geometry=[line, shapely.LineString([(30, 100), (90, 100)])])
+    net = WalkNetwork.from_arrays(
+        [0.0, 30.0, 90.0],
+        [0.0, 100.0, 100.0],
+        [0, 1],
+        [1, 2],
+        edge_geometry=[line, shapely.LineString([(30, 100), (90, 100)])],
+    )
     coords, first, along = net.edge_vertices
     assert first.tolist() == [0, 3, 5]
     np.testing.assert_allclose(along, [0.0, 50.0, 110.0, 0.0, 60.0])
@@ -139,10 +169,16 @@ def test_edge_vertices_walk_each_geometry():
 
 def test_overlapping_edges_sharing_a_node_are_flagged():
     # 0-1 and 0-2 leave node 0 the same way: 0-2 lies on 0-1 (a duplicated way).
-    net = WalkNetwork.from_arrays([0.0, 100.0, 50.0, 0.0], [0.0, 0.0, 0.0, 80.0],
-                                  [0, 0, 0], [1, 2, 3])
-    flags = dict(zip(zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True),
-                     net.edge_crosses.tolist(), strict=True))
+    net = WalkNetwork.from_arrays(
+        [0.0, 100.0, 50.0, 0.0], [0.0, 0.0, 0.0, 80.0], [0, 0, 0], [1, 2, 3]
+    )
+    flags = dict(
+        zip(
+            zip(net.edge_u.tolist(), net.edge_v.tolist(), strict=True),
+            net.edge_crosses.tolist(),
+            strict=True,
+        )
+    )
     assert flags == {(0, 1): True, (0, 2): True, (0, 3): False}
 
 
@@ -161,8 +197,9 @@ def test_snap_points_equal_shapely_on_real_extracts(osm_graphs, max_snap_m):
         x[:5] = np.nan
         snaps = snap_points(net, x, y, max_snap_m=max_snap_m)
         points = shapely.points(x[5:], y[5:])
-        (_, ref_edge), ref_dist = net.edge_tree.query_nearest(points, return_distance=True,
-                                                              all_matches=False)
+        (_, ref_edge), ref_dist = net.edge_tree.query_nearest(
+            points, return_distance=True, all_matches=False
+        )
         np.testing.assert_allclose(snaps.distance_m[5:], ref_dist, rtol=0, atol=1e-9)
         # The same edge, or an equally near one (points at a node are near several).
         chosen = shapely.distance(points, net.edge_geometry[snaps.edge[5:]])
@@ -171,8 +208,7 @@ def test_snap_points_equal_shapely_on_real_extracts(osm_graphs, max_snap_m):
         assert unique.mean() > 0.8
         fraction = shapely.line_locate_point(net.edge_geometry[ref_edge], points, normalized=True)
         expected = np.nan_to_num(fraction) * net.edge_length_m[ref_edge]
-        np.testing.assert_allclose(snaps.offset_m[5:][unique], expected[unique], rtol=0,
-                                   atol=1e-6)
+        np.testing.assert_allclose(snaps.offset_m[5:][unique], expected[unique], rtol=0, atol=1e-6)
         assert snaps.ok.tolist() == ([False] * 5 + (ref_dist <= max_snap_m).tolist())
         assert np.isinf(snaps.distance_m[:5]).all() and (snaps.edge[:5] == -1).all()
 
@@ -180,13 +216,18 @@ def test_snap_points_equal_shapely_on_real_extracts(osm_graphs, max_snap_m):
 def test_street_names_follow_the_kept_edges_and_the_nearest_named_one():
     # both directions of 0-1 (青石路) are one edge; a longer parallel 1-2 way keeps its own
     # name; edge 1-2 is unnamed, 2-3 named
-    net = WalkNetwork.from_arrays([0.0, 100.0, 200.0, 300.0], [0.0] * 4, [0, 1, 1, 2, 2],
-                                  [1, 0, 2, 3, 1],
-                                  edge_length_m=[100.0, 100.0, 100.0, 100.0, 180.0],
-                                  edge_name=["青石路", "青石路", "", "柳岸路", "小河弄"])
+    net = WalkNetwork.from_arrays(
+        [0.0, 100.0, 200.0, 300.0],
+        [0.0] * 4,
+        [0, 1, 1, 2, 2],
+        [1, 0, 2, 3, 1],
+        edge_length_m=[100.0, 100.0, 100.0, 100.0, 180.0],
+        edge_name=["青石路", "青石路", "", "柳岸路", "小河弄"],
+    )
     assert net.edge_name.tolist() == ["青石路", "", "小河弄", "柳岸路"]
-    names = net.street_names([10.0, 150.0, 290.0, 150.0], [5.0, 20.0, 10.0, 900.0],
-                             max_distance_m=300.0)
+    names = net.street_names(
+        [10.0, 150.0, 290.0, 150.0], [5.0, 20.0, 10.0, 900.0], max_distance_m=300.0
+    )
     # 150 m along the unnamed edge the named way beside it (20 m) is nearer than 青石路 and
     # 柳岸路 (50 m); 900 m off the line nothing is near enough
     assert names.tolist() == ["青石路", "小河弄", "柳岸路", ""]

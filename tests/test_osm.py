@@ -117,22 +117,37 @@ def test_xml_walk_filter_drops_what_it_should(tiny):
 def _raw_way_tags(path):
     from xml.etree.ElementTree import parse
 
-    return {int(w.get("id")): {t.get("k"): t.get("v") for t in w.iter("tag")}
-            for w in parse(path).getroot().iter("way")}
+    return {
+        int(w.get("id")): {t.get("k"): t.get("v") for t in w.iter("tag")}
+        for w in parse(path).getroot().iter("way")
+    }
 
 
 def _osmnx_reference(path):
     """The slow route the fast XML reader replaces: osmnx's own reader, filter, simplifier."""
     saved = list(ox.settings.useful_tags_way)
-    ox.settings.useful_tags_way = [*saved, "foot", "motorroad", "layer", "sidewalk",
-                                   "sidewalk:both", "sidewalk:left", "sidewalk:right"]
+    ox.settings.useful_tags_way = [
+        *saved,
+        "foot",
+        "motorroad",
+        "layer",
+        "sidewalk",
+        "sidewalk:both",
+        "sidewalk:left",
+        "sidewalk:right",
+    ]
     try:
         G = ox.graph_from_xml(path, bidirectional=True, simplify=False, retain_all=True)
     finally:
         ox.settings.useful_tags_way = saved
     tags = _raw_way_tags(path)  # osmnx turns the oneway tag into a boolean: decide on the raw
-    G.remove_edges_from([(u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
-                         if not is_walkable(tags[d["osmid"]])])
+    G.remove_edges_from(
+        [
+            (u, v, k)
+            for u, v, k, d in G.edges(keys=True, data=True)
+            if not is_walkable(tags[d["osmid"]])
+        ]
+    )
     G.remove_nodes_from([n for n, degree in G.degree() if degree == 0])
     return ox.simplify_graph(G)
 
@@ -146,8 +161,9 @@ def _edge_summary(G):
     return {k: sorted(v) for k, v in summary.items()}
 
 
-@pytest.mark.parametrize("path", [NET_DIR / "tiny_walk.osm", OSM_DIR / "shu_shanghai_baoshan.osm"],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [NET_DIR / "tiny_walk.osm", OSM_DIR / "shu_shanghai_baoshan.osm"], ids=lambda p: p.name
+)
 def test_fast_xml_reader_matches_osmnx(path):
     fast = load_walk_graph(NetworkSpec(path=path))
     reference = _osmnx_reference(path)
@@ -169,7 +185,8 @@ def test_xml_lengths_are_great_circle_metres(tiny):
     assert lengths[(1, 2)] == pytest.approx(94.3, abs=0.5)
     # 2 -> 11 runs through node 3: two legs summed, geometry kept
     expected = _haversine_m(118.781, 32.04, 118.782, 32.04) + _haversine_m(
-        118.782, 32.04, 118.782, 32.039)
+        118.782, 32.04, 118.782, 32.039
+    )
     assert lengths[(2, 11)] == pytest.approx(expected, rel=1e-6)
     data = tiny.get_edge_data(2, 11)[0]
     assert len(data["geometry"].coords) == 3
@@ -192,8 +209,11 @@ def test_real_osm_extracts(name, min_nodes, max_nodes):
     lengths = np.array([d["length"] for _, _, d in G.edges(data=True)])
     assert np.all(lengths > 0) and np.all(np.isfinite(lengths))
     assert np.median(lengths) < 500  # city blocks, not kilometres
-    highways = {h for _, _, d in G.edges(data=True)
-                for h in (d["highway"] if isinstance(d["highway"], list) else [d["highway"]])}
+    highways = {
+        h
+        for _, _, d in G.edges(data=True)
+        for h in (d["highway"] if isinstance(d["highway"], list) else [d["highway"]])
+    }
     assert not highways & {"motorway", "motorway_link", "construction"}
     # every way is walkable both ways
     assert all(G.has_edge(v, u) for u, v in G.edges())
@@ -205,8 +225,12 @@ def test_real_osm_extracts(name, min_nodes, max_nodes):
 def test_beijing_drops_the_motorway():
     # 京藏高速 crosses the Haidian extract: none of its edges may survive
     G = _real("cau_beijing_haidian.osm")
-    names = {n for _, _, d in G.edges(data=True) if "name" in d
-             for n in (d["name"] if isinstance(d["name"], list) else [d["name"]])}
+    names = {
+        n
+        for _, _, d in G.edges(data=True)
+        if "name" in d
+        for n in (d["name"] if isinstance(d["name"], list) else [d["name"]])
+    }
     assert "京藏高速" not in names
 
 
@@ -233,11 +257,13 @@ def test_pbf_via_pyrosm():
 def test_pbf_edges_get_the_same_walk_filter():
     import pandas as pd
 
-    edges = pd.DataFrame({
-        "highway": ["trunk", "trunk", "residential", "path", "footway"],
-        "foot": [None, None, "no", None, None],
-        "tags": [None, '{"sidewalk":"both"}', None, '{"access":"private"}', '{"name:fi":"x"}'],
-    })
+    edges = pd.DataFrame(
+        {
+            "highway": ["trunk", "trunk", "residential", "path", "footway"],
+            "foot": [None, None, "no", None, None],
+            "tags": [None, '{"sidewalk":"both"}', None, '{"access":"private"}', '{"name:fi":"x"}'],
+        }
+    )
     edges["highway"] = ["trunk", "trunk", "residential", "path", "footway"]
     edges["oneway"] = ["yes", "yes", None, None, None]  # dual carriageways of an expressway
     keep = osm._walk_rule_codes(osm._pyrosm_tags(edges), WalkRules()) == ""
@@ -264,8 +290,9 @@ def test_projected_graphml_comes_back_in_degrees(tmp_path, tiny):
 
 def test_clip_local_file_to_bbox(tiny):
     # a box around node 1 only: its edge to 2 is kept whole (truncate_by_edge), 4 and 11 go
-    G = load_walk_graph(NetworkSpec(path=NET_DIR / "tiny_walk.osm",
-                                    bbox=(118.7795, 32.0395, 118.7805, 32.0405)))
+    G = load_walk_graph(
+        NetworkSpec(path=NET_DIR / "tiny_walk.osm", bbox=(118.7795, 32.0395, 118.7805, 32.0405))
+    )
     assert set(G.nodes) == {1, 2}
     with pytest.raises(NetworkError, match="overlaps"):
         load_walk_graph(NetworkSpec(path=NET_DIR / "tiny_walk.osm", bbox=(0, 0, 1, 1)))
@@ -303,10 +330,15 @@ def test_bridge_over_a_crossroads_stays_apart():
         return LineString([(x0 + x, y0 + y) for x, y in pts])
 
     frame = gpd.GeoDataFrame(
-        {"bridge": [None, None, "yes", "yes"],
-         "geometry": [line((0, 0), (200, 0)), line((100, -100), (100, 100)),  # crossroads
-                      line((0, -100), (200, 100)),  # an overpass right over the crossing
-                      line((200, 100), (300, 100))]},  # a second bridge span, shared end
+        {
+            "bridge": [None, None, "yes", "yes"],
+            "geometry": [
+                line((0, 0), (200, 0)),
+                line((100, -100), (100, 100)),  # crossroads
+                line((0, -100), (200, 100)),  # an overpass right over the crossing
+                line((200, 100), (300, 100)),
+            ],
+        },  # a second bridge span, shared end
         crs="EPSG:32650",
     ).to_crs("EPSG:4326")
     G, _ = osm._graph_from_lines(frame, "overpass")
@@ -325,12 +357,14 @@ def test_vector_lines_shared_vertex_and_near_miss(tmp_path):
         return LineString([(x0 + x, y0 + y) for x, y in pts])
 
     frame = gpd.GeoDataFrame(
-        {"geometry": [
-            line((0, 0), (50, 0), (100, 0)),
-            line((50, 0.04), (50, 80)),  # ends 4 cm from A's vertex: the same node
-            line((100, 0), (100, 60), (0, 60), (0, 0)),  # closes a loop through A's ends
-            line((300, 0), (400, 0)),  # isolated
-        ]},
+        {
+            "geometry": [
+                line((0, 0), (50, 0), (100, 0)),
+                line((50, 0.04), (50, 80)),  # ends 4 cm from A's vertex: the same node
+                line((100, 0), (100, 60), (0, 60), (0, 0)),  # closes a loop through A's ends
+                line((300, 0), (400, 0)),  # isolated
+            ]
+        },
         crs="EPSG:32650",
     ).to_crs("EPSG:4326")
     path = tmp_path / "lines.gpkg"
@@ -382,9 +416,17 @@ def test_online_place_is_cached_and_second_run_is_offline(tmp_path, monkeypatch,
     monkeypatch.setattr(ox, "graph_from_place", fake_place)
     spec = NetworkSpec(place="示范区, 示范市", cache_dir=tmp_path / "cache")
     first = load_walk_graph(spec)
-    assert calls == [("示范区, 示范市", {"network_type": "walk", "retain_all": True,
-                                          "truncate_by_edge": True,
-                                          "custom_filter": osm.CHINA_DOWNLOAD_FILTER})]
+    assert calls == [
+        (
+            "示范区, 示范市",
+            {
+                "network_type": "walk",
+                "retain_all": True,
+                "truncate_by_edge": True,
+                "custom_filter": osm.CHINA_DOWNLOAD_FILTER,
+            },
+        )
+    ]
     assert cache_path_for(spec).exists()
     assert ox.settings.use_cache is True
     assert Path(ox.settings.cache_folder).parent == tmp_path / "cache"
@@ -429,7 +471,8 @@ def test_online_bbox_and_polygon(tmp_path, monkeypatch, tiny):
     # different queries, different cache files
     assert cache_path_for(bbox_spec) != cache_path_for(poly_spec)
     assert cache_path_for(bbox_spec) != cache_path_for(
-        NetworkSpec(bbox=(118.77, 32.03, 118.79, 32.06), cache_dir=tmp_path))
+        NetworkSpec(bbox=(118.77, 32.03, 118.79, 32.06), cache_dir=tmp_path)
+    )
 
 
 def test_online_polygon_from_a_file_and_clip_by_polygon(tmp_path, monkeypatch, tiny):
@@ -439,8 +482,9 @@ def test_online_polygon_from_a_file_and_clip_by_polygon(tmp_path, monkeypatch, t
     path = tmp_path / "area.geojson"
     gpd.GeoDataFrame(geometry=[area], crs="EPSG:4326").to_file(path)
     seen = []
-    monkeypatch.setattr(ox, "graph_from_polygon",
-                        lambda polygon, **kwargs: seen.append(polygon) or tiny.copy())
+    monkeypatch.setattr(
+        ox, "graph_from_polygon", lambda polygon, **kwargs: seen.append(polygon) or tiny.copy()
+    )
     load_walk_graph(NetworkSpec(polygon=path, cache_dir=tmp_path / "cache"))
     assert seen[0].equals(area)
     clipped = load_walk_graph(NetworkSpec(path=NET_DIR / "tiny_walk.osm", polygon=path))
@@ -470,7 +514,10 @@ def test_describe_components_hand_case():
     G.add_edges_from([(1, 2), (2, 1), (2, 3), (10, 11), (20, 21), (21, 22), (22, 23)])
     G.add_node(99)
     assert describe_components(G) == {
-        "components": 4, "main_component_nodes": 4, "other_components": [3, 2, 1]}
+        "components": 4,
+        "main_component_nodes": 4,
+        "other_components": [3, 2, 1],
+    }
     assert describe_components(nx.MultiDiGraph())["components"] == 0
 
 
@@ -479,7 +526,8 @@ def test_townships_without_roads():
 
     polygons = gpd.GeoSeries(
         [box(0, 0, 1, 1), box(2, 0, 3, 1), None, box(4, 0, 5, 1), box(6, 0, 7, 1)],
-        index=[10, 20, 30, 40, 50], crs="EPSG:4326",
+        index=[10, 20, 30, 40, 50],
+        crs="EPSG:4326",
     )
     lon = [0.5, 0.2, 4.0, 8.0]  # two in the first, one on the fourth's edge, one outside all
     lat = [0.5, 0.7, 0.5, 0.5]
@@ -502,6 +550,7 @@ def test_module_logs_counts(caplog, tiny):
 @st.composite
 def _street_grid(draw):
     """Horizontal lines at distinct y and vertical lines at distinct x, on a 10 m lattice."""
+
     def spans(n):
         out = []
         for _ in range(n):
@@ -529,12 +578,18 @@ def test_street_grid_noding(grid):
     # independent count: every end, and every place a horizontal and a vertical line meet
     points = {(a, y) for y, a, _ in horizontal} | {(b, y) for y, _, b in horizontal}
     points |= {(x, a) for x, a, _ in vertical} | {(x, b) for x, _, b in vertical}
-    points |= {(x, y) for y, ha, hb in horizontal for x, va, vb in vertical
-               if ha <= x <= hb and va <= y <= vb}
-    pieces = sum(len({px for px, py in points if py == y and a <= px <= b}) - 1
-                 for y, a, b in horizontal)
-    pieces += sum(len({py for px, py in points if px == x and a <= py <= b}) - 1
-                  for x, a, b in vertical)
+    points |= {
+        (x, y)
+        for y, ha, hb in horizontal
+        for x, va, vb in vertical
+        if ha <= x <= hb and va <= y <= vb
+    }
+    pieces = sum(
+        len({px for px, py in points if py == y and a <= px <= b}) - 1 for y, a, b in horizontal
+    )
+    pieces += sum(
+        len({py for px, py in points if px == x and a <= py <= b}) - 1 for x, a, b in vertical
+    )
     frame = gpd.GeoDataFrame(geometry=lines, crs="EPSG:32650").to_crs("EPSG:4326")
     G, _ = osm._graph_from_lines(frame, "grid")
     assert len(G) == len(points)
@@ -550,14 +605,22 @@ def test_street_grid_noding(grid):
 @st.composite
 def _random_osm(draw):
     n_nodes = draw(st.integers(2, 10))
-    ways = draw(st.lists(
-        st.tuples(st.lists(st.integers(0, n_nodes - 1), min_size=2, max_size=6),
-                  st.sampled_from(["residential", "footway", "motorway", "service", "trunk"])),
-        min_size=1, max_size=7))
+    ways = draw(
+        st.lists(
+            st.tuples(
+                st.lists(st.integers(0, n_nodes - 1), min_size=2, max_size=6),
+                st.sampled_from(["residential", "footway", "motorway", "service", "trunk"]),
+            ),
+            min_size=1,
+            max_size=7,
+        )
+    )
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
     for i in range(n_nodes):
-        lines.append(f'<node id="{i + 1}" lat="{32.04 + 0.001 * (i % 4)}" '
-                     f'lon="{118.78 + 0.001 * (i // 4) + 0.0003 * i}"/>')
+        lines.append(
+            f'<node id="{i + 1}" lat="{32.04 + 0.001 * (i % 4)}" '
+            f'lon="{118.78 + 0.001 * (i // 4) + 0.0003 * i}"/>'
+        )
     for w, (refs, highway) in enumerate(ways):
         nds = "".join(f'<nd ref="{r + 1}"/>' for r in refs)
         lines.append(f'<way id="{100 + w}">{nds}<tag k="highway" v="{highway}"/></way>')
@@ -582,4 +645,5 @@ def test_fast_xml_reader_matches_osmnx_on_random_maps(tmp_path_factory, text):
     for key, edges in reference_edges.items():
         assert sorted(e[:2] for e in fast_edges[key]) == sorted(e[:2] for e in edges)
         assert sorted(e[2] for e in fast_edges[key]) == pytest.approx(
-            sorted(e[2] for e in edges), abs=1e-6)
+            sorted(e[2] for e in edges), abs=1e-6
+        )

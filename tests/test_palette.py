@@ -23,7 +23,7 @@ MIN_CATEGORY_DE = 12.0
 
 
 def rgb(color: str) -> np.ndarray:
-    return np.array([int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    return np.array([int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)])
 
 
 def over_white(color: str, opacity: float) -> np.ndarray:
@@ -44,8 +44,9 @@ def distance(a: np.ndarray, b: np.ndarray, cvd: str | None) -> float:
 @pytest.mark.parametrize("cvd", [None, *CVD])
 def test_met_and_not_met_stay_far_apart(cvd):
     opacity = palette.STATUS_FILL_OPACITY
-    met, not_met, na = (over_white(palette.STATUS_COLORS[k], opacity)
-                        for k in ("met", "not_met", "na"))
+    met, not_met, na = (
+        over_white(palette.STATUS_COLORS[k], opacity) for k in ("met", "not_met", "na")
+    )
     assert distance(met, not_met, cvd) >= MIN_STATUS_DE
     # 不适用 (grey) is told from both too, less strongly
     assert distance(met, na, cvd) >= 15 and distance(not_met, na, cvd) >= 15
@@ -53,8 +54,9 @@ def test_met_and_not_met_stay_far_apart(cvd):
 
 @pytest.mark.parametrize("cvd", [None, *CVD])
 def test_every_two_category_colours_differ(cvd):
-    worst = min(distance(rgb(a), rgb(b), cvd)
-                for a, b in itertools.combinations(palette.OKABE_ITO, 2))
+    worst = min(
+        distance(rgb(a), rgb(b), cvd) for a, b in itertools.combinations(palette.OKABE_ITO, 2)
+    )
     assert worst >= MIN_CATEGORY_DE
 
 
@@ -81,8 +83,16 @@ def test_categories_take_the_palette_in_order_and_repeat():
     assert sorted(list(colors.values())[:8]) == sorted(palette.OKABE_ITO)
     assert list(colors.values())[:2] == ["#000000", "#009E73"]
     # built-in categories keep their colour whatever else the run holds
-    run = palette.category_colors(["children_home", "columbarium", "community_centre",
-                                   "elder_care_centre", "meal_point", "social_work_station"])
+    run = palette.category_colors(
+        [
+            "children_home",
+            "columbarium",
+            "community_centre",
+            "elder_care_centre",
+            "meal_point",
+            "social_work_station",
+        ]
+    )
     assert run["elder_care_centre"] == "#009E73" and run["meal_point"] == "#CC79A7"
     assert len(set(run.values())) == 6
     # the first categories never take the status pair

@@ -32,9 +32,13 @@ def _zones(boxes_m, codes=None, names=None, **columns):
     geoms = [box(X0 + a, Y0 + b, X0 + c, Y0 + d) for a, b, c, d in boxes_m]
     n = len(geoms)
     frame = gpd.GeoDataFrame(
-        {"code": codes or [f"3299010{i:02d}" for i in range(1, n + 1)],
-         "name": names or [f"乡镇{i}" for i in range(1, n + 1)], **columns},
-        geometry=geoms, crs=UTM,
+        {
+            "code": codes or [f"3299010{i:02d}" for i in range(1, n + 1)],
+            "name": names or [f"乡镇{i}" for i in range(1, n + 1)],
+            **columns,
+        },
+        geometry=geoms,
+        crs=UTM,
     )
     return frame.to_crs("EPSG:4326")
 
@@ -48,9 +52,18 @@ def _write_raster(path, bands, *, crs, transform, nodata=None):
     bands = np.asarray(bands, dtype="float32")
     if bands.ndim == 2:
         bands = bands[None]
-    with rasterio.open(path, "w", driver="GTiff", width=bands.shape[2], height=bands.shape[1],
-                       count=bands.shape[0], dtype="float32", crs=crs, transform=transform,
-                       nodata=nodata) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=bands.shape[2],
+        height=bands.shape[1],
+        count=bands.shape[0],
+        dtype="float32",
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
         dst.write(bands)
     return path
 
@@ -69,8 +82,13 @@ HAND = np.array([[1, 2, -1], [0, 5, 6], [7, 8, 9]], dtype=float)  # -1 is nodata
 def hand_raster(tmp_path):
     seniors = HAND / 2
     seniors[0, 2] = -1
-    return _write_raster(tmp_path / "hand.tif", [HAND, seniors], crs=UTM,
-                         transform=from_origin(X0, Y0 + 300, 100, 100), nodata=-1)
+    return _write_raster(
+        tmp_path / "hand.tif",
+        [HAND, seniors],
+        crs=UTM,
+        transform=from_origin(X0, Y0 + 300, 100, 100),
+        nodata=-1,
+    )
 
 
 def test_hand_raster_cells(hand_raster):
@@ -82,8 +100,17 @@ def test_hand_raster_cells(hand_raster):
     x, y = np.round(x, 3), np.round(y, 3)
     got = np.array(sorted(zip(x, y, demand["pop"], demand["pop60"], strict=True)))
     # the 7 cells with people (not the 0 and not the nodata cell), at their centres
-    expected = sorted([(50, 250, 1, 0.5), (150, 250, 2, 1.0), (150, 150, 5, 2.5),
-                       (250, 150, 6, 3.0), (50, 50, 7, 3.5), (150, 50, 8, 4.0), (250, 50, 9, 4.5)])
+    expected = sorted(
+        [
+            (50, 250, 1, 0.5),
+            (150, 250, 2, 1.0),
+            (150, 150, 5, 2.5),
+            (250, 150, 6, 3.0),
+            (50, 50, 7, 3.5),
+            (150, 50, 8, 4.0),
+            (250, 50, 9, 4.5),
+        ]
+    )
     np.testing.assert_allclose(got, np.array(expected, dtype=float), atol=1e-3)
     assert demand["cell_id"].is_unique
     assert warnings == []
@@ -110,7 +137,8 @@ def test_zone_without_raster_people_is_named(hand_raster):
 def test_hand_raster_without_seniors_band(hand_raster):
     zones = _zones([(-50, -50, 350, 350)])
     demand, warnings = demand_points(
-        PopulationSpec(raster=hand_raster, default_senior_share=0.2), zones)
+        PopulationSpec(raster=hand_raster, default_senior_share=0.2), zones
+    )
     assert demand["pop60"].to_numpy() == pytest.approx(0.2 * demand["pop"].to_numpy())
     assert any("default_senior_share = 20.0%" in w for w in warnings)
     demand, warnings = demand_points(PopulationSpec(raster=hand_raster), zones)
@@ -161,15 +189,18 @@ def test_raster_totals_preserved(tmp_path, crs, make_transform, shape):
     total = _random_counts(shape, 1)
     seniors = total * 0.25
     transform = make_transform()
-    path = _write_raster(tmp_path / "pop.tif", [total, seniors], crs=crs, transform=transform,
-                         nodata=-99999)
+    path = _write_raster(
+        tmp_path / "pop.tif", [total, seniors], crs=crs, transform=transform, nodata=-99999
+    )
     # zones that cover the whole raster (with a margin), so every person must arrive
     with rasterio.open(path) as src:
         west, south, east, north = rasterio.warp.transform_bounds(src.crs, UTM, *src.bounds)
     zones = gpd.GeoDataFrame(
         {"code": ["329901001", "329901002"], "name": ["甲街道", "乙镇"]},
-        geometry=[box(west - 800, south - 800, (west + east) / 2, north + 800),
-                  box((west + east) / 2, south - 800, east + 800, north + 800)],
+        geometry=[
+            box(west - 800, south - 800, (west + east) / 2, north + 800),
+            box((west + east) / 2, south - 800, east + 800, north + 800),
+        ],
         crs=UTM,
     ).to_crs("EPSG:4326")
     demand, _ = demand_points(PopulationSpec(raster=path, seniors_band=2), zones)
@@ -190,16 +221,24 @@ def test_raster_already_on_a_100m_grid_is_used_as_it_is(hand_raster, caplog):
     with caplog.at_level(logging.INFO, logger="lifecircle.geo.population"):
         demand_points(PopulationSpec(raster=hand_raster), _zones([(-50, -50, 350, 350)]))
     assert "resampled" not in caplog.text
-    mercator = _write_raster(hand_raster.parent / "m.tif", HAND, crs="EPSG:3857",
-                             transform=from_origin(13236500.0, 3766000.0, 100, 100), nodata=-1)
+    mercator = _write_raster(
+        hand_raster.parent / "m.tif",
+        HAND,
+        crs="EPSG:3857",
+        transform=from_origin(13236500.0, 3766000.0, 100, 100),
+        nodata=-1,
+    )
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="lifecircle.geo.population"):
         with rasterio.open(mercator) as src:
-            west, south, east, north = rasterio.warp.transform_bounds(src.crs, "EPSG:4326",
-                                                                     *src.bounds)
-        zones = gpd.GeoDataFrame({"code": ["329901001"], "name": ["甲"]},
-                                 geometry=[box(west - 0.01, south - 0.01, east + 0.01,
-                                               north + 0.01)], crs="EPSG:4326")
+            west, south, east, north = rasterio.warp.transform_bounds(
+                src.crs, "EPSG:4326", *src.bounds
+            )
+        zones = gpd.GeoDataFrame(
+            {"code": ["329901001"], "name": ["甲"]},
+            geometry=[box(west - 0.01, south - 0.01, east + 0.01, north + 0.01)],
+            crs="EPSG:4326",
+        )
         demand, _ = demand_points(PopulationSpec(raster=mercator), zones)
     assert "resampled" in caplog.text
     assert demand["pop"].sum() == pytest.approx(38, rel=0.005)
@@ -207,10 +246,12 @@ def test_raster_already_on_a_100m_grid_is_used_as_it_is(hand_raster, caplog):
 
 def test_nodata_and_nan_are_nobody(tmp_path):
     values = np.array([[np.nan, 3.0], [-3.4e38, 4.0]])
-    path = _write_raster(tmp_path / "nan.tif", values, crs=UTM,
-                         transform=from_origin(X0, Y0 + 200, 100, 100))
-    demand, _ = demand_points(PopulationSpec(raster=path, default_senior_share=0.1),
-                              _zones([(-10, -10, 210, 210)]))
+    path = _write_raster(
+        tmp_path / "nan.tif", values, crs=UTM, transform=from_origin(X0, Y0 + 200, 100, 100)
+    )
+    demand, _ = demand_points(
+        PopulationSpec(raster=path, default_senior_share=0.1), _zones([(-10, -10, 210, 210)])
+    )
     assert sorted(demand["pop"]) == [3.0, 4.0]
 
 
@@ -218,8 +259,11 @@ def test_nodata_and_nan_are_nobody(tmp_path):
 
 
 def _three_zones():
-    return _zones([(0, 0, 1000, 1000), (1000, 0, 2000, 1000), (2000, 0, 2500, 500)],
-                  codes=["329901001", "329901002", "329901003"], names=["甲街道", "乙镇", "丙乡"])
+    return _zones(
+        [(0, 0, 1000, 1000), (1000, 0, 2000, 1000), (2000, 0, 2500, 500)],
+        codes=["329901001", "329901002", "329901003"],
+        names=["甲街道", "乙镇", "丙乡"],
+    )
 
 
 def _nodes_in(boxes_m):
@@ -231,15 +275,21 @@ def _nodes_in(boxes_m):
 
 
 def test_table_spread_over_nodes_gb18030(tmp_path):
-    table = pd.DataFrame({"乡镇代码": ["329901001000", "329901002000", "329901999000"],
-                          "乡镇名称": ["甲街道", "乙镇", "不存在镇"],
-                          "常住人口": ["8,000", "3000", "10"], "60岁以上": ["2000", "900", "1"]})
+    table = pd.DataFrame(
+        {
+            "乡镇代码": ["329901001000", "329901002000", "329901999000"],
+            "乡镇名称": ["甲街道", "乙镇", "不存在镇"],
+            "常住人口": ["8,000", "3000", "10"],
+            "60岁以上": ["2000", "900", "1"],
+        }
+    )
     path = tmp_path / "pop.csv"
     table.to_csv(path, index=False, encoding="gb18030")
     # four nodes in 甲, none in 乙, one outside every zone
     lon, lat = _nodes_in([(100, 100), (500, 500), (900, 100), (100, 900), (9000, 9000)])
-    spec = PopulationSpec(table=path, table_code_field="乡镇代码", total_field="常住人口",
-                          seniors_field="60岁以上")
+    spec = PopulationSpec(
+        table=path, table_code_field="乡镇代码", total_field="常住人口", seniors_field="60岁以上"
+    )
     demand, warnings = demand_points(spec, _three_zones(), node_lon=lon, node_lat=lat)
     x, _ = _utm_xy(demand)
     in_a = x < 1000
@@ -261,9 +311,11 @@ def test_table_spread_over_nodes_gb18030(tmp_path):
 def test_table_by_name_xlsx_without_network(tmp_path):
     path = tmp_path / "pop.xlsx"
     pd.DataFrame({"名称": [" 甲街道", "乙镇", "丙乡"], "人口": [1000, 500, 250]}).to_excel(
-        path, index=False)
-    spec = PopulationSpec(table=path, table_name_field="名称", total_field="人口",
-                          default_senior_share=0.3)
+        path, index=False
+    )
+    spec = PopulationSpec(
+        table=path, table_name_field="名称", total_field="人口", default_senior_share=0.3
+    )
     demand, warnings = demand_points(spec, _three_zones(), cell_size_m=250)
     x, _ = _utm_xy(demand)
     assert ((x < 1000).sum(), ((x > 1000) & (x < 2000)).sum(), (x > 2000).sum()) == (16, 16, 4)
@@ -276,12 +328,14 @@ def test_table_errors(tmp_path):
     path = tmp_path / "pop.csv"
     pd.DataFrame({"name": ["甲街道"], "pop": ["x"]}).to_csv(path, index=False)
     with pytest.raises(InputError, match=r"no column '人口'.*name, pop"):
-        demand_points(PopulationSpec(table=path, table_name_field="name", total_field="人口"),
-                      _three_zones())
+        demand_points(
+            PopulationSpec(table=path, table_name_field="name", total_field="人口"), _three_zones()
+        )
     with pytest.raises(InputError, match="no table_code_field or table_name_field"):
         demand_points(PopulationSpec(table=path, total_field="pop"), _three_zones())
     demand, warnings = demand_points(
-        PopulationSpec(table=path, table_name_field="name", total_field="pop"), _three_zones())
+        PopulationSpec(table=path, table_name_field="name", total_field="pop"), _three_zones()
+    )
     assert len(demand) == 0
     assert any("第 2 行" in w and "'x'" in w for w in warnings)
 
@@ -322,8 +376,11 @@ def test_no_population_without_network_uses_grid():
 
 
 def test_zone_population_columns_are_used():
-    zones = _zones([(0, 0, 1000, 1000), (1000, 0, 2000, 1000)],
-                   population=[1200.0, 600.0], population_60=[300.0, np.nan])
+    zones = _zones(
+        [(0, 0, 1000, 1000), (1000, 0, 2000, 1000)],
+        population=[1200.0, 600.0],
+        population_60=[300.0, np.nan],
+    )
     lon, lat = _nodes_in([(100, 100), (200, 200), (300, 300), (1500, 500)])
     demand, warnings = demand_points(None, zones, node_lon=lon, node_lat=lat)
     assert demand["pop"].tolist() == pytest.approx([400, 400, 400, 600])
@@ -357,21 +414,26 @@ def test_table_spreading_keeps_every_zone_total(counts, nodes):
 
 @settings(max_examples=10, deadline=None)
 @given(
-    lon0=st.floats(100, 125), lat0=st.floats(20, 45),
+    lon0=st.floats(100, 125),
+    lat0=st.floats(20, 45),
     cell_deg=st.sampled_from([1 / 2400, 1 / 1200, 1 / 600, 1 / 120]),
     shape=st.tuples(st.integers(1, 12), st.integers(1, 12)),
     seed=st.integers(0, 1000),
 )
 # a one-row raster of 1 km cells: GDAL's sum lost 13 % at the array's edge before padding
 @example(lon0=100.0, lat0=20.0, cell_deg=1 / 120, shape=(1, 7), seed=1)
-def test_geographic_raster_total_is_preserved(tmp_path_factory, lon0, lat0, cell_deg, shape,
-                                              seed):
+def test_geographic_raster_total_is_preserved(tmp_path_factory, lon0, lat0, cell_deg, shape, seed):
     counts = _random_counts(shape, seed) + 0.5  # nobody-cells aside, all positive
-    path = _write_raster(tmp_path_factory.mktemp("r") / "pop.tif", counts, crs="EPSG:4326",
-                         transform=from_origin(lon0, lat0, cell_deg, cell_deg))
+    path = _write_raster(
+        tmp_path_factory.mktemp("r") / "pop.tif",
+        counts,
+        crs="EPSG:4326",
+        transform=from_origin(lon0, lat0, cell_deg, cell_deg),
+    )
     height, width = shape
-    zone = box(lon0 - 0.02, lat0 - height * cell_deg - 0.02, lon0 + width * cell_deg + 0.02,
-               lat0 + 0.02)
+    zone = box(
+        lon0 - 0.02, lat0 - height * cell_deg - 0.02, lon0 + width * cell_deg + 0.02, lat0 + 0.02
+    )
     zones = gpd.GeoDataFrame({"code": ["1"], "name": ["z"]}, geometry=[zone], crs="EPSG:4326")
     demand, _ = demand_points(PopulationSpec(raster=path, default_senior_share=0.2), zones)
     assert demand["pop"].sum() == pytest.approx(counts.sum(), rel=0.005)

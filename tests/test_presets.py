@@ -12,8 +12,14 @@ from lifecircle.coverage.presets import load_preset, preset_info, preset_names
 from lifecircle.coverage.targets import Trajectory, evaluate_targets, parse_targets
 from lifecircle.errors import PlanError
 
-REQUIRED = {"taizhou_14th", "hailing_14th", "jinjiang_14th", "suzhou_2023", "gb50180",
-            "chongming_2020"}
+REQUIRED = {
+    "taizhou_14th",
+    "hailing_14th",
+    "jinjiang_14th",
+    "suzhou_2023",
+    "gb50180",
+    "chongming_2020",
+}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "targets.md"
 
@@ -71,12 +77,15 @@ def test_jinjiang_table_values():
 
 
 def test_preset_year_and_only():
-    targets = parse_targets([{"preset": "jinjiang_14th", "year": 2023,
-                              "only": ["beds_per_1000", "children_home"]}])
+    targets = parse_targets(
+        [{"preset": "jinjiang_14th", "year": 2023, "only": ["beds_per_1000", "children_home"]}]
+    )
     assert [t.id for t in targets] == ["jinjiang_14th.beds_per_1000", "jinjiang_14th.children_home"]
     report = evaluate_targets(targets, make_context(year=2025))
-    assert report.summary.set_index("target_id").loc["jinjiang_14th.beds_per_1000",
-                                                      "target_value"] == 43
+    assert (
+        report.summary.set_index("target_id").loc["jinjiang_14th.beds_per_1000", "target_value"]
+        == 43
+    )
     assert set(report.summary["year"]) == {2023}
 
 
@@ -104,7 +113,8 @@ def test_docs_preset_tables_are_current():
     current = re.search(r"<!-- preset-rows:start -->\n(.*?)<!-- preset-rows:end -->", text, re.S)
     assert current, "docs/targets.md lost its preset-rows markers"
     assert current.group(1) == presets_reference_markdown(), (
-        "regenerate the docs tables with `python -m tools.preset_docs`")
+        "regenerate the docs tables with `python -m tools.preset_docs`"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
@@ -126,13 +136,21 @@ def test_capacity_rows_cite_the_seed_quotas():
     expected = {
         "chongming_2020.new_beds": ("beds", 800, 2020, "新增800张养老床位"),
         "suzhou_2023.new_institution_beds": ("beds", 1200, 2023, "新增养老机构床位1200张"),
-        "hailing_14th.city_columbarium_floor_area_2024": ("floor_area_m2", 29000, 2024,
-                                                          "建设规模29000平方米"),
+        "hailing_14th.city_columbarium_floor_area_2024": (
+            "floor_area_m2",
+            29000,
+            2024,
+            "建设规模29000平方米",
+        ),
     }
     for key, (measure, quota, year, text) in expected.items():
         row = rows[key]
         assert (row["type"], row["measure"], row["min_count"], row["year"]) == (
-            "new_facilities", measure, quota, year), key
+            "new_facilities",
+            measure,
+            quota,
+            year,
+        ), key
         assert text in row["indicator"], key
     assert "institution" in rows["suzhou_2023.new_institution_beds"]["subtype"]
     assert rows["hailing_14th.city_columbarium_floor_area_2024"]["towns"] == ["京泰路街道"]
@@ -143,17 +161,22 @@ def test_capacity_rows_evaluate_against_the_registers_beds():
 
     # evaluated in 2025: e1 100 + e3 (no value) + e4 0 + e5 60 = 160 beds opened, e5 the only
     # institution (60 beds)
-    targets = parse_targets([
-        {"preset": "chongming_2020", "year": 2025, "only": ["new_beds"]},
-        {"preset": "suzhou_2023", "year": 2025, "only": ["new_institution_beds"]},
-        {"preset": "hailing_14th", "only": ["city_columbarium_floor_area_2024"]},
-    ])
+    targets = parse_targets(
+        [
+            {"preset": "chongming_2020", "year": 2025, "only": ["new_beds"]},
+            {"preset": "suzhou_2023", "year": 2025, "only": ["new_institution_beds"]},
+            {"preset": "hailing_14th", "only": ["city_columbarium_floor_area_2024"]},
+        ]
+    )
     summary = evaluate_targets(targets, _capacity_context()).summary.set_index("target_id")
     beds = summary.loc["chongming_2020.new_beds"]
     assert (beds["value"], beds["status"], beds["shortfall"]) == (160, "not_met", 640)
     institution = summary.loc["suzhou_2023.new_institution_beds"]
     assert (institution["value"], institution["shortfall"], institution["unit"]) == (
-        60, 1140, "beds")
+        60,
+        1140,
+        "beds",
+    )
     # the test district's columbaria have no opening year: not applicable, naming it
     columbarium = summary.loc["hailing_14th.city_columbarium_floor_area_2024"]
     assert columbarium["status"] == "na" and "opened" in columbarium["note"]

@@ -47,7 +47,8 @@ def split_graph(network: WalkNetwork, points: list[tuple[str, Snaps]]) -> nx.Gra
             node = (label, int(i))
             g.add_edge(node, (label, int(i), "on"), weight=float(snaps.distance_m[i]))
             on_edge.setdefault(int(snaps.edge[i]), []).append(
-                (float(snaps.offset_m[i]), (label, int(i), "on")))
+                (float(snaps.offset_m[i]), (label, int(i), "on"))
+            )
     for e in range(network.n_edges):
         u, v, length = int(network.edge_u[e]), int(network.edge_v[e]), network.edge_length_m[e]
         stops = [(0.0, u), *sorted(on_edge.get(e, []), key=lambda s: s[0]), (length, v)]
@@ -83,9 +84,16 @@ def check_node_sources(graph: nx.MultiDiGraph, seed: int) -> None:
     for (count, limit), method in product(cases, ["wavefront", "heap", "auto"]):
         positions = rng.choice(network.n_nodes, count, replace=False)
         nodes = np.column_stack([positions, positions])
-        dist, source = distances_from_csr(network.indptr, network.indices, network.weights_m,
-                                          network.n_nodes, nodes, np.zeros((count, 2)),
-                                          limit_m=limit, method=method)
+        dist, source = distances_from_csr(
+            network.indptr,
+            network.indices,
+            network.weights_m,
+            network.n_nodes,
+            nodes,
+            np.zeros((count, 2)),
+            limit_m=limit,
+            method=method,
+        )
         ids = network.node_ids[positions]
         ref = nx.multi_source_dijkstra_path_length(ref_graph, set(ids.tolist()), weight="weight")
         expected = np.array([ref.get(n, math.inf) for n in network.node_ids.tolist()])
@@ -95,8 +103,12 @@ def check_node_sources(graph: nx.MultiDiGraph, seed: int) -> None:
         reached = np.flatnonzero(source >= 0)
         winner_ids = ids[source[reached]]
         for node_pos in rng.choice(reached, min(20, reached.size), replace=False):
-            length = nx.shortest_path_length(ref_graph, int(ids[source[node_pos]]),
-                                             int(network.node_ids[node_pos]), weight="weight")
+            length = nx.shortest_path_length(
+                ref_graph,
+                int(ids[source[node_pos]]),
+                int(network.node_ids[node_pos]),
+                weight="weight",
+            )
             assert abs(length - dist[node_pos]) < 1e-6
         assert winner_ids.size == reached.size
 
@@ -105,11 +117,20 @@ def check_partial_sources(network: WalkNetwork, seed: int) -> None:
     facilities = random_snaps(network, 25, seed)
     demand = random_snaps(network, 300, seed + 1)
     # Some demand on the very edges of facilities, to exercise the shared-edge walk.
-    shared = Snaps(facilities.edge[:10], np.clip(facilities.offset_m[:10][::-1] * 0 +
-                                                 facilities.offset_m[:10] * 0.5, 0, None),
-                   np.full(10, 7.0), np.ones(10, bool), facilities.x_m[:10], facilities.y_m[:10])
-    demand = Snaps(*(np.concatenate([getattr(demand, f), getattr(shared, f)])
-                     for f in ("edge", "offset_m", "distance_m", "ok", "x_m", "y_m")))
+    shared = Snaps(
+        facilities.edge[:10],
+        np.clip(facilities.offset_m[:10][::-1] * 0 + facilities.offset_m[:10] * 0.5, 0, None),
+        np.full(10, 7.0),
+        np.ones(10, bool),
+        facilities.x_m[:10],
+        facilities.y_m[:10],
+    )
+    demand = Snaps(
+        *(
+            np.concatenate([getattr(demand, f), getattr(shared, f)])
+            for f in ("edge", "offset_m", "distance_m", "ok", "x_m", "y_m")
+        )
+    )
     g = split_graph(network, [("f", facilities), ("d", demand)])
     sources = [("f", int(i)) for i in np.flatnonzero(facilities.ok)]
     ref = nx.multi_source_dijkstra_path_length(g, sources, weight="weight")
@@ -148,11 +169,20 @@ def test_sample_district_distances_equal_networkx(sample_graph):
 def line_network() -> WalkNetwork:
     # 0 --100-- 1 --100-- 2 --100-- 3, plus a long detour 0 --500-- 3 bowing north.
     x, y = [0.0, 100.0, 200.0, 300.0], [0.0, 0.0, 0.0, 0.0]
-    lines = [shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(100, 0), (200, 0)]),
-             shapely.LineString([(200, 0), (300, 0)]),
-             shapely.LineString([(0, 0), (0, 200), (300, 200), (300, 0)])]
-    return WalkNetwork.from_arrays(x, y, [0, 1, 2, 0], [1, 2, 3, 3],
-                                   edge_length_m=[100.0, 100.0, 100.0, 500.0], edge_geometry=lines)
+    lines = [
+        shapely.LineString([(0, 0), (100, 0)]),
+        shapely.LineString([(100, 0), (200, 0)]),
+        shapely.LineString([(200, 0), (300, 0)]),
+        shapely.LineString([(0, 0), (0, 200), (300, 200), (300, 0)]),
+    ]
+    return WalkNetwork.from_arrays(
+        x,
+        y,
+        [0, 1, 2, 0],
+        [1, 2, 3, 3],
+        edge_length_m=[100.0, 100.0, 100.0, 500.0],
+        edge_geometry=lines,
+    )
 
 
 def test_partial_edge_hand_checked():
@@ -190,8 +220,9 @@ def test_unsnapped_and_unreachable_are_inf():
     fac = snap_points(net, np.array([0.0, 5000.0]), np.array([0.0, 0.0]), max_snap_m=100)
     assert fac.ok.tolist() == [True, False]
     assert fac.distance_m[1] == pytest.approx(4400.0)
-    cells = snap_points(net, np.array([50.0, 550.0, np.nan]), np.array([0.0, 0.0, np.nan]),
-                        max_snap_m=100)
+    cells = snap_points(
+        net, np.array([50.0, 550.0, np.nan]), np.array([0.0, 0.0, np.nan]), max_snap_m=100
+    )
     reach = nearest_sources(net, fac, limit_m=10_000)
     dist, nearest = nearest_point_distances(net, reach, fac, cells)
     assert dist[0] == pytest.approx(50.0)
@@ -237,8 +268,9 @@ def random_graphs(draw):
     m = draw(st.integers(1, 60))
     u = draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
     v = draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
-    length = draw(st.lists(st.sampled_from([0.0, 1.0, 2.5, 10.0, 37.0, 100.0]),
-                           min_size=m, max_size=m))
+    length = draw(
+        st.lists(st.sampled_from([0.0, 1.0, 2.5, 10.0, 37.0, 100.0]), min_size=m, max_size=m)
+    )
     k = draw(st.integers(1, 6))
     entry_node = draw(st.lists(st.integers(0, n - 1), min_size=2 * k, max_size=2 * k))
     entry_m = draw(st.lists(st.floats(0.0, 50.0), min_size=2 * k, max_size=2 * k))
@@ -264,8 +296,9 @@ def test_wavefront_and_heap_agree_with_networkx(case):
     expected = np.array([ref.get(node, math.inf) for node in range(n)])
     expected[expected > limit] = math.inf
     for method in ("wavefront", "heap"):
-        dist, source = distances_from_csr(indptr, indices, weights, n, entry_node, entry_m,
-                                          limit_m=limit, method=method)
+        dist, source = distances_from_csr(
+            indptr, indices, weights, n, entry_node, entry_m, limit_m=limit, method=method
+        )
         assert_close_inf(dist, expected)
         assert np.array_equal(source >= 0, np.isfinite(expected))
         for node in np.flatnonzero(source >= 0):
@@ -276,6 +309,13 @@ def test_wavefront_and_heap_agree_with_networkx(case):
 def test_unknown_search_method_is_refused():
     net = line_network()
     with pytest.raises(ValueError, match="wavefront"):
-        distances_from_csr(net.indptr, net.indices, net.weights_m, net.n_nodes,
-                           np.array([[0, 1]]), np.array([[0.0, 100.0]]), limit_m=10.0,
-                           method="bfs")
+        distances_from_csr(
+            net.indptr,
+            net.indices,
+            net.weights_m,
+            net.n_nodes,
+            np.array([[0, 1]]),
+            np.array([[0.0, 100.0]]),
+            limit_m=10.0,
+            method="bfs",
+        )

@@ -19,22 +19,47 @@ from lifecircle.report import (
 )
 
 RAW = [
-    {"id": "street_centre", "indicator": "城市街道综合性养老服务中心覆盖率", "document": "测试规划",
-     "type": "presence", "category": "elder_care_centre", "subtype": "comprehensive",
-     "kind": "street"},
-    {"id": "kids", "indicator": "村居儿童之家覆盖率", "type": "unit_coverage", "level": "village",
-     "category": "children_home", "target_pct": {"2024": 90, "2025": 100}},
-    {"id": "beds", "indicator": "每千名老年人养老床位数", "type": "ratio",
-     "measure": "beds_per_1000_seniors", "min_value": 20},
-    {"id": "regional", "indicator": "农村区域性养老服务中心数量", "type": "count",
-     "category": "elder_care_centre", "subtype": "regional_rural", "min_count": 2},
+    {
+        "id": "street_centre",
+        "indicator": "城市街道综合性养老服务中心覆盖率",
+        "document": "测试规划",
+        "type": "presence",
+        "category": "elder_care_centre",
+        "subtype": "comprehensive",
+        "kind": "street",
+    },
+    {
+        "id": "kids",
+        "indicator": "村居儿童之家覆盖率",
+        "type": "unit_coverage",
+        "level": "village",
+        "category": "children_home",
+        "target_pct": {"2024": 90, "2025": 100},
+    },
+    {
+        "id": "beds",
+        "indicator": "每千名老年人养老床位数",
+        "type": "ratio",
+        "measure": "beds_per_1000_seniors",
+        "min_value": 20,
+    },
+    {
+        "id": "regional",
+        "indicator": "农村区域性养老服务中心数量",
+        "type": "count",
+        "category": "elder_care_centre",
+        "subtype": "regional_rural",
+        "min_count": 2,
+    },
 ]
 
 
 @pytest.fixture
 def report():
-    targets = [*parse_targets(RAW, source="t.toml"),
-               *parse_targets([{"preset": "taizhou_14th", "only": ["minor_protection_station"]}])]
+    targets = [
+        *parse_targets(RAW, source="t.toml"),
+        *parse_targets([{"preset": "taizhou_14th", "only": ["minor_protection_station"]}]),
+    ]
     return evaluate_targets(targets, make_context())
 
 
@@ -71,8 +96,14 @@ def test_csv_in_english(tmp_path, report):
 def test_xlsx_sheets_colours_and_frozen_header(tmp_path, report):
     path = write_gaps_xlsx(report, tmp_path / "gaps.xlsx", lang="zh")
     wb = load_workbook(path)
-    expected = ["汇总", "street_centre", "kids", "beds", "regional",
-                "taizhou_14th.minor_protection_s"]
+    expected = [
+        "汇总",
+        "street_centre",
+        "kids",
+        "beds",
+        "regional",
+        "taizhou_14th.minor_protection_s",
+    ]
     assert wb.sheetnames == expected  # summary first, one sheet per target (31-char titles)
     for ws in wb.worksheets:
         assert ws.freeze_panes == "A2"
@@ -85,8 +116,11 @@ def test_xlsx_sheets_colours_and_frozen_header(tmp_path, report):
     for row in range(2, summary.max_row + 1):
         status = summary.cell(row=row, column=status_col).value
         fills[status] = summary.cell(row=row, column=status_col).fill.start_color.rgb[-6:]
-    assert fills == {"未达标": STATUS_FILL["not_met"], "达标": STATUS_FILL["met"],
-                     "不适用": STATUS_FILL["na"]}
+    assert fills == {
+        "未达标": STATUS_FILL["not_met"],
+        "达标": STATUS_FILL["met"],
+        "不适用": STATUS_FILL["na"],
+    }
     kids = wb["kids"]
     # 8 village rows, 4 township roll-ups and the area row
     assert kids.max_row == 1 + 8 + 4 + 1

@@ -40,8 +40,19 @@ GENERATED = [
     "sample/FAULTS.md",
     "sample/README.md",
 ]
-EC_HEADER = ["序号", "机构名称", "类型", "地址", "经度", "纬度", "床位数", "护理型床位", "所属街道",
-             "开业年份", "建筑面积（㎡）"]
+EC_HEADER = [
+    "序号",
+    "机构名称",
+    "类型",
+    "地址",
+    "经度",
+    "纬度",
+    "床位数",
+    "护理型床位",
+    "所属街道",
+    "开业年份",
+    "建筑面积（㎡）",
+]
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -195,10 +206,26 @@ def test_river_is_80_m_wide_and_crosses_the_district(river, townships_m):
 
 
 def test_townships_tile_the_district(townships_m):
-    assert list(townships_m["code"]) == ["329901001", "329901002", "329901003", "329901004",
-                                         "329901100", "329901101", "329901102", "329901103"]
-    assert list(townships_m["name"]) == ["青石街道", "柳岸街道", "文昌街道", "东湖街道",
-                                         "白鹭镇", "稻香镇", "青山镇", "桃源镇"]
+    assert list(townships_m["code"]) == [
+        "329901001",
+        "329901002",
+        "329901003",
+        "329901004",
+        "329901100",
+        "329901101",
+        "329901102",
+        "329901103",
+    ]
+    assert list(townships_m["name"]) == [
+        "青石街道",
+        "柳岸街道",
+        "文昌街道",
+        "东湖街道",
+        "白鹭镇",
+        "稻香镇",
+        "青山镇",
+        "桃源镇",
+    ]
     assert townships_m.is_valid.all()
     geoms = list(townships_m.geometry)
     for i in range(len(geoms)):
@@ -213,8 +240,7 @@ def test_townships_tile_the_district(townships_m):
 def test_townships_have_integer_households():
     doc = json.loads((DATA / "boundaries" / "sample_townships.geojson").read_text("utf-8"))
     for feat in doc["features"]:
-        assert set(feat["properties"]) == {"code", "name", "households",
-                                           "staff_social_assistance"}
+        assert set(feat["properties"]) == {"code", "name", "households", "staff_social_assistance"}
         assert isinstance(feat["properties"]["staff_social_assistance"], int)
         assert isinstance(feat["properties"]["households"], int)
         assert feat["properties"]["households"] > 1000
@@ -290,8 +316,9 @@ def test_people_live_only_near_roads(road_tree):
         pop = src.read(1)
         rows, cols = np.nonzero(pop > 0)
         xs, ys = rasterio.transform.xy(src.transform, rows, cols)
-    _, dist = road_tree.query_nearest(shapely.points(xs, ys), return_distance=True,
-                                      all_matches=False)
+    _, dist = road_tree.query_nearest(
+        shapely.points(xs, ys), return_distance=True, all_matches=False
+    )
     assert dist.max() < 110.0
 
 
@@ -305,8 +332,11 @@ def test_elder_care_register_layout_and_gcj02_coordinates(road_tree, faults):
     assert ws["A1"].value == "示范区养老服务设施名录（2025年）"
     assert [c.value for c in ws[2]] == EC_HEADER
     bad = fault_lines(faults, "elder_care_centres.xlsx")
-    rows = [(i, r) for i, r in enumerate(ws.iter_rows(min_row=3, values_only=True), start=3)
-            if i not in bad]
+    rows = [
+        (i, r)
+        for i, r in enumerate(ws.iter_rows(min_row=3, values_only=True), start=3)
+        if i not in bad
+    ]
     assert 40 <= ws.max_row - 2 <= 60
     lon, lat = gcj02_to_wgs84([r[4] for _, r in rows], [r[5] for _, r in rows])
     assert road_distance_m(road_tree, lon, lat).max() < 30.0
@@ -315,11 +345,21 @@ def test_elder_care_register_layout_and_gcj02_coordinates(road_tree, faults):
 def test_elder_care_targets_are_a_mix(townships_m, faults):
     wb = openpyxl.load_workbook(SAMPLE / "elder_care_centres.xlsx")
     bad = fault_lines(faults, "elder_care_centres.xlsx")
-    rows = [r for i, r in enumerate(wb.active.iter_rows(min_row=3, values_only=True), start=3)
-            if i not in bad]
+    rows = [
+        r
+        for i, r in enumerate(wb.active.iter_rows(min_row=3, values_only=True), start=3)
+        if i not in bad
+    ]
     types = {r[2] for r in rows}
-    assert types == {"综合性养老服务中心", "区域性养老服务中心", "日间照料中心", "居家养老服务站",
-                     "养老机构", "敬老院", "护理院"}
+    assert types == {
+        "综合性养老服务中心",
+        "区域性养老服务中心",
+        "日间照料中心",
+        "居家养老服务站",
+        "养老机构",
+        "敬老院",
+        "护理院",
+    }
     comprehensive = {r[8] for r in rows if r[2] == "综合性养老服务中心"}
     assert len(comprehensive) == 2 and all(t.endswith("街道") for t in comprehensive)
     regional = [r[8] for r in rows if r[2] == "区域性养老服务中心"]
@@ -364,24 +404,30 @@ def test_social_work_stations_utf8_bom_gcj02(road_tree, faults, townships_m):
     empty_ok = [r for r in rows if not r["经度"] and r["所属街道"] in names]
     assert len(empty_ok) == 2, "two rows without coordinates still count by township name"
     located = [r for r in rows if r["经度"]]
-    lon, lat = gcj02_to_wgs84([float(r["经度"]) for r in located],
-                              [float(r["纬度"]) for r in located])
+    lon, lat = gcj02_to_wgs84(
+        [float(r["经度"]) for r in located], [float(r["纬度"]) for r in located]
+    )
     assert road_distance_m(road_tree, lon, lat).max() < 30.0
     assert all(r["站点名称"].endswith("社工室") for r in rows if r["类型"] == "社工室")
 
 
 def test_children_homes_and_community_centres_utf8_wgs84(road_tree, faults):
-    for name, header in (("children_homes.csv", ["名称", "所属村居", "地址", "经度", "纬度"]),
-                         ("community_centres.csv", ["名称", "地址", "经度", "纬度",
-                                                    "建筑面积（㎡）", "志愿服务站点", "开业年份"])):
+    for name, header in (
+        ("children_homes.csv", ["名称", "所属村居", "地址", "经度", "纬度"]),
+        (
+            "community_centres.csv",
+            ["名称", "地址", "经度", "纬度", "建筑面积（㎡）", "志愿服务站点", "开业年份"],
+        ),
+    ):
         raw = (SAMPLE / name).read_bytes()
         assert not raw.startswith(b"\xef\xbb\xbf")
         rows = read_csv(name, "utf-8")
         assert list(rows[0]) == header
         bad = fault_lines(faults, name)
         good = [r for line, r in enumerate(rows, start=2) if line not in bad]
-        dist = road_distance_m(road_tree, [float(r["经度"]) for r in good],
-                               [float(r["纬度"]) for r in good])
+        dist = road_distance_m(
+            road_tree, [float(r["经度"]) for r in good], [float(r["纬度"]) for r in good]
+        )
         assert dist.max() < 30.0, name
     centres = read_csv("community_centres.csv", "utf-8")
     share_yes = np.mean([r["志愿服务站点"] == "是" for r in centres])
@@ -503,10 +549,17 @@ def test_river_cut_makes_bridges_only_where_allowed():
 
     river_line = LineString([(-100, 0), (1100, 0)])
     river = river_line.buffer(40, cap_style="flat").intersection(box(0, -500, 1000, 500))
-    district = District(origin=(0.0, 0.0), boundary=box(0, -500, 1000, 500),
-                        core=box(0, -500, 1000, 500), river_line=river_line, river=river)
-    ways = [Way(LineString([(200, -300), (200, 300)]), {"highway": "primary"}, bridge_ok=True),
-            Way(LineString([(600, -300), (600, 300)]), {"highway": "residential"})]
+    district = District(
+        origin=(0.0, 0.0),
+        boundary=box(0, -500, 1000, 500),
+        core=box(0, -500, 1000, 500),
+        river_line=river_line,
+        river=river,
+    )
+    ways = [
+        Way(LineString([(200, -300), (200, 300)]), {"highway": "primary"}, bridge_ok=True),
+        Way(LineString([(600, -300), (600, 300)]), {"highway": "residential"}),
+    ]
     out = _cut_at_river(district, ways)
     bridges = [w for w in out if w.tags.get("bridge") == "yes"]
     assert len(bridges) == 1 and bridges[0].tags["highway"] == "primary"
@@ -540,5 +593,5 @@ def test_county_roads_stop_on_both_banks_without_a_bridge(edges_m, river, road):
     assert not geom.intersects(water)
     near = shapely.get_parts(geom.intersection(water.buffer(25.0)))
     assert len(near) >= 2
-    gaps = [a.distance(b) for i, a in enumerate(near) for b in near[i + 1:]]
+    gaps = [a.distance(b) for i, a in enumerate(near) for b in near[i + 1 :]]
     assert max(gaps) > 80.0, "the road reaches the water on both banks"

@@ -38,8 +38,9 @@ from lifecircle.geo.network import WalkNetwork, snap_points
 SEEDS = range(8)
 
 
-def random_instance(seed: int, n: int = 8, m: int = 24, density: float = 0.22,
-                    integer: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def random_instance(
+    seed: int, n: int = 8, m: int = 24, density: float = 0.22, integer: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     cover = rng.random((n, m)) < density
     weights = rng.integers(0, 10, m).astype(float) if integer else rng.random(m) * 10
@@ -233,8 +234,9 @@ def test_forced_groups_get_a_site_and_stay_optimal(seed: int) -> None:
     groups = [[0, 1, 2], [6, 7]]
     best = brute_max(cover, weights, 3, groups)
     for method in ("milp", "greedy"):
-        solution = solve_max_cover(sp.csr_matrix(cover), weights, 3, forced_groups=groups,
-                                   method=method)
+        solution = solve_max_cover(
+            sp.csr_matrix(cover), weights, 3, forced_groups=groups, method=method
+        )
         chosen = set(solution.selected.tolist())
         assert all(chosen & set(g) for g in groups)
         assert solution.forced.sum() == len(groups)
@@ -359,8 +361,9 @@ def test_capacity_hand_checked() -> None:
 def test_capacity_milp_matches_brute_force(seed: int) -> None:
     cover, weights = random_instance(seed, n=6, m=14, density=0.35)
     capacity = 12.0
-    best = max(capacitated_value(cover, weights, s, capacity)
-               for s in itertools.combinations(range(6), 2))
+    best = max(
+        capacitated_value(cover, weights, s, capacity) for s in itertools.combinations(range(6), 2)
+    )
     solution = solve_max_cover(sp.csr_matrix(cover), weights, 2, capacity=capacity)
     assert solution.objective == pytest.approx(best, abs=1e-6)
     assert solution.gains.sum() == pytest.approx(best, abs=1e-6)
@@ -437,7 +440,8 @@ def test_two_step_fca_sparse_matches_dense_and_keeps_explicit_zeros() -> None:
     assert sparse.nnz == 4  # the zero distance is stored explicitly
     expected = two_step_fca([10, 4], [10, 10, 30], dense, 2.0)
     assert two_step_fca([10, 4], [10, 10, 30], sparse, 2.0).tolist() == pytest.approx(
-        expected.tolist())
+        expected.tolist()
+    )
     assert expected.tolist() == pytest.approx([0.5, 0.6, 0.1])
 
 
@@ -451,8 +455,11 @@ def test_two_step_fca_empty_catchment_and_shape_check() -> None:
 # ---------------------------------------------------------------- the geographic wrapper
 
 X0, Y0 = 500_000.0, 3_590_000.0  # UTM 50N, near 32.4 N 117 E
-WALK = WalkModel(speed_mps=1.0, max_snap_m=200.0,
-                 by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(10.0,))})
+WALK = WalkModel(
+    speed_mps=1.0,
+    max_snap_m=200.0,
+    by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(10.0,))},
+)
 TO_WGS = pyproj.Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True)
 
 
@@ -460,7 +467,7 @@ def grid_network(nx: int = 13, ny: int = 9, step_m: float = 100.0) -> WalkNetwor
     ii, jj = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
     x = X0 + ii.ravel() * step_m
     y = Y0 + jj.ravel() * step_m
-    pos = (ii * ny + jj)
+    pos = ii * ny + jj
     u = np.concatenate([pos[:-1, :].ravel(), pos[:, :-1].ravel()])
     v = np.concatenate([pos[1:, :].ravel(), pos[:, 1:].ravel()])
     return WalkNetwork.from_arrays(x, y, u, v, crs="EPSG:32650")
@@ -500,39 +507,65 @@ def district() -> dict:
     pop60 = np.floor(pop * rng.uniform(0.1, 0.4, x.size))
     code = np.where(x - X0 < 600, "329901001", "329901100")
     kind = np.where(code == "329901001", "street", "town")
-    townships = gpd.GeoDataFrame({
-        "code": ["329901001", "329901100"], "name": ["东街道", "西镇"],
-        "kind": ["street", "town"],
-        "geometry": [lonlat_box(-50, -50, 600, 850), lonlat_box(600, -50, 1250, 850)],
-    }, crs="EPSG:4326")
-    facilities = gpd.GeoDataFrame({
-        "facility_id": ["meal:2"], "category": ["meal_point"], "township_code": ["329901001"],
-        "beds": [np.nan],
-        "geometry": to_points(np.array([X0 + 120.0]), np.array([Y0 + 400.0])),
-    }, crs="EPSG:4326")
-    demand = gpd.GeoDataFrame({
-        "cell_id": np.arange(x.size), "pop": pop, "pop60": pop60, "township_code": code,
-        "kind": kind, "geometry": to_points(x, y),
-    }, crs="EPSG:4326")
+    townships = gpd.GeoDataFrame(
+        {
+            "code": ["329901001", "329901100"],
+            "name": ["东街道", "西镇"],
+            "kind": ["street", "town"],
+            "geometry": [lonlat_box(-50, -50, 600, 850), lonlat_box(600, -50, 1250, 850)],
+        },
+        crs="EPSG:4326",
+    )
+    facilities = gpd.GeoDataFrame(
+        {
+            "facility_id": ["meal:2"],
+            "category": ["meal_point"],
+            "township_code": ["329901001"],
+            "beds": [np.nan],
+            "geometry": to_points(np.array([X0 + 120.0]), np.array([Y0 + 400.0])),
+        },
+        crs="EPSG:4326",
+    )
+    demand = gpd.GeoDataFrame(
+        {
+            "cell_id": np.arange(x.size),
+            "pop": pop,
+            "pop60": pop60,
+            "township_code": code,
+            "kind": kind,
+            "geometry": to_points(x, y),
+        },
+        crs="EPSG:4326",
+    )
     demand["time_min__meal_point"] = times_to(network, [X0 + 120.0], [Y0 + 400.0], demand)
-    return {"network": network, "demand": demand, "facilities": facilities,
-            "townships": townships}
+    return {"network": network, "demand": demand, "facilities": facilities, "townships": townships}
 
 
-def covered_after_independently(district: dict, sites: gpd.GeoDataFrame,
-                                threshold_min: float, population: str = "pop60") -> float:
+def covered_after_independently(
+    district: dict, sites: gpd.GeoDataFrame, threshold_min: float, population: str = "pop60"
+) -> float:
     network, demand = district["network"], district["demand"]
-    sx, sy = network.project_lonlat(shapely.get_x(sites.geometry.to_numpy()),
-                                    shapely.get_y(sites.geometry.to_numpy()))
-    minutes = times_to(network, np.concatenate([[X0 + 120.0], sx]),
-                       np.concatenate([[Y0 + 400.0], sy]), demand)
+    sx, sy = network.project_lonlat(
+        shapely.get_x(sites.geometry.to_numpy()), shapely.get_y(sites.geometry.to_numpy())
+    )
+    minutes = times_to(
+        network, np.concatenate([[X0 + 120.0], sx]), np.concatenate([[Y0 + 400.0], sy]), demand
+    )
     return float(demand[population].to_numpy()[minutes <= threshold_min].sum())
 
 
 def test_propose_sites_frame_and_independent_coverage(district: dict) -> None:
-    result = propose_sites(district["network"], district["demand"], district["facilities"],
-                           district["townships"], category="meal_point", threshold_min=3.0,
-                           walk=WALK, p=3, min_spacing_m=150.0)
+    result = propose_sites(
+        district["network"],
+        district["demand"],
+        district["facilities"],
+        district["townships"],
+        category="meal_point",
+        threshold_min=3.0,
+        walk=WALK,
+        p=3,
+        min_spacing_m=150.0,
+    )
     sites = result.sites
     assert list(sites.columns[: len(SITE_COLUMNS)]) == SITE_COLUMNS
     assert sites.crs.to_epsg() == 4326
@@ -543,12 +576,12 @@ def test_propose_sites_frame_and_independent_coverage(district: dict) -> None:
     assert np.all(np.diff(sites["marginal_gain"].to_numpy()) <= 1e-9)
     assert sites["marginal_gain"].sum() == pytest.approx(result.objective)
     assert sites["newly_covered_pop60"].sum() == pytest.approx(result.objective)
-    before = float(district["demand"]["pop60"][district["demand"]["time_min__meal_point"]
-                                               <= 3.0].sum())
+    before = float(
+        district["demand"]["pop60"][district["demand"]["time_min__meal_point"] <= 3.0].sum()
+    )
     assert result.covered_before == pytest.approx(before)
     # The coverage engine, run from scratch with the new sites added, agrees.
-    assert covered_after_independently(district, sites, 3.0) == pytest.approx(
-        result.covered_after)
+    assert covered_after_independently(district, sites, 3.0) == pytest.approx(result.covered_after)
     assert result.covered_after == pytest.approx(result.covered_before + result.objective)
     assert result.total == pytest.approx(district["demand"]["pop60"].sum())
     # Sites sit in the township that contains them.
@@ -572,23 +605,40 @@ def test_candidates_respect_spacing(district: dict) -> None:
     again = candidate_nodes(network, cells_x, cells_y, weight, near_m=250.0, min_spacing_m=220.0)
     assert nodes.tolist() == again.tolist()
     # The first candidate has the most uncovered weight within near_m.
-    near = [weight[np.hypot(cells_x - network.x[k], cells_y - network.y[k]) <= 250.0].sum()
-            for k in range(network.n_nodes)]
+    near = [
+        weight[np.hypot(cells_x - network.x[k], cells_y - network.y[k]) <= 250.0].sum()
+        for k in range(network.n_nodes)
+    ]
     assert near[nodes[0]] == max(near)
 
 
 def test_forced_presence_lands_inside_the_township(district: dict) -> None:
-    result = propose_sites(district["network"], district["demand"], district["facilities"],
-                           district["townships"], category="meal_point", threshold_min=3.0,
-                           walk=WALK, p=2, force_presence="all")
+    result = propose_sites(
+        district["network"],
+        district["demand"],
+        district["facilities"],
+        district["townships"],
+        category="meal_point",
+        threshold_min=3.0,
+        walk=WALK,
+        p=2,
+        force_presence="all",
+    )
     # Only 西镇 (329901100) lacks a meal point; 东街道 has one.
     forced = result.sites[result.sites["forced"]]
     assert forced["township_code"].tolist() == ["329901100"]
     town = district["townships"].set_index("code").geometry["329901100"]
     assert town.intersects(forced.geometry.iloc[0])
-    only_forced = propose_sites(district["network"], district["demand"], district["facilities"],
-                                district["townships"], category="meal_point",
-                                threshold_min=3.0, walk=WALK, force_presence=["329901100"])
+    only_forced = propose_sites(
+        district["network"],
+        district["demand"],
+        district["facilities"],
+        district["townships"],
+        category="meal_point",
+        threshold_min=3.0,
+        walk=WALK,
+        force_presence=["329901100"],
+    )
     assert len(only_forced.sites) == 1
     assert only_forced.sites["forced"].all()
 
@@ -596,18 +646,38 @@ def test_forced_presence_lands_inside_the_township(district: dict) -> None:
 def test_exclusions_and_user_candidates(district: dict) -> None:
     # Exclude the east half: every site falls in the west.
     exclusion = gpd.GeoDataFrame(geometry=[lonlat_box(600, -100, 1300, 900)], crs="EPSG:4326")
-    result = propose_sites(district["network"], district["demand"], district["facilities"],
-                           district["townships"], category="meal_point", threshold_min=3.0,
-                           walk=WALK, p=2, exclusions=exclusion)
+    result = propose_sites(
+        district["network"],
+        district["demand"],
+        district["facilities"],
+        district["townships"],
+        category="meal_point",
+        threshold_min=3.0,
+        walk=WALK,
+        p=2,
+        exclusions=exclusion,
+    )
     assert (result.sites["township_code"] == "329901001").all()
     # A user layer of two polygons and one point: sites come from it.
-    layer = gpd.GeoDataFrame(geometry=[
-        lonlat_box(880, 380, 920, 420), lonlat_box(280, 80, 320, 120),
-        to_points(np.array([X0 + 1100.0]), np.array([Y0 + 700.0]))[0],
-    ], crs="EPSG:4326")
-    chosen = propose_sites(district["network"], district["demand"], district["facilities"],
-                           district["townships"], category="meal_point", threshold_min=3.0,
-                           walk=WALK, p=1, candidates=layer)
+    layer = gpd.GeoDataFrame(
+        geometry=[
+            lonlat_box(880, 380, 920, 420),
+            lonlat_box(280, 80, 320, 120),
+            to_points(np.array([X0 + 1100.0]), np.array([Y0 + 700.0]))[0],
+        ],
+        crs="EPSG:4326",
+    )
+    chosen = propose_sites(
+        district["network"],
+        district["demand"],
+        district["facilities"],
+        district["townships"],
+        category="meal_point",
+        threshold_min=3.0,
+        walk=WALK,
+        p=1,
+        candidates=layer,
+    )
     assert chosen.candidates_count == 3
     site = chosen.sites.geometry.iloc[0]
     assert any(site.distance(shapely.point_on_surface(g)) < 1e-9 for g in layer.geometry)
@@ -617,50 +687,81 @@ def test_target_share_reaches_the_target(district: dict) -> None:
     demand = district["demand"]
     before = demand["pop60"][demand["time_min__meal_point"] <= 3.0].sum() / demand["pop60"].sum()
     target = min(0.95, before + 0.4)
-    result = propose_sites(district["network"], demand, district["facilities"],
-                           district["townships"], category="meal_point", threshold_min=3.0,
-                           walk=WALK, target_share=target)
+    result = propose_sites(
+        district["network"],
+        demand,
+        district["facilities"],
+        district["townships"],
+        category="meal_point",
+        threshold_min=3.0,
+        walk=WALK,
+        target_share=target,
+    )
     assert result.share_after >= target - 1e-9
     assert result.objective == len(result.sites)
     assert result.bound <= result.objective
     assert covered_after_independently(district, result.sites, 3.0) == pytest.approx(
-        result.covered_after)
+        result.covered_after
+    )
 
 
 def test_wrapper_is_deterministic(district: dict) -> None:
     kwargs = {"category": "meal_point", "threshold_min": 3.0, "walk": WALK, "p": 3}
-    a = propose_sites(district["network"], district["demand"], district["facilities"],
-                      district["townships"], **kwargs)
+    a = propose_sites(
+        district["network"],
+        district["demand"],
+        district["facilities"],
+        district["townships"],
+        **kwargs,
+    )
     shuffled = district["demand"].sample(frac=1.0, random_state=3)
-    b = propose_sites(district["network"], shuffled, district["facilities"],
-                      district["townships"], **kwargs)
+    b = propose_sites(
+        district["network"], shuffled, district["facilities"], district["townships"], **kwargs
+    )
     assert a.sites.geometry.to_wkt().tolist() == b.sites.geometry.to_wkt().tolist()
     assert a.objective == pytest.approx(b.objective)
 
 
 def test_wrapper_input_errors(district: dict) -> None:
-    args = (district["network"], district["demand"], district["facilities"],
-            district["townships"])
+    args = (district["network"], district["demand"], district["facilities"], district["townships"])
     with pytest.raises(InputError, match="time_min__columbarium"):
         propose_sites(*args, category="columbarium", threshold_min=3.0, walk=WALK, p=1)
     with pytest.raises(InputError, match="needs p"):
         propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK)
     with pytest.raises(InputError, match=r"0\.9 for 90%"):
-        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK,
-                      target_share=90)
+        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK, target_share=90)
     with pytest.raises(InputError, match="not in the township layer"):
-        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK, p=1,
-                      force_presence=["329901999"])
+        propose_sites(
+            *args,
+            category="meal_point",
+            threshold_min=3.0,
+            walk=WALK,
+            p=1,
+            force_presence=["329901999"],
+        )
     with pytest.raises(InputError, match="force_presence must be one of"):
-        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK, p=1,
-                      force_presence="village")
+        propose_sites(
+            *args,
+            category="meal_point",
+            threshold_min=3.0,
+            walk=WALK,
+            p=1,
+            force_presence="village",
+        )
 
 
 def test_township_access_2sfca_by_hand(district: dict) -> None:
     network, demand = district["network"], district["demand"]
     facilities = district["facilities"].assign(beds=[30.0])
-    table = township_access_2sfca(network, demand, facilities, category="meal_point",
-                                  threshold_min=3.0, walk=WALK, supply="beds")
+    table = township_access_2sfca(
+        network,
+        demand,
+        facilities,
+        category="meal_point",
+        threshold_min=3.0,
+        walk=WALK,
+        supply="beds",
+    )
     within = demand["time_min__meal_point"].to_numpy() <= 3.0
     pop60 = demand["pop60"].to_numpy()
     ratio = 30.0 / pop60[within].sum() * 1000  # one facility: beds per 1,000 in its catchment
@@ -677,59 +778,101 @@ def test_pipeline_round_trip_with_compute_coverage(district: dict) -> None:
 
     network, facilities = district["network"], district["facilities"]
     base = district["demand"].drop(columns="time_min__meal_point")
-    before = compute_coverage(network, facilities, base, WALK, categories=["meal_point"],
-                              service_areas=False)
-    result = propose_sites(network, before.demand, facilities, district["townships"],
-                           category="meal_point", threshold_min=3.0, walk=WALK, p=3)
-    proposed = gpd.GeoDataFrame({
-        "facility_id": [f"proposed:{r}" for r in result.sites["rank"]],
-        "category": "meal_point", "geometry": result.sites.geometry,
-    }, crs="EPSG:4326")
-    both = gpd.GeoDataFrame(pd.concat([facilities, proposed], ignore_index=True),
-                            crs="EPSG:4326")
-    after = compute_coverage(network, both, base, WALK, categories=["meal_point"],
-                             service_areas=False)
+    before = compute_coverage(
+        network, facilities, base, WALK, categories=["meal_point"], service_areas=False
+    )
+    result = propose_sites(
+        network,
+        before.demand,
+        facilities,
+        district["townships"],
+        category="meal_point",
+        threshold_min=3.0,
+        walk=WALK,
+        p=3,
+    )
+    proposed = gpd.GeoDataFrame(
+        {
+            "facility_id": [f"proposed:{r}" for r in result.sites["rank"]],
+            "category": "meal_point",
+            "geometry": result.sites.geometry,
+        },
+        crs="EPSG:4326",
+    )
+    both = gpd.GeoDataFrame(pd.concat([facilities, proposed], ignore_index=True), crs="EPSG:4326")
+    after = compute_coverage(
+        network, both, base, WALK, categories=["meal_point"], service_areas=False
+    )
     minutes = after.demand["time_min__meal_point"].to_numpy()
     assert float(base["pop60"][minutes <= 3.0].sum()) == pytest.approx(result.covered_after)
 
 
 def test_capacity_in_the_wrapper_caps_each_site(district: dict) -> None:
-    args = (district["network"], district["demand"], district["facilities"],
-            district["townships"])
+    args = (district["network"], district["demand"], district["facilities"], district["townships"])
     free = propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK, p=2)
-    capped = propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK, p=2,
-                           capacity=10.0)
+    capped = propose_sites(
+        *args, category="meal_point", threshold_min=3.0, walk=WALK, p=2, capacity=10.0
+    )
     assert (capped.sites["marginal_gain"] <= 10.0 + 1e-6).all()
     assert capped.objective == pytest.approx(min(20.0, free.objective), abs=1e-6)
     with pytest.raises(InputError, match="capacity works with p"):
-        propose_sites(*args, category="meal_point", threshold_min=3.0, walk=WALK,
-                      target_share=0.5, capacity=10.0)
+        propose_sites(
+            *args,
+            category="meal_point",
+            threshold_min=3.0,
+            walk=WALK,
+            target_share=0.5,
+            capacity=10.0,
+        )
 
 
 def test_threshold_by_township_kind(district: dict) -> None:
     demand = district["demand"]
     by_kind = {"street": 3.0, "town": 5.0}
-    result = propose_sites(district["network"], demand, district["facilities"],
-                           district["townships"], category="meal_point",
-                           threshold_min=by_kind, walk=WALK, p=2)
+    result = propose_sites(
+        district["network"],
+        demand,
+        district["facilities"],
+        district["townships"],
+        category="meal_point",
+        threshold_min=by_kind,
+        walk=WALK,
+        p=2,
+    )
     limit = np.where(demand["kind"] == "street", 3.0, 5.0)
     minutes = demand["time_min__meal_point"].to_numpy()
     assert result.covered_before == pytest.approx(demand["pop60"][minutes <= limit].sum())
     network = district["network"]
     sites = result.sites
-    sx, sy = network.project_lonlat(shapely.get_x(sites.geometry.to_numpy()),
-                                    shapely.get_y(sites.geometry.to_numpy()))
-    after = times_to(network, np.concatenate([[X0 + 120.0], sx]),
-                     np.concatenate([[Y0 + 400.0], sy]), demand)
+    sx, sy = network.project_lonlat(
+        shapely.get_x(sites.geometry.to_numpy()), shapely.get_y(sites.geometry.to_numpy())
+    )
+    after = times_to(
+        network, np.concatenate([[X0 + 120.0], sx]), np.concatenate([[Y0 + 400.0], sy]), demand
+    )
     assert float(demand["pop60"][after <= limit].sum()) == pytest.approx(result.covered_after)
     with pytest.raises(InputError, match="township kind"):
-        propose_sites(district["network"], demand, district["facilities"],
-                      district["townships"], category="meal_point",
-                      threshold_min={"street": 3.0}, walk=WALK, p=1)
+        propose_sites(
+            district["network"],
+            demand,
+            district["facilities"],
+            district["townships"],
+            category="meal_point",
+            threshold_min={"street": 3.0},
+            walk=WALK,
+            p=1,
+        )
     with pytest.raises(InputError, match="positive minutes"):
-        propose_sites(district["network"], demand, district["facilities"],
-                      district["townships"], category="meal_point", threshold_min=0,
-                      walk=WALK, p=1)
+        propose_sites(
+            district["network"],
+            demand,
+            district["facilities"],
+            district["townships"],
+            category="meal_point",
+            threshold_min=0,
+            walk=WALK,
+            p=1,
+        )
 
 
 @st.composite
@@ -757,9 +900,18 @@ def test_exact_equals_brute_force_and_greedy_is_bounded(instance) -> None:
 
 def test_township_without_candidates_is_reported_not_fatal(district: dict) -> None:
     exclusion = gpd.GeoDataFrame(geometry=[lonlat_box(600, -100, 1300, 900)], crs="EPSG:4326")
-    result = propose_sites(district["network"], district["demand"], district["facilities"],
-                           district["townships"], category="meal_point", threshold_min=3.0,
-                           walk=WALK, p=2, force_presence="town", exclusions=exclusion)
+    result = propose_sites(
+        district["network"],
+        district["demand"],
+        district["facilities"],
+        district["townships"],
+        category="meal_point",
+        threshold_min=3.0,
+        walk=WALK,
+        p=2,
+        force_presence="town",
+        exclusions=exclusion,
+    )
     assert result.unfilled_townships == ["329901100"]
     assert not result.sites["forced"].any()
     assert len(result.sites) == 2

@@ -23,20 +23,26 @@ CATEGORY = {"elder_cover": "elder_care_centre", "meal_presence": "meal_point"}
 
 def with_views(result):
     """The synthetic result with the map views the pipeline adds (coverage/views.py)."""
-    result.gaps = result.gaps.assign(category=result.gaps["target_id"].map(CATEGORY).fillna(""),
-                                     threshold_min=np.nan)
-    walk = WalkModel(thresholds_min=tuple(WALK["thresholds_min"]),
-                     by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(10, 15, 20))})
+    result.gaps = result.gaps.assign(
+        category=result.gaps["target_id"].map(CATEGORY).fillna(""), threshold_min=np.nan
+    )
+    walk = WalkModel(
+        thresholds_min=tuple(WALK["thresholds_min"]),
+        by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(10, 15, 20))},
+    )
     result.target_walks = target_walks(result.gaps, walk, ["street", "town"])
-    result.walk_areas = kind_service_areas(result.service_areas, result.townships,
-                                           result.target_walks)
+    result.walk_areas = kind_service_areas(
+        result.service_areas, result.townships, result.target_walks
+    )
     # the fixture's uncovered cells, tagged with their township's kind (as views.uncovered_cells)
     kinds = dict(zip(result.townships["code"], result.townships["kind"], strict=True))
     result.walk_uncovered = result.uncovered.assign(
-        kind=result.uncovered["township_code"].map(kinds))
+        kind=result.uncovered["township_code"].map(kinds)
+    )
     result.run_info["inputs"] = [
         {"path": "/data/乡镇边界.geojson", "modified": "2025-03-01T08:00:00+08:00"},
-        {"path": "/data/助餐点.csv", "modified": "2025-06-30T10:00:00+08:00"}]
+        {"path": "/data/助餐点.csv", "modified": "2025-06-30T10:00:00+08:00"},
+    ]
     result.run_info["created"] = "2025-07-01T09:30:00+08:00"
     return result
 
@@ -61,8 +67,9 @@ def pixels(path) -> np.ndarray:
 def test_every_picture_is_written_at_a4_width(pictures):
     folder, stems, made = pictures
     assert set(made) == {"overview", *stems}
-    expected = [folder / "overview.png"] + [folder / "townships" / f"{s}.png"
-                                            for s in stems.values()]
+    expected = [folder / "overview.png"] + [
+        folder / "townships" / f"{s}.png" for s in stems.values()
+    ]
     assert sorted(p.path for p in made.values()) == sorted(expected)
     for path in expected:
         with Image.open(path) as image:
@@ -98,8 +105,10 @@ def test_story_defaults_and_explicit_target(result):
     # streets are judged at 15 minutes, towns at 20 (the kinds' longest walks)
     assert [story.threshold_min[t[0]] for t in TOWNSHIPS] == [15.0, 15.0, 20.0, 20.0]
     meal = static.choose_story(result, "meal_presence", lang="en")
-    assert meal.category == "meal_point" and meal.shortfall_text["310117001"] == \
-        "short by 0.5 facilities"
+    assert (
+        meal.category == "meal_point"
+        and meal.shortfall_text["310117001"] == "short by 0.5 facilities"
+    )
     with pytest.raises(InputError, match=r"'nope'.*elder_cover, meal_presence"):
         static.choose_story(result, "nope")
 
@@ -107,8 +116,9 @@ def test_story_defaults_and_explicit_target(result):
 def test_story_prefers_a_service_circle_of_the_sited_category(result):
     res = with_views(make_result())
     res.gaps.loc[res.gaps["target_id"] == "meal_presence", "target_type"] = "service_circle"
-    res.gap_summary.loc[res.gap_summary["target_id"] == "meal_presence",
-                        "target_type"] = "service_circle"
+    res.gap_summary.loc[res.gap_summary["target_id"] == "meal_presence", "target_type"] = (
+        "service_circle"
+    )
     res.gap_summary["category"] = res.gap_summary["target_id"].map(CATEGORY)
     assert static.choose_story(res).target_id == "meal_presence"  # sites are meal points
 
@@ -121,8 +131,10 @@ def test_uncovered_seniors_are_the_cells_beyond_each_kinds_walk(result):
     kinds = dict(zip(result.townships["code"], result.townships["kind"], strict=True))
     expected: dict[str, float] = {}
     for row in unc.itertuples():
-        if row.category == "elder_care_centre" and \
-                row.threshold_min == kind_walk[kinds[row.township_code]]:
+        if (
+            row.category == "elder_care_centre"
+            and row.threshold_min == kind_walk[kinds[row.township_code]]
+        ):
             expected[row.township_code] = expected.get(row.township_code, 0.0) + row.pop60
     assert got == pytest.approx(expected)
 
@@ -201,8 +213,9 @@ def test_legend_counts_follow_the_facilities(result, lang):
 
     ax = Figure().add_subplot()
     view = static._view(layers.townships.geometry)
-    entries = static._draw(ax, result, story, layers, view, None, lang,
-                           static.category_colors(result))
+    entries = static._draw(
+        ax, result, story, layers, view, None, lang, static.category_colors(result)
+    )
     texts = [t for _, t in entries]
     counts = result.facilities["category"].value_counts()
     name = result.categories["meal_point"]["name_zh" if lang == "zh" else "name_en"]

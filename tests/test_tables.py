@@ -20,11 +20,18 @@ from tests.adversarial.registers_util import write_xlsx
 CSV_TEXT = "机构名称,经度,纬度,床位数\n甲,116.4,39.9,10\n乙,116.5,39.8,20\n"
 
 
-@pytest.mark.parametrize(("header", "folded"), [
-    ("建筑面积（㎡）", "建筑面积"), ("建筑面积(m2)", "建筑面积"), (" 经 度 ", "经度"),
-    ("Longitude", "longitude"), ("床位数（张）", "床位数"), ("名称：", "名称"),
-    ("（备注）", "(备注)"),
-])
+@pytest.mark.parametrize(
+    ("header", "folded"),
+    [
+        ("建筑面积（㎡）", "建筑面积"),
+        ("建筑面积(m2)", "建筑面积"),
+        (" 经 度 ", "经度"),
+        ("Longitude", "longitude"),
+        ("床位数（张）", "床位数"),
+        ("名称：", "名称"),
+        ("（备注）", "(备注)"),
+    ],
+)
 def test_normalise_header(header, folded):
     assert normalise_header(header) == folded
 
@@ -48,8 +55,10 @@ def test_read_csv_in_each_encoding(tmp_path: Path, encoding):
 
 def test_csv_title_line_blank_line_and_multiline_cell(tmp_path: Path):
     path = tmp_path / "r.csv"
-    path.write_text("2024年助餐点名录,,\n名称,经度,纬度\n\"甲\n分点\",116.4,39.9\n\n乙,116.5,39.8\n",
-                    encoding="utf-8")
+    path.write_text(
+        '2024年助餐点名录,,\n名称,经度,纬度\n"甲\n分点",116.4,39.9\n\n乙,116.5,39.8\n',
+        encoding="utf-8",
+    )
     table = read_table(path)
     assert table.rows.tolist() == [3, 6]  # line numbers as an editor shows them
     assert table.values("name").iloc[1] == "乙"
@@ -57,12 +66,21 @@ def test_csv_title_line_blank_line_and_multiline_cell(tmp_path: Path):
 
 def test_xlsx_header_below_title_rows_keeps_excel_row_numbers(tmp_path: Path):
     path = tmp_path / "养老服务设施.xlsx"
-    write_xlsx(path, {"说明": [["本表为示例"], ["填表说明：经度纬度为高德坐标"]],
-                       "设施": [["示范区养老服务设施名录（2024年）"], [None], ["填报单位：民政局"],
-                              ["序号", "机构名称", "经度（GCJ-02）", "纬度（GCJ-02）",
-                               "建筑面积（㎡）"],
-                              [1, "甲中心", 116.4, 39.9, 300], [None, None, None, None, None],
-                              [2, "乙中心", 116.5, 39.8, "约200"]]})
+    write_xlsx(
+        path,
+        {
+            "说明": [["本表为示例"], ["填表说明：经度纬度为高德坐标"]],
+            "设施": [
+                ["示范区养老服务设施名录（2024年）"],
+                [None],
+                ["填报单位：民政局"],
+                ["序号", "机构名称", "经度（GCJ-02）", "纬度（GCJ-02）", "建筑面积（㎡）"],
+                [1, "甲中心", 116.4, 39.9, 300],
+                [None, None, None, None, None],
+                [2, "乙中心", 116.5, 39.8, "约200"],
+            ],
+        },
+    )
     table = read_table(path)
     assert table.sheet == "设施"
     assert table.columns["lon"] == "经度（GCJ-02）"
@@ -73,8 +91,13 @@ def test_xlsx_header_below_title_rows_keeps_excel_row_numbers(tmp_path: Path):
 
 def test_xlsx_named_sheet_and_missing_sheet(tmp_path: Path):
     path = tmp_path / "t.xlsx"
-    write_xlsx(path, {"A": [["名称", "经度", "纬度"], ["甲", 1, 2]],
-                       "B": [["名称", "经度", "纬度"], ["乙", 1, 2], ["丙", 1, 2]]})
+    write_xlsx(
+        path,
+        {
+            "A": [["名称", "经度", "纬度"], ["甲", 1, 2]],
+            "B": [["名称", "经度", "纬度"], ["乙", 1, 2], ["丙", 1, 2]],
+        },
+    )
     assert list(read_table(path, sheet="B").values("name")) == ["乙", "丙"]
     assert list(read_table(path, sheet=1).values("name")) == ["乙", "丙"]
     every = read_table(path)  # without sheet = every sheet whose header matches

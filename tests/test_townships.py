@@ -19,8 +19,15 @@ def _box(i: int, j: int = 0) -> shapely.Polygon:
     return shapely.box(117.0 + i * BOX, 40.1 + j * BOX, 117.0 + (i + 1) * BOX, 40.1 + (j + 1) * BOX)
 
 
-def _write(tmp_path: Path, data: dict, geoms: list, *, name: str = "towns.geojson",
-           crs: str = "EPSG:4326", **kwargs) -> Path:
+def _write(
+    tmp_path: Path,
+    data: dict,
+    geoms: list,
+    *,
+    name: str = "towns.geojson",
+    crs: str = "EPSG:4326",
+    **kwargs,
+) -> Path:
     path = tmp_path / name
     gpd.GeoDataFrame(data, geometry=geoms, crs="EPSG:4326").to_crs(crs).to_file(path, **kwargs)
     return path
@@ -32,13 +39,25 @@ def _read(path: Path, county_code: str | None = "110117", **spec):
 
 def test_names_matched_to_nbs_codes_and_kinds(tmp_path):
     names = ["滨河街道", "渔阳地区", "东高村镇", "黄松峪乡", "山东庄", "不存在镇"]
-    path = _write(tmp_path, {"乡镇名称": names, "户数": [100, 200, 300, 400, 500, 600],
-                             "常住人口": [1e3, 2e3, 3e3, 4e3, 5e3, 6e3]},
-                  [_box(i) for i in range(6)])
+    path = _write(
+        tmp_path,
+        {
+            "乡镇名称": names,
+            "户数": [100, 200, 300, 400, 500, 600],
+            "常住人口": [1e3, 2e3, 3e3, 4e3, 5e3, 6e3],
+        },
+        [_box(i) for i in range(6)],
+    )
     towns, rejects, warnings = _read(path)
     assert rejects.empty
-    assert list(towns["code"]) == ["110117001", "110117003", "110117101", "110117213",
-                                   "110117102", "110117901"]
+    assert list(towns["code"]) == [
+        "110117001",
+        "110117003",
+        "110117101",
+        "110117213",
+        "110117102",
+        "110117901",
+    ]
     assert list(towns["kind"]) == ["street", "street", "town", "town", "town", "town"]
     assert list(towns["kind_zh"]) == ["街道", "街道", "镇", "乡", "镇", "镇"]
     assert list(towns["households"]) == [100, 200, 300, 400, 500, 600]
@@ -51,8 +70,11 @@ def test_names_matched_to_nbs_codes_and_kinds(tmp_path):
 
 
 def test_codes_from_a_field_including_12_digit_form(tmp_path):
-    path = _write(tmp_path, {"NAME": ["滨河街道", "东高村镇"],
-                             "XZQDM": ["110117001000", "110117101"]}, [_box(0), _box(1)])
+    path = _write(
+        tmp_path,
+        {"NAME": ["滨河街道", "东高村镇"], "XZQDM": ["110117001000", "110117101"]},
+        [_box(0), _box(1)],
+    )
     towns, _, warnings = _read(path, county_code=None)
     assert list(towns["code"]) == ["110117001", "110117101"]
     assert not warnings
@@ -65,27 +87,31 @@ def test_code_that_disagrees_with_nbs_name_or_county_is_reported(tmp_path):
     assert any("不属于县级代码 110118" in w for w in warnings)
 
 
-@pytest.mark.parametrize(("name", "code", "value", "expected"), [
-    ("青石街道", "", None, ("street", "街道")),
-    ("青石街道办事处", "", None, ("street", "街道")),
-    ("白鹭镇", "", None, ("town", "镇")),
-    ("长寿乡", "", None, ("town", "乡")),
-    ("某某民族乡", "", None, ("town", "乡")),
-    ("渔阳地区", "110117003", None, ("street", "街道")),
-    ("某开发区", "110117150", None, ("town", "镇")),
-    ("某开发区", "110117400", None, None),
-    ("某开发区", "", None, None),
-    ("某开发区", "", "街道", ("street", "街道")),
-    ("白鹭镇", "", "street", ("street", "街道")),
-    ("白鹭", "", "乡", ("town", "乡")),
-])
+@pytest.mark.parametrize(
+    ("name", "code", "value", "expected"),
+    [
+        ("青石街道", "", None, ("street", "街道")),
+        ("青石街道办事处", "", None, ("street", "街道")),
+        ("白鹭镇", "", None, ("town", "镇")),
+        ("长寿乡", "", None, ("town", "乡")),
+        ("某某民族乡", "", None, ("town", "乡")),
+        ("渔阳地区", "110117003", None, ("street", "街道")),
+        ("某开发区", "110117150", None, ("town", "镇")),
+        ("某开发区", "110117400", None, None),
+        ("某开发区", "", None, None),
+        ("某开发区", "", "街道", ("street", "街道")),
+        ("白鹭镇", "", "street", ("street", "街道")),
+        ("白鹭", "", "乡", ("town", "乡")),
+    ],
+)
 def test_township_kind(name, code, value, expected):
     assert township_kind(name, code, value) == expected
 
 
 def test_kind_field_and_unknown_kind_warning(tmp_path):
-    path = _write(tmp_path, {"name": ["甲开发区", "乙管委会"], "类型": ["镇", None]},
-                  [_box(0), _box(1)])
+    path = _write(
+        tmp_path, {"name": ["甲开发区", "乙管委会"], "类型": ["镇", None]}, [_box(0), _box(1)]
+    )
     towns, _, warnings = _read(path, county_code=None)
     assert list(towns["kind"]) == ["town", "street"]
     assert any("乙管委会" in w and "无法判断" in w for w in warnings)
@@ -130,16 +156,27 @@ def test_slivers_below_the_tolerance_are_not_reported(tmp_path):
 
 
 def test_projected_file_is_reprojected(tmp_path):
-    path = _write(tmp_path, {"name": ["滨河街道"]}, [_box(0)], crs="EPSG:32650",
-                  name="towns.gpkg", driver="GPKG")
+    path = _write(
+        tmp_path,
+        {"name": ["滨河街道"]},
+        [_box(0)],
+        crs="EPSG:32650",
+        name="towns.gpkg",
+        driver="GPKG",
+    )
     towns, _, _ = _read(path)
     assert towns.crs == "EPSG:4326"
     assert towns.geometry.iloc[0].bounds == pytest.approx(_box(0).bounds, abs=1e-7)
 
 
 def test_gbk_shapefile_with_nbs_style_fields(tmp_path):
-    path = _write(tmp_path, {"XZQMC": ["滨河街道", "黄松峪乡"], "XZQDM": ["", ""]},
-                  [_box(0), _box(1)], name="乡镇.shp", encoding="gbk")
+    path = _write(
+        tmp_path,
+        {"XZQMC": ["滨河街道", "黄松峪乡"], "XZQDM": ["", ""]},
+        [_box(0), _box(1)],
+        name="乡镇.shp",
+        encoding="gbk",
+    )
     path.with_suffix(".cpg").unlink(missing_ok=True)
     towns, _, _ = _read(path)
     assert list(towns["name"]) == ["滨河街道", "黄松峪乡"]
@@ -147,9 +184,14 @@ def test_gbk_shapefile_with_nbs_style_fields(tmp_path):
 
 
 def test_bad_features_are_rejected_and_split_townships_merged(tmp_path):
-    path = _write(tmp_path, {"name": ["滨河街道", None, "兴谷街道", "滨河街道", "东高村镇"],
-                             "code": ["110117001", "110117002", "", "110117001", "110117001"]},
-                  [_box(0), _box(1), None, _box(0, 1), _box(3)])
+    path = _write(
+        tmp_path,
+        {
+            "name": ["滨河街道", None, "兴谷街道", "滨河街道", "东高村镇"],
+            "code": ["110117001", "110117002", "", "110117001", "110117001"],
+        },
+        [_box(0), _box(1), None, _box(0, 1), _box(3)],
+    )
     towns, rejects, warnings = _read(path)
     assert list(towns["name"]) == ["滨河街道"]
     assert towns.geometry.iloc[0].area == pytest.approx(2 * BOX * BOX)
@@ -173,8 +215,11 @@ def test_wrong_field_setting_and_no_name_field(tmp_path):
 def test_sample_townships_read_cleanly():
     from lifecircle.data import data_path
 
-    spec = TownshipSpec(path=data_path("boundaries", "sample_townships.geojson"),
-                        name_field="name", code_field="code")
+    spec = TownshipSpec(
+        path=data_path("boundaries", "sample_townships.geojson"),
+        name_field="name",
+        code_field="code",
+    )
     towns, rejects, warnings = read_townships(spec, county_code="329901")
     assert rejects.empty and not warnings
     assert list(towns["kind"]).count("street") == 4 and list(towns["kind"]).count("town") == 4
@@ -182,16 +227,22 @@ def test_sample_townships_read_cleanly():
 
 
 def test_other_attributes_pass_through(tmp_path):
-    path = _write(tmp_path, {"name": ["滨河街道"], "staff_social_assistance": [3],
-                             "备注": ["x"], "户数": [10]}, [_box(0)])
+    path = _write(
+        tmp_path,
+        {"name": ["滨河街道"], "staff_social_assistance": [3], "备注": ["x"], "户数": [10]},
+        [_box(0)],
+    )
     towns, _, _ = _read(path)
     assert towns["staff_social_assistance"].iloc[0] == 3 and towns["备注"].iloc[0] == "x"
     assert towns["households"].iloc[0] == 10 and "户数" not in towns
 
 
 def test_code_not_in_the_official_county_list_is_warned_with_the_closest_name(tmp_path):
-    path = _write(tmp_path, {"name": ["滨河街道", "东高村镇"], "code": ["110117050", "110117101"]},
-                  [_box(0), _box(1)])
+    path = _write(
+        tmp_path,
+        {"name": ["滨河街道", "东高村镇"], "code": ["110117050", "110117101"]},
+        [_box(0), _box(1)],
+    )
     towns, _, warnings = _read(path)
     assert list(towns["code"]) == ["110117050", "110117101"]  # kept as given
     unofficial = [w for w in warnings if "不在本县（110117）的统计用区划代码中" in w]

@@ -14,10 +14,11 @@ EAST, WEST = "329901001", "329901100"
 
 @pytest.fixture
 def townships() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"code": [EAST, WEST], "name": ["东街道", "白鹭镇"],
-                             "kind": ["street", "town"]},
-                            geometry=[box(120.0, 30.0, 120.01, 30.01),
-                                      box(120.01, 30.0, 120.02, 30.01)], crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        {"code": [EAST, WEST], "name": ["东街道", "白鹭镇"], "kind": ["street", "town"]},
+        geometry=[box(120.0, 30.0, 120.01, 30.01), box(120.01, 30.0, 120.02, 30.01)],
+        crs="EPSG:4326",
+    )
 
 
 def _write(tmp_path, rows: list[dict], crs: str = "EPSG:4326", name: str = "villages.geojson"):
@@ -36,11 +37,20 @@ def _in_west(i: int = 0):
 
 
 def test_parents_by_code_prefix_containment_and_field(tmp_path, townships):
-    path = _write(tmp_path, [
-        {"名称": "东门社区", "代码": EAST + "001", "户数": 1200, "geometry": _in_east(0)},
-        {"名称": "青山村", "代码": "", "户数": 300, "geometry": _in_west(0)},
-        {"名称": "河口村", "代码": "", "户数": None, "所属乡镇": "东街道", "geometry": _in_west(1)},
-    ])
+    path = _write(
+        tmp_path,
+        [
+            {"名称": "东门社区", "代码": EAST + "001", "户数": 1200, "geometry": _in_east(0)},
+            {"名称": "青山村", "代码": "", "户数": 300, "geometry": _in_west(0)},
+            {
+                "名称": "河口村",
+                "代码": "",
+                "户数": None,
+                "所属乡镇": "东街道",
+                "geometry": _in_west(1),
+            },
+        ],
+    )
     units, rejects, warnings = read_units(UnitSpec(level="village", path=path), townships)
     assert rejects.empty
     by_name = units.set_index("name")
@@ -68,9 +78,12 @@ def test_prefix_and_containment_conflict_is_reported(tmp_path, townships):
 
 
 def test_unit_without_parent_is_kept_and_reported(tmp_path, townships):
-    path = _write(tmp_path, [
-        {"name": "飞地村", "code": "999999999201", "geometry": box(121.0, 31.0, 121.01, 31.01)},
-    ])
+    path = _write(
+        tmp_path,
+        [
+            {"name": "飞地村", "code": "999999999201", "geometry": box(121.0, 31.0, 121.01, 31.01)},
+        ],
+    )
     units, rejects, warnings = read_units(UnitSpec(level="village", path=path), townships)
     assert len(units) == 1 and rejects.empty
     assert units.iloc[0]["parent_code"] == ""
@@ -78,11 +91,15 @@ def test_unit_without_parent_is_kept_and_reported(tmp_path, townships):
 
 
 def test_rejects_empty_geometry_and_duplicate_codes(tmp_path, townships):
-    path = _write(tmp_path, [
-        {"name": "甲村", "code": EAST + "201", "geometry": _in_east(0)},
-        {"name": "乙村", "code": EAST + "201", "geometry": _in_east(1)},
-        {"name": "丙村", "code": EAST + "202", "geometry": None},
-    ], name="villages.gpkg")
+    path = _write(
+        tmp_path,
+        [
+            {"name": "甲村", "code": EAST + "201", "geometry": _in_east(0)},
+            {"name": "乙村", "code": EAST + "201", "geometry": _in_east(1)},
+            {"name": "丙村", "code": EAST + "202", "geometry": None},
+        ],
+        name="villages.gpkg",
+    )
     units, rejects, _ = read_units(UnitSpec(level="village", path=path), townships)
     assert list(units["name"]) == ["甲村"]
     assert list(rejects["row"]) == [2, 3]
@@ -91,16 +108,35 @@ def test_rejects_empty_geometry_and_duplicate_codes(tmp_path, townships):
 
 
 def test_named_fields_and_projected_input(tmp_path, townships):
-    path = _write(tmp_path, [
-        {"CJMC_X": "东门", "DM": EAST + "002", "HH": 800, "TYPE_X": "城镇社区",
-         "geometry": _in_east(2)},
-    ], crs="EPSG:3857")
-    spec = UnitSpec(level="community", path=path, name_field="CJMC_X", code_field="DM",
-                    households_field="HH", kind_field="TYPE_X")
+    path = _write(
+        tmp_path,
+        [
+            {
+                "CJMC_X": "东门",
+                "DM": EAST + "002",
+                "HH": 800,
+                "TYPE_X": "城镇社区",
+                "geometry": _in_east(2),
+            },
+        ],
+        crs="EPSG:3857",
+    )
+    spec = UnitSpec(
+        level="community",
+        path=path,
+        name_field="CJMC_X",
+        code_field="DM",
+        households_field="HH",
+        kind_field="TYPE_X",
+    )
     units, _, _ = read_units(spec, townships)
     row = units.iloc[0]
-    assert (row["name"], row["code"], row["households"], row["unit_kind"]) == \
-        ("东门", EAST + "002", 800, "社区")
+    assert (row["name"], row["code"], row["households"], row["unit_kind"]) == (
+        "东门",
+        EAST + "002",
+        800,
+        "社区",
+    )
     assert row["parent_code"] == EAST and units.crs.to_epsg() == 4326
     assert abs(row.geometry.centroid.x - 120.0055) < 1e-6
 
@@ -113,9 +149,16 @@ def test_mistyped_field_and_level_name_the_setting(tmp_path, townships):
         UnitSpec(level="township", path=path)
 
 
-@pytest.mark.parametrize(("name", "code", "kind", "expected"), [
-    ("青山村", "", None, "村"), ("东门社区", "", None, "社区"), ("甲", "329901100205", None, "村"),
-    ("乙", "329901100003", None, "社区"), ("丙", "", "农村", "村"), ("丁", "", None, ""),
-])
+@pytest.mark.parametrize(
+    ("name", "code", "kind", "expected"),
+    [
+        ("青山村", "", None, "村"),
+        ("东门社区", "", None, "社区"),
+        ("甲", "329901100205", None, "村"),
+        ("乙", "329901100003", None, "社区"),
+        ("丙", "", "农村", "村"),
+        ("丁", "", None, ""),
+    ],
+)
 def test_unit_kind(name, code, kind, expected):
     assert unit_kind_from(name, code, kind) == expected

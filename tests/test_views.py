@@ -11,25 +11,59 @@ from shapely.geometry import Point, box
 from lifecircle.coverage.views import kind_service_areas, target_walks, uncovered_cells
 from lifecircle.coverage.walk import KindWalk, WalkModel
 
-WALK = WalkModel(thresholds_min=(5.0, 10.0, 15.0),
-                 by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(10.0, 15.0, 20.0))})
+WALK = WalkModel(
+    thresholds_min=(5.0, 10.0, 15.0),
+    by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(10.0, 15.0, 20.0))},
+)
 
 
 def gap_rows() -> pd.DataFrame:
     rows = []
     for code, kind in (("001", "street"), ("101", "town")):
         # a service circle judged at 10 minutes in streets and 20 in towns
-        rows.append({"target_id": "circle", "level": "township", "unit_code": code, "kind": kind,
-                     "category": "meal_point", "threshold_min": 10.0 if kind == "street" else 20.0})
+        rows.append(
+            {
+                "target_id": "circle",
+                "level": "township",
+                "unit_code": code,
+                "kind": kind,
+                "category": "meal_point",
+                "threshold_min": 10.0 if kind == "street" else 20.0,
+            }
+        )
         # a presence target: no walk of its own
-        rows.append({"target_id": "presence", "level": "township", "unit_code": code,
-                     "kind": kind, "category": "elder_care_centre", "threshold_min": np.nan})
+        rows.append(
+            {
+                "target_id": "presence",
+                "level": "township",
+                "unit_code": code,
+                "kind": kind,
+                "category": "elder_care_centre",
+                "threshold_min": np.nan,
+            }
+        )
         # staffing: no category, nothing to draw
-        rows.append({"target_id": "staff", "level": "township", "unit_code": code, "kind": kind,
-                     "category": "", "threshold_min": np.nan})
+        rows.append(
+            {
+                "target_id": "staff",
+                "level": "township",
+                "unit_code": code,
+                "kind": kind,
+                "category": "",
+                "threshold_min": np.nan,
+            }
+        )
     # a village row of the circle at another walk must not count
-    rows.append({"target_id": "circle", "level": "village", "unit_code": "001201",
-                 "kind": "street", "category": "meal_point", "threshold_min": 5.0})
+    rows.append(
+        {
+            "target_id": "circle",
+            "level": "village",
+            "unit_code": "001201",
+            "kind": "street",
+            "category": "meal_point",
+            "threshold_min": 5.0,
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -37,7 +71,8 @@ def test_target_walks_take_the_judged_walk_else_the_kinds_longest():
     walks = target_walks(gap_rows(), WALK, ["street", "town"])
     got = {(r.target_id, r.kind): (r.category, r.threshold_min) for r in walks.itertuples()}
     assert got == {
-        ("circle", "street"): ("meal_point", 10.0), ("circle", "town"): ("meal_point", 20.0),
+        ("circle", "street"): ("meal_point", 10.0),
+        ("circle", "town"): ("meal_point", 20.0),
         ("presence", "street"): ("elder_care_centre", 15.0),
         ("presence", "town"): ("elder_care_centre", 20.0),
     }
@@ -46,44 +81,64 @@ def test_target_walks_take_the_judged_walk_else_the_kinds_longest():
 
 
 def test_areas_are_cut_to_each_kinds_townships():
-    townships = gpd.GeoDataFrame({"code": ["001", "101"], "kind": ["street", "town"]},
-                                 geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs=4326)
+    townships = gpd.GeoDataFrame(
+        {"code": ["001", "101"], "kind": ["street", "town"]},
+        geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+        crs=4326,
+    )
     areas = gpd.GeoDataFrame(
-        {"category": ["meal_point", "meal_point", "meal_point"],
-         "threshold_min": [10.0, 15.0, 20.0]},
-        geometry=[box(0.5, 0, 1.5, 0.5), box(0, 0, 2, 0.8), box(0.2, 0, 1.8, 1)], crs=4326)
+        {
+            "category": ["meal_point", "meal_point", "meal_point"],
+            "threshold_min": [10.0, 15.0, 20.0],
+        },
+        geometry=[box(0.5, 0, 1.5, 0.5), box(0, 0, 2, 0.8), box(0.2, 0, 1.8, 1)],
+        crs=4326,
+    )
     walks = target_walks(gap_rows(), WALK, ["street", "town"])
     out = kind_service_areas(areas, townships, walks)
     got = {(r.category, r.kind, r.threshold_min): r.geometry for r in out.itertuples()}
     # elder_care_centre has no area at all: no row, no error
     assert set(got) == {("meal_point", "street", 10.0), ("meal_point", "town", 20.0)}
-    assert got[("meal_point", "street", 10.0)].symmetric_difference(
-        box(0.5, 0, 1, 0.5)).area < 1e-12
-    assert got[("meal_point", "town", 20.0)].symmetric_difference(
-        box(1, 0, 1.8, 1)).area < 1e-12
+    assert (
+        got[("meal_point", "street", 10.0)].symmetric_difference(box(0.5, 0, 1, 0.5)).area < 1e-12
+    )
+    assert got[("meal_point", "town", 20.0)].symmetric_difference(box(1, 0, 1.8, 1)).area < 1e-12
     assert out.crs.to_epsg() == 4326
 
 
 def test_uncovered_cells_beyond_each_kinds_walk():
-    demand = gpd.GeoDataFrame({
-        "cell_id": [1, 2, 3, 4, 5],
-        "kind": ["street", "street", "town", "town", "town"],
-        "township_code": ["001", "001", "101", "101", "101"],
-        "pop": [10.0, 10.0, 10.0, 10.0, 0.0],
-        "pop60": [3.0, 3.0, 3.0, 3.0, 0.0],
-        "time_min__meal_point": [9.0, 12.0, 19.0, np.inf, 50.0],
-        "time_min__elder_care_centre": [16.0, np.nan, 21.0, 1.0, 50.0],
-    }, geometry=[Point(i, 0) for i in range(5)], crs=4326)
+    demand = gpd.GeoDataFrame(
+        {
+            "cell_id": [1, 2, 3, 4, 5],
+            "kind": ["street", "street", "town", "town", "town"],
+            "township_code": ["001", "001", "101", "101", "101"],
+            "pop": [10.0, 10.0, 10.0, 10.0, 0.0],
+            "pop60": [3.0, 3.0, 3.0, 3.0, 0.0],
+            "time_min__meal_point": [9.0, 12.0, 19.0, np.inf, 50.0],
+            "time_min__elder_care_centre": [16.0, np.nan, 21.0, 1.0, 50.0],
+        },
+        geometry=[Point(i, 0) for i in range(5)],
+        crs=4326,
+    )
     walks = target_walks(gap_rows(), WALK, ["street", "town"])
     out = uncovered_cells(demand, walks)
-    got = {(r.category, r.kind, r.threshold_min): sorted(
-        out[(out["category"] == r.category) & (out["kind"] == r.kind)
-            & (out["threshold_min"] == r.threshold_min)]["cell_id"])
-        for r in out.drop_duplicates(["category", "kind", "threshold_min"]).itertuples()}
+    got = {
+        (r.category, r.kind, r.threshold_min): sorted(
+            out[
+                (out["category"] == r.category)
+                & (out["kind"] == r.kind)
+                & (out["threshold_min"] == r.threshold_min)
+            ]["cell_id"]
+        )
+        for r in out.drop_duplicates(["category", "kind", "threshold_min"]).itertuples()
+    }
     # meal: street cells beyond 10 min (cell 2), town cells beyond 20 (cell 4, unreachable);
     # the empty cell 5 is never listed; elder care: street beyond 15 (1, and 2 with no time)
-    assert got == {("meal_point", "street", 10.0): [2], ("meal_point", "town", 20.0): [4],
-                   ("elder_care_centre", "street", 15.0): [1, 2],
-                   ("elder_care_centre", "town", 20.0): [3]}
+    assert got == {
+        ("meal_point", "street", 10.0): [2],
+        ("meal_point", "town", 20.0): [4],
+        ("elder_care_centre", "street", 15.0): [1, 2],
+        ("elder_care_centre", "town", 20.0): [3],
+    }
     assert np.isinf(out.loc[out["cell_id"] == 4, "time_min"]).all()
     assert out["pop60"].sum() == pytest.approx(15.0)

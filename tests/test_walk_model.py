@@ -23,12 +23,19 @@ X, Y = 118.80, 32.00  # 0.001° is about 94 m east-west and 111 m north-south he
 STREET_A, STREET_B, TOWN_C = "329901001", "329901002", "329901100"
 
 
-def _write_plan(folder: Path, *, facility_lon: float, extra: str = "",
-                layer_crs: str = 'crs = "wgs84"') -> Path:
-    townships = [box(X, Y, X + 0.01, Y + 0.01), box(X - 0.01, Y, X, Y + 0.01),
-                 box(X - 0.01, Y - 0.03, X + 0.01, Y - 0.02)]  # 丙镇: 1 km south of any road
-    gpd.GeoDataFrame({"name": ["甲街道", "乙街道", "丙镇"], "code": [STREET_A, STREET_B, TOWN_C]},
-                     geometry=townships, crs="EPSG:4326").to_file(folder / "townships.geojson")
+def _write_plan(
+    folder: Path, *, facility_lon: float, extra: str = "", layer_crs: str = 'crs = "wgs84"'
+) -> Path:
+    townships = [
+        box(X, Y, X + 0.01, Y + 0.01),
+        box(X - 0.01, Y, X, Y + 0.01),
+        box(X - 0.01, Y - 0.03, X + 0.01, Y - 0.02),
+    ]  # 丙镇: 1 km south of any road
+    gpd.GeoDataFrame(
+        {"name": ["甲街道", "乙街道", "丙镇"], "code": [STREET_A, STREET_B, TOWN_C]},
+        geometry=townships,
+        crs="EPSG:4326",
+    ).to_file(folder / "townships.geojson")
     lines, highway = [], []
     for i in range(12):  # a 100 m grid over 乙 and 甲 reaching 1 km east of 甲
         lines.append(LineString([(X - 0.01, Y + 0.001 * i), (X + 0.02, Y + 0.001 * i)]))
@@ -39,15 +46,19 @@ def _write_plan(folder: Path, *, facility_lon: float, extra: str = "",
         highway.append("residential")
     lines.append(LineString([(X - 0.01, Y + 0.0055), (X + 0.02, Y + 0.0055)]))
     highway.append("motorway")  # crosses both streets: dropped by every rule set
-    gpd.GeoDataFrame({"highway": highway, "osmid": range(1, len(lines) + 1)}, geometry=lines,
-                     crs="EPSG:4326").to_file(folder / "roads.geojson")
+    gpd.GeoDataFrame(
+        {"highway": highway, "osmid": range(1, len(lines) + 1)}, geometry=lines, crs="EPSG:4326"
+    ).to_file(folder / "roads.geojson")
     (folder / "meals.csv").write_text(
-        f"名称,经度,纬度\n邻区助餐点,{facility_lon},{Y + 0.005}\n", encoding="utf-8")
+        f"名称,经度,纬度\n邻区助餐点,{facility_lon},{Y + 0.005}\n", encoding="utf-8"
+    )
     (folder / "pop.csv").write_text(
         f"code,pop,pop60\n{STREET_A},1000,300\n{STREET_B},1000,300\n{TOWN_C},500,100\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     plan = folder / "plan.toml"
-    plan.write_text(f"""
+    plan.write_text(
+        f"""
 [study]
 name = "小区"
 county_code = "329901"
@@ -89,7 +100,9 @@ id = "meal_count"
 type = "unit_coverage"
 category = "meal_point"
 target_pct = 100
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return plan
 
 
@@ -173,10 +186,16 @@ def test_sensitivity_ranges_over_speeds_and_rule_sets(tmp_path):
     result = analyse(plan, inputs, options=RunOptions(siting=False, sensitivity=True))
     sens = result.sensitivity
     assert [s.label for s in sens.settings] == [
-        "china 0.8 m/s", "china 1 m/s", "china 1.2 m/s", "osmnx 0.8 m/s", "osmnx 1 m/s",
-        "osmnx 1.2 m/s"]
-    values = sens.values[(sens.values["target_id"] == "meal_circle")
-                         & (sens.values["unit_code"] == STREET_A)].set_index("setting")["value"]
+        "china 0.8 m/s",
+        "china 1 m/s",
+        "china 1.2 m/s",
+        "osmnx 0.8 m/s",
+        "osmnx 1 m/s",
+        "osmnx 1.2 m/s",
+    ]
+    values = sens.values[
+        (sens.values["target_id"] == "meal_circle") & (sens.values["unit_code"] == STREET_A)
+    ].set_index("setting")["value"]
     # the plan's own setting (china, 1.0 m/s) reproduces the run's figure
     base = result.gaps.set_index(["target_id", "unit_code"]).loc[("meal_circle", STREET_A)]
     assert values["china 1 m/s"] == pytest.approx(base["value"])
@@ -186,29 +205,35 @@ def test_sensitivity_ranges_over_speeds_and_rule_sets(tmp_path):
     row = sens.ranges.set_index(["target_id", "unit_code"]).loc[("meal_circle", STREET_A)]
     assert (row["low"], row["high"]) == (pytest.approx(values.min()), pytest.approx(values.max()))
     # 甲 misses the 30 % target at 0.8 m/s and meets it at 1.0 m/s: fragile
-    statuses = sens.values[(sens.values["target_id"] == "meal_circle")
-                           & (sens.values["unit_code"] == STREET_A)].set_index("setting")["status"]
+    statuses = sens.values[
+        (sens.values["target_id"] == "meal_circle") & (sens.values["unit_code"] == STREET_A)
+    ].set_index("setting")["status"]
     assert statuses["china 0.8 m/s"] == "not_met" and statuses["china 1 m/s"] == "met"
     assert row["robustness"] == "fragile" and row["statuses"] == "not_met/met"
     # 乙 lies beyond the reach even at 1.2 m/s: robustly not met
     row_b = sens.ranges.set_index(["target_id", "unit_code"]).loc[("meal_circle", STREET_B)]
     assert row_b["robustness"] == "robust" and row_b["low"] == row_b["high"] == 0.0
     # the roadless town stays 不适用 under every setting
-    assert sens.ranges.set_index(["target_id", "unit_code"]).loc[
-        ("meal_circle", TOWN_C), "robustness"] == "na"
+    assert (
+        sens.ranges.set_index(["target_id", "unit_code"]).loc[("meal_circle", TOWN_C), "robustness"]
+        == "na"
+    )
     assert result.run_info["sensitivity"]["fragile"] == sens.fragile_count()
 
 
 def test_sensitivity_section_in_the_plan(tmp_path):
     path = _write_plan(tmp_path, facility_lon=X + 0.013)
-    path.write_text(path.read_text(encoding="utf-8")
-                    + '\n[sensitivity]\nspeeds_mps = [0.9, 1.3]\nwalk_rules = ["china"]\n',
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + '\n[sensitivity]\nspeeds_mps = [0.9, 1.3]\nwalk_rules = ["china"]\n',
+        encoding="utf-8",
+    )
     plan = load_plan(path)
     result = analyse(plan, load_inputs(plan), options=RunOptions(siting=False))
     assert [s.label for s in result.sensitivity.settings] == ["china 0.9 m/s", "china 1.3 m/s"]
-    path.write_text(path.read_text(encoding="utf-8").replace('["china"]', '["osm"]'),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('["china"]', '["osm"]'), encoding="utf-8"
+    )
     with pytest.raises(PlanError, match=r"\[sensitivity\].walk_rules must list rule sets"):
         load_plan(path)
 
@@ -218,14 +243,22 @@ def test_sensitivity_sheet_in_gaps_xlsx(tmp_path, outside_run):
     plan = load_plan(_write_plan(tmp_path, facility_lon=X + 0.013))
     n = len(inputs.demand)
     distances = {"china": pd.DataFrame({"snap_m": [0.0] * n, "dist_m__meal_point": [600.0] * n})}
-    context = _context(plan, inputs.facilities, SimpleNamespace(demand=inputs.demand),
-                       result.townships, result.units)
+    context = _context(
+        plan,
+        inputs.facilities,
+        SimpleNamespace(demand=inputs.demand),
+        result.townships,
+        result.units,
+    )
     sens = evaluate_sensitivity(list(plan.targets), context, distances, speeds_mps=(0.5, 1.0))
     # 600 m: 20 min at 0.5 m/s (outside 15 min), 10 min at 1.0 m/s (inside) for everyone
     row = sens.ranges.set_index(["target_id", "unit_code"]).loc[("meal_circle", STREET_A)]
     assert row[["low", "high", "robustness"]].tolist() == [0.0, 100.0, "fragile"]
-    path = write_gaps_xlsx(GapReport(rows=result.gaps, summary=result.gap_summary),
-                           tmp_path / "gaps.xlsx", sensitivity=sens)
+    path = write_gaps_xlsx(
+        GapReport(rows=result.gaps, summary=result.gap_summary),
+        tmp_path / "gaps.xlsx",
+        sensitivity=sens,
+    )
     sheet = openpyxl.load_workbook(path)["敏感性"]
     header = [c.value for c in sheet[1]]
     assert header[-2:] == ["china 0.5 m/s", "china 1 m/s"] and "结论稳健性" in header

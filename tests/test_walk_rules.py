@@ -25,8 +25,7 @@ def _overpass_clauses() -> list[tuple[str, str | None, str | None]]:
     text = _overpass._get_network_filter("walk")
     assert settings.default_access in text
     clauses = re.findall(r'\["([^"]+)"(?:(!?~)"([^"]*)")?\]', text)
-    assert "".join(f'["{k}"' + (f'{op}"{rx}"' if op else "") + "]" for k, op, rx in clauses) \
-        == text
+    assert "".join(f'["{k}"' + (f'{op}"{rx}"' if op else "") + "]" for k, op, rx in clauses) == text
     return [(k, op or None, rx if op else None) for k, op, rx in clauses]
 
 
@@ -92,12 +91,14 @@ def test_china_rules_on_nanjing_drop_the_expressways_only():
 
 def test_highway_lists_and_overrides(tmp_path):
     csv = tmp_path / "overrides.csv"
-    csv.write_text("way_id,action,note\n101,exclude,gated 小区 path\n108,纳入,footbridge\n",
-                   encoding="utf-8")
+    csv.write_text(
+        "way_id,action,note\n101,exclude,gated 小区 path\n108,纳入,footbridge\n", encoding="utf-8"
+    )
     assert read_overrides(csv) == {101: "exclude", 108: "include"}
     path = Path(__file__).parent / "fixtures" / "network" / "tiny_walk.osm"
-    _, ways = load_walk_graph_and_ways(NetworkSpec(path=path, overrides=csv,
-                                                   exclude_highways=["footway"]))
+    _, ways = load_walk_graph_and_ways(
+        NetworkSpec(path=path, overrides=csv, exclude_highways=["footway"])
+    )
     rule = dict(zip(ways["way_id"].astype(int), ways["rule"], strict=True))
     assert rule[101] == "override_exclude"
     assert rule[108] == ""  # an expressway carriageway, included by the override

@@ -21,9 +21,21 @@ pytestmark = pytest.mark.slow
 def wheel(tmp_path_factory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(dist), str(ROOT)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (built,) = dist.glob("lifecircle-*.whl")
     return built
@@ -47,22 +59,44 @@ def test_wheel_installs_and_runs_demo_from_another_folder(wheel, tmp_path):
     python = venv / "bin" / "python"
     base_site = subprocess.run(
         [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True).stdout.strip()
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     # --system-site-packages points at the base interpreter; add the test venv's packages.
-    site = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
-                          check=True, capture_output=True, text=True, env=env).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.strip()
     (Path(site) / "deps.pth").write_text(base_site + "\n")
-    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q",
-                    str(wheel)], check=True, env=env)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", str(wheel)],
+        check=True,
+        env=env,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([str(python), "-c", "import lifecircle; print(lifecircle.__file__)"],
-                           check=True, capture_output=True, text=True, cwd=elsewhere, env=env)
+    where = subprocess.run(
+        [str(python), "-c", "import lifecircle; print(lifecircle.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+    )
     assert str(ROOT) not in where.stdout, where.stdout
     out = tmp_path / "demo-out"
-    run = subprocess.run([str(venv / "bin" / "lifecircle"), "demo", "--out", str(out)],
-                         capture_output=True, text=True, cwd=elsewhere, env=env)
+    run = subprocess.run(
+        [str(venv / "bin" / "lifecircle"), "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert (out / "gaps.csv").is_file()
     assert (out / "overview.html").is_file()

@@ -103,8 +103,11 @@ class County:
 def _river_y(county: County, x: np.ndarray) -> np.ndarray:
     s = county.side_m
     p = county.river_phase
-    return (0.33 * s + 0.05 * s * np.sin(2 * np.pi * x / (0.6 * s) + p[0])
-            + 0.015 * s * np.sin(2 * np.pi * x / (0.17 * s) + p[1]))
+    return (
+        0.33 * s
+        + 0.05 * s * np.sin(2 * np.pi * x / (0.6 * s) + p[0])
+        + 0.015 * s * np.sin(2 * np.pi * x / (0.17 * s) + p[1])
+    )
 
 
 def _layout(rng: np.random.Generator, scale: float) -> County:
@@ -135,8 +138,9 @@ def _layout(rng: np.random.Generator, scale: float) -> County:
     seeds += rng.uniform(-0.25, 0.25, seeds.shape) * step
     extra = max(1, round(4 * np.sqrt(scale)))
     angle = rng.uniform(0, 2 * np.pi) + np.arange(extra) * 2 * np.pi / extra
-    inner = np.column_stack([city[0] + 0.45 * city_r * np.cos(angle),
-                             city[1] + 0.45 * city_r * np.sin(angle)])
+    inner = np.column_stack(
+        [city[0] + 0.45 * city_r * np.cos(angle), city[1] + 0.45 * city_r * np.sin(angle)]
+    )
     seeds = np.vstack([seeds, inner])
     inside = shapely.contains_xy(boundary, seeds[:, 0], seeds[:, 1])
     seeds = seeds[inside]
@@ -178,8 +182,7 @@ TAGS = (
 )
 
 
-def _level(county: County, px: np.ndarray, py: np.ndarray, rng: np.random.Generator
-           ) -> np.ndarray:
+def _level(county: County, px: np.ndarray, py: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Street spacing level (in base steps) at each point: 1, 2 or 8."""
     cx, cy = county.city_xy
     angle = np.arctan2(py - cy, px - cx)
@@ -227,8 +230,11 @@ def _lattice(rng: np.random.Generator, county: County) -> Lattice:
     n_bridges = max(2, round(county.side_m / BRIDGE_EVERY_M))
     cols = np.linspace(0.08, 0.92, n_bridges) * (n - 1)
     bridge_cols = (np.round(cols / 8) * 8).astype(int)
-    wet = river[u] | river[v] | (np.sign(py[u] - _river_y(county, px[u]))
-                                 != np.sign(py[v] - _river_y(county, px[v])))
+    wet = (
+        river[u]
+        | river[v]
+        | (np.sign(py[u] - _river_y(county, px[u])) != np.sign(py[v] - _river_y(county, px[v])))
+    )
     on_bridge = wet & ~horizontal & np.isin(ii[u], bridge_cols) & inside[u] & inside[v]
     keep = (keep & ~wet) | on_bridge
 
@@ -275,8 +281,13 @@ def _ways(lat: Lattice) -> list[tuple[np.ndarray, int, bool]]:
         sel, line, pos = sel[order], line[order], pos[order]
         tag = lat.tag[sel]
         bridge = lat.bridge[sel]
-        brk = np.r_[True, (line[1:] != line[:-1]) | (pos[1:] != pos[:-1] + 1)
-                    | (tag[1:] != tag[:-1]) | (bridge[1:] != bridge[:-1])]
+        brk = np.r_[
+            True,
+            (line[1:] != line[:-1])
+            | (pos[1:] != pos[:-1] + 1)
+            | (tag[1:] != tag[:-1])
+            | (bridge[1:] != bridge[:-1]),
+        ]
         run = np.cumsum(brk) - 1
         start = np.flatnonzero(brk)
         within = np.arange(sel.size) - start[run]
@@ -293,8 +304,9 @@ def _ways(lat: Lattice) -> list[tuple[np.ndarray, int, bool]]:
 
 def _to_lonlat(county: County, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     transformer = pyproj.Transformer.from_crs(METRIC_EPSG, 4326, always_xy=True)
-    lon, lat = transformer.transform(np.asarray(x, float) + county.origin[0],
-                                     np.asarray(y, float) + county.origin[1])
+    lon, lat = transformer.transform(
+        np.asarray(x, float) + county.origin[0], np.asarray(y, float) + county.origin[1]
+    )
     return np.asarray(lon), np.asarray(lat)
 
 
@@ -304,21 +316,33 @@ def _write_osm(path: Path, county: County, lat: Lattice) -> int:
     ways = _ways(lat)
     road_names = [a + b + "路" for a in _ROAD_FIRST[::2] for b in "东西南北中"]
     # mtime=0: the same seed gives the same bytes
-    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3,
-                                               mtime=0) as packed, \
-            io.TextIOWrapper(packed, encoding="utf-8") as out:
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) as packed,
+        io.TextIOWrapper(packed, encoding="utf-8") as out,
+    ):
         out.write("<?xml version='1.0' encoding='UTF-8'?>\n")
-        out.write(f'<osm version="0.6" generator="lifecircle tools.county ({COUNTY_NAME}, '
-                  'fictional)">\n')
-        out.write(f'  <bounds minlat="{la.min():.7f}" minlon="{lon.min():.7f}" '
-                  f'maxlat="{la.max():.7f}" maxlon="{lon.max():.7f}"/>\n')
+        out.write(
+            f'<osm version="0.6" generator="lifecircle tools.county ({COUNTY_NAME}, fictional)">\n'
+        )
+        out.write(
+            f'  <bounds minlat="{la.min():.7f}" minlon="{lon.min():.7f}" '
+            f'maxlat="{la.max():.7f}" maxlon="{lon.max():.7f}"/>\n'
+        )
         ids = (lat.node + 1).tolist()
         chunk = 200_000
         for s in range(0, len(ids), chunk):
-            out.write("".join(
-                f'  <node id="{i}" version="1" lat="{b:.7f}" lon="{a:.7f}"/>\n'
-                for i, a, b in zip(ids[s:s + chunk], lon[s:s + chunk].tolist(),
-                                   la[s:s + chunk].tolist(), strict=True)))
+            out.write(
+                "".join(
+                    f'  <node id="{i}" version="1" lat="{b:.7f}" lon="{a:.7f}"/>\n'
+                    for i, a, b in zip(
+                        ids[s : s + chunk],
+                        lon[s : s + chunk].tolist(),
+                        la[s : s + chunk].tolist(),
+                        strict=True,
+                    )
+                )
+            )
         buf = []
         for w, (refs, tag, bridge) in enumerate(ways):
             buf.append(f'  <way id="{w + 1}" version="1">\n')
@@ -347,16 +371,19 @@ class Population:
     cy: np.ndarray
 
 
-def _population(rng: np.random.Generator, county: County, lat: Lattice, scale: float
-                ) -> Population:
+def _population(rng: np.random.Generator, county: County, lat: Lattice, scale: float) -> Population:
     side = county.side_m
     n_cells = int(side // CELL_M)
     edges = np.arange(n_cells + 1) * CELL_M
     mx = (lat.x[lat.u] + lat.x[lat.v]) / 2
     my = (lat.y[lat.u] + lat.y[lat.v]) / 2
     walkable = lat.tag != 7
-    road_m, _, _ = np.histogram2d(my[walkable], mx[walkable], bins=[edges, edges],
-                                  weights=np.full(int(walkable.sum()), BASE_M))
+    road_m, _, _ = np.histogram2d(
+        my[walkable],
+        mx[walkable],
+        bins=[edges, edges],
+        weights=np.full(int(walkable.sum()), BASE_M),
+    )
     road_m = road_m[::-1].ravel()  # raster rows run north to south
     centres = (np.arange(n_cells) + 0.5) * CELL_M
     gx, gy = np.meshgrid(centres, centres[::-1])
@@ -367,15 +394,25 @@ def _population(rng: np.random.Generator, county: County, lat: Lattice, scale: f
     d_city = np.hypot(fx - cx, fy - cy)
     urban = d_city < county.city_r_m
     noise = rng.lognormal(0.0, 0.4, fx.size)
-    old_town = np.exp(-(d_city / (0.35 * county.city_r_m)) ** 2)
+    old_town = np.exp(-((d_city / (0.35 * county.city_r_m)) ** 2))
     w_urban = road_m * noise * (0.5 + 1.5 * old_town)
-    d_vil = cKDTree(county.villages).query(np.column_stack([fx, fy]))[0] \
-        if len(county.villages) else np.full(fx.size, np.inf)
-    towns = county.seeds[~county.street]
-    d_town = cKDTree(towns).query(np.column_stack([fx, fy]))[0] if len(towns) \
+    d_vil = (
+        cKDTree(county.villages).query(np.column_stack([fx, fy]))[0]
+        if len(county.villages)
         else np.full(fx.size, np.inf)
-    w_rural = (0.15 + 0.004 * road_m + np.where(d_vil < 300, 4.0 * (1 - d_vil / 330), 0)
-               + np.where(d_town < 1100, 10.0 * (1 - d_town / 1200), 0)) * noise
+    )
+    towns = county.seeds[~county.street]
+    d_town = (
+        cKDTree(towns).query(np.column_stack([fx, fy]))[0]
+        if len(towns)
+        else np.full(fx.size, np.inf)
+    )
+    w_rural = (
+        0.15
+        + 0.004 * road_m
+        + np.where(d_vil < 300, 4.0 * (1 - d_vil / 330), 0)
+        + np.where(d_town < 1100, 10.0 * (1 - d_town / 1200), 0)
+    ) * noise
     w = np.where(urban, w_urban, w_rural) * inside
     w[urban & (road_m == 0)] = 0
     pop = np.zeros(fx.size)
@@ -387,8 +424,9 @@ def _population(rng: np.random.Generator, county: County, lat: Lattice, scale: f
     share = np.where(urban, 0.15 + 0.06 * smooth + 0.06 * old_town, 0.24 + 0.08 * smooth)
     pop60 = np.round(pop * share, 1)
     shape = (n_cells, n_cells)
-    return Population(pop.reshape(shape).astype(np.float32),
-                      pop60.reshape(shape).astype(np.float32), fx, fy)
+    return Population(
+        pop.reshape(shape).astype(np.float32), pop60.reshape(shape).astype(np.float32), fx, fy
+    )
 
 
 def _write_raster(path: Path, county: County, popu: Population) -> None:
@@ -396,11 +434,22 @@ def _write_raster(path: Path, county: County, popu: Population) -> None:
     from affine import Affine
 
     rows, cols = popu.pop.shape
-    transform = Affine(CELL_M, 0.0, county.origin[0], 0.0, -CELL_M,
-                       county.origin[1] + rows * CELL_M)
-    profile = {"driver": "GTiff", "height": rows, "width": cols, "count": 2,
-               "dtype": "float32", "crs": f"EPSG:{METRIC_EPSG}", "transform": transform,
-               "compress": "deflate", "predictor": 2, "nodata": None, "tiled": True}
+    transform = Affine(
+        CELL_M, 0.0, county.origin[0], 0.0, -CELL_M, county.origin[1] + rows * CELL_M
+    )
+    profile = {
+        "driver": "GTiff",
+        "height": rows,
+        "width": cols,
+        "count": 2,
+        "dtype": "float32",
+        "crs": f"EPSG:{METRIC_EPSG}",
+        "transform": transform,
+        "compress": "deflate",
+        "predictor": 2,
+        "nodata": None,
+        "tiled": True,
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(popu.pop, 1)
         dst.write(popu.pop60, 2)
@@ -429,8 +478,11 @@ def _township_names(rng: np.random.Generator, county: County) -> list[tuple[str,
 
 
 def _township_polygons(county: County) -> list[shapely.Polygon]:
-    cells = shapely.voronoi_polygons(shapely.multipoints(county.seeds),
-                                     extend_to=county.boundary.buffer(county.side_m), ordered=True)
+    cells = shapely.voronoi_polygons(
+        shapely.multipoints(county.seeds),
+        extend_to=county.boundary.buffer(county.side_m),
+        ordered=True,
+    )
     polys = shapely.intersection(shapely.get_parts(cells), county.boundary)
     return [shapely.normalize(p) for p in polys]
 
@@ -438,19 +490,28 @@ def _township_polygons(county: County) -> list[shapely.Polygon]:
 def _feature(county: County, geom, props: dict) -> dict:
     g = shapely.transform(geom, lambda c: np.column_stack(_to_lonlat(county, c[:, 0], c[:, 1])))
     g = shapely.set_precision(g, 1e-7)
-    return {"type": "Feature", "properties": props,
-            "geometry": json.loads(shapely.to_geojson(g))}
+    return {"type": "Feature", "properties": props, "geometry": json.loads(shapely.to_geojson(g))}
 
 
 def _write_geojson(path: Path, name: str, features: list[dict]) -> None:
-    doc = {"type": "FeatureCollection", "name": name,
-           "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
-           "features": features}
+    doc = {
+        "type": "FeatureCollection",
+        "name": name,
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
+        "features": features,
+    }
     path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
 
-def _place(rng: np.random.Generator, county: County, lat: Lattice, popu: Population, count: int,
-           *, urban_bias: float) -> tuple[np.ndarray, np.ndarray]:
+def _place(
+    rng: np.random.Generator,
+    county: County,
+    lat: Lattice,
+    popu: Population,
+    count: int,
+    *,
+    urban_bias: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` points next to streets, drawn in proportion to population ** urban_bias."""
     weight = popu.pop.ravel().astype(float) ** urban_bias
     cells = rng.choice(weight.size, size=count, p=weight / weight.sum())
@@ -458,28 +519,42 @@ def _place(rng: np.random.Generator, county: County, lat: Lattice, popu: Populat
     py = popu.cy[cells] + rng.uniform(-50, 50, count)
     walk_nodes = np.unique(np.concatenate([lat.u[lat.tag != 7], lat.v[lat.tag != 7]]))
     _, near = cKDTree(np.column_stack([lat.x[walk_nodes], lat.y[walk_nodes]])).query(
-        np.column_stack([px, py]))
+        np.column_stack([px, py])
+    )
     node = walk_nodes[near]
     angle = rng.uniform(0, 2 * np.pi, count)
     r = rng.uniform(4, 18, count)
     return lat.x[node] + r * np.cos(angle), lat.y[node] + r * np.sin(angle)
 
 
-def _registers(rng: np.random.Generator, county: County, lat: Lattice, popu: Population,
-               townships: list[tuple[str, str, str]], scale: float, out: Path) -> dict[str, int]:
+def _registers(
+    rng: np.random.Generator,
+    county: County,
+    lat: Lattice,
+    popu: Population,
+    townships: list[tuple[str, str, str]],
+    scale: float,
+    out: Path,
+) -> dict[str, int]:
     """Write the six registers; returns the row count of each."""
     seat_tree = cKDTree(county.seeds)
     names = [t[1] for t in townships]
-    counts = {key: max(len(townships), round(n * scale)) if key != "columbarium"
-              else max(2, round(n * scale)) for key, n in FACILITY_COUNTS.items()}
+    counts = {
+        key: max(len(townships), round(n * scale))
+        if key != "columbarium"
+        else max(2, round(n * scale))
+        for key, n in FACILITY_COUNTS.items()
+    }
     road_names = [a + b + "路" for a in _ROAD_FIRST[::2] for b in "东西南北中"]
 
     def located(key: str, bias: float) -> tuple[np.ndarray, ...]:
         x, y = _place(rng, county, lat, popu, counts[key], urban_bias=bias)
         # every township gets at least its first facility near its seat
         m = min(len(county.seeds), x.size)
-        x[:m], y[:m] = county.seeds[:m, 0] + rng.uniform(-200, 200, m), \
-            county.seeds[:m, 1] + rng.uniform(-200, 200, m)
+        x[:m], y[:m] = (
+            county.seeds[:m, 0] + rng.uniform(-200, 200, m),
+            county.seeds[:m, 1] + rng.uniform(-200, 200, m),
+        )
         x[:m], y[:m] = _place_near(county, lat, x[:m], y[:m])
         _, town = seat_tree.query(np.column_stack([x, y]))
         lon, la = _to_lonlat(county, x, y)
@@ -492,29 +567,61 @@ def _registers(rng: np.random.Generator, county: County, lat: Lattice, popu: Pop
     # elder care (XLSX, GCJ-02), with beds
     lon, la, town = located("elder_care_centre", 0.8)
     glon, glat = wgs84_to_gcj02(lon, la)
-    types = rng.choice(["日间照料中心", "居家养老服务站", "养老机构", "敬老院"], size=lon.size,
-                       p=[0.35, 0.45, 0.12, 0.08]).astype(object)
+    types = rng.choice(
+        ["日间照料中心", "居家养老服务站", "养老机构", "敬老院"],
+        size=lon.size,
+        p=[0.35, 0.45, 0.12, 0.08],
+    ).astype(object)
     for t in range(min(len(townships), lon.size)):
         street = townships[town[t]][2] == "street"
         types[t] = "综合性养老服务中心" if street else "区域性养老服务中心"
-    beds = np.where(np.isin(types, ["养老机构", "敬老院"]), rng.integers(40, 300, lon.size),
-                    np.where(types == "日间照料中心", rng.integers(0, 12, lon.size), 0))
+    beds = np.where(
+        np.isin(types, ["养老机构", "敬老院"]),
+        rng.integers(40, 300, lon.size),
+        np.where(types == "日间照料中心", rng.integers(0, 12, lon.size), 0),
+    )
     nursing = np.round(beds * rng.uniform(0.3, 0.8, lon.size)).astype(int)
-    rows = [[k + 1, f"{names[town[k]]}{types[k]}{k + 1}", str(types[k]), address(town[k], k),
-             round(float(glon[k]), 6), round(float(glat[k]), 6), int(beds[k]) or None,
-             int(nursing[k]) or None, names[town[k]], int(2005 + k % 20), int(200 + k % 50 * 60)]
-            for k in range(lon.size)]
-    _write_xlsx(out / "elder_care_centres.xlsx", "养老服务设施",
-                f"{COUNTY_NAME}养老服务设施名录（2025年）", EC_HEADER, rows)
+    rows = [
+        [
+            k + 1,
+            f"{names[town[k]]}{types[k]}{k + 1}",
+            str(types[k]),
+            address(town[k], k),
+            round(float(glon[k]), 6),
+            round(float(glat[k]), 6),
+            int(beds[k]) or None,
+            int(nursing[k]) or None,
+            names[town[k]],
+            int(2005 + k % 20),
+            int(200 + k % 50 * 60),
+        ]
+        for k in range(lon.size)
+    ]
+    _write_xlsx(
+        out / "elder_care_centres.xlsx",
+        "养老服务设施",
+        f"{COUNTY_NAME}养老服务设施名录（2025年）",
+        EC_HEADER,
+        rows,
+    )
     figures["elder_care_centre"] = len(rows)
 
     # meal points (GBK CSV, BD-09), a few with swapped or missing coordinates
     lon, la, town = located("meal_point", 1.0)
     blon, blat = wgs84_to_bd09(lon, la)
     types = rng.choice(["助餐点", "长者食堂", "中央厨房"], size=lon.size, p=[0.7, 0.27, 0.03])
-    rows = [[f"{names[town[k]]}{types[k]}{k + 1}", str(types[k]), address(town[k], k),
-             f"{blon[k]:.6f}", f"{blat[k]:.6f}", names[town[k]], int(2015 + k % 11)]
-            for k in range(lon.size)]
+    rows = [
+        [
+            f"{names[town[k]]}{types[k]}{k + 1}",
+            str(types[k]),
+            address(town[k], k),
+            f"{blon[k]:.6f}",
+            f"{blat[k]:.6f}",
+            names[town[k]],
+            int(2015 + k % 11),
+        ]
+        for k in range(lon.size)
+    ]
     for k in range(len(townships) + 3, len(rows), 397):
         rows[k][3], rows[k][4] = rows[k][4], rows[k][3]
     for k in range(len(townships) + 5, len(rows), 613):
@@ -525,12 +632,21 @@ def _registers(rng: np.random.Generator, county: County, lat: Lattice, popu: Pop
     # columbaria (GeoJSON, WGS-84): in the towns
     lon, la, town = located("columbarium", 0.3)
     types = rng.choice(["骨灰堂", "公益性公墓", "立体式骨灰安放设施"], size=lon.size)
-    feats = [{"type": "Feature",
-              "properties": {"name": f"{names[town[k]]}{types[k]}{k + 1}", "type": str(types[k]),
-                             "township": names[town[k]]},
-              "geometry": {"type": "Point",
-                           "coordinates": [round(float(lon[k]), 7), round(float(la[k]), 7)]}}
-             for k in range(lon.size)]
+    feats = [
+        {
+            "type": "Feature",
+            "properties": {
+                "name": f"{names[town[k]]}{types[k]}{k + 1}",
+                "type": str(types[k]),
+                "township": names[town[k]],
+            },
+            "geometry": {
+                "type": "Point",
+                "coordinates": [round(float(lon[k]), 7), round(float(la[k]), 7)],
+            },
+        }
+        for k in range(lon.size)
+    ]
     _write_geojson(out / "columbaria.geojson", "columbaria", feats)
     figures["columbarium"] = len(feats)
 
@@ -542,30 +658,57 @@ def _registers(rng: np.random.Generator, county: County, lat: Lattice, popu: Pop
         station = k < len(townships)
         t = k if station else town[k]
         kind = "社工站" if station else "社工室"
-        rows.append([k + 1, f"{names[t]}{'社会工作服务站' if station else f'社工室{k}'}", kind,
-                     names[t], address(t, k), f"{glon[k]:.6f}", f"{glat[k]:.6f}"])
+        rows.append(
+            [
+                k + 1,
+                f"{names[t]}{'社会工作服务站' if station else f'社工室{k}'}",
+                kind,
+                names[t],
+                address(t, k),
+                f"{glon[k]:.6f}",
+                f"{glat[k]:.6f}",
+            ]
+        )
     _write_csv(out / "social_work_stations.csv", SW_HEADER, rows, encoding="utf-8-sig")
     figures["social_work_station"] = len(rows)
 
     # children's homes (UTF-8, WGS-84)
     lon, la, town = located("children_home", 0.6)
-    rows = [[f"{names[town[k]]}第{k + 1}儿童之家", f"{names[town[k]]}第{k % 30 + 1}村居",
-             address(town[k], k), f"{lon[k]:.6f}", f"{la[k]:.6f}"] for k in range(lon.size)]
+    rows = [
+        [
+            f"{names[town[k]]}第{k + 1}儿童之家",
+            f"{names[town[k]]}第{k % 30 + 1}村居",
+            address(town[k], k),
+            f"{lon[k]:.6f}",
+            f"{la[k]:.6f}",
+        ]
+        for k in range(lon.size)
+    ]
     _write_csv(out / "children_homes.csv", CH_HEADER, rows, encoding="utf-8")
     figures["children_home"] = len(rows)
 
     # community centres (UTF-8, WGS-84)
     lon, la, town = located("community_centre", 0.8)
-    rows = [[f"{names[town[k]]}第{k + 1}社区党群服务中心", address(town[k], k), f"{lon[k]:.6f}",
-             f"{la[k]:.6f}", int(300 + (k * 37) % 1200), "是" if k % 3 else "否",
-             int(2008 + k % 17)] for k in range(lon.size)]
+    rows = [
+        [
+            f"{names[town[k]]}第{k + 1}社区党群服务中心",
+            address(town[k], k),
+            f"{lon[k]:.6f}",
+            f"{la[k]:.6f}",
+            int(300 + (k * 37) % 1200),
+            "是" if k % 3 else "否",
+            int(2008 + k % 17),
+        ]
+        for k in range(lon.size)
+    ]
     _write_csv(out / "community_centres.csv", CC_HEADER, rows, encoding="utf-8")
     figures["community_centre"] = len(rows)
     return figures
 
 
-def _place_near(county: County, lat: Lattice, x: np.ndarray, y: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _place_near(
+    county: County, lat: Lattice, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Move points onto the nearest walkable lattice node (plus a few metres)."""
     walk = lat.tag != 7
     nodes = np.unique(np.concatenate([lat.u[walk], lat.v[walk]]))
@@ -726,8 +869,9 @@ min_m2_per_100_households = 30
 """
 
 
-def generate_county(out_dir: str | Path, *, seed: int = SEED, scale: float = 1.0
-                    ) -> dict[str, float]:
+def generate_county(
+    out_dir: str | Path, *, seed: int = SEED, scale: float = 1.0
+) -> dict[str, float]:
     """Write a fictional county's plan folder into ``out_dir`` and return its figures.
 
     Parameters
@@ -761,16 +905,20 @@ def generate_county(out_dir: str | Path, *, seed: int = SEED, scale: float = 1.0
     townships = _township_names(rng, county)
     polys = _township_polygons(county)
     seat_of_cell = cKDTree(county.seeds).query(np.column_stack([popu.cx, popu.cy]))[1]
-    pop_by_town = np.bincount(seat_of_cell, weights=popu.pop.ravel().astype(float),
-                              minlength=len(townships))
-    feats = [_feature(county, poly, {"code": code, "name": name,
-                                     "households": round(pop_by_town[k] / 2.8)})
-             for k, ((code, name, _), poly) in enumerate(zip(townships, polys, strict=True))]
+    pop_by_town = np.bincount(
+        seat_of_cell, weights=popu.pop.ravel().astype(float), minlength=len(townships)
+    )
+    feats = [
+        _feature(
+            county, poly, {"code": code, "name": name, "households": round(pop_by_town[k] / 2.8)}
+        )
+        for k, ((code, name, _), poly) in enumerate(zip(townships, polys, strict=True))
+    ]
     _write_geojson(out / "townships.geojson", "townships", feats)
     facilities = _registers(rng, county, lat, popu, townships, scale, out)
     (out / "plan.toml").write_text(
-        PLAN.format(name=COUNTY_NAME, code=COUNTY_CODE, seed=seed, scale=scale),
-        encoding="utf-8")
+        PLAN.format(name=COUNTY_NAME, code=COUNTY_CODE, seed=seed, scale=scale), encoding="utf-8"
+    )
     figures = {
         "side_km": county.side_m / 1000,
         "area_km2": round(county.boundary.area / 1e6, 1),
@@ -796,8 +944,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    print(json.dumps(generate_county(args.out, seed=args.seed, scale=args.scale),
-                     ensure_ascii=False))
+    print(
+        json.dumps(generate_county(args.out, seed=args.seed, scale=args.scale), ensure_ascii=False)
+    )
 
 
 if __name__ == "__main__":

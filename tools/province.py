@@ -20,13 +20,17 @@ NUMERALS = "一二三四五六七八九十"
 def county_name(k: int) -> str:
     """``示范一县``, ``示范二县``, … (invented names)."""
     tens, ones = divmod(k + 1, 10)
-    numeral = (NUMERALS[tens - 1] if tens > 1 else "") + ("十" if tens else "") + \
-        (NUMERALS[ones - 1] if ones else "")
+    numeral = (
+        (NUMERALS[tens - 1] if tens > 1 else "")
+        + ("十" if tens else "")
+        + (NUMERALS[ones - 1] if ones else "")
+    )
     return f"示范{numeral}县"
 
 
-def generate_province(out_dir: str | Path, *, counties: int = 6, scale: float = 0.03,
-                      seed: int = 2026) -> dict[str, dict[str, float]]:
+def generate_province(
+    out_dir: str | Path, *, counties: int = 6, scale: float = 0.03, seed: int = 2026
+) -> dict[str, dict[str, float]]:
     """Write ``counties`` county plan folders and ``province.toml`` below ``out_dir``.
 
     County ``k`` has seed ``seed + k`` and an area of ``scale`` times 0.75, 1.0 or 1.25 in turn,
@@ -46,7 +50,9 @@ def generate_province(out_dir: str | Path, *, counties: int = 6, scale: float = 
         entries.append(f'[[counties]]\nplan = "{folder.name}/plan.toml"\n')
     (out / "province.toml").write_text(
         "# A fictional province of generated counties (tools.province); all data invented.\n\n"
-        '[province]\nname = "示范省"\n\n' + "\n".join(entries), encoding="utf-8")
+        '[province]\nname = "示范省"\n\n' + "\n".join(entries),
+        encoding="utf-8",
+    )
     return figures
 
 
@@ -57,8 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=0.03)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
-    figures = generate_province(args.out, counties=args.counties, scale=args.scale,
-                                seed=args.seed)
+    figures = generate_province(args.out, counties=args.counties, scale=args.scale, seed=args.seed)
     print(json.dumps(figures, ensure_ascii=False, indent=1))
 
 

@@ -93,8 +93,16 @@ ROAD_NAMES_NS = ("青石路", "柳岸路", "书院路", "东湖路", "学府路"
 UNIT_LAYER_TOWNSHIPS = ("白鹭镇", "稻香镇", "青石街道")
 # 社会救助协管员 per township, for the staffing target (50–100k people need 3, under 20k 1):
 # 柳岸街道 and 青山镇 fall short on purpose.
-SOCIAL_ASSISTANCE_STAFF = {"青石街道": 3, "柳岸街道": 2, "文昌街道": 3, "东湖街道": 4,
-                           "白鹭镇": 1, "稻香镇": 2, "青山镇": 0, "桃源镇": 1}
+SOCIAL_ASSISTANCE_STAFF = {
+    "青石街道": 3,
+    "柳岸街道": 2,
+    "文昌街道": 3,
+    "东湖街道": 4,
+    "白鹭镇": 1,
+    "稻香镇": 2,
+    "青山镇": 0,
+    "桃源镇": 1,
+}
 
 
 @dataclass
@@ -129,8 +137,9 @@ class District:
 
 def _to_lonlat(district: District, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     transformer = pyproj.Transformer.from_crs(METRIC_EPSG, 4326, always_xy=True)
-    lon, lat = transformer.transform(np.asarray(x) + district.origin[0],
-                                     np.asarray(y) + district.origin[1])
+    lon, lat = transformer.transform(
+        np.asarray(x) + district.origin[0], np.asarray(y) + district.origin[1]
+    )
     return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
 
 
@@ -163,8 +172,15 @@ def _overshoot(line: LineString, *, start_m: float = 0.0, end_m: float = 0.0) ->
 
 
 def _parts(geom) -> list[LineString]:
-    return [g for g in shapely.get_parts(shapely.line_merge(geom)) if isinstance(g, LineString)
-            and not g.is_empty] if not geom.is_empty else []
+    return (
+        [
+            g
+            for g in shapely.get_parts(shapely.line_merge(geom))
+            if isinstance(g, LineString) and not g.is_empty
+        ]
+        if not geom.is_empty
+        else []
+    )
 
 
 # --------------------------------------------------------------------------- the layout
@@ -173,8 +189,10 @@ def _parts(geom) -> list[LineString]:
 def _layout(rng: np.random.Generator) -> District:
     transformer = pyproj.Transformer.from_crs(4326, METRIC_EPSG, always_xy=True)
     cx, cy = transformer.transform(CENTRE_LON, CENTRE_LAT)
-    origin = (round((cx - SIZE_M / 2) / CELL_M) * CELL_M,
-              round((cy - SIZE_M / 2) / CELL_M) * CELL_M)
+    origin = (
+        round((cx - SIZE_M / 2) / CELL_M) * CELL_M,
+        round((cy - SIZE_M / 2) / CELL_M) * CELL_M,
+    )
 
     s = SIZE_M
     corners = np.array([[0, 0], [s, 0], [s, s], [0, s]], dtype=float)
@@ -194,22 +212,28 @@ def _layout(rng: np.random.Generator) -> District:
 
     xs = np.arange(-400.0, s + 401.0, 20.0)
     ph1, ph2 = rng.uniform(0, 2 * np.pi, 2)
-    ys = (4550 + 380 * np.sin(2 * np.pi * xs / 5400 + ph1)
-          + 130 * np.sin(2 * np.pi * xs / 2100 + ph2))
+    ys = (
+        4550 + 380 * np.sin(2 * np.pi * xs / 5400 + ph1) + 130 * np.sin(2 * np.pi * xs / 2100 + ph2)
+    )
     river_line = LineString(np.column_stack([xs, ys]))
     river = river_line.buffer(RIVER_HALF_WIDTH_M, cap_style="flat").intersection(boundary)
 
     divider = _wiggly((4550, 1500), (4650, 7500), rng, amp_m=80)
-    linework = [boundary.exterior, core.exterior,
-                river_line.intersection(core.buffer(5)), divider.intersection(core.buffer(5))]
+    linework = [
+        boundary.exterior,
+        core.exterior,
+        river_line.intersection(core.buffer(5)),
+        divider.intersection(core.buffer(5)),
+    ]
     for k in range(4):
         linework.append(LineString([corners[k], core_corners[k]]))
     faces = list(polygonize(unary_union(linework)))
     if len(faces) != 8:
         raise RuntimeError(f"sample layout produced {len(faces)} township faces, expected 8")
     centre = np.array([s / 2, s / 2])
-    district = District(origin=origin, boundary=boundary, core=core, river_line=river_line,
-                        river=river)
+    district = District(
+        origin=origin, boundary=boundary, core=core, river_line=river_line, river=river
+    )
     for face in faces:
         p = face.representative_point()
         if core.contains(p):
@@ -283,10 +307,12 @@ def _lattice_ways(rng, district: District) -> list[Way]:
     name_ew = iter(ROAD_NAMES_EW)
     primary_ns = iter(("书院大道", "金台大道"))
     primary_ew = iter(("解放大道", "长江大道"))
-    inside_cols = {i for i in range(nx) if LineString(np.column_stack([rx[:, i], ry[:, i]]))
-                   .intersects(clip)}
-    inside_rows = {j for j in range(ny) if LineString(np.column_stack([rx[j, :], ry[j, :]]))
-                   .intersects(clip)}
+    inside_cols = {
+        i for i in range(nx) if LineString(np.column_stack([rx[:, i], ry[:, i]])).intersects(clip)
+    }
+    inside_rows = {
+        j for j in range(ny) if LineString(np.column_stack([rx[j, :], ry[j, :]])).intersects(clip)
+    }
 
     for i in sorted(inside_cols):
         if i in bridge_cols:
@@ -310,8 +336,10 @@ def _lattice_ways(rng, district: District) -> list[Way]:
     # ring road just inside the core boundary
     ways.append(Way(LineString(inner.exterior.coords), {"highway": "tertiary", "name": "环城路"}))
     # two diagonal avenues
-    for (a, b), name in ((((2700, 6300), (4500, 5000)), "青石斜街"),
-                         (((4900, 2600), (6500, 4000)), "东湖斜街")):
+    for (a, b), name in (
+        (((2700, 6300), (4500, 5000)), "青石斜街"),
+        (((4900, 2600), (6500, 4000)), "东湖斜街"),
+    ):
         line = LineString([a, b]).intersection(clip)
         for part in _parts(line):
             ways.append(Way(part, {"highway": "tertiary", "name": name}))
@@ -327,12 +355,20 @@ def _lattice_ways(rng, district: District) -> list[Way]:
     park_cell = None
     # the park (with its unconnected footpath loop) takes the block nearest this spot in 柳岸街道
     park_at = (5300.0, 5900.0)
-    park_ij = min(((j, i) for j in range(ny - 1) for i in range(nx - 1)),
-                  key=lambda ji: np.hypot(rx[ji] - park_at[0], ry[ji] - park_at[1]))
+    park_ij = min(
+        ((j, i) for j in range(ny - 1) for i in range(nx - 1)),
+        key=lambda ji: np.hypot(rx[ji] - park_at[0], ry[ji] - park_at[1]),
+    )
     for j in range(ny - 1):
         for i in range(nx - 1):
-            quad = np.array([[rx[j, i], ry[j, i]], [rx[j, i + 1], ry[j, i + 1]],
-                             [rx[j + 1, i + 1], ry[j + 1, i + 1]], [rx[j + 1, i], ry[j + 1, i]]])
+            quad = np.array(
+                [
+                    [rx[j, i], ry[j, i]],
+                    [rx[j, i + 1], ry[j, i + 1]],
+                    [rx[j + 1, i + 1], ry[j + 1, i + 1]],
+                    [rx[j + 1, i], ry[j + 1, i]],
+                ]
+            )
             cell = Polygon(quad)
             if not block_zone.contains(cell):
                 continue
@@ -348,27 +384,37 @@ def _lattice_ways(rng, district: District) -> list[Way]:
             mids = (quad + np.roll(quad, -1, axis=0)) / 2
             side = int(draw[1] * 4)
             entry = LineString([mids[side], centre + rng.uniform(-15, 15, 2)])
-            ways.append(Way(_overshoot(entry, start_m=1.5), {"highway": "service",
-                                                             "service": "driveway"}))
+            ways.append(
+                Way(_overshoot(entry, start_m=1.5), {"highway": "service", "service": "driveway"})
+            )
             end = np.asarray(entry.coords[-1])
             if draw[2] < 0.4:
                 # a small loop road round a courtyard
                 loop = Point(end).buffer(22, quad_segs=2).exterior
                 ways.append(Way(LineString(loop.coords), {"highway": "service"}))
                 hub = np.asarray(loop.coords[0])
-                ways.append(Way(_overshoot(LineString([end, hub]), end_m=0.0),
-                                {"highway": "footway"}))
+                ways.append(
+                    Way(_overshoot(LineString([end, hub]), end_m=0.0), {"highway": "footway"})
+                )
             other = (side + 2) % 4
             if draw[3] < 0.55:
-                ways.append(Way(_overshoot(LineString([end, mids[other]]), end_m=1.5),
-                                {"highway": "footway"}))
+                ways.append(
+                    Way(
+                        _overshoot(LineString([end, mids[other]]), end_m=1.5),
+                        {"highway": "footway"},
+                    )
+                )
             if draw[4] < 0.5:
                 side_b = (side + 1) % 4
                 tip = end + 0.6 * (mids[side_b] - end)
                 ways.append(Way(LineString([end, tip]), {"highway": "footway"}, keep_short=True))
             if draw[5] < 0.25:
-                ways.append(Way(_overshoot(LineString([mids[(side + 3) % 4], end]),
-                                           start_m=1.5), {"highway": "path"}))
+                ways.append(
+                    Way(
+                        _overshoot(LineString([mids[(side + 3) % 4], end]), start_m=1.5),
+                        {"highway": "path"},
+                    )
+                )
     if park_cell is not None:
         park = park_cell.buffer(-28)
         district.parks.append(park)
@@ -378,8 +424,7 @@ def _lattice_ways(rng, district: District) -> list[Way]:
         # an isolated ring altogether
         hub = ring.coords[0]
         ctr = park.centroid
-        ways.append(Way(LineString([hub, (ctr.x, ctr.y)]), {"highway": "footway"},
-                        fragment=True))
+        ways.append(Way(LineString([hub, (ctr.x, ctr.y)]), {"highway": "footway"}, fragment=True))
     return ways
 
 
@@ -390,7 +435,7 @@ def _add_runs(ways, xs, ys, keep, tags, clip, *, bridge_ok):
     for k in range(n - 1):
         if not keep[k]:
             if k - start >= 1:
-                _add_clipped(ways, xs[start:k + 1], ys[start:k + 1], tags, clip, bridge_ok)
+                _add_clipped(ways, xs[start : k + 1], ys[start : k + 1], tags, clip, bridge_ok)
             start = k + 1
     if n - 1 - start >= 1:
         _add_clipped(ways, xs[start:], ys[start:], tags, clip, bridge_ok)
@@ -418,8 +463,9 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
                 far = end + d * 6000.0
                 line = _wiggly(end, far, rng, amp_m=120).intersection(boundary_inner)
                 for part in _parts(line):
-                    exits.append(Way(part, {"highway": "primary", "name": w.tags["name"]},
-                                     bridge_ok=False))
+                    exits.append(
+                        Way(part, {"highway": "primary", "name": w.tags["name"]}, bridge_ok=False)
+                    )
     ways.extend(exits)
 
     occupied: list[tuple[float, float]] = []
@@ -452,8 +498,11 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
         road = _overshoot(_wiggly((tx, ty), (target.x, target.y), rng, amp_m=150), end_m=2.0)
         ways.append(Way(road, {"highway": "tertiary", "name": name[:-1] + "大道"}))
         for side in (True, False):
-            places = [(vx, vy) for _, vx, vy in district.villages[name]
-                      if (vy > _river_y(district, vx)) == side]
+            places = [
+                (vx, vy)
+                for _, vx, vy in district.villages[name]
+                if (vy > _river_y(district, vx)) == side
+            ]
             if not places:
                 continue
             if side == centre_side:
@@ -461,9 +510,11 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
                 anchor_is_road = False
             else:
                 cxm, cym = np.mean(places, axis=0)
-                side_lines = [w.line for w in exits
-                              if (w.line.centroid.y > _river_y(district, w.line.centroid.x))
-                              == side]
+                side_lines = [
+                    w.line
+                    for w in exits
+                    if (w.line.centroid.y > _river_y(district, w.line.centroid.x)) == side
+                ]
                 pt = nearest_points(Point(cxm, cym), unary_union([*side_lines, ring]))[1]
                 anchor = (pt.x, pt.y)
                 anchor_is_road = True
@@ -493,13 +544,17 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
     # county roads between neighbouring towns, round the outside of the core; the two that meet
     # the river have no bridge and end on both banks (a trap for hull-based service areas)
     core_xy = np.asarray(core.exterior.coords)[:4]
-    ring_pairs = (("白鹭镇", "稻香镇", 2, "鹭稻公路"), ("稻香镇", "青山镇", 1, "稻山公路"),
-                  ("青山镇", "桃源镇", 0, "山源公路"), ("桃源镇", "白鹭镇", 3, "源鹭公路"))
+    ring_pairs = (
+        ("白鹭镇", "稻香镇", 2, "鹭稻公路"),
+        ("稻香镇", "青山镇", 1, "稻山公路"),
+        ("青山镇", "桃源镇", 0, "山源公路"),
+        ("桃源镇", "白鹭镇", 3, "源鹭公路"),
+    )
     keep_out = core.buffer(60)
     for a, b, corner, road_name in ring_pairs:
         pa, pb = np.asarray(district.town_centres[a]), np.asarray(district.town_centres[b])
         c = core_xy[corner]
-        outward = (c - np.asarray(core.centroid.coords[0]))
+        outward = c - np.asarray(core.centroid.coords[0])
         via = c + outward / np.hypot(*outward) * 900.0
         for p, q in ((pa, via), (via, pb)):
             line = _wiggly(p, q, rng, amp_m=150).difference(keep_out)
@@ -508,9 +563,13 @@ def _rural_ways(rng, district: District, urban: list[Way]) -> list[Way]:
 
     # the third bridge: a county road through 稻香镇
     bx = 7900.0
-    ways.append(Way(_wiggly((bx, -50), (bx + 60, SIZE_M + 50), rng, amp_m=60)
-                    .intersection(boundary_inner),
-                    {"highway": "tertiary", "name": "县道X301"}, bridge_ok=True))
+    ways.append(
+        Way(
+            _wiggly((bx, -50), (bx + 60, SIZE_M + 50), rng, amp_m=60).intersection(boundary_inner),
+            {"highway": "tertiary", "name": "县道X301"},
+            bridge_ok=True,
+        )
+    )
 
     # sparse farm tracks hanging off the rural roads
     rural_lines = [w.line for w in ways if w.line.length > 200]
@@ -540,21 +599,33 @@ def _town_grid(rng, name: str, x: float, y: float) -> list[Way]:
     mid = n // 2
     for k in range(n):
         for xs, ys, main in ((px[k, :], py[k, :], k == mid), (px[:, k], py[:, k], k == mid)):
-            tags = {"highway": "tertiary", "name": name[:-1] + "街"} if main else \
-                {"highway": "residential"}
+            tags = (
+                {"highway": "tertiary", "name": name[:-1] + "街"}
+                if main
+                else {"highway": "residential"}
+            )
             keep = np.ones(n - 1, dtype=bool) if main else rng.random(n - 1) > 0.15
             start = 0
             for e in range(n - 1):
                 if not keep[e]:
                     if e > start:
-                        ways.append(Way(LineString(np.column_stack([xs[start:e + 1],
-                                                                    ys[start:e + 1]])), tags))
+                        ways.append(
+                            Way(
+                                LineString(np.column_stack([xs[start : e + 1], ys[start : e + 1]])),
+                                tags,
+                            )
+                        )
                     start = e + 1
             if n - 1 > start:
                 ways.append(Way(LineString(np.column_stack([xs[start:], ys[start:]])), tags))
     # the town centre point itself sits on the main street crossing
-    ways.append(Way(LineString([(x, y), (px[mid, mid], py[mid, mid])]), {"highway": "tertiary"},
-                    keep_short=True))
+    ways.append(
+        Way(
+            LineString([(x, y), (px[mid, mid], py[mid, mid])]),
+            {"highway": "tertiary"},
+            keep_short=True,
+        )
+    )
     return ways
 
 
@@ -592,9 +663,10 @@ def _rural_fragment(rng, district: District, ways: list[Way]) -> list[Way]:
             loop = p.buffer(110, quad_segs=4).exterior
             district.parks.append(p.buffer(130))
             spur = LineString([loop.coords[0], (x, y)])
-            return [Way(LineString(loop.coords), {"highway": "track"},
-                        fragment=True),
-                    Way(spur, {"highway": "track"}, fragment=True)]
+            return [
+                Way(LineString(loop.coords), {"highway": "track"}, fragment=True),
+                Way(spur, {"highway": "track"}, fragment=True),
+            ]
     raise RuntimeError("no room for the isolated nursery track")
 
 
@@ -734,12 +806,14 @@ def _node_ways(ways: list[Way], *, densify_m: float = 25.0, trim_m: float = 2.5)
     _, label = connected_components(graph, directed=False)
     sizes = np.bincount(label)
     main = int(np.argmax(sizes))
-    keep_labels = {main} | {int(label[ids[0]])
-                            for (ids, _), f in zip(node_ways, frag_flags, strict=True) if f}
+    keep_labels = {main} | {
+        int(label[ids[0]]) for (ids, _), f in zip(node_ways, frag_flags, strict=True) if f
+    }
     kept = [(ids, tags) for ids, tags in node_ways if int(label[ids[0]]) in keep_labels]
     dropped = len(node_ways) - len(kept)
-    logger.info("noded %d ways into %d nodes; dropped %d stray ways", len(node_ways), n_nodes,
-                dropped)
+    logger.info(
+        "noded %d ways into %d nodes; dropped %d stray ways", len(node_ways), n_nodes, dropped
+    )
     used = np.zeros(n_nodes, dtype=bool)
     for ids, _ in kept:
         used[ids] = True
@@ -769,10 +843,13 @@ def _osm_xml(district: District, net: Network) -> bytes:
     minlat, maxlat = float(lat.min()), float(lat.max())
     out = io.StringIO()
     out.write("<?xml version='1.0' encoding='UTF-8'?>\n")
-    out.write('<osm version="0.6" '
-              'generator="lifecircle.sample (fictional 示范区, not real data)">\n')
-    out.write(f'  <bounds minlat="{minlat:.7f}" minlon="{minlon:.7f}" maxlat="{maxlat:.7f}" '
-              f'maxlon="{maxlon:.7f}"/>\n')
+    out.write(
+        '<osm version="0.6" generator="lifecircle.sample (fictional 示范区, not real data)">\n'
+    )
+    out.write(
+        f'  <bounds minlat="{minlat:.7f}" minlon="{minlon:.7f}" maxlat="{maxlat:.7f}" '
+        f'maxlon="{maxlon:.7f}"/>\n'
+    )
     for i in range(len(lon)):
         out.write(f'  <node id="{i + 1}" version="1" lat="{lat[i]:.7f}" lon="{lon[i]:.7f}"/>\n')
     for k, (ids, tags) in enumerate(net.ways):
@@ -819,9 +896,12 @@ def _population(rng, district: District, net: Network) -> Population:
         mx.append((xa[1:] + xa[:-1]) / 2)
         my.append((ya[1:] + ya[:-1]) / 2)
     seg_len_a, mx_a, my_a = np.concatenate(seg_len), np.concatenate(mx), np.concatenate(my)
-    road_m, _, _ = np.histogram2d(my_a, mx_a, bins=[np.arange(nrows + 1) * CELL_M + y0,
-                                                   np.arange(ncols + 1) * CELL_M + x0],
-                                  weights=seg_len_a)
+    road_m, _, _ = np.histogram2d(
+        my_a,
+        mx_a,
+        bins=[np.arange(nrows + 1) * CELL_M + y0, np.arange(ncols + 1) * CELL_M + x0],
+        weights=seg_len_a,
+    )
     road_m = road_m[::-1].ravel()  # histogram rows run south->north; raster rows north->south
 
     lines = [ln for ln, (ids, _) in zip(net.lines(), net.ways, strict=True) if main[ids[0]]]
@@ -860,21 +940,29 @@ def _population(rng, district: District, net: Network) -> Population:
 
     # senior share: a smooth field, older in villages
     ph = rng.uniform(0, 2 * np.pi, 3)
-    smooth = (np.sin(fx / 1700 + ph[0]) + np.sin(fy / 2300 + ph[1])
-              + np.sin((fx + fy) / 3100 + ph[2]) + 3) / 6
+    smooth = (
+        np.sin(fx / 1700 + ph[0]) + np.sin(fy / 2300 + ph[1]) + np.sin((fx + fy) / 3100 + ph[2]) + 3
+    ) / 6
     share = np.where(urban, 0.15 + 0.06 * smooth + 0.05 * old_town, 0.24 + 0.06 * smooth)
     share = np.where((~urban) & (dv < 320), 0.28 + 0.07 * smooth, share)
     share = np.where((~urban) & (dt < 500), 0.22 + 0.05 * smooth, share)
     pop60 = np.round(pop * share, 1)
     shape = (nrows, ncols)
-    return Population(x0=x0, y1=y1, pop=pop.reshape(shape).astype(np.float32),
-                      pop60=pop60.reshape(shape).astype(np.float32), cx=cx, cy=cy)
+    return Population(
+        x0=x0,
+        y1=y1,
+        pop=pop.reshape(shape).astype(np.float32),
+        pop60=pop60.reshape(shape).astype(np.float32),
+        cx=cx,
+        cy=cy,
+    )
 
 
 def _sum_in(poly, popu: Population) -> tuple[float, float]:
     m = shapely.contains_xy(poly, popu.cx.ravel(), popu.cy.ravel())
-    return float(popu.pop.ravel()[m].sum(dtype=np.float64)), \
-        float(popu.pop60.ravel()[m].sum(dtype=np.float64))
+    return float(popu.pop.ravel()[m].sum(dtype=np.float64)), float(
+        popu.pop60.ravel()[m].sum(dtype=np.float64)
+    )
 
 
 # --------------------------------------------------------------------------- writers
@@ -893,19 +981,26 @@ def _round_coords(geom) -> list:
 
 def _geom_lonlat(district: District, geom):
     return shapely.transform(
-        geom, lambda c: np.column_stack(_to_lonlat(district, c[:, 0], c[:, 1])))
+        geom, lambda c: np.column_stack(_to_lonlat(district, c[:, 0], c[:, 1]))
+    )
 
 
 def _feature(district: District, geom, props: dict) -> dict:
     g = _geom_lonlat(district, geom)
-    return {"type": "Feature", "properties": props,
-            "geometry": {"type": g.geom_type, "coordinates": _round_coords(g)}}
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": g.geom_type, "coordinates": _round_coords(g)},
+    }
 
 
 def _write_geojson(path: Path, name: str, features: list[dict]) -> None:
-    doc = {"type": "FeatureCollection", "name": name,
-           "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
-           "features": features}
+    doc = {
+        "type": "FeatureCollection",
+        "name": name,
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
+        "features": features,
+    }
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     # one feature per line keeps diffs readable
     text = text.replace(',{"type":"Feature"', ',\n{"type":"Feature"')
@@ -944,14 +1039,19 @@ def _write_xlsx(path: Path, sheet: str, title: str, header: list[str], rows: lis
     # openpyxl stamps the save time into core.xml and the zip entries: pin both
     stamp = "2025-01-01T00:00:00Z"
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             data = src.read(info.filename)
             if info.filename == "docProps/core.xml":
                 text = data.decode("utf-8")
-                text = re.sub(r"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms)",
-                              lambda m: m.group(1) + stamp + m.group(3), text)
+                text = re.sub(
+                    r"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms)",
+                    lambda m: m.group(1) + stamp + m.group(3),
+                    text,
+                )
                 data = text.encode("utf-8")
             zi = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME)
             zi.compress_type = zipfile.ZIP_DEFLATED
@@ -964,18 +1064,30 @@ def _write_raster(path: Path, district: District, popu: Population) -> None:
     import rasterio
     from affine import Affine
 
-    transform = Affine(CELL_M, 0.0, district.origin[0] + popu.x0,
-                       0.0, -CELL_M, district.origin[1] + popu.y1)
-    profile = {"driver": "GTiff", "height": popu.pop.shape[0], "width": popu.pop.shape[1],
-               "count": 2, "dtype": "float32", "crs": f"EPSG:{METRIC_EPSG}",
-               "transform": transform, "compress": "deflate", "predictor": 2, "nodata": None}
+    transform = Affine(
+        CELL_M, 0.0, district.origin[0] + popu.x0, 0.0, -CELL_M, district.origin[1] + popu.y1
+    )
+    profile = {
+        "driver": "GTiff",
+        "height": popu.pop.shape[0],
+        "width": popu.pop.shape[1],
+        "count": 2,
+        "dtype": "float32",
+        "crs": f"EPSG:{METRIC_EPSG}",
+        "transform": transform,
+        "compress": "deflate",
+        "predictor": 2,
+        "nodata": None,
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(popu.pop, 1)
         dst.write(popu.pop60, 2)
         dst.set_band_description(1, "pop")
         dst.set_band_description(2, "pop60")
-        dst.update_tags(DESCRIPTION="示范区 fictional sample population (people per 100 m cell)",
-                        SOURCE="lifecircle.sample, seed 20251123; invented, not census data")
+        dst.update_tags(
+            DESCRIPTION="示范区 fictional sample population (people per 100 m cell)",
+            SOURCE="lifecircle.sample, seed 20251123; invented, not census data",
+        )
         dst.update_tags(1, UNIT="people")
         dst.update_tags(2, UNIT="people aged 60+")
 
@@ -1005,8 +1117,15 @@ class _Placer:
         self._inside: dict[bytes, np.ndarray] = {}
         self._gap_m = np.full(len(self.x), np.inf)
 
-    def place(self, region, *, near=None, radius_m: float = 200.0, gap_m: float = 80.0,
-              river_bank: bool = False) -> tuple[float, float]:
+    def place(
+        self,
+        region,
+        *,
+        near=None,
+        radius_m: float = 200.0,
+        gap_m: float = 80.0,
+        river_bank: bool = False,
+    ) -> tuple[float, float]:
         key = region.wkb
         if key not in self._inside:
             self._inside[key] = shapely.contains_xy(region.buffer(-15), self.x, self.y)
@@ -1058,9 +1177,17 @@ def _units(rng, district: District, popu: Population) -> list[dict]:
         cells = shapely.voronoi_polygons(mp, extend_to=poly.envelope.buffer(500), ordered=True)
         for seed, cell in zip(seeds, shapely.get_parts(cells), strict=True):
             geom = shapely.normalize(cell.intersection(poly))
-            units.append({"code": seed[0], "name": seed[1], "unit_kind": seed[2],
-                          "township": name, "township_code": code, "geometry": geom,
-                          "seed": seed[3]})
+            units.append(
+                {
+                    "code": seed[0],
+                    "name": seed[1],
+                    "unit_kind": seed[2],
+                    "township": name,
+                    "township_code": code,
+                    "geometry": geom,
+                    "seed": seed[3],
+                }
+            )
     # a unit of 稻香镇 carries a wrong code prefix (that of 青山镇): a conflict to report
     for u in units:
         if u["name"] == "新垛村":
@@ -1073,14 +1200,18 @@ def _units(rng, district: District, popu: Population) -> list[dict]:
     return units
 
 
-def _registers(rng, district: District, net: Network, popu: Population, units: list[dict],
-               seniors_total: float) -> dict:
+def _registers(
+    rng, district: District, net: Network, popu: Population, units: list[dict], seniors_total: float
+) -> dict:
     placer = _Placer(rng, district, net)
     tw = district.townships
     to_ll = lambda x, y: tuple(float(v) for v in _to_lonlat(district, np.array(x), np.array(y)))  # noqa: E731
 
-    named = [(LineString(np.column_stack([net.x[ids], net.y[ids]])), tags["name"])
-             for ids, tags in net.ways if "name" in tags and tags.get("bridge") != "yes"]
+    named = [
+        (LineString(np.column_stack([net.x[ids], net.y[ids]])), tags["name"])
+        for ids, tags in net.ways
+        if "name" in tags and tags.get("bridge") != "yes"
+    ]
     named_tree = shapely.STRtree([g for g, _ in named])
     places = {t: [(n, vx, vy) for n, vx, vy in v] for t, v in district.villages.items()}
     for t, (cx, cy) in district.town_centres.items():
@@ -1105,47 +1236,127 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     # ---- elder-care centres (xlsx, GCJ-02)
     ec: list[dict] = []
 
-    def ec_add(name, typ, township, beds, nursing, area, year, *, near=None, bank=False,
-               radius=250.0):
+    def ec_add(
+        name, typ, township, beds, nursing, area, year, *, near=None, bank=False, radius=250.0
+    ):
         x, y = placer.place(tw[township], near=near, radius_m=radius, river_bank=bank)
-        ec.append({"name": name, "type": typ, "township": township, "beds": beds,
-                   "nursing": nursing, "area": area, "year": year, "xy": (x, y)})
+        ec.append(
+            {
+                "name": name,
+                "type": typ,
+                "township": township,
+                "beds": beds,
+                "nursing": nursing,
+                "area": area,
+                "year": year,
+                "xy": (x, y),
+            }
+        )
 
     ec_add("青石街道综合性养老服务中心", "综合性养老服务中心", "青石街道", 60, 40, 3200, 2021)
-    ec_add("柳岸街道综合性养老服务中心", "综合性养老服务中心", "柳岸街道", 50, 30, 2800, 2022,
-           bank=True)
+    ec_add(
+        "柳岸街道综合性养老服务中心",
+        "综合性养老服务中心",
+        "柳岸街道",
+        50,
+        30,
+        2800,
+        2022,
+        bank=True,
+    )
     for t in ("白鹭镇", "稻香镇", "青山镇"):
-        ec_add(f"{t}区域性养老服务中心", "区域性养老服务中心", t, int(rng.integers(40, 61)),
-               int(rng.integers(20, 31)), int(rng.integers(1500, 2500)),
-               2020 + int(rng.integers(4)),
-               near=district.town_centres[t], radius=400)
+        ec_add(
+            f"{t}区域性养老服务中心",
+            "区域性养老服务中心",
+            t,
+            int(rng.integers(40, 61)),
+            int(rng.integers(20, 31)),
+            int(rng.integers(1500, 2500)),
+            2020 + int(rng.integers(4)),
+            near=district.town_centres[t],
+            radius=400,
+        )
     for t in streets:
         for k, cname in enumerate(COMMUNITY_NAMES[t][:3]):
-            ec_add(f"{cname}日间照料中心", "日间照料中心", t, int(rng.integers(0, 11)), 0,
-                   int(rng.integers(300, 800)), 2016 + int(rng.integers(9)), bank=(k == 0))
+            ec_add(
+                f"{cname}日间照料中心",
+                "日间照料中心",
+                t,
+                int(rng.integers(0, 11)),
+                0,
+                int(rng.integers(300, 800)),
+                2016 + int(rng.integers(9)),
+                bank=(k == 0),
+            )
     for t in ("白鹭镇", "桃源镇"):
-        ec_add(f"{t[:-1]}社区日间照料中心", "日间照料中心", t, 0, 0, int(rng.integers(300, 600)),
-               2018 + int(rng.integers(6)), near=district.town_centres[t], radius=400)
+        ec_add(
+            f"{t[:-1]}社区日间照料中心",
+            "日间照料中心",
+            t,
+            0,
+            0,
+            int(rng.integers(300, 600)),
+            2018 + int(rng.integers(6)),
+            near=district.town_centres[t],
+            radius=400,
+        )
     for t in streets:
         for cname in COMMUNITY_NAMES[t][1:4]:
-            ec_add(f"{cname}居家养老服务站", "居家养老服务站", t, None, None,
-                   int(rng.integers(100, 300)), 2015 + int(rng.integers(10)))
+            ec_add(
+                f"{cname}居家养老服务站",
+                "居家养老服务站",
+                t,
+                None,
+                None,
+                int(rng.integers(100, 300)),
+                2015 + int(rng.integers(10)),
+            )
     for t in towns:
-        ec_add(f"{t[:-1]}社区居家养老服务站", "居家养老服务站", t, None, None,
-               int(rng.integers(100, 250)), 2017 + int(rng.integers(8)),
-               near=district.town_centres[t], radius=450)
-    inst = [("颐康养老院", "青石街道"), ("福寿康养中心", "柳岸街道"), ("松鹤养老公寓", "文昌街道"),
-            ("安康颐养院", "东湖街道"), ("悦心养老中心", "文昌街道"), ("白鹭湾颐养院", "白鹭镇"),
-            ("青山康养园", "青山镇")]
+        ec_add(
+            f"{t[:-1]}社区居家养老服务站",
+            "居家养老服务站",
+            t,
+            None,
+            None,
+            int(rng.integers(100, 250)),
+            2017 + int(rng.integers(8)),
+            near=district.town_centres[t],
+            radius=450,
+        )
+    inst = [
+        ("颐康养老院", "青石街道"),
+        ("福寿康养中心", "柳岸街道"),
+        ("松鹤养老公寓", "文昌街道"),
+        ("安康颐养院", "东湖街道"),
+        ("悦心养老中心", "文昌街道"),
+        ("白鹭湾颐养院", "白鹭镇"),
+        ("青山康养园", "青山镇"),
+    ]
     for name, t in inst:
         near = district.town_centres.get(t)
-        ec_add(name, "养老机构", t, 0, 0, int(rng.integers(3000, 9000)),
-               2010 + int(rng.integers(15)),
-               near=near, radius=600)
+        ec_add(
+            name,
+            "养老机构",
+            t,
+            0,
+            0,
+            int(rng.integers(3000, 9000)),
+            2010 + int(rng.integers(15)),
+            near=near,
+            radius=600,
+        )
     for t in towns:
-        ec_add(f"{t}敬老院", "敬老院", t, int(rng.integers(60, 121)), 0,
-               int(rng.integers(1800, 3500)),
-               2005 + int(rng.integers(10)), near=district.town_centres[t], radius=600)
+        ec_add(
+            f"{t}敬老院",
+            "敬老院",
+            t,
+            int(rng.integers(60, 121)),
+            0,
+            int(rng.integers(1800, 3500)),
+            2005 + int(rng.integers(10)),
+            near=district.town_centres[t],
+            radius=600,
+        )
     ec_add("康宁护理院", "护理院", "东湖街道", 120, 120, 5200, 2019)
     ec_add("仁和护理院", "护理院", "柳岸街道", 150, 150, 6100, 2023)
     # institutions carry the rest of the beds so that the district lands on its ratios
@@ -1171,17 +1382,42 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     for k, r in enumerate(ec):
         lon, lat = to_ll(*r["xy"])
         glon, glat = wgs84_to_gcj02(lon, lat)
-        ec_rows.append([k + 1, r["name"], r["type"], addr(r["township"], r["xy"]),
-                        float(_fmt(float(glon))), float(_fmt(float(glat))),
-                        r["beds"], r["nursing"], r["township"], r["year"], r["area"]])
+        ec_rows.append(
+            [
+                k + 1,
+                r["name"],
+                r["type"],
+                addr(r["township"], r["xy"]),
+                float(_fmt(float(glon))),
+                float(_fmt(float(glat))),
+                r["beds"],
+                r["nursing"],
+                r["township"],
+                r["year"],
+                r["area"],
+            ]
+        )
     # faults: a non-numeric bed count, and an exact duplicate row
     x, y = placer.place(tw["东湖街道"])
     lon, lat = to_ll(x, y)
     glon, glat = wgs84_to_gcj02(lon, lat)
     pos = 17
-    ec_rows.insert(pos, [0, "东湖夕阳红养老院", "养老机构", addr("东湖街道", (x, y)),
-                         float(_fmt(float(glon))), float(_fmt(float(glat))), "约50", 20,
-                         "东湖街道", 2012, 1800])
+    ec_rows.insert(
+        pos,
+        [
+            0,
+            "东湖夕阳红养老院",
+            "养老机构",
+            addr("东湖街道", (x, y)),
+            float(_fmt(float(glon))),
+            float(_fmt(float(glat))),
+            "约50",
+            20,
+            "东湖街道",
+            2012,
+            1800,
+        ],
+    )
     dup_src = next(i for i, r in enumerate(ec_rows) if r[2] == "居家养老服务站" and i > 30)
     ec_rows.insert(dup_src + 1, list(ec_rows[dup_src]))
     seq = 0
@@ -1191,24 +1427,44 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
         seq += 1
         r[0] = seq
     ec_rows[dup_src + 1][0] = ec_rows[dup_src][0]
-    faults.append({"file": "elder_care_centres.xlsx", "row": pos + 3, "name": "东湖夕阳红养老院",
-                   "fault": "床位数 is the text '约50', not a number"})
-    faults.append({"file": "elder_care_centres.xlsx", "row": dup_src + 1 + 3,
-                   "name": ec_rows[dup_src][1],
-                   "fault": f"exact duplicate of Excel row {dup_src + 3}"})
+    faults.append(
+        {
+            "file": "elder_care_centres.xlsx",
+            "row": pos + 3,
+            "name": "东湖夕阳红养老院",
+            "fault": "床位数 is the text '约50', not a number",
+        }
+    )
+    faults.append(
+        {
+            "file": "elder_care_centres.xlsx",
+            "row": dup_src + 1 + 3,
+            "name": ec_rows[dup_src][1],
+            "fault": f"exact duplicate of Excel row {dup_src + 3}",
+        }
+    )
 
     # ---- meal points (csv GBK, BD-09)
     mp: list[dict] = []
-    counts = {"青石街道": 18, "柳岸街道": 16, "文昌街道": 7, "东湖街道": 5,
-              "白鹭镇": 4, "稻香镇": 4, "青山镇": 3, "桃源镇": 3}
+    counts = {
+        "青石街道": 18,
+        "柳岸街道": 16,
+        "文昌街道": 7,
+        "东湖街道": 5,
+        "白鹭镇": 4,
+        "稻香镇": 4,
+        "青山镇": 3,
+        "桃源镇": 3,
+    }
     kinds = ("助餐点", "助餐点", "助餐点", "长者食堂", "社区食堂")
     for t, n in counts.items():
         for k in range(n):
             typ = kinds[int(rng.integers(len(kinds)))]
             if t in COMMUNITY_NAMES:
                 names = COMMUNITY_NAMES[t]
-                x, y = placer.place(tw[t], gap_m=60, river_bank=(t in ("青石街道", "文昌街道")
-                                                                 and k < 2))
+                x, y = placer.place(
+                    tw[t], gap_m=60, river_bank=(t in ("青石街道", "文昌街道") and k < 2)
+                )
                 suffix = "" if k < len(names) else f"第{k // len(names) + 1}"
                 name = f"{names[k % len(names)]}{suffix}{typ}"
             elif k < 2:
@@ -1228,28 +1484,71 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     for r, yv in zip(mp, years, strict=True):
         lon, lat = to_ll(*r["xy"])
         blon, blat = wgs84_to_bd09(lon, lat)
-        mp_rows.append([r["name"], r["type"], addr(r["township"], r["xy"]), _fmt(float(blon)),
-                        _fmt(float(blat)), r["township"], int(yv)])
+        mp_rows.append(
+            [
+                r["name"],
+                r["type"],
+                addr(r["township"], r["xy"]),
+                _fmt(float(blon)),
+                _fmt(float(blat)),
+                r["township"],
+                int(yv),
+            ]
+        )
     # faults: latitude/longitude swapped; a point outside the district
     swap_at, out_at = 23, 51
     x, y = placer.place(tw["柳岸街道"])
     lon, lat = to_ll(x, y)
     blon, blat = wgs84_to_bd09(lon, lat)
-    mp_rows.insert(swap_at, ["望江社区第二助餐点", "助餐点", addr("柳岸街道", (x, y)),
-                             _fmt(float(blat)), _fmt(float(blon)), "柳岸街道", 2024])
+    mp_rows.insert(
+        swap_at,
+        [
+            "望江社区第二助餐点",
+            "助餐点",
+            addr("柳岸街道", (x, y)),
+            _fmt(float(blat)),
+            _fmt(float(blon)),
+            "柳岸街道",
+            2024,
+        ],
+    )
     blon, blat = wgs84_to_bd09(120.2950, 32.3110)
-    mp_rows.insert(out_at, ["江滨老年助餐点", "助餐点", "邻县滨江镇江滨路8号", _fmt(float(blon)),
-                            _fmt(float(blat)), "文昌街道", 2023])
-    faults.append({"file": "meal_points.csv", "row": swap_at + 2, "name": "望江社区第二助餐点",
-                   "fault": "经度 and 纬度 swapped (经度 holds the latitude)"})
-    faults.append({"file": "meal_points.csv", "row": out_at + 2, "name": "江滨老年助餐点",
-                   "fault": "point lies outside the district (about 35 km east)"})
+    mp_rows.insert(
+        out_at,
+        [
+            "江滨老年助餐点",
+            "助餐点",
+            "邻县滨江镇江滨路8号",
+            _fmt(float(blon)),
+            _fmt(float(blat)),
+            "文昌街道",
+            2023,
+        ],
+    )
+    faults.append(
+        {
+            "file": "meal_points.csv",
+            "row": swap_at + 2,
+            "name": "望江社区第二助餐点",
+            "fault": "经度 and 纬度 swapped (经度 holds the latitude)",
+        }
+    )
+    faults.append(
+        {
+            "file": "meal_points.csv",
+            "row": out_at + 2,
+            "name": "江滨老年助餐点",
+            "fault": "point lies outside the district (about 35 km east)",
+        }
+    )
 
     # ---- columbaria (geojson, WGS-84)
     col = []
-    col_spec = [("白鹭镇公益性公墓", "公益性公墓", "白鹭镇", None),
-                ("稻香镇骨灰堂", "骨灰堂", "稻香镇", None),
-                ("青山镇立体式骨灰安放设施", "立体式骨灰安放设施", "青山镇", None)]
+    col_spec = [
+        ("白鹭镇公益性公墓", "公益性公墓", "白鹭镇", None),
+        ("稻香镇骨灰堂", "骨灰堂", "稻香镇", None),
+        ("青山镇立体式骨灰安放设施", "立体式骨灰安放设施", "青山镇", None),
+    ]
     for vname in ("芦湾村", "沙洲村", "杏花村"):
         col_spec.append((f"{vname}骨灰堂", "骨灰堂", "白鹭镇", vname))
     for vname in ("禾丰村", "金穗村"):
@@ -1274,21 +1573,44 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
         x, y = placer.place(tw[t], near=district.town_centres.get(t), radius_m=500)
         lon, lat = to_ll(x, y)
         glon, glat = wgs84_to_gcj02(lon, lat)
-        sw_rows.append([seq, f"{t}社会工作服务站", "社工站", t, addr(t, (x, y)), _fmt(float(glon)),
-                        _fmt(float(glat))])
+        sw_rows.append(
+            [
+                seq,
+                f"{t}社会工作服务站",
+                "社工站",
+                t,
+                addr(t, (x, y)),
+                _fmt(float(glon)),
+                _fmt(float(glat)),
+            ]
+        )
     rooms = [u for u in units if u["name"] not in ("南巷社区", "麦田村", "柳庄村")][:10]
     for u in rooms:
         seq += 1
         x, y = placer.place(u["geometry"], gap_m=40)
         lon, lat = to_ll(x, y)
         glon, glat = wgs84_to_gcj02(lon, lat)
-        sw_rows.append([seq, f"{u['name']}社工室", "社工室", u["township"],
-                        addr(u["township"], (x, y)), _fmt(float(glon)), _fmt(float(glat))])
+        sw_rows.append(
+            [
+                seq,
+                f"{u['name']}社工室",
+                "社工室",
+                u["township"],
+                addr(u["township"], (x, y)),
+                _fmt(float(glon)),
+                _fmt(float(glat)),
+            ]
+        )
     seq += 1
     sw_rows.append([seq, "荷塘村社工室", "社工室", "", "荷塘村村委会", "", ""])
-    faults.append({"file": "social_work_stations.csv", "row": len(sw_rows) + 1,
-                   "name": "荷塘村社工室",
-                   "fault": "经度/纬度 empty and 所属街道 empty: cannot be located at all"})
+    faults.append(
+        {
+            "file": "social_work_stations.csv",
+            "row": len(sw_rows) + 1,
+            "name": "荷塘村社工室",
+            "fault": "经度/纬度 empty and 所属街道 empty: cannot be located at all",
+        }
+    )
 
     # ---- children homes (csv UTF-8, WGS-84)
     ch_rows = []
@@ -1298,38 +1620,68 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
             continue
         x, y = placer.place(u["geometry"], gap_m=40)
         lon, lat = to_ll(x, y)
-        ch_rows.append([f"{u['name']}儿童之家", u["name"], addr(u["township"], (x, y)), _fmt(lon),
-                        _fmt(lat)])
+        ch_rows.append(
+            [f"{u['name']}儿童之家", u["name"], addr(u["township"], (x, y)), _fmt(lon), _fmt(lat)]
+        )
     u = next(u for u in units if u["name"] == "沙洲村")
     x, y = placer.place(u["geometry"], gap_m=40)
     lon, lat = to_ll(x, y)
     empty_at = 9
     ch_rows.insert(empty_at, ["", "沙洲村", addr(u["township"], (x, y)), _fmt(lon), _fmt(lat)])
-    faults.append({"file": "children_homes.csv", "row": empty_at + 2, "name": "",
-                   "fault": "名称 is empty"})
+    faults.append(
+        {"file": "children_homes.csv", "row": empty_at + 2, "name": "", "fault": "名称 is empty"}
+    )
 
     # ---- community centres (csv UTF-8, WGS-84)
     cc_rows = []
     for u in units:
         x, y = placer.place(u["geometry"], near=u["seed"], radius_m=600, gap_m=40)
         lon, lat = to_ll(x, y)
-        area = int(rng.integers(400, 1300)) if u["unit_kind"] == "社区" else \
-            int(rng.integers(200, 650))
-        cc_rows.append([f"{u['name']}党群服务中心", addr(u["township"], (x, y)), _fmt(lon),
-                        _fmt(lat), area, "是" if rng.random() < 0.55 else "否",
-                        2012 + int(rng.integers(13))])
+        area = (
+            int(rng.integers(400, 1300))
+            if u["unit_kind"] == "社区"
+            else int(rng.integers(200, 650))
+        )
+        cc_rows.append(
+            [
+                f"{u['name']}党群服务中心",
+                addr(u["township"], (x, y)),
+                _fmt(lon),
+                _fmt(lat),
+                area,
+                "是" if rng.random() < 0.55 else "否",
+                2012 + int(rng.integers(13)),
+            ]
+        )
     for t in ("柳岸街道", "文昌街道", "东湖街道"):
         for cname in COMMUNITY_NAMES[t]:
             x, y = placer.place(tw[t], gap_m=150)
             lon, lat = to_ll(x, y)
-            cc_rows.append([f"{cname}党群服务中心", addr(t, (x, y)), _fmt(lon), _fmt(lat),
-                            int(rng.integers(400, 1300)), "是" if rng.random() < 0.55 else "否",
-                            2012 + int(rng.integers(13))])
+            cc_rows.append(
+                [
+                    f"{cname}党群服务中心",
+                    addr(t, (x, y)),
+                    _fmt(lon),
+                    _fmt(lat),
+                    int(rng.integers(400, 1300)),
+                    "是" if rng.random() < 0.55 else "否",
+                    2012 + int(rng.integers(13)),
+                ]
+            )
     for t in ("青山镇", "桃源镇"):
         x, y = placer.place(tw[t], near=district.town_centres[t], radius_m=400)
         lon, lat = to_ll(x, y)
-        cc_rows.append([f"{t[:-1]}社区党群服务中心", addr(t, (x, y)), _fmt(lon), _fmt(lat),
-                        int(rng.integers(400, 900)), "否", 2015 + int(rng.integers(9))])
+        cc_rows.append(
+            [
+                f"{t[:-1]}社区党群服务中心",
+                addr(t, (x, y)),
+                _fmt(lon),
+                _fmt(lat),
+                int(rng.integers(400, 900)),
+                "否",
+                2015 + int(rng.integers(9)),
+            ]
+        )
     # volunteer stations in 55 % of the centres, exactly (a co-location target reads this)
     hosts = set(rng.permutation(len(cc_rows))[: round(0.55 * len(cc_rows))].tolist())
     for i, r in enumerate(cc_rows):
@@ -1338,23 +1690,54 @@ def _registers(rng, district: District, net: Network, popu: Population, units: l
     cc_rows.insert(miss_at, ["学府社区邻里中心", addr("文昌街道", None), "", "", 450, "是", 2021])
     x, y = placer.place(tw["东湖街道"], gap_m=150)
     lon, lat = to_ll(x, y)
-    cc_rows.insert(swap2_at, ["湖滨社区邻里中心", addr("东湖街道", (x, y)), _fmt(lat), _fmt(lon),
-                              380, "否", 2020])
-    faults.append({"file": "community_centres.csv", "row": miss_at + 2, "name": "学府社区邻里中心",
-                   "fault": "经度 and 纬度 empty (and the register has no 所属街道 to fall "
-                            "back on)"})
-    faults.append({"file": "community_centres.csv", "row": swap2_at + 2,
-                   "name": "湖滨社区邻里中心", "fault": "经度 and 纬度 swapped"})
+    cc_rows.insert(
+        swap2_at,
+        ["湖滨社区邻里中心", addr("东湖街道", (x, y)), _fmt(lat), _fmt(lon), 380, "否", 2020],
+    )
+    faults.append(
+        {
+            "file": "community_centres.csv",
+            "row": miss_at + 2,
+            "name": "学府社区邻里中心",
+            "fault": "经度 and 纬度 empty (and the register has no 所属街道 to fall back on)",
+        }
+    )
+    faults.append(
+        {
+            "file": "community_centres.csv",
+            "row": swap2_at + 2,
+            "name": "湖滨社区邻里中心",
+            "fault": "经度 and 纬度 swapped",
+        }
+    )
 
-    return {"ec_rows": ec_rows, "mp_rows": mp_rows, "col": col, "sw_rows": sw_rows,
-            "ch_rows": ch_rows, "cc_rows": cc_rows, "faults": faults}
+    return {
+        "ec_rows": ec_rows,
+        "mp_rows": mp_rows,
+        "col": col,
+        "sw_rows": sw_rows,
+        "ch_rows": ch_rows,
+        "cc_rows": cc_rows,
+        "faults": faults,
+    }
 
 
 # --------------------------------------------------------------------------- main entry
 
 
-EC_HEADER = ["序号", "机构名称", "类型", "地址", "经度", "纬度", "床位数", "护理型床位", "所属街道",
-             "开业年份", "建筑面积（㎡）"]
+EC_HEADER = [
+    "序号",
+    "机构名称",
+    "类型",
+    "地址",
+    "经度",
+    "纬度",
+    "床位数",
+    "护理型床位",
+    "所属街道",
+    "开业年份",
+    "建筑面积（㎡）",
+]
 MP_HEADER = ["名称", "类型", "地址", "经度", "纬度", "所属街道", "开业年份"]
 SW_HEADER = ["序号", "站点名称", "类型", "所属街道", "地址", "经度", "纬度"]
 CH_HEADER = ["名称", "所属村居", "地址", "经度", "纬度"]
@@ -1395,17 +1778,28 @@ def generate_sample(out_dir: str | Path | None = None) -> dict[str, float]:
     for code, name, kind, _ in TOWNSHIPS:
         pop, _ = _sum_in(district.townships[name], popu)
         hh = round(pop / (2.7 if kind == "street" else 3.1))
-        feats.append(_feature(district, district.townships[name],
-                              {"code": code, "name": name, "households": hh,
-                               "staff_social_assistance": SOCIAL_ASSISTANCE_STAFF[name]}))
+        feats.append(
+            _feature(
+                district,
+                district.townships[name],
+                {
+                    "code": code,
+                    "name": name,
+                    "households": hh,
+                    "staff_social_assistance": SOCIAL_ASSISTANCE_STAFF[name],
+                },
+            )
+        )
     _write_geojson(out / "boundaries" / "sample_townships.geojson", "sample_townships", feats)
     town_feats = feats
 
-    feats = [_feature(district, shapely.normalize(district.river), {"kind": "river",
-                                                                   "name": "玉带河"})]
+    feats = [
+        _feature(district, shapely.normalize(district.river), {"kind": "river", "name": "玉带河"})
+    ]
     for k, b in enumerate(sorted(district.bridges, key=lambda g: g.centroid.x)):
-        feats.append(_feature(district, b, {"kind": "bridge", "name": ("西大桥", "东大桥",
-                                                                       "稻香桥")[k]}))
+        feats.append(
+            _feature(district, b, {"kind": "bridge", "name": ("西大桥", "东大桥", "稻香桥")[k]})
+        )
     _write_geojson(sample / "river.geojson", "river", feats)
 
     feats = []
@@ -1420,34 +1814,54 @@ def generate_sample(out_dir: str | Path | None = None) -> dict[str, float]:
 
     feats = []
     for c in reg["col"]:
-        feats.append(_feature(district, Point(c["xy"]), {"name": c["name"], "type": c["type"],
-                                                         "township": c["township"]}))
+        feats.append(
+            _feature(
+                district,
+                Point(c["xy"]),
+                {"name": c["name"], "type": c["type"], "township": c["township"]},
+            )
+        )
     _write_geojson(sample / "columbaria.geojson", "columbaria", feats)
 
-    _write_xlsx(sample / "elder_care_centres.xlsx", "养老服务设施",
-                "示范区养老服务设施名录（2025年）", EC_HEADER, reg["ec_rows"])
+    _write_xlsx(
+        sample / "elder_care_centres.xlsx",
+        "养老服务设施",
+        "示范区养老服务设施名录（2025年）",
+        EC_HEADER,
+        reg["ec_rows"],
+    )
     _write_csv(sample / "meal_points.csv", MP_HEADER, reg["mp_rows"], encoding="gbk")
     _write_csv(sample / "social_work_stations.csv", SW_HEADER, reg["sw_rows"], encoding="utf-8-sig")
     _write_csv(sample / "children_homes.csv", CH_HEADER, reg["ch_rows"], encoding="utf-8")
     _write_csv(sample / "community_centres.csv", CC_HEADER, reg["cc_rows"], encoding="utf-8")
 
     faulty = {(f["file"], f["row"]) for f in reg["faults"]}
-    valid_ec = [r for i, r in enumerate(reg["ec_rows"])
-                if ("elder_care_centres.xlsx", i + 3) not in faulty]
+    valid_ec = [
+        r for i, r in enumerate(reg["ec_rows"]) if ("elder_care_centres.xlsx", i + 3) not in faulty
+    ]
     beds = sum(int(r[6] or 0) for r in valid_ec)
     nursing = sum(int(r[7] or 0) for r in valid_ec)
     area_km2 = district.boundary.area / 1e6
     figures = {
-        "area_km2": round(area_km2, 2), "osm_nodes": len(net.x), "osm_ways": len(net.ways),
-        "pop": round(pop_total, 1), "pop60": round(pop60_total, 1),
-        "urban_pop": round(sum(_sum_in(district.townships[t[1]], popu)[0]
-                               for t in TOWNSHIPS if t[2] == "street"), 1),
-        "beds": beds, "nursing_beds": nursing,
+        "area_km2": round(area_km2, 2),
+        "osm_nodes": len(net.x),
+        "osm_ways": len(net.ways),
+        "pop": round(pop_total, 1),
+        "pop60": round(pop60_total, 1),
+        "urban_pop": round(
+            sum(_sum_in(district.townships[t[1]], popu)[0] for t in TOWNSHIPS if t[2] == "street"),
+            1,
+        ),
+        "beds": beds,
+        "nursing_beds": nursing,
         "beds_per_1000_seniors": round(1000 * beds / pop60_total, 2),
         "nursing_share": round(nursing / beds, 3),
-        "elder_care_rows": len(reg["ec_rows"]), "meal_point_rows": len(reg["mp_rows"]),
-        "columbaria": len(reg["col"]), "social_work_rows": len(reg["sw_rows"]),
-        "children_home_rows": len(reg["ch_rows"]), "community_centre_rows": len(reg["cc_rows"]),
+        "elder_care_rows": len(reg["ec_rows"]),
+        "meal_point_rows": len(reg["mp_rows"]),
+        "columbaria": len(reg["col"]),
+        "social_work_rows": len(reg["sw_rows"]),
+        "children_home_rows": len(reg["ch_rows"]),
+        "community_centre_rows": len(reg["cc_rows"]),
         "units": len(units),
     }
     figures["households"] = sum(f["properties"]["households"] for f in town_feats)
@@ -1531,30 +1945,74 @@ def _faults_md(faults: list[dict]) -> str:
 
 def _readme(fig: dict) -> str:
     files = [
-        ("../boundaries/sample_townships.geojson",
-         "8 townships: 4 街道 (329901001–004), 4 镇 (329901100–103); `code`, `name`, `households`, "
-         "`staff_social_assistance` (社会救助协管员)",
-         "UTF-8", "WGS-84"),
-        ("villages.geojson",
-         f"{fig['units']} 村/社区 units of 白鹭镇, 稻香镇, 青石街道; `code` (12 digits), `name`, "
-         "`households`, `parent_code` (left out on purpose on some)", "UTF-8", "WGS-84"),
-        ("river.geojson", "the river 玉带河 (`kind` = river, ~80 m wide polygon) and its 3 bridges "
-         "(`kind` = bridge, lines)", "UTF-8", "WGS-84"),
-        ("network.osm.bz2", f"walking network, OSM XML 0.6 in bz2; {fig['osm_nodes']} nodes, "
-         f"{fig['osm_ways']} ways; only bridges cross the river", "UTF-8", "WGS-84"),
-        ("population.tif", "100 m cells, band 1 `pop` (people), band 2 `pop60` (aged 60+), "
-         "float32, deflate", "GeoTIFF", "EPSG:32650"),
-        ("elder_care_centres.xlsx", "sheet 养老服务设施: title on row 1, header on row 2; "
-         f"{fig['elder_care_rows']} rows", "XLSX", "GCJ-02"),
-        ("meal_points.csv", f"助餐点/长者食堂/社区食堂/中央厨房; {fig['meal_point_rows']} rows",
-         "**GBK**", "**BD-09**"),
-        ("columbaria.geojson", f"骨灰堂/公益性公墓/立体式骨灰安放设施; {fig['columbaria']} points",
-         "UTF-8", "WGS-84"),
-        ("social_work_stations.csv", f"社工站/社工室; {fig['social_work_rows']} rows",
-         "UTF-8 with BOM", "GCJ-02"),
+        (
+            "../boundaries/sample_townships.geojson",
+            "8 townships: 4 街道 (329901001–004), 4 镇 (329901100–103); "
+            "`code`, `name`, `households`, "
+            "`staff_social_assistance` (社会救助协管员)",
+            "UTF-8",
+            "WGS-84",
+        ),
+        (
+            "villages.geojson",
+            f"{fig['units']} 村/社区 units of 白鹭镇, 稻香镇, 青石街道; "
+            "`code` (12 digits), `name`, "
+            "`households`, `parent_code` (left out on purpose on some)",
+            "UTF-8",
+            "WGS-84",
+        ),
+        (
+            "river.geojson",
+            "the river 玉带河 (`kind` = river, ~80 m wide polygon) and its 3 bridges "
+            "(`kind` = bridge, lines)",
+            "UTF-8",
+            "WGS-84",
+        ),
+        (
+            "network.osm.bz2",
+            f"walking network, OSM XML 0.6 in bz2; {fig['osm_nodes']} nodes, "
+            f"{fig['osm_ways']} ways; only bridges cross the river",
+            "UTF-8",
+            "WGS-84",
+        ),
+        (
+            "population.tif",
+            "100 m cells, band 1 `pop` (people), band 2 `pop60` (aged 60+), float32, deflate",
+            "GeoTIFF",
+            "EPSG:32650",
+        ),
+        (
+            "elder_care_centres.xlsx",
+            f"sheet 养老服务设施: title on row 1, header on row 2; {fig['elder_care_rows']} rows",
+            "XLSX",
+            "GCJ-02",
+        ),
+        (
+            "meal_points.csv",
+            f"助餐点/长者食堂/社区食堂/中央厨房; {fig['meal_point_rows']} rows",
+            "**GBK**",
+            "**BD-09**",
+        ),
+        (
+            "columbaria.geojson",
+            f"骨灰堂/公益性公墓/立体式骨灰安放设施; {fig['columbaria']} points",
+            "UTF-8",
+            "WGS-84",
+        ),
+        (
+            "social_work_stations.csv",
+            f"社工站/社工室; {fig['social_work_rows']} rows",
+            "UTF-8 with BOM",
+            "GCJ-02",
+        ),
         ("children_homes.csv", f"儿童之家; {fig['children_home_rows']} rows", "UTF-8", "WGS-84"),
-        ("community_centres.csv", "社区综合服务设施 with floor area and 志愿服务站点; "
-         f"{fig['community_centre_rows']} rows", "UTF-8", "WGS-84"),
+        (
+            "community_centres.csv",
+            "社区综合服务设施 with floor area and 志愿服务站点; "
+            f"{fig['community_centre_rows']} rows",
+            "UTF-8",
+            "WGS-84",
+        ),
         ("FAULTS.md", "the deliberately faulty register rows (each must be rejected)", "UTF-8", ""),
         ("plan.toml", "the plan file run by `lifecircle demo` (maintained by hand)", "UTF-8", ""),
     ]
@@ -1589,18 +2047,22 @@ Designed outcomes (valid rows only), so that the plan's targets give a mix of me
 
 {outcomes}
 
-Figures: area {fig['area_km2']} km², population {fig['pop']:.0f} (urban {fig['urban_pop']:.0f}),
-aged 60+ {fig['pop60']:.0f}; elder-care beds {fig['beds']} in valid rows
-({fig['beds_per_1000_seniors']} per 1,000 seniors), nursing beds {fig['nursing_beds']}
-(share {fig['nursing_share']:.1%}).
+Figures: area {fig["area_km2"]} km², population {fig["pop"]:.0f} (urban {fig["urban_pop"]:.0f}),
+aged 60+ {fig["pop60"]:.0f}; elder-care beds {fig["beds"]} in valid rows
+({fig["beds_per_1000_seniors"]} per 1,000 seniors), nursing beds {fig["nursing_beds"]}
+(share {fig["nursing_share"]:.1%}).
 """
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry: ``python -m tools.sample [--out DIR]``."""
     parser = argparse.ArgumentParser(description="Write the fictional sample district 示范区.")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="folder receiving boundaries/ and sample/ (default: lifecircle/data/)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder receiving boundaries/ and sample/ (default: lifecircle/data/)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     generate_sample(args.out)

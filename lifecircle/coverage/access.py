@@ -27,10 +27,18 @@ from lifecircle.geo.network import WalkNetwork
 __all__ = ["township_access", "township_access_2sfca"]
 
 
-def township_access_2sfca(network: WalkNetwork, demand: gpd.GeoDataFrame,
-                          facilities: gpd.GeoDataFrame, *, category: str, threshold_min: float,
-                          walk: WalkModel, population: str = "pop60",
-                          supply: str | None = "beds", per: float = 1000.0) -> pd.DataFrame:
+def township_access_2sfca(
+    network: WalkNetwork,
+    demand: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    *,
+    category: str,
+    threshold_min: float,
+    walk: WalkModel,
+    population: str = "pop60",
+    supply: str | None = "beds",
+    per: float = 1000.0,
+) -> pd.DataFrame:
     """Two-step floating catchment accessibility of ``category``, averaged per township.
 
     Each facility's supply (column ``supply``; 1 per facility when ``None`` or missing
@@ -45,8 +53,7 @@ def township_access_2sfca(network: WalkNetwork, demand: gpd.GeoDataFrame,
         per 1,000 seniors), one row per township code in ``demand``.
     """
     if population not in POPULATIONS:
-        raise InputError(f"population must be one of {', '.join(POPULATIONS)}, got "
-                         f"{population!r}")
+        raise InputError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
     demand = frame_to_wgs84(demand, "the demand frame")
     own = facilities[facilities["category"] == category]
     own = frame_to_wgs84(own, "the facility frame") if len(own) else own
@@ -57,29 +64,47 @@ def township_access_2sfca(network: WalkNetwork, demand: gpd.GeoDataFrame,
         values = np.ones(len(own))
     geoms = demand.geometry.to_numpy()
     cx, cy = network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))
-    kinds = demand["kind"].to_numpy(dtype=object) if "kind" in demand else \
-        np.full(len(demand), None, dtype=object)
+    kinds = (
+        demand["kind"].to_numpy(dtype=object)
+        if "kind" in demand
+        else np.full(len(demand), None, dtype=object)
+    )
     limits = walk.distance_m(np.full(len(kinds), float(threshold_min)), kinds)
     fac_geoms = own.geometry.to_numpy() if len(own) else np.array([], dtype=object)
-    fx, fy = network.project_lonlat(shapely.get_x(fac_geoms), shapely.get_y(fac_geoms)) \
-        if len(own) else (np.zeros(0), np.zeros(0))
+    fx, fy = (
+        network.project_lonlat(shapely.get_x(fac_geoms), shapely.get_y(fac_geoms))
+        if len(own)
+        else (np.zeros(0), np.zeros(0))
+    )
     cover, _ = _cover(network, fx, fy, cx, cy, limits, walk.max_snap_m)
     # Boolean cover as distances of zero: two_step_fca keeps explicit stored entries.
-    distance = sp.csr_matrix((np.zeros(cover.nnz), cover.indices, cover.indptr),
-                             shape=cover.shape)
+    distance = sp.csr_matrix((np.zeros(cover.nnz), cover.indices, cover.indptr), shape=cover.shape)
     access = two_step_fca(values, pop, distance, 0.0) * per
-    frame = pd.DataFrame({"township_code": demand["township_code"].astype(str).to_numpy(),
-                          "population": pop, "weighted": access * pop})
+    frame = pd.DataFrame(
+        {
+            "township_code": demand["township_code"].astype(str).to_numpy(),
+            "population": pop,
+            "weighted": access * pop,
+        }
+    )
     out = frame.groupby("township_code", sort=True)[["population", "weighted"]].sum()
-    out["access_2sfca"] = np.where(out["population"] > 0,
-                                   out["weighted"] / out["population"].where(
-                                       out["population"] > 0, 1.0), 0.0)
+    out["access_2sfca"] = np.where(
+        out["population"] > 0,
+        out["weighted"] / out["population"].where(out["population"] > 0, 1.0),
+        0.0,
+    )
     return out.drop(columns="weighted").reset_index()
 
 
-def township_access(network: WalkNetwork, demand: gpd.GeoDataFrame,
-                    facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *,
-                    categories: Sequence[str], walk: WalkModel) -> gpd.GeoDataFrame:
+def township_access(
+    network: WalkNetwork,
+    demand: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    townships: gpd.GeoDataFrame,
+    *,
+    categories: Sequence[str],
+    walk: WalkModel,
+) -> gpd.GeoDataFrame:
     """``townships`` with an ``access_2sfca__<category>`` column per category that has facilities.
 
     The score is beds (or facilities, when the category records no beds) per 1,000 seniors
@@ -95,9 +120,17 @@ def township_access(network: WalkNetwork, demand: gpd.GeoDataFrame,
         if own.empty:
             continue
         has_beds = "beds" in own and own["beds"].fillna(0).gt(0).any()
-        access = township_access_2sfca(network, demand, own, category=category,
-                                       threshold_min=threshold_min, walk=walk,
-                                       population="pop60", supply="beds" if has_beds else None)
+        access = township_access_2sfca(
+            network,
+            demand,
+            own,
+            category=category,
+            threshold_min=threshold_min,
+            walk=walk,
+            population="pop60",
+            supply="beds" if has_beds else None,
+        )
         townships[f"access_2sfca__{category}"] = townships["code"].map(
-            access.set_index("township_code")["access_2sfca"])
+            access.set_index("township_code")["access_2sfca"]
+        )
     return townships

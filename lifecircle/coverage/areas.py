@@ -70,8 +70,12 @@ _QUAD_SEGS = 4
 _TILE_M = 3000.0
 
 
-def cut_edges(network: WalkNetwork, edge: NDArray[np.integer], start_m: NDArray[np.floating],
-              stop_m: NDArray[np.floating]) -> NDArray[np.object_]:
+def cut_edges(
+    network: WalkNetwork,
+    edge: NDArray[np.integer],
+    start_m: NDArray[np.floating],
+    stop_m: NDArray[np.floating],
+) -> NDArray[np.object_]:
     """LineStrings of edge pieces ``[start_m, stop_m]`` (network metres from ``edge_u``).
 
     A vectorised ``shapely.ops.substring``: offsets are scaled from ``edge_length_m`` to each
@@ -128,10 +132,13 @@ def cut_edges(network: WalkNetwork, edge: NDArray[np.integer], start_m: NDArray[
     return shapely.linestrings(out, indices=piece)
 
 
-def reached_pieces(network: WalkNetwork, group: NDArray[np.integer], node: NDArray[np.integer],
-                   node_distance_m: NDArray[np.floating], core_m: float,
-                   ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64],
-                              NDArray[np.float64]]:
+def reached_pieces(
+    network: WalkNetwork,
+    group: NDArray[np.integer],
+    node: NDArray[np.integer],
+    node_distance_m: NDArray[np.floating],
+    core_m: float,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Edge pieces within ``core_m`` of reached nodes, per group.
 
     Parameters
@@ -183,16 +190,21 @@ def reached_pieces(network: WalkNetwork, group: NDArray[np.integer], node: NDArr
     from_v = ~whole & (rv > 0)
     out_g = np.concatenate([pg[whole], pg[from_u], pg[from_v]])
     out_e = np.concatenate([pe[whole], pe[from_u], pe[from_v]])
-    out_s = np.concatenate([np.zeros(int(whole.sum())), np.zeros(int(from_u.sum())),
-                            (length - rv)[from_v]])
+    out_s = np.concatenate(
+        [np.zeros(int(whole.sum())), np.zeros(int(from_u.sum())), (length - rv)[from_v]]
+    )
     out_t = np.concatenate([length[whole], ru[from_u], length[from_v]])
     order = np.argsort(out_g, kind="stable")
     return out_g[order], out_e[order], out_s[order], out_t[order]
 
 
-def _own_edge_and_connector(network: WalkNetwork, snaps: Snaps, group: NDArray[np.int64],
-                            rows: NDArray[np.int64], core_m: float,
-                            ) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+def _own_edge_and_connector(
+    network: WalkNetwork,
+    snaps: Snaps,
+    group: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    core_m: float,
+) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
     """Pieces around each source's snap point on its own edge, and its connector line."""
     edge = snaps.edge[rows]
     left = core_m - snaps.distance_m[rows]
@@ -200,13 +212,18 @@ def _own_edge_and_connector(network: WalkNetwork, snaps: Snaps, group: NDArray[n
     rows, edge, left, group = rows[has], edge[has], left[has], group[has]
     offset = snaps.offset_m[rows]
     length = network.edge_length_m[edge]
-    own = cut_edges(network, edge, np.maximum(offset - left, 0.0),
-                    np.minimum(offset + left, length))
+    own = cut_edges(
+        network, edge, np.maximum(offset - left, 0.0), np.minimum(offset + left, length)
+    )
     snap_xy = shapely.get_coordinates(cut_edges(network, edge, offset, offset))[0::2]
     point_xy = np.column_stack([snaps.x_m[rows], snaps.y_m[rows]])
     # The connector from the facility toward its snap point, cut where the core ends.
-    frac = np.minimum(1.0, np.divide(core_m, snaps.distance_m[rows],
-                                     out=np.ones_like(left), where=snaps.distance_m[rows] > 0))
+    frac = np.minimum(
+        1.0,
+        np.divide(
+            core_m, snaps.distance_m[rows], out=np.ones_like(left), where=snaps.distance_m[rows] > 0
+        ),
+    )
     end_xy = point_xy + (snap_xy - point_xy) * frac[:, None]
     coords = np.empty((2 * rows.size, 2))
     coords[0::2] = point_xy
@@ -217,9 +234,12 @@ def _own_edge_and_connector(network: WalkNetwork, snaps: Snaps, group: NDArray[n
     return np.concatenate([group, group]), np.concatenate([own, connector])
 
 
-def _faces_area(faces: NDArray[np.object_], eroded: NDArray[np.object_],
-                capsules: tuple[NDArray[np.object_], NDArray[np.float64], NDArray[np.int64]],
-                off_network_m: float) -> shapely.Geometry:
+def _faces_area(
+    faces: NDArray[np.object_],
+    eroded: NDArray[np.object_],
+    capsules: tuple[NDArray[np.object_], NDArray[np.float64], NDArray[np.int64]],
+    off_network_m: float,
+) -> shapely.Geometry:
     """``buffer(lines, off)`` from the blocks the lines enclose and the capsules of the rest.
 
     With ``F`` the blocks whose every side is among the lines, ``U`` their union, ``H`` the
@@ -242,11 +262,13 @@ def _faces_area(faces: NDArray[np.object_], eroded: NDArray[np.object_],
     return _unite(np.r_[[area], curved], ring_xy, ring_size)
 
 
-def _capsule_rings(lines: NDArray[np.object_], radius_m: float, *,
-                   start_cap: NDArray[np.bool_] | None = None,
-                   end_cap: NDArray[np.bool_] | None = None,
-                   ) -> tuple[NDArray[np.bool_], NDArray[np.object_], NDArray[np.float64],
-                              NDArray[np.int64]]:
+def _capsule_rings(
+    lines: NDArray[np.object_],
+    radius_m: float,
+    *,
+    start_cap: NDArray[np.bool_] | None = None,
+    end_cap: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.bool_], NDArray[np.object_], NDArray[np.float64], NDArray[np.int64]]:
     """``buffer(lines, radius_m)``: straight lines as counter-clockwise rings built in numpy.
 
     Most loose pieces are straight (two vertices); their round-capped buffer is two half
@@ -276,8 +298,13 @@ def _capsule_rings(lines: NDArray[np.object_], radius_m: float, *,
     cos, sin = np.cos(theta)[None, :, None], np.sin(theta)[None, :, None]
     # Around b from its right (-normal) through ahead (+d) to its left, then around a from
     # its left through behind (-d) to its right: counter-clockwise.
-    ring = np.concatenate([b[:, None] + radius_m * (-cos * normal + sin * d),
-                           a[:, None] + radius_m * (cos * normal - sin * d)], axis=1)
+    ring = np.concatenate(
+        [
+            b[:, None] + radius_m * (-cos * normal + sin * d),
+            a[:, None] + radius_m * (cos * normal - sin * d),
+        ],
+        axis=1,
+    )
     # A square end keeps only its arc's two ends.
     arc_end = np.zeros(theta.size, dtype=bool)
     arc_end[[0, -1]] = True
@@ -291,8 +318,9 @@ def _capsule_rings(lines: NDArray[np.object_], radius_m: float, *,
 _CLIPPER_SCALE = 1000.0
 
 
-def _unite(polygons: NDArray[np.object_], ring_xy: NDArray[np.float64],
-           ring_size: NDArray[np.int64]) -> shapely.Geometry:
+def _unite(
+    polygons: NDArray[np.object_], ring_xy: NDArray[np.float64], ring_size: NDArray[np.int64]
+) -> shapely.Geometry:
     """The union of ``polygons`` and counter-clockwise rings, in one sweep of Clipper.
 
     GEOS unites polygons one overlay at a time, and the fixed cost of each overlay dominates
@@ -314,18 +342,23 @@ def _unite(polygons: NDArray[np.object_], ring_xy: NDArray[np.float64],
     ends = np.cumsum(size).tolist()
     clipper = pyclipper.Pyclipper()
     clipper.StrictlySimple = True
-    clipper.AddPaths([scaled[end - count:end] for end, count in zip(ends, size.tolist(),
-                                                                     strict=True)],
-                     pyclipper.PT_SUBJECT, True)
+    clipper.AddPaths(
+        [scaled[end - count : end] for end, count in zip(ends, size.tolist(), strict=True)],
+        pyclipper.PT_SUBJECT,
+        True,
+    )
     tree = clipper.Execute2(pyclipper.CT_UNION, pyclipper.PFT_NONZERO, pyclipper.PFT_NONZERO)
 
     def shells(node: pyclipper.PyPolyNode) -> list[shapely.Polygon]:
         # Children of the root and of holes are shells; children of shells are holes.
         out = []
         for shell in node.Childs:
-            out.append(shapely.Polygon(_from_clipper(shell.Contour, origin),
-                                       [_from_clipper(hole.Contour, origin)
-                                        for hole in shell.Childs]))
+            out.append(
+                shapely.Polygon(
+                    _from_clipper(shell.Contour, origin),
+                    [_from_clipper(hole.Contour, origin) for hole in shell.Childs],
+                )
+            )
             for hole in shell.Childs:
                 out.extend(shells(hole))
         return out
@@ -350,13 +383,15 @@ def simplified(geoms: ArrayLike, tolerance: float) -> NDArray[np.object_] | shap
         return geoms
     simple = shapely.simplify(geoms, tolerance, preserve_topology=False)
     present = ~shapely.is_missing(geoms)
-    redo = present & (~shapely.is_valid(simple) | (shapely.is_empty(simple)
-                                                   != shapely.is_empty(geoms)))
+    redo = present & (
+        ~shapely.is_valid(simple) | (shapely.is_empty(simple) != shapely.is_empty(geoms))
+    )
     if np.ndim(redo) == 0:
         return shapely.simplify(geoms, tolerance, preserve_topology=True) if redo else simple
     if redo.any():
-        simple[redo] = shapely.simplify(np.asarray(geoms, dtype=object)[redo], tolerance,
-                                        preserve_topology=True)
+        simple[redo] = shapely.simplify(
+            np.asarray(geoms, dtype=object)[redo], tolerance, preserve_topology=True
+        )
     return simple
 
 
@@ -365,11 +400,19 @@ def _group_spans(group: NDArray[np.int64], n_groups: int) -> NDArray[np.int64]:
     return np.searchsorted(group, np.arange(n_groups + 1))
 
 
-def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64],
-                   edge: NDArray[np.int64], start_m: NDArray[np.float64],
-                   stop_m: NDArray[np.float64], extra_group: NDArray[np.int64],
-                   extra: NDArray[np.object_], *,
-                   off_network_m: float, simplify_m: float) -> NDArray[np.object_]:
+def _buffer_groups(
+    network: WalkNetwork,
+    n_groups: int,
+    group: NDArray[np.int64],
+    edge: NDArray[np.int64],
+    start_m: NDArray[np.float64],
+    stop_m: NDArray[np.float64],
+    extra_group: NDArray[np.int64],
+    extra: NDArray[np.object_],
+    *,
+    off_network_m: float,
+    simplify_m: float,
+) -> NDArray[np.object_]:
     """``buffer(lines of the group, off_network_m)`` per group, simplified.
 
     The lines are the pieces ``[start_m, stop_m]`` of network edges ``edge`` and ``extra``
@@ -391,23 +434,29 @@ def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64]
     key, sides = np.unique(side_key[counted], return_counts=True)
     chosen = key[sides == faces.n_sides[key % n_faces]]  # sorted: group-major
     on_chosen = counted & np.isin(side_key, chosen)
-    bounding = on_chosen[:edge.size] | on_chosen[edge.size:]
+    bounding = on_chosen[: edge.size] | on_chosen[edge.size :]
     # Blocks that survive erosion by the allowance hold a disc of radius off: an area above
     # pi off^2 and a box wider and taller than 2 off (most city blocks fail both).
     used, which = np.unique(chosen % n_faces, return_inverse=True)
     polygon = faces.polygons(used)
     xmin, ymin, xmax, ymax = shapely.bounds(polygon).T
-    may_survive = ((shapely.area(polygon) > np.pi * off_network_m**2)
-                   & (xmax - xmin > 2 * off_network_m) & (ymax - ymin > 2 * off_network_m))
+    may_survive = (
+        (shapely.area(polygon) > np.pi * off_network_m**2)
+        & (xmax - xmin > 2 * off_network_m)
+        & (ymax - ymin > 2 * off_network_m)
+    )
     eroded = np.full(used.size, None, dtype=object)
-    eroded[may_survive] = shapely.buffer(polygon[may_survive], -off_network_m,
-                                         quad_segs=_QUAD_SEGS)
+    eroded[may_survive] = shapely.buffer(polygon[may_survive], -off_network_m, quad_segs=_QUAD_SEGS)
     eroded[~may_survive] = shapely.Polygon()
     face_span = _group_spans(chosen // n_faces, n_groups)
     # Ends of loose pieces at a corner of one of the group's blocks need no round cap.
     n_nodes = network.n_nodes
-    corner = np.unique(np.r_[group[bounding] * n_nodes + network.edge_u[edge[bounding]],
-                             group[bounding] * n_nodes + network.edge_v[edge[bounding]]])
+    corner = np.unique(
+        np.r_[
+            group[bounding] * n_nodes + network.edge_u[edge[bounding]],
+            group[bounding] * n_nodes + network.edge_v[edge[bounding]],
+        ]
+    )
     loose = ~bounding
     lg, le, ls, lt = group[loose], edge[loose], start_m[loose], stop_m[loose]
     at_u = (ls == 0.0) & np.isin(lg * n_nodes + network.edge_u[le], corner)
@@ -422,26 +471,38 @@ def _buffer_groups(network: WalkNetwork, n_groups: int, group: NDArray[np.int64]
     loose_group = loose_group[order]
     loose_lines = np.r_[lines, extra][order]
     straight, curved, ring_xy, ring_size = _capsule_rings(
-        loose_lines, off_network_m, start_cap=np.r_[~at_u, np.ones(extra.size, bool)][order],
-        end_cap=np.r_[~at_v, np.ones(extra.size, bool)][order])
+        loose_lines,
+        off_network_m,
+        start_cap=np.r_[~at_u, np.ones(extra.size, bool)][order],
+        end_cap=np.r_[~at_v, np.ones(extra.size, bool)][order],
+    )
     curved_span = _group_spans(loose_group[~straight], n_groups)
     ring_span = _group_spans(loose_group[straight], n_groups)
     vertex_span = np.r_[0, np.cumsum(ring_size)]
     for g in np.flatnonzero(np.diff(face_span) + np.diff(curved_span) + np.diff(ring_span)):
-        mine = which[face_span[g]:face_span[g + 1]]
+        mine = which[face_span[g] : face_span[g + 1]]
         ero = eroded[mine]
         first, last = ring_span[g], ring_span[g + 1]
-        capsules = (curved[curved_span[g]:curved_span[g + 1]],
-                    ring_xy[vertex_span[first]:vertex_span[last]], ring_size[first:last])
+        capsules = (
+            curved[curved_span[g] : curved_span[g + 1]],
+            ring_xy[vertex_span[first] : vertex_span[last]],
+            ring_size[first:last],
+        )
         area = _faces_area(polygon[mine], ero[~shapely.is_empty(ero)], capsules, off_network_m)
         out[g] = simplified(area, simplify_m)
     return out
 
 
-def facility_polygons(network: WalkNetwork, snaps: Snaps, node_reach: sp.csr_matrix,
-                      reach_m: float, *, off_network_m: float = DEFAULT_OFF_NETWORK_M,
-                      simplify_m: float = DEFAULT_SIMPLIFY_M,
-                      workers: int | None = None) -> NDArray[np.object_]:
+def facility_polygons(
+    network: WalkNetwork,
+    snaps: Snaps,
+    node_reach: sp.csr_matrix,
+    reach_m: float,
+    *,
+    off_network_m: float = DEFAULT_OFF_NETWORK_M,
+    simplify_m: float = DEFAULT_SIMPLIFY_M,
+    workers: int | None = None,
+) -> NDArray[np.object_]:
     """One service-area polygon per source, in the network's metric CRS.
 
     Parameters
@@ -476,14 +537,22 @@ def facility_polygons(network: WalkNetwork, snaps: Snaps, node_reach: sp.csr_mat
     matrix = node_reach.tocsr()
     n_workers = workers if workers is not None else 1
     if n_workers > 1 and k > 1:
-        return _polygons_in_parallel(network, snaps, matrix, reach_m, off_network_m=off_network_m,
-                                     simplify_m=simplify_m, n_workers=n_workers)
+        return _polygons_in_parallel(
+            network,
+            snaps,
+            matrix,
+            reach_m,
+            off_network_m=off_network_m,
+            simplify_m=simplify_m,
+            n_workers=n_workers,
+        )
     rows = np.repeat(np.arange(k), np.diff(matrix.indptr))
     pg, pe, ps, pt = reached_pieces(network, rows, matrix.indices, matrix.data, core_m)
     ok_rows = np.flatnonzero(snaps.ok)
     og, olines = _own_edge_and_connector(network, snaps, ok_rows, ok_rows, core_m)
-    return _buffer_groups(network, k, pg, pe, ps, pt, og, olines,
-                          off_network_m=off_network_m, simplify_m=simplify_m)
+    return _buffer_groups(
+        network, k, pg, pe, ps, pt, og, olines, off_network_m=off_network_m, simplify_m=simplify_m
+    )
 
 
 # What forked workers of _polygons_in_parallel share (inherited through fork, not pickled).
@@ -494,13 +563,19 @@ def _polygon_chunk(rows: NDArray[np.int64]) -> list[shapely.Geometry]:
     state = _FORK_STATE
     assert state is not None, "run only in a worker of _polygons_in_parallel"
     network, snaps, matrix, reach_m, options = state
-    return list(facility_polygons(network, snaps.subset(rows), matrix[rows], reach_m,
-                                  **options))
+    return list(facility_polygons(network, snaps.subset(rows), matrix[rows], reach_m, **options))
 
 
-def _polygons_in_parallel(network: WalkNetwork, snaps: Snaps, matrix: sp.csr_matrix,
-                          reach_m: float, *, off_network_m: float, simplify_m: float,
-                          n_workers: int) -> NDArray[np.object_]:
+def _polygons_in_parallel(
+    network: WalkNetwork,
+    snaps: Snaps,
+    matrix: sp.csr_matrix,
+    reach_m: float,
+    *,
+    off_network_m: float,
+    simplify_m: float,
+    n_workers: int,
+) -> NDArray[np.object_]:
     """:func:`facility_polygons` over chunks of sources in ``n_workers`` processes.
 
     Forked children inherit the network and reach matrix; only row numbers go out and the
@@ -519,16 +594,25 @@ def _polygons_in_parallel(network: WalkNetwork, snaps: Snaps, matrix: sp.csr_mat
         # edge geometries), copying its pages on write; frozen objects are never scanned.
         gc.freeze()
         try:
-            with ProcessPoolExecutor(max_workers=n_workers,
-                                     mp_context=mp.get_context("fork")) as pool:
+            with ProcessPoolExecutor(
+                max_workers=n_workers, mp_context=mp.get_context("fork")
+            ) as pool:
                 parts = list(pool.map(_polygon_chunk, chunks))
         finally:
             gc.unfreeze()
             _FORK_STATE = None
     else:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            parts = list(pool.map(lambda rows: list(facility_polygons(
-                network, snaps.subset(rows), matrix[rows], reach_m, **options)), chunks))
+            parts = list(
+                pool.map(
+                    lambda rows: list(
+                        facility_polygons(
+                            network, snaps.subset(rows), matrix[rows], reach_m, **options
+                        )
+                    ),
+                    chunks,
+                )
+            )
     out = np.empty(k, dtype=object)
     out[:] = [poly for part in parts for poly in part]
     return out
@@ -540,16 +624,31 @@ def _tile_chunk(chunk: NDArray[np.int64]) -> list[shapely.Geometry]:
     return list(_buffer_tiles(*state, chunk))
 
 
-def _buffer_tiles(network: WalkNetwork, group: NDArray[np.int64], pe: NDArray[np.int64],
-                  ps: NDArray[np.float64], pt: NDArray[np.float64], xgroup: NDArray[np.int64],
-                  olines: NDArray[np.object_], options: dict, chunk: NDArray[np.int64],
-                  ) -> NDArray[np.object_]:
+def _buffer_tiles(
+    network: WalkNetwork,
+    group: NDArray[np.int64],
+    pe: NDArray[np.int64],
+    ps: NDArray[np.float64],
+    pt: NDArray[np.float64],
+    xgroup: NDArray[np.int64],
+    olines: NDArray[np.object_],
+    options: dict,
+    chunk: NDArray[np.int64],
+) -> NDArray[np.object_]:
     """:func:`_buffer_groups` of the tiles numbered ``chunk`` (sorted), in that order."""
     mine = np.isin(group, chunk)
     xmine = np.isin(xgroup, chunk)
-    return _buffer_groups(network, chunk.size, np.searchsorted(chunk, group[mine]), pe[mine],
-                          ps[mine], pt[mine], np.searchsorted(chunk, xgroup[xmine]),
-                          olines[xmine], **options)
+    return _buffer_groups(
+        network,
+        chunk.size,
+        np.searchsorted(chunk, group[mine]),
+        pe[mine],
+        ps[mine],
+        pt[mine],
+        np.searchsorted(chunk, xgroup[xmine]),
+        olines[xmine],
+        **options,
+    )
 
 
 def _tiles_in_parallel(state: tuple, n_tiles: int, n_workers: int) -> NDArray[np.object_]:
@@ -559,8 +658,12 @@ def _tiles_in_parallel(state: tuple, n_tiles: int, n_workers: int) -> NDArray[np
     global _FORK_STATE
     chunks = np.array_split(np.arange(n_tiles), min(n_tiles, n_workers * 8))
     # a daemonic process (a dask or multiprocessing worker, as in batch runs) may not fork
-    if (n_workers <= 1 or n_tiles < 2 or "fork" not in mp.get_all_start_methods()
-            or mp.current_process().daemon):
+    if (
+        n_workers <= 1
+        or n_tiles < 2
+        or "fork" not in mp.get_all_start_methods()
+        or mp.current_process().daemon
+    ):
         return _buffer_tiles(*state, np.arange(n_tiles))
     network = state[0]
     _ = network.faces, network.edge_vertices, network.incident_edges
@@ -577,10 +680,16 @@ def _tiles_in_parallel(state: tuple, n_tiles: int, n_workers: int) -> NDArray[np
     return out
 
 
-def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: NDArray[np.floating],
-                          reach_m: float, *, off_network_m: float = DEFAULT_OFF_NETWORK_M,
-                          simplify_m: float = DEFAULT_SIMPLIFY_M,
-                          workers: int | None = None) -> shapely.Geometry:
+def service_area_polygons(
+    network: WalkNetwork,
+    snaps: Snaps,
+    node_distance_m: NDArray[np.floating],
+    reach_m: float,
+    *,
+    off_network_m: float = DEFAULT_OFF_NETWORK_M,
+    simplify_m: float = DEFAULT_SIMPLIFY_M,
+    workers: int | None = None,
+) -> shapely.Geometry:
     """The dissolved service area of all sources from one multi-source search.
 
     Parameters
@@ -606,14 +715,21 @@ def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: N
         return shapely.Polygon()
     core_m = reach_m - off_network_m
     if core_m < 0:
-        discs = shapely.buffer(shapely.points(snaps.x_m[ok_rows], snaps.y_m[ok_rows]), reach_m,
-                               quad_segs=_QUAD_SEGS)
+        discs = shapely.buffer(
+            shapely.points(snaps.x_m[ok_rows], snaps.y_m[ok_rows]), reach_m, quad_segs=_QUAD_SEGS
+        )
         return shapely.union_all(discs)
     nodes = np.flatnonzero(np.asarray(node_distance_m) <= core_m)
-    _, pe, ps, pt = reached_pieces(network, np.zeros(nodes.size, dtype=np.int64), nodes,
-                                   np.asarray(node_distance_m)[nodes], core_m)
-    _, olines = _own_edge_and_connector(network, snaps, np.zeros(ok_rows.size, dtype=np.int64),
-                                        ok_rows, core_m)
+    _, pe, ps, pt = reached_pieces(
+        network,
+        np.zeros(nodes.size, dtype=np.int64),
+        nodes,
+        np.asarray(node_distance_m)[nodes],
+        core_m,
+    )
+    _, olines = _own_edge_and_connector(
+        network, snaps, np.zeros(ok_rows.size, dtype=np.int64), ok_rows, core_m
+    )
     # Tiles: one sweep of Clipper over a whole county's capsules grows faster than their
     # number (minutes for 330,000 nodes), so each tile unites the pieces near it, the result
     # is cut to the tile, and the tiles are united.
@@ -639,8 +755,16 @@ def service_area_polygons(network: WalkNetwork, snaps: Snaps, node_distance_m: N
     is_edge = item < n_edges_pieces
     e_item, x_item = item[is_edge], item[~is_edge] - n_edges_pieces
     options = {"off_network_m": off_network_m, "simplify_m": simplify_m}
-    state = (network, group[is_edge], pe[e_item], ps[e_item], pt[e_item], group[~is_edge],
-             olines[x_item], options)
+    state = (
+        network,
+        group[is_edge],
+        pe[e_item],
+        ps[e_item],
+        pt[e_item],
+        group[~is_edge],
+        olines[x_item],
+        options,
+    )
     parts = _tiles_in_parallel(state, tiles.size, workers or 1)
     if tiles.size == 1:
         return parts[0]

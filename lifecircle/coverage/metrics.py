@@ -38,17 +38,47 @@ from lifecircle.geo.network import Snaps, WalkNetwork, snap_points
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CoverageResult", "compute_coverage", "reach_m_for_threshold", "wide_shares",
-           "with_circle_reach"]
+__all__ = [
+    "CoverageResult",
+    "compute_coverage",
+    "reach_m_for_threshold",
+    "wide_shares",
+    "with_circle_reach",
+]
 
 ProgressFn = Callable[[str, int, int], None]
 
-METRIC_COLUMNS = ["township_code", "category", "threshold_min", "pop", "pop60", "covered_pop",
-                  "covered_pop60", "share_pop", "share_pop60"]
-AREA_METRIC_COLUMNS = ["category", "threshold_min", "pop", "pop60", "covered_pop",
-                       "covered_pop60", "share_pop", "share_pop60"]
-UNCOVERED_COLUMNS = ["category", "threshold_min", "cell_id", "pop", "pop60", "township_code",
-                     "time_min", "geometry"]
+METRIC_COLUMNS = [
+    "township_code",
+    "category",
+    "threshold_min",
+    "pop",
+    "pop60",
+    "covered_pop",
+    "covered_pop60",
+    "share_pop",
+    "share_pop60",
+]
+AREA_METRIC_COLUMNS = [
+    "category",
+    "threshold_min",
+    "pop",
+    "pop60",
+    "covered_pop",
+    "covered_pop60",
+    "share_pop",
+    "share_pop60",
+]
+UNCOVERED_COLUMNS = [
+    "category",
+    "threshold_min",
+    "cell_id",
+    "pop",
+    "pop60",
+    "township_code",
+    "time_min",
+    "geometry",
+]
 
 
 @dataclass
@@ -108,8 +138,11 @@ def wide_shares(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.GeoDa
     if metrics.empty:
         return townships
     table = metrics.assign(
-        column="share_pop60__" + metrics["category"] + "__"
-        + metrics["threshold_min"].map(lambda t: f"{t:g}") + "min"
+        column="share_pop60__"
+        + metrics["category"]
+        + "__"
+        + metrics["threshold_min"].map(lambda t: f"{t:g}")
+        + "min"
     ).pivot_table(index="township_code", columns="column", values="share_pop60", aggfunc="first")
     return townships.join(table, on="code")
 
@@ -134,8 +167,10 @@ def _kinds(demand: pd.DataFrame) -> np.ndarray:
 
 
 def _check_inputs(facilities: pd.DataFrame, demand: pd.DataFrame) -> None:
-    for frame, name, needed in [(facilities, "facilities", ("facility_id", "category")),
-                                (demand, "demand", ("cell_id", "pop", "pop60"))]:
+    for frame, name, needed in [
+        (facilities, "facilities", ("facility_id", "category")),
+        (demand, "demand", ("cell_id", "pop", "pop60")),
+    ]:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise InputError(
@@ -159,10 +194,14 @@ def pyproj_is_wgs84(crs: object) -> bool:
         return False
 
 
-def _township_metrics(demand: pd.DataFrame, category: str, time_min: np.ndarray,
-                      walk: WalkModel, kinds: np.ndarray) -> pd.DataFrame:
-    codes = (demand["township_code"].fillna("").astype(str).to_numpy()
-             if "township_code" in demand.columns else np.full(len(demand), ""))
+def _township_metrics(
+    demand: pd.DataFrame, category: str, time_min: np.ndarray, walk: WalkModel, kinds: np.ndarray
+) -> pd.DataFrame:
+    codes = (
+        demand["township_code"].fillna("").astype(str).to_numpy()
+        if "township_code" in demand.columns
+        else np.full(len(demand), "")
+    )
     pop = demand["pop"].to_numpy(dtype=float)
     pop60 = demand["pop60"].to_numpy(dtype=float)
     frames = []
@@ -170,12 +209,15 @@ def _township_metrics(demand: pd.DataFrame, category: str, time_min: np.ndarray,
         in_kind = (kinds == kind) & (codes != "")
         if not in_kind.any():
             continue
-        base = pd.DataFrame({"township_code": codes[in_kind], "pop": pop[in_kind],
-                             "pop60": pop60[in_kind]})
+        base = pd.DataFrame(
+            {"township_code": codes[in_kind], "pop": pop[in_kind], "pop60": pop60[in_kind]}
+        )
         for threshold in walk.for_kind(kind).thresholds_min:
             covered = time_min[in_kind] <= threshold
-            table = base.assign(covered_pop=np.where(covered, base["pop"], 0.0),
-                                covered_pop60=np.where(covered, base["pop60"], 0.0))
+            table = base.assign(
+                covered_pop=np.where(covered, base["pop"], 0.0),
+                covered_pop60=np.where(covered, base["pop60"], 0.0),
+            )
             sums = table.groupby("township_code", sort=True).sum().reset_index()
             sums.insert(1, "category", category)
             sums.insert(2, "threshold_min", float(threshold))
@@ -184,41 +226,58 @@ def _township_metrics(demand: pd.DataFrame, category: str, time_min: np.ndarray,
         return pd.DataFrame(columns=METRIC_COLUMNS)
     out = pd.concat(frames, ignore_index=True)
     # A township's cells normally share one kind; if not, sum the parts judged alike.
-    out = out.groupby(["township_code", "category", "threshold_min"], sort=True,
-                      as_index=False).sum()
+    out = out.groupby(
+        ["township_code", "category", "threshold_min"], sort=True, as_index=False
+    ).sum()
     return _with_shares(out)[METRIC_COLUMNS]
 
 
 def _with_shares(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        frame["share_pop"] = np.where(frame["pop"] > 0, frame["covered_pop"] / frame["pop"],
-                                      np.nan)
-        frame["share_pop60"] = np.where(frame["pop60"] > 0,
-                                        frame["covered_pop60"] / frame["pop60"], np.nan)
+        frame["share_pop"] = np.where(frame["pop"] > 0, frame["covered_pop"] / frame["pop"], np.nan)
+        frame["share_pop60"] = np.where(
+            frame["pop60"] > 0, frame["covered_pop60"] / frame["pop60"], np.nan
+        )
     return frame
 
 
-def _area_metrics(demand: pd.DataFrame, category: str, time_min: np.ndarray,
-                  thresholds: Sequence[float]) -> pd.DataFrame:
+def _area_metrics(
+    demand: pd.DataFrame, category: str, time_min: np.ndarray, thresholds: Sequence[float]
+) -> pd.DataFrame:
     pop = demand["pop"].to_numpy(dtype=float)
     pop60 = demand["pop60"].to_numpy(dtype=float)
     rows = []
     for threshold in thresholds:
         covered = time_min <= threshold
-        rows.append({"category": category, "threshold_min": float(threshold),
-                     "pop": pop.sum(), "pop60": pop60.sum(),
-                     "covered_pop": pop[covered].sum(), "covered_pop60": pop60[covered].sum()})
+        rows.append(
+            {
+                "category": category,
+                "threshold_min": float(threshold),
+                "pop": pop.sum(),
+                "pop60": pop60.sum(),
+                "covered_pop": pop[covered].sum(),
+                "covered_pop60": pop60[covered].sum(),
+            }
+        )
     return _with_shares(pd.DataFrame(rows, columns=AREA_METRIC_COLUMNS[:6]))
 
 
-def _uncovered(demand: gpd.GeoDataFrame, category: str, time_min: np.ndarray,
-               walk: WalkModel, kinds: np.ndarray) -> pd.DataFrame:
+def _uncovered(
+    demand: gpd.GeoDataFrame,
+    category: str,
+    time_min: np.ndarray,
+    walk: WalkModel,
+    kinds: np.ndarray,
+) -> pd.DataFrame:
     pop = demand["pop"].to_numpy(dtype=float)
     pop60 = demand["pop60"].to_numpy(dtype=float)
     people = (pop > 0) | (pop60 > 0)
-    codes = (demand["township_code"].fillna("").astype(str).to_numpy()
-             if "township_code" in demand.columns else np.full(len(demand), ""))
+    codes = (
+        demand["township_code"].fillna("").astype(str).to_numpy()
+        if "township_code" in demand.columns
+        else np.full(len(demand), "")
+    )
     frames = []
     for threshold in walk.all_thresholds_min:
         applies = np.zeros(kinds.size, dtype=bool)
@@ -228,25 +287,40 @@ def _uncovered(demand: gpd.GeoDataFrame, category: str, time_min: np.ndarray,
         rows = np.flatnonzero(applies & people & ~(time_min <= threshold))
         if rows.size == 0:
             continue
-        frames.append(pd.DataFrame({
-            "category": category, "threshold_min": float(threshold),
-            "cell_id": demand["cell_id"].to_numpy()[rows], "pop": pop[rows],
-            "pop60": pop60[rows], "township_code": codes[rows], "time_min": time_min[rows],
-            "geometry": np.asarray(demand.geometry.values, dtype=object)[rows],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "category": category,
+                    "threshold_min": float(threshold),
+                    "cell_id": demand["cell_id"].to_numpy()[rows],
+                    "pop": pop[rows],
+                    "pop60": pop60[rows],
+                    "township_code": codes[rows],
+                    "time_min": time_min[rows],
+                    "geometry": np.asarray(demand.geometry.values, dtype=object)[rows],
+                }
+            )
+        )
     if not frames:
         return pd.DataFrame(columns=UNCOVERED_COLUMNS)
     return pd.concat(frames, ignore_index=True)
 
 
-def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
-                     demand: gpd.GeoDataFrame, walk: WalkModel, *,
-                     categories: Sequence[str], progress: ProgressFn | None = None,
-                     off_network_m: float = DEFAULT_OFF_NETWORK_M,
-                     simplify_m: float = DEFAULT_SIMPLIFY_M,
-                     service_areas: bool = True,
-                     facility_areas: bool = True, workers: int | None = None,
-                     search_limit_m: float | None = None) -> CoverageResult:
+def compute_coverage(
+    network: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    walk: WalkModel,
+    *,
+    categories: Sequence[str],
+    progress: ProgressFn | None = None,
+    off_network_m: float = DEFAULT_OFF_NETWORK_M,
+    simplify_m: float = DEFAULT_SIMPLIFY_M,
+    service_areas: bool = True,
+    facility_areas: bool = True,
+    workers: int | None = None,
+    search_limit_m: float | None = None,
+) -> CoverageResult:
     """Walking coverage of every demand cell by each category's facilities.
 
     Parameters
@@ -295,8 +369,9 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
     report = progress or (lambda step, done, total: None)
     report("snapping", 0, steps)
 
-    demand_out = gpd.GeoDataFrame(demand.copy(), geometry=demand.geometry.name,
-                                  crs=demand.crs or "EPSG:4326")
+    demand_out = gpd.GeoDataFrame(
+        demand.copy(), geometry=demand.geometry.name, crs=demand.crs or "EPSG:4326"
+    )
     kinds = _kinds(demand)
     dx, dy = _point_xy(network, demand.geometry)
     demand_snaps = snap_points(network, dx, dy, max_snap_m=walk.max_snap_m)
@@ -310,13 +385,21 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
     fac_snaps = snap_points(network, fx, fy, max_snap_m=walk.max_snap_m)
     fac_ids = fac["facility_id"].astype(str).to_numpy(dtype=object)
     fac_cats = fac["category"].astype(str).to_numpy(dtype=object)
-    unsnapped = pd.DataFrame({"facility_id": fac_ids[~fac_snaps.ok],
-                              "category": fac_cats[~fac_snaps.ok],
-                              "distance_m": fac_snaps.distance_m[~fac_snaps.ok]})
+    unsnapped = pd.DataFrame(
+        {
+            "facility_id": fac_ids[~fac_snaps.ok],
+            "category": fac_cats[~fac_snaps.ok],
+            "distance_m": fac_snaps.distance_m[~fac_snaps.ok],
+        }
+    )
     if len(unsnapped):
         # Reported to the planner from ``CoverageResult.unsnapped`` (one channel).
-        logger.info("%d facilities are farther than %g m from the walking network and are "
-                    "left out of coverage", len(unsnapped), walk.max_snap_m)
+        logger.info(
+            "%d facilities are farther than %g m from the walking network and are "
+            "left out of coverage",
+            len(unsnapped),
+            walk.max_snap_m,
+        )
 
     metrics, area_rows, uncovered = [], [], []
     area_frames, dissolved = [], []
@@ -331,9 +414,9 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
         demand_out[f"dist_m__{category}"] = dist_m
         demand_out[f"time_min__{category}"] = time_min
         ids = fac_ids[in_cat]
-        demand_out[f"nearest__{category}"] = np.where(nearest >= 0,
-                                                      ids[np.maximum(nearest, 0)] if ids.size
-                                                      else "", "")
+        demand_out[f"nearest__{category}"] = np.where(
+            nearest >= 0, ids[np.maximum(nearest, 0)] if ids.size else "", ""
+        )
         metrics.append(_township_metrics(demand_out, category, time_min, walk, kinds))
         area_rows.append(_area_metrics(demand_out, category, time_min, thresholds))
         uncovered.append(_uncovered(demand_out, category, time_min, walk, kinds))
@@ -343,12 +426,22 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
         searched = limit_m >= max(reach_by_t.values()) - off_network_m
         if service_areas and snaps.ok.any() and not facility_areas and searched:
             for threshold in thresholds:
-                whole = service_area_polygons(network, snaps, reach.distance_m,
-                                              reach_by_t[threshold],
-                                              off_network_m=off_network_m, simplify_m=simplify_m,
-                                              workers=workers)
-                dissolved.append({"category": category, "threshold_min": float(threshold),
-                                  "geometry": network.to_wgs84(np.array([whole]))[0]})
+                whole = service_area_polygons(
+                    network,
+                    snaps,
+                    reach.distance_m,
+                    reach_by_t[threshold],
+                    off_network_m=off_network_m,
+                    simplify_m=simplify_m,
+                    workers=workers,
+                )
+                dissolved.append(
+                    {
+                        "category": category,
+                        "threshold_min": float(threshold),
+                        "geometry": network.to_wgs84(np.array([whole]))[0],
+                    }
+                )
         elif service_areas and snaps.ok.any():
             core_max = max(reach_by_t.values()) - off_network_m
             node_reach = reach_matrix(network, snaps, max(core_max, 0.0))
@@ -357,44 +450,86 @@ def compute_coverage(network: WalkNetwork, facilities: gpd.GeoDataFrame,
                 matrix = node_reach.copy()
                 if core < core_max:
                     matrix.data[matrix.data > core] = np.inf  # outside this threshold's core
-                polys = facility_polygons(network, snaps, matrix, reach_m,
-                                          off_network_m=off_network_m, simplify_m=simplify_m)
+                polys = facility_polygons(
+                    network,
+                    snaps,
+                    matrix,
+                    reach_m,
+                    off_network_m=off_network_m,
+                    simplify_m=simplify_m,
+                )
                 keep = snaps.ok & ~shapely.is_empty(polys)
                 polys_wgs = network.to_wgs84(polys[keep])
-                area_frames.append(pd.DataFrame({
-                    "facility_id": ids[keep], "category": category,
-                    "threshold_min": float(threshold), "geometry": polys_wgs}))
+                area_frames.append(
+                    pd.DataFrame(
+                        {
+                            "facility_id": ids[keep],
+                            "category": category,
+                            "threshold_min": float(threshold),
+                            "geometry": polys_wgs,
+                        }
+                    )
+                )
                 whole = shapely.union_all(polys[keep]) if keep.any() else shapely.Polygon()
-                dissolved.append({"category": category, "threshold_min": float(threshold),
-                                  "geometry": network.to_wgs84(np.array([whole]))[0]})
+                dissolved.append(
+                    {
+                        "category": category,
+                        "threshold_min": float(threshold),
+                        "geometry": network.to_wgs84(np.array([whole]))[0],
+                    }
+                )
     report("coverage done", steps, steps)
 
-    township_metrics = (pd.concat(metrics, ignore_index=True) if metrics
-                        else pd.DataFrame(columns=METRIC_COLUMNS))
-    area_metrics = (pd.concat(area_rows, ignore_index=True) if area_rows
-                    else pd.DataFrame(columns=AREA_METRIC_COLUMNS))
+    township_metrics = (
+        pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame(columns=METRIC_COLUMNS)
+    )
+    area_metrics = (
+        pd.concat(area_rows, ignore_index=True)
+        if area_rows
+        else pd.DataFrame(columns=AREA_METRIC_COLUMNS)
+    )
     uncovered_frame = gpd.GeoDataFrame(
-        pd.concat(uncovered, ignore_index=True) if uncovered
+        pd.concat(uncovered, ignore_index=True)
+        if uncovered
         else pd.DataFrame(columns=UNCOVERED_COLUMNS),
-        geometry="geometry", crs="EPSG:4326")
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
     facility_areas = gpd.GeoDataFrame(
-        pd.concat(area_frames, ignore_index=True) if area_frames
+        pd.concat(area_frames, ignore_index=True)
+        if area_frames
         else pd.DataFrame(columns=["facility_id", "category", "threshold_min", "geometry"]),
-        geometry="geometry", crs="EPSG:4326")
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
     service = gpd.GeoDataFrame(
         pd.DataFrame(dissolved, columns=["category", "threshold_min", "geometry"]),
-        geometry="geometry", crs="EPSG:4326")
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
     return CoverageResult(
-        demand=demand_out, township_metrics=township_metrics, service_areas=service,
-        facility_areas=facility_areas, uncovered=uncovered_frame, unsnapped=unsnapped,
-        area_metrics=area_metrics, walk=walk, categories=categories,
-        off_network_m=off_network_m, search_limit_m=limit_m,
+        demand=demand_out,
+        township_metrics=township_metrics,
+        service_areas=service,
+        facility_areas=facility_areas,
+        uncovered=uncovered_frame,
+        unsnapped=unsnapped,
+        area_metrics=area_metrics,
+        walk=walk,
+        categories=categories,
+        off_network_m=off_network_m,
+        search_limit_m=limit_m,
     )
 
 
-def with_circle_reach(coverage: CoverageResult, network: WalkNetwork,
-                      serving: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, walk: WalkModel,
-                      targets: Sequence[Any]) -> CoverageResult:
+def with_circle_reach(
+    coverage: CoverageResult,
+    network: WalkNetwork,
+    serving: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    walk: WalkModel,
+    targets: Sequence[Any],
+) -> CoverageResult:
     """Coverage with the walking times a service circle of some subtypes needs (under
     ``<category>.<subtype>``) and, for circles in metres, distances searched far enough.
 

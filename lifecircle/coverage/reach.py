@@ -75,10 +75,14 @@ WAVEFRONT_MAX_HOPS = 64
 _BLOCK_CELLS = 32_000_000
 
 
-def extend_with_sources(indptr: NDArray[np.integer], indices: NDArray[np.integer],
-                        weights_m: NDArray[np.floating], n_nodes: int,
-                        entry_node: NDArray[np.integer], entry_m: NDArray[np.floating],
-                        ) -> sp.csr_matrix:
+def extend_with_sources(
+    indptr: NDArray[np.integer],
+    indices: NDArray[np.integer],
+    weights_m: NDArray[np.floating],
+    n_nodes: int,
+    entry_node: NDArray[np.integer],
+    entry_m: NDArray[np.floating],
+) -> sp.csr_matrix:
     """The CSR graph plus one virtual node per source, with arcs to its entry nodes.
 
     Parameters
@@ -99,17 +103,23 @@ def extend_with_sources(indptr: NDArray[np.integer], indices: NDArray[np.integer
     index_type = np.int32 if max(nnz + 2 * k, size) < np.iinfo(np.int32).max else np.int64
     new_indptr = np.empty(size + 1, dtype=index_type)
     new_indptr[: n_nodes + 1] = indptr[: n_nodes + 1]
-    new_indptr[n_nodes + 1:] = nnz + 2 * np.arange(1, k + 1)
+    new_indptr[n_nodes + 1 :] = nnz + 2 * np.arange(1, k + 1)
     new_indices = np.concatenate([indices[:nnz], entry_node.ravel()], dtype=index_type)
     new_data = np.concatenate([weights_m[:nnz], entry_m.ravel()], dtype=np.float64)
     return sp.csr_matrix((new_data, new_indices, new_indptr), shape=(size, size))
 
 
-def distances_from_csr(indptr: NDArray[np.integer], indices: NDArray[np.integer],
-                       weights_m: NDArray[np.floating], n_nodes: int,
-                       entry_node: NDArray[np.integer], entry_m: NDArray[np.floating], *,
-                       limit_m: float, method: Literal["auto", "wavefront", "heap"] = "auto",
-                       ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+def distances_from_csr(
+    indptr: NDArray[np.integer],
+    indices: NDArray[np.integer],
+    weights_m: NDArray[np.floating],
+    n_nodes: int,
+    entry_node: NDArray[np.integer],
+    entry_m: NDArray[np.floating],
+    *,
+    limit_m: float,
+    method: Literal["auto", "wavefront", "heap"] = "auto",
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Distance from every node to its nearest source, and which source, in one search.
 
     Parameters
@@ -139,24 +149,35 @@ def distances_from_csr(indptr: NDArray[np.integer], indices: NDArray[np.integer]
     if method == "auto":
         nnz = int(indptr[n_nodes])
         mean_edge_m = float(np.mean(weights_m[:nnz])) if nnz else 0.0
-        method = ("wavefront" if limit_m <= WAVEFRONT_MAX_HOPS * mean_edge_m else "heap")
+        method = "wavefront" if limit_m <= WAVEFRONT_MAX_HOPS * mean_edge_m else "heap"
     if method == "wavefront":
         return _wavefront(indptr, indices, weights_m, n_nodes, entry_node, entry_m, limit_m)
     if method != "heap":
         raise ValueError(f"method must be 'auto', 'wavefront' or 'heap', not {method!r}")
     graph = extend_with_sources(indptr, indices, weights_m, n_nodes, entry_node, entry_m)
-    dist, _, winner = dijkstra(graph, directed=True, indices=np.arange(n_nodes, n_nodes + k),
-                               min_only=True, limit=limit_m, return_predecessors=True)
+    dist, _, winner = dijkstra(
+        graph,
+        directed=True,
+        indices=np.arange(n_nodes, n_nodes + k),
+        min_only=True,
+        limit=limit_m,
+        return_predecessors=True,
+    )
     reached = winner[:n_nodes] >= 0
     distance = np.where(reached, dist[:n_nodes], np.inf)
     source = np.where(reached, winner[:n_nodes] - n_nodes, -1).astype(np.int64)
     return distance, source
 
 
-def _wavefront(indptr: NDArray[np.integer], indices: NDArray[np.integer],
-               weights_m: NDArray[np.floating], n_nodes: int, entry_node: NDArray[np.int64],
-               entry_m: NDArray[np.float64], limit_m: float,
-               ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+def _wavefront(
+    indptr: NDArray[np.integer],
+    indices: NDArray[np.integer],
+    weights_m: NDArray[np.floating],
+    n_nodes: int,
+    entry_node: NDArray[np.int64],
+    entry_m: NDArray[np.float64],
+    limit_m: float,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """The nearest-source search in vectorised label-correcting rounds (module notes)."""
     distance = np.full(n_nodes, np.inf)
     source = np.full(n_nodes, -1, dtype=np.int64)
@@ -194,14 +215,17 @@ def _wavefront(indptr: NDArray[np.integer], indices: NDArray[np.integer],
         improved[target[won]] = True
 
 
-def source_entries(network: WalkNetwork, snaps: Snaps,
-                   ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+def source_entries(
+    network: WalkNetwork,
+    snaps: Snaps,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """``(k, 2)`` entry nodes and entry distances (snap walk included) of snapped points."""
     edge = snaps.edge
     length = network.edge_length_m[edge]
     nodes = np.column_stack([network.edge_u[edge], network.edge_v[edge]]).astype(np.int64)
-    entry = np.column_stack([snaps.distance_m + snaps.offset_m,
-                             snaps.distance_m + (length - snaps.offset_m)])
+    entry = np.column_stack(
+        [snaps.distance_m + snaps.offset_m, snaps.distance_m + (length - snaps.offset_m)]
+    )
     return nodes, entry
 
 
@@ -224,14 +248,23 @@ def nearest_sources(network: WalkNetwork, snaps: Snaps, *, limit_m: float) -> No
     """
     ok = np.flatnonzero(snaps.ok)
     nodes, entry = source_entries(network, snaps.subset(ok))
-    distance, source = distances_from_csr(network.indptr, network.indices, network.weights_m,
-                                          network.n_nodes, nodes, entry, limit_m=limit_m)
+    distance, source = distances_from_csr(
+        network.indptr,
+        network.indices,
+        network.weights_m,
+        network.n_nodes,
+        nodes,
+        entry,
+        limit_m=limit_m,
+    )
     source = np.where(source >= 0, ok[np.maximum(source, 0)] if ok.size else -1, -1)
     return NodeReach(distance, source.astype(np.int64), float(limit_m))
 
 
-def _same_edge_pairs(source_edge: NDArray[np.integer], point_edge: NDArray[np.integer],
-                     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def _same_edge_pairs(
+    source_edge: NDArray[np.integer],
+    point_edge: NDArray[np.integer],
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """All (source, point) index pairs whose edges are equal (vectorised join)."""
     order = np.argsort(source_edge, kind="stable")
     sorted_edge = source_edge[order]
@@ -243,8 +276,9 @@ def _same_edge_pairs(source_edge: NDArray[np.integer], point_edge: NDArray[np.in
     return source_idx.astype(np.int64), point_idx.astype(np.int64)
 
 
-def nearest_point_distances(network: WalkNetwork, reach: NodeReach, source_snaps: Snaps,
-                            point_snaps: Snaps) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+def nearest_point_distances(
+    network: WalkNetwork, reach: NodeReach, source_snaps: Snaps, point_snaps: Snaps
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Distance from each point to its nearest source, and which, from a :class:`NodeReach`.
 
     Includes both snap walks and the direct walk along a shared edge. Points not snapped (or
@@ -312,17 +346,19 @@ def _reach_ratio(network: WalkNetwork) -> float:
     return cached
 
 
-def _spatial_batches(x: NDArray[np.float64], y: NDArray[np.float64], band_m: float,
-                     size: int) -> list[NDArray[np.int64]]:
+def _spatial_batches(
+    x: NDArray[np.float64], y: NDArray[np.float64], band_m: float, size: int
+) -> list[NDArray[np.int64]]:
     """Groups of at most ``size`` points, close together (rows of bands, snaking in x)."""
     band = np.floor((y - y.min()) / max(band_m, 1.0)).astype(np.int64)
     snake = np.where(band % 2 == 0, x, -x)
     order = np.lexsort((snake, band))
-    return [order[i:i + size] for i in range(0, order.size, size)]
+    return [order[i : i + size] for i in range(0, order.size, size)]
 
 
-def reach_matrix(network: WalkNetwork, snaps: Snaps, limit_m: float, *,
-                 batch_size: int | None = None) -> sp.csr_matrix:
+def reach_matrix(
+    network: WalkNetwork, snaps: Snaps, limit_m: float, *, batch_size: int | None = None
+) -> sp.csr_matrix:
     """Distances from each source to every node it reaches within ``limit_m`` (batched).
 
     One bounded Dijkstra per source, run in batches of nearby sources per scipy call, each on
@@ -368,8 +404,11 @@ def reach_matrix(network: WalkNetwork, snaps: Snaps, limit_m: float, *,
     local = np.isfinite(window_m)
     size = batch_size if batch_size is not None else 32
     sx, sy = snaps.x_m[ok], snaps.y_m[ok]
-    batches = (_spatial_batches(sx, sy, 2.0 * window_m, size) if local
-               else [np.arange(i, min(i + size, ok.size)) for i in range(0, ok.size, size)])
+    batches = (
+        _spatial_batches(sx, sy, 2.0 * window_m, size)
+        if local
+        else [np.arange(i, min(i + size, ok.size)) for i in range(0, ok.size, size)]
+    )
     matrix = network.csr
     row_parts, col_parts, val_parts = [], [], []
     for batch in batches:
@@ -388,11 +427,13 @@ def reach_matrix(network: WalkNetwork, snaps: Snaps, limit_m: float, *,
         m = sub_nodes.size
         rows_per_call = _block_rows(m + batch.size, None)
         for start in range(0, batch.size, rows_per_call):
-            part = batch[start:start + rows_per_call]
-            graph = extend_with_sources(sub.indptr, sub.indices, sub.data, m,
-                                        position[nodes[part]], entry[part])
-            block = dijkstra(graph, directed=True, indices=np.arange(m, m + part.size),
-                             limit=limit_m)[:, :m]
+            part = batch[start : start + rows_per_call]
+            graph = extend_with_sources(
+                sub.indptr, sub.indices, sub.data, m, position[nodes[part]], entry[part]
+            )
+            block = dijkstra(
+                graph, directed=True, indices=np.arange(m, m + part.size), limit=limit_m
+            )[:, :m]
             r, c = np.nonzero(np.isfinite(block))
             row_parts.append(ok[part][r])
             col_parts.append(sub_nodes[c])
@@ -408,9 +449,15 @@ def reach_matrix(network: WalkNetwork, snaps: Snaps, limit_m: float, *,
     return sp.csr_matrix((vals[order], cols[order].astype(np.int32), indptr), shape=(k, n))
 
 
-def point_cover_matrix(network: WalkNetwork, source_snaps: Snaps, point_snaps: Snaps,
-                       limit_m: float, *, boolean: bool = False,
-                       node_reach: sp.csr_matrix | None = None) -> sp.csr_matrix:
+def point_cover_matrix(
+    network: WalkNetwork,
+    source_snaps: Snaps,
+    point_snaps: Snaps,
+    limit_m: float,
+    *,
+    boolean: bool = False,
+    node_reach: sp.csr_matrix | None = None,
+) -> sp.csr_matrix:
     """Distances from each source to each point within ``limit_m``, exact on partial edges.
 
     Parameters
@@ -479,8 +526,11 @@ def point_cover_matrix(network: WalkNetwork, source_snaps: Snaps, point_snaps: S
     s_idx, p_idx = _same_edge_pairs(source_snaps.edge[src_ok], edge)
     if s_idx.size:
         src = src_ok[s_idx]
-        direct = (source_snaps.distance_m[src] + np.abs(source_snaps.offset_m[src] - off[p_idx])
-                  + point_snaps.distance_m[pts[p_idx]])
+        direct = (
+            source_snaps.distance_m[src]
+            + np.abs(source_snaps.offset_m[src] - off[p_idx])
+            + point_snaps.distance_m[pts[p_idx]]
+        )
         pair_src = np.concatenate([pair_src, src])
         pair_pt = np.concatenate([pair_pt, pts[p_idx]])
         pair_d = np.concatenate([pair_d, direct])

@@ -35,8 +35,14 @@ import pandas as pd
 from lifecircle.coverage.targets import EvaluationContext, Target, evaluate_targets
 from lifecircle.coverage.walk import KindWalk, WalkModel
 
-__all__ = ["DEFAULT_SPEEDS_MPS", "SensitivityResult", "Setting", "evaluate_sensitivity",
-           "summarise_ranges", "with_speed"]
+__all__ = [
+    "DEFAULT_SPEEDS_MPS",
+    "SensitivityResult",
+    "Setting",
+    "evaluate_sensitivity",
+    "summarise_ranges",
+    "with_speed",
+]
 
 # Older pedestrians ~0.8–1.0 m/s, adults ~1.2 m/s (docs/walk-model.md gives the sources).
 DEFAULT_SPEEDS_MPS = (0.8, 1.0, 1.2)
@@ -93,19 +99,29 @@ class SensitivityResult:
                 "robust": int((rows["robustness"] == "robust").sum()),
                 "fragile": int((rows["robustness"] == "fragile").sum()),
                 "na": int((rows["robustness"] == "na").sum()),
-                "fragile_units": [f"{r.unit_name} ({r.low:.1f}–{r.high:.1f} %)"
-                                  for r in rows[rows["robustness"] == "fragile"].itertuples()],
+                "fragile_units": [
+                    f"{r.unit_name} ({r.low:.1f}–{r.high:.1f} %)"
+                    for r in rows[rows["robustness"] == "fragile"].itertuples()
+                ],
             }
-        return {"settings": [s.label for s in self.settings],
-                "fragile": self.fragile_count(), "statuses": len(township),
-                "targets": per_target}
+        return {
+            "settings": [s.label for s in self.settings],
+            "fragile": self.fragile_count(),
+            "statuses": len(township),
+            "targets": per_target,
+        }
 
 
 def with_speed(walk: WalkModel, speed_mps: float) -> WalkModel:
     """The walk model with every kind walking at ``speed_mps`` (thresholds unchanged)."""
-    return dataclasses.replace(walk, speed_mps=float(speed_mps), by_kind={
-        kind: KindWalk(speed_mps=float(speed_mps), thresholds_min=k.thresholds_min, mode=k.mode)
-        for kind, k in walk.by_kind.items()})
+    return dataclasses.replace(
+        walk,
+        speed_mps=float(speed_mps),
+        by_kind={
+            kind: KindWalk(speed_mps=float(speed_mps), thresholds_min=k.thresholds_min, mode=k.mode)
+            for kind, k in walk.by_kind.items()
+        },
+    )
 
 
 def search_limit_m(walk: WalkModel, speeds_mps: Iterable[float]) -> float:
@@ -119,25 +135,37 @@ def summarise_ranges(values: pd.DataFrame) -> pd.DataFrame:
     A status is *robust* when every setting gives the same one (``na`` when all are not
     applicable), *fragile* otherwise.
     """
-    keys = [c for c in ("target_id", "indicator", "level", "unit_code", "unit_name")
-            if c in values.columns]
+    keys = [
+        c
+        for c in ("target_id", "indicator", "level", "unit_code", "unit_name")
+        if c in values.columns
+    ]
     rows = []
     for key, group in values.groupby(keys, sort=False, dropna=False):
         seen = list(dict.fromkeys(group["status"]))
         finite = group["value"].astype(float)
         finite = finite[np.isfinite(finite)]
-        robustness = ("na" if seen == ["na"] else "robust" if len(seen) == 1 else "fragile")
-        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
-                     "low": float(finite.min()) if len(finite) else np.nan,
-                     "high": float(finite.max()) if len(finite) else np.nan,
-                     "statuses": "/".join(seen), "robustness": robustness,
-                     "robustness_zh": ROBUSTNESS_ZH[robustness]})
+        robustness = "na" if seen == ["na"] else "robust" if len(seen) == 1 else "fragile"
+        rows.append(
+            {
+                **dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
+                "low": float(finite.min()) if len(finite) else np.nan,
+                "high": float(finite.max()) if len(finite) else np.nan,
+                "statuses": "/".join(seen),
+                "robustness": robustness,
+                "robustness_zh": ROBUSTNESS_ZH[robustness],
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def evaluate_sensitivity(targets: Sequence[Target], context: EvaluationContext,
-                         distances_by_rules: Mapping[str, pd.DataFrame], *,
-                         speeds_mps: Sequence[float] = DEFAULT_SPEEDS_MPS) -> SensitivityResult:
+def evaluate_sensitivity(
+    targets: Sequence[Target],
+    context: EvaluationContext,
+    distances_by_rules: Mapping[str, pd.DataFrame],
+    *,
+    speeds_mps: Sequence[float] = DEFAULT_SPEEDS_MPS,
+) -> SensitivityResult:
     """Re-evaluate the service-circle targets under every rule set x speed.
 
     Parameters
@@ -160,8 +188,9 @@ def evaluate_sensitivity(targets: Sequence[Target], context: EvaluationContext,
     """
     circles = [t for t in targets if t.type == "service_circle"]
     base = context.coverage.demand
-    settings = [Setting(rules, float(speed)) for rules in distances_by_rules
-                for speed in speeds_mps]
+    settings = [
+        Setting(rules, float(speed)) for rules in distances_by_rules for speed in speeds_mps
+    ]
     frames = []
     for setting in settings:
         distances = distances_by_rules[setting.walk_rules]
@@ -171,20 +200,43 @@ def evaluate_sensitivity(targets: Sequence[Target], context: EvaluationContext,
         for column in distances.columns:
             if column.startswith("dist_m__"):
                 category = column.removeprefix("dist_m__")
-                demand[f"time_min__{category}"] = distances[column].to_numpy() \
-                    / setting.speed_mps / 60.0
-        coverage = dataclasses.replace(context.coverage, demand=demand) \
-            if dataclasses.is_dataclass(context.coverage) else _Coverage(demand)
-        report = evaluate_targets(circles, dataclasses.replace(context, coverage=coverage,
-                                                                walk=walk))
+                demand[f"time_min__{category}"] = (
+                    distances[column].to_numpy() / setting.speed_mps / 60.0
+                )
+        coverage = (
+            dataclasses.replace(context.coverage, demand=demand)
+            if dataclasses.is_dataclass(context.coverage)
+            else _Coverage(demand)
+        )
+        report = evaluate_targets(
+            circles, dataclasses.replace(context, coverage=coverage, walk=walk)
+        )
         rows = pd.concat([report.rows, report.summary], ignore_index=True)
-        frames.append(rows[["target_id", "indicator", "level", "unit_code", "unit_name", "value",
-                            "status"]].assign(setting=setting.label,
-                                              walk_rules=setting.walk_rules,
-                                              speed_mps=setting.speed_mps))
-    values = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["target_id", "indicator", "level", "unit_code", "unit_name", "value", "status",
-                 "setting", "walk_rules", "speed_mps"])
+        frames.append(
+            rows[
+                ["target_id", "indicator", "level", "unit_code", "unit_name", "value", "status"]
+            ].assign(
+                setting=setting.label, walk_rules=setting.walk_rules, speed_mps=setting.speed_mps
+            )
+        )
+    values = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(
+            columns=[
+                "target_id",
+                "indicator",
+                "level",
+                "unit_code",
+                "unit_name",
+                "value",
+                "status",
+                "setting",
+                "walk_rules",
+                "speed_mps",
+            ]
+        )
+    )
     values["unit_code"] = values["unit_code"].fillna("").astype(str)
     return SensitivityResult(settings=settings, values=values, ranges=summarise_ranges(values))
 

@@ -61,8 +61,18 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[str, int, int], None]
-SITE_COLUMNS = ["rank", "category", "township_code", "township_name", "newly_covered_pop60",
-                "newly_covered_pop", "marginal_gain", "forced", "road_name", "geometry"]
+SITE_COLUMNS = [
+    "rank",
+    "category",
+    "township_code",
+    "township_name",
+    "newly_covered_pop60",
+    "newly_covered_pop",
+    "marginal_gain",
+    "forced",
+    "road_name",
+    "geometry",
+]
 POPULATIONS = ("pop60", "pop")
 PRESENCE_KINDS = ("street", "town", "all")
 
@@ -166,9 +176,15 @@ class SitingResult:
 # ---------------------------------------------------------------- candidates
 
 
-def candidate_nodes(network: WalkNetwork, cell_x_m: NDArray[np.float64],
-                    cell_y_m: NDArray[np.float64], cell_weight: NDArray[np.float64], *,
-                    near_m: float, min_spacing_m: float) -> NDArray[np.int64]:
+def candidate_nodes(
+    network: WalkNetwork,
+    cell_x_m: NDArray[np.float64],
+    cell_y_m: NDArray[np.float64],
+    cell_weight: NDArray[np.float64],
+    *,
+    near_m: float,
+    min_spacing_m: float,
+) -> NDArray[np.int64]:
     """Network nodes near uncovered population, thinned to ``min_spacing_m``.
 
     A node qualifies when an uncovered populated cell centre lies within ``near_m``.  Nodes
@@ -208,15 +224,16 @@ def candidate_nodes(network: WalkNetwork, cell_x_m: NDArray[np.float64],
     return np.asarray(kept, dtype=np.int64)
 
 
-def _user_candidates(candidates: gpd.GeoDataFrame, warnings: list[str]
-                     ) -> tuple[NDArray, NDArray]:
+def _user_candidates(candidates: gpd.GeoDataFrame, warnings: list[str]) -> tuple[NDArray, NDArray]:
     """Representative points (lon, lat) of a candidate layer; empty geometries are dropped."""
     frame = frame_to_wgs84(candidates, "the candidate layer")
     geoms = frame.geometry.to_numpy()
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if empty.any():
-        warnings.append(f"candidate layer: {int(empty.sum())} of {len(geoms)} features have no "
-                        "geometry and are skipped")
+        warnings.append(
+            f"candidate layer: {int(empty.sum())} of {len(geoms)} features have no "
+            "geometry and are skipped"
+        )
     points = shapely.point_on_surface(geoms[~empty])
     return shapely.get_x(points), shapely.get_y(points)
 
@@ -255,46 +272,62 @@ def _check_demand(demand: gpd.GeoDataFrame, category: str, population: str) -> s
     needed = ["cell_id", "pop", "pop60", "township_code", "geometry", time_col]
     missing = [c for c in needed if c not in demand.columns]
     if missing:
-        raise InputError(f"demand frame lacks column(s) {', '.join(missing)}; siting needs the "
-                         "demand from coverage.metrics.compute_coverage (with township_code "
-                         f"and {time_col}) for category {category!r}")
+        raise InputError(
+            f"demand frame lacks column(s) {', '.join(missing)}; siting needs the "
+            "demand from coverage.metrics.compute_coverage (with township_code "
+            f"and {time_col}) for category {category!r}"
+        )
     if population not in POPULATIONS:
-        raise InputError(f"population must be one of {', '.join(POPULATIONS)}, got "
-                         f"{population!r}")
+        raise InputError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
     return time_col
 
 
-def _presence_codes(force_presence: str | Sequence[str] | None, townships: gpd.GeoDataFrame,
-                    facilities: gpd.GeoDataFrame, category: str) -> list[str]:
+def _presence_codes(
+    force_presence: str | Sequence[str] | None,
+    townships: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    category: str,
+) -> list[str]:
     """Township codes that need a site: those named (or of the kind named) lacking one."""
     if force_presence is None:
         return []
     codes = townships["code"].astype(str).tolist()
     if isinstance(force_presence, str):
         if force_presence not in PRESENCE_KINDS:
-            raise InputError(f"force_presence must be one of {', '.join(PRESENCE_KINDS)} or a "
-                             f"list of township codes, got {force_presence!r}")
+            raise InputError(
+                f"force_presence must be one of {', '.join(PRESENCE_KINDS)} or a "
+                f"list of township codes, got {force_presence!r}"
+            )
         kinds = townships["kind"].astype(str).to_numpy() if "kind" in townships else None
         if force_presence != "all" and kinds is None:
             raise InputError("force_presence by kind needs a 'kind' column in the townships")
-        wanted = [c for c, k in zip(codes, kinds if kinds is not None else codes, strict=True)
-                  if force_presence == "all" or k == force_presence]
+        wanted = [
+            c
+            for c, k in zip(codes, kinds if kinds is not None else codes, strict=True)
+            if force_presence == "all" or k == force_presence
+        ]
     else:
         wanted = [str(c) for c in force_presence]
         unknown = [c for c in wanted if c not in set(codes)]
         if unknown:
-            raise InputError(f"force_presence names township code(s) {', '.join(unknown)} that "
-                             "are not in the township layer; use 9-digit codes from it")
+            raise InputError(
+                f"force_presence names township code(s) {', '.join(unknown)} that "
+                "are not in the township layer; use 9-digit codes from it"
+            )
     present = _present_townships(facilities, townships, category)
     return [c for c in wanted if c not in present]
 
 
-def _present_townships(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
-                       category: str) -> set[str]:
+def _present_townships(
+    facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, category: str
+) -> set[str]:
     if facilities is None or len(facilities) == 0:
         return set()
-    own = facilities[facilities["category"] == category] if "category" in facilities else \
-        facilities.iloc[:0]
+    own = (
+        facilities[facilities["category"] == category]
+        if "category" in facilities
+        else facilities.iloc[:0]
+    )
     if len(own) == 0:
         return set()
     if "township_code" in own.columns:
@@ -310,9 +343,15 @@ def _present_townships(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame
 # ---------------------------------------------------------------- the wrapper
 
 
-def _cover(network: WalkNetwork, cand_x: NDArray, cand_y: NDArray, cell_x: NDArray,
-           cell_y: NDArray, cell_limit_m: NDArray, max_snap_m: float
-           ) -> tuple[sp.csr_matrix, NDArray[np.bool_]]:
+def _cover(
+    network: WalkNetwork,
+    cand_x: NDArray,
+    cand_y: NDArray,
+    cell_x: NDArray,
+    cell_y: NDArray,
+    cell_limit_m: NDArray,
+    max_snap_m: float,
+) -> tuple[sp.csr_matrix, NDArray[np.bool_]]:
     """Boolean candidates × cells cover from bounded searches, per-cell distance limits."""
     cand_snaps = snap_points(network, cand_x, cand_y, max_snap_m=max_snap_m)
     cell_snaps = snap_points(network, cell_x, cell_y, max_snap_m=max_snap_m)
@@ -321,23 +360,34 @@ def _cover(network: WalkNetwork, cand_x: NDArray, cand_y: NDArray, cell_x: NDArr
     cols = dist.indices
     keep = dist.data <= cell_limit_m[cols]
     rows = np.repeat(np.arange(dist.shape[0]), np.diff(dist.indptr))
-    cover = sp.csr_matrix((np.ones(int(keep.sum()), dtype=bool), (rows[keep], cols[keep])),
-                          shape=dist.shape)
+    cover = sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=bool), (rows[keep], cols[keep])), shape=dist.shape
+    )
     return cover, cand_snaps.ok
 
 
-def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
-                  facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, category: str,
-                  threshold_min: float | Mapping[str, float], walk: WalkModel,
-                  p: int | None = None,
-                  target_share: float | None = None, population: str = "pop60",
-                  candidates: gpd.GeoDataFrame | None = None,
-                  exclusions: gpd.GeoDataFrame | None = None, min_spacing_m: float = 200.0,
-                  force_presence: str | Sequence[str] | None = None,
-                  capacity: float | None = None, method: str = "auto",
-                  time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-                  max_milp_nonzeros: int = DEFAULT_MAX_MILP_NONZEROS,
-                  progress: ProgressFn | None = None) -> SitingResult:
+def propose_sites(
+    network: WalkNetwork,
+    demand: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    townships: gpd.GeoDataFrame,
+    *,
+    category: str,
+    threshold_min: float | Mapping[str, float],
+    walk: WalkModel,
+    p: int | None = None,
+    target_share: float | None = None,
+    population: str = "pop60",
+    candidates: gpd.GeoDataFrame | None = None,
+    exclusions: gpd.GeoDataFrame | None = None,
+    min_spacing_m: float = 200.0,
+    force_presence: str | Sequence[str] | None = None,
+    capacity: float | None = None,
+    method: str = "auto",
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    max_milp_nonzeros: int = DEFAULT_MAX_MILP_NONZEROS,
+    progress: ProgressFn | None = None,
+) -> SitingResult:
     """Propose new sites for ``category`` that cover the most uncovered people.
 
     Parameters
@@ -402,22 +452,29 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     if p is None and target_share is None and force_presence is None:
         raise InputError("siting needs p (number of new sites), target_share or force_presence")
     if target_share is not None and not 0 < target_share <= 1:
-        raise InputError(f"target_share must be a share in (0, 1], got {target_share!r} "
-                         "(write 0.9 for 90%)")
-    kinds_all = demand["kind"].to_numpy(dtype=object) if "kind" in demand else \
-        np.full(len(demand), None, dtype=object)
+        raise InputError(
+            f"target_share must be a share in (0, 1], got {target_share!r} (write 0.9 for 90%)"
+        )
+    kinds_all = (
+        demand["kind"].to_numpy(dtype=object)
+        if "kind" in demand
+        else np.full(len(demand), None, dtype=object)
+    )
     cell_threshold_min = _thresholds_by_cell(threshold_min, kinds_all)
     if capacity is not None and target_share is not None:
-        raise InputError("capacity works with p (the most people p capacitated sites serve), "
-                         "not with target_share; give p instead")
+        raise InputError(
+            "capacity works with p (the most people p capacitated sites serve), "
+            "not with target_share; give p instead"
+        )
     demand = frame_to_wgs84(demand, "the demand frame")
     townships = frame_to_wgs84(townships, "the township layer")
     steps = 4
     report("siting: demand", 0, steps)
     warnings: list[str] = []
 
-    weights_all = {name: np.nan_to_num(demand[name].to_numpy(dtype=float), nan=0.0)
-                   for name in POPULATIONS}
+    weights_all = {
+        name: np.nan_to_num(demand[name].to_numpy(dtype=float), nan=0.0) for name in POPULATIONS
+    }
     weights_all = {k: np.maximum(v, 0.0) for k, v in weights_all.items()}
     times = demand[time_col].to_numpy(dtype=float)
     covered = np.nan_to_num(times, nan=np.inf) <= cell_threshold_min
@@ -428,9 +485,15 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     cell_limit_m = walk.distance_m(cell_threshold_min[open_cells], kinds_all[open_cells])
     geoms = demand.geometry.to_numpy()[open_cells]
     cell_x, cell_y = network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))
-    logger.info("siting %s: %.0f of %.0f %s covered within %s min; %d cells with uncovered "
-                "people", category, covered_before, total, population, threshold_min,
-                open_cells.size)
+    logger.info(
+        "siting %s: %.0f of %.0f %s covered within %s min; %d cells with uncovered people",
+        category,
+        covered_before,
+        total,
+        population,
+        threshold_min,
+        open_cells.size,
+    )
 
     report("siting: candidates", 1, steps)
     if candidates is not None:
@@ -439,8 +502,14 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         node_ids = np.full(cand_lon.size, -1, dtype=np.int64)
     else:
         near_m = max(float(min_spacing_m), 250.0)
-        nodes = candidate_nodes(network, cell_x, cell_y, objective_w[open_cells],
-                                near_m=near_m, min_spacing_m=float(min_spacing_m))
+        nodes = candidate_nodes(
+            network,
+            cell_x,
+            cell_y,
+            objective_w[open_cells],
+            near_m=near_m,
+            min_spacing_m=float(min_spacing_m),
+        )
         cand_x, cand_y = network.x[nodes], network.y[nodes]
         back = network.to_wgs84(shapely.points(cand_x, cand_y))
         cand_lon, cand_lat = shapely.get_x(back), shapely.get_y(back)
@@ -448,17 +517,21 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
     town_pos = _township_of(cand_lon, cand_lat, townships)
     keep = (town_pos >= 0) & ~_inside(cand_lon, cand_lat, exclusions)
     if (~keep).any():
-        logger.info("siting %s: %d candidates outside the townships or in exclusion areas "
-                    "dropped", category, int((~keep).sum()))
+        logger.info(
+            "siting %s: %d candidates outside the townships or in exclusion areas dropped",
+            category,
+            int((~keep).sum()),
+        )
     cand_x, cand_y, cand_lon, cand_lat = cand_x[keep], cand_y[keep], cand_lon[keep], cand_lat[keep]
     town_pos, node_ids = town_pos[keep], node_ids[keep]
 
     report("siting: coverage sets", 2, steps)
-    cover, snapped = _cover(network, cand_x, cand_y, cell_x, cell_y, cell_limit_m,
-                            walk.max_snap_m)
+    cover, snapped = _cover(network, cand_x, cand_y, cell_x, cell_y, cell_limit_m, walk.max_snap_m)
     if (~snapped).any():
-        warnings.append(f"siting {category}: {int((~snapped).sum())} candidates farther than "
-                        f"{walk.max_snap_m:.0f} m from the network cannot serve anyone")
+        warnings.append(
+            f"siting {category}: {int((~snapped).sum())} candidates farther than "
+            f"{walk.max_snap_m:.0f} m from the network cannot serve anyone"
+        )
 
     codes = townships["code"].astype(str).to_numpy()
     names = townships["name"].astype(str).to_numpy() if "name" in townships else codes
@@ -472,65 +545,108 @@ def propose_sites(network: WalkNetwork, demand: gpd.GeoDataFrame,
         else:
             unfilled.append(code)
     if unfilled:
-        warnings.append(f"siting {category}: no candidate site inside township(s) "
-                        f"{', '.join(unfilled)}, which lack one; add candidates there "
-                        "(candidates layer) or check exclusions")
+        warnings.append(
+            f"siting {category}: no candidate site inside township(s) "
+            f"{', '.join(unfilled)}, which lack one; add candidates there "
+            "(candidates layer) or check exclusions"
+        )
 
     report("siting: solving", 3, steps)
     weights = objective_w[open_cells]
-    options = {"forced_groups": groups, "method": method, "time_limit_s": time_limit_s,
-               "max_milp_nonzeros": max_milp_nonzeros}
+    options = {
+        "forced_groups": groups,
+        "method": method,
+        "time_limit_s": time_limit_s,
+        "max_milp_nonzeros": max_milp_nonzeros,
+    }
     if target_share is not None:
         needed = max(0.0, target_share * total - covered_before)
         solution = solve_min_sites(cover, weights, needed, **options)
         if p is not None and len(solution.selected) > p:
-            warnings.append(f"siting {category}: reaching {100 * target_share:.0f}% needs "
-                            f"{len(solution.selected)} sites, more than p={p}: proposing the "
-                            f"{p} sites covering the most")
+            warnings.append(
+                f"siting {category}: reaching {100 * target_share:.0f}% needs "
+                f"{len(solution.selected)} sites, more than p={p}: proposing the "
+                f"{p} sites covering the most"
+            )
             solution = solve_max_cover(cover, weights, p, capacity=capacity, **options)
     else:
         count = p if p is not None else len(groups)
         solution = solve_max_cover(cover, weights, count, capacity=capacity, **options)
 
-    sites = _site_frame(solution, cover, weights_all, open_cells, category, cand_lon, cand_lat,
-                        cand_codes, codes, names, population)
-    sites["road_name"] = network.street_names(cand_x[solution.selected],
-                                              cand_y[solution.selected])
+    sites = _site_frame(
+        solution,
+        cover,
+        weights_all,
+        open_cells,
+        category,
+        cand_lon,
+        cand_lat,
+        cand_codes,
+        codes,
+        names,
+        population,
+    )
+    sites["road_name"] = network.street_names(cand_x[solution.selected], cand_y[solution.selected])
     sites["node_id"] = node_ids[solution.selected] if len(sites) else []
     result = SitingResult(
-        sites=sites, objective=solution.objective, bound=solution.bound, gap=solution.gap,
-        method=solution.method, status=solution.status, candidates_count=int(cover.shape[0]),
-        demand_count=int(open_cells.size), covered_before=covered_before,
-        covered_after=covered_before + solution.covered_weight, total=total,
-        category=category, population=population,
-        threshold_min=(dict(threshold_min) if isinstance(threshold_min, Mapping)
-                       else float(threshold_min)),
-        unfilled_townships=unfilled, solution=solution, warnings=warnings)
-    logger.info("siting %s: %d sites by %s (%s), %s %.0f -> %.0f of %.0f, gap %.3g", category,
-                len(sites), result.method, result.status, population, result.covered_before,
-                result.covered_after, total, result.gap)
+        sites=sites,
+        objective=solution.objective,
+        bound=solution.bound,
+        gap=solution.gap,
+        method=solution.method,
+        status=solution.status,
+        candidates_count=int(cover.shape[0]),
+        demand_count=int(open_cells.size),
+        covered_before=covered_before,
+        covered_after=covered_before + solution.covered_weight,
+        total=total,
+        category=category,
+        population=population,
+        threshold_min=(
+            dict(threshold_min) if isinstance(threshold_min, Mapping) else float(threshold_min)
+        ),
+        unfilled_townships=unfilled,
+        solution=solution,
+        warnings=warnings,
+    )
+    logger.info(
+        "siting %s: %d sites by %s (%s), %s %.0f -> %.0f of %.0f, gap %.3g",
+        category,
+        len(sites),
+        result.method,
+        result.status,
+        population,
+        result.covered_before,
+        result.covered_after,
+        total,
+        result.gap,
+    )
     report("siting: done", steps, steps)
     return result
 
 
-def _thresholds_by_cell(threshold_min: float | Mapping[str, float],
-                        kinds: NDArray[np.object_]) -> NDArray[np.float64]:
+def _thresholds_by_cell(
+    threshold_min: float | Mapping[str, float], kinds: NDArray[np.object_]
+) -> NDArray[np.float64]:
     """Minutes per cell from one threshold or a mapping by township kind."""
     if not isinstance(threshold_min, Mapping):
         if not (isinstance(threshold_min, numbers.Real) and threshold_min > 0):
             raise InputError(f"threshold_min must be positive minutes, got {threshold_min!r}")
         return np.full(kinds.size, float(threshold_min))
-    bad = {k: v for k, v in threshold_min.items()
-           if not (isinstance(v, numbers.Real) and v > 0)}
+    bad = {k: v for k, v in threshold_min.items() if not (isinstance(v, numbers.Real) and v > 0)}
     if bad:
         raise InputError(f"threshold_min by kind must map kinds to positive minutes, got {bad}")
     default = threshold_min.get("default")
-    values = np.array([threshold_min.get(k, default) if isinstance(k, str) else default
-                       for k in kinds.tolist()], dtype=object)
+    values = np.array(
+        [threshold_min.get(k, default) if isinstance(k, str) else default for k in kinds.tolist()],
+        dtype=object,
+    )
     missing = sorted({str(k) for k, v in zip(kinds.tolist(), values, strict=True) if v is None})
     if missing:
-        raise InputError(f"threshold_min gives no minutes for township kind(s) "
-                         f"{', '.join(missing)}; add them or a 'default' key")
+        raise InputError(
+            f"threshold_min gives no minutes for township kind(s) "
+            f"{', '.join(missing)}; add them or a 'default' key"
+        )
     return values.astype(float)
 
 
@@ -539,29 +655,40 @@ def _marginals(cover: sp.csr_matrix, weights: NDArray, order: NDArray[np.int64])
     left = weights.astype(float).copy()
     gains = np.zeros(order.size)
     for k, i in enumerate(order):  # a handful of sites: one short row each
-        cells = cover.indices[cover.indptr[i]:cover.indptr[i + 1]]
+        cells = cover.indices[cover.indptr[i] : cover.indptr[i + 1]]
         gains[k] = left[cells].sum()
         left[cells] = 0.0
     return gains
 
 
-def _site_frame(solution: SitingSolution, cover: sp.csr_matrix, weights_all: dict[str, NDArray],
-                open_cells: NDArray[np.int64], category: str, cand_lon: NDArray,
-                cand_lat: NDArray, cand_codes: NDArray, codes: NDArray, names: NDArray,
-                population: str) -> gpd.GeoDataFrame:
+def _site_frame(
+    solution: SitingSolution,
+    cover: sp.csr_matrix,
+    weights_all: dict[str, NDArray],
+    open_cells: NDArray[np.int64],
+    category: str,
+    cand_lon: NDArray,
+    cand_lat: NDArray,
+    cand_codes: NDArray,
+    codes: NDArray,
+    names: NDArray,
+    population: str,
+) -> gpd.GeoDataFrame:
     order = solution.selected
     name_of = dict(zip(codes.tolist(), names.tolist(), strict=True))
-    frame = pd.DataFrame({
-        "rank": np.arange(1, order.size + 1),
-        "category": category,
-        "township_code": cand_codes[order] if order.size else np.array([], dtype=object),
-        "township_name": [name_of.get(c, "") for c in cand_codes[order]],
-        "newly_covered_pop60": _marginals(cover, weights_all["pop60"][open_cells], order),
-        "newly_covered_pop": _marginals(cover, weights_all["pop"][open_cells], order),
-        "marginal_gain": solution.gains,
-        "forced": solution.forced,
-        "road_name": "",  # filled by the caller, which has the network
-    })
+    frame = pd.DataFrame(
+        {
+            "rank": np.arange(1, order.size + 1),
+            "category": category,
+            "township_code": cand_codes[order] if order.size else np.array([], dtype=object),
+            "township_name": [name_of.get(c, "") for c in cand_codes[order]],
+            "newly_covered_pop60": _marginals(cover, weights_all["pop60"][open_cells], order),
+            "newly_covered_pop": _marginals(cover, weights_all["pop"][open_cells], order),
+            "marginal_gain": solution.gains,
+            "forced": solution.forced,
+            "road_name": "",  # filled by the caller, which has the network
+        }
+    )
     geometry = shapely.points(cand_lon[order], cand_lat[order]) if order.size else []
     sites = gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
     return sites[SITE_COLUMNS]

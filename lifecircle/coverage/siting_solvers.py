@@ -119,37 +119,47 @@ def _check_method(method: str) -> None:
         raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
-def _prepare(cover: ArrayLike | sp.spmatrix, weights: ArrayLike,
-             forced_groups: Iterable[Sequence[int]]) -> _Instance:
+def _prepare(
+    cover: ArrayLike | sp.spmatrix, weights: ArrayLike, forced_groups: Iterable[Sequence[int]]
+) -> _Instance:
     """Check the inputs, drop useless demand, merge identical columns, quantise weights."""
     if sp.issparse(cover):
         matrix = sp.csr_matrix(cover, dtype=bool)
     else:
         dense = np.asarray(cover)
         if dense.ndim != 2:
-            raise InputError(f"cover must be a 2-D (candidates × demand) matrix, got shape "
-                             f"{dense.shape}")
+            raise InputError(
+                f"cover must be a 2-D (candidates × demand) matrix, got shape {dense.shape}"
+            )
         matrix = sp.csr_matrix(dense.astype(bool))
     matrix.eliminate_zeros()
     n, m = matrix.shape
     w = np.asarray(weights, dtype=float).ravel()
     if w.shape != (m,):
-        raise InputError(f"weights has {w.size} values but cover has {m} demand columns; "
-                         "give one weight per demand cell")
+        raise InputError(
+            f"weights has {w.size} values but cover has {m} demand columns; "
+            "give one weight per demand cell"
+        )
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
-        raise InputError(f"weights[{j}] = {w[j]!r}: demand weights must be finite and >= 0 "
-                         f"({int(bad.sum())} bad values); fill missing population with 0")
+        raise InputError(
+            f"weights[{j}] = {w[j]!r}: demand weights must be finite and >= 0 "
+            f"({int(bad.sum())} bad values); fill missing population with 0"
+        )
     groups = []
     for k, group in enumerate(forced_groups):
         members = np.unique(np.asarray(group, dtype=np.int64))
         if members.size == 0:
-            raise InputError(f"forced group {k} has no candidate: a site cannot be forced there; "
-                             "add candidates inside it or drop it from force_presence")
+            raise InputError(
+                f"forced group {k} has no candidate: a site cannot be forced there; "
+                "add candidates inside it or drop it from force_presence"
+            )
         if members.min() < 0 or members.max() >= n:
-            raise InputError(f"forced group {k} names candidate {int(members.max())}, but there "
-                             f"are only {n} candidates (indices 0..{n - 1})")
+            raise InputError(
+                f"forced group {k} names candidate {int(members.max())}, but there "
+                f"are only {n} candidates (indices 0..{n - 1})"
+            )
         groups.append(members)
 
     total = float(w.sum())
@@ -164,19 +174,24 @@ def _prepare(cover: ArrayLike | sp.spmatrix, weights: ArrayLike,
     merged: dict[bytes, int] = {}
     indptr, indices = csc.indptr, csc.indices.astype(np.int32)
     for col, weight in zip(range(keep.size), w_int[keep].tolist(), strict=True):
-        key = indices[indptr[col]:indptr[col + 1]].tobytes()
+        key = indices[indptr[col] : indptr[col + 1]].tobytes()
         merged[key] = merged.get(key, 0) + weight
     keys = sorted(merged)  # canonical column order: independent of demand row order
     lengths = np.fromiter((len(k) // 4 for k in keys), dtype=np.int64, count=len(keys))
     col_ptr = np.concatenate([[0], np.cumsum(lengths)])
-    rows = (np.frombuffer(b"".join(keys), dtype=np.int32) if keys
-            else np.zeros(0, dtype=np.int32))
-    reduced = sp.csc_matrix((np.ones(rows.size, dtype=np.int64), rows, col_ptr),
-                            shape=(n, len(keys))).tocsr()
+    rows = np.frombuffer(b"".join(keys), dtype=np.int32) if keys else np.zeros(0, dtype=np.int32)
+    reduced = sp.csc_matrix(
+        (np.ones(rows.size, dtype=np.int64), rows, col_ptr), shape=(n, len(keys))
+    ).tocsr()
     reduced.sort_indices()
     w_merged = np.fromiter((merged[k] for k in keys), dtype=np.int64, count=len(keys))
-    logger.debug("siting instance: %d candidates, %d demand cells -> %d unique columns, %d "
-                 "nonzeros", n, m, len(keys), reduced.nnz)
+    logger.debug(
+        "siting instance: %d candidates, %d demand cells -> %d unique columns, %d nonzeros",
+        n,
+        m,
+        len(keys),
+        reduced.nnz,
+    )
     return _Instance(reduced, w_merged, scale, n, m, groups)
 
 
@@ -198,8 +213,14 @@ class _GreedyRun:
     residual: NDArray
 
 
-def _greedy_core(inst: _Instance, *, p: int | None, target_int: float | None,
-                 capacity_int: float | None, stop_at_zero: bool = True) -> _GreedyRun:
+def _greedy_core(
+    inst: _Instance,
+    *,
+    p: int | None,
+    target_int: float | None,
+    capacity_int: float | None,
+    stop_at_zero: bool = True,
+) -> _GreedyRun:
     """Lazy greedy in scaled units; forced groups are filled first, best site first."""
     cover = inst.cover
     indptr, indices = cover.indptr, cover.indices
@@ -212,12 +233,12 @@ def _greedy_core(inst: _Instance, *, p: int | None, target_int: float | None,
     chosen = np.zeros(inst.n_candidates, dtype=bool)
 
     def gain_of(i: int) -> float:
-        total = residual[indices[indptr[i]:indptr[i + 1]]].sum()
+        total = residual[indices[indptr[i] : indptr[i + 1]]].sum()
         return min(float(total), capacity_int) if capacitated else int(total)
 
     def take(i: int, is_forced: bool) -> None:
         nonlocal covered
-        cells = indices[indptr[i]:indptr[i + 1]]
+        cells = indices[indptr[i] : indptr[i + 1]]
         if capacitated:
             total = float(residual[cells].sum())
             served = min(total, capacity_int)
@@ -252,8 +273,11 @@ def _greedy_core(inst: _Instance, *, p: int | None, target_int: float | None,
     start = cover @ residual
     if capacitated:
         start = np.minimum(start, capacity_int)
-    heap = [(-(float(g) if capacitated else int(g)), i, len(selected))
-            for i, g in enumerate(start.tolist()) if not chosen[i]]
+    heap = [
+        (-(float(g) if capacitated else int(g)), i, len(selected))
+        for i, g in enumerate(start.tolist())
+        if not chosen[i]
+    ]
     heapq.heapify(heap)
     while heap and not done():
         neg_gain, i, stamp = heapq.heappop(heap)
@@ -291,7 +315,7 @@ def _swap_improve(inst: _Instance, run: _GreedyRun, *, max_swaps: int = 500) -> 
         for position, site in enumerate(chosen):
             if in_group[site]:
                 continue
-            cells = cover.indices[cover.indptr[site]:cover.indptr[site + 1]]
+            cells = cover.indices[cover.indptr[site] : cover.indptr[site + 1]]
             alone = cells[count[cells] == 1]
             loss = int(w[alone].sum())
             # Cells only this site covers become open again for the replacement.
@@ -305,15 +329,14 @@ def _swap_improve(inst: _Instance, run: _GreedyRun, *, max_swaps: int = 500) -> 
             break
         _, position, candidate = best
         old = chosen[position]
-        count[cover.indices[cover.indptr[old]:cover.indptr[old + 1]]] -= 1
-        count[cover.indices[cover.indptr[candidate]:cover.indptr[candidate + 1]]] += 1
+        count[cover.indices[cover.indptr[old] : cover.indptr[old + 1]]] -= 1
+        count[cover.indices[cover.indptr[candidate] : cover.indptr[candidate + 1]]] += 1
         chosen[position] = candidate
     else:
         logger.info("interchange search stopped after %d swaps", max_swaps)
     if sorted(chosen) == sorted(run.selected):
         return run
-    logger.debug("interchange search: %d -> %d", int(sum(run.gains)),
-                 int(w[count > 0].sum()))
+    logger.debug("interchange search: %d -> %d", int(sum(run.gains)), int(w[count > 0].sum()))
     return _order(inst, chosen, inst.groups, None)
 
 
@@ -321,11 +344,12 @@ def _top_sum(values: NDArray, k: int) -> float:
     if k <= 0 or values.size == 0:
         return 0.0
     k = min(k, values.size)
-    return float(np.partition(values, values.size - k)[values.size - k:].sum())
+    return float(np.partition(values, values.size - k)[values.size - k :].sum())
 
 
-def _greedy_upper_bound(inst: _Instance, run: _GreedyRun, p: int,
-                        capacity_int: float | None) -> float:
+def _greedy_upper_bound(
+    inst: _Instance, run: _GreedyRun, p: int, capacity_int: float | None
+) -> float:
     """A proven upper bound on the best p-site coverage (scaled units)."""
     covered = float(sum(run.gains))
     if capacity_int is not None:
@@ -360,9 +384,13 @@ def _min_sites_lower_bound(inst: _Instance, target_int: float) -> int:
     return needed
 
 
-def _order(inst: _Instance, chosen: Sequence[int], groups: list[NDArray[np.int64]],
-           capacity_int: float | None,
-           served: dict[int, float] | None = None) -> _GreedyRun:
+def _order(
+    inst: _Instance,
+    chosen: Sequence[int],
+    groups: list[NDArray[np.int64]],
+    capacity_int: float | None,
+    served: dict[int, float] | None = None,
+) -> _GreedyRun:
     """Rank a chosen set: greedy order within it; mark the best member of each forced group."""
     chosen = sorted(set(int(i) for i in chosen))
     if served is not None:  # capacity mode from a MILP assignment: rank by weight served
@@ -374,8 +402,9 @@ def _order(inst: _Instance, chosen: Sequence[int], groups: list[NDArray[np.int64
         mask[chosen] = True
         restricted = sp.diags(mask.astype(np.int64), dtype=np.int64) @ inst.cover
         sub.cover = sp.csr_matrix(restricted)
-        run = _greedy_core(sub, p=len(chosen), target_int=None, capacity_int=capacity_int,
-                           stop_at_zero=False)
+        run = _greedy_core(
+            sub, p=len(chosen), target_int=None, capacity_int=capacity_int, stop_at_zero=False
+        )
         ranked = [i for i in run.selected if mask[i]]
         gains = [g for i, g in zip(run.selected, run.gains, strict=True) if mask[i]]
         missing = [i for i in chosen if i not in set(ranked)]  # zero-gain members, if any
@@ -394,29 +423,55 @@ def _drop_useless(run: _GreedyRun) -> _GreedyRun:
     """Drop sites that add nothing and satisfy no forced group (a MILP may leave them in)."""
     keep = [k for k, (g, f) in enumerate(zip(run.gains, run.forced, strict=True)) if g > 0 or f]
     if len(keep) < len(run.selected):
-        logger.info("dropped %d selected sites that cover no new demand",
-                    len(run.selected) - len(keep))
-    return _GreedyRun([run.selected[k] for k in keep], [run.gains[k] for k in keep],
-                      [run.forced[k] for k in keep], run.residual)
+        logger.info(
+            "dropped %d selected sites that cover no new demand", len(run.selected) - len(keep)
+        )
+    return _GreedyRun(
+        [run.selected[k] for k in keep],
+        [run.gains[k] for k in keep],
+        [run.forced[k] for k in keep],
+        run.residual,
+    )
 
 
-def _solution(inst: _Instance, run: _GreedyRun, *, objective: float | None, bound: float,
-              method: str, status: str, started: float, scaled: bool = True) -> SitingSolution:
+def _solution(
+    inst: _Instance,
+    run: _GreedyRun,
+    *,
+    objective: float | None,
+    bound: float,
+    method: str,
+    status: str,
+    started: float,
+    scaled: bool = True,
+) -> SitingSolution:
     gains = np.asarray(run.gains, dtype=float) / inst.scale
     covered = float(gains.sum())
     value = covered if objective is None else objective
     bound_value = bound / inst.scale if scaled else bound
     return SitingSolution(
-        selected=np.asarray(run.selected, dtype=np.int64), gains=gains,
-        forced=np.asarray(run.forced, dtype=bool), objective=value, covered_weight=covered,
-        bound=bound_value, gap=_gap(value, bound_value), method=method, status=status,
+        selected=np.asarray(run.selected, dtype=np.int64),
+        gains=gains,
+        forced=np.asarray(run.forced, dtype=bool),
+        objective=value,
+        covered_weight=covered,
+        bound=bound_value,
+        gap=_gap(value, bound_value),
+        method=method,
+        status=status,
         solve_s=time.perf_counter() - started,
     )
 
 
-def lazy_greedy(cover: ArrayLike | sp.spmatrix, weights: ArrayLike, p: int | None = None, *,
-                target_weight: float | None = None, forced_groups: Iterable[Sequence[int]] = (),
-                capacity: float | None = None) -> SitingSolution:
+def lazy_greedy(
+    cover: ArrayLike | sp.spmatrix,
+    weights: ArrayLike,
+    p: int | None = None,
+    *,
+    target_weight: float | None = None,
+    forced_groups: Iterable[Sequence[int]] = (),
+    capacity: float | None = None,
+) -> SitingSolution:
     """Greedy siting with lazy re-evaluation of marginal gains (a priority queue).
 
     Sites are added one at a time, each the candidate adding the most uncovered weight (ties:
@@ -459,21 +514,35 @@ def lazy_greedy(cover: ArrayLike | sp.spmatrix, weights: ArrayLike, p: int | Non
     run = _greedy_core(inst, p=p, target_int=target_int, capacity_int=capacity_int)
     if p is not None:
         bound = _greedy_upper_bound(inst, run, p, capacity_int)
-        return _solution(inst, run, objective=None, bound=bound, method="greedy",
-                         status="greedy", started=started)
+        return _solution(
+            inst,
+            run,
+            objective=None,
+            bound=bound,
+            method="greedy",
+            status="greedy",
+            started=started,
+        )
     count = float(len(run.selected))
     lower = float(_min_sites_lower_bound(inst, min(target_int, float(inst.w_int.sum()))))
     status = "greedy" if sum(run.gains) >= target_int else "target_unreachable"
-    return _solution(inst, run, objective=count, bound=lower, method="greedy", status=status,
-                     started=started, scaled=False)
+    return _solution(
+        inst,
+        run,
+        objective=count,
+        bound=lower,
+        method="greedy",
+        status=status,
+        started=started,
+        scaled=False,
+    )
 
 
 def _capacity_int(capacity: float | None, inst: _Instance) -> float | None:
     if capacity is None:
         return None
     if not (np.isfinite(capacity) and capacity > 0):
-        raise InputError(f"capacity must be a positive number of people per site, got "
-                         f"{capacity!r}")
+        raise InputError(f"capacity must be a positive number of people per site, got {capacity!r}")
     return float(capacity) * inst.scale
 
 
@@ -481,8 +550,10 @@ def _check_p(p: int, inst: _Instance) -> None:
     if int(p) != p or p < 0:
         raise InputError(f"p (number of new sites) must be a whole number >= 0, got {p!r}")
     if len(inst.groups) > p:
-        raise InputError(f"{len(inst.groups)} forced groups (townships needing a site) but only "
-                         f"p={p} sites: raise p to at least {len(inst.groups)} or force fewer")
+        raise InputError(
+            f"{len(inst.groups)} forced groups (townships needing a site) but only "
+            f"p={p} sites: raise p to at least {len(inst.groups)} or force fewer"
+        )
 
 
 # ---------------------------------------------------------------- HiGHS
@@ -512,22 +583,38 @@ def _new_highs(time_limit_s: float, mip_rel_gap: float, seed: int):  # -> highsp
                 stack.callback(os.dup2, saved, 1)
                 os.dup2(devnull, 1)
             h = highspy.Highs()
-    for name, value in (("output_flag", False), ("threads", 1), ("random_seed", int(seed)),
-                        ("time_limit", float(time_limit_s)), ("mip_rel_gap", float(mip_rel_gap)),
-                        ("presolve", "on"),
-                        # Covering LPs are highly degenerate: dual simplex stalls on the root
-                        # LP where the interior point method takes seconds (measured 28 s vs
-                        # 3 s on 600 x 12,000), and the MIP then finds better incumbents.
-                        ("mip_lp_solver", "ipm")):
+    for name, value in (
+        ("output_flag", False),
+        ("threads", 1),
+        ("random_seed", int(seed)),
+        ("time_limit", float(time_limit_s)),
+        ("mip_rel_gap", float(mip_rel_gap)),
+        ("presolve", "on"),
+        # Covering LPs are highly degenerate: dual simplex stalls on the root
+        # LP where the interior point method takes seconds (measured 28 s vs
+        # 3 s on 600 x 12,000), and the MIP then finds better incumbents.
+        ("mip_lp_solver", "ipm"),
+    ):
         h.setOptionValue(name, value)
     return h
 
 
-def _solve_highs(*, cost: NDArray, col_lower: NDArray, col_upper: NDArray,
-                 integer_cols: int, matrix: sp.csc_matrix, row_lower: NDArray,
-                 row_upper: NDArray, maximise: bool, start: NDArray | None,
-                 time_limit_s: float, mip_rel_gap: float, seed: int,
-                 relax: bool = False) -> tuple[str, NDArray | None, float, float]:
+def _solve_highs(
+    *,
+    cost: NDArray,
+    col_lower: NDArray,
+    col_upper: NDArray,
+    integer_cols: int,
+    matrix: sp.csc_matrix,
+    row_lower: NDArray,
+    row_upper: NDArray,
+    maximise: bool,
+    start: NDArray | None,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    seed: int,
+    relax: bool = False,
+) -> tuple[str, NDArray | None, float, float]:
     """Solve a MILP whose first ``integer_cols`` columns are integer (or its LP relaxation).
 
     Returns status, column values (None without a solution), objective and dual bound (for
@@ -552,8 +639,9 @@ def _solve_highs(*, cost: NDArray, col_lower: NDArray, col_upper: NDArray,
     lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
     lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
     lp.a_matrix_.value_ = matrix.data.astype(float)
-    lp.integrality_ = ([highspy.HighsVarType.kInteger] * integer_cols
-                       + [highspy.HighsVarType.kContinuous] * (lp.num_col_ - integer_cols))
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * integer_cols + [
+        highspy.HighsVarType.kContinuous
+    ] * (lp.num_col_ - integer_cols)
     lp.sense_ = highspy.ObjSense.kMaximize if maximise else highspy.ObjSense.kMinimize
     h.passModel(lp)
     if start is not None:
@@ -572,8 +660,14 @@ def _solve_highs(*, cost: NDArray, col_lower: NDArray, col_upper: NDArray,
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     values = np.asarray(h.getSolution().col_value) if has_solution else None
     bound = float(info.objective_function_value if relax else info.mip_dual_bound)
-    logger.info("HiGHS: %s, objective %.6g, dual bound %.6g, gap %.3g, %.2f s", status,
-                info.objective_function_value, bound, info.mip_gap, h.getRunTime())
+    logger.info(
+        "HiGHS: %s, objective %.6g, dual bound %.6g, gap %.3g, %.2f s",
+        status,
+        info.objective_function_value,
+        bound,
+        info.mip_gap,
+        h.getRunTime(),
+    )
     return status, values, float(info.objective_function_value), bound
 
 
@@ -594,8 +688,15 @@ def _free_upper(inst: _Instance) -> NDArray:
     return upper
 
 
-def _milp_max_cover(inst: _Instance, p: int, start: _GreedyRun, *, time_limit_s: float,
-                    mip_rel_gap: float, seed: int) -> tuple[str, list[int] | None, float]:
+def _milp_max_cover(
+    inst: _Instance,
+    p: int,
+    start: _GreedyRun,
+    *,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    seed: int,
+) -> tuple[str, list[int] | None, float]:
     """Maximal covering MILP: max sum w_j y_j, y_j <= sum_{i covers j} x_i, sum x <= p."""
     n, m = inst.cover.shape
     groups = _group_rows(inst)
@@ -610,17 +711,30 @@ def _milp_max_cover(inst: _Instance, p: int, start: _GreedyRun, *, time_limit_s:
     x0[start.selected] = 1.0
     y0 = np.minimum(inst.cover.T @ x0, 1.0)
     status, values, _, bound = _solve_highs(
-        cost=np.concatenate([np.zeros(n), inst.w]), col_lower=np.zeros(n + m),
+        cost=np.concatenate([np.zeros(n), inst.w]),
+        col_lower=np.zeros(n + m),
         col_upper=np.concatenate([np.maximum(_free_upper(inst), x0), np.ones(m)]),
-        integer_cols=n, matrix=matrix, row_lower=row_lower, row_upper=row_upper,
-        maximise=True, start=np.concatenate([x0, y0]), time_limit_s=time_limit_s,
-        mip_rel_gap=mip_rel_gap, seed=seed)
+        integer_cols=n,
+        matrix=matrix,
+        row_lower=row_lower,
+        row_upper=row_upper,
+        maximise=True,
+        start=np.concatenate([x0, y0]),
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
+        seed=seed,
+    )
     chosen = None if values is None else np.flatnonzero(values[:n] > 0.5).tolist()
     return status, chosen, bound * inst.scale
 
 
-def _lagrangian_bound(inst: _Instance, p: int, lower: float, *, iterations: int = 400,
-                      ) -> tuple[float, list[int] | None]:
+def _lagrangian_bound(
+    inst: _Instance,
+    p: int,
+    lower: float,
+    *,
+    iterations: int = 400,
+) -> tuple[float, list[int] | None]:
     """Upper bound (scaled units) by Lagrangian relaxation of the covering rows, subgradient.
 
     For multipliers ``0 <= u_j <= w_j`` on ``y_j <= sum_{i covers j} x_i``::
@@ -644,7 +758,7 @@ def _lagrangian_bound(inst: _Instance, p: int, lower: float, *, iterations: int 
     indptr, indices = cover.indptr, cover.indices
     for _ in range(iterations):
         reduced = cover @ u
-        top = (np.argpartition(-reduced, p - 1)[:p] if p < n else np.arange(n))
+        top = np.argpartition(-reduced, p - 1)[:p] if p < n else np.arange(n)
         value = float(np.maximum(w - u, 0.0).sum() + reduced[top].sum())
         if value < best_bound - 1e-9 * abs(best_bound if np.isfinite(best_bound) else 1.0):
             best_bound, stale = value, 0
@@ -652,7 +766,7 @@ def _lagrangian_bound(inst: _Instance, p: int, lower: float, *, iterations: int 
             stale += 1
             if stale >= 15:
                 theta, stale = theta / 2.0, 0
-        cells = np.concatenate([indices[indptr[i]:indptr[i + 1]] for i in top])
+        cells = np.concatenate([indices[indptr[i] : indptr[i + 1]] for i in top])
         count = np.bincount(cells, minlength=w.size)
         covered = float(w[count > 0].sum())
         if covered > best_value:
@@ -674,18 +788,28 @@ def _lp_bound_max_cover(inst: _Instance, p: int, *, time_limit_s: float, seed: i
     n, m = inst.cover.shape
     groups = _group_rows(inst)
     g = groups.shape[0]
-    matrix = sp.vstack([
-        sp.hstack([-inst.cover.T.astype(float), sp.identity(m)]),
-        sp.hstack([sp.csr_matrix(np.ones((1, n))), sp.csr_matrix((1, m))]),
-        sp.hstack([groups, sp.csr_matrix((g, m))]),
-    ]).tocsc()
+    matrix = sp.vstack(
+        [
+            sp.hstack([-inst.cover.T.astype(float), sp.identity(m)]),
+            sp.hstack([sp.csr_matrix(np.ones((1, n))), sp.csr_matrix((1, m))]),
+            sp.hstack([groups, sp.csr_matrix((g, m))]),
+        ]
+    ).tocsc()
     status, _, objective, _ = _solve_highs(
-        cost=np.concatenate([np.zeros(n), inst.w]), col_lower=np.zeros(n + m),
-        col_upper=np.concatenate([_free_upper(inst), np.ones(m)]), integer_cols=n,
-        matrix=matrix, row_lower=np.concatenate([np.full(m + 1, -np.inf), np.ones(g)]),
+        cost=np.concatenate([np.zeros(n), inst.w]),
+        col_lower=np.zeros(n + m),
+        col_upper=np.concatenate([_free_upper(inst), np.ones(m)]),
+        integer_cols=n,
+        matrix=matrix,
+        row_lower=np.concatenate([np.full(m + 1, -np.inf), np.ones(g)]),
         row_upper=np.concatenate([np.zeros(m), [float(p)], np.full(g, np.inf)]),
-        maximise=True, start=None, time_limit_s=time_limit_s, mip_rel_gap=0.0, seed=seed,
-        relax=True)
+        maximise=True,
+        start=None,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=0.0,
+        seed=seed,
+        relax=True,
+    )
     if status != "optimal":
         logger.info("LP relaxation bound not available (%s)", status)
         return math.inf
@@ -694,9 +818,16 @@ def _lp_bound_max_cover(inst: _Instance, p: int, *, time_limit_s: float, seed: i
     return objective * (1.0 + LP_BOUND_MARGIN) * inst.scale
 
 
-def _milp_max_cover_capacity(inst: _Instance, p: int, capacity_int: float, start: _GreedyRun,
-                             *, time_limit_s: float, mip_rel_gap: float,
-                             seed: int) -> tuple[str, list[int] | None, float, dict[int, float]]:
+def _milp_max_cover_capacity(
+    inst: _Instance,
+    p: int,
+    capacity_int: float,
+    start: _GreedyRun,
+    *,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    seed: int,
+) -> tuple[str, list[int] | None, float, dict[int, float]]:
     """Capacitated maximal covering: assignment z_ij (share of cell j served by site i).
 
     max sum w_j z_ij  s.t.  sum_i z_ij <= 1,  sum_j w_j z_ij <= capacity x_i,  sum x <= p.
@@ -708,26 +839,37 @@ def _milp_max_cover_capacity(inst: _Instance, p: int, capacity_int: float, start
     cap = capacity_int / inst.scale
     z = np.arange(k)
     demand_rows = sp.csr_matrix((np.ones(k), (coo.col, z)), shape=(m, k))
-    site_rows = sp.hstack([sp.diags(np.full(n, -cap)),
-                           sp.csr_matrix((w[coo.col], (coo.row, z)), shape=(n, k))])
+    site_rows = sp.hstack(
+        [sp.diags(np.full(n, -cap)), sp.csr_matrix((w[coo.col], (coo.row, z)), shape=(n, k))]
+    )
     groups = _group_rows(inst)
     g = groups.shape[0]
-    matrix = sp.vstack([
-        sp.hstack([sp.csr_matrix((m, n)), demand_rows]),
-        site_rows,
-        sp.hstack([sp.csr_matrix(np.ones((1, n))), sp.csr_matrix((1, k))]),
-        sp.hstack([groups, sp.csr_matrix((g, k))]),
-    ]).tocsc()
+    matrix = sp.vstack(
+        [
+            sp.hstack([sp.csr_matrix((m, n)), demand_rows]),
+            site_rows,
+            sp.hstack([sp.csr_matrix(np.ones((1, n))), sp.csr_matrix((1, k))]),
+            sp.hstack([groups, sp.csr_matrix((g, k))]),
+        ]
+    ).tocsc()
     row_lower = np.concatenate([np.full(m + n + 1, -np.inf), np.ones(g)])
     row_upper = np.concatenate([np.ones(m), np.zeros(n), [float(p)], np.full(g, np.inf)])
     x0 = np.zeros(n)
     x0[start.selected] = 1.0
     status, values, _, bound = _solve_highs(
-        cost=np.concatenate([np.zeros(n), w[coo.col]]), col_lower=np.zeros(n + k),
+        cost=np.concatenate([np.zeros(n), w[coo.col]]),
+        col_lower=np.zeros(n + k),
         col_upper=np.concatenate([np.maximum(_free_upper(inst), x0), np.ones(k)]),
-        integer_cols=n, matrix=matrix, row_lower=row_lower, row_upper=row_upper,
-        maximise=True, start=None, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
-        seed=seed)
+        integer_cols=n,
+        matrix=matrix,
+        row_lower=row_lower,
+        row_upper=row_upper,
+        maximise=True,
+        start=None,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
+        seed=seed,
+    )
     if values is None:
         return status, None, bound * inst.scale, {}
     chosen = np.flatnonzero(values[:n] > 0.5).tolist()
@@ -742,19 +884,31 @@ def _use_milp(method: str, nonzeros: int, max_milp_nonzeros: int) -> bool:
     if method == "greedy":
         return False
     if nonzeros > max_milp_nonzeros:
-        logger.info("cover has %d nonzeros (> %d): using lazy greedy instead of the MILP",
-                    nonzeros, max_milp_nonzeros)
+        logger.info(
+            "cover has %d nonzeros (> %d): using lazy greedy instead of the MILP",
+            nonzeros,
+            max_milp_nonzeros,
+        )
         return False
     return True
 
 
-def solve_max_cover(cover: ArrayLike | sp.spmatrix, weights: ArrayLike, p: int, *,
-                    forced_groups: Iterable[Sequence[int]] = (), capacity: float | None = None,
-                    method: str = "auto", time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-                    mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
-                    max_milp_nonzeros: int = DEFAULT_MAX_MILP_NONZEROS,
-                    lp_bound: bool = False, max_lp_nonzeros: int = DEFAULT_MAX_LP_NONZEROS,
-                    local_search: bool = True, seed: int = 0) -> SitingSolution:
+def solve_max_cover(
+    cover: ArrayLike | sp.spmatrix,
+    weights: ArrayLike,
+    p: int,
+    *,
+    forced_groups: Iterable[Sequence[int]] = (),
+    capacity: float | None = None,
+    method: str = "auto",
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+    max_milp_nonzeros: int = DEFAULT_MAX_MILP_NONZEROS,
+    lp_bound: bool = False,
+    max_lp_nonzeros: int = DEFAULT_MAX_LP_NONZEROS,
+    local_search: bool = True,
+    seed: int = 0,
+) -> SitingSolution:
     """Choose at most ``p`` new sites covering the most uncovered weight (MCLP).
 
     Parameters
@@ -815,8 +969,15 @@ def solve_max_cover(cover: ArrayLike | sp.spmatrix, weights: ArrayLike, p: int, 
     if capacity_int is None and local_search:
         greedy = _swap_improve(inst, greedy)
     if inst.cover.shape[1] == 0:
-        return _solution(inst, greedy, objective=None, bound=0.0, method="greedy",
-                         status="empty", started=started)
+        return _solution(
+            inst,
+            greedy,
+            objective=None,
+            bound=0.0,
+            method="greedy",
+            status="empty",
+            started=started,
+        )
     nonzeros = inst.cover.nnz * (2 if capacity is not None else 1)
     if not _use_milp(method, nonzeros, max_milp_nonzeros):
         if capacity is None:
@@ -828,35 +989,63 @@ def solve_max_cover(cover: ArrayLike | sp.spmatrix, weights: ArrayLike, p: int, 
             lp = _lp_bound_max_cover(inst, p, time_limit_s=time_limit_s, seed=seed)
             greedy_bound = min(greedy_bound, lp)
         greedy_bound = max(greedy_bound, float(sum(greedy.gains)))
-        return _solution(inst, greedy, objective=None, bound=greedy_bound, method="greedy",
-                         status="greedy", started=started)
+        return _solution(
+            inst,
+            greedy,
+            objective=None,
+            bound=greedy_bound,
+            method="greedy",
+            status="greedy",
+            started=started,
+        )
     served: dict[int, float] | None = None
     if capacity_int is None:
-        status, chosen, bound = _milp_max_cover(inst, p, greedy, time_limit_s=time_limit_s,
-                                                mip_rel_gap=mip_rel_gap, seed=seed)
+        status, chosen, bound = _milp_max_cover(
+            inst, p, greedy, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, seed=seed
+        )
     else:
         status, chosen, bound, served = _milp_max_cover_capacity(
-            inst, p, capacity_int, greedy, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
-            seed=seed)
+            inst,
+            p,
+            capacity_int,
+            greedy,
+            time_limit_s=time_limit_s,
+            mip_rel_gap=mip_rel_gap,
+            seed=seed,
+        )
     if chosen is None:
         logger.warning("HiGHS ended %s without a solution: keeping the greedy sites", status)
-        return _solution(inst, greedy, objective=None, bound=greedy_bound, method="greedy",
-                         status="greedy", started=started)
+        return _solution(
+            inst,
+            greedy,
+            objective=None,
+            bound=greedy_bound,
+            method="greedy",
+            status="greedy",
+            started=started,
+        )
     run = _drop_useless(_order(inst, chosen, inst.groups, capacity_int, served))
     if sum(run.gains) < sum(greedy.gains):  # possible only on a time limit
         run = greedy
     # Both bounds are valid; exact integer sums decide the objective, which no bound is below.
     bound = max(min(bound, greedy_bound), float(sum(run.gains)))
-    return _solution(inst, run, objective=None, bound=bound, method="milp", status=status,
-                     started=started)
+    return _solution(
+        inst, run, objective=None, bound=bound, method="milp", status=status, started=started
+    )
 
 
-def solve_min_sites(cover: ArrayLike | sp.spmatrix, weights: ArrayLike, target_weight: float, *,
-                    forced_groups: Iterable[Sequence[int]] = (), method: str = "auto",
-                    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-                    mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
-                    max_milp_nonzeros: int = DEFAULT_MAX_MILP_NONZEROS,
-                    seed: int = 0) -> SitingSolution:
+def solve_min_sites(
+    cover: ArrayLike | sp.spmatrix,
+    weights: ArrayLike,
+    target_weight: float,
+    *,
+    forced_groups: Iterable[Sequence[int]] = (),
+    method: str = "auto",
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+    max_milp_nonzeros: int = DEFAULT_MAX_MILP_NONZEROS,
+    seed: int = 0,
+) -> SitingSolution:
     """Fewest new sites that cover at least ``target_weight`` of the uncovered weight.
 
     min sum x_i  s.t.  sum_j w_j y_j >= target,  y_j <= sum_{i covers j} x_i,  y_j in [0, 1],
@@ -879,9 +1068,12 @@ def solve_min_sites(cover: ArrayLike | sp.spmatrix, weights: ArrayLike, target_w
     reachable = float(inst.w_int.sum())
     unreachable = target_int > reachable + 0.5
     if unreachable:
-        logger.warning("the candidates can newly cover at most %.6g, below the target %.6g: "
-                       "proposing the sites that cover the most they can",
-                       reachable / inst.scale, target_weight)
+        logger.warning(
+            "the candidates can newly cover at most %.6g, below the target %.6g: "
+            "proposing the sites that cover the most they can",
+            reachable / inst.scale,
+            target_weight,
+        )
         target_int = reachable
     # Fixed-point rounding may leave the target a hair above the reachable total.
     target_int = min(target_int, reachable)
@@ -889,17 +1081,26 @@ def solve_min_sites(cover: ArrayLike | sp.spmatrix, weights: ArrayLike, target_w
     lower = float(_min_sites_lower_bound(inst, target_int))
     final_status = "target_unreachable" if unreachable else None
     if not _use_milp(method, inst.cover.nnz, max_milp_nonzeros) or inst.cover.shape[1] == 0:
-        return _solution(inst, greedy, objective=float(len(greedy.selected)), bound=lower,
-                         method="greedy", status=final_status or "greedy", started=started,
-                         scaled=False)
+        return _solution(
+            inst,
+            greedy,
+            objective=float(len(greedy.selected)),
+            bound=lower,
+            method="greedy",
+            status=final_status or "greedy",
+            started=started,
+            scaled=False,
+        )
     n, m = inst.cover.shape
     groups = _group_rows(inst)
     g = groups.shape[0]
-    matrix = sp.vstack([
-        sp.hstack([-inst.cover.T.astype(float), sp.identity(m)]),
-        sp.hstack([sp.csr_matrix((1, n)), sp.csr_matrix(inst.w_int[None, :].astype(float))]),
-        sp.hstack([groups, sp.csr_matrix((g, m))]),
-    ]).tocsc()
+    matrix = sp.vstack(
+        [
+            sp.hstack([-inst.cover.T.astype(float), sp.identity(m)]),
+            sp.hstack([sp.csr_matrix((1, n)), sp.csr_matrix(inst.w_int[None, :].astype(float))]),
+            sp.hstack([groups, sp.csr_matrix((g, m))]),
+        ]
+    ).tocsc()
     # The target row is in scaled integer units so HiGHS's tolerance is far below one person.
     row_lower = np.concatenate([np.full(m, -np.inf), [target_int - 0.5], np.ones(g)])
     row_upper = np.concatenate([np.zeros(m), [np.inf], np.full(g, np.inf)])
@@ -907,29 +1108,47 @@ def solve_min_sites(cover: ArrayLike | sp.spmatrix, weights: ArrayLike, target_w
     x0[greedy.selected] = 1.0
     y0 = np.minimum(inst.cover.T @ x0, 1.0)
     status, values, _, bound = _solve_highs(
-        cost=np.concatenate([np.ones(n), np.zeros(m)]), col_lower=np.zeros(n + m),
+        cost=np.concatenate([np.ones(n), np.zeros(m)]),
+        col_lower=np.zeros(n + m),
         col_upper=np.concatenate([np.maximum(_free_upper(inst), x0), np.ones(m)]),
-        integer_cols=n, matrix=matrix, row_lower=row_lower, row_upper=row_upper,
-        maximise=False, start=np.concatenate([x0, y0]), time_limit_s=time_limit_s,
-        mip_rel_gap=mip_rel_gap, seed=seed)
+        integer_cols=n,
+        matrix=matrix,
+        row_lower=row_lower,
+        row_upper=row_upper,
+        maximise=False,
+        start=np.concatenate([x0, y0]),
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
+        seed=seed,
+    )
     run = greedy
     if values is not None:
         chosen = np.flatnonzero(values[:n] > 0.5).tolist()
         candidate = _drop_useless(_order(inst, chosen, inst.groups, None))
-        if (sum(candidate.gains) >= target_int - 0.5
-                and len(candidate.selected) <= len(greedy.selected)):
+        if sum(candidate.gains) >= target_int - 0.5 and len(candidate.selected) <= len(
+            greedy.selected
+        ):
             run = candidate
     lower = max(lower, math.ceil(bound - 1e-6)) if np.isfinite(bound) else lower
     lower = min(lower, len(run.selected))
-    return _solution(inst, run, objective=float(len(run.selected)), bound=float(lower),
-                     method="milp", status=final_status or status, started=started, scaled=False)
+    return _solution(
+        inst,
+        run,
+        objective=float(len(run.selected)),
+        bound=float(lower),
+        method="milp",
+        status=final_status or status,
+        started=started,
+        scaled=False,
+    )
 
 
 # ---------------------------------------------------------------- 2SFCA
 
 
-def two_step_fca(supply: ArrayLike, demand: ArrayLike, distance: ArrayLike | sp.spmatrix,
-                 threshold: float) -> NDArray[np.float64]:
+def two_step_fca(
+    supply: ArrayLike, demand: ArrayLike, distance: ArrayLike | sp.spmatrix, threshold: float
+) -> NDArray[np.float64]:
     """Two-step floating catchment area accessibility (Luo & Wang 2003), per demand point.
 
     Step 1: each facility's supply-to-demand ratio ``R_i = S_i / sum_{j: d_ij <= d0} P_j``.
@@ -967,16 +1186,17 @@ def two_step_fca(supply: ArrayLike, demand: ArrayLike, distance: ArrayLike | sp.
         coo = sp.coo_matrix(distance)
         shape = coo.shape
         ok = coo.data <= threshold
-        within = sp.csr_matrix((np.ones(int(ok.sum())), (coo.row[ok], coo.col[ok])),
-                               shape=shape)
+        within = sp.csr_matrix((np.ones(int(ok.sum())), (coo.row[ok], coo.col[ok])), shape=shape)
     else:
         d = np.asarray(distance, dtype=float)
         shape = d.shape
         with np.errstate(invalid="ignore"):
             within = sp.csr_matrix((d <= threshold).astype(float))
     if shape != (s.size, pop.size):
-        raise InputError(f"distance has shape {shape} but there are {s.size} facilities and "
-                         f"{pop.size} demand points; give a facilities × demand matrix")
+        raise InputError(
+            f"distance has shape {shape} but there are {s.size} facilities and "
+            f"{pop.size} demand points; give a facilities × demand matrix"
+        )
     catchment_pop = within @ pop
     ratio = np.divide(s, catchment_pop, out=np.zeros_like(s), where=catchment_pop > 0)
     return np.asarray(within.T @ ratio, dtype=float)

@@ -27,8 +27,17 @@ logger = logging.getLogger(__name__)
 
 WALK_COLUMNS = ["target_id", "category", "kind", "threshold_min"]
 AREA_COLUMNS = ["category", "kind", "threshold_min", "geometry"]
-UNCOVERED_COLUMNS = ["category", "kind", "threshold_min", "cell_id", "township_code", "pop",
-                     "pop60", "time_min", "geometry"]
+UNCOVERED_COLUMNS = [
+    "category",
+    "kind",
+    "threshold_min",
+    "cell_id",
+    "township_code",
+    "pop",
+    "pop60",
+    "time_min",
+    "geometry",
+]
 
 
 def target_walks(gap_rows: pd.DataFrame, walk: WalkModel, kinds: list[str]) -> pd.DataFrame:
@@ -64,8 +73,9 @@ def target_walks(gap_rows: pd.DataFrame, walk: WalkModel, kinds: list[str]) -> p
             if not of_kind.any():  # a target for streets only draws nothing in towns
                 continue
             used = pd.to_numeric(judged[own.index][of_kind], errors="coerce").dropna()
-            minutes = (float(used.iloc[0]) if len(used)
-                       else float(max(walk.for_kind(kind).thresholds_min)))
+            minutes = (
+                float(used.iloc[0]) if len(used) else float(max(walk.for_kind(kind).thresholds_min))
+            )
             records.append((str(target_id), category, kind, minutes))
     return pd.DataFrame(records, columns=WALK_COLUMNS)
 
@@ -75,8 +85,9 @@ def _walk_keys(walks: pd.DataFrame) -> list[tuple[str, str, float]]:
     return [(str(c), str(k), float(t)) for c, k, t in keys.itertuples(index=False)]
 
 
-def kind_service_areas(service_areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
-                       walks: pd.DataFrame) -> gpd.GeoDataFrame:
+def kind_service_areas(
+    service_areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, walks: pd.DataFrame
+) -> gpd.GeoDataFrame:
     """Each category's service area at each kind's walk, clipped to the townships of that kind.
 
     Parameters
@@ -98,18 +109,26 @@ def kind_service_areas(service_areas: gpd.GeoDataFrame, townships: gpd.GeoDataFr
     areas = service_areas.to_crs(4326) if len(service_areas) else service_areas
     towns = townships.to_crs(4326)
     for category, kind, minutes in _walk_keys(walks):
-        area = areas[(areas["category"].astype(str) == category)
-                     & (areas["threshold_min"].astype(float) == minutes)] if len(areas) else areas
+        area = (
+            areas[
+                (areas["category"].astype(str) == category)
+                & (areas["threshold_min"].astype(float) == minutes)
+            ]
+            if len(areas)
+            else areas
+        )
         if len(area) == 0:
-            logger.info("no %s service area at %g min to show for %s townships", category,
-                        minutes, kind)
+            logger.info(
+                "no %s service area at %g min to show for %s townships", category, minutes, kind
+            )
             continue
         within = shapely.union_all(towns.geometry[towns["kind"].astype(str) == kind].to_numpy())
         clipped = shapely.intersection(shapely.union_all(area.geometry.to_numpy()), within)
         if not clipped.is_empty:
             records.append((category, kind, minutes, clipped))
-    return gpd.GeoDataFrame(pd.DataFrame(records, columns=AREA_COLUMNS), geometry="geometry",
-                            crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        pd.DataFrame(records, columns=AREA_COLUMNS), geometry="geometry", crs="EPSG:4326"
+    )
 
 
 def uncovered_cells(demand: gpd.GeoDataFrame, walks: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -143,13 +162,24 @@ def uncovered_cells(demand: gpd.GeoDataFrame, walks: pd.DataFrame) -> gpd.GeoDat
         times = np.where(np.isnan(times), np.inf, times)
         rows = np.flatnonzero((kinds == kind) & people & ~(times <= minutes + 1e-9))
         part = demand.iloc[rows]
-        frames.append(pd.DataFrame({
-            "category": category, "kind": kind, "threshold_min": minutes,
-            "cell_id": part["cell_id"].to_numpy(),
-            "township_code": part["township_code"].fillna("").astype(str).to_numpy(),
-            "pop": pop[rows], "pop60": pop60[rows], "time_min": times[rows],
-            "geometry": part.geometry.to_numpy()}))
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=UNCOVERED_COLUMNS)
-    return gpd.GeoDataFrame(frame[UNCOVERED_COLUMNS], geometry="geometry",
-                            crs=demand.crs or "EPSG:4326")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "category": category,
+                    "kind": kind,
+                    "threshold_min": minutes,
+                    "cell_id": part["cell_id"].to_numpy(),
+                    "township_code": part["township_code"].fillna("").astype(str).to_numpy(),
+                    "pop": pop[rows],
+                    "pop60": pop60[rows],
+                    "time_min": times[rows],
+                    "geometry": part.geometry.to_numpy(),
+                }
+            )
+        )
+    frame = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=UNCOVERED_COLUMNS)
+    )
+    return gpd.GeoDataFrame(
+        frame[UNCOVERED_COLUMNS], geometry="geometry", crs=demand.crs or "EPSG:4326"
+    )

@@ -74,8 +74,9 @@ class WalkModel:
             speeds[kinds == kind] = walk.speed_mps
         return speeds
 
-    def time_min(self, distance_m: ArrayLike, kinds: ArrayLike | None = None
-                 ) -> NDArray[np.float64]:
+    def time_min(
+        self, distance_m: ArrayLike, kinds: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
         """Minutes to walk ``distance_m`` at each kind's speed (``inf`` stays ``inf``).
 
         ``kinds`` defaults to the default speed for every distance.
@@ -121,8 +122,11 @@ class WalkModel:
             "thresholds_min": list(self.thresholds_min),
             "max_snap_m": self.max_snap_m,
             "by_kind": {
-                k: {"speed_mps": v.speed_mps, "thresholds_min": list(v.thresholds_min),
-                    "mode": v.mode}
+                k: {
+                    "speed_mps": v.speed_mps,
+                    "thresholds_min": list(v.thresholds_min),
+                    "mode": v.mode,
+                }
                 for k, v in self.by_kind.items()
             },
         }

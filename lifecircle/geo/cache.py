@@ -124,8 +124,11 @@ def _cache_key(spec: NetworkSpec) -> str:
     fields = {f.name: _plain(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
     fields.pop("cache_dir", None)  # where the cache lives does not change the network
     # the contents of every file the spec names (network, clipping polygon, rule overrides)
-    files = {name: _file_sha256(Path(value)) for name, value in vars(spec).items()
-             if name != "cache_dir" and isinstance(value, (str, Path)) and Path(value).is_file()}
+    files = {
+        name: _file_sha256(Path(value))
+        for name, value in vars(spec).items()
+        if name != "cache_dir" and isinstance(value, (str, Path)) and Path(value).is_file()
+    }
     record = {"format": CACHE_FORMAT, "code": _code_hash(), "spec": fields, "files": files}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -160,12 +163,17 @@ def _arrays(loaded: LoadedNetwork) -> dict[str, NDArray[Any]]:
         else:
             arrays[f"field__{field.name}"] = value
     faces = net.faces
-    arrays.update({
-        "components": np.array(json.dumps(loaded.components)),
-        "node_lon": loaded.node_lon, "node_lat": loaded.node_lat,
-        "face_of": faces.face_of, "face_n_sides": faces.n_sides,
-        "face_ring_xy": faces.ring_xy, "face_ring_start": faces.ring_start,
-    })
+    arrays.update(
+        {
+            "components": np.array(json.dumps(loaded.components)),
+            "node_lon": loaded.node_lon,
+            "node_lat": loaded.node_lat,
+            "face_of": faces.face_of,
+            "face_n_sides": faces.n_sides,
+            "face_ring_xy": faces.ring_xy,
+            "face_ring_start": faces.ring_start,
+        }
+    )
     return arrays
 
 
@@ -175,10 +183,13 @@ def _ways_path(path: Path) -> Path:
 
 def _from_arrays(data: Any, ways: gpd.GeoDataFrame, path: Path) -> LoadedNetwork:
     counts = data["edge_vertex_count"]
-    geometry = shapely.linestrings(data["edge_coords"],
-                                   indices=np.repeat(np.arange(counts.size), counts))
-    values: dict[str, Any] = {"crs": pyproj.CRS.from_wkt(str(data["crs_wkt"])),
-                              "edge_geometry": np.asarray(geometry, dtype=object)}
+    geometry = shapely.linestrings(
+        data["edge_coords"], indices=np.repeat(np.arange(counts.size), counts)
+    )
+    values: dict[str, Any] = {
+        "crs": pyproj.CRS.from_wkt(str(data["crs_wkt"])),
+        "edge_geometry": np.asarray(geometry, dtype=object),
+    }
     for field in dataclasses.fields(WalkNetwork):
         name = field.name
         if name in values:
@@ -191,10 +202,18 @@ def _from_arrays(data: Any, ways: gpd.GeoDataFrame, path: Path) -> LoadedNetwork
             values[name] = data[f"field__{name}"]
     network = WalkNetwork(**values)
     # cached_property stores into the instance dict: the blocks come from the cache too
-    network.__dict__["faces"] = Faces(data["face_of"], data["face_n_sides"],
-                                      data["face_ring_xy"], data["face_ring_start"])
-    return LoadedNetwork(network, data["node_lon"], data["node_lat"],
-                         json.loads(str(data["components"])), ways, "hit", path)
+    network.__dict__["faces"] = Faces(
+        data["face_of"], data["face_n_sides"], data["face_ring_xy"], data["face_ring_start"]
+    )
+    return LoadedNetwork(
+        network,
+        data["node_lon"],
+        data["node_lat"],
+        json.loads(str(data["components"])),
+        ways,
+        "hit",
+        path,
+    )
 
 
 def _read(path: Path) -> LoadedNetwork | None:
@@ -204,11 +223,22 @@ def _read(path: Path) -> LoadedNetwork | None:
         # opened here, so that a file np.load rejects is closed too
         with path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
             return _from_arrays(data, ways, path)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
-            shapely.errors.GEOSException, pyproj.exceptions.CRSError,
-            ArrowException) as exc:
-        logger.warning("network cache %s cannot be read (%s: %s); parsing the network again",
-                       path, type(exc).__name__, exc)
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        zipfile.BadZipFile,
+        shapely.errors.GEOSException,
+        pyproj.exceptions.CRSError,
+        ArrowException,
+    ) as exc:
+        logger.warning(
+            "network cache %s cannot be read (%s: %s); parsing the network again",
+            path,
+            type(exc).__name__,
+            exc,
+        )
         return None
 
 
@@ -232,8 +262,11 @@ def _write(path: Path, loaded: LoadedNetwork) -> None:
         _write_atomic(_ways_path(path), loaded.ways.to_parquet)
         _write_atomic(path, lambda handle: np.savez(handle, **_arrays(loaded)))
     except OSError as exc:
-        logger.warning("cannot write the network cache in %s (%s); runs will parse the network",
-                       path.parent, exc)
+        logger.warning(
+            "cannot write the network cache in %s (%s); runs will parse the network",
+            path.parent,
+            exc,
+        )
         return
     logger.info("walk network cached at %s", path)
 
@@ -279,4 +312,3 @@ def load_walk_network(spec: NetworkSpec, *, use_cache: bool = True) -> LoadedNet
         return loaded
     _write(path, loaded)
     return dataclasses.replace(loaded, cache="miss", cache_path=path)
-

@@ -35,13 +35,31 @@ _X_PI = np.pi * 3000.0 / 180.0
 
 SYSTEMS = ("wgs84", "cgcs2000", "gcj02", "bd09")
 _ALIASES = {
-    "wgs84": "wgs84", "wgs-84": "wgs84", "wgs 84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84",
-    "gps": "wgs84", "osm": "wgs84",
-    "cgcs2000": "cgcs2000", "epsg:4490": "cgcs2000", "4490": "cgcs2000", "tianditu": "cgcs2000",
+    "wgs84": "wgs84",
+    "wgs-84": "wgs84",
+    "wgs 84": "wgs84",
+    "epsg:4326": "wgs84",
+    "4326": "wgs84",
+    "gps": "wgs84",
+    "osm": "wgs84",
+    "cgcs2000": "cgcs2000",
+    "epsg:4490": "cgcs2000",
+    "4490": "cgcs2000",
+    "tianditu": "cgcs2000",
     "天地图": "cgcs2000",
-    "gcj02": "gcj02", "gcj-02": "gcj02", "gcj": "gcj02", "amap": "gcj02", "高德": "gcj02",
-    "tencent": "gcj02", "腾讯": "gcj02", "火星坐标": "gcj02",
-    "bd09": "bd09", "bd-09": "bd09", "bd09ll": "bd09", "baidu": "bd09", "百度": "bd09",
+    "gcj02": "gcj02",
+    "gcj-02": "gcj02",
+    "gcj": "gcj02",
+    "amap": "gcj02",
+    "高德": "gcj02",
+    "tencent": "gcj02",
+    "腾讯": "gcj02",
+    "火星坐标": "gcj02",
+    "bd09": "bd09",
+    "bd-09": "bd09",
+    "bd09ll": "bd09",
+    "baidu": "bd09",
+    "百度": "bd09",
 }
 
 Floats = NDArray[np.float64]
@@ -123,8 +141,9 @@ def _gcj02_offset(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
     cos_lat = np.cos(rad_lat)
     s3 = sin_lat * (3.0 - 4.0 * sin_lat * sin_lat)
     c3 = cos_lat * (4.0 * cos_lat * cos_lat - 3.0)
-    sy2, sy5, sy20, sy60 = _multiple_angles(s3 * _COS_35 - c3 * _SIN_35,
-                                            c3 * _COS_35 + s3 * _SIN_35, high=False)
+    sy2, sy5, sy20, sy60 = _multiple_angles(
+        s3 * _COS_35 - c3 * _SIN_35, c3 * _COS_35 + s3 * _SIN_35, high=False
+    )
     sqrt_abs_x = np.sqrt(np.abs(x))
     common = (20.0 * sx360 + 20.0 * sx120) * (2.0 / 3.0)
     dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sqrt_abs_x + common
@@ -161,8 +180,9 @@ def _gcj02_offset_reference(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
 
 
 def _as_arrays(lon: ArrayLike, lat: ArrayLike) -> tuple[Floats, Floats]:
-    lon_arr, lat_arr = np.broadcast_arrays(np.asarray(lon, dtype=float),
-                                           np.asarray(lat, dtype=float))
+    lon_arr, lat_arr = np.broadcast_arrays(
+        np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    )
     return lon_arr.astype(float), lat_arr.astype(float)
 
 
@@ -190,8 +210,14 @@ def _bd09_to_gcj02_approx(lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
     return z * np.cos(theta), z * np.sin(theta)
 
 
-def _invert(forward, lon: Floats, lat: Floats, start: tuple[Floats, Floats],
-            tol_deg: float = 1e-10, max_iter: int = 30) -> tuple[Floats, Floats]:
+def _invert(
+    forward,
+    lon: Floats,
+    lat: Floats,
+    start: tuple[Floats, Floats],
+    tol_deg: float = 1e-10,
+    max_iter: int = 30,
+) -> tuple[Floats, Floats]:
     """Solve ``forward(x) = target`` by fixed-point iteration ``x += target - forward(x)``.
 
     The offsets change by millimetres over metres, so each step gains roughly four orders of
@@ -204,14 +230,17 @@ def _invert(forward, lon: Floats, lat: Floats, start: tuple[Floats, Floats],
         d_lat = lat - f_lat
         x_lon = x_lon + d_lon
         x_lat = x_lat + d_lat
-        if not (np.nanmax(np.abs(d_lon), initial=0.0) > tol_deg
-                or np.nanmax(np.abs(d_lat), initial=0.0) > tol_deg):
+        if not (
+            np.nanmax(np.abs(d_lon), initial=0.0) > tol_deg
+            or np.nanmax(np.abs(d_lat), initial=0.0) > tol_deg
+        ):
             break
     return x_lon, x_lat
 
 
-def _gcj02_inverse_block(lon: Floats, lat: Floats, tol_deg: float,
-                        max_iter: int) -> tuple[Floats, Floats]:
+def _gcj02_inverse_block(
+    lon: Floats, lat: Floats, tol_deg: float, max_iter: int
+) -> tuple[Floats, Floats]:
     x_lon, x_lat = lon, lat
     for step in range(max_iter):
         if step < _FLOAT32_STEPS:
@@ -240,8 +269,9 @@ _CONTRACTION = 0.01
 _FLOAT32_STEPS = 2
 
 
-def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike, *, tol_deg: float = 1e-8,
-                   max_iter: int = 30) -> tuple[Floats, Floats]:
+def gcj02_to_wgs84(
+    lon: ArrayLike, lat: ArrayLike, *, tol_deg: float = 1e-8, max_iter: int = 30
+) -> tuple[Floats, Floats]:
     """Invert :func:`wgs84_to_gcj02` by fixed-point iteration; identity outside China.
 
     Starting from the GCJ-02 point, each step removes all but ~0.5 % of the remaining error:
@@ -257,9 +287,10 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike, *, tol_deg: float = 1e-8,
     out_lat = flat_lat.copy()
     inside = np.flatnonzero(~out_of_china(flat_lon, flat_lat))
     for start in range(0, inside.size, _BLOCK):
-        idx = inside[start:start + _BLOCK]
-        out_lon[idx], out_lat[idx] = _gcj02_inverse_block(flat_lon[idx], flat_lat[idx],
-                                                          tol_deg, max_iter)
+        idx = inside[start : start + _BLOCK]
+        out_lon[idx], out_lat[idx] = _gcj02_inverse_block(
+            flat_lon[idx], flat_lat[idx], tol_deg, max_iter
+        )
     return out_lon.reshape(shape), out_lat.reshape(shape)
 
 
@@ -336,6 +367,8 @@ def frame_to_wgs84(frame: Any, what: str) -> Any:
         When the frame has no CRS: a guess would put points in the wrong place unseen.
     """
     if frame.crs is None:
-        raise InputError(f"{what} has no coordinate reference system: set one with .set_crs(), "
-                         "e.g. frame.set_crs('EPSG:4326')")
+        raise InputError(
+            f"{what} has no coordinate reference system: set one with .set_crs(), "
+            "e.g. frame.set_crs('EPSG:4326')"
+        )
     return frame if frame.crs.to_epsg() == 4326 else frame.to_crs(4326)

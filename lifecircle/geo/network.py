@@ -42,9 +42,12 @@ _FACE_CHUNK = 100_000
 __all__ = ["Faces", "Snaps", "WalkNetwork", "csr_from_edges", "snap_points"]
 
 
-def csr_from_edges(edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
-                   length_m: NDArray[np.floating], n_nodes: int,
-                   ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+def csr_from_edges(
+    edge_u: NDArray[np.integer],
+    edge_v: NDArray[np.integer],
+    length_m: NDArray[np.floating],
+    n_nodes: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
     """CSR arrays (``indptr, indices, weights_m``) holding both directions of undirected edges.
 
     Zero-length edges stay as explicit zeros, which ``scipy.sparse.csgraph`` treats as edges.
@@ -59,8 +62,12 @@ def csr_from_edges(edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
     return indptr, cols[order], data[order]
 
 
-def _shortest_of_pairs(edge_u: NDArray[np.integer], edge_v: NDArray[np.integer],
-                      length_m: NDArray[np.floating], n_nodes: int) -> NDArray[np.bool_]:
+def _shortest_of_pairs(
+    edge_u: NDArray[np.integer],
+    edge_v: NDArray[np.integer],
+    length_m: NDArray[np.floating],
+    n_nodes: int,
+) -> NDArray[np.bool_]:
     """True for the shortest edge of each group of parallel edges (one per node pair)."""
     a = np.minimum(edge_u, edge_v).astype(np.int64)
     b = np.maximum(edge_u, edge_v).astype(np.int64)
@@ -107,14 +114,18 @@ class Faces:
         return _ring_polygons(self.ring_xy, self.ring_start, face)
 
 
-def _ring_polygons(ring_xy: NDArray[np.float64], ring_start: NDArray[np.int64],
-                   ring: NDArray[np.int64]) -> NDArray[np.object_]:
+def _ring_polygons(
+    ring_xy: NDArray[np.float64], ring_start: NDArray[np.int64], ring: NDArray[np.int64]
+) -> NDArray[np.object_]:
     """Polygons of the rings numbered ``ring``, from packed vertices and start offsets."""
     count = ring_start[ring + 1] - ring_start[ring]
     if ring.size == 0:
         return np.empty(0, dtype=object)
-    return shapely.polygons(shapely.linearrings(ring_xy[ranges(ring_start[ring], count)],
-                                                indices=np.repeat(np.arange(ring.size), count)))
+    return shapely.polygons(
+        shapely.linearrings(
+            ring_xy[ranges(ring_start[ring], count)], indices=np.repeat(np.arange(ring.size), count)
+        )
+    )
 
 
 def _street_name(value: Any) -> str:
@@ -178,8 +189,9 @@ class WalkNetwork:
     @cached_property
     def csr(self) -> sp.csr_matrix:
         """The adjacency as a ``scipy.sparse.csr_matrix`` (shares the arrays)."""
-        return sp.csr_matrix((self.weights_m, self.indices, self.indptr),
-                             shape=(self.n_nodes, self.n_nodes))
+        return sp.csr_matrix(
+            (self.weights_m, self.indices, self.indptr), shape=(self.n_nodes, self.n_nodes)
+        )
 
     @cached_property
     def edge_tree(self) -> shapely.STRtree:
@@ -209,7 +221,7 @@ class WalkNetwork:
         left, right = left[keep], right[keep]
         ends_l = np.column_stack([self.edge_u[left], self.edge_v[left]])
         ends_r = np.column_stack([self.edge_u[right], self.edge_v[right]])
-        shared = ((ends_l[:, :1] == ends_r).any(axis=1) | (ends_l[:, 1:] == ends_r).any(axis=1))
+        shared = (ends_l[:, :1] == ends_r).any(axis=1) | (ends_l[:, 1:] == ends_r).any(axis=1)
         straight = shapely.get_num_coordinates(self.edge_geometry) == 2
         both_straight = straight[left] & straight[right]
         # Two straight segments sharing an end meet only there, unless they run the same way.
@@ -217,15 +229,25 @@ class WalkNetwork:
         meets = np.zeros(left.size, dtype=bool)
         if easy.any():
             a, b = left[easy], right[easy]
-            da = np.column_stack([self.x[self.edge_v[a]] - self.x[self.edge_u[a]],
-                                  self.y[self.edge_v[a]] - self.y[self.edge_u[a]]])
-            db = np.column_stack([self.x[self.edge_v[b]] - self.x[self.edge_u[b]],
-                                  self.y[self.edge_v[b]] - self.y[self.edge_u[b]]])
+            da = np.column_stack(
+                [
+                    self.x[self.edge_v[a]] - self.x[self.edge_u[a]],
+                    self.y[self.edge_v[a]] - self.y[self.edge_u[a]],
+                ]
+            )
+            db = np.column_stack(
+                [
+                    self.x[self.edge_v[b]] - self.x[self.edge_u[b]],
+                    self.y[self.edge_v[b]] - self.y[self.edge_u[b]],
+                ]
+            )
             # Orient both away from the shared node before comparing directions.
-            sign_a = np.where((self.edge_u[a] == self.edge_u[b])
-                              | (self.edge_u[a] == self.edge_v[b]), 1.0, -1.0)
-            sign_b = np.where((self.edge_u[b] == self.edge_u[a])
-                              | (self.edge_u[b] == self.edge_v[a]), 1.0, -1.0)
+            sign_a = np.where(
+                (self.edge_u[a] == self.edge_u[b]) | (self.edge_u[a] == self.edge_v[b]), 1.0, -1.0
+            )
+            sign_b = np.where(
+                (self.edge_u[b] == self.edge_u[a]) | (self.edge_u[b] == self.edge_v[a]), 1.0, -1.0
+            )
             da *= sign_a[:, None]
             db *= sign_b[:, None]
             cross = da[:, 0] * db[:, 1] - da[:, 1] * db[:, 0]
@@ -238,8 +260,9 @@ class WalkNetwork:
             meets[hard_shared] = shapely.crosses(ga, gb) | shapely.overlaps(ga, gb)
         apart = ~shared
         if apart.any():
-            meets[apart] = shapely.intersects(self.edge_geometry[left[apart]],
-                                              self.edge_geometry[right[apart]])
+            meets[apart] = shapely.intersects(
+                self.edge_geometry[left[apart]], self.edge_geometry[right[apart]]
+            )
         flags[left[meets]] = True
         flags[right[meets]] = True
         return flags
@@ -290,8 +313,9 @@ class WalkNetwork:
         end_len = along[first[1:] - 1] - along[np.maximum(first[1:] - 2, 0)]
         usable = ~self.edge_crosses & (n_seg >= 1) & (start_len > 0) & (end_len > 0)
         while True:  # peel dead-end chains
-            degree = np.bincount(np.concatenate([self.edge_u[usable], self.edge_v[usable]]),
-                                 minlength=self.n_nodes)
+            degree = np.bincount(
+                np.concatenate([self.edge_u[usable], self.edge_v[usable]]), minlength=self.n_nodes
+            )
             dead = usable & ((degree[self.edge_u] == 1) | (degree[self.edge_v] == 1))
             if not dead.any():
                 break
@@ -299,14 +323,19 @@ class WalkNetwork:
         edge = np.flatnonzero(usable)
         face_of = np.full(2 * self.n_edges, -1, dtype=np.int64)
         if edge.size == 0:
-            return Faces(face_of, np.empty(0, dtype=np.int64), np.empty((0, 2)),
-                         np.zeros(1, dtype=np.int64))
+            return Faces(
+                face_of, np.empty(0, dtype=np.int64), np.empty((0, 2)), np.zeros(1, dtype=np.int64)
+            )
         # Half-edge 2i runs edge[i] from u to v, 2i + 1 back; each leaves its origin along
         # its first segment.
         origin = np.column_stack([self.edge_u[edge], self.edge_v[edge]]).ravel()
-        lead = np.stack([coords[first[edge] + 1] - coords[first[edge]],
-                         coords[first[edge + 1] - 2] - coords[first[edge + 1] - 1]],
-                        axis=1).reshape(-1, 2)
+        lead = np.stack(
+            [
+                coords[first[edge] + 1] - coords[first[edge]],
+                coords[first[edge + 1] - 2] - coords[first[edge + 1] - 1],
+            ],
+            axis=1,
+        ).reshape(-1, 2)
         n_half = origin.size
         around = np.lexsort((np.arctan2(lead[:, 1], lead[:, 0]), origin))
         rank = np.empty(n_half, dtype=np.int64)
@@ -320,14 +349,21 @@ class WalkNetwork:
         # half-edge of every cycle reaches each half-edge at its step along its cycle, and a
         # stable sort by cycle keeps that order.
         _, cycle = connected_components(
-            sp.csr_matrix((np.ones(n_half), (np.arange(n_half), successor)),
-                          shape=(n_half, n_half)), directed=True, connection="weak")
+            sp.csr_matrix(
+                (np.ones(n_half), (np.arange(n_half), successor)), shape=(n_half, n_half)
+            ),
+            directed=True,
+            connection="weak",
+        )
         _, head = np.unique(cycle, return_index=True)
         rows = np.r_[np.full(head.size, n_half), np.arange(n_half)]
         cols = np.r_[head, successor]
-        reached = breadth_first_order(sp.csr_matrix((np.ones(rows.size), (rows, cols)),
-                                                    shape=(n_half + 1, n_half + 1)),
-                                      n_half, directed=True, return_predecessors=False)[1:]
+        reached = breadth_first_order(
+            sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_half + 1, n_half + 1)),
+            n_half,
+            directed=True,
+            return_predecessors=False,
+        )[1:]
         walk = reached[np.argsort(cycle[reached], kind="stable")]
         # Ring vertices: each half-edge's vertices in its direction, without its last one.
         e = edge[walk // 2]
@@ -335,8 +371,9 @@ class WalkNetwork:
         count = n_seg[e]
         begin = np.where(backward, first[e + 1] - 1, first[e])
         step = np.where(backward, -1, 1)
-        vertex = (np.repeat(begin, count)
-                  + np.repeat(step, count) * ranges(np.zeros_like(count), count))
+        vertex = np.repeat(begin, count) + np.repeat(step, count) * ranges(
+            np.zeros_like(count), count
+        )
         ring = np.repeat(cycle[walk], count)
         ring_xy = coords[vertex]
         # Signed area (shoelace, about a local origin for precision).
@@ -344,16 +381,23 @@ class WalkNetwork:
         following = np.arange(ring.size) + 1
         ends = np.flatnonzero(np.r_[ring[1:] != ring[:-1], True])
         following[ends] = np.r_[0, ends[:-1] + 1]
-        twice_area = np.bincount(ring, weights=xy[:, 0] * xy[following, 1]
-                                 - xy[following, 0] * xy[:, 1], minlength=head.size)
+        twice_area = np.bincount(
+            ring,
+            weights=xy[:, 0] * xy[following, 1] - xy[following, 0] * xy[:, 1],
+            minlength=head.size,
+        )
         ring_start = np.r_[0, np.cumsum(np.bincount(ring, minlength=head.size))]
         # A block is kept when its ring is a valid polygon and holds no other piece of the
         # network (an island): its ring would miss that hole. Kept edges never cross, so a
         # piece lies wholly inside a block or outside. Checked in chunks of blocks, so that
         # only a chunk's polygons are ever built at once.
         _, piece = connected_components(
-            sp.csr_matrix((np.ones(edge.size), (self.edge_u[edge], self.edge_v[edge])),
-                          shape=(self.n_nodes, self.n_nodes)), directed=False)
+            sp.csr_matrix(
+                (np.ones(edge.size), (self.edge_u[edge], self.edge_v[edge])),
+                shape=(self.n_nodes, self.n_nodes),
+            ),
+            directed=False,
+        )
         one_node = origin[np.unique(piece[origin], return_index=True)[1]]
         one_point = shapely.points(self.x[one_node], self.y[one_node])
         keep = twice_area > 0
@@ -371,17 +415,27 @@ class WalkNetwork:
         face_of[half_edge] = face_id[cycle]
         kept = np.flatnonzero(keep)
         sizes = ring_start[kept + 1] - ring_start[kept]
-        return Faces(face_of=face_of, n_sides=np.bincount(cycle, minlength=head.size)[keep],
-                     ring_xy=ring_xy[ranges(ring_start[kept], sizes)],
-                     ring_start=np.r_[0, np.cumsum(sizes)])
+        return Faces(
+            face_of=face_of,
+            n_sides=np.bincount(cycle, minlength=head.size)[keep],
+            ring_xy=ring_xy[ranges(ring_start[kept], sizes)],
+            ring_start=np.r_[0, np.cumsum(sizes)],
+        )
 
     @classmethod
-    def from_arrays(cls, x_m: ArrayLike, y_m: ArrayLike, edge_u: ArrayLike, edge_v: ArrayLike, *,
-                    edge_length_m: ArrayLike | None = None,
-                    edge_geometry: ArrayLike | None = None,
-                    crs: Any = "EPSG:32650",
-                    node_ids: ArrayLike | None = None,
-                    edge_name: ArrayLike | None = None) -> WalkNetwork:
+    def from_arrays(
+        cls,
+        x_m: ArrayLike,
+        y_m: ArrayLike,
+        edge_u: ArrayLike,
+        edge_v: ArrayLike,
+        *,
+        edge_length_m: ArrayLike | None = None,
+        edge_geometry: ArrayLike | None = None,
+        crs: Any = "EPSG:32650",
+        node_ids: ArrayLike | None = None,
+        edge_name: ArrayLike | None = None,
+    ) -> WalkNetwork:
         """Build a network from node coordinates (metres) and undirected edges.
 
         Parameters
@@ -457,12 +511,20 @@ class WalkNetwork:
         _, labels = connected_components(matrix, directed=False)
         ids = np.arange(n, dtype=np.int64) if node_ids is None else np.asarray(node_ids, np.int64)
         return cls(
-            crs=pyproj.CRS.from_user_input(crs), node_ids=ids, x=x, y=y,
-            indptr=indptr, indices=indices, weights_m=weights,
-            edge_u=a.astype(np.int32), edge_v=b.astype(np.int32),
+            crs=pyproj.CRS.from_user_input(crs),
+            node_ids=ids,
+            x=x,
+            y=y,
+            indptr=indptr,
+            indices=indices,
+            weights_m=weights,
+            edge_u=a.astype(np.int32),
+            edge_v=b.astype(np.int32),
             edge_length_m=np.ascontiguousarray(length, dtype=np.float64),
-            edge_geometry=np.asarray(geoms, dtype=object), component=labels.astype(np.int32),
-            edge_name=None if edge_name is None
+            edge_geometry=np.asarray(geoms, dtype=object),
+            component=labels.astype(np.int32),
+            edge_name=None
+            if edge_name is None
             else np.asarray(edge_name, dtype=object)[keep][chosen],
         )
 
@@ -488,10 +550,12 @@ class WalkNetwork:
                 f"{graph.number_of_edges()} edges): check the network file or the study area"
             )
         node_ids = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
-        lon = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), dtype=np.float64,
-                          count=node_ids.size)
-        lat = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), dtype=np.float64,
-                          count=node_ids.size)
+        lon = np.fromiter(
+            (d["x"] for _, d in graph.nodes(data=True)), dtype=np.float64, count=node_ids.size
+        )
+        lat = np.fromiter(
+            (d["y"] for _, d in graph.nodes(data=True)), dtype=np.float64, count=node_ids.size
+        )
         metric = pyproj.CRS.from_user_input(crs) if crs is not None else metric_crs_for(lon, lat)
         transformer = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True)
         x, y = (np.asarray(c, dtype=np.float64) for c in transformer.transform(lon, lat))
@@ -521,17 +585,30 @@ class WalkNetwork:
             geometry[missing] = shapely.linestrings(coords, indices=np.repeat(np.arange(m), 2))
         if not has_length.all():
             length[~has_length] = shapely.length(geometry[~has_length])
-        names = np.array([_street_name(e[2].get("name")) for e in edges] + [None],
-                         dtype=object)[:-1]
-        network = cls.from_arrays(x, y, u, v, edge_length_m=length, edge_geometry=geometry,
-                                  crs=metric, node_ids=node_ids,
-                                  edge_name=names if any(names) else None)
+        names = np.array([_street_name(e[2].get("name")) for e in edges] + [None], dtype=object)[
+            :-1
+        ]
+        network = cls.from_arrays(
+            x,
+            y,
+            u,
+            v,
+            edge_length_m=length,
+            edge_geometry=geometry,
+            crs=metric,
+            node_ids=node_ids,
+            edge_name=names if any(names) else None,
+        )
         # Keep the graph's own degrees (no round trip through the metric CRS): a node on a
         # township boundary stays on it. cached_property reads the instance dict first.
         network.__dict__["lonlat"] = (lon, lat)
-        logger.info("walk network: %d nodes, %d undirected edges (from %d directed), %d components",
-                    network.n_nodes, network.n_edges, len(edges),
-                    int(network.component.max(initial=-1)) + 1)
+        logger.info(
+            "walk network: %d nodes, %d undirected edges (from %d directed), %d components",
+            network.n_nodes,
+            network.n_edges,
+            len(edges),
+            int(network.component.max(initial=-1)) + 1,
+        )
         return network
 
     @cached_property
@@ -569,8 +646,9 @@ class WalkNetwork:
             "other_components": [int(s) for s in sizes[1:]],
         }
 
-    def street_names(self, x_m: ArrayLike, y_m: ArrayLike, *,
-                     max_distance_m: float = 300.0) -> NDArray[np.object_]:
+    def street_names(
+        self, x_m: ArrayLike, y_m: ArrayLike, *, max_distance_m: float = 300.0
+    ) -> NDArray[np.object_]:
         """The name of the nearest named street within ``max_distance_m`` of each point.
 
         Parameters
@@ -595,8 +673,9 @@ class WalkNetwork:
         if named.size == 0:
             return out
         tree = shapely.STRtree(self.edge_geometry[named])
-        point_pos, edge_pos = tree.query_nearest(shapely.points(x, y),
-                                                 max_distance=max_distance_m, all_matches=False)
+        point_pos, edge_pos = tree.query_nearest(
+            shapely.points(x, y), max_distance=max_distance_m, all_matches=False
+        )
         out[point_pos] = self.edge_name[named[edge_pos]]
         return out
 
@@ -607,10 +686,14 @@ class WalkNetwork:
         if geoms.size == 0:
             return geoms
         return shapely.transform(
-            geoms, lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1])))
+            geoms, lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1]))
+        )
 
-    def project_lonlat(self, lon: ArrayLike, lat: ArrayLike,
-                       ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def project_lonlat(
+        self,
+        lon: ArrayLike,
+        lat: ArrayLike,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Longitude/latitude (EPSG:4326) to this network's metric coordinates."""
         transformer = pyproj.Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
         x, y = transformer.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
@@ -649,17 +732,26 @@ class Snaps:
 
     def subset(self, mask: ArrayLike) -> Snaps:
         """The snaps selected by a boolean mask or index array."""
-        return Snaps(self.edge[mask], self.offset_m[mask], self.distance_m[mask], self.ok[mask],
-                     self.x_m[mask], self.y_m[mask])
+        return Snaps(
+            self.edge[mask],
+            self.offset_m[mask],
+            self.distance_m[mask],
+            self.ok[mask],
+            self.x_m[mask],
+            self.y_m[mask],
+        )
 
 
 # First snapping bound (m): most points (facilities, demand cells) lie this close to an edge.
 _FIRST_SNAP_M = 50.0
 
 
-def _project_on_edges(network: WalkNetwork, edge: NDArray[np.int64], x: NDArray[np.float64],
-                      y: NDArray[np.float64],
-                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _project_on_edges(
+    network: WalkNetwork,
+    edge: NDArray[np.int64],
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Distance from each point ``(x[i], y[i])`` to edge ``edge[i]``, and where it lands.
 
     Point-to-segment projections over every segment of the edge geometry, in numpy. Returns
@@ -673,8 +765,13 @@ def _project_on_edges(network: WalkNetwork, edge: NDArray[np.int64], x: NDArray[
     ab = coords[seg + 1] - a
     ap = np.column_stack([np.repeat(x, n_seg), np.repeat(y, n_seg)]) - a
     seg_len2 = np.einsum("ij,ij->i", ab, ab)
-    t = np.clip(np.divide(np.einsum("ij,ij->i", ap, ab), seg_len2,
-                          out=np.zeros_like(seg_len2), where=seg_len2 > 0), 0.0, 1.0)
+    t = np.clip(
+        np.divide(
+            np.einsum("ij,ij->i", ap, ab), seg_len2, out=np.zeros_like(seg_len2), where=seg_len2 > 0
+        ),
+        0.0,
+        1.0,
+    )
     dist = np.hypot(*(ap - ab * t[:, None]).T)
     if seg.size == edge.size:  # straight edges only: one segment per pair
         best = np.arange(edge.size)
@@ -688,8 +785,9 @@ def _project_on_edges(network: WalkNetwork, edge: NDArray[np.int64], x: NDArray[
     return dist[best], landing
 
 
-def _nearest_in_boxes(network: WalkNetwork, x: NDArray[np.float64], y: NDArray[np.float64],
-                      bound_m: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def _nearest_in_boxes(
+    network: WalkNetwork, x: NDArray[np.float64], y: NDArray[np.float64], bound_m: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The nearest edge within ``bound_m`` of each point that has one: ``(point, edge)``.
 
     Candidates are the edges whose boxes meet the point's box of half-side ``bound_m`` (every
@@ -713,8 +811,9 @@ def _nearest_in_boxes(network: WalkNetwork, x: NDArray[np.float64], y: NDArray[n
     return point[near], edge[near]
 
 
-def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
-                max_snap_m: float) -> Snaps:
+def snap_points(
+    network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *, max_snap_m: float
+) -> Snaps:
     """Snap points (metric coordinates) to the nearest edge of ``network``.
 
     Parameters
@@ -756,7 +855,8 @@ def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
         if todo.size == 0:
             break
         got, got_edge = network.edge_tree.query_nearest(
-            shapely.points(vx[todo], vy[todo]), max_distance=bound, all_matches=False)
+            shapely.points(vx[todo], vy[todo]), max_distance=bound, all_matches=False
+        )
         found_point.append(todo[got])
         found_edge.append(got_edge)
         todo = np.setdiff1d(todo, todo[got])
@@ -773,7 +873,10 @@ def snap_points(network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *,
     offset[rows] = np.clip(fraction, 0.0, 1.0) * network.edge_length_m[edge_idx]
     ok = (edge >= 0) & (distance <= max_snap_m)
     if (~ok & valid).any():
-        logger.info("%d of %d points are farther than %.0f m from the walking network",
-                    int((~ok & valid).sum()), n, max_snap_m)
+        logger.info(
+            "%d of %d points are farther than %.0f m from the walking network",
+            int((~ok & valid).sum()),
+            n,
+            max_snap_m,
+        )
     return Snaps(edge, offset, distance, ok, x, y)
-

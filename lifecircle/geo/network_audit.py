@@ -43,8 +43,7 @@ def _km(values: pd.Series) -> float:
 
 def _by_rule(frame: pd.DataFrame) -> dict[str, float]:
     dropped = frame[~frame["kept"]]
-    return {str(rule): _km(group["length_m"])
-            for rule, group in dropped.groupby("rule", sort=True)}
+    return {str(rule): _km(group["length_m"]) for rule, group in dropped.groupby("rule", sort=True)}
 
 
 def _zone_lengths(ways: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -82,15 +81,22 @@ def audit_ways(ways: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> dict[str, Any
     ways = ways.reset_index(drop=True)
     by_rule = {}
     for rule, group in ways[~ways["kept"]].groupby("rule", sort=True):
-        by_rule[str(rule)] = {"km": _km(group["length_m"]), "ways": len(group),
-                              "zh": RULES_ZH.get(str(rule), str(rule)),
-                              "en": RULES_EN.get(str(rule), str(rule))}
+        by_rule[str(rule)] = {
+            "km": _km(group["length_m"]),
+            "ways": len(group),
+            "zh": RULES_ZH.get(str(rule), str(rule)),
+            "en": RULES_EN.get(str(rule), str(rule)),
+        }
     by_class = []
     for highway, group in ways.groupby("highway", sort=True):
-        by_class.append({"highway": str(highway) or "(none)",
-                         "kept_km": _km(group.loc[group["kept"], "length_m"]),
-                         "dropped_km": _km(group.loc[~group["kept"], "length_m"]),
-                         "dropped_by": _by_rule(group)})
+        by_class.append(
+            {
+                "highway": str(highway) or "(none)",
+                "kept_km": _km(group.loc[group["kept"], "length_m"]),
+                "dropped_km": _km(group.loc[~group["kept"], "length_m"]),
+                "dropped_by": _by_rule(group),
+            }
+        )
     by_class.sort(key=lambda row: (-row["dropped_km"], -row["kept_km"]))
 
     pieces = _zone_lengths(ways, zones)
@@ -99,13 +105,22 @@ def audit_ways(ways: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> dict[str, Any
     by_township = []
     for pos, zone in enumerate(zones.itertuples()):
         own = pieces[pieces["zone"] == pos]
-        by_township.append({"code": str(zone.code), "name": str(zone.name),
-                            "kept_km": _km(own.loc[own["kept"], "length_m"]),
-                            "dropped_km": _km(own.loc[~own["kept"], "length_m"]),
-                            "dropped_by": _by_rule(own)})
-    return {"kept_km": _km(ways.loc[ways["kept"], "length_m"]),
-            "dropped_km": _km(ways.loc[~ways["kept"], "length_m"]),
-            "by_rule": by_rule, "by_class": by_class, "by_township": by_township}
+        by_township.append(
+            {
+                "code": str(zone.code),
+                "name": str(zone.name),
+                "kept_km": _km(own.loc[own["kept"], "length_m"]),
+                "dropped_km": _km(own.loc[~own["kept"], "length_m"]),
+                "dropped_by": _by_rule(own),
+            }
+        )
+    return {
+        "kept_km": _km(ways.loc[ways["kept"], "length_m"]),
+        "dropped_km": _km(ways.loc[~ways["kept"], "length_m"]),
+        "by_rule": by_rule,
+        "by_class": by_class,
+        "by_township": by_township,
+    }
 
 
 def audit_components(network: WalkNetwork) -> dict[str, Any]:
@@ -116,23 +131,35 @@ def audit_components(network: WalkNetwork) -> dict[str, Any]:
     (node counts, largest first, at most 20).
     """
     if network.n_nodes == 0:
-        return {"components": 0, "main_component_nodes": 0, "main_component_share": 0.0,
-                "other_components_km": 0.0, "other_component_sizes": []}
+        return {
+            "components": 0,
+            "main_component_nodes": 0,
+            "main_component_share": 0.0,
+            "other_components_km": 0.0,
+            "other_component_sizes": [],
+        }
     sizes = np.bincount(network.component)
     main = int(np.argmax(sizes))
     off_main = network.component[network.edge_u] != main
     others = np.sort(np.delete(sizes, main))[::-1]
-    return {"components": int(sizes.size), "main_component_nodes": int(sizes[main]),
-            "main_component_share": round(float(sizes[main] / network.n_nodes), 4),
-            "other_components_km": round(float(network.edge_length_m[off_main].sum()) / 1000, 3),
-            "other_component_sizes": [int(s) for s in others[:20]]}
+    return {
+        "components": int(sizes.size),
+        "main_component_nodes": int(sizes[main]),
+        "main_component_share": round(float(sizes[main] / network.n_nodes), 4),
+        "other_components_km": round(float(network.edge_length_m[off_main].sum()) / 1000, 3),
+        "other_component_sizes": [int(s) for s in others[:20]],
+    }
 
 
-def audit_network(ways: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, network: WalkNetwork, *,
-                  rule_set: str) -> dict[str, Any]:
+def audit_network(
+    ways: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, network: WalkNetwork, *, rule_set: str
+) -> dict[str, Any]:
     """:func:`audit_ways` and :func:`audit_components` together, with the rule set named."""
-    return {"walk_rules": rule_set, **audit_ways(ways, zones),
-            "connectivity": audit_components(network)}
+    return {
+        "walk_rules": rule_set,
+        **audit_ways(ways, zones),
+        "connectivity": audit_components(network),
+    }
 
 
 def dropped_ways(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -142,5 +169,6 @@ def dropped_ways(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     dropped["rule_zh"] = dropped["rule"].map(lambda r: RULES_ZH.get(r, r))
     dropped["rule_en"] = dropped["rule"].map(lambda r: RULES_EN.get(r, r))
     columns = ["way_id", "highway", "name", "rule", "rule_zh", "rule_en", "length_m", "geometry"]
-    return gpd.GeoDataFrame(dropped[columns].reset_index(drop=True), geometry="geometry",
-                            crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        dropped[columns].reset_index(drop=True), geometry="geometry", crs="EPSG:4326"
+    )

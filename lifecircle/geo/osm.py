@@ -123,19 +123,25 @@ class NetworkSpec:
         if self.walk_rules not in RULE_SETS:
             raise NetworkError(
                 f"[inputs.network].walk_rules must be one of {', '.join(RULE_SETS)}, got "
-                f"{self.walk_rules!r}")
+                f"{self.walk_rules!r}"
+            )
         for key in ("include_highways", "exclude_highways"):
             value = getattr(self, key)
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-                raise NetworkError(f"[inputs.network].{key} must be a list of highway values, "
-                                   f'e.g. ["trunk", "cycleway"]; got {value!r}')
+                raise NetworkError(
+                    f"[inputs.network].{key} must be a list of highway values, "
+                    f'e.g. ["trunk", "cycleway"]; got {value!r}'
+                )
             object.__setattr__(self, key, tuple(v.strip().lower() for v in value))
 
     def rules(self) -> WalkRules:
         """The walk rules this spec names, with its override file read."""
-        return WalkRules(rule_set=self.walk_rules, include_highways=self.include_highways,
-                         exclude_highways=self.exclude_highways,
-                         overrides=read_overrides(self.overrides) if self.overrides else {})
+        return WalkRules(
+            rule_set=self.walk_rules,
+            include_highways=self.include_highways,
+            exclude_highways=self.exclude_highways,
+            overrides=read_overrides(self.overrides) if self.overrides else {},
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,8 +161,11 @@ def is_walkable(tags: Mapping[str, Any], rules: WalkRules | None = None) -> bool
     return not (rules or WalkRules()).decide(None, tags)
 
 
-def _walk_rule_codes(frame: pd.DataFrame, rules: WalkRules, way_ids: Iterable[Any] | None = None,
-                     ) -> np.ndarray:
+def _walk_rule_codes(
+    frame: pd.DataFrame,
+    rules: WalkRules,
+    way_ids: Iterable[Any] | None = None,
+) -> np.ndarray:
     """Rule code per row of a table of tags ('' where walkable; absent columns are untagged)."""
     present = [c for c in _FILTER_TAGS if c in frame.columns]
     records = frame[present].to_dict("records")
@@ -174,8 +183,13 @@ def _way_id(value: Any) -> int | None:
 WAYS_COLUMNS = ["way_id", "highway", "name", "rule", "kept", "length_m", "geometry"]
 
 
-def ways_frame(way_id: Iterable[Any], highway: Iterable[Any], name: Iterable[Any],
-               rule: Iterable[str], geometry: Iterable[BaseGeometry]) -> gpd.GeoDataFrame:
+def ways_frame(
+    way_id: Iterable[Any],
+    highway: Iterable[Any],
+    name: Iterable[Any],
+    rule: Iterable[str],
+    geometry: Iterable[BaseGeometry],
+) -> gpd.GeoDataFrame:
     """The audit's table of ways: one row per way (or line) considered, kept or dropped.
 
     Columns ``way_id`` (str), ``highway``, ``name``, ``rule`` ('' when kept), ``kept``,
@@ -183,13 +197,22 @@ def ways_frame(way_id: Iterable[Any], highway: Iterable[Any], name: Iterable[Any
     """
     geoms = np.asarray(list(geometry), dtype=object)
     rules = np.asarray(list(rule), dtype=object)
-    frame = gpd.GeoDataFrame({
-        "way_id": [str(w) for w in way_id],
-        "highway": [tag_text({"h": h}, "h") for h in highway],
-        "name": ["" if n is None or (isinstance(n, float) and np.isnan(n)) else
-                 (";".join(map(str, n)) if isinstance(n, list) else str(n)) for n in name],
-        "rule": rules, "kept": rules == "",
-    }, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(
+        {
+            "way_id": [str(w) for w in way_id],
+            "highway": [tag_text({"h": h}, "h") for h in highway],
+            "name": [
+                ""
+                if n is None or (isinstance(n, float) and np.isnan(n))
+                else (";".join(map(str, n)) if isinstance(n, list) else str(n))
+                for n in name
+            ],
+            "rule": rules,
+            "kept": rules == "",
+        },
+        geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"),
+        crs="EPSG:4326",
+    )
     frame["length_m"] = _geodesic_length_m(geoms)
     return frame[WAYS_COLUMNS]
 
@@ -304,13 +327,29 @@ def _suffix(path: Path) -> str:
 
 
 # Way tags kept as edge attributes (osmnx's default useful_tags_way).
-_EDGE_TAGS = ("access", "area", "bridge", "est_width", "highway", "junction", "landuse", "lanes",
-              "maxspeed", "name", "oneway", "ref", "service", "tunnel", "width")
+_EDGE_TAGS = (
+    "access",
+    "area",
+    "bridge",
+    "est_width",
+    "highway",
+    "junction",
+    "landuse",
+    "lanes",
+    "maxspeed",
+    "name",
+    "oneway",
+    "ref",
+    "service",
+    "tunnel",
+    "width",
+)
 _EARTH_RADIUS_M = 6_371_009.0  # as osmnx.distance.great_circle
 
 
-def _great_circle_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
-                    lon2: np.ndarray) -> np.ndarray:
+def _great_circle_m(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
+) -> np.ndarray:
     """Haversine distance in metres, the formula of ``osmnx.distance.great_circle``."""
     y1, y2 = np.deg2rad(lat1), np.deg2rad(lat2)
     dx = np.deg2rad(lon2 - lon1)
@@ -330,9 +369,9 @@ def _open_text(path: Path) -> Any:
     return path.open("rb")
 
 
-def _parse_osm_xml(path: Path, rules: WalkRules
-                   ) -> tuple[dict[int, tuple[float, float]],
-                              list[tuple[int, list[int], dict[str, str], str]]]:
+def _parse_osm_xml(
+    path: Path, rules: WalkRules
+) -> tuple[dict[int, tuple[float, float]], list[tuple[int, list[int], dict[str, str], str]]]:
     """Node coordinates ``{id: (lon, lat)}`` and the ways rules were asked about:
     ``(id, node ids, tags, rule)`` for every way with a highway tag or an override (rule ``''``
     where walkable)."""
@@ -363,13 +402,21 @@ def _parse_osm_xml(path: Path, rules: WalkRules
             f"{path}: cannot read as OSM XML ({type(exc).__name__}: {exc}); export it again "
             "from JOSM/Overpass, or give a .osm.pbf or .graphml file"
         ) from exc
-    logger.info("%s: %d nodes, %d ways, %d of them walkable (%s rules)", path.name, len(coords),
-                seen_ways, sum(1 for w in ways if not w[3]), rules.rule_set)
+    logger.info(
+        "%s: %d nodes, %d ways, %d of them walkable (%s rules)",
+        path.name,
+        len(coords),
+        seen_ways,
+        sum(1 for w in ways if not w[3]),
+        rules.rule_set,
+    )
     return coords, ways
 
 
-def _xml_ways_frame(coords: Mapping[int, tuple[float, float]],
-                    ways: list[tuple[int, list[int], dict[str, str], str]]) -> gpd.GeoDataFrame:
+def _xml_ways_frame(
+    coords: Mapping[int, tuple[float, float]],
+    ways: list[tuple[int, list[int], dict[str, str], str]],
+) -> gpd.GeoDataFrame:
     """:func:`ways_frame` of parsed OSM ways (the nodes present in the file)."""
     rows, points = [], []
     for i, (_, refs, _, _) in enumerate(ways):
@@ -377,13 +424,22 @@ def _xml_ways_frame(coords: Mapping[int, tuple[float, float]],
         if len(xy) >= 2:
             rows.append(i)
             points.append(xy)
-    geoms = (shapely.linestrings(np.concatenate([np.asarray(p) for p in points]),
-                                 indices=np.repeat(np.arange(len(points)),
-                                                   [len(p) for p in points]))
-             if points else np.empty(0, dtype=object))
+    geoms = (
+        shapely.linestrings(
+            np.concatenate([np.asarray(p) for p in points]),
+            indices=np.repeat(np.arange(len(points)), [len(p) for p in points]),
+        )
+        if points
+        else np.empty(0, dtype=object)
+    )
     picked = [ways[i] for i in rows]
-    return ways_frame([w[0] for w in picked], [w[2].get("highway") for w in picked],
-                      [w[2].get("name") for w in picked], [w[3] for w in picked], geoms)
+    return ways_frame(
+        [w[0] for w in picked],
+        [w[2].get("highway") for w in picked],
+        [w[2].get("name") for w in picked],
+        [w[3] for w in picked],
+        geoms,
+    )
 
 
 def _chains(a: np.ndarray, b: np.ndarray, n_nodes: int) -> list[tuple[list[int], list[int]]]:
@@ -409,7 +465,7 @@ def _chains(a: np.ndarray, b: np.ndarray, n_nodes: int) -> list[tuple[list[int],
     used = [False] * len(a)
     chains = []
     for start in np.flatnonzero(endpoint).tolist():
-        for first in incident[indptr_l[start]:indptr_l[start + 1]]:
+        for first in incident[indptr_l[start] : indptr_l[start + 1]]:
             if used[first]:
                 continue
             nodes, segs = [start], []
@@ -459,23 +515,30 @@ def _load_xml(path: Path, rules: WalkRules) -> tuple[nx.MultiDiGraph, gpd.GeoDat
             else:
                 missing += 1
     if missing:
-        logger.warning("%s: %d way segment(s) refer to nodes missing from the file and were "
-                       "left out (an extract cut at its edge?)", path.name, missing)
+        logger.warning(
+            "%s: %d way segment(s) refer to nodes missing from the file and were "
+            "left out (an extract cut at its edge?)",
+            path.name,
+            missing,
+        )
     if not seg_a:
         return nx.MultiDiGraph(crs="EPSG:4326"), audit
     osm_ids, inverse = np.unique(np.array(seg_a + seg_b, dtype=np.int64), return_inverse=True)
-    a, b = inverse[: len(seg_a)], inverse[len(seg_a):]
+    a, b = inverse[: len(seg_a)], inverse[len(seg_a) :]
     lonlat = np.array([coords[i] for i in osm_ids.tolist()], dtype=np.float64)
     seg_len = _great_circle_m(lonlat[a, 1], lonlat[a, 0], lonlat[b, 1], lonlat[b, 0])
     seg_way_arr = np.asarray(seg_way)
 
     chains = _chains(a, b, len(osm_ids))
-    way_attrs = [{"osmid": wid, **{k: tags[k] for k in _EDGE_TAGS if k in tags and k != "oneway"}}
-                 for wid, _, tags in ways]
+    way_attrs = [
+        {"osmid": wid, **{k: tags[k] for k in _EDGE_TAGS if k in tags and k != "oneway"}}
+        for wid, _, tags in ways
+    ]
     G = nx.MultiDiGraph(crs="EPSG:4326", created_with=f"lifecircle from {path.name}")
     node_set = sorted({n for nodes, _ in chains for n in (nodes[0], nodes[-1])})
-    G.add_nodes_from((int(osm_ids[n]), {"x": float(lonlat[n, 0]), "y": float(lonlat[n, 1])})
-                     for n in node_set)
+    G.add_nodes_from(
+        (int(osm_ids[n]), {"x": float(lonlat[n, 0]), "y": float(lonlat[n, 1])}) for n in node_set
+    )
     # geometries of the merged (more than one segment) chains, built in one call
     bent = [i for i, (nodes, _) in enumerate(chains) if len(nodes) > 2]
     geometry: dict[int, tuple[Any, Any]] = {}
@@ -483,7 +546,8 @@ def _load_xml(path: Path, rules: WalkRules) -> tuple[nx.MultiDiGraph, gpd.GeoDat
         chain_nodes = [chains[i][0] for i in bent]
         lines = shapely.linestrings(
             lonlat[np.concatenate(chain_nodes)],
-            indices=np.repeat(np.arange(len(bent)), [len(n) for n in chain_nodes]))
+            indices=np.repeat(np.arange(len(bent)), [len(n) for n in chain_nodes]),
+        )
         geometry = dict(zip(bent, zip(lines, shapely.reverse(lines), strict=True), strict=True))
     forward, backward = [], []
     for i, (nodes, segs) in enumerate(chains):
@@ -524,18 +588,25 @@ def _load_pbf(path: Path, rules: WalkRules) -> tuple[nx.MultiDiGraph, gpd.GeoDat
         return nx.MultiDiGraph(crs="EPSG:4326"), ways_frame([], [], [], [], [])
     # pyrosm's "walking" filter keeps trunk roads and sidewalk=separate roads: apply ours too
     codes = _walk_rule_codes(_pyrosm_tags(edges), rules, edges["id"] if "id" in edges else None)
-    audit = ways_frame(edges["id"] if "id" in edges else edges.index, edges["highway"],
-                       edges["name"] if "name" in edges else [None] * len(edges), codes,
-                       edges.geometry)
+    audit = ways_frame(
+        edges["id"] if "id" in edges else edges.index,
+        edges["highway"],
+        edges["name"] if "name" in edges else [None] * len(edges),
+        codes,
+        edges.geometry,
+    )
     keep = codes == ""
     if (~keep).any():
-        logger.info("%s: dropped %d of %d way segments not open to walking", path.name,
-                    int((~keep).sum()), len(edges))
+        logger.info(
+            "%s: dropped %d of %d way segments not open to walking",
+            path.name,
+            int((~keep).sum()),
+            len(edges),
+        )
         edges = edges[keep]
     if len(edges) == 0:
         return nx.MultiDiGraph(crs="EPSG:4326"), audit
-    G = osm.to_graph(nodes, edges, graph_type="networkx", retain_all=True,
-                      force_bidirectional=True)
+    G = osm.to_graph(nodes, edges, graph_type="networkx", retain_all=True, force_bidirectional=True)
     # pyrosm adds node Point geometries and raw tag dicts that osmnx's GraphML writer cannot keep.
     for _, data in G.nodes(data=True):
         data.pop("geometry", None)
@@ -554,12 +625,15 @@ def _pyrosm_tags(edges: pd.DataFrame) -> pd.DataFrame:
     """The filter's tags of pyrosm edges: its columns, completed from its JSON ``tags`` column."""
     table = pd.DataFrame(index=edges.index)
     extra = edges["tags"] if "tags" in edges.columns else pd.Series(None, index=edges.index)
-    parsed = [json.loads(t) if isinstance(t, str) and t else (t if isinstance(t, dict) else {})
-              for t in extra]
+    parsed = [
+        json.loads(t) if isinstance(t, str) and t else (t if isinstance(t, dict) else {})
+        for t in extra
+    ]
     for key in _FILTER_TAGS:
         from_json = pd.Series([d.get(key) for d in parsed], index=edges.index, dtype=object)
-        table[key] = edges[key].where(edges[key].notna(), from_json) if key in edges.columns \
-            else from_json
+        table[key] = (
+            edges[key].where(edges[key].notna(), from_json) if key in edges.columns else from_json
+        )
     return table
 
 
@@ -585,8 +659,7 @@ def _load_graphml(path: Path) -> nx.MultiDiGraph:
     return G
 
 
-def _filter_graph(G: nx.MultiDiGraph, rules: WalkRules) -> tuple[nx.MultiDiGraph,
-                                                                 gpd.GeoDataFrame]:
+def _filter_graph(G: nx.MultiDiGraph, rules: WalkRules) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
     """Apply the walk rules to a loaded graph's edges (GraphML, downloads) and list its ways.
 
     Only the tags the graph carries can be read (osmnx keeps ``highway``, ``access``, ``bridge``,
@@ -600,8 +673,13 @@ def _filter_graph(G: nx.MultiDiGraph, rules: WalkRules) -> tuple[nx.MultiDiGraph
         records.append({t: data.get(t) for t in _FILTER_TAGS if t in data})
         osmid = data.get("osmid")
         ids.append(osmid[0] if isinstance(osmid, list) and len(osmid) == 1 else osmid)
-    codes = np.array([rules.decide(_way_id(w), r) if "highway" in r else ""
-                      for w, r in zip(ids, records, strict=True)], dtype=object)
+    codes = np.array(
+        [
+            rules.decide(_way_id(w), r) if "highway" in r else ""
+            for w, r in zip(ids, records, strict=True)
+        ],
+        dtype=object,
+    )
     lines, picked = [], []
     for i, (u, v, k) in enumerate(keys):
         pair = (min(u, v, key=str), max(u, v, key=str), k)
@@ -610,11 +688,17 @@ def _filter_graph(G: nx.MultiDiGraph, rules: WalkRules) -> tuple[nx.MultiDiGraph
         seen.add(pair)
         data = G.edges[u, v, k]
         geom = data.get("geometry") or shapely.LineString(
-            [(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])])
+            [(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])]
+        )
         lines.append(geom)
         picked.append(i)
-    audit = ways_frame([ids[i] for i in picked], [records[i].get("highway") for i in picked],
-                       [records[i].get("name") for i in picked], codes[picked], lines)
+    audit = ways_frame(
+        [ids[i] for i in picked],
+        [records[i].get("highway") for i in picked],
+        [records[i].get("name") for i in picked],
+        codes[picked],
+        lines,
+    )
     drop = [keys[i] for i in np.flatnonzero(codes != "")]
     if drop:
         G = G.copy()
@@ -682,8 +766,13 @@ def _cut_line(coords: np.ndarray, cut_at: np.ndarray, cut_xy: np.ndarray) -> lis
     along = np.r_[0.0, np.cumsum(seg)]
     # the line's own ends always cut (a ring's end projects to 0, so add it explicitly)
     cut_at = np.r_[0.0, cut_at, along[-1]]
-    cut_xy = np.vstack([np.round(coords[:1] / NODE_TOLERANCE_M) * NODE_TOLERANCE_M, cut_xy,
-                        np.round(coords[-1:] / NODE_TOLERANCE_M) * NODE_TOLERANCE_M])
+    cut_xy = np.vstack(
+        [
+            np.round(coords[:1] / NODE_TOLERANCE_M) * NODE_TOLERANCE_M,
+            cut_xy,
+            np.round(coords[-1:] / NODE_TOLERANCE_M) * NODE_TOLERANCE_M,
+        ]
+    )
     order = np.argsort(cut_at, kind="stable")
     cut_at, cut_xy = cut_at[order], cut_xy[order]
     pieces = []
@@ -696,8 +785,11 @@ def _cut_line(coords: np.ndarray, cut_at: np.ndarray, cut_xy: np.ndarray) -> lis
     return pieces
 
 
-def _graph_from_lines(frame: gpd.GeoDataFrame, source: str, rules: WalkRules | None = None,
-                      ) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
+def _graph_from_lines(
+    frame: gpd.GeoDataFrame,
+    source: str,
+    rules: WalkRules | None = None,
+) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
     """Node road lines into a MultiDiGraph (both directions), in WGS-84, and the audit's ways."""
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     frame = frame.explode(index_parts=False, ignore_index=True)
@@ -711,11 +803,18 @@ def _graph_from_lines(frame: gpd.GeoDataFrame, source: str, rules: WalkRules | N
     if "highway" in frame.columns:
         codes = _walk_rule_codes(frame, rules or WalkRules(), ids)
         if (codes != "").any():
-            logger.info("%s: dropped %d line(s) not open to walking (highway/foot/access tags)",
-                        source, int((codes != "").sum()))
-    audit = ways_frame(ids, frame["highway"] if "highway" in frame else [None] * len(frame),
-                       frame["name"] if "name" in frame else [None] * len(frame), codes,
-                       frame.geometry.to_crs("EPSG:4326"))
+            logger.info(
+                "%s: dropped %d line(s) not open to walking (highway/foot/access tags)",
+                source,
+                int((codes != "").sum()),
+            )
+    audit = ways_frame(
+        ids,
+        frame["highway"] if "highway" in frame else [None] * len(frame),
+        frame["name"] if "name" in frame else [None] * len(frame),
+        codes,
+        frame.geometry.to_crs("EPSG:4326"),
+    )
     frame = frame[codes == ""].reset_index(drop=True)
     if len(frame) == 0:
         return nx.MultiDiGraph(crs="EPSG:4326"), audit
@@ -738,13 +837,25 @@ def _graph_from_lines(frame: gpd.GeoDataFrame, source: str, rules: WalkRules | N
     elevated = grade_separated[line_pos]
     if elevated.any():
         coords, owner = shapely.get_coordinates(lines[grade_separated], return_index=True)
-        own = set(zip(np.flatnonzero(grade_separated)[owner].tolist(),
-                      _node_keys(coords).tolist(), strict=True))
+        own = set(
+            zip(
+                np.flatnonzero(grade_separated)[owner].tolist(),
+                _node_keys(coords).tolist(),
+                strict=True,
+            )
+        )
         split_keys = _node_keys(split_xy)
-        on_vertex = np.array([(line, key) in own for line, key in
-                              zip(line_pos[elevated].tolist(),
-                                  split_keys[point_pos[elevated]].tolist(), strict=True)],
-                             dtype=bool)
+        on_vertex = np.array(
+            [
+                (line, key) in own
+                for line, key in zip(
+                    line_pos[elevated].tolist(),
+                    split_keys[point_pos[elevated]].tolist(),
+                    strict=True,
+                )
+            ],
+            dtype=bool,
+        )
         keep_pair = np.ones(len(line_pos), dtype=bool)
         keep_pair[np.flatnonzero(elevated)[~on_vertex]] = False
         line_pos, point_pos = line_pos[keep_pair], point_pos[keep_pair]
@@ -753,8 +864,11 @@ def _graph_from_lines(frame: gpd.GeoDataFrame, source: str, rules: WalkRules | N
     line_pos, point_pos, along = line_pos[order], point_pos[order], along[order]
     bounds_idx = np.searchsorted(line_pos, np.arange(len(lines) + 1))
 
-    attr_columns = [c for c in ("osmid", "id", "name", "highway", "bridge", "tunnel", "layer")
-                    if c in frame.columns]
+    attr_columns = [
+        c
+        for c in ("osmid", "id", "name", "highway", "bridge", "tunnel", "layer")
+        if c in frame.columns
+    ]
     attrs = frame[attr_columns].to_dict("records")
     pieces: list[np.ndarray] = []
     piece_line: list[int] = []
@@ -772,7 +886,7 @@ def _graph_from_lines(frame: gpd.GeoDataFrame, source: str, rules: WalkRules | N
     keys, node_of = np.unique(_node_keys(np.vstack([first, last])), return_inverse=True)
     node_xy = np.zeros((len(keys), 2))
     node_xy[node_of] = np.vstack([first, last])
-    u, v = node_of[: len(pieces)], node_of[len(pieces):]
+    u, v = node_of[: len(pieces)], node_of[len(pieces) :]
     piece_index = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
     geoms_m = shapely.linestrings(np.concatenate(pieces), indices=piece_index)
     length_m = shapely.length(geoms_m)
@@ -780,8 +894,10 @@ def _graph_from_lines(frame: gpd.GeoDataFrame, source: str, rules: WalkRules | N
     node_ll = gpd.GeoSeries(shapely.points(node_xy), crs=metric).to_crs("EPSG:4326")
 
     G = nx.MultiDiGraph(crs="EPSG:4326", created_with=f"lifecircle from {source}")
-    G.add_nodes_from((i, {"x": float(x), "y": float(y)})
-                     for i, (x, y) in enumerate(zip(node_ll.x, node_ll.y, strict=True)))
+    G.add_nodes_from(
+        (i, {"x": float(x), "y": float(y)})
+        for i, (x, y) in enumerate(zip(node_ll.x, node_ll.y, strict=True))
+    )
     reversed_geoms = shapely.reverse(geoms)
     G.add_edges_from(
         (int(a), int(b), {**attrs[piece_line[j]], "length": float(length_m[j]), "geometry": g})
@@ -794,21 +910,28 @@ def _graph_from_lines(frame: gpd.GeoDataFrame, source: str, rules: WalkRules | N
     return G, audit
 
 
-def _load_vector(path: Path, layer: str | None, rules: WalkRules,
-                 ) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
+def _load_vector(
+    path: Path,
+    layer: str | None,
+    rules: WalkRules,
+) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
     try:
         frame = gpd.read_file(path, layer=layer)
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise NetworkError(
             f"{path}: cannot read as a vector file ({type(exc).__name__}: {exc})"
-            + ("; for a GeoPackage with several layers give [inputs.network].layer" if layer is None
-               else f"; check that layer {layer!r} exists")
+            + (
+                "; for a GeoPackage with several layers give [inputs.network].layer"
+                if layer is None
+                else f"; check that layer {layer!r} exists"
+            )
         ) from exc
     if frame.crs is None:
         bounds = frame.total_bounds if len(frame) else np.zeros(4)
         if np.all(np.abs(bounds[[0, 2]]) <= 180) and np.all(np.abs(bounds[[1, 3]]) <= 90):
-            logger.warning("%s has no coordinate system; assuming WGS-84 longitude/latitude",
-                           path.name)
+            logger.warning(
+                "%s has no coordinate system; assuming WGS-84 longitude/latitude", path.name
+            )
             frame = frame.set_crs("EPSG:4326")
         else:
             raise NetworkError(
@@ -818,8 +941,11 @@ def _load_vector(path: Path, layer: str | None, rules: WalkRules,
     return _graph_from_lines(frame, path.name, rules)
 
 
-def _load_file(path: Path, layer: str | None, rules: WalkRules,
-               ) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
+def _load_file(
+    path: Path,
+    layer: str | None,
+    rules: WalkRules,
+) -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
     if not path.exists():
         raise NetworkError(
             f"network file {path} does not exist — check [inputs.network].path (relative paths are "
@@ -861,8 +987,9 @@ def _polygon_of(polygon: Path | str | BaseGeometry) -> BaseGeometry:
         frame = frame.set_crs("EPSG:4326")
     shape = frame.to_crs("EPSG:4326").geometry.union_all()
     if shape.is_empty or shape.geom_type not in ("Polygon", "MultiPolygon"):
-        raise NetworkError(f"{path}: needs polygon features to fetch the network inside, found "
-                           f"{shape.geom_type}")
+        raise NetworkError(
+            f"{path}: needs polygon features to fetch the network inside, found {shape.geom_type}"
+        )
     return shape
 
 
@@ -915,8 +1042,11 @@ def _download(spec: NetworkSpec) -> nx.MultiDiGraph:
     import osmnx as ox
 
     query = _query(spec)
-    options: dict[str, Any] = {"network_type": spec.network_type, "retain_all": True,
-                               "truncate_by_edge": True}
+    options: dict[str, Any] = {
+        "network_type": spec.network_type,
+        "retain_all": True,
+        "truncate_by_edge": True,
+    }
     if spec.walk_rules != "osmnx":
         options["custom_filter"] = CHINA_DOWNLOAD_FILTER
     saved = list(ox.settings.useful_tags_way)
@@ -924,14 +1054,18 @@ def _download(spec: NetworkSpec) -> nx.MultiDiGraph:
     try:
         if spec.buffer_m and "polygon" not in query:
             # osmnx 2 has no buffer for places and boxes: grow their outline here
-            area = (ox.geocode_to_gdf(spec.place).geometry.union_all() if "place" in query
-                    else shapely.box(*_checked_bbox(spec.bbox)))
+            area = (
+                ox.geocode_to_gdf(spec.place).geometry.union_all()
+                if "place" in query
+                else shapely.box(*_checked_bbox(spec.bbox))
+            )
             return ox.graph_from_polygon(buffered(area, spec.buffer_m), **options)
         if "place" in query:
             return ox.graph_from_place(spec.place, **options)
         if "polygon" in query:
-            return ox.graph_from_polygon(buffered(_polygon_of(spec.polygon), spec.buffer_m),
-                                         **options)
+            return ox.graph_from_polygon(
+                buffered(_polygon_of(spec.polygon), spec.buffer_m), **options
+            )
         return ox.graph_from_bbox(_checked_bbox(spec.bbox), **options)
     finally:
         ox.settings.useful_tags_way = saved
@@ -940,8 +1074,10 @@ def _download(spec: NetworkSpec) -> nx.MultiDiGraph:
 def _checked_bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     west, south, east, north = (float(b) for b in bbox)
     if not (west < east and south < north):
-        raise NetworkError(f"[inputs.network].bbox {bbox} must be (west, south, east, north) "
-                           "with west < east and south < north, in degrees")
+        raise NetworkError(
+            f"[inputs.network].bbox {bbox} must be (west, south, east, north) "
+            "with west < east and south < north, in degrees"
+        )
     return west, south, east, north
 
 
@@ -1035,8 +1171,11 @@ def load_walk_graph_and_ways(spec: NetworkSpec) -> tuple[nx.MultiDiGraph, gpd.Ge
         raise NetworkError(
             f"the walk network from {source} is empty: no walkable way was found — check that it "
             "covers the study area and has highway=* ways open to pedestrians"
-            + (" (and that the polygon/bbox overlaps it)" if spec.path is not None
-               and (spec.polygon is not None or spec.bbox is not None) else "")
+            + (
+                " (and that the polygon/bbox overlaps it)"
+                if spec.path is not None and (spec.polygon is not None or spec.bbox is not None)
+                else ""
+            )
         )
     G.graph.setdefault("crs", "EPSG:4326")
     _log_summary(G, source)

@@ -101,13 +101,21 @@ def _senior_share(spec: PopulationSpec | None, warnings: list[str], what: str) -
     return NATIONAL_SENIOR_SHARE
 
 
-def _frame(lon: ArrayLike, lat: ArrayLike, pop: ArrayLike, pop60: ArrayLike,
-           cell_id: ArrayLike | None = None) -> gpd.GeoDataFrame:
+def _frame(
+    lon: ArrayLike,
+    lat: ArrayLike,
+    pop: ArrayLike,
+    pop60: ArrayLike,
+    cell_id: ArrayLike | None = None,
+) -> gpd.GeoDataFrame:
     lon = np.asarray(lon, dtype=float)
     ids = np.arange(len(lon), dtype=np.int64) if cell_id is None else np.asarray(cell_id, np.int64)
     return gpd.GeoDataFrame(
-        {"cell_id": ids, "pop": np.asarray(pop, dtype=float),
-         "pop60": np.asarray(pop60, dtype=float)},
+        {
+            "cell_id": ids,
+            "pop": np.asarray(pop, dtype=float),
+            "pop60": np.asarray(pop60, dtype=float),
+        },
         geometry=gpd.points_from_xy(lon, np.asarray(lat, dtype=float)),
         crs="EPSG:4326",
     )
@@ -151,16 +159,16 @@ def _shifted(transform: Affine, col_off: float, row_off: float) -> Affine:
     return Affine(a, b, c + a * col_off + b * row_off, d, e, f + d * col_off + e * row_off)
 
 
-def _cell_centres(transform: Affine, rows: NDArray[np.int64], cols: NDArray[np.int64]
-                  ) -> tuple[Floats, Floats]:
+def _cell_centres(
+    transform: Affine, rows: NDArray[np.int64], cols: NDArray[np.int64]
+) -> tuple[Floats, Floats]:
     a, b, c, d, e, f = transform[:6]
     col = cols.astype(np.float64) + 0.5
     row = rows.astype(np.float64) + 0.5
     return a * col + b * row + c, d * col + e * row + f
 
 
-def _cell_size_ok(src: Any, cell_size_m: float, lon: float, lat: float,
-                  metric: pyproj.CRS) -> bool:
+def _cell_size_ok(src: Any, cell_size_m: float, lon: float, lat: float, metric: pyproj.CRS) -> bool:
     """Whether the raster's cells are already ~``cell_size_m`` on the ground at (lon, lat).
 
     Measured in the metric CRS, so web-mercator "metres" (1/cos(latitude) too long) count as
@@ -173,21 +181,25 @@ def _cell_size_ok(src: Any, cell_size_m: float, lon: float, lat: float,
     x, y = to_src.transform(lon, lat)
     res_x, res_y = (abs(float(r)) for r in src.res)
     mx, my = to_metric.transform([x, x + res_x, x], [y, y, y + res_y])
-    ground_m = np.array([np.hypot(mx[1] - mx[0], my[1] - my[0]),
-                         np.hypot(mx[2] - mx[0], my[2] - my[0])])
+    ground_m = np.array(
+        [np.hypot(mx[1] - mx[0], my[1] - my[0]), np.hypot(mx[2] - mx[0], my[2] - my[0])]
+    )
     return bool(np.all(np.abs(ground_m - cell_size_m) <= _CELL_SIZE_TOLERANCE * cell_size_m))
 
 
-def _raster_cells(spec: PopulationSpec, zones: gpd.GeoDataFrame, cell_size_m: float,
-                  warnings: list[str]) -> gpd.GeoDataFrame:
+def _raster_cells(
+    spec: PopulationSpec, zones: gpd.GeoDataFrame, cell_size_m: float, warnings: list[str]
+) -> gpd.GeoDataFrame:
     import rasterio
     from rasterio.warp import Resampling, reproject, transform_bounds
     from rasterio.windows import Window, from_bounds
 
     path = Path(spec.raster)
     if not path.exists():
-        raise InputError(f"population raster {path} does not exist — check [inputs.population]"
-                         ".raster (relative paths are read from the plan file's folder)")
+        raise InputError(
+            f"population raster {path} does not exist — check [inputs.population]"
+            ".raster (relative paths are read from the plan file's folder)"
+        )
     union = _zones_union(zones)
     metric = _metric_crs(zones)
     try:
@@ -252,14 +264,26 @@ def _raster_cells(spec: PopulationSpec, zones: gpd.GeoDataFrame, cell_size_m: fl
         padded_transform = _shifted(window_transform, -_EDGE_PAD, -_EDGE_PAD)
         for band in bands:
             dst = np.zeros((height, width), dtype=np.float64)
-            reproject(np.pad(band, _EDGE_PAD), dst, src_transform=padded_transform,
-                      src_crs=src_crs,
-                      dst_transform=transform, dst_crs=metric, resampling=Resampling.sum,
-                      src_nodata=None, dst_nodata=0.0)
+            reproject(
+                np.pad(band, _EDGE_PAD),
+                dst,
+                src_transform=padded_transform,
+                src_crs=src_crs,
+                dst_transform=transform,
+                dst_crs=metric,
+                resampling=Resampling.sum,
+                src_nodata=None,
+                dst_nodata=0.0,
+            )
             grids.append(dst)
-        logger.info("%s: resampled cells of %s (%s) to %g m cells in %s (sum)", path.name,
-                    tuple(round(r, 6) for r in src_res), src_crs.to_string(), cell_size_m,
-                    metric.to_string())
+        logger.info(
+            "%s: resampled cells of %s (%s) to %g m cells in %s (sum)",
+            path.name,
+            tuple(round(r, 6) for r in src_res),
+            src_crs.to_string(),
+            cell_size_m,
+            metric.to_string(),
+        )
 
     pop_grid = grids[0]
     rows, cols = np.nonzero(pop_grid > 0)
@@ -277,9 +301,15 @@ def _raster_cells(spec: PopulationSpec, zones: gpd.GeoDataFrame, cell_size_m: fl
     cell_id = rows.astype(np.int64) * pop_grid.shape[1] + cols
     frame = _frame(lon[inside], lat[inside], pop[inside], pop60[inside], cell_id[inside])
     total = float(frame["pop"].sum())
-    logger.info("%s: %d populated cells inside the townships, %.0f people (%.0f aged 60+); "
-                "%.0f people in cells outside the townships dropped", path.name, len(frame), total,
-                float(frame["pop60"].sum()), outside_pop)
+    logger.info(
+        "%s: %d populated cells inside the townships, %.0f people (%.0f aged 60+); "
+        "%.0f people in cells outside the townships dropped",
+        path.name,
+        len(frame),
+        total,
+        float(frame["pop60"].sum()),
+        outside_pop,
+    )
     if total <= 0:
         raise InputError(
             f"{path.name}: no populated cell lies inside the townships — check that the raster "
@@ -308,8 +338,10 @@ def read_table(path: Path | str) -> pd.DataFrame:
     """Read a CSV (UTF-8 with or without BOM, GBK/GB18030, ...) or an Excel sheet, all as text."""
     path = Path(path)
     if not path.exists():
-        raise InputError(f"population table {path} does not exist — check [inputs.population]"
-                         ".table (relative paths are read from the plan file's folder)")
+        raise InputError(
+            f"population table {path} does not exist — check [inputs.population]"
+            ".table (relative paths are read from the plan file's folder)"
+        )
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls"):
         return pd.read_excel(path, dtype=str, engine="openpyxl")
@@ -323,29 +355,42 @@ def read_table(path: Path | str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), dtype=str, sep=None, engine="python")
 
 
-def _table_counts(spec: PopulationSpec, zones: gpd.GeoDataFrame, warnings: list[str]
-                  ) -> tuple[Floats, Floats | None]:
+def _table_counts(
+    spec: PopulationSpec, zones: gpd.GeoDataFrame, warnings: list[str]
+) -> tuple[Floats, Floats | None]:
     """Head counts per zone (aligned to ``zones``) from the table; nan where the table has none."""
     path = Path(spec.table)
     table = read_table(path)
     columns = list(table.columns)
     key_field = spec.table_code_field or spec.table_name_field
-    for label, field in (("table_code_field or table_name_field", key_field),
-                         ("total_field", spec.total_field)):
+    for label, field in (
+        ("table_code_field or table_name_field", key_field),
+        ("total_field", spec.total_field),
+    ):
         if field is None:
-            raise InputError(f"[inputs.population] has a table but no {label}: name the column "
-                             f"(the table's columns: {', '.join(map(str, columns))})")
-    for field in (spec.table_code_field, spec.table_name_field, spec.total_field,
-                  spec.seniors_field):
+            raise InputError(
+                f"[inputs.population] has a table but no {label}: name the column "
+                f"(the table's columns: {', '.join(map(str, columns))})"
+            )
+    for field in (
+        spec.table_code_field,
+        spec.table_name_field,
+        spec.total_field,
+        spec.seniors_field,
+    ):
         if field is not None and field not in table.columns:
-            raise InputError(f"{path.name}: no column {field!r} (columns: "
-                             f"{', '.join(map(str, columns))}) — fix [inputs.population]")
+            raise InputError(
+                f"{path.name}: no column {field!r} (columns: "
+                f"{', '.join(map(str, columns))}) — fix [inputs.population]"
+            )
     total = parse_numbers(table[spec.total_field])
     seniors = parse_numbers(table[spec.seniors_field]) if spec.seniors_field else None
     bad = np.isnan(total) | (total < 0)
     for i in np.flatnonzero(bad):
-        warnings.append(f"{path.name} 第 {i + 2} 行：{spec.total_field} 值 "
-                        f"{table[spec.total_field].iloc[i]!r} 不是人数，该行已跳过")
+        warnings.append(
+            f"{path.name} 第 {i + 2} 行：{spec.total_field} 值 "
+            f"{table[spec.total_field].iloc[i]!r} 不是人数，该行已跳过"
+        )
     if spec.table_code_field:
         keys = table[spec.table_code_field].map(township_code)
         zone_keys = zones["code"].map(township_code)
@@ -355,28 +400,39 @@ def _table_counts(spec: PopulationSpec, zones: gpd.GeoDataFrame, warnings: list[
         zone_keys = zones["name"].astype("string").str.strip().fillna("")
         by = "name"
     ok = ~bad
-    sums = pd.DataFrame({"key": keys[ok].to_numpy(), "pop": total[ok],
-                         "pop60": seniors[ok] if seniors is not None else np.nan})
+    sums = pd.DataFrame(
+        {
+            "key": keys[ok].to_numpy(),
+            "pop": total[ok],
+            "pop60": seniors[ok] if seniors is not None else np.nan,
+        }
+    )
     duplicated = sums["key"][sums["key"].duplicated()].unique()
     if len(duplicated):
         warnings.append(f"{path.name}：{', '.join(map(str, duplicated))} 出现多行，人数已相加")
     grouped = sums.groupby("key", sort=False).sum(min_count=1)
     unknown = [k for k in grouped.index if k not in set(zone_keys)]
     if unknown:
-        warnings.append(f"{path.name}：{len(unknown)} 行的{'代码' if by == 'code' else '名称'}"
-                        f"不属于任何乡镇，未计入：{', '.join(map(str, unknown[:10]))}"
-                        f"{'…' if len(unknown) > 10 else ''}")
+        warnings.append(
+            f"{path.name}：{len(unknown)} 行的{'代码' if by == 'code' else '名称'}"
+            f"不属于任何乡镇，未计入：{', '.join(map(str, unknown[:10]))}"
+            f"{'…' if len(unknown) > 10 else ''}"
+        )
     pop = grouped["pop"].reindex(zone_keys.to_numpy()).to_numpy(dtype=float)
     missing = zones["name"][np.isnan(pop)].tolist()
     if missing:
         warnings.append(f"{path.name} 中没有这些乡镇的人口：{', '.join(map(str, missing))}")
-    pop60 = (grouped["pop60"].reindex(zone_keys.to_numpy()).to_numpy(dtype=float)
-             if seniors is not None else None)
+    pop60 = (
+        grouped["pop60"].reindex(zone_keys.to_numpy()).to_numpy(dtype=float)
+        if seniors is not None
+        else None
+    )
     return pop, pop60
 
 
-def _grid_in_zone(geom: shapely.Geometry, cell_size_m: float, metric: pyproj.CRS
-                  ) -> tuple[Floats, Floats]:
+def _grid_in_zone(
+    geom: shapely.Geometry, cell_size_m: float, metric: pyproj.CRS
+) -> tuple[Floats, Floats]:
     """Centres of a regular metric grid inside one zone (its representative point if none)."""
     zone_m = gpd.GeoSeries([geom], crs="EPSG:4326").to_crs(metric).iloc[0]
     west, south, east, north = zone_m.bounds
@@ -399,16 +455,25 @@ def _nodes_by_zone(zones: gpd.GeoDataFrame, lon: Floats, lat: Floats) -> NDArray
     if len(lon) == 0:
         return zone_of
     tree = shapely.STRtree(shapely.points(lon, lat))
-    zone_pos, node_pos = tree.query(zones.to_crs("EPSG:4326").geometry.to_numpy(),
-                                    predicate="intersects")
+    zone_pos, node_pos = tree.query(
+        zones.to_crs("EPSG:4326").geometry.to_numpy(), predicate="intersects"
+    )
     # reversed assignment so the first zone listed wins a shared boundary node
     zone_of[node_pos[::-1]] = zone_pos[::-1]
     return zone_of
 
 
-def _spread(zones: gpd.GeoDataFrame, pop: Floats, pop60: Floats, *, node_lon: Floats | None,
-            node_lat: Floats | None, cell_size_m: float, warnings: list[str], what: str
-            ) -> gpd.GeoDataFrame:
+def _spread(
+    zones: gpd.GeoDataFrame,
+    pop: Floats,
+    pop60: Floats,
+    *,
+    node_lon: Floats | None,
+    node_lat: Floats | None,
+    cell_size_m: float,
+    warnings: list[str],
+    what: str,
+) -> gpd.GeoDataFrame:
     """Share each zone's counts equally among its network nodes (or grid cells without nodes)."""
     pieces_lon, pieces_lat, pieces_pop, pieces_pop60 = [], [], [], []
     has = ~np.isnan(pop) & (pop > 0)
@@ -442,8 +507,12 @@ def _spread(zones: gpd.GeoDataFrame, pop: Floats, pop60: Floats, *, node_lon: Fl
             pieces_pop60.append(np.full(len(lon), pop60[i] / len(lon)))
     if not pieces_lon:
         return _frame([], [], [], [])
-    return _frame(np.concatenate(pieces_lon), np.concatenate(pieces_lat),
-                  np.concatenate(pieces_pop), np.concatenate(pieces_pop60))
+    return _frame(
+        np.concatenate(pieces_lon),
+        np.concatenate(pieces_lat),
+        np.concatenate(pieces_pop),
+        np.concatenate(pieces_pop60),
+    )
 
 
 def _zone_column(zones: gpd.GeoDataFrame, name: str) -> Floats | None:
@@ -513,31 +582,60 @@ def demand_points(
         else:
             missing60 = np.isnan(pop60) & ~np.isnan(pop)
             if missing60.any():
-                pop60 = np.where(missing60, pop * _senior_share(
-                    spec, warnings, f"人口表中 {int(missing60.sum())} 个乡镇"), pop60)
-        demand = _spread(zones, pop, pop60, node_lon=lon, node_lat=lat, cell_size_m=cell_size_m,
-                         warnings=warnings, what="")
+                pop60 = np.where(
+                    missing60,
+                    pop * _senior_share(spec, warnings, f"人口表中 {int(missing60.sum())} 个乡镇"),
+                    pop60,
+                )
+        demand = _spread(
+            zones,
+            pop,
+            pop60,
+            node_lon=lon,
+            node_lat=lat,
+            cell_size_m=cell_size_m,
+            warnings=warnings,
+            what="",
+        )
         source, estimate = "table", False
     elif (zone_pop := _zone_column(zones, "population")) is not None:
-        warnings.append("未提供人口数据：使用乡镇边界文件中的 population（常住人口）字段，"
-                        "在每个乡镇的路网节点上平均分布")
+        warnings.append(
+            "未提供人口数据：使用乡镇边界文件中的 population（常住人口）字段，"
+            "在每个乡镇的路网节点上平均分布"
+        )
         zone_pop60 = _zone_column(zones, "population_60")
         if zone_pop60 is None:
             zone_pop60 = zone_pop * _senior_share(spec, warnings, "乡镇边界文件")
         elif (missing60 := np.isnan(zone_pop60) & ~np.isnan(zone_pop)).any():
-            zone_pop60 = np.where(missing60, zone_pop * _senior_share(
-                spec, warnings, f"乡镇边界文件中 {int(missing60.sum())} 个乡镇"), zone_pop60)
-        demand = _spread(zones, zone_pop, zone_pop60, node_lon=lon, node_lat=lat,
-                         cell_size_m=cell_size_m, warnings=warnings, what="")
+            zone_pop60 = np.where(
+                missing60,
+                zone_pop
+                * _senior_share(spec, warnings, f"乡镇边界文件中 {int(missing60.sum())} 个乡镇"),
+                zone_pop60,
+            )
+        demand = _spread(
+            zones,
+            zone_pop,
+            zone_pop60,
+            node_lon=lon,
+            node_lat=lat,
+            cell_size_m=cell_size_m,
+            warnings=warnings,
+            what="",
+        )
         source, estimate = "zones", False
     else:
-        share = spec.default_senior_share if spec is not None and \
-            spec.default_senior_share is not None else NATIONAL_SENIOR_SHARE
+        share = (
+            spec.default_senior_share
+            if spec is not None and spec.default_senior_share is not None
+            else NATIONAL_SENIOR_SHARE
+        )
         if lon is not None and lat is not None and len(lon):
             zone_of = _nodes_by_zone(zones, lon, lat)
             keep = zone_of >= 0
-            demand = _frame(lon[keep], lat[keep], np.ones(int(keep.sum())),
-                            np.full(int(keep.sum()), share))
+            demand = _frame(
+                lon[keep], lat[keep], np.ones(int(keep.sum())), np.full(int(keep.sum()), share)
+            )
             basis = "路网节点（每个节点计 1 人）"
         else:
             metric = _metric_crs(zones)
@@ -555,6 +653,11 @@ def demand_points(
     demand = demand[demand["pop"] > 0].reset_index(drop=True)
     demand.attrs["population_source"] = source
     demand.attrs["estimate"] = estimate
-    logger.info("demand: %d cells from %s, %.0f people, %.0f aged 60+", len(demand), source,
-                float(demand["pop"].sum()), float(demand["pop60"].sum()))
+    logger.info(
+        "demand: %d cells from %s, %.0f people, %.0f aged 60+",
+        len(demand),
+        source,
+        float(demand["pop"].sum()),
+        float(demand["pop60"].sum()),
+    )
     return demand, warnings

@@ -60,8 +60,12 @@ RULE_SETS = ("china", "osmnx")
 OSMNX_WALK_CLAUSES: tuple[tuple[str, str, str], ...] = (
     ("area", "yes", "area"),
     ("access", "private", "access_private"),
-    ("highway", "abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|proposed"
-                "|raceway|razed|rest_area|services", "highway_class"),
+    (
+        "highway",
+        "abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|proposed"
+        "|raceway|razed|rest_area|services",
+        "highway_class",
+    ),
     ("foot", "no", "foot_no"),
     ("service", "private", "service_private"),
     ("sidewalk", "separate", "sidewalk_separate"),
@@ -72,10 +76,23 @@ OSMNX_WALK_CLAUSES: tuple[tuple[str, str, str], ...] = (
 _OSMNX_COMPILED = tuple((key, re.compile(regex), rule) for key, regex, rule in OSMNX_WALK_CLAUSES)
 
 # "china": highway values never walkable (osmnx's list read as values; cycleway kept).
-CHINA_EXCLUDED_HIGHWAY = frozenset({
-    "abandoned", "bus_guideway", "construction", "motorway", "motorway_link", "no", "planned",
-    "platform", "proposed", "raceway", "razed", "rest_area", "services",
-})
+CHINA_EXCLUDED_HIGHWAY = frozenset(
+    {
+        "abandoned",
+        "bus_guideway",
+        "construction",
+        "motorway",
+        "motorway_link",
+        "no",
+        "planned",
+        "platform",
+        "proposed",
+        "raceway",
+        "razed",
+        "rest_area",
+        "services",
+    }
+)
 TRUNK = frozenset({"trunk", "trunk_link"})
 FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "official"})
 SIDEWALK_PRESENT = frozenset({"yes", "both", "left", "right"})
@@ -87,8 +104,20 @@ EXPRESSWAY_MIN_MAXSPEED_KPH = 60.0
 EXPRESSWAY_NAME = re.compile(r"快速|高架|内环|中环|外环|绕城|隧道")
 
 # The tags any rule reads: loaders keep these (and only these) to decide.
-RULE_TAGS = ("highway", "area", "access", "foot", "service", "motorroad", "bridge", "tunnel",
-             "oneway", "maxspeed", "name", *SIDEWALK_KEYS)
+RULE_TAGS = (
+    "highway",
+    "area",
+    "access",
+    "foot",
+    "service",
+    "motorroad",
+    "bridge",
+    "tunnel",
+    "oneway",
+    "maxspeed",
+    "name",
+    *SIDEWALK_KEYS,
+)
 
 # Rule codes and what they mean, for outputs (run.json, results.gpkg, docs/walk-model.md).
 RULES_ZH = {
@@ -123,8 +152,14 @@ RULES_EN = {
     "exclude_highways": "highway class excluded by the plan (exclude_highways)",
     "override_exclude": "excluded by the override file",
 }
-OVERRIDE_ACTIONS = {"include": "include", "exclude": "exclude", "纳入": "include",
-                    "保留": "include", "排除": "exclude", "删除": "exclude"}
+OVERRIDE_ACTIONS = {
+    "include": "include",
+    "exclude": "exclude",
+    "纳入": "include",
+    "保留": "include",
+    "排除": "exclude",
+    "删除": "exclude",
+}
 
 
 def tag_text(tags: Mapping[str, Any], key: str) -> str:
@@ -246,8 +281,10 @@ class WalkRules:
 
     def __post_init__(self) -> None:
         if self.rule_set not in RULE_SETS:
-            raise NetworkError("[inputs.network].walk_rules must be one of "
-                               f"{', '.join(RULE_SETS)}, got {self.rule_set!r}")
+            raise NetworkError(
+                "[inputs.network].walk_rules must be one of "
+                f"{', '.join(RULE_SETS)}, got {self.rule_set!r}"
+            )
 
     def decide(self, way_id: int | None, tags: Mapping[str, Any]) -> str:
         """``''`` when the way is walkable, else the code of the rule that drops it."""
@@ -263,11 +300,13 @@ class WalkRules:
             return _walking_banned(tags)
         return (osmnx_walk_rule if self.rule_set == "osmnx" else china_walk_rule)(tags)
 
-    def decide_all(self, way_ids: Iterable[int | None],
-                   tag_records: Iterable[Mapping[str, Any]]) -> np.ndarray:
+    def decide_all(
+        self, way_ids: Iterable[int | None], tag_records: Iterable[Mapping[str, Any]]
+    ) -> np.ndarray:
         """:meth:`decide` for many ways: an object array of rule codes (``''`` = kept)."""
-        return np.array([self.decide(w, t) for w, t in zip(way_ids, tag_records, strict=True)],
-                        dtype=object)
+        return np.array(
+            [self.decide(w, t) for w, t in zip(way_ids, tag_records, strict=True)], dtype=object
+        )
 
 
 def read_overrides(path: Path | str) -> dict[int, str]:
@@ -282,15 +321,19 @@ def read_overrides(path: Path | str) -> dict[int, str]:
     """
     path = Path(path)
     if not path.is_file():
-        raise NetworkError(f"[inputs.network].overrides names {path}, which does not exist — "
-                           "give a CSV with columns way_id, action, note")
+        raise NetworkError(
+            f"[inputs.network].overrides names {path}, which does not exist — "
+            "give a CSV with columns way_id, action, note"
+        )
     raw = path.read_bytes()
     text = raw.decode(detect_encoding(raw))
     rows = list(csv.reader(text.splitlines()))
     header = [h.strip().lower().lstrip("\ufeff") for h in rows[0]] if rows else []
     if "way_id" not in header or "action" not in header:
-        raise NetworkError(f"{path.name}: the first row must name the columns way_id, action, note "
-                           f"(found {', '.join(header) or 'nothing'})")
+        raise NetworkError(
+            f"{path.name}: the first row must name the columns way_id, action, note "
+            f"(found {', '.join(header) or 'nothing'})"
+        )
     id_col, action_col = header.index("way_id"), header.index("action")
     overrides: dict[int, str] = {}
     problems = []
@@ -308,6 +351,9 @@ def read_overrides(path: Path | str) -> dict[int, str]:
             continue
         overrides[int(way_text.lstrip("w"))] = action
     if problems:
-        raise NetworkError(f"{path.name}: " + "; ".join(problems)
-                           + " — fix these rows (columns way_id, action, note)")
+        raise NetworkError(
+            f"{path.name}: "
+            + "; ".join(problems)
+            + " — fix these rows (columns way_id, action, note)"
+        )
     return overrides

@@ -34,8 +34,18 @@ REGISTRY_PATH = Path(__file__).with_name("categories.toml")
 _CATEGORY_KEYS = ("name_zh", "name_en", "aliases", "icon", "color", "osm", "subtypes")
 _SUBTYPE_KEYS = ("name_zh", "name_en", "aliases")
 # Colours handed to plan-added categories that do not name one (ColorBrewer Set1/Dark2).
-_PALETTE = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#e41a1c",
-            "#377eb8", "#4daf4a", "#984ea3")
+_PALETTE = (
+    "#1b9e77",
+    "#7570b3",
+    "#e7298a",
+    "#66a61e",
+    "#e6ab02",
+    "#a6761d",
+    "#e41a1c",
+    "#377eb8",
+    "#4daf4a",
+    "#984ea3",
+)
 
 
 def normalise_text(text: object) -> str:
@@ -74,11 +84,17 @@ class Category:
     def as_dict(self) -> dict[str, Any]:
         """A plain dict (``key, name_zh, name_en, aliases, icon, color, osm, subtypes``)."""
         return {
-            "key": self.key, "name_zh": self.name_zh, "name_en": self.name_en or self.key,
-            "aliases": list(self.aliases), "icon": self.icon, "color": self.color,
+            "key": self.key,
+            "name_zh": self.name_zh,
+            "name_en": self.name_en or self.key,
+            "aliases": list(self.aliases),
+            "icon": self.icon,
+            "color": self.color,
             "osm": [dict(tags) for tags in self.osm],
-            "subtypes": {k: {"name_zh": s.name_zh, "name_en": s.name_en, "aliases": list(s.aliases)}
-                         for k, s in self.subtypes.items()},
+            "subtypes": {
+                k: {"name_zh": s.name_zh, "name_en": s.name_en, "aliases": list(s.aliases)}
+                for k, s in self.subtypes.items()
+            },
         }
 
     def display_name(self, lang: str = "zh") -> str:
@@ -95,23 +111,34 @@ class CategoryRegistry(Mapping[str, Category]):
         self._categories = dict(categories)
         # Folded aliases, longest first, so a match is one scan (registers have many rows).
         self._subtype_aliases = {
-            key: sorted({(normalise_text(alias), sub_key)
-                         for sub_key, sub in cat.subtypes.items()
-                         for alias in (sub.name_zh, sub_key, *sub.aliases) if alias},
-                        key=lambda pair: (-len(pair[0]), pair))
+            key: sorted(
+                {
+                    (normalise_text(alias), sub_key)
+                    for sub_key, sub in cat.subtypes.items()
+                    for alias in (sub.name_zh, sub_key, *sub.aliases)
+                    if alias
+                },
+                key=lambda pair: (-len(pair[0]), pair),
+            )
             for key, cat in self._categories.items()
         }
         self._category_aliases = sorted(
-            {(normalise_text(alias), key) for key, cat in self._categories.items()
-             for alias in (cat.name_zh, key, *cat.aliases) if alias},
-            key=lambda pair: (-len(pair[0]), pair))
+            {
+                (normalise_text(alias), key)
+                for key, cat in self._categories.items()
+                for alias in (cat.name_zh, key, *cat.aliases)
+                if alias
+            },
+            key=lambda pair: (-len(pair[0]), pair),
+        )
 
     def __getitem__(self, key: str) -> Category:
         try:
             return self._categories[key]
         except KeyError:
-            raise KeyError(f"unknown category {key!r} (known: {', '.join(self._categories)})") \
-                from None
+            raise KeyError(
+                f"unknown category {key!r} (known: {', '.join(self._categories)})"
+            ) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._categories)
@@ -162,7 +189,7 @@ def _as_str_tuple(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise PlanError(f"{where} must be a list of strings, e.g. [\"儿童之家\", \"村居儿童之家\"]")
+        raise PlanError(f'{where} must be a list of strings, e.g. ["儿童之家", "村居儿童之家"]')
     return tuple(value)
 
 
@@ -171,8 +198,10 @@ def _check_table(table: Any, allowed: tuple[str, ...], where: str) -> dict[str, 
         raise PlanError(f"{where} must be a table, got {type(table).__name__}")
     unknown = [k for k in table if k not in allowed]
     if unknown:
-        raise PlanError(f"{where} has unknown key(s) {', '.join(map(repr, unknown))} "
-                        f"(allowed: {', '.join(allowed)})")
+        raise PlanError(
+            f"{where} has unknown key(s) {', '.join(map(repr, unknown))} "
+            f"(allowed: {', '.join(allowed)})"
+        )
     return table
 
 
@@ -187,22 +216,26 @@ def _build_subtypes(raw: Any, where: str, base: Mapping[str, Subtype]) -> dict[s
             raise PlanError(f"{sub_where} needs name_zh (the Chinese name of the subtype)")
         aliases = _as_str_tuple(table.get("aliases", []), f"{sub_where}.aliases")
         subtypes[key] = Subtype(
-            key=key, name_zh=str(name_zh),
+            key=key,
+            name_zh=str(name_zh),
             name_en=str(table.get("name_en", old.name_en if old else "")),
             aliases=tuple(dict.fromkeys((*(old.aliases if old else ()), *aliases))),
         )
     return subtypes
 
 
-def _build_category(key: str, table: Any, base: Category | None, where: str,
-                    colour_index: int) -> Category:
+def _build_category(
+    key: str, table: Any, base: Category | None, where: str, colour_index: int
+) -> Category:
     table = _check_table(table, _CATEGORY_KEYS, where)
     if not key.isidentifier():
-        raise PlanError(f"{where}: category key {key!r} must be a plain identifier such as "
-                        "'children_home' (letters, digits, underscores)")
+        raise PlanError(
+            f"{where}: category key {key!r} must be a plain identifier such as "
+            "'children_home' (letters, digits, underscores)"
+        )
     name_zh = table.get("name_zh", base.name_zh if base else "")
     if not name_zh:
-        raise PlanError(f"{where} needs name_zh, e.g. name_zh = \"儿童之家\"")
+        raise PlanError(f'{where} needs name_zh, e.g. name_zh = "儿童之家"')
     aliases = _as_str_tuple(table.get("aliases", []), f"{where}.aliases")
     osm_raw = table.get("osm", None)
     if osm_raw is None:
@@ -211,8 +244,10 @@ def _build_category(key: str, table: Any, base: Category | None, where: str,
         if isinstance(osm_raw, dict):
             osm_raw = [osm_raw]
         if not isinstance(osm_raw, list) or not all(isinstance(t, dict) for t in osm_raw):
-            raise PlanError(f"{where}.osm must be a list of tag tables, e.g. "
-                            "osm = [{ amenity = \"social_facility\" }]")
+            raise PlanError(
+                f"{where}.osm must be a list of tag tables, e.g. "
+                'osm = [{ amenity = "social_facility" }]'
+            )
         osm = tuple({str(k): str(v) for k, v in tags.items()} for tags in osm_raw)
     return Category(
         key=key,
@@ -220,16 +255,19 @@ def _build_category(key: str, table: Any, base: Category | None, where: str,
         name_en=str(table.get("name_en", base.name_en if base else "")),
         aliases=tuple(dict.fromkeys((*(base.aliases if base else ()), *aliases))),
         icon=str(table.get("icon", base.icon if base else "circle")),
-        color=str(table.get("color", base.color if base
-                            else _PALETTE[colour_index % len(_PALETTE)])),
+        color=str(
+            table.get("color", base.color if base else _PALETTE[colour_index % len(_PALETTE)])
+        ),
         osm=osm,
-        subtypes=_build_subtypes(table.get("subtypes", {}), f"{where}.subtypes",
-                                 base.subtypes if base else {}),
+        subtypes=_build_subtypes(
+            table.get("subtypes", {}), f"{where}.subtypes", base.subtypes if base else {}
+        ),
     )
 
 
-def load_registry(extra: Mapping[str, Any] | None = None, *,
-                  path: str | Path | None = None) -> CategoryRegistry:
+def load_registry(
+    extra: Mapping[str, Any] | None = None, *, path: str | Path | None = None
+) -> CategoryRegistry:
     """Load the built-in category registry and merge a plan's ``[categories]`` table into it.
 
     Parameters
@@ -253,15 +291,17 @@ def load_registry(extra: Mapping[str, Any] | None = None, *,
         raise PlanError(f"cannot read the category registry {source}: {exc}") from None
     categories: dict[str, Category] = {}
     for key, table in doc.get("categories", {}).items():
-        categories[key] = _build_category(key, table, None, f"{source.name} [categories.{key}]",
-                                          len(categories))
+        categories[key] = _build_category(
+            key, table, None, f"{source.name} [categories.{key}]", len(categories)
+        )
     if extra:
         if not isinstance(extra, Mapping):
             raise PlanError("[categories] must be a table of [categories.<key>] tables")
         for key, table in extra.items():
             base = categories.get(key)
-            categories[key] = _build_category(key, table, base, f"[categories.{key}]",
-                                              len(categories))
+            categories[key] = _build_category(
+                key, table, base, f"[categories.{key}]", len(categories)
+            )
             logger.debug("category %s %s by the plan", key, "extended" if base else "added")
     logger.debug("category registry: %d categories", len(categories))
     return CategoryRegistry(categories)

@@ -54,10 +54,29 @@ from lifecircle.layers.tables import FIELD_ALIASES, RawTable, read_table
 
 logger = logging.getLogger(__name__)
 
-FACILITY_COLUMNS = ("facility_id", "category", "subtype", "name", "address", "stated_township",
-                    "stated_village", "beds", "nursing_beds", "floor_area_m2", "opened",
-                    "services", "renovated", "grade", "public_beds", "dementia_beds", "layer",
-                    "source_file", "source_sheet", "source_row", "geometry")
+FACILITY_COLUMNS = (
+    "facility_id",
+    "category",
+    "subtype",
+    "name",
+    "address",
+    "stated_township",
+    "stated_village",
+    "beds",
+    "nursing_beds",
+    "floor_area_m2",
+    "opened",
+    "services",
+    "renovated",
+    "grade",
+    "public_beds",
+    "dementia_beds",
+    "layer",
+    "source_file",
+    "source_sheet",
+    "source_row",
+    "geometry",
+)
 DUPLICATE_RADIUS_M = 10.0
 # This many rows at one exact coordinate are reported: likely geocoded to a fallback address.
 COLOCATED_ROWS = 10
@@ -77,8 +96,10 @@ SERVICE_FLAGS: dict[str, tuple[str, ...]] = {
     "medical_care": ("医养结合", "医养康养", "内设医疗机构", "医务室", "护理站"),
 }
 _NUMBER_UNITS = re.compile(r"(张|个|床|人|户|㎡|m2|m²|平方米|平米|平方|年|元|处|间)$")
-_DMS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
-                  r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|′′|''|秒))?\s*([nsewNSEW东西南北])?\s*$")
+_DMS = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*"
+    r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|′′|''|秒))?\s*([nsewNSEW东西南北])?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -188,8 +209,11 @@ def _match_subtypes(registry: CategoryRegistry, category: str, folded: pa.Array)
         hit = open_ & _mask(pc.match_substring(values, alias))
         matched[hit] = key
         open_ &= ~hit
-    return matched[encoded.indices.to_numpy(zero_copy_only=False)] if len(folded) \
+    return (
+        matched[encoded.indices.to_numpy(zero_copy_only=False)]
+        if len(folded)
         else np.array([], dtype=object)
+    )
 
 
 def _floats(text: pa.Array) -> np.ndarray:
@@ -199,8 +223,9 @@ def _floats(text: pa.Array) -> np.ndarray:
     return number.to_numpy(zero_copy_only=False).astype(float)
 
 
-def _parse_numbers(values: pd.Series, *, degrees: bool = False
-                   ) -> tuple[np.ndarray, np.ndarray, pd.Series, np.ndarray]:
+def _parse_numbers(
+    values: pd.Series, *, degrees: bool = False
+) -> tuple[np.ndarray, np.ndarray, pd.Series, np.ndarray]:
     """Numbers written with units (``50张``) or thousands separators (``1,200``):
     ``(value, blank, text, decimal_comma)``.
 
@@ -209,8 +234,7 @@ def _parse_numbers(values: pd.Series, *, degrees: bool = False
     every comma between digits is a decimal comma: degrees have no thousands.
     """
     text = _text_array(values)
-    stripped = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _NUMBER_UNITS.pattern,
-                                                                  ""))
+    stripped = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _NUMBER_UNITS.pattern, ""))
     thousands = pc.match_substring_regex(stripped, _THOUSANDS)
     comma = pc.match_substring_regex(stripped, _DECIMAL_COMMA)
     if degrees:
@@ -218,15 +242,17 @@ def _parse_numbers(values: pd.Series, *, degrees: bool = False
         thousands = pc.and_not(thousands, thousands)
     plain = pc.if_else(thousands, pc.replace_substring(stripped, ",", ""), stripped)
     number = _floats(plain)
-    decimal_comma = np.asarray(pc.and_not(comma, thousands).to_numpy(zero_copy_only=False),
-                               dtype=bool)
+    decimal_comma = np.asarray(
+        pc.and_not(comma, thousands).to_numpy(zero_copy_only=False), dtype=bool
+    )
     number[decimal_comma] = np.nan
     blank = np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
     return number, blank, pd.Series(text, dtype=pd.ArrowDtype(pa.string())), decimal_comma
 
 
-def _parse_coordinates(values: pd.Series, *, degrees: bool = True
-                       ) -> tuple[np.ndarray, np.ndarray, pd.Series, np.ndarray]:
+def _parse_coordinates(
+    values: pd.Series, *, degrees: bool = True
+) -> tuple[np.ndarray, np.ndarray, pd.Series, np.ndarray]:
     """Decimal degrees (or metres), also from 116°28′53.4″ notation."""
     number, blank, text, decimal_comma = _parse_numbers(values, degrees=degrees)
     for i in np.flatnonzero(np.isnan(number) & ~blank & ~decimal_comma):
@@ -256,11 +282,14 @@ def _truthy(values: pd.Series) -> np.ndarray:
     text = _clean_text(values).str.lower()
     negative = text.str.match(r"^(无|否|没有|未|不|n|no|false|0)").to_numpy(dtype=bool)
     # a cell naming the station ("志愿服务站点") counts as yes; "无志愿服务站点" does not
-    return (text.isin(_TRUE_WORDS).to_numpy(dtype=bool)
-            | text.str.contains("志愿", regex=False).to_numpy(dtype=bool)) & ~negative
+    return (
+        text.isin(_TRUE_WORDS).to_numpy(dtype=bool)
+        | text.str.contains("志愿", regex=False).to_numpy(dtype=bool)
+    ) & ~negative
 
 
 # ---------------------------------------------------------------- reading a register
+
 
 class _Collector:
     """Rejections and warnings of one file, with the planner's row numbers (and sheets)."""
@@ -276,9 +305,17 @@ class _Collector:
 
     def reject(self, i: int, name: str, reason: str, fix: str) -> None:
         sheet = "" if self.table.sheets is None else str(self.table.sheets[i])
-        self.rejects.append({"layer": self.layer, "file": self.file, "sheet": sheet,
-                             "row": int(self.rows[i]), "name": name,
-                             "reason": f"{self.where(i)}：{reason}", "fix": fix})
+        self.rejects.append(
+            {
+                "layer": self.layer,
+                "file": self.file,
+                "sheet": sheet,
+                "row": int(self.rows[i]),
+                "name": name,
+                "reason": f"{self.where(i)}：{reason}",
+                "fix": fix,
+            }
+        )
 
     def warn(self, i: int, message: str) -> None:
         self.warnings.append(f"{self.where(i)}：{message}")
@@ -316,8 +353,9 @@ def unique_layer_keys(layers: Sequence[LayerSpec]) -> list[str]:
     return keys
 
 
-def _vector_coordinates(table: RawTable, system: str, notes: list[str]
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def _vector_coordinates(
+    table: RawTable, system: str, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """x, y, has-geometry and the system they are in, from a vector file's own geometries.
 
     Non-point geometries are represented by a point inside them. A projected file CRS wins
@@ -338,15 +376,24 @@ def _vector_coordinates(table: RawTable, system: str, notes: list[str]
     file_crs = pyproj.CRS(table.crs) if table.crs is not None else None
     # WGS-84 and CGCS2000 agree to centimetres; any other datum (Beijing 1954, Xian 1980) or a
     # projection is converted with pyproj, and the file's CRS wins over the layer's crs.
-    same_datum = file_crs is None or file_crs.to_epsg() in (4326, 4490, 4979, 4480) or (
-        file_crs.is_geographic and file_crs.datum is not None
-        and any(k in file_crs.datum.name for k in ("WGS", "World Geodetic System 1984",
-                                                   "China 2000")))
+    same_datum = (
+        file_crs is None
+        or file_crs.to_epsg() in (4326, 4490, 4979, 4480)
+        or (
+            file_crs.is_geographic
+            and file_crs.datum is not None
+            and any(
+                k in file_crs.datum.name
+                for k in ("WGS", "World Geodetic System 1984", "China 2000")
+            )
+        )
+    )
     if not same_datum:
         lon, lat = geocrs.to_wgs84(x, y, file_crs.to_string())
         if geocrs.normalise_system(system) not in ("wgs84", "cgcs2000"):
-            notes.append(f"文件自带坐标系 {file_crs.name}，已按文件坐标系转换，"
-                         f"忽略图层设置 crs = \"{system}\"")
+            notes.append(
+                f'文件自带坐标系 {file_crs.name}，已按文件坐标系转换，忽略图层设置 crs = "{system}"'
+            )
         return lon, lat, present, "wgs84"
     return x, y, present, system
 
@@ -359,50 +406,74 @@ def _layer_system(spec: LayerSpec) -> str:
         # no crs: read as WGS-84, then detected from the walk network by the pipeline
         return geocrs.normalise_system(spec.crs or "wgs84")
     except InputError as exc:
-        raise InputError(f"layer {spec.path.name} ({spec.category}): crs = {spec.crs!r} — {exc}; "
-                         "set crs for this [[layers]] entry in the plan") from None
+        raise InputError(
+            f"layer {spec.path.name} ({spec.category}): crs = {spec.crs!r} — {exc}; "
+            "set crs for this [[layers]] entry in the plan"
+        ) from None
 
 
-_PROJECTED_FIX = ("在规划文件中为该图层设置 crs = \"EPSG:…\"（数据的投影坐标系代码，可在数据来源或 "
-                  "GIS 软件的图层属性中查到，如 CGCS2000 3度带 120°E 为 EPSG:4549）")
+_PROJECTED_FIX = (
+    '在规划文件中为该图层设置 crs = "EPSG:…"（数据的投影坐标系代码，可在数据来源或 '
+    "GIS 软件的图层属性中查到，如 CGCS2000 3度带 120°E 为 EPSG:4549）"
+)
 
 
-def _coordinate_problems(x: np.ndarray, y: np.ndarray, x_text: pd.Series, y_text: pd.Series,
-                         lon_hdr: str, lat_hdr: str, candidates: np.ndarray, *,
-                         no_prj: str = "") -> dict[int, tuple[str, str]]:
+def _coordinate_problems(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_text: pd.Series,
+    y_text: pd.Series,
+    lon_hdr: str,
+    lat_hdr: str,
+    candidates: np.ndarray,
+    *,
+    no_prj: str = "",
+) -> dict[int, tuple[str, str]]:
     """Reason and fix for each geographic coordinate pair outside China, naming the real cause:
     projected metres, swapped columns, a latitude beyond ±90, or a place outside China."""
     problems: dict[int, tuple[str, str]] = {}
     lon_ok = (x >= _CHINA_LON[0]) & (x <= _CHINA_LON[1])
     lat_ok = (y >= _CHINA_LAT[0]) & (y <= _CHINA_LAT[1])
-    swapped = ((y >= _CHINA_LON[0]) & (y <= _CHINA_LON[1])
-               & (x >= _CHINA_LAT[0]) & (x <= _CHINA_LAT[1]))
+    swapped = (
+        (y >= _CHINA_LON[0]) & (y <= _CHINA_LON[1]) & (x >= _CHINA_LAT[0]) & (x <= _CHINA_LAT[1])
+    )
     metres = (np.abs(x) > 1000) & (np.abs(y) > 1000)
     for i in np.flatnonzero(candidates & ~(lon_ok & lat_ok)):
         pair = f"({x_text.iloc[i]}, {y_text.iloc[i]})"
         if metres[i]:
             if no_prj:
-                problems[i] = (f"坐标 {pair} 是投影坐标（米），而{no_prj}没有坐标系文件（.prj）",
-                               f"补上 {no_prj} 的 .prj 文件，或{_PROJECTED_FIX.removeprefix('在')}")
+                problems[i] = (
+                    f"坐标 {pair} 是投影坐标（米），而{no_prj}没有坐标系文件（.prj）",
+                    f"补上 {no_prj} 的 .prj 文件，或{_PROJECTED_FIX.removeprefix('在')}",
+                )
             else:
                 problems[i] = (f"坐标 {pair} 是投影坐标（米），不是经纬度", _PROJECTED_FIX)
         elif swapped[i]:
-            problems[i] = (f"{lat_hdr} '{y_text.iloc[i]}' 不是纬度——经度和纬度是否填反？",
-                           f"经度和纬度是否填反？交换{lon_hdr}和{lat_hdr}两列的值")
+            problems[i] = (
+                f"{lat_hdr} '{y_text.iloc[i]}' 不是纬度——经度和纬度是否填反？",
+                f"经度和纬度是否填反？交换{lon_hdr}和{lat_hdr}两列的值",
+            )
         elif abs(y[i]) > 90:
-            problems[i] = (f"{lat_hdr} '{y_text.iloc[i]}' 超出 -90～90，不是纬度",
-                           f"核对{lat_hdr}（中国境内约 {_CHINA_LAT[0]:g}～{_CHINA_LAT[1]:g}）")
+            problems[i] = (
+                f"{lat_hdr} '{y_text.iloc[i]}' 超出 -90～90，不是纬度",
+                f"核对{lat_hdr}（中国境内约 {_CHINA_LAT[0]:g}～{_CHINA_LAT[1]:g}）",
+            )
         elif abs(x[i]) > 180:
-            problems[i] = (f"{lon_hdr} '{x_text.iloc[i]}' 超出 -180～180，不是经度",
-                           f"核对{lon_hdr}（中国境内约 {_CHINA_LON[0]:g}～{_CHINA_LON[1]:g}）")
+            problems[i] = (
+                f"{lon_hdr} '{x_text.iloc[i]}' 超出 -180～180，不是经度",
+                f"核对{lon_hdr}（中国境内约 {_CHINA_LON[0]:g}～{_CHINA_LON[1]:g}）",
+            )
         else:
-            problems[i] = (f"坐标 {pair} 不在中国境内",
-                           "检查坐标是否为十进制度数（不是度分秒），以及图层的 crs 设置")
+            problems[i] = (
+                f"坐标 {pair} 不在中国境内",
+                "检查坐标是否为十进制度数（不是度分秒），以及图层的 crs 设置",
+            )
     return problems
 
 
-def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np.ndarray
-                ) -> tuple[dict[int, int], list[np.ndarray]]:
+def _duplicates(
+    lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np.ndarray
+) -> tuple[dict[int, int], list[np.ndarray]]:
     """Rows that repeat an earlier row's name within :data:`DUPLICATE_RADIUS_M`: row -> first.
 
     Near-linear: rows at one exact coordinate form a group, and within a group equal names are
@@ -415,8 +486,10 @@ def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np
         return {}, []
     x, y = lon[idx], lat[idx]
     group, _ = pd.factorize(x + 1j * y)  # exact coordinates; groups numbered in file order
-    key = np.asarray(pc.dictionary_encode(keys.take(pa.array(idx))).indices
-                     .to_numpy(zero_copy_only=False), dtype=np.int64)
+    key = np.asarray(
+        pc.dictionary_encode(keys.take(pa.array(idx))).indices.to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
     sizes = np.bincount(group)
     crowds = [idx[group == g] for g in np.flatnonzero(sizes >= COLOCATED_ROWS)]
     # the first row of each name at each point; the others repeat it
@@ -424,16 +497,17 @@ def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np
     code = (group * (int(key.max()) + 1) + key)[order]
     starts = np.concatenate([[True], code[1:] != code[:-1]])
     first_row = idx[order[np.maximum.accumulate(np.where(starts, np.arange(code.size), 0))]]
-    duplicate = dict(zip(idx[order[~starts]].tolist(), first_row[~starts].tolist(),
-                         strict=True))
+    duplicate = dict(zip(idx[order[~starts]].tolist(), first_row[~starts].tolist(), strict=True))
     del code, first_row
     _, first_of_group = np.unique(group, return_index=True)
     if first_of_group.size > 1:
         metric = geocrs.metric_crs_for(x[first_of_group], y[first_of_group])
         mx, my = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True).transform(
-            x[first_of_group], y[first_of_group])
-        pairs = cKDTree(np.column_stack([mx, my])).query_pairs(DUPLICATE_RADIUS_M,
-                                                               output_type="ndarray")
+            x[first_of_group], y[first_of_group]
+        )
+        pairs = cKDTree(np.column_stack([mx, my])).query_pairs(
+            DUPLICATE_RADIUS_M, output_type="ndarray"
+        )
         if len(pairs):
             near_groups = np.unique(pairs)
             heads = order[starts]
@@ -441,9 +515,9 @@ def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np
             firsts = pd.DataFrame({"group": group[heads], "key": key[heads], "row": idx[heads]})
             both = np.concatenate([pairs, pairs[:, ::-1]])
             near = pd.DataFrame({"group": both[:, 0], "other": both[:, 1]})
-            matches = (firsts.merge(near, on="group")
-                       .merge(firsts.rename(columns={"group": "other", "row": "other_row"}),
-                              on=["other", "key"]))
+            matches = firsts.merge(near, on="group").merge(
+                firsts.rename(columns={"group": "other", "row": "other_row"}), on=["other", "key"]
+            )
             matches = matches[matches["other_row"] < matches["row"]]
             # in row order, as a planner reads the file: a row already found a duplicate
             # is no longer the original of another
@@ -453,8 +527,9 @@ def _duplicates(lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np
     return duplicate, crowds
 
 
-def read_register(spec: LayerSpec, registry: CategoryRegistry
-                  ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
+def read_register(
+    spec: LayerSpec, registry: CategoryRegistry
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Read one facility register, map its columns, convert to WGS-84 and validate every row.
 
     Every data row of the file (of every register sheet of a workbook) ends either in the
@@ -489,8 +564,14 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
     from lifecircle.errors import InputError
 
     system = _layer_system(spec)
-    table = read_table(spec.path, aliases=FIELD_ALIASES, columns=spec.columns, sheet=spec.sheet,
-                       encoding=spec.encoding, layer=spec.layer_name)
+    table = read_table(
+        spec.path,
+        aliases=FIELD_ALIASES,
+        columns=spec.columns,
+        sheet=spec.sheet,
+        encoding=spec.encoding,
+        layer=spec.layer_name,
+    )
     file = spec.path.name
     layer = _layer_key(spec)
     n = len(table.frame)
@@ -501,14 +582,14 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
         raise InputError(
             f"{file}: no name column found (looked for {', '.join(FIELD_ALIASES['name'][:6])} …; "
             f"columns: {', '.join(map(str, table.frame.columns))}) — rename the column to 名称 "
-            "or set columns = {name = \"<your header>\"} for this layer"
+            'or set columns = {name = "<your header>"} for this layer'
         )
     if not is_vector and not {"lon", "lat"} <= set(table.columns):
         missing = [z for z, k in (("经度", "lon"), ("纬度", "lat")) if k not in table.columns]
         raise InputError(
             f"{file}: no {'/'.join(missing)} column found (columns: "
             f"{', '.join(map(str, table.frame.columns))}) — name them 经度 and 纬度 or set "
-            "columns = {lon = \"…\", lat = \"…\"} for this layer"
+            'columns = {lon = "…", lat = "…"} for this layer'
         )
     names = _text_array(table.values("name"))
     stated = _text_array(table.values("township"))
@@ -516,6 +597,7 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
 
     def name(i: int) -> str:
         return names[int(i)].as_py()
+
     bad = np.zeros(n, dtype=bool)
     reasons: dict[int, list[str]] = defaultdict(list)
     fixes: dict[int, list[str]] = defaultdict(list)
@@ -549,26 +631,30 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
         x_text = pd.Series(x).map(lambda v: f"{v:g}")
         y_text = pd.Series(y).map(lambda v: f"{v:g}")
     else:
-        x, x_blank, x_text, x_comma = _parse_coordinates(table.values("lon"),
-                                                          degrees=geographic_in)
-        y, y_blank, y_text, y_comma = _parse_coordinates(table.values("lat"),
-                                                          degrees=geographic_in)
+        x, x_blank, x_text, x_comma = _parse_coordinates(table.values("lon"), degrees=geographic_in)
+        y, y_blank, y_text, y_comma = _parse_coordinates(table.values("lat"), degrees=geographic_in)
         sys_in = system
     geographic = sys_in in ("wgs84", "cgcs2000", "gcj02", "bd09")
 
     no_coords = x_blank & y_blank
     keep_without_geometry = no_coords & ~stated_blank
     for i in np.flatnonzero(no_coords & stated_blank):
-        flag(i, "经度和纬度为空，也没有填写所属街道（乡镇）",
-             "补充坐标；或至少填写所属街道/乡镇（无坐标的设施只计入所在乡镇的数量，不参与步行覆盖）")
+        flag(
+            i,
+            "经度和纬度为空，也没有填写所属街道（乡镇）",
+            "补充坐标；或至少填写所属街道/乡镇（无坐标的设施只计入所在乡镇的数量，不参与步行覆盖）",
+        )
     for i in np.flatnonzero(x_blank & ~y_blank):
         flag(i, f"{lon_hdr}为空", f"补充{lon_hdr}")
     for i in np.flatnonzero(y_blank & ~x_blank):
         flag(i, f"{lat_hdr}为空", f"补充{lat_hdr}")
     for header, text, comma in ((lon_hdr, x_text, x_comma), (lat_hdr, y_text, y_comma)):
         for i in np.flatnonzero(comma):
-            flag(i, f"{header} '{text.iloc[i]}' 用逗号作小数点",
-                 f"把{header}中的逗号改为小数点（'{text.iloc[i].replace(',', '.')}'）")
+            flag(
+                i,
+                f"{header} '{text.iloc[i]}' 用逗号作小数点",
+                f"把{header}中的逗号改为小数点（'{text.iloc[i].replace(',', '.')}'）",
+            )
     x_bad = ~x_blank & ~np.isfinite(x) & ~x_comma
     y_bad = ~y_blank & ~np.isfinite(y) & ~y_comma
     for i in np.flatnonzero(x_bad):
@@ -578,8 +664,9 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
     numeric = np.isfinite(x) & np.isfinite(y)
     if geographic:
         no_prj = file if is_vector and table.crs is None else ""
-        for i, (reason, fix) in _coordinate_problems(x, y, x_text, y_text, lon_hdr, lat_hdr,
-                                                     numeric, no_prj=no_prj).items():
+        for i, (reason, fix) in _coordinate_problems(
+            x, y, x_text, y_text, lon_hdr, lat_hdr, numeric, no_prj=no_prj
+        ).items():
             flag(i, reason, fix)
     lon = np.full(n, np.nan)
     lat = np.full(n, np.nan)
@@ -587,25 +674,40 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
     if convert.any():
         lon[convert], lat[convert] = geocrs.to_wgs84(x[convert], y[convert], sys_in)
         if not geographic:
-            outside = convert & ((lon < _CHINA_LON[0]) | (lon > _CHINA_LON[1])
-                                 | (lat < _CHINA_LAT[0]) | (lat > _CHINA_LAT[1])
-                                 | ~np.isfinite(lon))
+            outside = convert & (
+                (lon < _CHINA_LON[0])
+                | (lon > _CHINA_LON[1])
+                | (lat < _CHINA_LAT[0])
+                | (lat > _CHINA_LAT[1])
+                | ~np.isfinite(lon)
+            )
             degrees_given = outside & (np.abs(x) <= 180) & (np.abs(y) <= 90)
             for i in np.flatnonzero(outside):
                 if degrees_given[i]:
-                    flag(i, f"坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 是经纬度，但图层设为投影"
-                         f"坐标系 crs = \"{spec.crs}\"",
-                         "把该图层的 crs 改为经纬度坐标系（wgs84、cgcs2000、gcj02 或 bd09）")
+                    flag(
+                        i,
+                        f"坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 是经纬度，但图层设为投影"
+                        f'坐标系 crs = "{spec.crs}"',
+                        "把该图层的 crs 改为经纬度坐标系（wgs84、cgcs2000、gcj02 或 bd09）",
+                    )
                 else:
-                    flag(i, f"坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 按 crs = \"{spec.crs}\" "
-                         "换算后不在中国境内",
-                         "检查图层的 crs 设置（投影坐标系的 EPSG 代码）以及 x/y 是否填反")
+                    flag(
+                        i,
+                        f'坐标 ({x_text.iloc[i]}, {y_text.iloc[i]}) 按 crs = "{spec.crs}" '
+                        "换算后不在中国境内",
+                        "检查图层的 crs 设置（投影坐标系的 EPSG 代码）以及 x/y 是否填反",
+                    )
 
     # -- attributes: a value that is not a number rejects the row (a bed count the planner
     # cannot see would silently lower every beds-per-1000-seniors figure)
     numbers: dict[str, np.ndarray] = {}
-    labels = {"beds": "床位数", "nursing_beds": "护理型床位", "floor_area_m2": "建筑面积",
-              "public_beds": "公益性床位", "dementia_beds": "认知障碍照护床位"}
+    labels = {
+        "beds": "床位数",
+        "nursing_beds": "护理型床位",
+        "floor_area_m2": "建筑面积",
+        "public_beds": "公益性床位",
+        "dementia_beds": "认知障碍照护床位",
+    }
     for key, label in labels.items():
         header = table.columns.get(key, label)
         if key not in table.columns:
@@ -613,11 +715,15 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
             continue
         value, blank, text, comma = _parse_numbers(table.values(key))
         for i in np.flatnonzero(comma):
-            flag(i, f"{header} '{text.iloc[i]}' 用逗号作小数点",
-                 f"把{header}中的逗号改为小数点（'{text.iloc[i].replace(',', '.')}'）")
+            flag(
+                i,
+                f"{header} '{text.iloc[i]}' 用逗号作小数点",
+                f"把{header}中的逗号改为小数点（'{text.iloc[i].replace(',', '.')}'）",
+            )
         for i in np.flatnonzero(~blank & ~np.isfinite(value) & ~comma):
-            flag(i, f"{header} '{text.iloc[i]}' 不是数字",
-                 f"把{header}改为数字（如 50），不详时留空")
+            flag(
+                i, f"{header} '{text.iloc[i]}' 不是数字", f"把{header}改为数字（如 50），不详时留空"
+            )
         for i in np.flatnonzero(np.isfinite(value) & (value < 0)):
             flag(i, f"{header} '{text.iloc[i]}' 是负数", f"把{header}改为不小于 0 的数字")
         numbers[key] = value
@@ -625,28 +731,38 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
         opened, blank, text = _parse_years(table.values("opened"))
         opened_header = table.columns["opened"]
         for i in np.flatnonzero(~blank & np.isnan(opened)):
-            flag(i, f"{opened_header} '{text.iloc[i]}' 不是年份",
-                 f"把{opened_header}改为四位年份（如 2023），不详时留空")
+            flag(
+                i,
+                f"{opened_header} '{text.iloc[i]}' 不是年份",
+                f"把{opened_header}改为四位年份（如 2023），不详时留空",
+            )
     else:
         opened = np.full(n, np.nan)
     numbers["opened"] = opened
     renovated, blank, text = _parse_years(table.values("renovated"))
     for i in np.flatnonzero(~blank & np.isnan(renovated)):
-        flag(i, f"{table.columns.get('renovated', '改建年份')} '{text.iloc[i]}' 不是年份",
-             "把改建（改造提升）年份改为四位年份（如 2023），未改建时留空")
+        flag(
+            i,
+            f"{table.columns.get('renovated', '改建年份')} '{text.iloc[i]}' 不是年份",
+            "把改建（改造提升）年份改为四位年份（如 2023），未改建时留空",
+        )
     numbers["renovated"] = renovated
     has_both = np.isfinite(numbers["beds"]) & np.isfinite(numbers["nursing_beds"])
     for i in np.flatnonzero(has_both & (numbers["nursing_beds"] > numbers["beds"]) & ~bad):
-        out.warn(i, f"护理型床位 {numbers['nursing_beds'][i]:g} 多于床位数 "
-                 f"{numbers['beds'][i]:g}——请核对")
+        out.warn(
+            i,
+            f"护理型床位 {numbers['nursing_beds'][i]:g} 多于床位数 {numbers['beds'][i]:g}——请核对",
+        )
     for i in np.flatnonzero(keep_without_geometry & ~bad):
-        out.warn(i, f"“{name(i)}”没有坐标，按所属街道“{stated[int(i)].as_py()}”计入数量，"
-                 "不参与步行覆盖计算——请补充坐标")
+        out.warn(
+            i,
+            f"“{name(i)}”没有坐标，按所属街道“{stated[int(i)].as_py()}”计入数量，"
+            "不参与步行覆盖计算——请补充坐标",
+        )
 
     # -- services hosted, in SERVICE_FLAGS order: one bit per service, one label per bit set
     service_bits = np.zeros(n, dtype=np.int64)
-    service_text = _clean_text(table.values("services")) if "services" in table.columns \
-        else None
+    service_text = _clean_text(table.values("services")) if "services" in table.columns else None
     for bit, (key, words) in enumerate(SERVICE_FLAGS.items()):
         hosted = np.zeros(n, dtype=bool)
         if key == "volunteer_station" and "volunteer_station" in table.columns:
@@ -655,15 +771,21 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
             for word in words:
                 hosted |= service_text.str.contains(word, regex=False).to_numpy(dtype=bool)
         service_bits |= hosted.astype(np.int64) << bit
-    labels = np.array([";".join(k for b, k in enumerate(SERVICE_FLAGS) if code >> b & 1)
-                       for code in range(1 << len(SERVICE_FLAGS))], dtype=object)
+    labels = np.array(
+        [
+            ";".join(k for b, k in enumerate(SERVICE_FLAGS) if code >> b & 1)
+            for code in range(1 << len(SERVICE_FLAGS))
+        ],
+        dtype=object,
+    )
 
     # -- subtype from 类型/类别, else the name, else the layer's default
     folded_names = _fold(names)
     subtypes = _match_subtypes(registry, spec.category, _fold(_text_array(table.values("type"))))
     by_name = subtypes == ""
-    subtypes[by_name] = _match_subtypes(registry, spec.category,
-                                        folded_names.filter(pa.array(by_name)))
+    subtypes[by_name] = _match_subtypes(
+        registry, spec.category, folded_names.filter(pa.array(by_name))
+    )
     subtypes[subtypes == ""] = spec.subtype or ""
 
     # -- duplicates among rows still good: same name within DUPLICATE_RADIUS_M, or same name
@@ -671,31 +793,50 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
     good = ~bad
     duplicate, crowds = _duplicates(lon, lat, folded_names, good)
     for j, i in duplicate.items():
-        flag(j, f"与{out.where(i).removeprefix(file + ' ')}重复（同名“{name(j)}”，"
-             f"坐标相距不到{DUPLICATE_RADIUS_M:.0f}米）",
-             "删除重复行；如确为两处设施，请在名称中加以区分")
+        flag(
+            j,
+            f"与{out.where(i).removeprefix(file + ' ')}重复（同名“{name(j)}”，"
+            f"坐标相距不到{DUPLICATE_RADIUS_M:.0f}米）",
+            "删除重复行；如确为两处设施，请在名称中加以区分",
+        )
     for crowd in crowds:
         shown = "、".join(str(rows[i]) for i in crowd[:10]) + ("…" if len(crowd) > 10 else "")
         out.warnings.append(
             f"{file}：{len(crowd)} 行的坐标完全相同（{lon[crowd[0]]:.6f}, {lat[crowd[0]]:.6f}），"
             f"很可能是地理编码时退回到了同一个默认地址（如区政府）——请核对这些行的坐标"
-            f"（第 {shown} 行）")
+            f"（第 {shown} 行）"
+        )
     unlocated = np.flatnonzero(good & keep_without_geometry)
     if unlocated.size:
         picked = pa.array(unlocated)
-        pairs = pd.DataFrame({"name": pd.Series(folded_names.take(picked), dtype="str"),
-                              "town": pd.Series(_fold(stated).take(picked), dtype="str")})
+        pairs = pd.DataFrame(
+            {
+                "name": pd.Series(folded_names.take(picked), dtype="str"),
+                "town": pd.Series(_fold(stated).take(picked), dtype="str"),
+            }
+        )
         first = pd.Series(unlocated).groupby([pairs["name"], pairs["town"]]).transform("min")
         for i, f in zip(unlocated, first.to_numpy(), strict=True):
             if i != f:
-                flag(i, f"与{out.where(f).removeprefix(file + ' ')}重复（同名“{name(i)}”，"
-                     "所属街道相同，均无坐标）", "删除重复行；如确为两处设施，请在名称中加以区分")
+                flag(
+                    i,
+                    f"与{out.where(f).removeprefix(file + ' ')}重复（同名“{name(i)}”，"
+                    "所属街道相同，均无坐标）",
+                    "删除重复行；如确为两处设施，请在名称中加以区分",
+                )
 
     for broken in table.broken:
-        out.rejects.append({"layer": layer, "file": file, "sheet": "", "row": broken.row,
-                            "name": broken.name,
-                            "reason": f"{row_label(file, broken.row)}：{broken.reason}",
-                            "fix": broken.fix})
+        out.rejects.append(
+            {
+                "layer": layer,
+                "file": file,
+                "sheet": "",
+                "row": broken.row,
+                "name": broken.name,
+                "reason": f"{row_label(file, broken.row)}：{broken.reason}",
+                "fix": broken.fix,
+            }
+        )
     for i in np.flatnonzero(bad):
         out.reject(i, name(i), "；".join(reasons[i]), "；".join(fixes[i]))
     out.warnings[:0] = list(table.warnings)
@@ -715,46 +856,63 @@ def read_register(spec: LayerSpec, registry: CategoryRegistry
     geometry = np.full(int(keep.sum()), None, dtype=object)
     geometry[located_kept] = shapely.points(kept_lon[located_kept], kept_lat[located_kept])
     kept_rows = rows[keep]
-    sheets = table.sheets[keep].astype(str) if table.sheets is not None \
+    sheets = (
+        table.sheets[keep].astype(str)
+        if table.sheets is not None
         else np.full(len(kept_rows), "", dtype=object)
+    )
     several = table.sheets is not None and len(set(table.sheets)) > 1
     row_text = pc.cast(pa.array(kept_rows), pa.string())
-    prefix = pc.binary_join_element_wise(pa.array(sheets, type=pa.string()), "!", "") \
-        if several else ""
-    frame = gpd.GeoDataFrame({
-        "facility_id": pd.Series(pc.binary_join_element_wise(f"{layer}:", prefix, row_text, ""),
-                                 dtype="str"),
-        "category": spec.category,
-        "subtype": pd.Series(subtypes[keep], dtype="str"),
-        "name": _strings(names, keep),
-        "address": address,
-        "stated_township": _strings(stated, keep),
-        "stated_village": village,
-        "beds": numbers["beds"][keep],
-        "nursing_beds": numbers["nursing_beds"][keep],
-        "floor_area_m2": numbers["floor_area_m2"][keep],
-        "opened": numbers["opened"][keep],
-        "services": pd.Series(labels[service_bits[keep]], dtype="str"),
-        "renovated": numbers["renovated"][keep],
-        "grade": grade,
-        "public_beds": numbers["public_beds"][keep],
-        "dementia_beds": numbers["dementia_beds"][keep],
-        "layer": layer,
-        "source_file": file,
-        "source_sheet": pd.Series(sheets, dtype="str"),
-        "source_row": kept_rows.astype(np.int64),
-    }, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")
+    prefix = (
+        pc.binary_join_element_wise(pa.array(sheets, type=pa.string()), "!", "") if several else ""
+    )
+    frame = gpd.GeoDataFrame(
+        {
+            "facility_id": pd.Series(
+                pc.binary_join_element_wise(f"{layer}:", prefix, row_text, ""), dtype="str"
+            ),
+            "category": spec.category,
+            "subtype": pd.Series(subtypes[keep], dtype="str"),
+            "name": _strings(names, keep),
+            "address": address,
+            "stated_township": _strings(stated, keep),
+            "stated_village": village,
+            "beds": numbers["beds"][keep],
+            "nursing_beds": numbers["nursing_beds"][keep],
+            "floor_area_m2": numbers["floor_area_m2"][keep],
+            "opened": numbers["opened"][keep],
+            "services": pd.Series(labels[service_bits[keep]], dtype="str"),
+            "renovated": numbers["renovated"][keep],
+            "grade": grade,
+            "public_beds": numbers["public_beds"][keep],
+            "dementia_beds": numbers["dementia_beds"][keep],
+            "layer": layer,
+            "source_file": file,
+            "source_sheet": pd.Series(sheets, dtype="str"),
+            "source_row": kept_rows.astype(np.int64),
+        },
+        geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"),
+        crs="EPSG:4326",
+    )
     rejects = rejection_frame(out.rejects)
-    logger.info("%s: %d rows read, %d used (%d without coordinates), %d rejected, %d warnings",
-                file, n + len(table.broken), len(frame), int((keep & keep_without_geometry).sum()),
-                len(rejects), len(out.warnings))
+    logger.info(
+        "%s: %d rows read, %d used (%d without coordinates), %d rejected, %d warnings",
+        file,
+        n + len(table.broken),
+        len(frame),
+        int((keep & keep_without_geometry).sum()),
+        len(rejects),
+        len(out.warnings),
+    )
     return frame, rejects, list(out.warnings)
 
 
 # ---------------------------------------------------------------- coordinate-system check
 
-def _nearest_m(tree: cKDTree, transformer: pyproj.Transformer, lon: np.ndarray,
-               lat: np.ndarray) -> np.ndarray:
+
+def _nearest_m(
+    tree: cKDTree, transformer: pyproj.Transformer, lon: np.ndarray, lat: np.ndarray
+) -> np.ndarray:
     """Distance (m) from each point to its nearest reference point; inf where not finite."""
     x, y = transformer.transform(lon, lat)
     x = np.asarray(x, dtype=float)
@@ -766,15 +924,29 @@ def _nearest_m(tree: cKDTree, transformer: pyproj.Transformer, lon: np.ndarray,
     return distance
 
 
-_SYSTEM_NAMES = {"wgs84": "WGS-84", "cgcs2000": "CGCS2000", "gcj02": "GCJ-02（高德/腾讯）",
-                 "bd09": "BD-09（百度）"}
+_SYSTEM_NAMES = {
+    "wgs84": "WGS-84",
+    "cgcs2000": "CGCS2000",
+    "gcj02": "GCJ-02（高德/腾讯）",
+    "bd09": "BD-09（百度）",
+}
 
 
-def check_coordinate_system(lon: np.ndarray, lat: np.ndarray, declared: str,
-                            reference_lon: np.ndarray, reference_lat: np.ndarray, *,
-                            layer_name: str = "", min_points: int = 3, min_ratio: float = 3.0,
-                            max_median_m: float = 60.0, paired_min_points: int = 8,
-                            paired_ratio: float = 1.8, paired_share: float = 0.65) -> str | None:
+def check_coordinate_system(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    declared: str,
+    reference_lon: np.ndarray,
+    reference_lat: np.ndarray,
+    *,
+    layer_name: str = "",
+    min_points: int = 3,
+    min_ratio: float = 3.0,
+    max_median_m: float = 60.0,
+    paired_min_points: int = 8,
+    paired_ratio: float = 1.8,
+    paired_share: float = 0.65,
+) -> str | None:
     """Warn when a layer's points fit the reference far better under another coordinate system.
 
     ``lon``/``lat`` are the layer's points *after* conversion to WGS-84 under the declared
@@ -805,10 +977,19 @@ def check_coordinate_system(lon: np.ndarray, lat: np.ndarray, declared: str,
     >>> check_coordinate_system(nodes_lon, nodes_lat, "wgs84", nodes_lon, nodes_lat) is None
     True
     """
-    fit = fit_coordinate_systems(lon, lat, declared, reference_lon, reference_lat,
-                                 min_points=min_points, min_ratio=min_ratio,
-                                 max_median_m=max_median_m, paired_min_points=paired_min_points,
-                                 paired_ratio=paired_ratio, paired_share=paired_share)
+    fit = fit_coordinate_systems(
+        lon,
+        lat,
+        declared,
+        reference_lon,
+        reference_lat,
+        min_points=min_points,
+        min_ratio=min_ratio,
+        max_median_m=max_median_m,
+        paired_min_points=paired_min_points,
+        paired_ratio=paired_ratio,
+        paired_share=paired_share,
+    )
     if fit is None or not fit.other_fits_better:
         return None
     return _system_advice(fit, layer_name)
@@ -844,12 +1025,20 @@ class SystemFit:
     declared_fits_better: bool
 
 
-def fit_coordinate_systems(lon: np.ndarray, lat: np.ndarray, declared: str,
-                           reference_lon: np.ndarray, reference_lat: np.ndarray, *,
-                           min_points: int = 3, min_ratio: float = 3.0,
-                           max_median_m: float = 60.0, paired_min_points: int = 8,
-                           paired_ratio: float = 1.8, paired_share: float = 0.65,
-                           ) -> SystemFit | None:
+def fit_coordinate_systems(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    declared: str,
+    reference_lon: np.ndarray,
+    reference_lat: np.ndarray,
+    *,
+    min_points: int = 3,
+    min_ratio: float = 3.0,
+    max_median_m: float = 60.0,
+    paired_min_points: int = 8,
+    paired_ratio: float = 1.8,
+    paired_share: float = 0.65,
+) -> SystemFit | None:
     """The evidence :func:`check_coordinate_system` weighs; ``None`` when there is too little
     (fewer than ``min_points`` points, no reference, or a projected declared system)."""
     lon = np.asarray(lon, dtype=float)
@@ -883,37 +1072,57 @@ def fit_coordinate_systems(lon: np.ndarray, lat: np.ndarray, declared: str,
     best_m = medians[best]
     ratio = declared_m / best_m if best_m > 0 else float("inf")
     share = float(np.mean(distances[best] < declared_d))
-    logger.debug("crs check: declared %s %.1f m, alternatives %s, best %s closer for %.0f%%",
-                 name, declared_m, {k: round(v, 1) for k, v in medians.items()}, best,
-                 100 * share)
+    logger.debug(
+        "crs check: declared %s %.1f m, alternatives %s, best %s closer for %.0f%%",
+        name,
+        declared_m,
+        {k: round(v, 1) for k, v in medians.items()},
+        best,
+        100 * share,
+    )
 
     def clearly(ratio: float, share: float, median_m: float) -> bool:
-        return median_m < max_median_m and (ratio >= min_ratio or (
-            lon.size >= paired_min_points and ratio >= paired_ratio and share >= paired_share))
+        return median_m < max_median_m and (
+            ratio >= min_ratio
+            or (lon.size >= paired_min_points and ratio >= paired_ratio and share >= paired_share)
+        )
 
     back_ratio = best_m / declared_m if declared_m > 0 else float("inf")
     back_share = float(np.mean(declared_d < distances[best]))
-    return SystemFit(declared=name, declared_m=declared_m, best=best, best_m=best_m,
-                     share=share, other_fits_better=clearly(ratio, share, best_m),
-                     declared_fits_better=clearly(back_ratio, back_share, declared_m))
+    return SystemFit(
+        declared=name,
+        declared_m=declared_m,
+        best=best,
+        best_m=best_m,
+        share=share,
+        other_fits_better=clearly(ratio, share, best_m),
+        declared_fits_better=clearly(back_ratio, back_share, declared_m),
+    )
 
 
 def _system_advice(fit: SystemFit, layer_name: str) -> str:
     where = layer_name or "该图层"
     declared_zh = _SYSTEM_NAMES.get(fit.declared, fit.declared)
-    evidence = (f"{where}：按声明的坐标系 {declared_zh}，设施到最近路网节点的距离中位数为 "
-                f"{fit.declared_m:.0f} 米；")
+    evidence = (
+        f"{where}：按声明的坐标系 {declared_zh}，设施到最近路网节点的距离中位数为 "
+        f"{fit.declared_m:.0f} 米；"
+    )
     if fit.best == "swapped":
-        return (evidence + f"若交换经度和纬度则为 {fit.best_m:.0f} 米"
-                f"（{fit.share:.0%} 的设施更近）。经度和纬度两列很可能填反了——"
-                "请交换这两列，或在规划文件的 columns 设置中对调 lon 和 lat。")
-    return (evidence + f"按 {_SYSTEM_NAMES[fit.best]} 则为 {fit.best_m:.0f} 米"
-            f"（{fit.share:.0%} 的设施更近）。该图层的坐标很可能是 {_SYSTEM_NAMES[fit.best]}——"
-            f"请在规划文件中把该图层设为 crs = \"{fit.best}\"。")
+        return (
+            evidence + f"若交换经度和纬度则为 {fit.best_m:.0f} 米"
+            f"（{fit.share:.0%} 的设施更近）。经度和纬度两列很可能填反了——"
+            "请交换这两列，或在规划文件的 columns 设置中对调 lon 和 lat。"
+        )
+    return (
+        evidence + f"按 {_SYSTEM_NAMES[fit.best]} 则为 {fit.best_m:.0f} 米"
+        f"（{fit.share:.0%} 的设施更近）。该图层的坐标很可能是 {_SYSTEM_NAMES[fit.best]}——"
+        f'请在规划文件中把该图层设为 crs = "{fit.best}"。'
+    )
 
 
-def detect_coordinate_system(lon: np.ndarray, lat: np.ndarray, reference_lon: np.ndarray,
-                             reference_lat: np.ndarray) -> tuple[str | None, SystemFit | None]:
+def detect_coordinate_system(
+    lon: np.ndarray, lat: np.ndarray, reference_lon: np.ndarray, reference_lat: np.ndarray
+) -> tuple[str | None, SystemFit | None]:
     """The system of raw coordinates read as WGS-84, when the evidence is clear.
 
     Returns
@@ -940,16 +1149,23 @@ def with_detected_system(frame: gpd.GeoDataFrame, system: str) -> gpd.GeoDataFra
         return frame
     frame = frame.copy()
     has = frame.geometry.notna() & ~frame.geometry.is_empty
-    lon, lat = geocrs.to_wgs84(frame.geometry[has].x.to_numpy(), frame.geometry[has].y.to_numpy(),
-                               system)
+    lon, lat = geocrs.to_wgs84(
+        frame.geometry[has].x.to_numpy(), frame.geometry[has].y.to_numpy(), system
+    )
     frame.loc[has, "geometry"] = gpd.points_from_xy(lon, lat)
     return frame
 
 
-def layer_system_issue(lon: np.ndarray, lat: np.ndarray, declared: str | None,
-                       reference_lon: np.ndarray, reference_lat: np.ndarray, *,
-                       layer_name: str, crs_check: bool = True,
-                       ) -> tuple[str | None, str | None, str | None]:
+def layer_system_issue(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    declared: str | None,
+    reference_lon: np.ndarray,
+    reference_lat: np.ndarray,
+    *,
+    layer_name: str,
+    crs_check: bool = True,
+) -> tuple[str | None, str | None, str | None]:
     """Settle a layer's coordinate system against the walk network (the plan's crs rules).
 
     ``lon``/``lat`` are the points as read (under ``declared``, or as WGS-84 when the layer has no
@@ -966,18 +1182,34 @@ def layer_system_issue(lon: np.ndarray, lat: np.ndarray, declared: str | None,
         if system == "swapped":
             return None, None, _system_advice(fit, layer_name)
         if system is None:
-            evidence = (f"（按 WGS-84 距最近路网节点中位数 {fit.declared_m:.0f} 米，按 "
-                        f"{_SYSTEM_NAMES.get(fit.best, fit.best)} {fit.best_m:.0f} 米，无法判断）"
-                        if fit is not None and fit.best != "swapped" else "")
-            return None, None, (f"{where} 没有设置坐标系 crs，且无法从坐标可靠地判断{evidence}——"
-                                "请在规划文件的该 [[layers]] 中写明 crs = \"wgs84\"、"
-                                "\"gcj02\"（高德/腾讯）或 \"bd09\"（百度）")
-        return system, (f"{where} 没有设置坐标系 crs：按坐标与路网的吻合程度判断为 "
-                        f"{_SYSTEM_NAMES[system]}（距最近路网节点中位数 "
-                        f"{min(fit.declared_m, fit.best_m):.0f} 米），已按此转换；"
-                        f"如不对，请在规划文件中写明 crs"), None
-    message = check_coordinate_system(lon, lat, declared, reference_lon, reference_lat,
-                                      layer_name=layer_name)
+            evidence = (
+                f"（按 WGS-84 距最近路网节点中位数 {fit.declared_m:.0f} 米，按 "
+                f"{_SYSTEM_NAMES.get(fit.best, fit.best)} {fit.best_m:.0f} 米，无法判断）"
+                if fit is not None and fit.best != "swapped"
+                else ""
+            )
+            return (
+                None,
+                None,
+                (
+                    f"{where} 没有设置坐标系 crs，且无法从坐标可靠地判断{evidence}——"
+                    '请在规划文件的该 [[layers]] 中写明 crs = "wgs84"、'
+                    '"gcj02"（高德/腾讯）或 "bd09"（百度）'
+                ),
+            )
+        return (
+            system,
+            (
+                f"{where} 没有设置坐标系 crs：按坐标与路网的吻合程度判断为 "
+                f"{_SYSTEM_NAMES[system]}（距最近路网节点中位数 "
+                f"{min(fit.declared_m, fit.best_m):.0f} 米），已按此转换；"
+                f"如不对，请在规划文件中写明 crs"
+            ),
+            None,
+        )
+    message = check_coordinate_system(
+        lon, lat, declared, reference_lon, reference_lat, layer_name=layer_name
+    )
     if message is None:
         return declared, None, None
     if not crs_check:
@@ -1012,9 +1244,19 @@ def _match_names(stated: np.ndarray, names: pd.Series, codes: pd.Series) -> np.n
     code_set = set(codes)
     # once per distinct stated name: registers repeat a handful of township names
     positions, values = pd.factorize(pd.Series(stated, dtype=object))
-    matched = np.array([(exact.get(normalise_text(value)) or folded.get(normalise_place_name(value))
-                         or (str(value) if str(value) in code_set else "")) if value else ""
-                        for value in values], dtype=object)
+    matched = np.array(
+        [
+            (
+                exact.get(normalise_text(value))
+                or folded.get(normalise_place_name(value))
+                or (str(value) if str(value) in code_set else "")
+            )
+            if value
+            else ""
+            for value in values
+        ],
+        dtype=object,
+    )
     result = np.full(len(stated), "", dtype=object)
     result[positions >= 0] = matched[positions[positions >= 0]]
     return result
@@ -1053,10 +1295,13 @@ def _within_reach(points: gpd.GeoSeries, area: gpd.GeoDataFrame, reach_m: float)
     return near
 
 
-def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *,
-                      units: Mapping[str, gpd.GeoDataFrame] | None = None,
-                      serve_from_outside_m: float = 0.0,
-                      ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
+def locate_facilities(
+    facilities: gpd.GeoDataFrame,
+    townships: gpd.GeoDataFrame,
+    *,
+    units: Mapping[str, gpd.GeoDataFrame] | None = None,
+    serve_from_outside_m: float = 0.0,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """Assign each facility its township (and unit) by location, or by stated name.
 
     Parameters
@@ -1111,29 +1356,48 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
     for i in np.flatnonzero(outside | unknown | disagree):
         row = facilities.iloc[i]
         where = f"{row.get('source_file', '')} 第{row.get('source_row', '')}行"
-        base = {"layer": row.get("layer", ""), "file": row.get("source_file", ""),
-                "row": row.get("source_row", None), "name": row.get("name", "")}
+        base = {
+            "layer": row.get("layer", ""),
+            "file": row.get("source_file", ""),
+            "row": row.get("source_row", None),
+            "name": row.get("name", ""),
+        }
         if outside[i]:
             keep[i] = False
             point = row.geometry
-            rejects.append({**base, "reason": f"{where}：坐标 ({point.x:.6f}, {point.y:.6f}) "
-                            "不在研究区域内（不在任何乡镇边界内）",
-                            "fix": "检查经纬度和图层的坐标系设置（crs）；"
-                                   "如设施确在区外，请从登记表中删除"})
+            rejects.append(
+                {
+                    **base,
+                    "reason": f"{where}：坐标 ({point.x:.6f}, {point.y:.6f}) "
+                    "不在研究区域内（不在任何乡镇边界内）",
+                    "fix": "检查经纬度和图层的坐标系设置（crs）；如设施确在区外，请从登记表中删除",
+                }
+            )
         elif unknown[i]:
             keep[i] = False
-            told = (f"所属街道“{stated[i]}”不是本区的乡镇" if stated[i]
-                    else "既没有坐标也没有所属街道")
-            rejects.append({**base, "reason": f"{where}：{told}",
-                            "fix": f"补充坐标，或把所属街道改为本区乡镇名称之一：{known}"})
+            told = (
+                f"所属街道“{stated[i]}”不是本区的乡镇" if stated[i] else "既没有坐标也没有所属街道"
+            )
+            rejects.append(
+                {
+                    **base,
+                    "reason": f"{where}：{told}",
+                    "fix": f"补充坐标，或把所属街道改为本区乡镇名称之一：{known}",
+                }
+            )
         else:
             warnings.append(
                 f"{where}：“{row.get('name', '')}”填写的所属街道为“{stated[i]}”，但坐标位于"
                 f"“{name_of.get(codes_by_polygon[i], codes_by_polygon[i])}”——已按坐标归属，"
-                "请核对坐标或所属街道")
+                "请核对坐标或所属街道"
+            )
     facilities["township_code"] = township_code
-    facilities["township_name"] = pd.Series(township_code, index=facilities.index) \
-        .map(name_of).fillna("").to_numpy(dtype=object)
+    facilities["township_name"] = (
+        pd.Series(township_code, index=facilities.index)
+        .map(name_of)
+        .fillna("")
+        .to_numpy(dtype=object)
+    )
     facilities["outside_area"] = nearby
     innermost = np.full(n, "", dtype=object)
     for level, unit_frame in (units or {}).items():
@@ -1143,19 +1407,28 @@ def locate_facilities(facilities: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
         villages = villages.fillna("").astype(str).to_numpy(dtype=object)
         by_name = np.full(n, "", dtype=object)
         for code in np.unique(township_code[~has_geometry & (villages != "")]):
-            inside = unit_frame["parent_code"].astype(str) == code if "parent_code" in unit_frame \
+            inside = (
+                unit_frame["parent_code"].astype(str) == code
+                if "parent_code" in unit_frame
                 else np.ones(len(unit_frame), dtype=bool)
+            )
             sub = unit_frame[inside]
             mask = ~has_geometry & (township_code == code)
-            by_name[mask] = _match_names(villages[mask], sub["name"].astype(str),
-                                         sub["code"].astype(str))
+            by_name[mask] = _match_names(
+                villages[mask], sub["name"].astype(str), sub["code"].astype(str)
+            )
         column = np.where(has_geometry, by_polygon, by_name)
         facilities[f"unit_code__{level}"] = column
         innermost = np.where(column != "", column, innermost)
     if units:
         facilities["unit_code"] = innermost
     located = facilities[keep].copy()
-    logger.info("located %d facilities (%d of them 区外设施 serving from outside), %d outside "
-                "the study area or unmatched, %d warnings", int(keep.sum()), int(nearby.sum()),
-                len(rejects), len(warnings))
+    logger.info(
+        "located %d facilities (%d of them 区外设施 serving from outside), %d outside "
+        "the study area or unmatched, %d warnings",
+        int(keep.sum()),
+        int(nearby.sum()),
+        len(rejects),
+        len(warnings),
+    )
     return located, rejection_frame(rejects), warnings

@@ -44,34 +44,122 @@ TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
 # Canonical register fields and the headers planners use for them (compared after
 # normalise_header, so full-width brackets, units in brackets, spaces and case do not matter).
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "name": ("名称", "机构名称", "站点名称", "设施名称", "单位名称", "场所名称", "服务点名称",
-             "中心名称", "机构全称", "name", "facility_name"),
+    "name": (
+        "名称",
+        "机构名称",
+        "站点名称",
+        "设施名称",
+        "单位名称",
+        "场所名称",
+        "服务点名称",
+        "中心名称",
+        "机构全称",
+        "name",
+        "facility_name",
+    ),
     "lon": ("经度", "lng", "lon", "long", "longitude", "x", "x坐标", "经度坐标", "东经"),
     "lat": ("纬度", "lat", "latitude", "y", "y坐标", "纬度坐标", "北纬"),
     "address": ("地址", "详细地址", "机构地址", "所在地址", "地点", "位置", "address", "addr"),
-    "type": ("类型", "类别", "设施类型", "机构类型", "站点类型", "设施类别", "type", "subtype",
-             "kind"),
+    "type": (
+        "类型",
+        "类别",
+        "设施类型",
+        "机构类型",
+        "站点类型",
+        "设施类别",
+        "type",
+        "subtype",
+        "kind",
+    ),
     "beds": ("床位数", "床位", "总床位数", "床位总数", "床位数量", "核定床位数", "beds"),
     "nursing_beds": ("护理型床位", "护理型床位数", "护理床位", "护理床位数", "nursing_beds"),
-    "township": ("所属街道", "所属乡镇", "所属镇街", "所属街镇", "所属乡镇(街道)", "所属镇(街道)",
-                 "所在街道", "所在乡镇", "乡镇(街道)", "镇(街道)", "乡镇街道", "街道", "乡镇",
-                 "镇街", "township", "town"),
-    "village": ("所属村居", "所属村", "所属社区", "所属村(社区)", "所属村(居)", "所在村(社区)",
-                "村居", "村(社区)", "村(居)", "village", "community"),
-    "opened": ("开业年份", "建成年份", "投用年份", "开业时间", "建成时间", "投入使用时间",
-               "成立时间", "设立时间", "opened", "year_opened"),
-    "floor_area_m2": ("建筑面积", "面积", "服务面积", "使用面积", "floor_area_m2", "floor_area",
-                      "area_m2"),
-    "renovated": ("改建年份", "改造年份", "改造提升年份", "提升改造年份", "改扩建年份", "改建时间",
-                  "改造时间", "renovated", "year_renovated"),
-    "dementia_beds": ("认知障碍照护床位", "认知障碍照护床位数", "认知症照护床位", "失智照护床位",
-                      "dementia_beds"),
+    "township": (
+        "所属街道",
+        "所属乡镇",
+        "所属镇街",
+        "所属街镇",
+        "所属乡镇(街道)",
+        "所属镇(街道)",
+        "所在街道",
+        "所在乡镇",
+        "乡镇(街道)",
+        "镇(街道)",
+        "乡镇街道",
+        "街道",
+        "乡镇",
+        "镇街",
+        "township",
+        "town",
+    ),
+    "village": (
+        "所属村居",
+        "所属村",
+        "所属社区",
+        "所属村(社区)",
+        "所属村(居)",
+        "所在村(社区)",
+        "村居",
+        "村(社区)",
+        "村(居)",
+        "village",
+        "community",
+    ),
+    "opened": (
+        "开业年份",
+        "建成年份",
+        "投用年份",
+        "开业时间",
+        "建成时间",
+        "投入使用时间",
+        "成立时间",
+        "设立时间",
+        "opened",
+        "year_opened",
+    ),
+    "floor_area_m2": (
+        "建筑面积",
+        "面积",
+        "服务面积",
+        "使用面积",
+        "floor_area_m2",
+        "floor_area",
+        "area_m2",
+    ),
+    "renovated": (
+        "改建年份",
+        "改造年份",
+        "改造提升年份",
+        "提升改造年份",
+        "改扩建年份",
+        "改建时间",
+        "改造时间",
+        "renovated",
+        "year_renovated",
+    ),
+    "dementia_beds": (
+        "认知障碍照护床位",
+        "认知障碍照护床位数",
+        "认知症照护床位",
+        "失智照护床位",
+        "dementia_beds",
+    ),
     "grade": ("等级", "机构等级", "评定等级", "等级评定", "星级", "grade"),
-    "public_beds": ("公益性床位", "公益性床位数", "公益性养老床位", "公益性养老床位数",
-                    "public_beds"),
+    "public_beds": (
+        "公益性床位",
+        "公益性床位数",
+        "公益性养老床位",
+        "公益性养老床位数",
+        "public_beds",
+    ),
     "services": ("附设服务", "服务内容", "服务项目", "服务模式", "services"),
-    "volunteer_station": ("志愿服务站点", "志愿服务站", "是否设志愿服务站点", "是否设志愿服务站",
-                          "志愿服务", "volunteer_station"),
+    "volunteer_station": (
+        "志愿服务站点",
+        "志愿服务站",
+        "是否设志愿服务站点",
+        "是否设志愿服务站",
+        "志愿服务",
+        "volunteer_station",
+    ),
 }
 
 _BRACKETED = re.compile(r"[(\[{<][^)\]}>]*[)\]}>]")
@@ -97,8 +185,13 @@ def _alias_table(aliases: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     return {field: [normalise_header(a) for a in names] for field, names in aliases.items()}
 
 
-def map_columns(headers: Sequence[object], aliases: Mapping[str, Sequence[str]],
-                overrides: Mapping[str, str] | None = None, *, file: str = "") -> dict[str, str]:
+def map_columns(
+    headers: Sequence[object],
+    aliases: Mapping[str, Sequence[str]],
+    overrides: Mapping[str, str] | None = None,
+    *,
+    file: str = "",
+) -> dict[str, str]:
     """Map canonical fields to the file's headers.
 
     A header matches when its :func:`normalise_header` form equals an alias's, or equals the
@@ -121,8 +214,9 @@ def map_columns(headers: Sequence[object], aliases: Mapping[str, Sequence[str]],
     used: set[str] = set()
     for field_name, header in (overrides or {}).items():
         if header not in headers:
-            match = exact.get("".join(unicodedata.normalize("NFKC", header).lower().split())) \
-                or folded.get(normalise_header(header))
+            match = exact.get(
+                "".join(unicodedata.normalize("NFKC", header).lower().split())
+            ) or folded.get(normalise_header(header))
             if match is None:
                 raise InputError(
                     f"{file}: columns.{field_name} = {header!r} is not a column of the file "
@@ -147,8 +241,16 @@ def map_columns(headers: Sequence[object], aliases: Mapping[str, Sequence[str]],
     return mapping
 
 
-def pick_field(mapping: Mapping[str, str], name: str | None, key: str, columns: Sequence[str],
-               *, file: str, setting: str, section: str) -> str | None:
+def pick_field(
+    mapping: Mapping[str, str],
+    name: str | None,
+    key: str,
+    columns: Sequence[str],
+    *,
+    file: str,
+    setting: str,
+    section: str,
+) -> str | None:
     """The column serving ``key``: the plan's ``setting`` when it names one, else the alias match.
 
     Raises
@@ -159,8 +261,10 @@ def pick_field(mapping: Mapping[str, str], name: str | None, key: str, columns: 
     if name is None:
         return mapping.get(key)
     if name not in columns:
-        raise InputError(f"{file}: {setting} = {name!r} is not a field of the file (fields: "
-                         f"{', '.join(map(str, columns))}) — correct {setting} under {section}")
+        raise InputError(
+            f"{file}: {setting} = {name!r} is not a field of the file (fields: "
+            f"{', '.join(map(str, columns))}) — correct {setting} under {section}"
+        )
     return name
 
 
@@ -169,8 +273,12 @@ def header_score(row: Sequence[object], aliases: Mapping[str, Sequence[str]]) ->
     return len(map_columns([("" if v is None else str(v)) for v in row], aliases))
 
 
-def find_header_row(rows: Sequence[Sequence[object]], aliases: Mapping[str, Sequence[str]],
-                    *, scan_rows: int = _HEADER_SCAN_ROWS) -> tuple[int, int]:
+def find_header_row(
+    rows: Sequence[Sequence[object]],
+    aliases: Mapping[str, Sequence[str]],
+    *,
+    scan_rows: int = _HEADER_SCAN_ROWS,
+) -> tuple[int, int]:
     """Index (0-based, among the first ``scan_rows``) and score of the best-matching header row.
 
     Title rows ("2024年养老服务设施名录") and blank rows above the header match nothing, so the
@@ -258,8 +366,9 @@ def _is_blank(value: object) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _search_aliases(aliases: Mapping[str, Sequence[str]],
-                    overrides: Mapping[str, str] | None) -> dict[str, Sequence[str]]:
+def _search_aliases(
+    aliases: Mapping[str, Sequence[str]], overrides: Mapping[str, str] | None
+) -> dict[str, Sequence[str]]:
     search = dict(aliases)
     for field_name, header in (overrides or {}).items():
         search[field_name] = (header, *search.get(field_name, ()))
@@ -281,15 +390,21 @@ def _unique_headers(header: Sequence[object]) -> list[str]:
     return names
 
 
-def _rows_to_table(rows: list[list[object]], numbers: list[int], file: Path,
-                   aliases: Mapping[str, Sequence[str]], overrides: Mapping[str, str] | None,
-                   sheet: str | None = None, header_index: int | None = None) -> RawTable:
+def _rows_to_table(
+    rows: list[list[object]],
+    numbers: list[int],
+    file: Path,
+    aliases: Mapping[str, Sequence[str]],
+    overrides: Mapping[str, str] | None,
+    sheet: str | None = None,
+    header_index: int | None = None,
+) -> RawTable:
     if header_index is None:
         header_index, _ = find_header_row(rows, _search_aliases(aliases, overrides))
     names = _unique_headers(rows[header_index] if rows else [])
     width = len(names)
     data, kept_numbers = [], []
-    for row, number in zip(rows[header_index + 1:], numbers[header_index + 1:], strict=True):
+    for row, number in zip(rows[header_index + 1 :], numbers[header_index + 1 :], strict=True):
         if all(_is_blank(v) for v in row):
             continue  # blank lines are layout, not register rows
         cells = list(row[:width]) + [None] * max(0, width - len(row))
@@ -297,11 +412,20 @@ def _rows_to_table(rows: list[list[object]], numbers: list[int], file: Path,
         kept_numbers.append(number)
     frame = pd.DataFrame(data, columns=names, dtype=object)
     mapping = map_columns(names, aliases, overrides, file=file.name)
-    logger.debug("%s: header on row %d, columns %s", file.name, numbers[header_index]
-                 if numbers else 1, mapping)
-    return RawTable(frame=frame, rows=np.asarray(kept_numbers, dtype=np.int64), columns=mapping,
-                    file=file, sheet=sheet,
-                    sheets=np.full(len(kept_numbers), sheet, dtype=object) if sheet else None)
+    logger.debug(
+        "%s: header on row %d, columns %s",
+        file.name,
+        numbers[header_index] if numbers else 1,
+        mapping,
+    )
+    return RawTable(
+        frame=frame,
+        rows=np.asarray(kept_numbers, dtype=np.int64),
+        columns=mapping,
+        file=file,
+        sheet=sheet,
+        sheets=np.full(len(kept_numbers), sheet, dtype=object) if sheet else None,
+    )
 
 
 # ---------------------------------------------------------------- CSV
@@ -350,12 +474,15 @@ def _swallows_records(cells: list[str], delimiter: str, width: int) -> bool:
     """Whether a cell spanning lines holds lines that look like records of their own (a quote
     that opened a cell and closed only lines later, or never)."""
     least = max(2, width - 2)
-    return any("\n" in cell and any(part.count(delimiter) >= least for part in cell.split("\n"))
-               for cell in cells)
+    return any(
+        "\n" in cell and any(part.count(delimiter) >= least for part in cell.split("\n"))
+        for cell in cells
+    )
 
 
-def _csv_records(lines: _Lines, dialect: Any, width: int, broken: list[BrokenRow],
-                 name_column: int | None) -> Iterator[tuple[int, list[str]]]:
+def _csv_records(
+    lines: _Lines, dialect: Any, width: int, broken: list[BrokenRow], name_column: int | None
+) -> Iterator[tuple[int, list[str]]]:
     """``(line, cells)`` per record; a line whose quote never closes becomes a BrokenRow and
     the lines after it are read again, so that one stray quote costs one row, not the rest."""
     while True:
@@ -376,16 +503,29 @@ def _csv_records(lines: _Lines, dialect: Any, width: int, broken: list[BrokenRow
                 raise InputError(f"line {lines.number + 1}: {exc}") from None
             number, text = record[0]
             cells = text.replace(dialect.quotechar or '"', "").split(dialect.delimiter)
-            name = cells[name_column].strip() if name_column is not None \
-                and name_column < len(cells) else ""
+            name = (
+                cells[name_column].strip()
+                if name_column is not None and name_column < len(cells)
+                else ""
+            )
             if isinstance(exc, _Runaway) or "field larger than field limit" in str(exc):
-                broken.append(BrokenRow(
-                    number, name,
-                    "引号（\"）没有配对：从这个引号起，后面各行会被读成同一个单元格",
-                    "删除多余的引号，或在该单元格结束处补上另一个引号"))
+                broken.append(
+                    BrokenRow(
+                        number,
+                        name,
+                        '引号（"）没有配对：从这个引号起，后面各行会被读成同一个单元格',
+                        "删除多余的引号，或在该单元格结束处补上另一个引号",
+                    )
+                )
             else:
-                broken.append(BrokenRow(number, name, f"无法按 CSV 拆分成单元格（{exc}）",
-                                        "检查该行的引号和分隔符，或删除其中的特殊字符"))
+                broken.append(
+                    BrokenRow(
+                        number,
+                        name,
+                        f"无法按 CSV 拆分成单元格（{exc}）",
+                        "检查该行的引号和分隔符，或删除其中的特殊字符",
+                    )
+                )
             lines.read_again(record[1:])
 
 
@@ -401,7 +541,7 @@ def _csv_dialect(sample: str, aliases: Mapping[str, Sequence[str]]) -> tuple[Any
     lines = sample.splitlines(keepends=True)[:-1] or sample.splitlines(keepends=True)
     for dialect in candidates:
         try:
-            rows = list(csv.reader(lines[:_HEADER_SCAN_ROWS * 2], dialect))
+            rows = list(csv.reader(lines[: _HEADER_SCAN_ROWS * 2], dialect))
         except csv.Error:
             continue
         index, score = find_header_row(rows, aliases)
@@ -429,9 +569,11 @@ def _decode_error(path: Path, encoding: str) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         where, reason = f" line {line}", f"{exc.reason} at byte {exc.start}"
-    return (f"{path.name}{where}: cannot decode as {encoding.removesuffix('-sig')} ({reason}) — "
-            "set encoding = \"gb18030\" or \"utf-8\" for this layer in the plan, or save the "
-            "file as UTF-8")
+    return (
+        f"{path.name}{where}: cannot decode as {encoding.removesuffix('-sig')} ({reason}) — "
+        'set encoding = "gb18030" or "utf-8" for this layer in the plan, or save the '
+        "file as UTF-8"
+    )
 
 
 _SCAN_BYTES = 1 << 22
@@ -449,8 +591,9 @@ def _scan_lines(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         while (block := np.frombuffer(handle.read(_SCAN_BYTES), dtype=np.uint8)).size:
             newline = np.flatnonzero(block == 10)
             ends.append(newline + start)
-            carriage_ends.append(newline[newline > 0][block[newline[newline > 0] - 1] == 13]
-                                 + start)
+            carriage_ends.append(
+                newline[newline > 0][block[newline[newline > 0] - 1] == 13] + start
+            )
             quotes = np.flatnonzero(block == 34) + start
             if quotes.size:
                 quote_lines.append(quotes)
@@ -469,14 +612,18 @@ def _scan_lines(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         odd[line[first]] = np.add.reduceat(count, first) % 2 == 1
     starts = np.concatenate([[0], end[:-1] + 1])
     length = end - starts
-    carriage = np.isin(end, np.concatenate(carriage_ends)) if carriage_ends else \
-        np.zeros(end.size, dtype=bool)
+    carriage = (
+        np.isin(end, np.concatenate(carriage_ends))
+        if carriage_ends
+        else np.zeros(end.size, dtype=bool)
+    )
     empty = (length == 0) | ((length == 1) & carriage)
     return end, empty, odd
 
 
-def _read_csv_columns(path: Path, encoding: str, dialect: Any, header_line: int,
-                      names: list[str]) -> tuple[pd.DataFrame, np.ndarray] | None:
+def _read_csv_columns(
+    path: Path, encoding: str, dialect: Any, header_line: int, names: list[str]
+) -> tuple[pd.DataFrame, np.ndarray] | None:
     """The data rows by pyarrow's CSV reader, with their line numbers, when every line is one
     whole record (no quote spans lines, every row has the header's width); ``None`` otherwise,
     and the exact, slower reader takes over."""
@@ -499,17 +646,23 @@ def _read_csv_columns(path: Path, encoding: str, dialect: Any, header_line: int,
             stream.seek(offset)
             table = pacsv.read_csv(
                 stream,
-                read_options=pacsv.ReadOptions(column_names=names, encoding=encoding
-                                               .removesuffix("-sig"), block_size=1 << 24),
-                parse_options=pacsv.ParseOptions(delimiter=dialect.delimiter,
-                                                 quote_char=dialect.quotechar or False,
-                                                 double_quote=bool(dialect.doublequote),
-                                                 escape_char=dialect.escapechar or False,
-                                                 newlines_in_values=False,
-                                                 invalid_row_handler=invalid),
+                read_options=pacsv.ReadOptions(
+                    column_names=names, encoding=encoding.removesuffix("-sig"), block_size=1 << 24
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=dialect.delimiter,
+                    quote_char=dialect.quotechar or False,
+                    double_quote=bool(dialect.doublequote),
+                    escape_char=dialect.escapechar or False,
+                    newlines_in_values=False,
+                    invalid_row_handler=invalid,
+                ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
-                    quoted_strings_can_be_null=False))
+                    column_types=dict.fromkeys(names, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
     except pa.ArrowInvalid:
         return None
     if any(number is None for number in skipped):
@@ -531,18 +684,27 @@ def _read_csv_columns(path: Path, encoding: str, dialect: Any, header_line: int,
         return None
     blank = np.ones(table.num_rows, dtype=bool)
     for column in table.columns:
-        blank &= np.asarray(pc.equal(pc.utf8_trim_whitespace(column), "")
-                            .to_numpy(zero_copy_only=False), dtype=bool)
+        blank &= np.asarray(
+            pc.equal(pc.utf8_trim_whitespace(column), "").to_numpy(zero_copy_only=False), dtype=bool
+        )
     if blank.any():  # rows of empty cells (",,,,") are layout, not register rows
         table = table.filter(pa.array(~blank))
         lines = lines[~blank]
-    frame = pd.DataFrame({name: pd.Series(table.column(j), dtype=pd.ArrowDtype(pa.string()))
-                          for j, name in enumerate(names)})
+    frame = pd.DataFrame(
+        {
+            name: pd.Series(table.column(j), dtype=pd.ArrowDtype(pa.string()))
+            for j, name in enumerate(names)
+        }
+    )
     return frame, lines.astype(np.int64)
 
 
-def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[str]],
-              overrides: Mapping[str, str] | None) -> RawTable:
+def _read_csv(
+    path: Path,
+    encoding: str | None,
+    aliases: Mapping[str, Sequence[str]],
+    overrides: Mapping[str, str] | None,
+) -> RawTable:
     """Read a CSV into Arrow string columns (about the size of the file) with each row's line
     number: pyarrow's reader when every line is one record, else the csv module streaming
     ``_CHUNK_ROWS`` rows at a time, which also finds unbalanced quotes."""
@@ -556,8 +718,10 @@ def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[s
         # the sample only chooses the dialect: bytes that do not decode are reported below
         sample = head.decode(encoding, errors="replace")
     except LookupError:
-        raise InputError(f"{path.name}: unknown encoding {encoding!r} — set encoding = "
-                         "\"gb18030\" or \"utf-8\" for this layer in the plan") from None
+        raise InputError(
+            f"{path.name}: unknown encoding {encoding!r} — set encoding = "
+            '"gb18030" or "utf-8" for this layer in the plan'
+        ) from None
     dialect, header_index = _csv_dialect(sample, search)
     sample_lines = sample.splitlines(keepends=True)
     if header_index < len(sample_lines) - 1:
@@ -574,9 +738,14 @@ def _read_csv(path: Path, encoding: str | None, aliases: Mapping[str, Sequence[s
     return _read_csv_streamed(path, encoding, dialect, header_index, aliases, overrides)
 
 
-def _read_csv_streamed(path: Path, encoding: str, dialect: Any, header_index: int,
-                       aliases: Mapping[str, Sequence[str]],
-                       overrides: Mapping[str, str] | None) -> RawTable:
+def _read_csv_streamed(
+    path: Path,
+    encoding: str,
+    dialect: Any,
+    header_index: int,
+    aliases: Mapping[str, Sequence[str]],
+    overrides: Mapping[str, str] | None,
+) -> RawTable:
     """The exact reader: the csv module's records, ``_CHUNK_ROWS`` at a time into Arrow."""
     search = _search_aliases(aliases, overrides)
     broken: list[BrokenRow] = []
@@ -613,18 +782,28 @@ def _read_csv_streamed(path: Path, encoding: str, dialect: Any, header_index: in
             raise InputError(_decode_error(path, encoding)) from None
         except InputError as exc:
             raise InputError(f"{path.name} {exc}") from None
-    frame = pd.DataFrame({
-        name: pd.Series(pa.chunked_array([c[j] for c in chunks], type=pa.string()),
-                        dtype=pd.ArrowDtype(pa.string()))
-        for j, name in enumerate(names)
-    })
+    frame = pd.DataFrame(
+        {
+            name: pd.Series(
+                pa.chunked_array([c[j] for c in chunks], type=pa.string()),
+                dtype=pd.ArrowDtype(pa.string()),
+            )
+            for j, name in enumerate(names)
+        }
+    )
     if broken:
         logger.debug("%s: %d lines cannot be split into cells", path.name, len(broken))
-    return RawTable(frame=frame, rows=np.asarray(numbers, dtype=np.int64), columns=mapping,
-                    file=path, broken=broken)
+    return RawTable(
+        frame=frame,
+        rows=np.asarray(numbers, dtype=np.int64),
+        columns=mapping,
+        file=path,
+        broken=broken,
+    )
 
 
 # ---------------------------------------------------------------- XLSX
+
 
 def _fill_merged(ws: Any, rows: list[list[object]], first_data_row: int) -> list[str]:
     """Fill each merged range that reaches the data rows with its top-left value ("拆分并填充"),
@@ -666,40 +845,56 @@ def _merge_sheets(tables: list[RawTable], file: Path) -> RawTable:
         frames.append(table.frame.rename(columns=rename))
     frame = pd.concat(frames, ignore_index=True).astype(object)
     frame = frame.where(frame.notna(), None)
-    return RawTable(frame=frame, rows=np.concatenate([t.rows for t in tables]),
-                    columns=mapping, file=file, sheet=", ".join(str(t.sheet) for t in tables),
-                    sheets=np.concatenate([t.sheets for t in tables if t.sheets is not None]),
-                    warnings=[w for t in tables for w in t.warnings])
+    return RawTable(
+        frame=frame,
+        rows=np.concatenate([t.rows for t in tables]),
+        columns=mapping,
+        file=file,
+        sheet=", ".join(str(t.sheet) for t in tables),
+        sheets=np.concatenate([t.sheets for t in tables if t.sheets is not None]),
+        warnings=[w for t in tables for w in t.warnings],
+    )
 
 
-def _read_xlsx(path: Path, sheet: str | int | None, aliases: Mapping[str, Sequence[str]],
-               overrides: Mapping[str, str] | None) -> RawTable:
+def _read_xlsx(
+    path: Path,
+    sheet: str | int | None,
+    aliases: Mapping[str, Sequence[str]],
+    overrides: Mapping[str, str] | None,
+) -> RawTable:
     """Every sheet whose header matches (or the one ``sheet`` names), merged cells filled."""
     import openpyxl
 
     try:
         book = openpyxl.load_workbook(path, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a broken or foreign file
-        raise InputError(f"{path.name}: cannot open as an Excel workbook ({exc}) — save it as "
-                         ".xlsx (Excel 2007+)") from None
+        raise InputError(
+            f"{path.name}: cannot open as an Excel workbook ({exc}) — save it as "
+            ".xlsx (Excel 2007+)"
+        ) from None
     search = _search_aliases(aliases, overrides)
     tables: list[RawTable] = []
     skipped: list[str] = []
     best: tuple[int, Any, list[list[object]], int] | None = None
     try:
         if sheet is not None:
-            if isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit()
-                                          and sheet not in book.sheetnames):
+            if isinstance(sheet, int) or (
+                isinstance(sheet, str) and sheet.isdigit() and sheet not in book.sheetnames
+            ):
                 index = int(sheet)
                 if not 0 <= index < len(book.worksheets):
-                    raise InputError(f"{path.name}: sheet index {index} does not exist (the "
-                                     f"workbook has {len(book.worksheets)} sheets, from 0)")
+                    raise InputError(
+                        f"{path.name}: sheet index {index} does not exist (the "
+                        f"workbook has {len(book.worksheets)} sheets, from 0)"
+                    )
                 candidates = [book.worksheets[index]]
             elif sheet in book.sheetnames:
                 candidates = [book[sheet]]
             else:
-                raise InputError(f"{path.name}: no sheet named {sheet!r} (sheets: "
-                                 f"{', '.join(book.sheetnames)}) — correct sheet = \"…\"")
+                raise InputError(
+                    f"{path.name}: no sheet named {sheet!r} (sheets: "
+                    f'{", ".join(book.sheetnames)}) — correct sheet = "…"'
+                )
         else:
             candidates = list(book.worksheets)
         for ws in candidates:
@@ -707,18 +902,28 @@ def _read_xlsx(path: Path, sheet: str | int | None, aliases: Mapping[str, Sequen
             header_index, score = find_header_row(rows, search)
             header = rows[header_index] if rows else []
             try:
-                mapping = map_columns(["" if v is None else str(v) for v in header], aliases,
-                                      overrides, file=path.name)
+                mapping = map_columns(
+                    ["" if v is None else str(v) for v in header],
+                    aliases,
+                    overrides,
+                    file=path.name,
+                )
             except InputError:
                 mapping = {}
             if best is None or score > best[0]:
                 best = (score, ws, rows, header_index)
             if sheet is None and not _is_register_header(mapping, aliases):
-                why = ("工作表为空" if not any(not _is_blank(v) for r in rows for v in r)
-                       else "表头中没有名称列" if "name" not in mapping
-                       else f"表头只认出 {', '.join(mapping.values())} 一列")
-                skipped.append(f"{path.name}：工作表“{ws.title}”不是登记表（{why}），未读取——"
-                               f"如需读取，请在规划文件中为该图层设置 sheet = \"{ws.title}\"")
+                why = (
+                    "工作表为空"
+                    if not any(not _is_blank(v) for r in rows for v in r)
+                    else "表头中没有名称列"
+                    if "name" not in mapping
+                    else f"表头只认出 {', '.join(mapping.values())} 一列"
+                )
+                skipped.append(
+                    f"{path.name}：工作表“{ws.title}”不是登记表（{why}），未读取——"
+                    f'如需读取，请在规划文件中为该图层设置 sheet = "{ws.title}"'
+                )
                 continue
             tables.append(_sheet_table(ws, rows, header_index, path, aliases, overrides))
         if not tables:
@@ -733,16 +938,30 @@ def _read_xlsx(path: Path, sheet: str | int | None, aliases: Mapping[str, Sequen
     return table
 
 
-def _sheet_table(ws: Any, rows: list[list[object]], header_index: int, path: Path,
-                 aliases: Mapping[str, Sequence[str]], overrides: Mapping[str, str] | None
-                 ) -> RawTable:
+def _sheet_table(
+    ws: Any,
+    rows: list[list[object]],
+    header_index: int,
+    path: Path,
+    aliases: Mapping[str, Sequence[str]],
+    overrides: Mapping[str, str] | None,
+) -> RawTable:
     filled = _fill_merged(ws, rows, header_index + 2)
-    table = _rows_to_table(rows, list(range(1, len(rows) + 1)), path, aliases, overrides,
-                           sheet=ws.title, header_index=header_index)
+    table = _rows_to_table(
+        rows,
+        list(range(1, len(rows) + 1)),
+        path,
+        aliases,
+        overrides,
+        sheet=ws.title,
+        header_index=header_index,
+    )
     if filled:
         shown = ", ".join(filled[:10]) + (f" 等 {len(filled)} 处" if len(filled) > 10 else "")
-        table.warnings.append(f"{path.name} 工作表“{ws.title}”中的合并单元格 {shown} 已拆分，"
-                              "并把合并区域的值填入其中每一行——请核对这些行的取值")
+        table.warnings.append(
+            f"{path.name} 工作表“{ws.title}”中的合并单元格 {shown} 已拆分，"
+            "并把合并区域的值填入其中每一行——请核对这些行的取值"
+        )
     return table
 
 
@@ -774,12 +993,15 @@ def shapefile_encoding(path: Path) -> str | None:
 
 def _check_not_empty(path: Path) -> None:
     if path.exists() and path.is_file() and path.stat().st_size == 0:
-        raise InputError(f"{path.name}: the file is empty (0 bytes) — export or save it again "
-                         "(was it copied while still being written?)")
+        raise InputError(
+            f"{path.name}: the file is empty (0 bytes) — export or save it again "
+            "(was it copied while still being written?)"
+        )
 
 
-def read_vector(path: Path, *, layer: str | None = None,
-                encoding: str | None = None) -> gpd.GeoDataFrame:
+def read_vector(
+    path: Path, *, layer: str | None = None, encoding: str | None = None
+) -> gpd.GeoDataFrame:
     """Read a vector file with pyogrio, honouring ``.cpg`` files and GBK shapefiles.
 
     Raises
@@ -798,14 +1020,21 @@ def read_vector(path: Path, *, layer: str | None = None,
             layers = ", ".join(str(n) for n, _ in pyogrio.list_layers(path))
         except Exception:  # listing is only a hint for the message
             pass
-        raise InputError(f"{path.name}: cannot read {'layer ' + repr(layer) + ' ' if layer else ''}"
-                         f"({exc})" + (f" — layers in the file: {layers}" if layers else "")) \
-            from None
+        raise InputError(
+            f"{path.name}: cannot read {'layer ' + repr(layer) + ' ' if layer else ''}"
+            f"({exc})" + (f" — layers in the file: {layers}" if layers else "")
+        ) from None
 
 
-def read_table(path: str | Path, *, aliases: Mapping[str, Sequence[str]] = FIELD_ALIASES,
-               columns: Mapping[str, str] | None = None, sheet: str | int | None = None,
-               encoding: str | None = None, layer: str | None = None) -> RawTable:
+def read_table(
+    path: str | Path,
+    *,
+    aliases: Mapping[str, Sequence[str]] = FIELD_ALIASES,
+    columns: Mapping[str, str] | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    layer: str | None = None,
+) -> RawTable:
     """Read a CSV, XLSX or vector file into a :class:`RawTable`.
 
     Parameters
@@ -830,8 +1059,10 @@ def read_table(path: str | Path, *, aliases: Mapping[str, Sequence[str]] = FIELD
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path} does not exist — check the path in the plan (relative paths "
-                         "are read from the plan file's folder)")
+        raise InputError(
+            f"{path} does not exist — check the path in the plan (relative paths "
+            "are read from the plan file's folder)"
+        )
     _check_not_empty(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
@@ -839,15 +1070,26 @@ def read_table(path: str | Path, *, aliases: Mapping[str, Sequence[str]] = FIELD
     if suffix in (".xlsx", ".xlsm"):
         return _read_xlsx(path, sheet, aliases, columns)
     if suffix == ".xls":
-        raise InputError(f"{path.name}: old .xls workbooks are not read — open it in Excel or WPS "
-                         "and save as .xlsx")
+        raise InputError(
+            f"{path.name}: old .xls workbooks are not read — open it in Excel or WPS "
+            "and save as .xlsx"
+        )
     if suffix in VECTOR_SUFFIXES:
         gdf = read_vector(path, layer=layer, encoding=encoding)
         frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(object)
         frame.index = pd.RangeIndex(len(frame))
         mapping = map_columns(list(frame.columns), aliases, columns, file=path.name)
         geometry = gpd.GeoSeries(gdf.geometry.values, index=frame.index, crs=gdf.crs)
-        return RawTable(frame=frame, rows=np.arange(1, len(frame) + 1, dtype=np.int64),
-                        columns=mapping, file=path, geometry=geometry, crs=gdf.crs, sheet=layer)
-    raise InputError(f"{path.name}: unknown file type {suffix!r} — use one of "
-                     f"{', '.join(TABLE_SUFFIXES + VECTOR_SUFFIXES)}")
+        return RawTable(
+            frame=frame,
+            rows=np.arange(1, len(frame) + 1, dtype=np.int64),
+            columns=mapping,
+            file=path,
+            geometry=geometry,
+            crs=gdf.crs,
+            sheet=layer,
+        )
+    raise InputError(
+        f"{path.name}: unknown file type {suffix!r} — use one of "
+        f"{', '.join(TABLE_SUFFIXES + VECTOR_SUFFIXES)}"
+    )

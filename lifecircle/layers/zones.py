@@ -80,9 +80,7 @@ def assign_zones(
     return out
 
 
-def with_population(
-    zones: gpd.GeoDataFrame, demand: pd.DataFrame, key: str
-) -> gpd.GeoDataFrame:
+def with_population(zones: gpd.GeoDataFrame, demand: pd.DataFrame, key: str) -> gpd.GeoDataFrame:
     """A copy of ``zones`` with ``pop`` and ``pop60`` summed from the demand cells.
 
     ``key`` is the demand column holding each cell's zone code (``township_code`` or

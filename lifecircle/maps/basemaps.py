@@ -90,8 +90,13 @@ def overlay_system(basemap: str) -> str:
     return "gcj02" if basemap == "amap" else "wgs84"
 
 
-def resolve_basemap(basemap: str = "osm", *, offline: bool = False, tiles_url: str | None = None,
-                    tianditu_key: str | None = None) -> Basemap:
+def resolve_basemap(
+    basemap: str = "osm",
+    *,
+    offline: bool = False,
+    tiles_url: str | None = None,
+    tianditu_key: str | None = None,
+) -> Basemap:
     """Choose the tiles and overlay coordinate system for a map.
 
     Parameters
@@ -117,30 +122,55 @@ def resolve_basemap(basemap: str = "osm", *, offline: bool = False, tiles_url: s
     system = overlay_system(basemap)
     if tiles_url:
         url = _local_tiles_url(tiles_url)
-        return Basemap("custom", (TileSource("custom", url, "local tiles", subdomains="abc"),),
-                       system)
+        return Basemap(
+            "custom", (TileSource("custom", url, "local tiles", subdomains="abc"),), system
+        )
     if offline or basemap == "none":
         if offline and basemap != "none":
-            log.info("offline map: basemap %r needs the internet, drawing no tiles "
-                     "(give tiles_url for a local tile folder)", basemap)
+            log.info(
+                "offline map: basemap %r needs the internet, drawing no tiles "
+                "(give tiles_url for a local tile folder)",
+                basemap,
+            )
         return Basemap("none", (), system)
     if basemap == "osm":
-        return Basemap("osm", (TileSource(
-            "osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-            '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
-            "contributors"),), system)
+        return Basemap(
+            "osm",
+            (
+                TileSource(
+                    "osm",
+                    "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+                    "contributors",
+                ),
+            ),
+            system,
+        )
     if basemap == "tianditu":
         key = _tianditu_key(tianditu_key)
         attribution = '&copy; <a href="https://www.tianditu.gov.cn/">天地图 Tianditu</a>'
         tiles = tuple(
-            TileSource(f"tianditu_{layer}",
-                       _TIANDITU_URL.replace("{layer}", layer).replace("{key}", key),
-                       attribution, subdomains="01234567", max_zoom=18)
+            TileSource(
+                f"tianditu_{layer}",
+                _TIANDITU_URL.replace("{layer}", layer).replace("{key}", key),
+                attribution,
+                subdomains="01234567",
+                max_zoom=18,
+            )
             for layer in ("vec", "cva")
         )
         return Basemap("tianditu", tiles, system)
-    return Basemap("amap", (TileSource(
-        "amap", "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1"
-        "&style=8&x={x}&y={y}&z={z}",
-        '&copy; <a href="https://www.amap.com/">高德地图 AutoNavi</a> (GCJ-02)',
-        subdomains="1234", max_zoom=18),), system)
+    return Basemap(
+        "amap",
+        (
+            TileSource(
+                "amap",
+                "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1"
+                "&style=8&x={x}&y={y}&z={z}",
+                '&copy; <a href="https://www.amap.com/">高德地图 AutoNavi</a> (GCJ-02)',
+                subdomains="1234",
+                max_zoom=18,
+            ),
+        ),
+        system,
+    )

@@ -127,23 +127,31 @@ def _share_pct(values: pd.Series) -> np.ndarray:
     return share if finite.size and finite.max() > 1.0 + 1e-9 else share * 100.0
 
 
-def coverage_chart_svg(result: RunResult, *, lang: str = "zh",
-                       categories: Iterable[str] | None = None) -> str:
+def coverage_chart_svg(
+    result: RunResult, *, lang: str = "zh", categories: Iterable[str] | None = None
+) -> str:
     """One horizontal bar chart per category (``categories``, default all): share of people
     aged 60+ within the main threshold's walk, per township (read from ``township_metrics``),
     as inline SVG."""
     metrics = result.township_metrics
     if metrics is None or len(metrics) == 0 or "share_pop60" not in metrics:
         return ""
-    names = dict(zip(result.townships["code"].astype(str), result.townships["name"],
-                     strict=True))
+    names = dict(zip(result.townships["code"].astype(str), result.townships["name"], strict=True))
     colors = category_colors(result)
     charts = []
-    cats = [k for k in colors if k in set(metrics["category"].astype(str))
-            and (categories is None or k in set(categories))]
-    kinds = dict(zip(result.townships["code"].astype(str),
-                     result.townships.get("kind", pd.Series([None] * len(result.townships))),
-                     strict=True))
+    cats = [
+        k
+        for k in colors
+        if k in set(metrics["category"].astype(str))
+        and (categories is None or k in set(categories))
+    ]
+    kinds = dict(
+        zip(
+            result.townships["code"].astype(str),
+            result.townships.get("kind", pd.Series([None] * len(result.townships))),
+            strict=True,
+        )
+    )
     for key in cats:
         part = metrics[metrics["category"].astype(str) == key]
         codes = part["township_code"].astype(str).to_numpy()
@@ -161,14 +169,18 @@ def coverage_chart_svg(result: RunResult, *, lang: str = "zh",
         label_w, bar_w, row_h, top = 150, 420, 22, 24
         height = top + row_h * len(order) + 8
         width = label_w + bar_w + 70
-        out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-               f'viewBox="0 0 {width} {height}" role="img">']
+        out = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img">'
+        ]
         for pct in (0, 25, 50, 75, 100):
             x = label_w + bar_w * pct / 100
-            out.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 6}" '
-                       'stroke="#ddd"/>'
-                       f'<text x="{x:.1f}" y="{top - 8}" font-size="10" text-anchor="middle" '
-                       f'fill="#666">{pct}%</text>')
+            out.append(
+                f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 6}" '
+                'stroke="#ddd"/>'
+                f'<text x="{x:.1f}" y="{top - 8}" font-size="10" text-anchor="middle" '
+                f'fill="#666">{pct}%</text>'
+            )
         for i, code in enumerate(order):
             y = top + i * row_h
             value = share.get(code, math.nan)
@@ -182,12 +194,18 @@ def coverage_chart_svg(result: RunResult, *, lang: str = "zh",
                 f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 7}" '
                 f'fill="{colors[key]}"><title>{_E(_text(names.get(code, code)))} {text}</title>'
                 "</rect>"
-                f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="11">{text}</text>')
+                f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="11">{text}</text>'
+            )
         out.append("</svg>")
-        caption = label("chart_caption", lang, category=category_name(result.categories, key, lang),
-                        threshold="/".join(fmt_number(t) for t in sorted(used)))
-        charts.append(f'<figure class="chart"><figcaption>{_E(caption)}</figcaption>'
-                      f"{''.join(out)}</figure>")
+        caption = label(
+            "chart_caption",
+            lang,
+            category=category_name(result.categories, key, lang),
+            threshold="/".join(fmt_number(t) for t in sorted(used)),
+        )
+        charts.append(
+            f'<figure class="chart"><figcaption>{_E(caption)}</figcaption>{"".join(out)}</figure>'
+        )
     return "\n".join(charts)
 
 
@@ -229,13 +247,18 @@ def _page_counter(lang: str) -> str:
     template = label("page_of", lang)
     before, rest = template.split("{page}")
     middle, after = rest.split("{pages}")
-    return (f"{_css_string(before)} counter(page) {_css_string(middle)} counter(pages) "
-            f"{_css_string(after)}")
+    return (
+        f"{_css_string(before)} counter(page) {_css_string(middle)} counter(pages) "
+        f"{_css_string(after)}"
+    )
 
 
 def _status_counts(summary: pd.DataFrame | None) -> dict[str, int]:
-    status = (summary["status"].astype(str) if summary is not None and len(summary)
-              else pd.Series([], dtype=str))
+    status = (
+        summary["status"].astype(str)
+        if summary is not None and len(summary)
+        else pd.Series([], dtype=str)
+    )
     return {key: int((status == key).sum()) for key in ("met", "not_met", "na")}
 
 
@@ -251,87 +274,134 @@ def _img(png: bytes | None, alt: str, href: str | None, caption: str, lang: str)
 
 def _value_pair(row: Any, lang: str) -> str:
     unit = unit_label(getattr(row, "unit", ""), lang)
-    value, target = fmt_number(getattr(row, "value", None)), fmt_number(
-        getattr(row, "target_value", None))
+    value, target = (
+        fmt_number(getattr(row, "value", None)),
+        fmt_number(getattr(row, "target_value", None)),
+    )
     sep = "" if unit == "%" or (lang == "zh" and unit) else " "
-    return f"{value or '—'}{sep}{unit} / {target or '—'}{sep}{unit}" if unit else \
-        f"{value or '—'} / {target or '—'}"
+    return (
+        f"{value or '—'}{sep}{unit} / {target or '—'}{sep}{unit}"
+        if unit
+        else f"{value or '—'} / {target or '—'}"
+    )
 
 
-def _summary_page(result: RunResult, story: static.Story, refs: dict[str, int], lang: str,
-                  uncovered: dict[str, float]) -> str:
+def _summary_page(
+    result: RunResult,
+    story: static.Story,
+    refs: dict[str, int],
+    lang: str,
+    uncovered: dict[str, float],
+) -> str:
     summary = result.gap_summary if result.gap_summary is not None else pd.DataFrame()
     counts = _status_counts(summary)
-    names = dict(zip(result.townships["code"].astype(str), result.townships["name"].map(_text),
-                     strict=True))
-    parts = [f"<h2>{_E(label('summary', lang))}</h2>",
-             f"<p>{_E(_summary_counts(result, lang))}</p>"]
-    figs = [(label("targets_met_of", lang, met=counts["met"], total=len(summary)),
-             label("targets_not_met_n", lang, n=counts["not_met"]))]
+    names = dict(
+        zip(result.townships["code"].astype(str), result.townships["name"].map(_text), strict=True)
+    )
+    parts = [
+        f"<h2>{_E(label('summary', lang))}</h2>",
+        f"<p>{_E(_summary_counts(result, lang))}</p>",
+    ]
+    figs = [
+        (
+            label("targets_met_of", lang, met=counts["met"], total=len(summary)),
+            label("targets_not_met_n", lang, n=counts["not_met"]),
+        )
+    ]
     if story.target_id:
-        figs.append((fmt_number(sum(uncovered.values()), digits=0),
-                     label("uncovered_seniors_fig", lang, indicator=story.indicator)))
+        figs.append(
+            (
+                fmt_number(sum(uncovered.values()), digits=0),
+                label("uncovered_seniors_fig", lang, indicator=story.indicator),
+            )
+        )
     sites = result.proposed_sites
     if sites is not None and len(sites):
         gain = pd.to_numeric(sites.get("newly_covered_pop60"), errors="coerce").sum()
-        figs.append((label("sites_n", lang, n=len(sites)),
-                     label("sites_gain", lang, n=fmt_number(gain, digits=0))))
-    parts.append('<div class="keyfigs">' + "".join(
-        f'<div class="keyfig"><b>{_E(big)}</b>{_E(small)}</div>' for big, small in figs)
-        + "</div>")
+        figs.append(
+            (
+                label("sites_n", lang, n=len(sites)),
+                label("sites_gain", lang, n=fmt_number(gain, digits=0)),
+            )
+        )
+    parts.append(
+        '<div class="keyfigs">'
+        + "".join(f'<div class="keyfig"><b>{_E(big)}</b>{_E(small)}</div>' for big, small in figs)
+        + "</div>"
+    )
     # targets not met, then met
     if len(summary):
         not_met = summary[summary["status"].astype(str) == "not_met"]
         if len(not_met):
-            headers = [label(k, lang) for k in ("indicator", "value_vs_target", "met_units",
-                                                "shortfall")]
+            headers = [
+                label(k, lang) for k in ("indicator", "value_vs_target", "met_units", "shortfall")
+            ]
             body = []
             for row in not_met.itertuples(index=False):
                 document = _text(getattr(row, "document", ""))
                 ref = f'<sup class="ref">[{refs[document]}]</sup>' if document in refs else ""
-                met, total = (fmt_number(getattr(row, "met_units", None)),
-                              fmt_number(getattr(row, "total_units", None)))
-                body.append(f"<tr><td>{_E(_text(row.indicator) or _text(row.target_id))}{ref}"
-                            f'</td><td class="num">{_E(_value_pair(row, lang))}</td>'
-                            f'<td class="num">{_E(f"{met}/{total}" if total else "")}</td>'
-                            f'<td class="num">{_E(shortfall_text(row, lang))}</td></tr>')
-            parts.append(f"<h3>{_E(label('targets_not_met', lang, n=len(not_met)))}</h3>"
-                         + _table(headers, body))
+                met, total = (
+                    fmt_number(getattr(row, "met_units", None)),
+                    fmt_number(getattr(row, "total_units", None)),
+                )
+                body.append(
+                    f"<tr><td>{_E(_text(row.indicator) or _text(row.target_id))}{ref}"
+                    f'</td><td class="num">{_E(_value_pair(row, lang))}</td>'
+                    f'<td class="num">{_E(f"{met}/{total}" if total else "")}</td>'
+                    f'<td class="num">{_E(shortfall_text(row, lang))}</td></tr>'
+                )
+            parts.append(
+                f"<h3>{_E(label('targets_not_met', lang, n=len(not_met)))}</h3>"
+                + _table(headers, body)
+            )
         met = summary[summary["status"].astype(str) == "met"]
         if len(met):
             items = ("、" if lang == "zh" else "; ").join(
                 f"{_text(r.indicator) or _text(r.target_id)}（{_value_pair(r, lang)}）"
-                if lang == "zh" else
-                f"{_text(r.indicator) or _text(r.target_id)} ({_value_pair(r, lang)})"
-                for r in met.itertuples(index=False))
-            parts.append(f"<h3>{_E(label('targets_met', lang, n=len(met)))}</h3>"
-                         f"<p>{_E(items)}</p>")
+                if lang == "zh"
+                else f"{_text(r.indicator) or _text(r.target_id)} ({_value_pair(r, lang)})"
+                for r in met.itertuples(index=False)
+            )
+            parts.append(f"<h3>{_E(label('targets_met', lang, n=len(met)))}</h3><p>{_E(items)}</p>")
     # townships furthest behind: most targets not met, then the story target's value
     rows = township_target_rows(result)
     if len(rows):
         status = rows["status"].astype(str)
-        table = pd.DataFrame({"code": rows["unit_code"].astype(str),
-                              "not_met": status == "not_met",
-                              "assessed": status.isin(["met", "not_met"])})
+        table = pd.DataFrame(
+            {
+                "code": rows["unit_code"].astype(str),
+                "not_met": status == "not_met",
+                "assessed": status.isin(["met", "not_met"]),
+            }
+        )
         table = table.groupby("code")[["not_met", "assessed"]].sum()
         own = rows[rows["target_id"].astype(str) == story.target_id]
-        story_value = pd.Series(pd.to_numeric(own["value"], errors="coerce").to_numpy(),
-                                index=own["unit_code"].astype(str))
+        story_value = pd.Series(
+            pd.to_numeric(own["value"], errors="coerce").to_numpy(),
+            index=own["unit_code"].astype(str),
+        )
         table["story"] = story_value[~story_value.index.duplicated()].reindex(table.index)
-        worst = table[table["not_met"] > 0].sort_values(["not_met", "story"],
-                                                        ascending=[False, True]).head(3)
+        worst = (
+            table[table["not_met"] > 0]
+            .sort_values(["not_met", "story"], ascending=[False, True])
+            .head(3)
+        )
         if len(worst):
             headers = [label("township", lang), label("not_met_of_assessed", lang)]
             if story.target_id:
                 headers += [story.indicator, label("uncovered_seniors", lang)]
             body = []
             for code, row in worst.iterrows():
-                cells = [f"<td>{_E(names.get(code, code))}</td>",
-                         f'<td class="num">{int(row["not_met"])}/{int(row["assessed"])}</td>']
+                cells = [
+                    f"<td>{_E(names.get(code, code))}</td>",
+                    f'<td class="num">{int(row["not_met"])}/{int(row["assessed"])}</td>',
+                ]
                 if story.target_id:
-                    cells += [f'<td class="num">{_E(story.value_text.get(code, ""))}</td>',
-                              f'<td class="num">'
-                              f'{_E(fmt_number(uncovered.get(code, 0.0), digits=0))}</td>']
+                    cells += [
+                        f'<td class="num">{_E(story.value_text.get(code, ""))}</td>',
+                        f'<td class="num">'
+                        f"{_E(fmt_number(uncovered.get(code, 0.0), digits=0))}</td>",
+                    ]
                 body.append(f"<tr>{''.join(cells)}</tr>")
             parts.append(f"<h3>{_E(label('worst_townships', lang))}</h3>" + _table(headers, body))
     parts.append(_sites_effect(result, lang))
@@ -344,26 +414,47 @@ def _sites_effect(result: RunResult, lang: str) -> str:
         return ""
     parts = [f"<h3>{_E(label('sites_effect', lang))}</h3>"]
     for category, info in result.siting.items():
-        parts.append("<p>" + _E(label(
-            "sites_effect_line", lang, n=fmt_number(info.get("sites")),
-            category=category_name(result.categories, category, lang),
-            gain=fmt_number(float(info.get("covered_after", 0) or 0)
-                            - float(info.get("covered_before", 0) or 0), digits=0),
-            before=fmt_number(100 * float(info.get("share_before", math.nan)), digits=1),
-            after=fmt_number(100 * float(info.get("share_after", math.nan)), digits=1),
-            method=_text(info.get("method", "")))) + "</p>")
+        parts.append(
+            "<p>"
+            + _E(
+                label(
+                    "sites_effect_line",
+                    lang,
+                    n=fmt_number(info.get("sites")),
+                    category=category_name(result.categories, category, lang),
+                    gain=fmt_number(
+                        float(info.get("covered_after", 0) or 0)
+                        - float(info.get("covered_before", 0) or 0),
+                        digits=0,
+                    ),
+                    before=fmt_number(100 * float(info.get("share_before", math.nan)), digits=1),
+                    after=fmt_number(100 * float(info.get("share_after", math.nan)), digits=1),
+                    method=_text(info.get("method", "")),
+                )
+            )
+            + "</p>"
+        )
     changes = result.before_after
     if changes is not None and len(changes):
         before = pd.to_numeric(changes["value_before"], errors="coerce").round(4)
         after = pd.to_numeric(changes["value_after"], errors="coerce").round(4)
-        moved = changes[((before != after) & ~(before.isna() & after.isna()))
-                        | (changes["status_before"] != changes["status_after"])]
-        items = [label("target_moves", lang, indicator=_text(r.indicator) or _text(r.target_id),
-                       before=fmt_number(r.value_before), after=fmt_number(r.value_after),
-                       target=fmt_number(r.target_value),
-                       status_before=label(_text(r.status_before) or "na", lang),
-                       status_after=label(_text(r.status_after) or "na", lang))
-                 for r in moved.itertuples(index=False)]
+        moved = changes[
+            ((before != after) & ~(before.isna() & after.isna()))
+            | (changes["status_before"] != changes["status_after"])
+        ]
+        items = [
+            label(
+                "target_moves",
+                lang,
+                indicator=_text(r.indicator) or _text(r.target_id),
+                before=fmt_number(r.value_before),
+                after=fmt_number(r.value_after),
+                target=fmt_number(r.target_value),
+                status_before=label(_text(r.status_before) or "na", lang),
+                status_after=label(_text(r.status_after) or "na", lang),
+            )
+            for r in moved.itertuples(index=False)
+        ]
         if items:
             parts.append("<ul>" + "".join(f"<li>{_E(item)}</li>" for item in items) + "</ul>")
     return "\n".join(parts)
@@ -376,29 +467,56 @@ def _sources(result: RunResult, lang: str) -> str:
     for record in info.get("inputs", []):
         name = Path(_text(record.get("path"))).name
         use = layers.get(name)
-        body.append(f"<tr><td>{_E(name)}</td>"
-                    f"<td>{_E(category_name(result.categories, use, lang) if use else '')}</td>"
-                    f"<td>{_E(_text(record.get('modified'))[:10])}</td>"
-                    f'<td class="num">{_E(fmt_number(record.get("bytes")))}</td>'
-                    f"<td><code>{_E(_text(record.get('sha256'))[:16])}</code></td></tr>")
+        body.append(
+            f"<tr><td>{_E(name)}</td>"
+            f"<td>{_E(category_name(result.categories, use, lang) if use else '')}</td>"
+            f"<td>{_E(_text(record.get('modified'))[:10])}</td>"
+            f'<td class="num">{_E(fmt_number(record.get("bytes")))}</td>'
+            f"<td><code>{_E(_text(record.get('sha256'))[:16])}</code></td></tr>"
+        )
     parts = [f'<section class="page" id="sources"><h2>{_E(label("sources", lang))}</h2>']
-    parts.append(_table([label(k, lang) for k in ("file", "layer_category", "modified", "bytes",
-                                                  "sha256")], body) if body
-                 else f'<p class="muted">{_E(label("no_sources", lang))}</p>')
+    parts.append(
+        _table(
+            [label(k, lang) for k in ("file", "layer_category", "modified", "bytes", "sha256")],
+            body,
+        )
+        if body
+        else f'<p class="muted">{_E(label("no_sources", lang))}</p>'
+    )
     walk = info.get("walk") or {}
     if walk:
         sep, colon = ("；", "：") if lang == "zh" else ("; ", ": ")
         kinds = sep.join(
             f"{label(k, lang) if k in ('street', 'town') else k}{colon}{v.get('speed_mps')} m/s, "
-            + "/".join(fmt_number(t) for t in v.get("thresholds_min", [])) + " min"
-            for k, v in (walk.get("by_kind") or {}).items())
-        parts.append("<p>" + _E(label("walk_settings", lang, speed=walk.get("speed_mps"),
-                                      thresholds="/".join(fmt_number(t) for t in
-                                                          walk.get("thresholds_min", [])),
-                                      kinds=kinds or "—")) + "</p>")
-    parts.append("<p>" + _E(label("made_by", lang, date=_run_date(result),
-                                  version=(info.get("versions") or {}).get("lifecircle", "")))
-                 + "</p></section>")
+            + "/".join(fmt_number(t) for t in v.get("thresholds_min", []))
+            + " min"
+            for k, v in (walk.get("by_kind") or {}).items()
+        )
+        parts.append(
+            "<p>"
+            + _E(
+                label(
+                    "walk_settings",
+                    lang,
+                    speed=walk.get("speed_mps"),
+                    thresholds="/".join(fmt_number(t) for t in walk.get("thresholds_min", [])),
+                    kinds=kinds or "—",
+                )
+            )
+            + "</p>"
+        )
+    parts.append(
+        "<p>"
+        + _E(
+            label(
+                "made_by",
+                lang,
+                date=_run_date(result),
+                version=(info.get("versions") or {}).get("lifecircle", ""),
+            )
+        )
+        + "</p></section>"
+    )
     return "\n".join(parts)
 
 
@@ -409,10 +527,16 @@ def _run_date(result: RunResult) -> str:
 
 def _summary_counts(result: RunResult, lang: str) -> str:
     counts = _status_counts(result.gap_summary)
-    return label("summary_counts", lang, n_townships=len(result.townships),
-                 n_facilities=0 if result.facilities is None else len(result.facilities),
-                 n_targets=sum(counts.values()), n_met=counts["met"],
-                 n_not_met=counts["not_met"], n_na=counts["na"])
+    return label(
+        "summary_counts",
+        lang,
+        n_townships=len(result.townships),
+        n_facilities=0 if result.facilities is None else len(result.facilities),
+        n_targets=sum(counts.values()),
+        n_met=counts["met"],
+        n_not_met=counts["not_met"],
+        n_na=counts["na"],
+    )
 
 
 def _heading(code: str, name: Any, kind: Any, kind_zh: Any, lang: str) -> str:
@@ -428,20 +552,29 @@ def _unit_gap_lines(result: RunResult, code: str, lang: str) -> list[str]:
     gaps = result.gaps
     if gaps is None or len(gaps) == 0 or "parent_code" not in gaps:
         return []
-    units = gaps[(gaps["parent_code"].astype(str) == code)
-                 & (gaps["status"].astype(str) == "not_met")
-                 & (gaps["unit_code"].astype(str) != code)]
+    units = gaps[
+        (gaps["parent_code"].astype(str) == code)
+        & (gaps["status"].astype(str) == "not_met")
+        & (gaps["unit_code"].astype(str) != code)
+    ]
     lines = []
     for target_id, part in units.groupby(units["target_id"].astype(str), sort=False):
         first = part.iloc[0]
         names = ("、" if lang == "zh" else ", ").join(
-            _text(n) or _text(c) for n, c in zip(part["unit_name"], part["unit_code"],
-                                                 strict=True))
+            _text(n) or _text(c) for n, c in zip(part["unit_name"], part["unit_code"], strict=True)
+        )
         short = pd.to_numeric(part["shortfall"], errors="coerce").sum()
-        lines.append(label("unit_gap_line", lang,
-                           indicator=_text(first.get("indicator", "")) or target_id,
-                           names=names, n=len(part), shortfall=fmt_number(short),
-                           unit=unit_label(first.get("shortfall_unit", ""), lang)))
+        lines.append(
+            label(
+                "unit_gap_line",
+                lang,
+                indicator=_text(first.get("indicator", "")) or target_id,
+                names=names,
+                n=len(part),
+                shortfall=fmt_number(short),
+                unit=unit_label(first.get("shortfall_unit", ""), lang),
+            )
+        )
     return lines
 
 
@@ -450,13 +583,19 @@ def _site_lines(result: RunResult, code: str, lang: str) -> list[str]:
     if sites is None:
         return []
     wgs = _to_wgs84(sites)
-    return [label("site_line", lang, rank=fmt_number(getattr(row, "rank", "")),
-                  category=category_name(result.categories, _text(getattr(row, "category", "")),
-                                         lang),
-                  pop60=fmt_number(getattr(row, "newly_covered_pop60", None), digits=0),
-                  lon=f"{geom.x:.5f}", lat=f"{geom.y:.5f}")
-            for row, geom in zip(wgs.itertuples(index=False), wgs.geometry, strict=True)
-            if geom is not None and not geom.is_empty]
+    return [
+        label(
+            "site_line",
+            lang,
+            rank=fmt_number(getattr(row, "rank", "")),
+            category=category_name(result.categories, _text(getattr(row, "category", "")), lang),
+            pop60=fmt_number(getattr(row, "newly_covered_pop60", None), digits=0),
+            lon=f"{geom.x:.5f}",
+            lat=f"{geom.y:.5f}",
+        )
+        for row, geom in zip(wgs.itertuples(index=False), wgs.geometry, strict=True)
+        if geom is not None and not geom.is_empty
+    ]
 
 
 def _columns(text: str) -> int:
@@ -464,8 +603,7 @@ def _columns(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _picture_height_mm(rows: pd.DataFrame, lang: str,
-                       na: pd.DataFrame | None = None) -> float:
+def _picture_height_mm(rows: pd.DataFrame, lang: str, na: pd.DataFrame | None = None) -> float:
     """The printed height of a township's picture that leaves room for its targets table on
     the same A4 page: the table's height is estimated from its rows' wrapped lines (indicator
     and note columns at 7.5 pt), the picture takes what is left, between 55 and 125 mm."""
@@ -481,53 +619,95 @@ def _picture_height_mm(rows: pd.DataFrame, lang: str,
     return float(np.clip(PAGE_BODY_MM - 40 - table_mm, 55, 125))
 
 
-def _township_section(result: RunResult, code: str, heading: str, picture: bytes | None,
-                      href: str | None, story: static.Story, uncovered: dict[str, float],
-                      refs: dict[str, int], lang: str) -> str:
+def _township_section(
+    result: RunResult,
+    code: str,
+    heading: str,
+    picture: bytes | None,
+    href: str | None,
+    story: static.Story,
+    uncovered: dict[str, float],
+    refs: dict[str, int],
+    lang: str,
+) -> str:
     """One township's page: its picture beside the key facts, its villages' gaps and its
     proposed sites, then the table of its targets."""
     rows = township_target_rows(result)
     own = rows[rows["unit_code"].astype(str) == code]
     status = own["status"].astype(str) if len(own) else pd.Series([], dtype=str)
-    facts = [label("not_met_of_assessed_line", lang, n=int((status == "not_met").sum()),
-                   total=int(status.isin(["met", "not_met"]).sum()))]
+    facts = [
+        label(
+            "not_met_of_assessed_line",
+            lang,
+            n=int((status == "not_met").sum()),
+            total=int(status.isin(["met", "not_met"]).sum()),
+        )
+    ]
     if story.target_id and code in story.status:
-        facts.append(label("story_line", lang, indicator=story.indicator,
-                           status=label(story.status[code], lang),
-                           value=story.value_text.get(code, ""),
-                           uncovered=fmt_number(uncovered.get(code, 0.0), digits=0)))
-    side = [f"<h3>{_E(label('at_a_glance', lang))}</h3><ul>"
-            + "".join(f"<li>{_E(f)}</li>" for f in facts) + "</ul>"]
+        facts.append(
+            label(
+                "story_line",
+                lang,
+                indicator=story.indicator,
+                status=label(story.status[code], lang),
+                value=story.value_text.get(code, ""),
+                uncovered=fmt_number(uncovered.get(code, 0.0), digits=0),
+            )
+        )
+    side = [
+        f"<h3>{_E(label('at_a_glance', lang))}</h3><ul>"
+        + "".join(f"<li>{_E(f)}</li>" for f in facts)
+        + "</ul>"
+    ]
     units = _unit_gap_lines(result, code, lang)
     if units:
-        side.append(f"<h3>{_E(label('unit_gaps', lang))}</h3><ul>"
-                    + "".join(f"<li>{_E(line)}</li>" for line in units) + "</ul>")
+        side.append(
+            f"<h3>{_E(label('unit_gaps', lang))}</h3><ul>"
+            + "".join(f"<li>{_E(line)}</li>" for line in units)
+            + "</ul>"
+        )
     sites = _site_lines(result, code, lang)
-    side.append(f"<h3>{_E(label('proposed_sites', lang))}</h3>"
-                + ("<ul>" + "".join(f"<li>{_E(line)}</li>" for line in sites) + "</ul>" if sites
-                   else f'<p class="muted">{_E(label("no_sites", lang))}</p>'))
+    side.append(
+        f"<h3>{_E(label('proposed_sites', lang))}</h3>"
+        + (
+            "<ul>" + "".join(f"<li>{_E(line)}</li>" for line in sites) + "</ul>"
+            if sites
+            else f'<p class="muted">{_E(label("no_sites", lang))}</p>'
+        )
+    )
     # targets that do not apply here (missing data, no such township kind) are named in one
     # line; the area table gives their reasons
     assessed = own[status.isin(["met", "not_met"])] if len(own) else own
     na = own[~status.isin(["met", "not_met"])] if len(own) else own
-    table = (targets_table_html(assessed, lang, refs=refs) if len(assessed)
-             else f'<p class="muted">{_E(label("no_targets", lang))}</p>')
+    table = (
+        targets_table_html(assessed, lang, refs=refs)
+        if len(assessed)
+        else f'<p class="muted">{_E(label("no_targets", lang))}</p>'
+    )
     if len(na):
         names = ("、" if lang == "zh" else "; ").join(
-            _text(r.indicator) or _text(r.target_id) for r in na.itertuples(index=False))
+            _text(r.indicator) or _text(r.target_id) for r in na.itertuples(index=False)
+        )
         table += f'<p class="na-list">{_E(label("na_targets", lang, n=len(na), names=names))}</p>'
     figure = _img(picture, heading, href, label("township_caption", lang), lang)
-    return (f'<section class="township" id="t-{_E(code)}" '
-            f'style="--picture-height: {_picture_height_mm(assessed, lang, na):.0f}mm">'
-            f"<h2>{_E(heading)}</h2>"
-            f'<div class="tw-top">{figure}<div class="tw-side">{"".join(side)}</div></div>'
-            f"<h3>{_E(label('targets', lang))}</h3>{table}</section>")
+    return (
+        f'<section class="township" id="t-{_E(code)}" '
+        f'style="--picture-height: {_picture_height_mm(assessed, lang, na):.0f}mm">'
+        f"<h2>{_E(heading)}</h2>"
+        f'<div class="tw-top">{figure}<div class="tw-side">{"".join(side)}</div></div>'
+        f"<h3>{_E(label('targets', lang))}</h3>{table}</section>"
+    )
 
 
-def render_briefing(result: RunResult, *, lang: str = "zh",
-                    pictures: Mapping[str, bytes] | None = None,
-                    links: Mapping[str, str] | None = None, target_id: str | None = None,
-                    sensitivity: Mapping[str, str] | None = None) -> str:
+def render_briefing(
+    result: RunResult,
+    *,
+    lang: str = "zh",
+    pictures: Mapping[str, bytes] | None = None,
+    links: Mapping[str, str] | None = None,
+    target_id: str | None = None,
+    sensitivity: Mapping[str, str] | None = None,
+) -> str:
     """The briefing as HTML text (UTF-8, self-contained, printable on A4 with page numbers).
 
     Parameters
@@ -558,48 +738,87 @@ def render_briefing(result: RunResult, *, lang: str = "zh",
     pictures, links = pictures or {}, links or {}
     story = static.choose_story(result, target_id, lang=lang)
     uncovered = static.uncovered_seniors(result, story)
-    sensitivity = dict(sensitivity_sentences(result, lang=lang) if sensitivity is None
-                       else sensitivity)
+    sensitivity = dict(
+        sensitivity_sentences(result, lang=lang) if sensitivity is None else sensitivity
+    )
     title = label("briefing_title", lang, study=_text(result.study_name))
     summary = result.gap_summary
     refs = _documents(summary)
-    css = (_CSS.replace('"PAGE_LABEL"', _page_counter(lang))
-           .replace('"HEADER_LABEL"', _css_string(title)))
-    meta = label("briefing_meta", lang, date=_run_date(result),
-                 year=(result.run_info or {}).get("year") or "—")
-    parts = [f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
-             '<meta charset="utf-8"/><meta name="viewport" content="width=device-width, '
-             f'initial-scale=1"/><title>{_E(title)}</title><style>{css}</style></head><body>',
-             f"<h1>{_E(title)}</h1>",
-             f'<p class="meta">{_E(meta)} <a href="#sources">{_E(label("sources", lang))}</a></p>',
-             f'<section class="summary">{_summary_page(result, story, refs, lang, uncovered)}'
-             "</section>"]
-    overview = _img(pictures.get("overview"), title, links.get("overview"),
-                    label("overview_caption", lang), lang)
-    parts.append(f'<section class="page" id="overview"><h2>{_E(label("overview_map", lang))}'
-                 f"</h2>{overview}</section>")
+    css = _CSS.replace('"PAGE_LABEL"', _page_counter(lang)).replace(
+        '"HEADER_LABEL"', _css_string(title)
+    )
+    meta = label(
+        "briefing_meta",
+        lang,
+        date=_run_date(result),
+        year=(result.run_info or {}).get("year") or "—",
+    )
+    parts = [
+        f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+        '<meta charset="utf-8"/><meta name="viewport" content="width=device-width, '
+        f'initial-scale=1"/><title>{_E(title)}</title><style>{css}</style></head><body>',
+        f"<h1>{_E(title)}</h1>",
+        f'<p class="meta">{_E(meta)} <a href="#sources">{_E(label("sources", lang))}</a></p>',
+        f'<section class="summary">{_summary_page(result, story, refs, lang, uncovered)}</section>',
+    ]
+    overview = _img(
+        pictures.get("overview"),
+        title,
+        links.get("overview"),
+        label("overview_caption", lang),
+        lang,
+    )
+    parts.append(
+        f'<section class="page" id="overview"><h2>{_E(label("overview_map", lang))}'
+        f"</h2>{overview}</section>"
+    )
     parts.append(f'<section class="page" id="targets"><h2>{_E(label("area_summary", lang))}</h2>')
-    parts.append(targets_table_html(summary, lang, summary=True, refs=refs, sensitivity=sensitivity)
-                 if summary is not None and len(summary)
-                 else f'<p class="muted">{_E(label("no_targets", lang))}</p>')
+    parts.append(
+        targets_table_html(summary, lang, summary=True, refs=refs, sensitivity=sensitivity)
+        if summary is not None and len(summary)
+        else f'<p class="muted">{_E(label("no_targets", lang))}</p>'
+    )
     if refs:
-        parts.append(f"<h3>{_E(label('documents', lang))}</h3><ol class=\"refs\">"
-                     + "".join(f"<li>{_E(doc)}</li>" for doc in refs) + "</ol>")
-    circles = ([_text(c) for c in summary.loc[summary["target_type"].astype(str)
-                                                == "service_circle", "category"]]
-               if summary is not None and len(summary) and "category" in summary else [])
+        parts.append(
+            f'<h3>{_E(label("documents", lang))}</h3><ol class="refs">'
+            + "".join(f"<li>{_E(doc)}</li>" for doc in refs)
+            + "</ol>"
+        )
+    circles = (
+        [
+            _text(c)
+            for c in summary.loc[summary["target_type"].astype(str) == "service_circle", "category"]
+        ]
+        if summary is not None and len(summary) and "category" in summary
+        else []
+    )
     chart = coverage_chart_svg(result, lang=lang, categories=circles or None)
     if chart:
         parts.append(f"<h3>{_E(label('coverage_chart', lang))}</h3>{chart}")
     parts.append("</section>")
     towns = result.townships
     blank = pd.Series([""] * len(towns), index=towns.index)
-    for code, name, kind, kind_zh in zip(towns["code"].astype(str), towns["name"],
-                                         towns.get("kind", blank), towns.get("kind_zh", blank),
-                                         strict=True):
+    for code, name, kind, kind_zh in zip(
+        towns["code"].astype(str),
+        towns["name"],
+        towns.get("kind", blank),
+        towns.get("kind_zh", blank),
+        strict=True,
+    ):
         heading = _heading(code, name, kind, kind_zh, lang)
-        parts.append(_township_section(result, code, heading, pictures.get(code),
-                                       links.get(code), story, uncovered, refs, lang))
+        parts.append(
+            _township_section(
+                result,
+                code,
+                heading,
+                pictures.get(code),
+                links.get(code),
+                story,
+                uncovered,
+                refs,
+                lang,
+            )
+        )
     parts.append(_sources(result, lang))
     parts.append("</body></html>")
     page = "\n".join(parts)

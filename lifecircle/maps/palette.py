@@ -13,14 +13,13 @@ from collections.abc import Iterable
 
 #: Okabe–Ito, in the order categories take them: the status pair (blue, orange) last, so the
 #: first categories never look like a township's status.
-OKABE_ITO = ("#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#D55E00", "#000000", "#E69F00",
-             "#0072B2")
+OKABE_ITO = ("#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#D55E00", "#000000", "#E69F00", "#0072B2")
 
 #: Township status fills by status key.
 STATUS_COLORS = {
-    "met": "#0072B2",      # blue
+    "met": "#0072B2",  # blue
     "not_met": "#E69F00",  # orange
-    "na": "#BBBBBB",       # 不适用: grey
+    "na": "#BBBBBB",  # 不适用: grey
     "no_data": "#F5F5F5",  # not assessed for this township
 }
 #: The stripes over the not-met fill (hatched, so colour is not the only cue).
@@ -39,9 +38,13 @@ UNCOVERED_COLOR = "#222222"
 
 #: The colour the main built-in categories take in every run (when no earlier key took it), so
 #: elder care is green on every map a planner sees.
-PREFERRED = {"elder_care_centre": "#009E73", "meal_point": "#CC79A7",
-             "social_work_station": "#56B4E9", "community_centre": "#F0E442",
-             "children_home": "#D55E00"}
+PREFERRED = {
+    "elder_care_centre": "#009E73",
+    "meal_point": "#CC79A7",
+    "social_work_station": "#56B4E9",
+    "community_centre": "#F0E442",
+    "children_home": "#D55E00",
+}
 
 
 def category_colors(keys: Iterable[str]) -> dict[str, str]:
@@ -58,9 +61,13 @@ def category_colors(keys: Iterable[str]) -> dict[str, str]:
         if color is not None and color not in out.values():
             out[key] = color
     # other keys take the colours no built-in category prefers first, the status pair last
-    free = sorted((c for c in OKABE_ITO if c not in out.values()),
-                  key=lambda c: (c in (STATUS_COLORS["met"], STATUS_COLORS["not_met"]),
-                                 c in PREFERRED.values()))
+    free = sorted(
+        (c for c in OKABE_ITO if c not in out.values()),
+        key=lambda c: (
+            c in (STATUS_COLORS["met"], STATUS_COLORS["not_met"]),
+            c in PREFERRED.values(),
+        ),
+    )
     for key in keys:
         if key not in out:
             out[key] = free.pop(0) if free else OKABE_ITO[len(out) % len(OKABE_ITO)]

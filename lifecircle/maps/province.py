@@ -35,8 +35,14 @@ def _share_text(share: float) -> str:
     return "—" if pd.isna(share) else f"{share:.0%}"
 
 
-def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh",
-                      basemap: str = "osm", tiles_url: str | None = None) -> str:
+def province_map_html(
+    counties: gpd.GeoDataFrame,
+    *,
+    title: str,
+    lang: str = "zh",
+    basemap: str = "osm",
+    tiles_url: str | None = None,
+) -> str:
     """The province overview: counties coloured by the share of targets met, each a link.
 
     Parameters
@@ -52,23 +58,30 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
     m = webmap._new_map(bounds, base, cluster=False, title=title, lang=lang)
     features = []
     for row in drawn.itertuples():
-        features.append({
-            "type": "Feature",
-            "geometry": row.geometry.__geo_interface__,
-            "properties": {
-                "name": row.name, "code": row.county_code, "share": row.share_met,
-                "label": f"{row.name} {_share_text(row.share_met)}",
-                "href": row.href,
-            },
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": row.geometry.__geo_interface__,
+                "properties": {
+                    "name": row.name,
+                    "code": row.county_code,
+                    "share": row.share_met,
+                    "label": f"{row.name} {_share_text(row.share_met)}",
+                    "href": row.href,
+                },
+            }
+        )
     if not features:
         return webmap.render_html(m)
     layer = folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         name=label("province_counties", lang),
         style_function=lambda f: {
-            "fillColor": share_color(f["properties"]["share"]), "color": "#333",
-            "weight": 1.5, "fillOpacity": 0.7},
+            "fillColor": share_color(f["properties"]["share"]),
+            "color": "#333",
+            "weight": 1.5,
+            "fillOpacity": 0.7,
+        },
         # Name and share stay on the map, so colour is never the only cue; a click opens the
         # county. The label is set as text, never as HTML.
         on_each_feature=folium.JsCode(
@@ -77,7 +90,8 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
             "text.textContent = feature.properties.label;"
             "layer.bindTooltip(text, {permanent: true, direction: 'center', "
             "className: 'lc-county-label'});"
-            "layer.on('click', function() {window.location.href = feature.properties.href;});}"),
+            "layer.on('click', function() {window.location.href = feature.properties.href;});}"
+        ),
     )
     layer.add_to(m)
     m.get_root().html.add_child(folium.Element(_legend(lang)))
@@ -87,38 +101,71 @@ def province_map_html(counties: gpd.GeoDataFrame, *, title: str, lang: str = "zh
 def _legend(lang: str) -> str:
     """The share classes, lowest first, as a fixed box in the lower right corner."""
     step = 100 // len(_SHARE_COLORS)
-    rows = [f'<div><i style="background:{c}"></i> {i * step}–{(i + 1) * step}%</div>'
-            for i, c in enumerate(_SHARE_COLORS)]
+    rows = [
+        f'<div><i style="background:{c}"></i> {i * step}–{(i + 1) * step}%</div>'
+        for i, c in enumerate(_SHARE_COLORS)
+    ]
     rows.append(f'<div><i style="background:{_NO_SHARE}"></i> {label("province_na", lang)}</div>')
-    return ('<div class="lc-legend" style="position:absolute;right:10px;bottom:30px;'
-            'z-index:1000;background:#fff;padding:6px 8px;border-radius:4px;font-size:13px;'
-            'box-shadow:0 1px 4px #0004"><b>' + html.escape(label("province_share", lang))
-            + "</b>" + "".join(rows) + "</div><style>.lc-legend i{display:inline-block;"
-            "width:14px;height:10px;margin-right:4px}</style>")
+    return (
+        '<div class="lc-legend" style="position:absolute;right:10px;bottom:30px;'
+        "z-index:1000;background:#fff;padding:6px 8px;border-radius:4px;font-size:13px;"
+        'box-shadow:0 1px 4px #0004"><b>'
+        + html.escape(label("province_share", lang))
+        + "</b>"
+        + "".join(rows)
+        + "</div><style>.lc-legend i{display:inline-block;"
+        "width:14px;height:10px;margin-right:4px}</style>"
+    )
 
 
-def province_summary_html(counties: pd.DataFrame, *, title: str, engine: str,
-                          seconds: float, lang: str = "zh") -> str:
+def province_summary_html(
+    counties: pd.DataFrame, *, title: str, engine: str, seconds: float, lang: str = "zh"
+) -> str:
     """A one-page province summary for the briefing: every county's status and shares."""
-    heads = [label(k, lang) for k in ("province_county", "province_code", "province_state",
-                                      "province_share", "province_met", "province_not_met",
-                                      "province_na", "province_links")]
+    heads = [
+        label(k, lang)
+        for k in (
+            "province_county",
+            "province_code",
+            "province_state",
+            "province_share",
+            "province_met",
+            "province_not_met",
+            "province_na",
+            "province_links",
+        )
+    ]
     body = []
     for row in counties.itertuples():
         state = label(f"batch_{row.status}", lang)
         if row.error:
             state += f"<div class=err>{html.escape(row.error)}</div>"
-        links = "" if row.status == "failed" else (
-            f'<a href="{html.escape(row.href)}">{label("province_overview", lang)}</a> · '
-            f'<a href="{html.escape(row.briefing)}">{label("province_briefing", lang)}</a>')
-        cells = [html.escape(row.name), html.escape(row.county_code), state,
-                 _share_text(row.share_met), *(str(int(v)) for v in (row.met, row.not_met,
-                                                                     row.na)), links]
+        links = (
+            ""
+            if row.status == "failed"
+            else (
+                f'<a href="{html.escape(row.href)}">{label("province_overview", lang)}</a> · '
+                f'<a href="{html.escape(row.briefing)}">{label("province_briefing", lang)}</a>'
+            )
+        )
+        cells = [
+            html.escape(row.name),
+            html.escape(row.county_code),
+            state,
+            _share_text(row.share_met),
+            *(str(int(v)) for v in (row.met, row.not_met, row.na)),
+            links,
+        ]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     done = int((counties["status"] != "failed").sum())
     lead = label("province_lead", lang).format(
-        counties=len(counties), done=done, failed=len(counties) - done,
-        engine=engine, seconds=seconds, date=date.today().isoformat())
+        counties=len(counties),
+        done=done,
+        failed=len(counties) - done,
+        engine=engine,
+        seconds=seconds,
+        date=date.today().isoformat(),
+    )
     return (
         f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
         f'<meta charset="utf-8"><title>{html.escape(title)}</title><style>'

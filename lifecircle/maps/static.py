@@ -78,12 +78,24 @@ STATUS_FILL = {key: palette.STATUS_COLORS[key] for key in ("met", "not_met", "na
 AREA_ALPHA = 0.3
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h", "p", "<", ">")
 
-CJK_FONT_NAMES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC",
-                  "Source Han Sans CN", "Noto Sans SC", "WenQuanYi Zen Hei",
-                  "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC")
-CJK_FONT_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-                  "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-                  "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+CJK_FONT_NAMES = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "Noto Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Heiti SC",
+)
+CJK_FONT_FILES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+)
 _NICE_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000)
 _HALO = [patheffects.withStroke(linewidth=3, foreground="white")]
 
@@ -93,8 +105,9 @@ _HALO = [patheffects.withStroke(linewidth=3, foreground="white")]
 
 
 @cache
-def cjk_font(names: tuple[str, ...] = CJK_FONT_NAMES,
-             files: tuple[str, ...] = CJK_FONT_FILES) -> str | None:
+def cjk_font(
+    names: tuple[str, ...] = CJK_FONT_NAMES, files: tuple[str, ...] = CJK_FONT_FILES
+) -> str | None:
     """The family name of an installed font with Chinese glyphs, or ``None`` (warned once).
 
     Looks for the known families among matplotlib's fonts, then registers the first of the
@@ -108,9 +121,11 @@ def cjk_font(names: tuple[str, ...] = CJK_FONT_NAMES,
         if Path(path).is_file():
             font_manager.fontManager.addfont(path)
             return font_manager.FontProperties(fname=path).get_name()
-    log.warning("no font with Chinese glyphs found (looked for %s): Chinese text in the PNG maps "
-                "will show as empty boxes; install one, e.g. `apt-get install fonts-noto-cjk`",
-                ", ".join(names[:3]))
+    log.warning(
+        "no font with Chinese glyphs found (looked for %s): Chinese text in the PNG maps "
+        "will show as empty boxes; install one, e.g. `apt-get install fonts-noto-cjk`",
+        ", ".join(names[:3]),
+    )
     return None
 
 
@@ -159,8 +174,10 @@ def _pick_target(result: RunResult, rows: pd.DataFrame, target_id: str | None) -
     ids = list(pd.unique(rows["target_id"].astype(str))) if len(rows) else []
     if target_id is not None:
         if target_id not in ids:
-            raise InputError(f"target {target_id!r} has no township rows to map: use one of "
-                             f"{', '.join(ids) or '(none)'}")
+            raise InputError(
+                f"target {target_id!r} has no township rows to map: use one of "
+                f"{', '.join(ids) or '(none)'}"
+            )
         return target_id
     if not ids:
         return None
@@ -168,12 +185,17 @@ def _pick_target(result: RunResult, rows: pd.DataFrame, target_id: str | None) -
     summary = summary[summary["target_id"].astype(str).isin(ids)] if len(summary) else summary
     if len(summary) == 0:
         return ids[0]
-    circles = summary[summary.get("target_type", pd.Series("", index=summary.index))
-                      .astype(str) == "service_circle"]
+    circles = summary[
+        summary.get("target_type", pd.Series("", index=summary.index)).astype(str)
+        == "service_circle"
+    ]
     category = summary.get("category", pd.Series("", index=summary.index)).astype(str)
-    for frame in (circles[category.reindex(circles.index).isin(_site_categories(result))],
-                  circles[circles["status"].astype(str) == "not_met"], circles,
-                  summary[category != ""]):
+    for frame in (
+        circles[category.reindex(circles.index).isin(_site_categories(result))],
+        circles[circles["status"].astype(str) == "not_met"],
+        circles,
+        summary[category != ""],
+    ):
         if len(frame):
             return str(frame["target_id"].iloc[0])
     return ids[0]
@@ -202,16 +224,27 @@ def choose_story(result: RunResult, target_id: str | None = None, *, lang: str =
     rows = township_target_rows(result)
     chosen = _pick_target(result, rows, target_id)
     codes = result.townships["code"].astype(str)
-    kinds = dict(zip(codes, result.townships.get("kind", pd.Series("", index=codes.index)),
-                     strict=True))
-    available = (result.service_areas["threshold_min"].astype(float)
-                 if result.service_areas is not None and len(result.service_areas) else [])
+    kinds = dict(
+        zip(codes, result.townships.get("kind", pd.Series("", index=codes.index)), strict=True)
+    )
+    available = (
+        result.service_areas["threshold_min"].astype(float)
+        if result.service_areas is not None and len(result.service_areas)
+        else []
+    )
     if chosen is None:
         sited = _site_categories(result)
         category = sited[0] if sited else next(iter(result.categories), None)
-        return Story("", "", "", category, threshold_min={
-            c: float(kind_main_threshold(result, kinds.get(c), available) or math.nan)
-            for c in codes})
+        return Story(
+            "",
+            "",
+            "",
+            category,
+            threshold_min={
+                c: float(kind_main_threshold(result, kinds.get(c), available) or math.nan)
+                for c in codes
+            },
+        )
     own = rows[rows["target_id"].astype(str) == chosen]
     first = own.iloc[0]
     category = _text(first.get("category", "")) or None
@@ -221,47 +254,73 @@ def choose_story(result: RunResult, target_id: str | None = None, *, lang: str =
         status[code] = _text(row.status) if _text(row.status) in STATUS_FILL else "na"
         unit = unit_label(getattr(row, "unit", ""), lang)
         value, target = fmt_number(row.value), fmt_number(row.target_value)
-        values[code] = f"{value or '—'}{unit} / {target}{unit}" if unit == "%" else \
-            f"{value or '—'} / {target} {unit}".strip()
+        values[code] = (
+            f"{value or '—'}{unit} / {target}{unit}"
+            if unit == "%"
+            else f"{value or '—'} / {target} {unit}".strip()
+        )
         short = fmt_number(getattr(row, "shortfall", None))
         if status[code] == "not_met" and short and short != "0":
-            shortfalls[code] = label("static_shortfall", lang, shortfall=short,
-                                     unit=unit_label(getattr(row, "shortfall_unit", ""), lang))
+            shortfalls[code] = label(
+                "static_shortfall",
+                lang,
+                shortfall=short,
+                unit=unit_label(getattr(row, "shortfall_unit", ""), lang),
+            )
         threshold = getattr(row, "threshold_min", math.nan)
         thresholds[code] = float(threshold) if pd.notna(threshold) else math.nan
     walks = result.target_walks
     if walks is not None and len(walks):  # the walk per kind the maps' layers were cut at
         mine = walks[walks["target_id"].astype(str) == chosen]
-        by_kind = dict(zip(mine["kind"].astype(str), mine["threshold_min"].astype(float),
-                           strict=True))
-        thresholds.update({c: by_kind[str(kinds.get(c))] for c in codes
-                           if str(kinds.get(c)) in by_kind})
+        by_kind = dict(
+            zip(mine["kind"].astype(str), mine["threshold_min"].astype(float), strict=True)
+        )
+        thresholds.update(
+            {c: by_kind[str(kinds.get(c))] for c in codes if str(kinds.get(c)) in by_kind}
+        )
     for code in codes:
         if not math.isfinite(thresholds.get(code, math.nan)):
-            thresholds[code] = float(kind_main_threshold(result, kinds.get(code), available)
-                                     or math.nan)
-    return Story(chosen, _text(first.get("indicator", "")) or chosen,
-                 _text(first.get("document", "")), category, status, values, shortfalls,
-                 thresholds)
+            thresholds[code] = float(
+                kind_main_threshold(result, kinds.get(code), available) or math.nan
+            )
+    return Story(
+        chosen,
+        _text(first.get("indicator", "")) or chosen,
+        _text(first.get("document", "")),
+        category,
+        status,
+        values,
+        shortfalls,
+        thresholds,
+    )
 
 
 def _kind_walks(result: RunResult, story: Story) -> set[tuple[str, float]]:
     """The (township kind, walk minutes) pairs of the story's townships."""
     codes = result.townships["code"].astype(str)
     kinds = result.townships.get("kind", pd.Series("", index=codes.index)).astype(str)
-    return {(k, story.threshold_min[c]) for c, k in zip(codes, kinds, strict=True)
-            if math.isfinite(story.threshold_min.get(c, math.nan))}
+    return {
+        (k, story.threshold_min[c])
+        for c, k in zip(codes, kinds, strict=True)
+        if math.isfinite(story.threshold_min.get(c, math.nan))
+    }
 
 
 def _select_walks(frame: pd.DataFrame | None, result: RunResult, story: Story) -> pd.DataFrame:
     """Rows of a map-view frame (``category, kind, threshold_min``) that belong to the story."""
     if frame is None or len(frame) == 0 or not story.category:
-        return frame.iloc[0:0] if frame is not None else pd.DataFrame(
-            columns=["category", "kind", "threshold_min", "township_code", "pop60"])
+        return (
+            frame.iloc[0:0]
+            if frame is not None
+            else pd.DataFrame(
+                columns=["category", "kind", "threshold_min", "township_code", "pop60"]
+            )
+        )
     pairs = _kind_walks(result, story)
     keys = zip(frame["kind"].astype(str), frame["threshold_min"].astype(float), strict=True)
     keep = (frame["category"].astype(str) == story.category).to_numpy() & np.array(
-        [pair in pairs for pair in keys], dtype=bool)
+        [pair in pairs for pair in keys], dtype=bool
+    )
     return frame[keep]
 
 
@@ -276,8 +335,12 @@ def uncovered_seniors(result: RunResult, story: Story) -> dict[str, float]:
     cells = _story_uncovered(result, story)
     if len(cells) == 0:
         return {}
-    sums = pd.to_numeric(cells["pop60"], errors="coerce").fillna(0.0).groupby(
-        cells["township_code"].astype(str)).sum()
+    sums = (
+        pd.to_numeric(cells["pop60"], errors="coerce")
+        .fillna(0.0)
+        .groupby(cells["township_code"].astype(str))
+        .sum()
+    )
     return {str(k): float(v) for k, v in sums.items()}
 
 
@@ -309,23 +372,36 @@ def _prepare(result: RunResult, story: Story) -> _Layers:
     towns = towns.to_crs(crs).assign(code=lambda f: f["code"].astype(str))
     bounds = towns.bounds
     # a tenth of a printed pixel of the smallest township picture
-    tolerance_m = float(max(min((bounds.maxx - bounds.minx).min(),
-                                (bounds.maxy - bounds.miny).min()), 1.0)) / 20_000
-    towns = towns.assign(geometry=shapely.simplify(towns.geometry.values, tolerance_m,
-                                                   preserve_topology=True))
+    tolerance_m = (
+        float(max(min((bounds.maxx - bounds.minx).min(), (bounds.maxy - bounds.miny).min()), 1.0))
+        / 20_000
+    )
+    towns = towns.assign(
+        geometry=shapely.simplify(towns.geometry.values, tolerance_m, preserve_topology=True)
+    )
     areas: list[tuple[float, Any]] = []
     walk_areas = _select_walks(result.walk_areas, result, story)
     if len(walk_areas):
         walk_areas = _metric(gpd.GeoDataFrame(walk_areas, crs=result.walk_areas.crs), crs)
-        areas = [(float(t), shapely.simplify(g, tolerance_m)) for t, g in sorted(
-            zip(walk_areas["threshold_min"].astype(float), walk_areas.geometry, strict=True),
-            key=lambda pair: pair[0])]
+        areas = [
+            (float(t), shapely.simplify(g, tolerance_m))
+            for t, g in sorted(
+                zip(walk_areas["threshold_min"].astype(float), walk_areas.geometry, strict=True),
+                key=lambda pair: pair[0],
+            )
+        ]
     unc = _story_uncovered(result, story)
-    unc = (_metric(gpd.GeoDataFrame(unc, crs=result.walk_uncovered.crs), crs) if len(unc)
-           else gpd.GeoDataFrame({"pop60": []}, geometry=[], crs=crs))
+    unc = (
+        _metric(gpd.GeoDataFrame(unc, crs=result.walk_uncovered.crs), crs)
+        if len(unc)
+        else gpd.GeoDataFrame({"pop60": []}, geometry=[], crs=crs)
+    )
     fac = result.facilities
-    fac = (_metric(fac, crs) if fac is not None and len(fac)
-           else gpd.GeoDataFrame({"category": []}, geometry=[], crs=crs))
+    fac = (
+        _metric(fac, crs)
+        if fac is not None and len(fac)
+        else gpd.GeoDataFrame({"category": []}, geometry=[], crs=crs)
+    )
     sites = result.proposed_sites
     sites = _metric(sites, crs) if sites is not None and len(sites) else None
     return _Layers(crs, towns, areas, unc, fac, sites)
@@ -381,30 +457,72 @@ def _scale_bar(ax: Any, view: tuple[float, float, float, float], lang: str) -> N
     length = max([n for n in _NICE_M if n <= width / 4] or [_NICE_M[0]])
     x0, y0 = west + width * 0.04, south + (north - south) * 0.04
     h = (north - south) * 0.012
-    ax.add_patch(Rectangle((x0 - width * 0.015, y0 - h * 1.5), length + width * 0.09, h * 5.5,
-                           facecolor="white", edgecolor="none", alpha=0.85, zorder=20))
+    ax.add_patch(
+        Rectangle(
+            (x0 - width * 0.015, y0 - h * 1.5),
+            length + width * 0.09,
+            h * 5.5,
+            facecolor="white",
+            edgecolor="none",
+            alpha=0.85,
+            zorder=20,
+        )
+    )
     for i in range(4):
-        ax.add_patch(Rectangle((x0 + i * length / 4, y0), length / 4, h,
-                               facecolor="black" if i % 2 == 0 else "white",
-                               edgecolor="black", linewidth=0.6, zorder=21))
-    text = (f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m")
+        ax.add_patch(
+            Rectangle(
+                (x0 + i * length / 4, y0),
+                length / 4,
+                h,
+                facecolor="black" if i % 2 == 0 else "white",
+                edgecolor="black",
+                linewidth=0.6,
+                zorder=21,
+            )
+        )
+    text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
     ax.text(x0, y0 + h * 1.6, "0", fontsize=7, ha="center", va="bottom", zorder=22)
     ax.text(x0 + length, y0 + h * 1.6, text, fontsize=7, ha="center", va="bottom", zorder=22)
 
 
 def _north_arrow(ax: Any, lang: str) -> None:
-    ax.annotate(label("north", lang), xy=(0.95, 0.965), xytext=(0.95, 0.87),
-                xycoords="axes fraction", textcoords="axes fraction", ha="center", va="top",
-                fontsize=10, fontweight="bold", zorder=23,
-                arrowprops={"facecolor": "black", "edgecolor": "black", "width": 3,
-                            "headwidth": 10, "headlength": 10},
-                bbox={"boxstyle": "circle,pad=0.2", "facecolor": "white", "edgecolor": "none",
-                      "alpha": 0.85})
+    ax.annotate(
+        label("north", lang),
+        xy=(0.95, 0.965),
+        xytext=(0.95, 0.87),
+        xycoords="axes fraction",
+        textcoords="axes fraction",
+        ha="center",
+        va="top",
+        fontsize=10,
+        fontweight="bold",
+        zorder=23,
+        arrowprops={
+            "facecolor": "black",
+            "edgecolor": "black",
+            "width": 3,
+            "headwidth": 10,
+            "headlength": 10,
+        },
+        bbox={
+            "boxstyle": "circle,pad=0.2",
+            "facecolor": "white",
+            "edgecolor": "none",
+            "alpha": 0.85,
+        },
+    )
 
 
-def _draw(ax: Any, result: RunResult, story: Story, layers: _Layers,
-          view: tuple[float, float, float, float], focus: str | None, lang: str,
-          colors: dict[str, str]) -> list[tuple[Any, str]]:
+def _draw(
+    ax: Any,
+    result: RunResult,
+    story: Story,
+    layers: _Layers,
+    view: tuple[float, float, float, float],
+    focus: str | None,
+    lang: str,
+    colors: dict[str, str],
+) -> list[tuple[Any, str]]:
     """Draw every layer into ``ax`` limited to ``view``; return the legend entries."""
     towns = layers.townships
     box = shapely.box(*view)
@@ -412,96 +530,222 @@ def _draw(ax: Any, result: RunResult, story: Story, layers: _Layers,
     legend: list[tuple[Any, str]] = []
     statuses = near["code"].map(lambda code: story.status.get(code, "na"))
     for status, part in near.groupby(statuses):
-        _polygon_patches(ax, part.geometry, facecolor=STATUS_FILL[status], alpha=0.22,
-                         edgecolor="none", zorder=1)
+        _polygon_patches(
+            ax, part.geometry, facecolor=STATUS_FILL[status], alpha=0.22, edgecolor="none", zorder=1
+        )
         if status == "not_met":
-            _polygon_patches(ax, part.geometry, facecolor="none", hatch="///",
-                             edgecolor=STATUS_FILL[status], linewidth=0, alpha=0.6, zorder=1.1)
+            _polygon_patches(
+                ax,
+                part.geometry,
+                facecolor="none",
+                hatch="///",
+                edgecolor=STATUS_FILL[status],
+                linewidth=0,
+                alpha=0.6,
+                zorder=1.1,
+            )
     if story.target_id:
         for status in ("met", "not_met", "na"):
             if (statuses == status).any():
-                legend.append((Patch(facecolor=STATUS_FILL[status], alpha=0.35,
-                                     hatch="///" if status == "not_met" else None,
-                                     edgecolor=STATUS_FILL[status]),
-                               label("static_status", lang, status=label(status, lang))))
+                legend.append(
+                    (
+                        Patch(
+                            facecolor=STATUS_FILL[status],
+                            alpha=0.35,
+                            hatch="///" if status == "not_met" else None,
+                            edgecolor=STATUS_FILL[status],
+                        ),
+                        label("static_status", lang, status=label(status, lang)),
+                    )
+                )
     area_color = colors.get(story.category or "", "#777777")
     if layers.areas:
-        _polygon_patches(ax, [g for _, g in layers.areas], facecolor=area_color,
-                         alpha=AREA_ALPHA, edgecolor=area_color, linewidth=0.7,
-                         linestyle=(0, (4, 2)), zorder=2, rasterized=True)
-        minutes = "、".join(label("minutes", lang, threshold=fmt_number(t))
-                           for t, _ in layers.areas) if lang == "zh" else ", ".join(
-            label("minutes", lang, threshold=fmt_number(t)) for t, _ in layers.areas)
-        legend.append((Patch(facecolor=area_color, alpha=AREA_ALPHA + 0.1, edgecolor=area_color,
-                             linestyle="--"),
-                       label("static_area", lang, minutes=minutes,
-                             category=category_name(result.categories, story.category, lang))))
+        _polygon_patches(
+            ax,
+            [g for _, g in layers.areas],
+            facecolor=area_color,
+            alpha=AREA_ALPHA,
+            edgecolor=area_color,
+            linewidth=0.7,
+            linestyle=(0, (4, 2)),
+            zorder=2,
+            rasterized=True,
+        )
+        minutes = (
+            "、".join(label("minutes", lang, threshold=fmt_number(t)) for t, _ in layers.areas)
+            if lang == "zh"
+            else ", ".join(label("minutes", lang, threshold=fmt_number(t)) for t, _ in layers.areas)
+        )
+        legend.append(
+            (
+                Patch(
+                    facecolor=area_color,
+                    alpha=AREA_ALPHA + 0.1,
+                    edgecolor=area_color,
+                    linestyle="--",
+                ),
+                label(
+                    "static_area",
+                    lang,
+                    minutes=minutes,
+                    category=category_name(result.categories, story.category, lang),
+                ),
+            )
+        )
     unc = layers.uncovered
     if len(unc):
         unc = unc[_in_view(unc, view)]
         pop60 = pd.to_numeric(unc["pop60"], errors="coerce").fillna(0.0).to_numpy()
         top = max(float(pop60.max()) if len(pop60) else 1.0, 1.0)
-        ax.scatter(unc.geometry.x, unc.geometry.y, s=3 + 36 * pop60 / top,
-                   c=palette.UNCOVERED_COLOR, alpha=0.7, linewidths=0, zorder=3, rasterized=True)
-        legend.append((Line2D([], [], marker="o", linestyle="none", markersize=6,
-                              markerfacecolor=palette.UNCOVERED_COLOR, markeredgewidth=0),
-                       label("static_uncovered", lang, total=fmt_number(pop60.sum(), digits=0))))
+        ax.scatter(
+            unc.geometry.x,
+            unc.geometry.y,
+            s=3 + 36 * pop60 / top,
+            c=palette.UNCOVERED_COLOR,
+            alpha=0.7,
+            linewidths=0,
+            zorder=3,
+            rasterized=True,
+        )
+        legend.append(
+            (
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    linestyle="none",
+                    markersize=6,
+                    markerfacecolor=palette.UNCOVERED_COLOR,
+                    markeredgewidth=0,
+                ),
+                label("static_uncovered", lang, total=fmt_number(pop60.sum(), digits=0)),
+            )
+        )
     # township outlines: every neighbour thin, the focus bold; neighbours faded in township maps
     _outlines(ax, near.geometry, colors="#555555", linewidths=0.6, zorder=4)
     if focus is not None:
         others = near[near["code"] != focus]
-        _polygon_patches(ax, others.geometry, facecolor="white", alpha=0.55, edgecolor="none",
-                         zorder=4.5)
-        _outlines(ax, near.geometry[near["code"] == focus], colors="#111111", linewidths=1.8,
-                  zorder=6)
+        _polygon_patches(
+            ax, others.geometry, facecolor="white", alpha=0.55, edgecolor="none", zorder=4.5
+        )
+        _outlines(
+            ax, near.geometry[near["code"] == focus], colors="#111111", linewidths=1.8, zorder=6
+        )
     fac = layers.facilities
     if len(fac):
         fac = fac[_in_view(fac, view)]
-        own = (fac["township_code"].astype(str) == focus).to_numpy() \
-            if focus is not None and "township_code" in fac else np.ones(len(fac), dtype=bool)
+        own = (
+            (fac["township_code"].astype(str) == focus).to_numpy()
+            if focus is not None and "township_code" in fac
+            else np.ones(len(fac), dtype=bool)
+        )
         for i, cat in enumerate(colors):
             mine = (fac["category"].astype(str) == cat).to_numpy()
             if not (mine & own).any():
                 continue
             main = cat == story.category
             pts = fac[mine]
-            ax.scatter(pts.geometry.x, pts.geometry.y, marker=_MARKERS[i % len(_MARKERS)],
-                       s=46 if main else 18, c=colors[cat], edgecolors="black" if main else
-                       "white", linewidths=0.7 if main else 0.4, zorder=7 if main else 5,
-                       alpha=np.where(own[mine], 1.0, 0.45))
-            legend.append((Line2D([], [], marker=_MARKERS[i % len(_MARKERS)], linestyle="none",
-                                  markersize=7 if main else 5, markerfacecolor=colors[cat],
-                                  markeredgecolor="black" if main else "white"),
-                           label("static_count", lang, n=int((mine & own).sum()),
-                                 name=category_name(result.categories, cat, lang))))
+            ax.scatter(
+                pts.geometry.x,
+                pts.geometry.y,
+                marker=_MARKERS[i % len(_MARKERS)],
+                s=46 if main else 18,
+                c=colors[cat],
+                edgecolors="black" if main else "white",
+                linewidths=0.7 if main else 0.4,
+                zorder=7 if main else 5,
+                alpha=np.where(own[mine], 1.0, 0.45),
+            )
+            legend.append(
+                (
+                    Line2D(
+                        [],
+                        [],
+                        marker=_MARKERS[i % len(_MARKERS)],
+                        linestyle="none",
+                        markersize=7 if main else 5,
+                        markerfacecolor=colors[cat],
+                        markeredgecolor="black" if main else "white",
+                    ),
+                    label(
+                        "static_count",
+                        lang,
+                        n=int((mine & own).sum()),
+                        name=category_name(result.categories, cat, lang),
+                    ),
+                )
+            )
     sites = layers.sites
     if sites is not None:
         sites = sites[_in_view(sites, view)]
         if len(sites):
-            ax.scatter(sites.geometry.x, sites.geometry.y, marker="*", s=240, c=palette.SITE_COLOR,
-                       edgecolors="black", linewidths=0.9, zorder=9)
-            for rank, x, y in zip(sites.get("rank", pd.Series("", index=sites.index)),
-                                  sites.geometry.x, sites.geometry.y, strict=True):
-                ax.annotate(fmt_number(rank), (x, y), xytext=(7, 5), textcoords="offset points",
-                            fontsize=8, fontweight="bold", zorder=10, path_effects=_HALO)
-            legend.append((Line2D([], [], marker="*", linestyle="none", markersize=12,
-                                  markerfacecolor=palette.SITE_COLOR, markeredgecolor="black"),
-                           label("static_sites", lang, n=len(sites))))
-    for code, name, point in zip(near["code"], near["name"],
-                                 near.geometry.representative_point(), strict=True):
+            ax.scatter(
+                sites.geometry.x,
+                sites.geometry.y,
+                marker="*",
+                s=240,
+                c=palette.SITE_COLOR,
+                edgecolors="black",
+                linewidths=0.9,
+                zorder=9,
+            )
+            for rank, x, y in zip(
+                sites.get("rank", pd.Series("", index=sites.index)),
+                sites.geometry.x,
+                sites.geometry.y,
+                strict=True,
+            ):
+                ax.annotate(
+                    fmt_number(rank),
+                    (x, y),
+                    xytext=(7, 5),
+                    textcoords="offset points",
+                    fontsize=8,
+                    fontweight="bold",
+                    zorder=10,
+                    path_effects=_HALO,
+                )
+            legend.append(
+                (
+                    Line2D(
+                        [],
+                        [],
+                        marker="*",
+                        linestyle="none",
+                        markersize=12,
+                        markerfacecolor=palette.SITE_COLOR,
+                        markeredgecolor="black",
+                    ),
+                    label("static_sites", lang, n=len(sites)),
+                )
+            )
+    for code, name, point in zip(
+        near["code"], near["name"], near.geometry.representative_point(), strict=True
+    ):
         if not box.contains(point):
             continue
         lines = [_text(name)]
         if story.target_id and (focus is None or code == focus):
-            lines.append(f"{label(story.status.get(code, 'na'), lang)} "
-                         f"{story.value_text.get(code, '')}".strip())
+            lines.append(
+                f"{label(story.status.get(code, 'na'), lang)} "
+                f"{story.value_text.get(code, '')}".strip()
+            )
             if story.shortfall_text.get(code):
                 lines.append(story.shortfall_text[code])
         faded = focus is not None and code != focus
-        ax.text(point.x, point.y, "\n".join(lines), ha="center", va="center",
-                fontsize=8 if faded else (11 if focus else 8), linespacing=1.25,
-                fontweight="normal" if faded else "bold", color="#777777" if faded else "#111111",
-                path_effects=_HALO, zorder=12)
+        ax.text(
+            point.x,
+            point.y,
+            "\n".join(lines),
+            ha="center",
+            va="center",
+            fontsize=8 if faded else (11 if focus else 8),
+            linespacing=1.25,
+            fontweight="normal" if faded else "bold",
+            color="#777777" if faded else "#111111",
+            path_effects=_HALO,
+            zorder=12,
+        )
     ax.set_xlim(view[0], view[2])
     ax.set_ylim(view[1], view[3])
     ax.set_aspect("equal")
@@ -516,8 +760,9 @@ def _add_basemap(ax: Any, crs: Any, basemap: str) -> str:
     try:
         import contextily
     except ImportError:
-        log.warning("basemap %r skipped: contextily is not installed (pip install contextily)",
-                    basemap)
+        log.warning(
+            "basemap %r skipped: contextily is not installed (pip install contextily)", basemap
+        )
         return ""
     providers = {"osm": contextily.providers.OpenStreetMap.Mapnik}
     source = providers.get(basemap, basemap)
@@ -536,14 +781,20 @@ def source_line(result: RunResult, lang: str = "zh") -> str:
     for record in info.get("inputs", []):
         name = Path(str(record.get("path", ""))).name
         date = str(record.get("modified", ""))[:10]
-        files.append(f"{name}（{date}）" if lang == "zh" and date else
-                     f"{name} ({date})" if date else name)
+        files.append(
+            f"{name}（{date}）" if lang == "zh" and date else f"{name} ({date})" if date else name
+        )
     try:
         version = metadata.version("lifecircle")
     except metadata.PackageNotFoundError:
         version = ""
-    return label("static_source", lang, files=("、" if lang == "zh" else ", ").join(files) or "—",
-                 date=str(info.get("created", ""))[:10] or "—", version=version)
+    return label(
+        "static_source",
+        lang,
+        files=("、" if lang == "zh" else ", ").join(files) or "—",
+        date=str(info.get("created", ""))[:10] or "—",
+        version=version,
+    )
 
 
 @dataclass
@@ -583,8 +834,17 @@ def _view(geoms: gpd.GeoSeries, pad: float = 0.06) -> tuple[float, float, float,
     return (west - span * pad, south - span * pad, east + span * pad, north + span * pad)
 
 
-def render_picture(result: RunResult, story: Story, layers: _Layers, *, focus: str | None,
-                   lang: str, dpi: int, basemap: str | None, title: str) -> np.ndarray:
+def render_picture(
+    result: RunResult,
+    story: Story,
+    layers: _Layers,
+    *,
+    focus: str | None,
+    lang: str,
+    dpi: int,
+    basemap: str | None,
+    title: str,
+) -> np.ndarray:
     """Draw one picture and return its RGB pixels (height x width x 3, uint8)."""
     towns = layers.townships
     geoms = towns.geometry if focus is None else towns.geometry[towns["code"] == focus]
@@ -597,28 +857,58 @@ def render_picture(result: RunResult, story: Story, layers: _Layers, *, focus: s
     height = top_h + map_h + legend_h + source_h
     fig = Figure(figsize=(A4_WIDTH_IN, height), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((((A4_WIDTH_IN - map_w) / 2) / A4_WIDTH_IN,
-                       (legend_h + source_h) / height, map_w / A4_WIDTH_IN, map_h / height))
+    ax = fig.add_axes(
+        (
+            ((A4_WIDTH_IN - map_w) / 2) / A4_WIDTH_IN,
+            (legend_h + source_h) / height,
+            map_w / A4_WIDTH_IN,
+            map_h / height,
+        )
+    )
     colors = category_colors(result)
     entries = _draw(ax, result, story, layers, view, focus, lang, colors)
     attribution = _add_basemap(ax, layers.crs, basemap) if basemap else ""
     _scale_bar(ax, view, lang)
     _north_arrow(ax, lang)
-    fig.text(margin / A4_WIDTH_IN, 1 - 0.3 / height, title, fontsize=14, fontweight="bold",
-             va="center")
+    fig.text(
+        margin / A4_WIDTH_IN, 1 - 0.3 / height, title, fontsize=14, fontweight="bold", va="center"
+    )
     if story.target_id:
-        subtitle = label("static_subtitle", lang, indicator=story.indicator,
-                         document=story.document or "—")
-        fig.text(margin / A4_WIDTH_IN, 1 - 0.62 / height, subtitle, fontsize=9, va="center",
-                 color="#333333")
+        subtitle = label(
+            "static_subtitle", lang, indicator=story.indicator, document=story.document or "—"
+        )
+        fig.text(
+            margin / A4_WIDTH_IN,
+            1 - 0.62 / height,
+            subtitle,
+            fontsize=9,
+            va="center",
+            color="#333333",
+        )
     if entries:
         handles, texts = zip(*entries, strict=True)
-        fig.legend(handles, texts, loc="upper left", ncol=3, fontsize=7.5, frameon=False,
-                   bbox_to_anchor=(margin / A4_WIDTH_IN, (legend_h + source_h - 0.08) / height),
-                   handlelength=1.6, columnspacing=1.2, borderaxespad=0)
+        fig.legend(
+            handles,
+            texts,
+            loc="upper left",
+            ncol=3,
+            fontsize=7.5,
+            frameon=False,
+            bbox_to_anchor=(margin / A4_WIDTH_IN, (legend_h + source_h - 0.08) / height),
+            handlelength=1.6,
+            columnspacing=1.2,
+            borderaxespad=0,
+        )
     source = source_line(result, lang) + (f" {attribution}" if attribution else "")
-    fig.text(margin / A4_WIDTH_IN, 0.1 / height, _wrap(source, 190), fontsize=6,
-             color="#555555", va="bottom", linespacing=1.4)
+    fig.text(
+        margin / A4_WIDTH_IN,
+        0.1 / height,
+        _wrap(source, 190),
+        fontsize=6,
+        color="#555555",
+        va="bottom",
+        linespacing=1.4,
+    )
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
 
@@ -626,18 +916,29 @@ def render_picture(result: RunResult, story: Story, layers: _Layers, *, focus: s
 def _screen_png(pixels: np.ndarray, width_px: int) -> bytes:
     image = Image.fromarray(pixels)
     if image.width > width_px:
-        image = image.resize((width_px, round(image.height * width_px / image.width)),
-                             Image.Resampling.LANCZOS, reducing_gap=2.0)
+        image = image.resize(
+            (width_px, round(image.height * width_px / image.width)),
+            Image.Resampling.LANCZOS,
+            reducing_gap=2.0,
+        )
     buffer = io.BytesIO()
-    image.quantize(colors=SCREEN_COLORS, method=Image.Quantize.FASTOCTREE,
-                   dither=Image.Dither.NONE).save(buffer, "PNG", optimize=True)
+    image.quantize(
+        colors=SCREEN_COLORS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+    ).save(buffer, "PNG", optimize=True)
     return buffer.getvalue()
 
 
-def write_static_maps(result: RunResult, folder: str | Path | None, *, lang: str = "zh",
-                      dpi: int = PRINT_DPI, target_id: str | None = None,
-                      basemap: str | None = None, stems: dict[str, str] | None = None,
-                      screen_width_px: int = SCREEN_WIDTH_PX) -> dict[str, Picture]:
+def write_static_maps(
+    result: RunResult,
+    folder: str | Path | None,
+    *,
+    lang: str = "zh",
+    dpi: int = PRINT_DPI,
+    target_id: str | None = None,
+    basemap: str | None = None,
+    stems: dict[str, str] | None = None,
+    screen_width_px: int = SCREEN_WIDTH_PX,
+) -> dict[str, Picture]:
     """Render ``overview.png`` and ``townships/<stem>.png`` into ``folder``.
 
     Parameters
@@ -672,28 +973,47 @@ def write_static_maps(result: RunResult, folder: str | Path | None, *, lang: str
     font = cjk_font()
     stems = stems or {}
     jobs: list[tuple[str, str | None, str, Path | None]] = [
-        ("overview", None, label("static_title", lang, study=_text(result.study_name)),
-         Path(folder) / "overview.png" if folder is not None else None)]
+        (
+            "overview",
+            None,
+            label("static_title", lang, study=_text(result.study_name)),
+            Path(folder) / "overview.png" if folder is not None else None,
+        )
+    ]
     for code, name in zip(layers.townships["code"], layers.townships["name"], strict=True):
-        path = (Path(folder) / "townships" / f"{stems.get(code, code)}.png"
-                if folder is not None else None)
-        jobs.append((code, code, f"{_text(name)}（{code}）" if lang == "zh"
-                     else f"{_text(name)} ({code})", path))
+        path = (
+            Path(folder) / "townships" / f"{stems.get(code, code)}.png"
+            if folder is not None
+            else None
+        )
+        jobs.append(
+            (
+                code,
+                code,
+                f"{_text(name)}（{code}）" if lang == "zh" else f"{_text(name)} ({code})",
+                path,
+            )
+        )
     pictures: dict[str, Picture] = {}
-    rc = {"font.family": "sans-serif",
-          "font.sans-serif": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
-          "hatch.linewidth": 0.6, "axes.linewidth": 0.8}
+    rc = {
+        "font.family": "sans-serif",
+        "font.sans-serif": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
+        "hatch.linewidth": 0.6,
+        "axes.linewidth": 0.8,
+    }
     import matplotlib
 
     with matplotlib.rc_context(rc), warnings.catch_warnings():
         if font is None:  # already warned once, in words the planner can act on
             warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         for key, focus, title, path in jobs:
-            pixels = render_picture(result, story, layers, focus=focus, lang=lang, dpi=dpi,
-                                    basemap=basemap, title=title)
+            pixels = render_picture(
+                result, story, layers, focus=focus, lang=lang, dpi=dpi, basemap=basemap, title=title
+            )
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pixels).save(path, "PNG", dpi=(dpi, dpi), compress_level=3)
-            pictures[key] = Picture(key, path, pixels.shape[1], pixels.shape[0],
-                                    _screen_png(pixels, screen_width_px))
+            pictures[key] = Picture(
+                key, path, pixels.shape[1], pixels.shape[0], _screen_png(pixels, screen_width_px)
+            )
     return pictures

@@ -112,8 +112,9 @@ def main_threshold(thresholds: Iterable[float]) -> float | None:
     return int(chosen) if chosen.is_integer() else chosen
 
 
-def kind_main_threshold(result: RunResult, kind: str | None = None,
-                        available: Iterable[float] = ()) -> float | None:
+def kind_main_threshold(
+    result: RunResult, kind: str | None = None, available: Iterable[float] = ()
+) -> float | None:
     """The threshold shown by default for townships of ``kind`` (``None``: the walk default).
 
     The largest threshold of that kind's walk settings (``result.walk``; e.g. 15 for streets,
@@ -178,8 +179,10 @@ def short_status(row: Any, lang: str) -> str:
 def status_text(row: Any, lang: str) -> str:
     """One line for a township's status on a target: ``未达标 · 62.5 / 80 % · 缺口 120人``."""
     parts = [label(status_key(getattr(row, "status", "")), lang)]
-    value, target = fmt_number(getattr(row, "value", None)), fmt_number(
-        getattr(row, "target_value", None))
+    value, target = (
+        fmt_number(getattr(row, "value", None)),
+        fmt_number(getattr(row, "target_value", None)),
+    )
     if value or target:
         unit = unit_label(getattr(row, "unit", ""), lang)
         parts.append(f"{value or '—'} / {target or '—'} {unit}".strip())
@@ -203,7 +206,11 @@ def warn_if_large(text: str, *, what: str = "map page") -> int:
         log.warning(
             "%s is %.1f MB (over %d MB): browsers will be slow to open it. Draw fewer layers "
             "(fewer thresholds or categories) or simplify township and unit boundaries before "
-            "the run", what, size / 2**20, WARN_BYTES // 2**20)
+            "the run",
+            what,
+            size / 2**20,
+            WARN_BYTES // 2**20,
+        )
     return size
 
 
@@ -246,8 +253,9 @@ def township_page_name(code: str, name: str) -> str:
     return f"{code}-{folder_name(name, max_bytes=200)}.html"
 
 
-def status_table_html(result: RunResult, *, lang: str = "zh",
-                      link_prefix: str | None = "townships/") -> str:
+def status_table_html(
+    result: RunResult, *, lang: str = "zh", link_prefix: str | None = "townships/"
+) -> str:
     """The township × target status table of the overview's side panel.
 
     One row per township (its name links to its page under ``link_prefix``; ``None`` for no
@@ -260,11 +268,14 @@ def status_table_html(result: RunResult, *, lang: str = "zh",
     rows = township_target_rows(result)
     labels = target_labels(rows) if len(rows) else {}
     lookup = {(str(r.target_id), str(r.unit_code)): r for r in rows.itertuples(index=False)}
-    head = "".join(f'<th data-target="{i}" title="{_E(text)}">{_E(text)}</th>'
-                   for i, text in enumerate(labels.values()))
+    head = "".join(
+        f'<th data-target="{i}" title="{_E(text)}">{_E(text)}</th>'
+        for i, text in enumerate(labels.values())
+    )
     body = []
-    for code, name in zip(result.townships["code"].astype(str), result.townships["name"],
-                          strict=True):
+    for code, name in zip(
+        result.townships["code"].astype(str), result.townships["name"], strict=True
+    ):
         name = as_text(name)
         if link_prefix is None:
             cell = _E(name)
@@ -277,13 +288,17 @@ def status_table_html(result: RunResult, *, lang: str = "zh",
             key = status_key(getattr(row, "status", None)) if row is not None else "no_data"
             text = short_status(row, lang) if row is not None else label(key, lang)
             title = status_text(row, lang) if row is not None else label("no_data", lang)
-            cells.append(f'<td class="lc-status-{key}" data-target="{i}" '
-                         f'title="{_E(title, quote=True)}">{_E(text)}</td>')
+            cells.append(
+                f'<td class="lc-status-{key}" data-target="{i}" '
+                f'title="{_E(title, quote=True)}">{_E(text)}</td>'
+            )
         body.append(f'<tr data-code="{_E(code, quote=True)}">{"".join(cells)}</tr>')
     caption = label("status_table", lang)
-    return (f'<table class="lc-status-table"><caption>{_E(caption)}</caption><thead><tr>'
-            f'<th scope="col">{_E(label("township", lang))}</th>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (
+        f'<table class="lc-status-table"><caption>{_E(caption)}</caption><thead><tr>'
+        f'<th scope="col">{_E(label("township", lang))}</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,9 +316,14 @@ def _status_cell(row: Any, lang: str) -> str:
     return f'<td class="lc-status-{key}">{_E(label(key, lang))}</td>'
 
 
-def targets_table_html(rows: pd.DataFrame, lang: str, *, summary: bool = False,
-                       refs: dict[str, int] | None = None,
-                       sensitivity: dict[str, str] | None = None) -> str:
+def targets_table_html(
+    rows: pd.DataFrame,
+    lang: str,
+    *,
+    summary: bool = False,
+    refs: dict[str, int] | None = None,
+    sensitivity: dict[str, str] | None = None,
+) -> str:
     """A table of gap rows: indicator, current, target, unit, status, [units met], shortfall,
     note. ``refs`` (plan document -> number) marks each indicator with its document's number;
     ``sensitivity`` (target id -> sentence) adds a row under its target (the briefing)."""
@@ -315,30 +335,49 @@ def targets_table_html(rows: pd.DataFrame, lang: str, *, summary: bool = False,
     for row in rows.itertuples(index=False):
         document = as_text(getattr(row, "document", ""))
         ref = f'<sup class="ref">[{refs[document]}]</sup>' if refs and document in refs else ""
-        cells = [f"<td>{_E(as_text(getattr(row, 'indicator', '')) or as_text(row.target_id))}"
-                 f"{ref}</td>",
-                 f'<td class="num">{_E(fmt_number(getattr(row, "value", None)))}</td>',
-                 f'<td class="num">{_E(fmt_number(getattr(row, "target_value", None)))}</td>',
-                 f"<td>{_E(unit_label(getattr(row, 'unit', ''), lang))}</td>",
-                 _status_cell(row, lang)]
+        cells = [
+            f"<td>{_E(as_text(getattr(row, 'indicator', '')) or as_text(row.target_id))}{ref}</td>",
+            f'<td class="num">{_E(fmt_number(getattr(row, "value", None)))}</td>',
+            f'<td class="num">{_E(fmt_number(getattr(row, "target_value", None)))}</td>',
+            f"<td>{_E(unit_label(getattr(row, 'unit', ''), lang))}</td>",
+            _status_cell(row, lang),
+        ]
         if summary:
-            met, total = (fmt_number(getattr(row, "met_units", None)),
-                          fmt_number(getattr(row, "total_units", None)))
+            met, total = (
+                fmt_number(getattr(row, "met_units", None)),
+                fmt_number(getattr(row, "total_units", None)),
+            )
             cells.append(f'<td class="num">{_E(f"{met}/{total}" if total else "")}</td>')
-        cells += [f'<td class="num">{_E(shortfall_text(row, lang))}</td>',
-                  f"<td>{_E(note_text(row, lang))}</td>"]
+        cells += [
+            f'<td class="num">{_E(shortfall_text(row, lang))}</td>',
+            f"<td>{_E(note_text(row, lang))}</td>",
+        ]
         body.append(f"<tr>{''.join(cells)}</tr>")
         sentence = (sensitivity or {}).get(as_text(row.target_id), "")
         if sentence:
-            body.append(f'<tr class="sensitivity"><td colspan="{len(cells)}">{_E(sentence)}'
-                        "</td></tr>")
+            body.append(
+                f'<tr class="sensitivity"><td colspan="{len(cells)}">{_E(sentence)}</td></tr>'
+            )
     return _table(headers, body, cls="targets")
 
 
 #: Columns of the proposed-sites table (label keys), in order; see :func:`site_records`.
-SITE_FIELDS = ("rank", "category", "township", "township_code", "road", "newly_covered_pop60",
-               "newly_covered_pop", "forced", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02",
-               "lon_bd09", "lat_bd09")
+SITE_FIELDS = (
+    "rank",
+    "category",
+    "township",
+    "township_code",
+    "road",
+    "newly_covered_pop60",
+    "newly_covered_pop",
+    "forced",
+    "lon_wgs84",
+    "lat_wgs84",
+    "lon_gcj02",
+    "lat_gcj02",
+    "lon_bd09",
+    "lat_bd09",
+)
 
 
 def site_records(result: RunResult, sites: gpd.GeoDataFrame, lang: str) -> pd.DataFrame:
@@ -372,7 +411,8 @@ def site_records(result: RunResult, sites: gpd.GeoDataFrame, lang: str) -> pd.Da
         "newly_covered_pop60": people(col("newly_covered_pop60")),
         "newly_covered_pop": people(col("newly_covered_pop")),
         "forced": [label("yes", lang) if clean(v) else "" for v in col("forced")],
-        "lon_wgs84": np.round(lon, 6), "lat_wgs84": np.round(lat, 6),
+        "lon_wgs84": np.round(lon, 6),
+        "lat_wgs84": np.round(lat, 6),
         "lon_gcj02": np.round(np.asarray(g_lon, dtype=float), 6),
         "lat_gcj02": np.round(np.asarray(g_lat, dtype=float), 6),
         "lon_bd09": np.round(np.asarray(b_lon, dtype=float), 6),
@@ -382,10 +422,15 @@ def site_records(result: RunResult, sites: gpd.GeoDataFrame, lang: str) -> pd.Da
 
 
 #: Columns of the siting before/after table (label keys by column).
-BEFORE_AFTER_FIELDS = {"target_id": "target_id", "indicator": "indicator",
-                       "value_before": "value_before", "target_value": "target_value",
-                       "status_before": "status_before", "value_after": "value_after",
-                       "status_after": "status_after"}
+BEFORE_AFTER_FIELDS = {
+    "target_id": "target_id",
+    "indicator": "indicator",
+    "value_before": "value_before",
+    "target_value": "target_value",
+    "status_before": "status_before",
+    "value_after": "value_after",
+    "status_after": "status_after",
+}
 
 
 def before_after_table(before_after: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -406,14 +451,14 @@ def sites_table_html(result: RunResult, sites: gpd.GeoDataFrame, lang: str) -> s
     """The proposed sites as an HTML table (the columns of :func:`site_records`)."""
     records = site_records(result, sites, lang)
     coords = {label(k, lang) for k in SITE_FIELDS if k.startswith(("lon_", "lat_"))}
-    text_cols = {label(k, lang) for k in ("category", "township", "township_code", "road",
-                                          "forced")}
+    text_cols = {
+        label(k, lang) for k in ("category", "township", "township_code", "road", "forced")
+    }
     body = []
     for values in records.itertuples(index=False):
         cells = []
         for name, value in zip(records.columns, values, strict=True):
-            text = (f"{value:.6f}" if name in coords and math.isfinite(value)
-                    else fmt_number(value))
+            text = f"{value:.6f}" if name in coords and math.isfinite(value) else fmt_number(value)
             cls = "" if name in text_cols else ' class="num"'
             cells.append(f"<td{cls}>{_E(text)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
@@ -438,8 +483,11 @@ def township_tables_html(result: RunResult, code: str, *, lang: str = "zh") -> s
     rows = township_target_rows(result)
     own = rows[rows["unit_code"].astype(str) == code]
     parts = [f"<h3>{_E(label('targets', lang))}</h3>"]
-    parts.append(targets_table_html(own, lang) if len(own)
-                 else f'<p class="muted">{_E(label("no_targets", lang))}</p>')
+    parts.append(
+        targets_table_html(own, lang)
+        if len(own)
+        else f'<p class="muted">{_E(label("no_targets", lang))}</p>'
+    )
     parts.append(f"<h3>{_E(label('gaps', lang))}</h3>")
     not_met = own[own["status"].astype(str) == "not_met"] if len(own) else own
     if len(not_met):
@@ -447,8 +495,9 @@ def township_tables_html(result: RunResult, code: str, *, lang: str = "zh") -> s
         for row in not_met.itertuples(index=False):
             indicator = as_text(getattr(row, "indicator", "")) or as_text(row.target_id)
             short, note = shortfall_text(row, lang), note_text(row, lang)
-            text = indicator + (f"：{short}" if lang == "zh" and short else
-                                f": {short}" if short else "")
+            text = indicator + (
+                f"：{short}" if lang == "zh" and short else f": {short}" if short else ""
+            )
             if note:
                 text += f"（{note}）" if lang == "zh" else f" ({note})"
             items.append(f"<li>{_E(text)}</li>")
@@ -457,12 +506,16 @@ def township_tables_html(result: RunResult, code: str, *, lang: str = "zh") -> s
         parts.append(f'<p class="muted">{_E(label("no_gaps", lang))}</p>')
     gaps = result.gaps
     if gaps is not None and len(gaps) and "parent_code" in gaps:
-        units = gaps[(gaps["parent_code"].astype(str) == code)
-                     & (gaps["status"].astype(str) == "not_met")
-                     & (gaps["unit_code"].astype(str) != code)]
+        units = gaps[
+            (gaps["parent_code"].astype(str) == code)
+            & (gaps["status"].astype(str) == "not_met")
+            & (gaps["unit_code"].astype(str) != code)
+        ]
         if len(units):
-            headers = [label(k, lang) for k in ("unit_name", "indicator", "value",
-                                                "target_value", "unit", "shortfall")]
+            headers = [
+                label(k, lang)
+                for k in ("unit_name", "indicator", "value", "target_value", "unit", "shortfall")
+            ]
             body = [
                 "<tr>"
                 f"<td>{_E(as_text(getattr(r, 'unit_name', '')) or as_text(r.unit_code))}</td>"
@@ -471,10 +524,14 @@ def township_tables_html(result: RunResult, code: str, *, lang: str = "zh") -> s
                 f'<td class="num">{_E(fmt_number(getattr(r, "target_value", None)))}</td>'
                 f"<td>{_E(unit_label(getattr(r, 'unit', ''), lang))}</td>"
                 f'<td class="num">{_E(shortfall_text(r, lang))}</td></tr>'
-                for r in units.itertuples(index=False)]
+                for r in units.itertuples(index=False)
+            ]
             parts.append(f"<h3>{_E(label('unit_gaps', lang))}</h3>{_table(headers, body)}")
     parts.append(f"<h3>{_E(label('proposed_sites', lang))}</h3>")
     sites = _township_sites(result, code)
-    parts.append(sites_table_html(result, sites, lang) if sites is not None
-                 else f'<p class="muted">{_E(label("no_sites", lang))}</p>')
+    parts.append(
+        sites_table_html(result, sites, lang)
+        if sites is not None
+        else f'<p class="muted">{_E(label("no_sites", lang))}</p>'
+    )
     return "\n".join(parts)

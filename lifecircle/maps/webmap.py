@@ -81,9 +81,18 @@ _STATUS_INDEX = {key: i for i, key in enumerate(palette.STATUS_ORDER)}
 _TOWNSHIP_MAP_PCT = 70
 # Font-Awesome 4 icon names of the registry -> glyphs drawn by lifecircle.js.
 _GLYPHS = {
-    "home": "home", "cutlery": "cutlery", "university": "columns", "handshake-o": "people",
-    "users": "people", "child": "person", "user": "person", "shield": "shield",
-    "building": "building", "heartbeat": "heart", "heart": "heart", "graduation-cap": "cap",
+    "home": "home",
+    "cutlery": "cutlery",
+    "university": "columns",
+    "handshake-o": "people",
+    "users": "people",
+    "child": "person",
+    "user": "person",
+    "shield": "shield",
+    "building": "building",
+    "heartbeat": "heart",
+    "heart": "heart",
+    "graduation-cap": "cap",
     "bell": "bell",
 }
 
@@ -131,8 +140,13 @@ def _asset_tags(names: Iterable[str]) -> str:
 def _js_json(obj: Any) -> str:
     """JSON safe to place inside a ``<script>``: no ``<``, ``>``, ``&`` or line separators."""
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escaped)
     return text
 
@@ -155,8 +169,9 @@ class _JsLayer(MacroElement):
         "{% endmacro %}"
     )
 
-    def __init__(self, kind: str, payload: dict[str, Any], map_name: str,
-                 refs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, kind: str, payload: dict[str, Any], map_name: str, refs: dict[str, Any] | None = None
+    ) -> None:
         super().__init__()
         self._name = "LcLayer"
         self.kind = kind
@@ -177,8 +192,9 @@ class _JsCall(MacroElement):
         "{% endmacro %}"
     )
 
-    def __init__(self, kind: str, payload: dict[str, Any],
-                 refs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, kind: str, payload: dict[str, Any], refs: dict[str, Any] | None = None
+    ) -> None:
         super().__init__()
         self._name = "LcCall"
         self.kind = kind
@@ -199,8 +215,13 @@ class _MetricScale(MacroElement):
 # Values and geometry for display
 
 
-def _display_geoms(frame: gpd.GeoDataFrame, *, system: str, tolerance_deg: float = 0.0,
-                   clip: tuple[float, float, float, float] | None = None) -> np.ndarray:
+def _display_geoms(
+    frame: gpd.GeoDataFrame,
+    *,
+    system: str,
+    tolerance_deg: float = 0.0,
+    clip: tuple[float, float, float, float] | None = None,
+) -> np.ndarray:
     """Geometries ready to draw: WGS-84, clipped, simplified, shifted to ``system``, rounded."""
     geoms = np.asarray(_to_wgs84(frame).geometry.values, dtype=object)
     if clip is not None:
@@ -233,9 +254,13 @@ def _feature_collection(geoms: np.ndarray, properties: list[dict[str, Any]]) -> 
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     texts = shapely.to_geojson(geoms[keep])
     props = [p for p, k in zip(properties, keep, strict=True) if k]
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": p, "geometry": json.loads(t)}
-        for p, t in zip(props, texts, strict=True)]}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": p, "geometry": json.loads(t)}
+            for p, t in zip(props, texts, strict=True)
+        ],
+    }
 
 
 def _span_deg(bounds: tuple[float, float, float, float]) -> float:
@@ -256,43 +281,62 @@ def _walks_text(walks: pd.DataFrame, lang: str) -> str:
     if len(set(minutes)) == 1:
         return label("minutes", lang, threshold=minutes[0])
     sep = "、" if lang == "zh" else ", "
-    return sep.join(f"{label(k, lang) if has_label(k) else k}"
-                    f"{'' if lang == 'zh' else ' '}{label('minutes', lang, threshold=t)}"
-                    for k, t in zip(walks["kind"], minutes, strict=True))
+    return sep.join(
+        f"{label(k, lang) if has_label(k) else k}"
+        f"{'' if lang == 'zh' else ' '}{label('minutes', lang, threshold=t)}"
+        for k, t in zip(walks["kind"], minutes, strict=True)
+    )
 
 
-def _story_payload(result: RunResult, colors: dict[str, str], lang: str,
-                   focus: str | None) -> dict[str, Any]:
+def _story_payload(
+    result: RunResult, colors: dict[str, str], lang: str, focus: str | None
+) -> dict[str, Any]:
     """The targets the selector offers, each with its category and walk keys."""
     rows = township_target_rows(result)
     labels = target_labels(rows) if len(rows) else {}
-    walks = result.target_walks if result.target_walks is not None else pd.DataFrame(
-        columns=["target_id", "category", "kind", "threshold_min"])
+    walks = (
+        result.target_walks
+        if result.target_walks is not None
+        else pd.DataFrame(columns=["target_id", "category", "kind", "threshold_min"])
+    )
     targets = []
     for target_id, text in labels.items():
         own = walks[walks["target_id"].astype(str) == target_id]
         category = str(own["category"].iloc[0]) if len(own) else None
-        targets.append({
-            "label": text, "category": category,
-            "categoryName": label("facilities_layer", lang,
-                                  category=category_name(result.categories, category, lang))
-            if category else "",
-            "color": colors.get(category or "", "#777777"),
-            "keys": [_walk_key(c, k, t) for c, k, t in
-                     zip(own["category"], own["kind"], own["threshold_min"], strict=True)],
-            "walk": label("walk_area", lang, walks=_walks_text(own, lang)) if len(own) else "",
-        })
+        targets.append(
+            {
+                "label": text,
+                "category": category,
+                "categoryName": label(
+                    "facilities_layer",
+                    lang,
+                    category=category_name(result.categories, category, lang),
+                )
+                if category
+                else "",
+                "color": colors.get(category or "", "#777777"),
+                "keys": [
+                    _walk_key(c, k, t)
+                    for c, k, t in zip(
+                        own["category"], own["kind"], own["threshold_min"], strict=True
+                    )
+                ],
+                "walk": label("walk_area", lang, walks=_walks_text(own, lang)) if len(own) else "",
+            }
+        )
     initial = 0
     if focus is not None:  # the first target assessed for the focus township
-        lookup = {(str(t), str(u)) for t, u in zip(rows["target_id"], rows["unit_code"],
-                                                  strict=True)}
+        lookup = {
+            (str(t), str(u)) for t, u in zip(rows["target_id"], rows["unit_code"], strict=True)
+        }
         own_targets = [i for i, t in enumerate(labels) if (t, focus) in lookup]
         initial = own_targets[0] if own_targets else 0
     return {"targets": targets, "initial": initial}
 
 
-def _townships_payload(result: RunResult, townships: gpd.GeoDataFrame, geoms: np.ndarray,
-                       lang: str, focus: str | None) -> dict[str, Any]:
+def _townships_payload(
+    result: RunResult, townships: gpd.GeoDataFrame, geoms: np.ndarray, lang: str, focus: str | None
+) -> dict[str, Any]:
     rows = township_target_rows(result)
     targets = list(target_labels(rows)) if len(rows) else []
     lookup = {(str(r.target_id), str(r.unit_code)): r for r in rows.itertuples(index=False)}
@@ -313,13 +357,17 @@ def _townships_payload(result: RunResult, townships: gpd.GeoDataFrame, geoms: np
     return {
         "geojson": _feature_collection(geoms, props),
         "colors": [palette.STATUS_COLORS[k] for k in palette.STATUS_ORDER],
-        "opacity": palette.STATUS_FILL_OPACITY, "hatchColor": palette.NOT_MET_HATCH,
+        "opacity": palette.STATUS_FILL_OPACITY,
+        "hatchColor": palette.NOT_MET_HATCH,
         "focus": focus,
-        "title": label("target_status", lang), "targetLabel": label("target", lang),
+        "title": label("target_status", lang),
+        "targetLabel": label("target", lang),
         "noTarget": label("no_target", lang),
-        "statusLabels": [f"{STATUS_MARKS[k]} {label(k, lang)}".strip()
-                         for k in palette.STATUS_ORDER],
-        "uncoveredColor": UNCOVERED_COLOR, "uncoveredLabel": label("uncovered_legend", lang),
+        "statusLabels": [
+            f"{STATUS_MARKS[k]} {label(k, lang)}".strip() for k in palette.STATUS_ORDER
+        ],
+        "uncoveredColor": UNCOVERED_COLOR,
+        "uncoveredLabel": label("uncovered_legend", lang),
     }
 
 
@@ -329,15 +377,23 @@ def _bbox_mask(frame: gpd.GeoDataFrame, bbox: tuple[float, float, float, float] 
     return np.asarray(_to_wgs84(frame).geometry.intersects(shapely.box(*bbox)))
 
 
-def _facilities_payload(result: RunResult, colors: dict[str, str], *, system: str, lang: str,
-                        bbox: tuple[float, float, float, float] | None) -> dict[str, Any]:
+def _facilities_payload(
+    result: RunResult,
+    colors: dict[str, str],
+    *,
+    system: str,
+    lang: str,
+    bbox: tuple[float, float, float, float] | None,
+) -> dict[str, Any]:
     fac = result.facilities
     cats: dict[str, Any] = {}
     if fac is None or len(fac) == 0:
         return {"cats": cats}
     fac = fac[_bbox_mask(fac, bbox)]
-    fields = [label(k, lang) for k in ("category", "subtype", "beds", "township",
-                                       "township_code", "address")]
+    fields = [
+        label(k, lang)
+        for k in ("category", "subtype", "beds", "township", "township_code", "address")
+    ]
     for key in category_keys(result):
         part = fac[fac["category"].astype(str) == key]
         if len(part) == 0:
@@ -349,42 +405,83 @@ def _facilities_payload(result: RunResult, colors: dict[str, str], *, system: st
             return list(frame[name]) if name in frame else [None] * len(frame)
 
         rows = []
-        for i, (name, sub, beds, tname, tcode, addr) in enumerate(zip(
-                col("name"), col("subtype"), col("beds"), col("township_name"),
-                col("township_code"), col("address"), strict=True)):
+        for i, (name, sub, beds, tname, tcode, addr) in enumerate(
+            zip(
+                col("name"),
+                col("subtype"),
+                col("beds"),
+                col("township_name"),
+                col("township_code"),
+                col("address"),
+                strict=True,
+            )
+        ):
             if keep[i]:
-                rows.append([float(lat[i]), float(lon[i]), _text(name), cat_name,
-                             subtype_name(result.categories, key, _text(sub), lang),
-                             fmt_number(beds), _text(tname), _text(tcode), _text(addr)])
+                rows.append(
+                    [
+                        float(lat[i]),
+                        float(lon[i]),
+                        _text(name),
+                        cat_name,
+                        subtype_name(result.categories, key, _text(sub), lang),
+                        fmt_number(beds),
+                        _text(tname),
+                        _text(tcode),
+                        _text(addr),
+                    ]
+                )
         icon = (result.categories.get(key) or {}).get("icon")
-        cats[key] = {"color": colors[key], "glyph": _GLYPHS.get(str(icon), "dot"),
-                     "fields": fields, "rows": rows, "cluster": len(rows) > CLUSTER_ABOVE}
+        cats[key] = {
+            "color": colors[key],
+            "glyph": _GLYPHS.get(str(icon), "dot"),
+            "fields": fields,
+            "rows": rows,
+            "cluster": len(rows) > CLUSTER_ABOVE,
+        }
     return {"cats": cats}
 
 
-def _areas_payload(result: RunResult, colors: dict[str, str], *, system: str, lang: str,
-                   tolerance_deg: float,
-                   bbox: tuple[float, float, float, float] | None) -> dict[str, Any]:
+def _areas_payload(
+    result: RunResult,
+    colors: dict[str, str],
+    *,
+    system: str,
+    lang: str,
+    tolerance_deg: float,
+    bbox: tuple[float, float, float, float] | None,
+) -> dict[str, Any]:
     areas = result.walk_areas
     views: dict[str, Any] = {}
     if areas is None or len(areas) == 0:
         return {"views": views}
     geoms = _display_geoms(areas, system=system, tolerance_deg=tolerance_deg, clip=bbox)
-    for geom, category, kind, minutes in zip(geoms, areas["category"].astype(str),
-                                             areas["kind"].astype(str), areas["threshold_min"],
-                                             strict=True):
+    for geom, category, kind, minutes in zip(
+        geoms,
+        areas["category"].astype(str),
+        areas["kind"].astype(str),
+        areas["threshold_min"],
+        strict=True,
+    ):
         fc = _feature_collection(np.array([geom], dtype=object), [{}])
         if not fc["features"]:
             continue
-        text = label("service_area_layer", lang, threshold=fmt_number(minutes),
-                     category=category_name(result.categories, category, lang))
-        views[_walk_key(category, kind, minutes)] = {"geojson": fc, "color": colors[category],
-                                                     "label": text}
+        text = label(
+            "service_area_layer",
+            lang,
+            threshold=fmt_number(minutes),
+            category=category_name(result.categories, category, lang),
+        )
+        views[_walk_key(category, kind, minutes)] = {
+            "geojson": fc,
+            "color": colors[category],
+            "label": text,
+        }
     return {"views": views}
 
 
-def _uncovered_payload(result: RunResult, *, system: str, lang: str,
-                       bbox: tuple[float, float, float, float] | None) -> dict[str, Any]:
+def _uncovered_payload(
+    result: RunResult, *, system: str, lang: str, bbox: tuple[float, float, float, float] | None
+) -> dict[str, Any]:
     unc = result.walk_uncovered
     views: dict[str, Any] = {}
     payload = {"views": views, "color": UNCOVERED_COLOR, "label": label("pop60", lang)}
@@ -393,20 +490,26 @@ def _uncovered_payload(result: RunResult, *, system: str, lang: str,
     unc = unc[_bbox_mask(unc, bbox)]
     pop60_all = pd.to_numeric(unc["pop60"], errors="coerce").fillna(0).to_numpy()
     unc = unc[pop60_all > 0]
-    for (category, kind, minutes), part in unc.groupby(["category", "kind", "threshold_min"],
-                                                        sort=False):
+    for (category, kind, minutes), part in unc.groupby(
+        ["category", "kind", "threshold_min"], sort=False
+    ):
         lat, lon, keep = _point_rows(part, system)
         pop60 = part["pop60"].to_numpy(dtype=float)
         # Marker area grows with the people it stands for (radius ~ sqrt), capped for legibility.
         radius = np.clip(2.0 + 0.9 * np.sqrt(pop60), 2.0, 16.0).round(1)
-        views[_walk_key(str(category), str(kind), minutes)] = {"rows": [
-            [float(a), float(o), fmt_number(p, digits=0), float(r)]
-            for a, o, p, r, k in zip(lat, lon, pop60, radius, keep, strict=True) if k]}
+        views[_walk_key(str(category), str(kind), minutes)] = {
+            "rows": [
+                [float(a), float(o), fmt_number(p, digits=0), float(r)]
+                for a, o, p, r, k in zip(lat, lon, pop60, radius, keep, strict=True)
+                if k
+            ]
+        }
     return payload
 
 
-def _sites_payload(result: RunResult, *, system: str, lang: str,
-                   bbox: tuple[float, float, float, float] | None) -> dict[str, Any]:
+def _sites_payload(
+    result: RunResult, *, system: str, lang: str, bbox: tuple[float, float, float, float] | None
+) -> dict[str, Any]:
     sites = result.proposed_sites
     cats: dict[str, Any] = {}
     payload = {"cats": cats, "color": SITE_COLOR, "title": label("proposed_site", lang)}
@@ -419,19 +522,24 @@ def _sites_payload(result: RunResult, *, system: str, lang: str,
     records = site_records(result, sites, lang)
     payload["fields"] = list(records.columns[1:])
     coords = {label(k, lang) for k in SITE_FIELDS if k.startswith(("lon_", "lat_"))}
-    for i, (category, values) in enumerate(zip(sites["category"].astype(str),
-                                               records.itertuples(index=False), strict=True)):
+    for i, (category, values) in enumerate(
+        zip(sites["category"].astype(str), records.itertuples(index=False), strict=True)
+    ):
         if not keep[i]:
             continue
-        texts = [f"{v:.6f}" if name in coords else fmt_number(v, digits=0)
-                 for name, v in zip(records.columns, values, strict=True)]
+        texts = [
+            f"{v:.6f}" if name in coords else fmt_number(v, digits=0)
+            for name, v in zip(records.columns, values, strict=True)
+        ]
         cats.setdefault(category, {"rows": []})["rows"].append(
-            [float(lat[i]), float(lon[i]), *texts])
+            [float(lat[i]), float(lon[i]), *texts]
+        )
     return payload
 
 
-def _units_payload(result: RunResult, *, system: str, tolerance_deg: float,
-                   focus: str | None) -> dict[str, Any] | None:
+def _units_payload(
+    result: RunResult, *, system: str, tolerance_deg: float, focus: str | None
+) -> dict[str, Any] | None:
     """Unit boundaries (villages/communities) of the first level with any (a township's own)."""
     for units in (result.units or {}).values():
         if units is None or len(units) == 0:
@@ -445,16 +553,16 @@ def _units_payload(result: RunResult, *, system: str, tolerance_deg: float,
         geoms = _display_geoms(units, system=system, tolerance_deg=tolerance_deg)
         names = units["name"] if "name" in units else pd.Series([""] * len(units))
         codes = units["code"] if "code" in units else pd.Series([""] * len(units))
-        props = [{"n": f"{_text(n)} {_text(c)}".strip()}
-                 for n, c in zip(names, codes, strict=True)]
+        props = [{"n": f"{_text(n)} {_text(c)}".strip()} for n, c in zip(names, codes, strict=True)]
         fc = _feature_collection(geoms, props)
         if fc["features"]:
             return {"geojson": fc}
     return None
 
 
-def _dropped_ways_payload(result: RunResult, *, system: str,
-                          bbox: tuple[float, float, float, float] | None) -> dict[str, Any] | None:
+def _dropped_ways_payload(
+    result: RunResult, *, system: str, bbox: tuple[float, float, float, float] | None
+) -> dict[str, Any] | None:
     """The ways the walk rules dropped (the network audit's), or ``None`` when there are none."""
     ways = getattr(result, "dropped_ways", None)
     if ways is None or len(ways) == 0:
@@ -468,17 +576,32 @@ def _dropped_ways_payload(result: RunResult, *, system: str,
 # Map assembly
 
 
-def _new_map(bounds: tuple[float, float, float, float], basemap: Basemap, *,
-             cluster: bool, title: str, lang: str, height_pct: int = 100,
-             side_panel: str | None = None) -> folium.Map:
+def _new_map(
+    bounds: tuple[float, float, float, float],
+    basemap: Basemap,
+    *,
+    cluster: bool,
+    title: str,
+    lang: str,
+    height_pct: int = 100,
+    side_panel: str | None = None,
+) -> folium.Map:
     west, south, east, north = bounds
     # Start at about the zoom fitBounds will choose (a ~1000 px view) so that no tiles of
     # another zoom level are fetched first; maxZoom is on the map because markercluster needs it.
     span = max(east - west, (north - south) * 1.3, 1e-4)
     zoom = int(np.clip(math.floor(math.log2(1000 * 360 / (256 * span))), 3, 18))
-    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=zoom,
-                   tiles=None, control_scale=False, zoom_control=False,
-                   height=f"{height_pct}%", maxZoom=19, zoomSnap=0.25, zoomDelta=0.5)
+    m = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2],
+        zoom_start=zoom,
+        tiles=None,
+        control_scale=False,
+        zoom_control=False,
+        height=f"{height_pct}%",
+        maxZoom=19,
+        zoomSnap=0.25,
+        zoomDelta=0.5,
+    )
     # Folium's default CDN list (jQuery, Bootstrap, awesome-markers, Font Awesome) is not used:
     # the maps need Leaflet, fullscreen and markercluster only, inlined by _asset_tags.
     m.default_js = []
@@ -486,28 +609,46 @@ def _new_map(bounds: tuple[float, float, float, float], basemap: Basemap, *,
     root = m.get_root()
     root.header.add_child(_Raw('<meta charset="utf-8"/>'), name="lc_charset")
     root.header.add_child(_Raw(f"<title>{html.escape(title)}</title>"), name="lc_page_title")
-    root.header.add_child(_Raw(_asset_tags([*_VENDOR, *(_CLUSTER if cluster else ())])),
-                          name="lc_vendor")
+    root.header.add_child(
+        _Raw(_asset_tags([*_VENDOR, *(_CLUSTER if cluster else ())])), name="lc_vendor"
+    )
     css = _asset_text("lifecircle.css")
     if not basemap.tiles:
         css += ".leaflet-container{background:#fff}"
     if side_panel is not None:
         css += _asset_text("lifecircle-side.css").replace("380px", f"{_SIDE_PX}px")
-    root.header.add_child(_Raw(
-        f"<style>{css}</style>\n<script>"
-        + _asset_text("lifecircle.js").replace("</", "<\\/") + "</script>"), name="lc_helper")
-    root.html.add_child(_Raw(f'<div class="lc-title lc-page">{html.escape(title)}</div>'),
-                        name="lc_title")
+    root.header.add_child(
+        _Raw(
+            f"<style>{css}</style>\n<script>"
+            + _asset_text("lifecircle.js").replace("</", "<\\/")
+            + "</script>"
+        ),
+        name="lc_helper",
+    )
+    root.html.add_child(
+        _Raw(f'<div class="lc-title lc-page">{html.escape(title)}</div>'), name="lc_title"
+    )
     if side_panel is not None:
         root.html.add_child(_Raw(side_panel), name="lc_side")
     for i, tile in enumerate(basemap.tiles):
-        folium.TileLayer(tiles=tile.url, attr=tile.attribution, name=tile.name,
-                         subdomains=tile.subdomains, max_zoom=tile.max_zoom,
-                         max_native_zoom=tile.max_zoom, overlay=i > 0, control=False).add_to(m)
-    m.add_child(_JsCall("controls", {"zoomIn": label("zoom_in", lang),
-                                     "zoomOut": label("zoom_out", lang)}))
-    fullscreen = folium.plugins.Fullscreen(position="topleft", title=label("fullscreen", lang),
-                                           title_cancel=label("exit_fullscreen", lang))
+        folium.TileLayer(
+            tiles=tile.url,
+            attr=tile.attribution,
+            name=tile.name,
+            subdomains=tile.subdomains,
+            max_zoom=tile.max_zoom,
+            max_native_zoom=tile.max_zoom,
+            overlay=i > 0,
+            control=False,
+        ).add_to(m)
+    m.add_child(
+        _JsCall("controls", {"zoomIn": label("zoom_in", lang), "zoomOut": label("zoom_out", lang)})
+    )
+    fullscreen = folium.plugins.Fullscreen(
+        position="topleft",
+        title=label("fullscreen", lang),
+        title_cancel=label("exit_fullscreen", lang),
+    )
     fullscreen.default_js = []
     fullscreen.default_css = []
     fullscreen.add_to(m)
@@ -516,8 +657,14 @@ def _new_map(bounds: tuple[float, float, float, float], basemap: Basemap, *,
     return m
 
 
-def _group(m: folium.Map, kind: str, payload: dict[str, Any], *, show: bool,
-           refs: dict[str, Any] | None = None) -> folium.FeatureGroup:
+def _group(
+    m: folium.Map,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    show: bool,
+    refs: dict[str, Any] | None = None,
+) -> folium.FeatureGroup:
     """A feature group (kept out of folium's layer control) drawn by ``LC.<kind>``."""
     group = folium.FeatureGroup(name=kind, show=show, control=False)
     group.add_child(_JsLayer(kind, payload, m.get_name(), refs))
@@ -538,21 +685,32 @@ def _needs_cluster(result: RunResult, bbox: tuple[float, float, float, float] | 
 def _side_panel(result: RunResult, lang: str) -> str:
     """The overview's side panel (a bottom sheet on phones): the status table."""
     name = html.escape(label("status_table", lang), quote=True)
-    return (f'<aside class="lc-side lc-page" aria-label="{name}">'
-            f'<p class="lc-hint">{html.escape(label("panel_hint", lang))}</p>'
-            f"{status_table_html(result, lang=lang)}</aside>")
+    return (
+        f'<aside class="lc-side lc-page" aria-label="{name}">'
+        f'<p class="lc-hint">{html.escape(label("panel_hint", lang))}</p>'
+        f"{status_table_html(result, lang=lang)}</aside>"
+    )
 
 
-def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
-           tiles_url: str | None, lang: str, tianditu_key: str | None) -> folium.Map:
+def _build(
+    result: RunResult,
+    *,
+    focus: str | None,
+    basemap: str,
+    offline: bool,
+    tiles_url: str | None,
+    lang: str,
+    tianditu_key: str | None,
+) -> folium.Map:
     check_lang(lang)
-    base = resolve_basemap(basemap, offline=offline, tiles_url=tiles_url,
-                           tianditu_key=tianditu_key)
+    base = resolve_basemap(basemap, offline=offline, tiles_url=tiles_url, tianditu_key=tianditu_key)
     system = base.system
     townships = _to_wgs84(result.townships)
     if len(townships) == 0 or townships.geometry.is_empty.all():
-        raise InputError("the run has no township boundaries to draw: check the plan's "
-                         "townships layer (inputs.townships) and its rejected rows")
+        raise InputError(
+            "the run has no township boundaries to draw: check the plan's "
+            "townships layer (inputs.townships) and its rejected rows"
+        )
     if focus is None:
         bounds = tuple(townships.total_bounds)
         bbox = None
@@ -561,8 +719,10 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
         sel = townships[townships["code"].astype(str) == focus]
         if len(sel) == 0:
             known = ", ".join(list(townships["code"].astype(str))[:5])
-            raise InputError(f"township code {focus!r} is not in this run's townships "
-                             f"(codes such as {known}); use one of result.townships['code']")
+            raise InputError(
+                f"township code {focus!r} is not in this run's townships "
+                f"(codes such as {known}); use one of result.townships['code']"
+            )
         bounds = tuple(sel.total_bounds)
         pad = _span_deg(bounds) * 0.15
         bbox = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
@@ -574,9 +734,15 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
         view = (float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1]))
     else:
         view = bounds
-    m = _new_map(view, base, cluster=_needs_cluster(result, bbox), title=title, lang=lang,
-                 height_pct=100 if focus is None else _TOWNSHIP_MAP_PCT,
-                 side_panel=_side_panel(result, lang) if focus is None else None)
+    m = _new_map(
+        view,
+        base,
+        cluster=_needs_cluster(result, bbox),
+        title=title,
+        lang=lang,
+        height_pct=100 if focus is None else _TOWNSHIP_MAP_PCT,
+        side_panel=_side_panel(result, lang) if focus is None else None,
+    )
     colors = category_colors(result)
     m.add_child(_JsCall("story", _story_payload(result, colors, lang, focus)))
     if bbox is not None:
@@ -584,22 +750,44 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
     t_geoms = _display_geoms(townships, system=system, tolerance_deg=tolerance_deg)
     # Paths draw in add order (areas and uncovered seniors over townships); markers and labels
     # have their own panes above every path.
-    towns = _group(m, "townships", _townships_payload(result, townships, t_geoms, lang, focus),
-                   show=True)
-    areas = _group(m, "areas", _areas_payload(result, colors, system=system, lang=lang,
-                                              tolerance_deg=tolerance_deg, bbox=bbox), show=True)
-    uncovered = _group(m, "uncovered", _uncovered_payload(result, system=system, lang=lang,
-                                                          bbox=bbox), show=True)
-    facilities = _group(m, "facilities", _facilities_payload(result, colors, system=system,
-                                                             lang=lang, bbox=bbox), show=True)
-    sites = _group(m, "sites", _sites_payload(result, system=system, lang=lang, bbox=bbox),
-                   show=True)
-    names = _group(m, "labels", {"townships": "@townships"}, show=True,
-                   refs={"@townships": towns})
-    items = [(towns, "target_status"), (names, "labels_layer"), (facilities, "facilities_all"),
-             (areas, "areas_all"), (uncovered, "uncovered_all"), (sites, "sites_layer")]
-    groups = [{"title": label("group_target", lang),
-               "items": [[f"@{i}", label(key, lang)] for i, (_, key) in enumerate(items)]}]
+    towns = _group(
+        m, "townships", _townships_payload(result, townships, t_geoms, lang, focus), show=True
+    )
+    areas = _group(
+        m,
+        "areas",
+        _areas_payload(
+            result, colors, system=system, lang=lang, tolerance_deg=tolerance_deg, bbox=bbox
+        ),
+        show=True,
+    )
+    uncovered = _group(
+        m, "uncovered", _uncovered_payload(result, system=system, lang=lang, bbox=bbox), show=True
+    )
+    facilities = _group(
+        m,
+        "facilities",
+        _facilities_payload(result, colors, system=system, lang=lang, bbox=bbox),
+        show=True,
+    )
+    sites = _group(
+        m, "sites", _sites_payload(result, system=system, lang=lang, bbox=bbox), show=True
+    )
+    names = _group(m, "labels", {"townships": "@townships"}, show=True, refs={"@townships": towns})
+    items = [
+        (towns, "target_status"),
+        (names, "labels_layer"),
+        (facilities, "facilities_all"),
+        (areas, "areas_all"),
+        (uncovered, "uncovered_all"),
+        (sites, "sites_layer"),
+    ]
+    groups = [
+        {
+            "title": label("group_target", lang),
+            "items": [[f"@{i}", label(key, lang)] for i, (_, key) in enumerate(items)],
+        }
+    ]
     refs = {f"@{i}": group for i, (group, _) in enumerate(items)}
     other = []
     units = _units_payload(result, system=system, tolerance_deg=tolerance_deg, focus=focus)
@@ -616,9 +804,15 @@ def _build(result: RunResult, *, focus: str | None, basemap: str, offline: bool,
     return m
 
 
-def overview_map(result: RunResult, *, basemap: str = "osm", offline: bool = False,
-                 tiles_url: str | None = None, lang: str = "zh",
-                 tianditu_key: str | None = None) -> folium.Map:
+def overview_map(
+    result: RunResult,
+    *,
+    basemap: str = "osm",
+    offline: bool = False,
+    tiles_url: str | None = None,
+    lang: str = "zh",
+    tianditu_key: str | None = None,
+) -> folium.Map:
     """The district map: one story per target, with the township × target status table.
 
     Parameters
@@ -653,13 +847,27 @@ def overview_map(result: RunResult, *, basemap: str = "osm", offline: bool = Fal
     number). A side panel (a bottom sheet below 600 px) holds the status table; clicking a
     township zooms to it, its name links to its page.
     """
-    return _build(result, focus=None, basemap=basemap, offline=offline, tiles_url=tiles_url,
-                  lang=lang, tianditu_key=tianditu_key)
+    return _build(
+        result,
+        focus=None,
+        basemap=basemap,
+        offline=offline,
+        tiles_url=tiles_url,
+        lang=lang,
+        tianditu_key=tianditu_key,
+    )
 
 
-def township_map(result: RunResult, code: str, *, basemap: str = "osm", offline: bool = False,
-                 tiles_url: str | None = None, lang: str = "zh",
-                 tianditu_key: str | None = None) -> folium.Map:
+def township_map(
+    result: RunResult,
+    code: str,
+    *,
+    basemap: str = "osm",
+    offline: bool = False,
+    tiles_url: str | None = None,
+    lang: str = "zh",
+    tianditu_key: str | None = None,
+) -> folium.Map:
     """One township's map, zoomed to it, with its targets table below the map.
 
     Parameters are those of :func:`overview_map`, plus ``code``, the 9-digit township code.
@@ -671,12 +879,22 @@ def township_map(result: RunResult, code: str, *, basemap: str = "osm", offline:
         ``code`` is not a township of the run.
     """
     code = str(code)
-    m = _build(result, focus=code, basemap=basemap, offline=offline, tiles_url=tiles_url,
-               lang=lang, tianditu_key=tianditu_key)
+    m = _build(
+        result,
+        focus=code,
+        basemap=basemap,
+        offline=offline,
+        tiles_url=tiles_url,
+        lang=lang,
+        tianditu_key=tianditu_key,
+    )
     m.get_root().html.add_child(
-        _Raw(f'<div class="lc-panel lc-page" style="position:absolute;top:{_TOWNSHIP_MAP_PCT}%;'
-             f'left:0;right:0">{township_tables_html(result, code, lang=lang)}</div>'),
-        name="lc_targets")
+        _Raw(
+            f'<div class="lc-panel lc-page" style="position:absolute;top:{_TOWNSHIP_MAP_PCT}%;'
+            f'left:0;right:0">{township_tables_html(result, code, lang=lang)}</div>'
+        ),
+        name="lc_targets",
+    )
     return m
 
 

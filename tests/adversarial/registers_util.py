@@ -51,14 +51,21 @@ def write_xlsx(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
 
 def accounted_rows(frame: pd.DataFrame, rejects: pd.DataFrame) -> list[tuple[str, int]]:
     """``(sheet, row)`` of every used and every rejected row (a list: repeats show)."""
-    used = list(zip(frame["source_sheet"].astype(str), frame["source_row"].astype(int),
-                    strict=True))
+    used = list(
+        zip(frame["source_sheet"].astype(str), frame["source_row"].astype(int), strict=True)
+    )
     rejected = list(zip(rejects["sheet"].astype(str), rejects["row"].astype(int), strict=True))
     return used + rejected
 
 
-def assert_accounted(frame: pd.DataFrame, rejects: pd.DataFrame, path: Path, *,
-                     sheet: str | None = None, encoding: str = "utf-8") -> None:
+def assert_accounted(
+    frame: pd.DataFrame,
+    rejects: pd.DataFrame,
+    path: Path,
+    *,
+    sheet: str | None = None,
+    encoding: str = "utf-8",
+) -> None:
     """Used + rejected rows equal the data rows of the file, each once."""
     if path.suffix == ".xlsx":
         expected = xlsx_data_rows(path)

@@ -101,9 +101,19 @@ def _start_run(sample, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with log.open("w") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "lifecircle.cli", "run", str(sample.plan), "--out",
-             str(sample.out)],
-            cwd=sample.root, env=env, stdout=handle, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "lifecircle.cli",
+                "run",
+                str(sample.plan),
+                "--out",
+                str(sample.out),
+            ],
+            cwd=sample.root,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -174,8 +184,9 @@ def test_ctrl_c_while_writing(sample, replay, monkeypatch):
         real_write(path, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "write_text_atomic", interrupted)
-    result = runner.invoke(cli.app, ["run", str(sample.plan), "--out", str(sample.out), "--lang",
-                                     "en"])
+    result = runner.invoke(
+        cli.app, ["run", str(sample.plan), "--out", str(sample.out), "--lang", "en"]
+    )
     assert result.exit_code == 130 and isinstance(result.exception, SystemExit)
     assert one_line(result.output) == (
         f"interrupted (Ctrl-C): nothing was written; the previous output in {sample.out} is "
@@ -185,14 +196,28 @@ def test_ctrl_c_while_writing(sample, replay, monkeypatch):
     assert _litter(sample) == []
 
 
-ENOSPC = errno.ENOSPC, ("the disk is full \\([\\d,]+ MB free\\) while writing {file}: free some "
-                        "space and run again")
-EACCES = errno.EACCES, ("permission denied writing {file}: choose an output folder you can write "
-                        "to \\(--out\\), or get write permission for it")
-EROFS = errno.EROFS, ("{file} is on a read-only file system: choose another output folder "
-                      "\\(--out\\)")
-ENAMETOOLONG = errno.ENAMETOOLONG, ("a name is too long for the file system: {file}: choose a "
-                                    "shorter output folder \\(--out\\) or study name")
+ENOSPC = (
+    errno.ENOSPC,
+    ("the disk is full \\([\\d,]+ MB free\\) while writing {file}: free some space and run again"),
+)
+EACCES = (
+    errno.EACCES,
+    (
+        "permission denied writing {file}: choose an output folder you can write "
+        "to \\(--out\\), or get write permission for it"
+    ),
+)
+EROFS = (
+    errno.EROFS,
+    ("{file} is on a read-only file system: choose another output folder \\(--out\\)"),
+)
+ENAMETOOLONG = (
+    errno.ENAMETOOLONG,
+    (
+        "a name is too long for the file system: {file}: choose a "
+        "shorter output folder \\(--out\\) or study name"
+    ),
+)
 
 
 @pytest.mark.parametrize(
@@ -221,8 +246,10 @@ def test_os_refuses_a_write(sample, replay, monkeypatch, writer, file, fault):
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     staged = re.escape(str(sample.out.parent)) + f"/\\.{STUDY}\\.partial-\\w+/" + re.escape(file)
-    expected = (f"error: {message.format(file=staged)} — the previous output in "
-                f"{re.escape(str(sample.out))} is untouched")
+    expected = (
+        f"error: {message.format(file=staged)} — the previous output in "
+        f"{re.escape(str(sample.out))} is untouched"
+    )
     assert re.fullmatch(expected, one_line(result.output)), result.output
     assert digests(sample.out) == sample.previous
     assert _litter(sample) == []

@@ -298,8 +298,11 @@ def test_killed_runs_staging_is_removed_and_only_if_marked(tmp_path):
     (other / MARKER).write_text(json.dumps({"lifecircle": "staging", "target": "out2"}))
     with claim_output(out):
         pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.partial-mine", ".out2.partial-x",
-                                                          "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".out.partial-mine",
+        ".out2.partial-x",
+        "out",
+    ]
     assert (users / "keep.txt").read_text(encoding="utf-8") == "keep"
     assert digests(out) == before
 

@@ -37,16 +37,24 @@ def _read(path: Path, **kwargs):
     return frame, rejects, warnings
 
 
-def _csv(tmp_path: Path, lines: list[str], *, name: str = "养老.csv", header: str = HEADER,
-         encoding: str = "utf-8") -> Path:
+def _csv(
+    tmp_path: Path,
+    lines: list[str],
+    *,
+    name: str = "养老.csv",
+    header: str = HEADER,
+    encoding: str = "utf-8",
+) -> Path:
     path = tmp_path / name
     path.write_bytes(("\n".join([header, *lines]) + "\n").encode(encoding))
     return path
 
 
 def _rows(n: int, *, start: int = 0) -> list[str]:
-    return [f"站{i},日间照料中心,119.{9100 + i:04d},32.{4600 + i:04d},{i},城东街道"
-            for i in range(start, start + n)]
+    return [
+        f"站{i},日间照料中心,119.{9100 + i:04d},32.{4600 + i:04d},{i},城东街道"
+        for i in range(start, start + n)
+    ]
 
 
 def _one_reason(rejects, row: int, sheet: str = "") -> tuple[str, str]:
@@ -57,19 +65,30 @@ def _one_reason(rejects, row: int, sheet: str = "") -> tuple[str, str]:
 
 # ------------------------------------------------------------------ workbooks
 
+
 def _street_rows(street: str, n: int, offset: int) -> list[list[object]]:
     return [["名称", "类型", "经度", "纬度", "床位数"]] + [
-        [f"{street}{i}号站", "日间照料中心", 119.9 + (offset + i) * 1e-3,
-         32.4 + (offset + i) * 1e-3, 10] for i in range(n)]
+        [
+            f"{street}{i}号站",
+            "日间照料中心",
+            119.9 + (offset + i) * 1e-3,
+            32.4 + (offset + i) * 1e-3,
+            10,
+        ]
+        for i in range(n)
+    ]
 
 
 def test_every_street_sheet_is_read_and_the_instructions_sheet_is_named(tmp_path):
-    path = write_xlsx(tmp_path / "养老服务设施.xlsx", {
-        "填表说明": [["本表按街道分页填写"], ["经纬度为 WGS-84"]],
-        "城东街道": _street_rows("城东", 17, 0),
-        "城西街道": _street_rows("城西", 17, 100),
-        "白鹭镇": _street_rows("白鹭", 16, 200),
-    })
+    path = write_xlsx(
+        tmp_path / "养老服务设施.xlsx",
+        {
+            "填表说明": [["本表按街道分页填写"], ["经纬度为 WGS-84"]],
+            "城东街道": _street_rows("城东", 17, 0),
+            "城西街道": _street_rows("城西", 17, 100),
+            "白鹭镇": _street_rows("白鹭", 16, 200),
+        },
+    )
     frame, rejects, warnings = _read(path)
     assert len(frame) == 50 and rejects.empty  # 47 of these vanished before
     assert_accounted(frame, rejects, path)
@@ -77,14 +96,15 @@ def test_every_street_sheet_is_read_and_the_instructions_sheet_is_named(tmp_path
     assert frame["facility_id"].iloc[0] == "养老服务设施:城东街道!2"
     skipped = [w for w in warnings if "填表说明" in w]
     assert len(skipped) == 1
-    assert "养老服务设施.xlsx" in skipped[0] and "sheet = \"填表说明\"" in skipped[0]
+    assert "养老服务设施.xlsx" in skipped[0] and 'sheet = "填表说明"' in skipped[0]
 
 
 def test_a_bad_row_names_its_sheet(tmp_path):
     west = _street_rows("城西", 5, 100)
     west[3][2] = "abc"  # Excel row 4 of 城西街道
-    path = write_xlsx(tmp_path / "登记.xlsx", {"城东街道": _street_rows("城东", 5, 0),
-                                              "城西街道": west})
+    path = write_xlsx(
+        tmp_path / "登记.xlsx", {"城东街道": _street_rows("城东", 5, 0), "城西街道": west}
+    )
     frame, rejects, _ = _read(path)
     assert len(frame) == 9
     assert_accounted(frame, rejects, path)
@@ -94,8 +114,10 @@ def test_a_bad_row_names_its_sheet(tmp_path):
 
 
 def test_sheet_in_the_plan_still_picks_one(tmp_path):
-    path = write_xlsx(tmp_path / "登记.xlsx", {"城东街道": _street_rows("城东", 3, 0),
-                                              "城西街道": _street_rows("城西", 4, 100)})
+    path = write_xlsx(
+        tmp_path / "登记.xlsx",
+        {"城东街道": _street_rows("城东", 3, 0), "城西街道": _street_rows("城西", 4, 100)},
+    )
     frame, rejects, warnings = _read(path, sheet="城西街道")
     assert list(frame["source_sheet"].unique()) == ["城西街道"] and len(frame) == 4
     assert_accounted(frame, rejects, path, sheet="城西街道")
@@ -109,8 +131,15 @@ def test_merged_cells_are_filled_down_and_named(tmp_path):
     ws.title = "名录"
     ws.append(["名称", "类型", "经度", "纬度", "所属街道"])
     for i in range(6):
-        ws.append([f"站{i}", "综合养老服务中心" if i == 0 else None, 119.91 + i * 1e-3, 32.46,
-                   "城东街道" if i in (0, 3) else None])
+        ws.append(
+            [
+                f"站{i}",
+                "综合养老服务中心" if i == 0 else None,
+                119.91 + i * 1e-3,
+                32.46,
+                "城东街道" if i in (0, 3) else None,
+            ]
+        )
     ws.merge_cells("B2:B7")  # 类型 merged down six rows
     ws.merge_cells("E2:E4")
     ws.merge_cells("E5:E7")
@@ -128,33 +157,34 @@ def test_merged_cells_are_filled_down_and_named(tmp_path):
 
 # ------------------------------------------------------------------ CSV text
 
+
 def test_an_unbalanced_quote_costs_one_named_row(tmp_path):
     lines = _rows(17)
-    lines[2] = lines[2].replace("站2,", "站2,\"", 1)  # line 4: a quote that never closes
+    lines[2] = lines[2].replace("站2,", '站2,"', 1)  # line 4: a quote that never closes
     path = _csv(tmp_path, lines)
     frame, rejects, _ = _read(path)
     assert len(frame) == 16  # 15 of 17 vanished before
     assert_accounted(frame, rejects, path)
     reason, fix = _one_reason(rejects, 4)
-    assert reason.startswith("养老.csv 第4行：引号（\"）没有配对")
+    assert reason.startswith('养老.csv 第4行：引号（"）没有配对')
     assert "引号" in fix and rejects["name"].iloc[0] == "站2"
 
 
 def test_a_stray_quote_closed_by_another_far_below_loses_only_its_line(tmp_path):
     lines = _rows(10)
-    lines[1] = lines[1].replace("城东街道", "\"城东街道", 1)   # line 3 opens a quote ...
-    lines[6] = lines[6].replace("城东街道", "城东街道\"", 1)   # ... that line 8 seems to close
+    lines[1] = lines[1].replace("城东街道", '"城东街道', 1)  # line 3 opens a quote ...
+    lines[6] = lines[6].replace("城东街道", '城东街道"', 1)  # ... that line 8 seems to close
     path = _csv(tmp_path, lines)
     frame, rejects, _ = _read(path)
     assert_accounted(frame, rejects, path)
     assert list(rejects["row"]) == [3] and len(frame) == 9
     # read on its own, line 8's quote is text inside an unquoted cell, as Excel reads it
-    assert frame.set_index("source_row").loc[8, "stated_township"] == "城东街道\""
+    assert frame.set_index("source_row").loc[8, "stated_township"] == '城东街道"'
 
 
 def test_a_cell_over_the_csv_field_size_limit_is_one_named_row(tmp_path):
     lines = _rows(5)
-    lines[1] = "站1,\"" + "很长的说明" * 40_000 + ",119.92,32.46,1,城东街道"  # 200 000 chars
+    lines[1] = '站1,"' + "很长的说明" * 40_000 + ",119.92,32.46,1,城东街道"  # 200 000 chars
     path = _csv(tmp_path, lines, name="big.csv")
     frame, rejects, _ = _read(path)
     assert_accounted(frame, rejects, path)
@@ -164,7 +194,7 @@ def test_a_cell_over_the_csv_field_size_limit_is_one_named_row(tmp_path):
 
 def test_a_runaway_quote_in_a_large_file_does_not_swallow_it(tmp_path):
     lines = _rows(3000)
-    lines[10] = lines[10].replace("站10,", "站10,\"", 1)
+    lines[10] = lines[10].replace("站10,", '站10,"', 1)
     path = _csv(tmp_path, lines)
     frame, rejects, _ = _read(path)
     assert_accounted(frame, rejects, path)
@@ -173,8 +203,10 @@ def test_a_runaway_quote_in_a_large_file_does_not_swallow_it(tmp_path):
 
 def test_a_quoted_line_break_inside_an_address_is_kept(tmp_path):
     path = tmp_path / "地址.csv"
-    path.write_text("名称,地址,经度,纬度\n甲,\"幸福路1号\n2幢\",119.91,32.46\n乙,和平路,119.92,32.46\n",
-                    encoding="utf-8")
+    path.write_text(
+        '名称,地址,经度,纬度\n甲,"幸福路1号\n2幢",119.91,32.46\n乙,和平路,119.92,32.46\n',
+        encoding="utf-8",
+    )
     frame, rejects, _ = _read(path)
     assert rejects.empty and list(frame["source_row"]) == [2, 4]
     assert frame["address"].iloc[0] == "幸福路1号\n2幢"
@@ -190,13 +222,15 @@ def test_gbk_register_is_read(tmp_path):
 def test_undecodable_bytes_name_the_file_line_and_setting(tmp_path):
     path = tmp_path / "乱码.csv"
     lines = [HEADER, *_rows(4)]
-    path.write_bytes(b"\n".join(line.encode("gbk" if i == 2 else "utf-8")
-                                for i, line in enumerate(lines)) + b"\n")  # line 3 pasted as GBK
+    path.write_bytes(
+        b"\n".join(line.encode("gbk" if i == 2 else "utf-8") for i, line in enumerate(lines))
+        + b"\n"
+    )  # line 3 pasted as GBK
     with pytest.raises(InputError) as info:
         _read(path, encoding="utf-8")
     message = str(info.value)
     assert message.startswith("乱码.csv line 3: cannot decode as utf-8")
-    assert "encoding = \"gb18030\"" in message and "\n" not in message
+    assert 'encoding = "gb18030"' in message and "\n" not in message
 
 
 def test_empty_register_has_no_rows_and_no_rejects(tmp_path):
@@ -207,14 +241,19 @@ def test_empty_register_has_no_rows_and_no_rejects(tmp_path):
 
 
 def test_a_register_without_coordinate_columns_names_them_and_the_fix(tmp_path):
-    path = _csv(tmp_path, ["甲,日间照料中心,城东街道"], header="名称,类型,所属街道",
-                name="无坐标.csv")
-    with pytest.raises(InputError, match=r"^无坐标\.csv: no 经度/纬度 column found .*"
-                                         r"columns = \{lon = .*\}"):
+    path = _csv(
+        tmp_path, ["甲,日间照料中心,城东街道"], header="名称,类型,所属街道", name="无坐标.csv"
+    )
+    with pytest.raises(
+        InputError,
+        match=r"^无坐标\.csv: no 经度/纬度 column found .*"
+        r"columns = \{lon = .*\}",
+    ):
         _read(path)
 
 
 # ------------------------------------------------------------------ coordinates: the real cause
+
 
 def test_projected_metres_say_so_and_ask_for_the_crs(tmp_path):
     path = _csv(tmp_path, ["甲,日间照料中心,40512345.6,3596789.1,10,城东街道", *_rows(2)])
@@ -222,7 +261,7 @@ def test_projected_metres_say_so_and_ask_for_the_crs(tmp_path):
     assert_accounted(frame, rejects, path)
     reason, fix = _one_reason(rejects, 2)
     assert "投影坐标（米）" in reason and "填反" not in reason + fix
-    assert "crs = \"EPSG:" in fix
+    assert 'crs = "EPSG:' in fix
 
 
 def test_projected_metres_with_the_crs_set_are_used(tmp_path):
@@ -250,9 +289,15 @@ def test_swapped_columns_are_still_called_swapped(tmp_path):
 
 
 def test_decimal_commas_are_named_with_the_corrected_value(tmp_path):
-    path = _csv(tmp_path, ["甲;日间照料中心;119,91;32,46;1,200;城东街道",
-                           "乙;日间照料中心;119.92;32.46;12,5;城东街道"],
-                header=HEADER.replace(",", ";"), name="欧式.csv")
+    path = _csv(
+        tmp_path,
+        [
+            "甲;日间照料中心;119,91;32,46;1,200;城东街道",
+            "乙;日间照料中心;119.92;32.46;12,5;城东街道",
+        ],
+        header=HEADER.replace(",", ";"),
+        name="欧式.csv",
+    )
     frame, rejects, _ = _read(path)
     assert_accounted(frame, rejects, path)
     reason, fix = _one_reason(rejects, 2)
@@ -264,7 +309,7 @@ def test_decimal_commas_are_named_with_the_corrected_value(tmp_path):
 
 
 def test_thousands_separators_in_counts_still_read(tmp_path):
-    path = _csv(tmp_path, ["甲,日间照料中心,119.91,32.46,\"1,200\",城东街道"])
+    path = _csv(tmp_path, ['甲,日间照料中心,119.91,32.46,"1,200",城东街道'])
     frame, rejects, _ = _read(path)
     assert rejects.empty and frame["beds"].iloc[0] == 1200
 
@@ -272,15 +317,17 @@ def test_thousands_separators_in_counts_still_read(tmp_path):
 def test_shapefile_without_prj_in_metres_asks_for_the_prj(tmp_path):
     path = tmp_path / "站点.shp"
     x, y = pyproj.Transformer.from_crs(4326, 4549, always_xy=True).transform(119.91, 32.46)
-    gpd.GeoDataFrame({"名称": ["甲", "乙"]}, geometry=[shapely.Point(x, y),
-                                                     shapely.Point(x + 50, y)],
-                     crs="EPSG:4549").to_file(path)
+    gpd.GeoDataFrame(
+        {"名称": ["甲", "乙"]},
+        geometry=[shapely.Point(x, y), shapely.Point(x + 50, y)],
+        crs="EPSG:4549",
+    ).to_file(path)
     path.with_suffix(".prj").unlink()
     frame, rejects, _ = _read(path)
     assert len(frame) == 0 and sorted(rejects["row"]) == [1, 2]
     reason, fix = _one_reason(rejects, 1)
     assert "站点.shp没有坐标系文件（.prj）" in reason and "投影坐标（米）" in reason
-    assert fix.startswith("补上 站点.shp 的 .prj 文件") and "crs = \"EPSG:" in fix
+    assert fix.startswith("补上 站点.shp 的 .prj 文件") and 'crs = "EPSG:' in fix
     frame, rejects, _ = _read(path, crs="EPSG:4549")  # the fix works
     assert rejects.empty and frame.geometry.x.iloc[0] == pytest.approx(119.91, abs=1e-6)
 
@@ -296,6 +343,7 @@ def test_unknown_crs_names_the_layer_and_key(tmp_path, value):
 
 
 # ------------------------------------------------------------------ many rows at one point
+
 
 def test_eight_thousand_rows_at_one_point_finish_fast_and_warn(tmp_path):
     lines = [f"站{i % 4000},日间照料中心,119.912345,32.456789,10,城东街道" for i in range(8000)]
@@ -316,18 +364,21 @@ def test_eight_thousand_rows_at_one_point_finish_fast_and_warn(tmp_path):
 
 
 def test_a_few_rows_at_one_point_do_not_warn(tmp_path):
-    lines = [f"站{i},日间照料中心,119.912345,32.456789,10,城东街道"
-             for i in range(COLOCATED_ROWS - 1)]
+    lines = [
+        f"站{i},日间照料中心,119.912345,32.456789,10,城东街道" for i in range(COLOCATED_ROWS - 1)
+    ]
     frame, rejects, warnings = _read(_csv(tmp_path, lines))
     assert len(frame) == COLOCATED_ROWS - 1 and rejects.empty
     assert not any("坐标完全相同" in w for w in warnings)
 
 
 def test_duplicates_within_ten_metres_at_distinct_points_are_found(tmp_path):
-    lines = ["甲,日间照料中心,119.910000,32.460000,10,城东街道",
-             "甲,日间照料中心,119.910050,32.460000,10,城东街道",   # ~5 m east
-             "甲,日间照料中心,119.911000,32.460000,10,城东街道",   # ~94 m east
-             "乙,日间照料中心,119.910000,32.460000,10,城东街道"]   # same point, other name
+    lines = [
+        "甲,日间照料中心,119.910000,32.460000,10,城东街道",
+        "甲,日间照料中心,119.910050,32.460000,10,城东街道",  # ~5 m east
+        "甲,日间照料中心,119.911000,32.460000,10,城东街道",  # ~94 m east
+        "乙,日间照料中心,119.910000,32.460000,10,城东街道",
+    ]  # same point, other name
     path = _csv(tmp_path, lines)
     frame, rejects, _ = _read(path)
     assert_accounted(frame, rejects, path)
@@ -341,14 +392,18 @@ def test_data_rows_helper_counts_independently(tmp_path):
 
 # ------------------------------------------------------------------ the shipped registers
 
-@pytest.mark.parametrize(("file", "category", "encoding"), [
-    ("elder_care_centres.xlsx", "elder_care_centre", ""),
-    ("meal_points.csv", "meal_point", "gbk"),
-    ("social_work_stations.csv", "social_work_station", "utf-8-sig"),
-    ("children_homes.csv", "children_home", "utf-8"),
-    ("community_centres.csv", "community_centre", "utf-8"),
-    ("columbaria.geojson", "columbarium", ""),
-])
+
+@pytest.mark.parametrize(
+    ("file", "category", "encoding"),
+    [
+        ("elder_care_centres.xlsx", "elder_care_centre", ""),
+        ("meal_points.csv", "meal_point", "gbk"),
+        ("social_work_stations.csv", "social_work_station", "utf-8-sig"),
+        ("children_homes.csv", "children_home", "utf-8"),
+        ("community_centres.csv", "community_centre", "utf-8"),
+        ("columbaria.geojson", "columbarium", ""),
+    ],
+)
 def test_every_row_of_the_sample_registers_is_accounted_for(file, category, encoding):
     from lifecircle.data import data_path
 
@@ -356,7 +411,6 @@ def test_every_row_of_the_sample_registers_is_accounted_for(file, category, enco
     frame, rejects = read_register(LayerSpec(category, path), REGISTRY)[:2]
     if path.suffix == ".geojson":
         features = json.loads(path.read_text(encoding="utf-8"))["features"]
-        assert sorted(accounted_rows(frame, rejects)) == [("", i + 1)
-                                                          for i in range(len(features))]
+        assert sorted(accounted_rows(frame, rejects)) == [("", i + 1) for i in range(len(features))]
     else:
         assert_accounted(frame, rejects, path, encoding=encoding)

@@ -72,10 +72,17 @@ def _counts(row: dict[str, Any]) -> str:
     subtype = row.get("subtype")
     if subtype:
         parts[0] += " / " + ", ".join([subtype] if isinstance(subtype, str) else subtype)
-    for key, label in (("service", "service"), ("kind", "kind"), ("unit_kind", "unit_kind"),
-                       ("min_floor_area_m2", "单处 ≥ {} ㎡"), ("min_grade", "等级 ≥ {}"),
-                       ("opened_since", "opened ≥ {}"), ("event", "event"), ("towns", "towns"),
-                       ("counties", "counties")):
+    for key, label in (
+        ("service", "service"),
+        ("kind", "kind"),
+        ("unit_kind", "unit_kind"),
+        ("min_floor_area_m2", "单处 ≥ {} ㎡"),
+        ("min_grade", "等级 ≥ {}"),
+        ("opened_since", "opened ≥ {}"),
+        ("event", "event"),
+        ("towns", "towns"),
+        ("counties", "counties"),
+    ):
         if key in row:
             value = row[key]
             text = "、".join(value) if isinstance(value, list) else _describe_value(value)
@@ -86,13 +93,24 @@ def _counts(row: dict[str, Any]) -> str:
 def _target(row: dict[str, Any]) -> str:
     """The row's target values, in one cell."""
     parts = []
-    for key in ("measure", "target_pct", "min_count", "min_value", "min_m2_per_100_households",
-                "threshold_min", "max_distance_m", "per_1000", "population", "year"):
+    for key in (
+        "measure",
+        "target_pct",
+        "min_count",
+        "min_value",
+        "min_m2_per_100_households",
+        "threshold_min",
+        "max_distance_m",
+        "per_1000",
+        "population",
+        "year",
+    ):
         if key in row:
             parts.append(f"{key} {_describe_value(row[key])}")
     if "brackets" in row:
-        parts.append("brackets " + "; ".join(f"{lo:g}–{hi:g}: {n:g}" for lo, hi, n in
-                                             row["brackets"]))
+        parts.append(
+            "brackets " + "; ".join(f"{lo:g}–{hi:g}: {n:g}" for lo, hi, n in row["brackets"])
+        )
     return ", ".join(parts)
 
 
@@ -105,18 +123,36 @@ def presets_reference_markdown() -> str:
     out = []
     for name in preset_names():
         info = preset_info(name)
-        out += [f"### `{name}` — {info.get('document', name)}", "", info.get("note", ""), "",
-                "| id | 指标 (indicator) | 原文 (source quote) | 出处 (where) | type, level "
-                "| counts | target | 说明 (note) |", "|---|---|---|---|---|---|---|---|"]
+        out += [
+            f"### `{name}` — {info.get('document', name)}",
+            "",
+            info.get("note", ""),
+            "",
+            "| id | 指标 (indicator) | 原文 (source quote) | 出处 (where) | type, level "
+            "| counts | target | 说明 (note) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for row in load_preset(name):
-            level = row.get("level", "district" if row["type"] in (
-                "count", "district_presence", "new_facilities") else "township")
+            level = row.get(
+                "level",
+                "district"
+                if row["type"] in ("count", "district_presence", "new_facilities")
+                else "township",
+            )
             where = row.get("source_ref", "")
             if row["document"] != info.get("document"):
                 where = f"{row['document']}：{where}"
             note = f"近似：{row['approximate']}" if "approximate" in row else row.get("note", "")
-            cells = [f"`{name}.{row['id']}`", row["indicator"], row.get("source_quote", ""), where,
-                     f"{row['type']}, {level}", _counts(row), _target(row), note]
+            cells = [
+                f"`{name}.{row['id']}`",
+                row["indicator"],
+                row.get("source_quote", ""),
+                where,
+                f"{row['type']}, {level}",
+                _counts(row),
+                _target(row),
+                note,
+            ]
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -34,9 +34,13 @@ def _eval_colocation(target: Target, context: EvaluationContext, b: _Builder) ->
     hosts = _select(context.facilities, target)
     if target.service:
         if "services" not in hosts:
-            return b.na(f"缺少输入：{target.category} 登记表没有 services 列（所含服务）",
-                        f"missing input: the {target.category} register has no services column",
-                        units=table, target_value=pct, unit="%")
+            return b.na(
+                f"缺少输入：{target.category} 登记表没有 services 列（所含服务）",
+                f"missing input: the {target.category} register has no services column",
+                units=table,
+                target_value=pct,
+                unit="%",
+            )
         hosting = _services_has(hosts["services"], target.service).to_numpy(dtype=bool)
         how, how_en = f"含 {target.service}", f"hosting {target.service}"
     else:
@@ -58,14 +62,21 @@ def _eval_facility_share(target: Target, context: EvaluationContext, b: _Builder
     hosts = _select(context.facilities, target)
     # a register without the attribute at all cannot be judged (every facility would fail)
     category = context.facilities[context.facilities["category"] == target.category]
-    needs = [("floor_area_m2", target.min_floor_area_m2, "建筑面积"),
-             ("grade", target.min_grade, "等级")]
+    needs = [
+        ("floor_area_m2", target.min_floor_area_m2, "建筑面积"),
+        ("grade", target.min_grade, "等级"),
+    ]
     for column, wanted, name_zh in needs:
-        if wanted is not None and (column not in category or not category[column].replace(
-                "", np.nan).notna().any()):
-            return b.na(f"缺少输入：{target.category} 登记表没有 {column} 列（{name_zh}）",
-                        f"missing input: the {target.category} register has no {column} values",
-                        units=table, target_value=pct, unit="%")
+        if wanted is not None and (
+            column not in category or not category[column].replace("", np.nan).notna().any()
+        ):
+            return b.na(
+                f"缺少输入：{target.category} 登记表没有 {column} 列（{name_zh}）",
+                f"missing input: the {target.category} register has no {column} values",
+                units=table,
+                target_value=pct,
+                unit="%",
+            )
     hosting = _meets(hosts, target).to_numpy(dtype=bool)
     parts_zh, parts_en = [], []
     if target.service:
@@ -77,13 +88,22 @@ def _eval_facility_share(target: Target, context: EvaluationContext, b: _Builder
     if target.min_grade is not None:
         parts_zh.append(f"等级 ≥{target.min_grade:g} 级")
         parts_en.append(f"grade ≥{target.min_grade:g}")
-    _share_rows(target, context, b, table, hosts, hosting, "、".join(parts_zh),
-                ", ".join(parts_en), pct)
+    _share_rows(
+        target, context, b, table, hosts, hosting, "、".join(parts_zh), ", ".join(parts_en), pct
+    )
 
 
-def _share_rows(target: Target, context: EvaluationContext, b: _Builder, table: pd.DataFrame,
-                hosts: pd.DataFrame, hosting: np.ndarray, how: str, how_en: str,
-                pct: float) -> None:
+def _share_rows(
+    target: Target,
+    context: EvaluationContext,
+    b: _Builder,
+    table: pd.DataFrame,
+    hosts: pd.DataFrame,
+    hosting: np.ndarray,
+    how: str,
+    how_en: str,
+    pct: float,
+) -> None:
     """Township and area rows of a share of facilities (``hosting`` marks those that count)."""
     codes = _facility_units(context, hosts, "township").to_numpy()
     n_met = 0
@@ -91,21 +111,37 @@ def _share_rows(target: Target, context: EvaluationContext, b: _Builder, table: 
         mask = codes == u.code
         n, k = int(mask.sum()), int(hosting[mask].sum())
         value = 100.0 * k / n if n else np.nan
-        b.row("township", unit_code=u.code, unit_name=u.name, parent_code=u.parent_code,
-              kind=u.kind, value=value, target_value=pct, unit="%",
-              shortfall=math.ceil(pct / 100.0 * n - k - 1e-9) if n else np.nan,
-              shortfall_unit="facilities",
-              note=f"{k}/{n} 处{how}" if n else f"没有 {target.category}",
-              note_en=f"{k}/{n} {how_en}" if n else f"no {target.category}")
+        b.row(
+            "township",
+            unit_code=u.code,
+            unit_name=u.name,
+            parent_code=u.parent_code,
+            kind=u.kind,
+            value=value,
+            target_value=pct,
+            unit="%",
+            shortfall=math.ceil(pct / 100.0 * n - k - 1e-9) if n else np.nan,
+            shortfall_unit="facilities",
+            note=f"{k}/{n} 处{how}" if n else f"没有 {target.category}",
+            note_en=f"{k}/{n} {how_en}" if n else f"no {target.category}",
+        )
         n_met += b.rows[-1]["status"] == "met"
     in_scope = np.isin(codes, table.index.to_numpy())
     n, k = int(in_scope.sum()), int(hosting[in_scope].sum())
-    b.row("district", unit_name=context.district_name, value=100.0 * k / n if n else np.nan,
-          target_value=pct, unit="%",
-          shortfall=math.ceil(pct / 100.0 * n - k - 1e-9) if n else np.nan,
-          shortfall_unit="facilities", note=f"{k}/{n} 处{how}" if n else f"没有 {target.category}",
-          note_en=f"{k}/{n} {how_en}" if n else f"no {target.category}", summary=True,
-          met_units=n_met, total_units=len(table))
+    b.row(
+        "district",
+        unit_name=context.district_name,
+        value=100.0 * k / n if n else np.nan,
+        target_value=pct,
+        unit="%",
+        shortfall=math.ceil(pct / 100.0 * n - k - 1e-9) if n else np.nan,
+        shortfall_unit="facilities",
+        note=f"{k}/{n} 处{how}" if n else f"没有 {target.category}",
+        note_en=f"{k}/{n} {how_en}" if n else f"no {target.category}",
+        summary=True,
+        met_units=n_met,
+        total_units=len(table),
+    )
 
 
 def _located(frame: pd.DataFrame) -> np.ndarray:
@@ -129,8 +165,9 @@ def _within(hosts: pd.DataFrame, others: pd.DataFrame, within_m: float) -> np.nd
     host_ok, other_ok = _located(hosts), _located(others)
     if not host_ok.any() or not other_ok.any():
         return result
-    pts = gpd.GeoSeries(list(hosts.geometry[host_ok]) + list(others.geometry[other_ok]),
-                        crs="EPSG:4326")
+    pts = gpd.GeoSeries(
+        list(hosts.geometry[host_ok]) + list(others.geometry[other_ok]), crs="EPSG:4326"
+    )
     crs = metric_crs_for(pts.x.to_numpy(), pts.y.to_numpy())
     metric = pts.to_crs(crs)
     xy = np.column_stack([metric.x.to_numpy(), metric.y.to_numpy()])

@@ -38,10 +38,16 @@ from lifecircle.errors import PlanError
 log = logging.getLogger("lifecircle.coverage.targets")
 
 _EVALUATORS = {
-    "presence": _eval_presence, "unit_coverage": _eval_presence, "count": _eval_count,
-    "district_presence": _eval_district_presence, "service_circle": _eval_service_circle,
-    "ratio": _eval_ratio, "colocation": _eval_colocation, "new_facilities": _eval_new,
-    "floor_area": _eval_floor_area, "staffing": _eval_staffing,
+    "presence": _eval_presence,
+    "unit_coverage": _eval_presence,
+    "count": _eval_count,
+    "district_presence": _eval_district_presence,
+    "service_circle": _eval_service_circle,
+    "ratio": _eval_ratio,
+    "colocation": _eval_colocation,
+    "new_facilities": _eval_new,
+    "floor_area": _eval_floor_area,
+    "staffing": _eval_staffing,
     "facility_share": _eval_facility_share,
 }
 
@@ -53,10 +59,14 @@ def _path_note(target: Target, value: float) -> tuple[str, str]:
         return "", ""
     reached = [y for y, v in trajectory.values if _status(value, v) == "met"]
     if not reached:
-        return (f"路径 {trajectory.describe()}：尚未达到 {trajectory.values[0][0]} 年目标",
-                f"path {trajectory.describe()}: below the {trajectory.values[0][0]} value")
-    return (f"路径 {trajectory.describe()}：已达到 {max(reached)} 年目标",
-            f"path {trajectory.describe()}: reaches the {max(reached)} value")
+        return (
+            f"路径 {trajectory.describe()}：尚未达到 {trajectory.values[0][0]} 年目标",
+            f"path {trajectory.describe()}: below the {trajectory.values[0][0]} value",
+        )
+    return (
+        f"路径 {trajectory.describe()}：已达到 {max(reached)} 年目标",
+        f"path {trajectory.describe()}: reaches the {max(reached)} value",
+    )
 
 
 def evaluate_targets(targets: Iterable[Target], context: EvaluationContext) -> GapReport:
@@ -85,8 +95,14 @@ def evaluate_targets(targets: Iterable[Target], context: EvaluationContext) -> G
     targets = list(targets)
     townships = _township_table(context)
     kinds = set(townships["kind"]) - {""}
-    notes = validate_targets(targets, kinds=kinds, levels=list(context.units), year=context.year,
-                             towns=set(townships["name"]), source=context.district_name or "plan")
+    notes = validate_targets(
+        targets,
+        kinds=kinds,
+        levels=list(context.units),
+        year=context.year,
+        towns=set(townships["name"]),
+        source=context.district_name or "plan",
+    )
     for note in notes:
         log.info("preset row not applicable here: %s", note)
     rows: list[dict[str, Any]] = []
@@ -101,12 +117,16 @@ def evaluate_targets(targets: Iterable[Target], context: EvaluationContext) -> G
             raise PlanError(f"target {target.id!r}: {exc}") from None
         counties = set(townships["parent_code"])
         if target.counties and not counties & set(target.counties):
-            b.na(f"本指标只适用于区划代码 {'、'.join(target.counties)} 的县（市、区）",
-                 f"applies only to county code(s) {', '.join(target.counties)}")
+            b.na(
+                f"本指标只适用于区划代码 {'、'.join(target.counties)} 的县（市、区）",
+                f"applies only to county code(s) {', '.join(target.counties)}",
+            )
         elif target.kind and target.kind not in kinds:
             # only preset rows reach here (validate_targets raised for the user's own)
-            b.na(f"区内没有{KIND_ZH[target.kind]}，本指标不适用",
-                 f"no {target.kind} townships in the area")
+            b.na(
+                f"区内没有{KIND_ZH[target.kind]}，本指标不适用",
+                f"no {target.kind} townships in the area",
+            )
         else:
             _EVALUATORS[target.type](target, context, b)
         if b.summary is None:  # every evaluator ends with a summary row; guard against silence

@@ -36,6 +36,7 @@ def _grade_level(grades: pd.Series) -> pd.Series:
 
     A bare number is taken as the grade; text without a grade is ``nan``.
     """
+
     def one(text: object) -> float:
         text = _text(text)
         match = _GRADE.search(text)
@@ -54,19 +55,31 @@ def _meets(facilities: pd.DataFrame, target: Target) -> pd.Series:
     ``min_floor_area_m2`` (单处面积) and ``min_grade`` (等级); a missing value does not meet."""
     mask = pd.Series(True, index=facilities.index)
     if target.service:
-        mask &= (_services_has(facilities["services"], target.service)
-                 if "services" in facilities else False)
+        mask &= (
+            _services_has(facilities["services"], target.service)
+            if "services" in facilities
+            else False
+        )
     if target.min_floor_area_m2 is not None:
-        area = pd.to_numeric(facilities["floor_area_m2"], errors="coerce") \
-            if "floor_area_m2" in facilities else pd.Series(np.nan, facilities.index)
+        area = (
+            pd.to_numeric(facilities["floor_area_m2"], errors="coerce")
+            if "floor_area_m2" in facilities
+            else pd.Series(np.nan, facilities.index)
+        )
         mask &= area >= target.min_floor_area_m2 - 1e-9
     if target.min_grade is not None:
-        grade = _grade_level(facilities["grade"]) if "grade" in facilities \
+        grade = (
+            _grade_level(facilities["grade"])
+            if "grade" in facilities
             else pd.Series(np.nan, facilities.index)
+        )
         mask &= grade >= target.min_grade
     if target.opened_since is not None:
-        opened = pd.to_numeric(facilities["opened"], errors="coerce") if "opened" in facilities \
+        opened = (
+            pd.to_numeric(facilities["opened"], errors="coerce")
+            if "opened" in facilities
             else pd.Series(np.nan, facilities.index)
+        )
         mask &= opened >= target.opened_since
     return mask
 
@@ -86,9 +99,15 @@ def _select(facilities: pd.DataFrame, target: Target, category: str | None = Non
             mask &= False
         else:
             mask &= _services_has(facilities["services"], target.service)
-    if category == target.category and target.type != "facility_share" and (
-            target.min_floor_area_m2 is not None or target.min_grade is not None
-            or target.opened_since is not None):
+    if (
+        category == target.category
+        and target.type != "facility_share"
+        and (
+            target.min_floor_area_m2 is not None
+            or target.min_grade is not None
+            or target.opened_since is not None
+        )
+    ):
         mask &= _meets(facilities, replace(target, service=None))
     return facilities[mask]
 
@@ -103,17 +122,22 @@ def _text(value: Any) -> str:
 def _township_table(context: EvaluationContext) -> pd.DataFrame:
     t = pd.DataFrame(context.townships.drop(columns="geometry", errors="ignore")).copy()
     t["code"] = t["code"].map(_text)
-    out = pd.DataFrame({
-        "code": t["code"],
-        "name": t.get("name", t["code"]).astype(str),
-        "parent_code": t["county_code"].map(_text) if "county_code" in t else "",
-        "kind": t.get("kind", pd.Series("", t.index)).fillna("").astype(str),
-        "unit_kind": t.get("kind_zh", pd.Series("", t.index)).fillna("").astype(str),
-    })
+    out = pd.DataFrame(
+        {
+            "code": t["code"],
+            "name": t.get("name", t["code"]).astype(str),
+            "parent_code": t["county_code"].map(_text) if "county_code" in t else "",
+            "kind": t.get("kind", pd.Series("", t.index)).fillna("").astype(str),
+            "unit_kind": t.get("kind_zh", pd.Series("", t.index)).fillna("").astype(str),
+        }
+    )
     for column in ("households", "pop", "pop60"):
         out[column] = pd.to_numeric(t[column], errors="coerce") if column in t else np.nan
-    out["pop_registered"] = pd.to_numeric(t["population_registered"], errors="coerce") \
-        if "population_registered" in t else np.nan
+    out["pop_registered"] = (
+        pd.to_numeric(t["population_registered"], errors="coerce")
+        if "population_registered" in t
+        else np.nan
+    )
     if "pop" not in t and "population" in t:
         out["pop"] = pd.to_numeric(t["population"], errors="coerce")
     if "pop60" not in t and "population_60" in t:
@@ -133,16 +157,21 @@ def _unit_table(context: EvaluationContext, level: str) -> pd.DataFrame | None:
     u = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
     townships = _township_table(context)
     parent = u["parent_code"].map(_text) if "parent_code" in u else pd.Series("", u.index)
-    out = pd.DataFrame({
-        "code": u["code"].map(_text),
-        "name": u.get("name", u["code"]).astype(str),
-        "parent_code": parent,
-        "kind": parent.map(townships["kind"]).fillna(""),
-        "unit_kind": u.get("unit_kind", pd.Series("", u.index)).fillna("").astype(str),
-    })
-    for column, fallback in (("households", None), ("pop", "population"),
-                             ("pop60", "population_60"),
-                             ("pop_registered", "population_registered")):
+    out = pd.DataFrame(
+        {
+            "code": u["code"].map(_text),
+            "name": u.get("name", u["code"]).astype(str),
+            "parent_code": parent,
+            "kind": parent.map(townships["kind"]).fillna(""),
+            "unit_kind": u.get("unit_kind", pd.Series("", u.index)).fillna("").astype(str),
+        }
+    )
+    for column, fallback in (
+        ("households", None),
+        ("pop", "population"),
+        ("pop60", "population_60"),
+        ("pop_registered", "population_registered"),
+    ):
         source = column if column in u else fallback if fallback in u else None
         out[column] = pd.to_numeric(u[source], errors="coerce") if source else np.nan
     for column in u.columns:
@@ -169,8 +198,12 @@ def _facility_units(context: EvaluationContext, facilities: pd.DataFrame, level:
     if zones is None or not isinstance(facilities, gpd.GeoDataFrame):
         return pd.Series("", index=facilities.index, dtype=object)
     # no precomputed unit code: place the points in the unit polygons directly
-    joined = gpd.sjoin(facilities[["geometry"]], zones[["code", "geometry"]].to_crs(facilities.crs),
-                       how="left", predicate="within")
+    joined = gpd.sjoin(
+        facilities[["geometry"]],
+        zones[["code", "geometry"]].to_crs(facilities.crs),
+        how="left",
+        predicate="within",
+    )
     joined = joined[~joined.index.duplicated(keep="first")]
     return joined["code"].map(_text).reindex(facilities.index).fillna("")
 
@@ -196,41 +229,100 @@ class _Builder:
 
     def _base(self, level: str) -> dict[str, Any]:
         t = self.target
-        return {"target_id": t.id, "indicator": t.indicator or t.id, "document": t.document,
-                "target_type": t.type, "level": level, "target_level": t.level, "year": self.year,
-                "trajectory": self.trajectory, "category": t.category or ""}
+        return {
+            "target_id": t.id,
+            "indicator": t.indicator or t.id,
+            "document": t.document,
+            "target_type": t.type,
+            "level": level,
+            "target_level": t.level,
+            "year": self.year,
+            "trajectory": self.trajectory,
+            "category": t.category or "",
+        }
 
-    def row(self, level: str, *, unit_code: str = "", unit_name: str = "", parent_code: str = "",
-            kind: str = "", value: float = np.nan, target_value: float = np.nan, unit: str = "",
-            shortfall: float = np.nan, shortfall_unit: str = "", note: str = "", note_en: str = "",
-            status: str | None = None, summary: bool = False, met_units: float = np.nan,
-            total_units: float = np.nan, threshold_min: float = np.nan) -> None:
+    def row(
+        self,
+        level: str,
+        *,
+        unit_code: str = "",
+        unit_name: str = "",
+        parent_code: str = "",
+        kind: str = "",
+        value: float = np.nan,
+        target_value: float = np.nan,
+        unit: str = "",
+        shortfall: float = np.nan,
+        shortfall_unit: str = "",
+        note: str = "",
+        note_en: str = "",
+        status: str | None = None,
+        summary: bool = False,
+        met_units: float = np.nan,
+        total_units: float = np.nan,
+        threshold_min: float = np.nan,
+    ) -> None:
         status = status or _status(value, target_value)
         if status == "met":
             shortfall = 0.0
-        record = {**self._base(level), "unit_code": unit_code, "unit_name": unit_name,
-                  "parent_code": parent_code, "kind": kind, "value": _round(value),
-                  "target_value": target_value, "unit": unit, "status": status,
-                  "status_zh": STATUS_ZH[status], "shortfall": _round(shortfall),
-                  "shortfall_unit": shortfall_unit, "note": note, "note_en": note_en or note,
-                  "threshold_min": threshold_min}
+        record = {
+            **self._base(level),
+            "unit_code": unit_code,
+            "unit_name": unit_name,
+            "parent_code": parent_code,
+            "kind": kind,
+            "value": _round(value),
+            "target_value": target_value,
+            "unit": unit,
+            "status": status,
+            "status_zh": STATUS_ZH[status],
+            "shortfall": _round(shortfall),
+            "shortfall_unit": shortfall_unit,
+            "note": note,
+            "note_en": note_en or note,
+            "threshold_min": threshold_min,
+        }
         if summary:
             record.update(met_units=met_units, total_units=total_units)
             self.summary = record
         else:
             self.rows.append(record)
 
-    def na(self, note: str, note_en: str, *, units: pd.DataFrame | None = None,
-           target_value: float = np.nan, unit: str = "") -> None:
+    def na(
+        self,
+        note: str,
+        note_en: str,
+        *,
+        units: pd.DataFrame | None = None,
+        target_value: float = np.nan,
+        unit: str = "",
+    ) -> None:
         """Every unit row and the summary not applicable, with the missing input named."""
         level = self.target.level
         if units is not None:
             for u in units.itertuples():
-                self.row(level, unit_code=u.code, unit_name=u.name, parent_code=u.parent_code,
-                         kind=u.kind, target_value=target_value, unit=unit, status="na",
-                         note=note, note_en=note_en)
-        self.row("district", unit_name="", target_value=target_value, unit=unit, status="na",
-                 note=note, note_en=note_en, summary=True)
+                self.row(
+                    level,
+                    unit_code=u.code,
+                    unit_name=u.name,
+                    parent_code=u.parent_code,
+                    kind=u.kind,
+                    target_value=target_value,
+                    unit=unit,
+                    status="na",
+                    note=note,
+                    note_en=note_en,
+                )
+        self.row(
+            "district",
+            unit_name="",
+            target_value=target_value,
+            unit=unit,
+            status="na",
+            note=note,
+            note_en=note_en,
+            summary=True,
+        )
 
 
 def _round(value: float) -> float:
@@ -240,17 +332,20 @@ def _round(value: float) -> float:
         return np.nan
 
 
-def _missing_layer(target: Target, context: EvaluationContext,
-                   category: str | None = None) -> tuple[str, str] | None:
+def _missing_layer(
+    target: Target, context: EvaluationContext, category: str | None = None
+) -> tuple[str, str] | None:
     category = category or target.category
     present = set(context.layers_present)
     if context.facilities is not None and "category" in context.facilities:
         present |= set(context.facilities["category"].dropna().unique())
     if category and category not in present:
-        return (f"缺少输入：没有类别 {category} 的设施图层（请在 [[layers]] 中加入 category = "
-                f"\"{category}\" 的登记表）",
-                f"missing input: no facility layer of category {category!r} (add a [[layers]] "
-                f"entry with category = {category!r})")
+        return (
+            f"缺少输入：没有类别 {category} 的设施图层（请在 [[layers]] 中加入 category = "
+            f'"{category}" 的登记表）',
+            f"missing input: no facility layer of category {category!r} (add a [[layers]] "
+            f"entry with category = {category!r})",
+        )
     return None
 
 
@@ -264,9 +359,11 @@ def _missing_service(target: Target, context: EvaluationContext) -> tuple[str, s
         frame = frame[frame["category"] == target.category]
     if "services" in frame and _services_has(frame["services"], target.service).any():
         return None
-    return (f"缺少输入：{target.category} 登记表没有任何设施标注 {target.service}（服务内容列）",
-            f"missing input: no {target.category} facility lists {target.service} in its "
-            "services column")
+    return (
+        f"缺少输入：{target.category} 登记表没有任何设施标注 {target.service}（服务内容列）",
+        f"missing input: no {target.category} facility lists {target.service} in its "
+        "services column",
+    )
 
 
 def _share_shortfall(shortfalls: np.ndarray, met: np.ndarray, pct: float) -> float:
@@ -278,8 +375,16 @@ def _share_shortfall(shortfalls: np.ndarray, met: np.ndarray, pct: float) -> flo
     return float(np.sort(shortfalls[~met])[:need].sum())
 
 
-def _rollup_shares(target: Target, context: EvaluationContext, b: _Builder, table: pd.DataFrame,
-                   met: np.ndarray, shortfall: np.ndarray, pct: float, shortfall_unit: str) -> None:
+def _rollup_shares(
+    target: Target,
+    context: EvaluationContext,
+    b: _Builder,
+    table: pd.DataFrame,
+    met: np.ndarray,
+    shortfall: np.ndarray,
+    pct: float,
+    shortfall_unit: str,
+) -> None:
     """Township rows from unit rows: the share of each township's units that meet."""
     townships = _township_table(context)
     parents = table["parent_code"].to_numpy()
@@ -287,11 +392,17 @@ def _rollup_shares(target: Target, context: EvaluationContext, b: _Builder, tabl
         mask = parents == code
         row = townships.loc[code] if code in townships.index else None
         n_met, n = int(met[mask].sum()), int(mask.sum())
-        b.row("township", unit_code=code, unit_name=row["name"] if row is not None else "未定归属",
-              parent_code=row["parent_code"] if row is not None else "",
-              kind=row["kind"] if row is not None else "", value=100.0 * n_met / n,
-              target_value=pct, unit="%",
-              shortfall=_share_shortfall(shortfall[mask], met[mask], pct),
-              shortfall_unit=shortfall_unit,
-              note=f"{n_met}/{n} 个{LEVEL_ZH.get(target.level, target.level)}达标",
-              note_en=f"{n_met}/{n} {target.level} units met")
+        b.row(
+            "township",
+            unit_code=code,
+            unit_name=row["name"] if row is not None else "未定归属",
+            parent_code=row["parent_code"] if row is not None else "",
+            kind=row["kind"] if row is not None else "",
+            value=100.0 * n_met / n,
+            target_value=pct,
+            unit="%",
+            shortfall=_share_shortfall(shortfall[mask], met[mask], pct),
+            shortfall_unit=shortfall_unit,
+            note=f"{n_met}/{n} 个{LEVEL_ZH.get(target.level, target.level)}达标",
+            note_en=f"{n_met}/{n} {target.level} units met",
+        )

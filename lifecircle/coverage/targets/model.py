@@ -13,11 +13,24 @@ from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import PlanError
 
 TARGET_TYPES = (
-    "presence", "unit_coverage", "count", "district_presence", "service_circle", "ratio",
-    "colocation", "new_facilities", "floor_area", "staffing", "facility_share",
+    "presence",
+    "unit_coverage",
+    "count",
+    "district_presence",
+    "service_circle",
+    "ratio",
+    "colocation",
+    "new_facilities",
+    "floor_area",
+    "staffing",
+    "facility_share",
 )
-RATIO_MEASURES = ("beds_per_1000_seniors", "nursing_beds_per_1000_seniors", "nursing_bed_share_pct",
-                  "public_bed_share_pct")
+RATIO_MEASURES = (
+    "beds_per_1000_seniors",
+    "nursing_beds_per_1000_seniors",
+    "nursing_bed_share_pct",
+    "public_bed_share_pct",
+)
 # Which register year a new_facilities target counts: the opening, the renovation (改建/改造提升),
 # or either (新（改）建).
 EVENTS = ("opened", "renovated", "opened_or_renovated")
@@ -28,8 +41,12 @@ NEW_MEASURES: dict[str, tuple[str | None, str, str, str]] = {
     "beds": ("beds", "beds", "床位数", "张"),
     "nursing_beds": ("nursing_beds", "nursing beds", "护理型床位数", "张护理型床位"),
     "floor_area_m2": ("floor_area_m2", "m²", "建筑面积", "㎡"),
-    "dementia_beds": ("dementia_beds", "dementia-care beds", "认知障碍照护床位数",
-                      "张认知障碍照护床位"),
+    "dementia_beds": (
+        "dementia_beds",
+        "dementia-care beds",
+        "认知障碍照护床位数",
+        "张认知障碍照护床位",
+    ),
 }
 KINDS = ("street", "town")
 POPULATIONS = ("pop60", "pop")
@@ -37,26 +54,64 @@ POPULATIONS = ("pop60", "pop")
 # population_registered column.
 STAFF_POPULATIONS = (*POPULATIONS, "registered")
 ROW_COLUMNS = (
-    "target_id", "indicator", "document", "target_type", "level", "unit_code", "unit_name",
-    "parent_code", "kind", "value", "target_value", "unit", "status", "status_zh", "shortfall",
-    "shortfall_unit", "note", "note_en", "target_level", "year", "trajectory", "category",
+    "target_id",
+    "indicator",
+    "document",
+    "target_type",
+    "level",
+    "unit_code",
+    "unit_name",
+    "parent_code",
+    "kind",
+    "value",
+    "target_value",
+    "unit",
+    "status",
+    "status_zh",
+    "shortfall",
+    "shortfall_unit",
+    "note",
+    "note_en",
+    "target_level",
+    "year",
+    "trajectory",
+    "category",
     "threshold_min",
 )
 SUMMARY_COLUMNS = (*ROW_COLUMNS, "met_units", "total_units")
 
-_COMMON_KEYS = ("id", "type", "indicator", "document", "level", "kind", "unit_kind", "year",
-                "binding", "note", "source_quote", "source_ref", "approximate", "counties")
+_COMMON_KEYS = (
+    "id",
+    "type",
+    "indicator",
+    "document",
+    "level",
+    "kind",
+    "unit_kind",
+    "year",
+    "binding",
+    "note",
+    "source_quote",
+    "source_ref",
+    "approximate",
+    "counties",
+)
 # Facility filters beside category/subtype/service: a minimum floor area per facility (单处面积)
 # and a minimum grade (等级, 1 = 一级 … 5 = 五级).
-_FILTER_KEYS = ("category", "subtype", "service", "min_floor_area_m2", "min_grade",
-                "opened_since")
+_FILTER_KEYS = ("category", "subtype", "service", "min_floor_area_m2", "min_grade", "opened_since")
 _TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "presence": (*_FILTER_KEYS, "min_count", "target_pct"),
     "unit_coverage": (*_FILTER_KEYS, "min_count", "target_pct"),
     "count": (*_FILTER_KEYS, "min_count"),
     "district_presence": (*_FILTER_KEYS, "min_count", "towns"),
-    "service_circle": ("category", "subtype", "threshold_min", "max_distance_m", "population",
-                       "target_pct"),
+    "service_circle": (
+        "category",
+        "subtype",
+        "threshold_min",
+        "max_distance_m",
+        "population",
+        "target_pct",
+    ),
     "ratio": ("category", "subtype", "measure", "min_value"),
     "colocation": ("category", "subtype", "service", "near_category", "within_m", "target_pct"),
     "new_facilities": (*_FILTER_KEYS, "min_count", "measure", "event", "towns"),

@@ -41,8 +41,10 @@ def _parse_value(raw: Any, key: str, where: str) -> Value:
             try:
                 year_int = int(year)
             except ValueError:
-                raise PlanError(f"{where}: {key} has key {year!r}, which is not a year — "
-                                f"write {key} = {{2021 = 55, 2025 = 70}}") from None
+                raise PlanError(
+                    f"{where}: {key} has key {year!r}, which is not a year — "
+                    f"write {key} = {{2021 = 55, 2025 = 70}}"
+                ) from None
             pairs.append((year_int, _number(value, f"{key}.{year}", where)))
         if not pairs:
             raise PlanError(f"{where}: {key} is an empty trajectory — give at least one year")
@@ -83,38 +85,61 @@ def _parse_brackets(raw: Any, where: str) -> tuple[tuple[float, float, float], .
     rows.sort()
     for (_, hi, _), (lo, _, _) in itertools.pairwise(rows):
         if lo != hi:
-            raise PlanError(f"{where}: brackets leave a gap or overlap at {hi:g}/{lo:g} — "
-                            f"each bracket must start where the previous one ends ({fix})")
+            raise PlanError(
+                f"{where}: brackets leave a gap or overlap at {hi:g}/{lo:g} — "
+                f"each bracket must start where the previous one ends ({fix})"
+            )
     return tuple(rows)
 
 
-def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
-               preset: str | None) -> Target:
+def _parse_one(
+    raw: Mapping[str, Any], *, where: str, default_id: str, preset: str | None
+) -> Target:
     if "type" not in raw:
-        raise PlanError(f"{where}: missing key 'type' (one of {', '.join(TARGET_TYPES)}) — "
-                        "or write preset = \"<name>\" to include a preset")
+        raise PlanError(
+            f"{where}: missing key 'type' (one of {', '.join(TARGET_TYPES)}) — "
+            'or write preset = "<name>" to include a preset'
+        )
     kind_of_target = raw["type"]
     if kind_of_target not in TARGET_TYPES:
-        raise PlanError(f"{where}: unknown target type {kind_of_target!r}"
-                        f"{_suggest(kind_of_target, TARGET_TYPES)} "
-                        f"(known: {', '.join(TARGET_TYPES)})")
+        raise PlanError(
+            f"{where}: unknown target type {kind_of_target!r}"
+            f"{_suggest(kind_of_target, TARGET_TYPES)} "
+            f"(known: {', '.join(TARGET_TYPES)})"
+        )
     allowed = (*_COMMON_KEYS, *_TYPE_KEYS[kind_of_target])
     for key in raw:
         if key not in allowed:
             other = [t for t in TARGET_TYPES if key in _TYPE_KEYS[t]]
             hint = f"; {key!r} belongs to type(s) {', '.join(other)}" if other else ""
-            raise PlanError(f"{where}: unknown key {key!r} for a {kind_of_target} target"
-                            f"{_suggest(key, allowed)}{hint} (allowed: {', '.join(allowed)})")
+            raise PlanError(
+                f"{where}: unknown key {key!r} for a {kind_of_target} target"
+                f"{_suggest(key, allowed)}{hint} (allowed: {', '.join(allowed)})"
+            )
     for key in _REQUIRED[kind_of_target]:
         if key not in raw:
-            raise PlanError(f"{where}: a {kind_of_target} target needs key {key!r} — see "
-                            "docs/targets.md for an example")
+            raise PlanError(
+                f"{where}: a {kind_of_target} target needs key {key!r} — see "
+                "docs/targets.md for an example"
+            )
     target_id = str(raw.get("id", default_id))
     where = f"{where} (id {target_id!r})"
     values: dict[str, Any] = {"id": target_id, "type": kind_of_target, "preset": preset}
-    for key in ("indicator", "document", "note", "category", "service", "near_category",
-                "staff_key", "measure", "unit_kind", "source_quote", "source_ref", "approximate",
-                "event"):
+    for key in (
+        "indicator",
+        "document",
+        "note",
+        "category",
+        "service",
+        "near_category",
+        "staff_key",
+        "measure",
+        "unit_kind",
+        "source_quote",
+        "source_ref",
+        "approximate",
+        "event",
+    ):
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key]:
                 raise PlanError(f"{where}: {key} must be a non-empty text, got {raw[key]!r}")
@@ -123,21 +148,29 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
     if not isinstance(level, str) or not level:
         raise PlanError(f"{where}: level must be a text such as 'township' or 'village'")
     if kind_of_target in _AREA_TYPES and level != "district":
-        raise PlanError(f"{where}: a {kind_of_target} target counts the whole area, so its level "
-                        f"is 'district', not {level!r} — use type = \"presence\" for a count per "
-                        "unit")
+        raise PlanError(
+            f"{where}: a {kind_of_target} target counts the whole area, so its level "
+            f"is 'district', not {level!r} — use type = \"presence\" for a count per "
+            "unit"
+        )
     if kind_of_target in _TOWNSHIP_TYPES and level != "township":
-        raise PlanError(f"{where}: a {kind_of_target} target is evaluated per township "
-                        f"(level = 'township'), not {level!r}")
+        raise PlanError(
+            f"{where}: a {kind_of_target} target is evaluated per township "
+            f"(level = 'township'), not {level!r}"
+        )
     if kind_of_target not in _AREA_TYPES and level == "district":
-        raise PlanError(f"{where}: level 'district' is for count, district_presence and "
-                        "new_facilities targets; a per-unit target uses 'township' or a unit level")
+        raise PlanError(
+            f"{where}: level 'district' is for count, district_presence and "
+            "new_facilities targets; a per-unit target uses 'township' or a unit level"
+        )
     values["level"] = level
     if "kind" in raw:
         if raw["kind"] not in KINDS:
-            raise PlanError(f"{where}: kind {raw['kind']!r} is not a township kind"
-                            f"{_suggest(raw['kind'], KINDS)} "
-                            "(use 'street' for 街道 or 'town' for 镇/乡)")
+            raise PlanError(
+                f"{where}: kind {raw['kind']!r} is not a township kind"
+                f"{_suggest(raw['kind'], KINDS)} "
+                "(use 'street' for 街道 or 'town' for 镇/乡)"
+            )
         values["kind"] = raw["kind"]
     if "subtype" in raw:
         values["subtype"] = _str_tuple(raw["subtype"], "subtype", where)
@@ -146,12 +179,16 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
     if "counties" in raw:
         values["counties"] = _str_tuple(raw["counties"], "counties", where)
         if not all(c.isdigit() and len(c) == 6 for c in values["counties"]):
-            raise PlanError(f"{where}: counties must be 6-digit county codes such as \"321202\", "
-                            f"got {raw['counties']!r}")
+            raise PlanError(
+                f'{where}: counties must be 6-digit county codes such as "321202", '
+                f"got {raw['counties']!r}"
+            )
     if "opened_since" in raw:
         if isinstance(raw["opened_since"], bool) or not isinstance(raw["opened_since"], int):
-            raise PlanError(f"{where}: opened_since must be a whole year such as 2021, got "
-                            f"{raw['opened_since']!r}")
+            raise PlanError(
+                f"{where}: opened_since must be a whole year such as 2021, got "
+                f"{raw['opened_since']!r}"
+            )
         values["opened_since"] = raw["opened_since"]
     for key in ("min_count", "target_pct", "min_value", "min_m2_per_100_households"):
         if key in raw:
@@ -159,25 +196,35 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
     if "measure" in values:
         measures = tuple(NEW_MEASURES) if kind_of_target == "new_facilities" else RATIO_MEASURES
         if values["measure"] not in measures:
-            raise PlanError(f"{where}: unknown measure {values['measure']!r} for a "
-                            f"{kind_of_target} target{_suggest(values['measure'], measures)} "
-                            f"(allowed: {', '.join(measures)})")
+            raise PlanError(
+                f"{where}: unknown measure {values['measure']!r} for a "
+                f"{kind_of_target} target{_suggest(values['measure'], measures)} "
+                f"(allowed: {', '.join(measures)})"
+            )
     if values.get("measure") == "floor_area_m2":
         # a floor-area quota (m²) need not be whole
         if any(not v > 0 for v in _values(values["min_count"])):
-            raise PlanError(f"{where}: min_count (m² of floor area) must be positive, got "
-                            f"{raw['min_count']!r} (a threshold of 0 is always met)")
+            raise PlanError(
+                f"{where}: min_count (m² of floor area) must be positive, got "
+                f"{raw['min_count']!r} (a threshold of 0 is always met)"
+            )
     elif "min_count" in values and any(v < 1 or v != int(v) for v in _values(values["min_count"])):
-        raise PlanError(f"{where}: min_count must be a whole number ≥ 1, got {raw['min_count']!r} "
-                        "(a threshold of 0 is always met)")
+        raise PlanError(
+            f"{where}: min_count must be a whole number ≥ 1, got {raw['min_count']!r} "
+            "(a threshold of 0 is always met)"
+        )
     if "target_pct" in values and any(not 1 <= v <= 100 for v in _values(values["target_pct"])):
         # below 1 is almost always a fraction written for a percentage
-        raise PlanError(f"{where}: target_pct must be a percentage in [1, 100], got "
-                        f"{raw['target_pct']!r} (write 90 for 90 %, not 0.9; 0 is always met)")
+        raise PlanError(
+            f"{where}: target_pct must be a percentage in [1, 100], got "
+            f"{raw['target_pct']!r} (write 90 for 90 %, not 0.9; 0 is always met)"
+        )
     for key in ("min_value", "min_m2_per_100_households"):
         if key in values and any(not v > 0 for v in _values(values[key])):
-            raise PlanError(f"{where}: {key} must be positive, got {raw[key]!r} "
-                            "(a threshold of 0 is always met)")
+            raise PlanError(
+                f"{where}: {key} must be positive, got {raw[key]!r} "
+                "(a threshold of 0 is always met)"
+            )
     if "threshold_min" in raw:
         values["threshold_min"] = _parse_threshold(raw["threshold_min"], where)
     for key in ("max_distance_m", "min_floor_area_m2", "min_grade", "per_1000"):
@@ -186,25 +233,37 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
             if not values[key] > 0:
                 raise PlanError(f"{where}: {key} must be positive, got {raw[key]!r}")
     if kind_of_target == "service_circle" and ("threshold_min" in values) == (
-            "max_distance_m" in values):
-        raise PlanError(f"{where}: a service_circle target needs exactly one of threshold_min "
-                        "(minutes' walk) or max_distance_m (metres along the network)")
+        "max_distance_m" in values
+    ):
+        raise PlanError(
+            f"{where}: a service_circle target needs exactly one of threshold_min "
+            "(minutes' walk) or max_distance_m (metres along the network)"
+        )
     if kind_of_target == "staffing" and ("brackets" in raw) == ("per_1000" in values):
-        raise PlanError(f"{where}: a staffing target needs exactly one of brackets = [[from, to, "
-                        "required], …] or per_1000 = <staff per 1,000 of the population>")
+        raise PlanError(
+            f"{where}: a staffing target needs exactly one of brackets = [[from, to, "
+            "required], …] or per_1000 = <staff per 1,000 of the population>"
+        )
     if kind_of_target == "facility_share" and not any(
-            k in raw for k in ("service", "min_floor_area_m2", "min_grade")):
-        raise PlanError(f"{where}: a facility_share target needs a condition: service, "
-                        "min_floor_area_m2 or min_grade")
+        k in raw for k in ("service", "min_floor_area_m2", "min_grade")
+    ):
+        raise PlanError(
+            f"{where}: a facility_share target needs a condition: service, "
+            "min_floor_area_m2 or min_grade"
+        )
     if "event" in values and values["event"] not in EVENTS:
-        raise PlanError(f"{where}: unknown event {values['event']!r}"
-                        f"{_suggest(values['event'], EVENTS)} (allowed: {', '.join(EVENTS)})")
+        raise PlanError(
+            f"{where}: unknown event {values['event']!r}"
+            f"{_suggest(values['event'], EVENTS)} (allowed: {', '.join(EVENTS)})"
+        )
     populations = STAFF_POPULATIONS if kind_of_target == "staffing" else POPULATIONS
     if "population" in raw:
         if raw["population"] not in populations:
-            raise PlanError(f"{where}: population must be one of {', '.join(populations)} "
-                            "(pop60 = seniors, pop = resident population, registered = 户籍人口), "
-                            f"got {raw['population']!r}{_suggest(raw['population'], populations)}")
+            raise PlanError(
+                f"{where}: population must be one of {', '.join(populations)} "
+                "(pop60 = seniors, pop = resident population, registered = 户籍人口), "
+                f"got {raw['population']!r}{_suggest(raw['population'], populations)}"
+            )
         values["population"] = raw["population"]
     elif kind_of_target == "staffing":
         values["population"] = "pop"
@@ -218,9 +277,11 @@ def _parse_one(raw: Mapping[str, Any], *, where: str, default_id: str,
         has_service = "service" in values
         has_near = "near_category" in values
         if has_service == has_near:
-            raise PlanError(f"{where}: a colocation target needs exactly one of service = "
-                            "\"<key>\" (from the services column) or near_category = "
-                            "\"<category>\" with within_m")
+            raise PlanError(
+                f"{where}: a colocation target needs exactly one of service = "
+                '"<key>" (from the services column) or near_category = '
+                '"<category>" with within_m'
+            )
         if has_near and "within_m" not in values:
             raise PlanError(f"{where}: near_category needs within_m (metres), e.g. within_m = 100")
     if "brackets" in raw:
@@ -242,16 +303,20 @@ def _parse_threshold(raw: Any, where: str) -> float | dict[str, float]:
         out = {}
         for kind, value in raw.items():
             if kind not in KINDS:
-                raise PlanError(f"{where}: threshold_min.{kind} is not a township kind"
-                                f"{_suggest(kind, KINDS)} (use street or town)")
+                raise PlanError(
+                    f"{where}: threshold_min.{kind} is not a township kind"
+                    f"{_suggest(kind, KINDS)} (use street or town)"
+                )
             out[kind] = _number(value, f"threshold_min.{kind}", where)
         values = list(out.values())
     else:
         out = _number(raw, "threshold_min", where)
         values = [out]
     if any(not v > 0 for v in values):
-        raise PlanError(f"{where}: threshold_min must be positive minutes, got {raw!r} "
-                        "(a 0-minute circle covers nobody)")
+        raise PlanError(
+            f"{where}: threshold_min must be positive minutes, got {raw!r} "
+            "(a 0-minute circle covers nobody)"
+        )
     return out
 
 
@@ -259,13 +324,16 @@ def _check_year(target: Target, year: int, where: str) -> None:
     for key in ("min_count", "target_pct", "min_value", "min_m2_per_100_households"):
         value = getattr(target, key)
         if isinstance(value, Trajectory) and year not in value.years:
-            raise PlanError(f"{where}: evaluation year {year} is outside the trajectory of {key} "
-                            f"({value.describe()}) — set year = one of {value.years} on the target "
-                            "(or the preset entry), or change [study].year")
+            raise PlanError(
+                f"{where}: evaluation year {year} is outside the trajectory of {key} "
+                f"({value.describe()}) — set year = one of {value.years} on the target "
+                "(or the preset entry), or change [study].year"
+            )
 
 
-def parse_targets(raw: list[Mapping[str, Any]], *, source: str = "plan",
-                  categories: Collection[str] | None = None) -> list[Target]:
+def parse_targets(
+    raw: list[Mapping[str, Any]], *, source: str = "plan", categories: Collection[str] | None = None
+) -> list[Target]:
     """Parse the ``[[targets]]`` array of a plan file, expanding preset entries.
 
     Parameters
@@ -296,12 +364,16 @@ def parse_targets(raw: list[Mapping[str, Any]], *, source: str = "plan",
         if "preset" in item:
             for key in item:
                 if key not in _PRESET_KEYS:
-                    raise PlanError(f"{where}: unknown key {key!r} in a preset entry"
-                                    f"{_suggest(key, _PRESET_KEYS)} (allowed: preset, year, only)")
+                    raise PlanError(
+                        f"{where}: unknown key {key!r} in a preset entry"
+                        f"{_suggest(key, _PRESET_KEYS)} (allowed: preset, year, only)"
+                    )
             name = item["preset"]
             if name not in preset_names():
-                raise PlanError(f"{where}: unknown preset {name!r}{_suggest(name, preset_names())} "
-                                f"(known: {', '.join(preset_names())})")
+                raise PlanError(
+                    f"{where}: unknown preset {name!r}{_suggest(name, preset_names())} "
+                    f"(known: {', '.join(preset_names())})"
+                )
             rows = load_preset(name)
             ids = [str(r["id"]) for r in rows]
             only = item.get("only")
@@ -309,33 +381,49 @@ def parse_targets(raw: list[Mapping[str, Any]], *, source: str = "plan",
                 only = _str_tuple(only, "only", where)
                 for wanted in only:
                     if wanted not in ids:
-                        raise PlanError(f"{where}: preset {name!r} has no row {wanted!r}"
-                                        f"{_suggest(wanted, ids)} (rows: {', '.join(ids)})")
+                        raise PlanError(
+                            f"{where}: preset {name!r} has no row {wanted!r}"
+                            f"{_suggest(wanted, ids)} (rows: {', '.join(ids)})"
+                        )
                 rows = [r for r in rows if str(r["id"]) in only]
             for j, row in enumerate(rows):
                 row = dict(row)
                 if "year" in item:
                     row["year"] = item["year"]
                 row["id"] = f"{name}.{row['id']}"
-                targets.append(_parse_one(row, where=f"{where} preset {name!r} row {j + 1}",
-                                          default_id=f"{name}-{j + 1}", preset=name))
+                targets.append(
+                    _parse_one(
+                        row,
+                        where=f"{where} preset {name!r} row {j + 1}",
+                        default_id=f"{name}-{j + 1}",
+                        preset=name,
+                    )
+                )
         else:
             targets.append(_parse_one(item, where=where, default_id=f"target-{i + 1}", preset=None))
     seen: set[str] = set()
     for target in targets:
         if target.id in seen:
-            raise PlanError(f"{source}: target id {target.id!r} is used twice — give each "
-                            "[[targets]] entry its own id (or include a preset only once)")
+            raise PlanError(
+                f"{source}: target id {target.id!r} is used twice — give each "
+                "[[targets]] entry its own id (or include a preset only once)"
+            )
         seen.add(target.id)
     if categories is not None:
         validate_targets(targets, categories=categories, source=source)
     return targets
 
 
-def validate_targets(targets: Iterable[Target], *, categories: Collection[str] | None = None,
-                     kinds: Collection[str] | None = None, levels: Collection[str] | None = None,
-                     year: int | None = None, towns: Collection[str] | None = None,
-                     source: str = "plan") -> list[str]:
+def validate_targets(
+    targets: Iterable[Target],
+    *,
+    categories: Collection[str] | None = None,
+    kinds: Collection[str] | None = None,
+    levels: Collection[str] | None = None,
+    year: int | None = None,
+    towns: Collection[str] | None = None,
+    source: str = "plan",
+) -> list[str]:
     """Check targets against what the run knows; user targets fail, preset rows are noted.
 
     Parameters
@@ -363,17 +451,23 @@ def validate_targets(targets: Iterable[Target], *, categories: Collection[str] |
         if categories is not None:
             for cat in target.categories:
                 if cat not in categories:
-                    problems.append(f"unknown category {cat!r}{_suggest(cat, categories)} "
-                                    f"(known: {', '.join(sorted(categories))}; add new ones under "
-                                    "[categories.<key>])")
+                    problems.append(
+                        f"unknown category {cat!r}{_suggest(cat, categories)} "
+                        f"(known: {', '.join(sorted(categories))}; add new ones under "
+                        "[categories.<key>])"
+                    )
         if kinds is not None and target.kind and target.kind not in kinds:
-            problems.append(f"kind {target.kind!r} ({KIND_ZH[target.kind]}) — no township has this "
-                            f"kind (present: {', '.join(sorted(kinds)) or 'none'}); remove kind or "
-                            "check the townships' kind column")
+            problems.append(
+                f"kind {target.kind!r} ({KIND_ZH[target.kind]}) — no township has this "
+                f"kind (present: {', '.join(sorted(kinds)) or 'none'}); remove kind or "
+                "check the townships' kind column"
+            )
         if levels is not None and target.level not in ("township", "district", *levels):
-            problems.append(f"level {target.level!r} — no unit layer at this level"
-                            f"{_suggest(target.level, levels)} (add [[inputs.units]] with "
-                            f"level = {target.level!r}; present: {', '.join(levels) or 'none'})")
+            problems.append(
+                f"level {target.level!r} — no unit layer at this level"
+                f"{_suggest(target.level, levels)} (add [[inputs.units]] with "
+                f"level = {target.level!r}; present: {', '.join(levels) or 'none'})"
+            )
         if towns is not None:
             for town in target.towns:
                 if town not in towns:
@@ -385,8 +479,10 @@ def validate_targets(targets: Iterable[Target], *, categories: Collection[str] |
                 try:
                     _check_year(target, year, where)
                 except PlanError as exc:
-                    raise PlanError(f"{exc} [preset {target.preset!r}: write "
-                                    f"{{preset = {target.preset!r}, year = …}}]") from None
+                    raise PlanError(
+                        f"{exc} [preset {target.preset!r}: write "
+                        f"{{preset = {target.preset!r}, year = …}}]"
+                    ) from None
         if problems:
             if target.preset is None:
                 raise PlanError(f"{where}: " + "; ".join(problems))
