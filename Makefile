@@ -38,6 +38,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lifecircle tests benchmarks tools examples
+	$(BIN)/ruff format --check lifecircle tests benchmarks tools examples
 
 sample: $(STAMP)
 	$(BIN)/python -m tools.sample
