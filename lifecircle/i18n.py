@@ -311,6 +311,13 @@ _LABELS: dict[str, tuple[str, str]] = {
         "敏感性：{settings} 下，{total} 个乡镇×指标结论中 {fragile} 个不稳定",
         "Sensitivity over {settings}: {fragile} of {total} township x target statuses are fragile",
     ),
+    "briefing_sensitivity": (
+        "敏感性：在 {settings} 下重算，{total} 个乡镇中 {robust} 个达标结论不变，{fragile} 个会变"
+        "（{listed}）；全区 {low}～{high}。",
+        "Sensitivity over {settings}: the status of {robust} of {total} townships holds, "
+        "{fragile} change ({listed}); district {low} to {high}.",
+    ),
+    "briefing_sensitivity_none": ("无", "none"),
     "cli_sensitivity_col_target": ("指标", "Target"),
     "cli_sensitivity_col_robust": ("稳健", "Robust"),
     "cli_sensitivity_col_fragile": ("不稳定", "Fragile"),

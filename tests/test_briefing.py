@@ -157,7 +157,51 @@ def test_a_sensitivity_sentence_goes_under_its_target(demo):
     row = page.index(sentence)
     assert page.rindex("老年助餐服务圈", 0, row) > page.index('id="targets"')
     assert page.count('class="sensitivity"') == 1
-    assert briefing.sensitivity_sentences(result) == {}  # the analysis is not there yet
+    assert briefing.sensitivity_sentences(result) == {}  # the demo ran without --sensitivity
+
+
+def test_sensitivity_sentences_count_robust_and_fragile_townships(demo):
+    import dataclasses
+
+    import pandas as pd
+
+    from lifecircle.coverage.sensitivity import SensitivityResult, Setting, summarise_ranges
+
+    result, _, _ = demo
+    settings = [Setting("china", 0.8), Setting("china", 1.2)]
+    rows = []
+    for setting, a, b, area in ((settings[0], 70.0, 90.0, 75.0), (settings[1], 85.0, 95.0, 88.0)):
+        for code, name, value in (("1", "甲街道", a), ("2", "乙街道", b)):
+            rows.append(
+                (
+                    "meal_circle",
+                    "township",
+                    code,
+                    name,
+                    setting,
+                    value,
+                    "met" if value >= 80 else "not_met",
+                )
+            )
+        rows.append(
+            ("meal_circle", "district", "", "", setting, area, "met" if area >= 80 else "not_met")
+        )
+    values = pd.DataFrame(
+        rows, columns=["target_id", "level", "unit_code", "unit_name", "setting", "value", "status"]
+    )
+    values["setting"] = [s.label for s in values["setting"]]
+    sens = SensitivityResult(settings=settings, values=values, ranges=summarise_ranges(values))
+    sentences = briefing.sensitivity_sentences(dataclasses.replace(result, sensitivity=sens))
+    assert sentences == {
+        "meal_circle": "敏感性：在 china 0.8 m/s、china 1.2 m/s 下重算，"
+        "2 个乡镇中 1 个达标结论不变，1 个会变（甲街道 70–85%）；全区 75.0%～88.0%。"
+    }
+    english = briefing.sensitivity_sentences(
+        dataclasses.replace(result, sensitivity=sens), lang="en"
+    )
+    assert (
+        "the status of 1 of 2 townships holds, 1 change (甲街道 70–85%)" in english["meal_circle"]
+    )
 
 
 # ------------------------------------------------------------------------------ printed

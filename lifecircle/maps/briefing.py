@@ -220,10 +220,42 @@ def coverage_chart_svg(
 def sensitivity_sentences(result: RunResult, *, lang: str = "zh") -> dict[str, str]:
     """One sentence per target on how robust its status is (target id -> sentence).
 
-    The place for the sensitivity analysis: it returns none yet. The briefing prints each
-    sentence under its target in the area table (see ``render_briefing(sensitivity=...)``).
+    Empty when the run had no sensitivity analysis (``--sensitivity`` or ``[sensitivity]``).
+    The briefing prints each sentence under its target in the area table (see
+    ``render_briefing(sensitivity=...)``).
     """
-    return {}
+    if result.sensitivity is None:
+        return {}
+    ranges = result.sensitivity.ranges
+    settings = "、".join(s.label for s in result.sensitivity.settings)
+    if lang == "en":
+        settings = ", ".join(s.label for s in result.sensitivity.settings)
+    sentences = {}
+    for target_id, rows in ranges.groupby("target_id", sort=False):
+        townships = rows[rows["level"] == "township"]
+        area = rows[rows["level"] == "district"]
+        fragile = townships[townships["robustness"] == "fragile"]
+        names = "、" if lang == "zh" else ", "
+        listed = names.join(
+            f"{r.unit_name} {r.low:.0f}–{r.high:.0f}%" for r in fragile.itertuples()
+        )
+        low, high = (area["low"].iloc[0], area["high"].iloc[0]) if len(area) else (np.nan, np.nan)
+        sentences[str(target_id)] = label(
+            "briefing_sensitivity",
+            lang,
+            settings=settings,
+            total=len(townships),
+            robust=int((townships["robustness"] == "robust").sum()),
+            fragile=len(fragile),
+            listed=listed or label("briefing_sensitivity_none", lang),
+            low=_percent(low),
+            high=_percent(high),
+        )
+    return sentences
+
+
+def _percent(value: float) -> str:
+    return "—" if not np.isfinite(value) else f"{value:.1f}%"
 
 
 def _documents(frame: pd.DataFrame | None) -> dict[str, int]:
