@@ -29,6 +29,7 @@ import pandas as pd
 
 from lifecircle.i18n import category_name, check_lang, label
 from lifecircle.maps import static
+from lifecircle.maps.palette import STATUS_COLORS
 from lifecircle.maps.tables import (
     _table,
     _township_sites,
@@ -252,6 +253,50 @@ def sensitivity_sentences(result: RunResult, *, lang: str = "zh") -> dict[str, s
             high=_percent(high),
         )
     return sentences
+
+
+def sensitivity_charts(result: RunResult) -> dict[str, str]:
+    """A small chart per target (target id -> inline SVG): each township's lowest-to-highest
+    value over the settings as a bar on a 0–100 % scale, orange where the status changes, with
+    the target as a dashed line."""
+    if result.sensitivity is None:
+        return {}
+    targets = result.gap_summary.set_index("target_id")["target_value"]
+    charts = {}
+    for target_id, rows in result.sensitivity.ranges.groupby("target_id", sort=False):
+        townships = rows[(rows["level"] == "township") & np.isfinite(rows["low"].astype(float))]
+        if not len(townships):
+            continue
+        width, left, line = 360, 90, 12
+        height = line * len(townships) + 14
+        parts = [
+            f'<svg class="sensitivity-chart" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img">'
+        ]
+        scale = (width - left - 10) / 100
+        for i, r in enumerate(townships.itertuples()):
+            y = i * line + 9
+            # Fragile ranges orange, robust ones blue (the not met / met pair of the maps).
+            colour = STATUS_COLORS["not_met" if r.robustness == "fragile" else "met"]
+            x0, x1 = left + r.low * scale, left + max(r.high, r.low + 0.5) * scale
+            parts.append(
+                f'<text x="{left - 4}" y="{y + 3}" text-anchor="end" font-size="9">'
+                f"{html.escape(str(r.unit_name))}</text>"
+                f'<rect x="{left}" y="{y - 1}" width="{100 * scale:.1f}" height="2" fill="#ddd"/>'
+                f'<rect x="{x0:.1f}" y="{y - 4}" width="{x1 - x0:.1f}" height="8" '
+                f'fill="{colour}"/>'
+            )
+        target = targets.get(target_id)
+        if target is not None and np.isfinite(float(target)):
+            x = left + float(target) * scale
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="2" y2="{height - 12}" stroke="#000" '
+                f'stroke-dasharray="3,2"/><text x="{x:.1f}" y="{height - 2}" font-size="9" '
+                f'text-anchor="middle">{float(target):g}%</text>'
+            )
+        parts.append("</svg>")
+        charts[str(target_id)] = "".join(parts)
+    return charts
 
 
 def _percent(value: float) -> str:
@@ -806,7 +851,14 @@ def render_briefing(
     )
     parts.append(f'<section class="page" id="targets"><h2>{_E(label("area_summary", lang))}</h2>')
     parts.append(
-        targets_table_html(summary, lang, summary=True, refs=refs, sensitivity=sensitivity)
+        targets_table_html(
+            summary,
+            lang,
+            summary=True,
+            refs=refs,
+            sensitivity=sensitivity,
+            sensitivity_charts=sensitivity_charts(result),
+        )
         if summary is not None and len(summary)
         else f'<p class="muted">{_E(label("no_targets", lang))}</p>'
     )

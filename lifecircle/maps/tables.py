@@ -323,10 +323,12 @@ def targets_table_html(
     summary: bool = False,
     refs: dict[str, int] | None = None,
     sensitivity: dict[str, str] | None = None,
+    sensitivity_charts: dict[str, str] | None = None,
 ) -> str:
     """A table of gap rows: indicator, current, target, unit, status, [units met], shortfall,
     note. ``refs`` (plan document -> number) marks each indicator with its document's number;
-    ``sensitivity`` (target id -> sentence) adds a row under its target (the briefing)."""
+    ``sensitivity`` (target id -> sentence) adds a row under its target (the briefing), with
+    the chart of ``sensitivity_charts`` (target id -> SVG markup built from escaped text)."""
     headers = [label(k, lang) for k in ("indicator", "value", "target_value", "unit", "status")]
     if summary:
         headers.append(label("met_units", lang))
@@ -355,9 +357,9 @@ def targets_table_html(
         body.append(f"<tr>{''.join(cells)}</tr>")
         sentence = (sensitivity or {}).get(as_text(row.target_id), "")
         if sentence:
-            body.append(
-                f'<tr class="sensitivity"><td colspan="{len(cells)}">{_E(sentence)}</td></tr>'
-            )
+            chart = (sensitivity_charts or {}).get(as_text(row.target_id), "")
+            cell = f"{_E(sentence)}{chart}"
+            body.append(f'<tr class="sensitivity"><td colspan="{len(cells)}">{cell}</td></tr>')
     return _table(headers, body, cls="targets")
 
 
