@@ -233,7 +233,9 @@ def sensitivity_sentences(result: RunResult, *, lang: str = "zh") -> dict[str, s
         settings = ", ".join(s.label for s in result.sensitivity.settings)
     sentences = {}
     for target_id, rows in ranges.groupby("target_id", sort=False):
-        townships = rows[rows["level"] == "township"]
+        townships = rows[(rows["level"] == "township") & (rows["robustness"] != "na")]
+        if not len(townships):
+            continue  # not computed under any setting (e.g. distance circles)
         area = rows[rows["level"] == "district"]
         fragile = townships[townships["robustness"] == "fragile"]
         names = "、" if lang == "zh" else ", "
