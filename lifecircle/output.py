@@ -238,7 +238,9 @@ class _Lock:
 
 def _lock_fd(fd: int) -> None:
     if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # A POSIX record lock belongs to this process alone: worker processes forked during the
+        # run (service-area tiles) do not inherit it, so a killed run's lock is free at once.
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     else:  # pragma: no cover - Windows
         import msvcrt
 

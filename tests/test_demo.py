@@ -33,8 +33,12 @@ def demo(tmp_path_factory) -> tuple[Path, str]:
 def _raw_rows(path: Path) -> int:
     """Data rows in a register, counted independently of lifecircle's readers."""
     if path.suffix == ".xlsx":
-        sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
-        rows = [r for r in sheet.iter_rows(values_only=True) if any(v is not None for v in r)]
+        book = openpyxl.load_workbook(path, read_only=True)
+        try:
+            sheet = book.worksheets[0]
+            rows = [r for r in sheet.iter_rows(values_only=True) if any(v is not None for v in r)]
+        finally:
+            book.close()  # a read-only workbook keeps its file open until closed
         return len(rows) - 2  # a title row and the header row
     if path.suffix == ".csv":
         for encoding in ("utf-8-sig", "gb18030"):
