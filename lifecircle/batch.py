@@ -266,8 +266,9 @@ def run_county(job: CountyJob) -> CountyOutcome:
     province roll-up, and run.json records the content hash last, so a county whose run.json
     carries the hash is complete.
     """
+    from lifecircle.api import run
     from lifecircle.output import write_json
-    from lifecircle.pipeline import RunOptions, run_plan
+    from lifecircle.pipeline import RunOptions
 
     started = time.perf_counter()
     outcome = _outcome(job, STATUS_FAILED, error=job.error)
@@ -275,7 +276,8 @@ def run_county(job: CountyJob) -> CountyOutcome:
         return outcome
     try:
         plan = parse_plan(job.doc, job.plan_path)
-        result, out_dir = run_plan(plan, job.out_dir, options=RunOptions(siting=job.siting))
+        result = run(plan, job.out_dir, options=RunOptions(siting=job.siting))
+        out_dir = result.out_dir
         _write_parquet(result.gaps, out_dir / GAPS_TABLE)
         _write_parquet(result.gap_summary, out_dir / SUMMARY_TABLE)
         write_json(
