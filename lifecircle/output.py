@@ -220,6 +220,7 @@ class _Lock:
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
                 self.fd = fd
+                _LOCK_FDS.add(fd)
                 return
             os.close(fd)
         raise OutputError(f"cannot take the lock {self.path}: remove it and run again")
@@ -227,6 +228,7 @@ class _Lock:
     def release(self) -> None:
         if self.fd is None:
             return
+        _LOCK_FDS.discard(self.fd)
         if fcntl is None:  # pragma: no cover - Windows cannot remove an open file
             os.close(self.fd)
         with contextlib.suppress(OSError):
@@ -236,11 +238,26 @@ class _Lock:
         self.fd = None
 
 
+#: Descriptors of the output locks this process holds.
+_LOCK_FDS: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    """In a process forked during a run (service-area workers), let go of the run's locks, so
+    they end with the run itself, also when it is killed."""
+    for fd in list(_LOCK_FDS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _LOCK_FDS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 def _lock_fd(fd: int) -> None:
     if fcntl is not None:
-        # A POSIX record lock belongs to this process alone: worker processes forked during the
-        # run (service-area tiles) do not inherit it, so a killed run's lock is free at once.
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     else:  # pragma: no cover - Windows
         import msvcrt
 
