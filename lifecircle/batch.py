@@ -45,6 +45,7 @@ import pandas as pd
 
 from lifecircle import __version__
 from lifecircle.errors import LifecircleError, PlanError
+from lifecircle.hashing import file_sha256
 from lifecircle.plan import parse_plan
 
 logger = logging.getLogger(__name__)
@@ -164,21 +165,13 @@ def merge_shared(county: dict[str, Any], shared: dict[str, Any]) -> dict[str, An
     return merged
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def county_key(doc: dict[str, Any], input_paths: Iterable[Path], *, siting: bool) -> str:
     """Content hash of everything a county's result depends on: settings, inputs, version."""
     digest = hashlib.sha256()
     digest.update(json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str).encode())
     digest.update(f"{__version__}|siting={siting}".encode())
     for path in sorted(input_paths):
-        digest.update(f"{path.name}:{_sha256_file(path)}".encode())
+        digest.update(f"{path.name}:{file_sha256(path)}".encode())
     return digest.hexdigest()
 
 

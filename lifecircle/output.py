@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecircle.errors import LifecircleError, OutputError
+from lifecircle.hashing import file_sha256
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -612,7 +612,7 @@ def file_record(path: Path) -> dict[str, Any]:
     """Path, size, SHA-256 and modification time (UTC) of an input file, for ``run.json``."""
     from datetime import UTC, datetime
 
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     stat = path.stat()
     modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(timespec="seconds")
     return {"path": str(path), "bytes": stat.st_size, "sha256": digest, "modified": modified}

@@ -50,12 +50,12 @@ from lifecircle.geo.osm import (
     load_walk_graph_and_ways,
     node_lonlat,
 )
+from lifecircle.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
 
 # Bump when the layout of the arrays below changes.
 CACHE_FORMAT = 2
-_CHUNK = 1 << 20
 
 __all__ = ["LoadedNetwork", "load_walk_network", "network_cache_path"]
 
@@ -91,14 +91,6 @@ class LoadedNetwork:
     cache_path: Path | None = None
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _plain(value: Any) -> Any:
     """A spec field as JSON-able text that changes whenever the value does."""
     if isinstance(value, BaseGeometry):
@@ -125,7 +117,7 @@ def _cache_key(spec: NetworkSpec) -> str:
     fields.pop("cache_dir", None)  # where the cache lives does not change the network
     # the contents of every file the spec names (network, clipping polygon, rule overrides)
     files = {
-        name: _file_sha256(Path(value))
+        name: file_sha256(value)
         for name, value in vars(spec).items()
         if name != "cache_dir" and isinstance(value, (str, Path)) and Path(value).is_file()
     }
