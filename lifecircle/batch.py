@@ -46,6 +46,7 @@ import pandas as pd
 from lifecircle import __version__
 from lifecircle.errors import LifecircleError, PlanError
 from lifecircle.hashing import file_sha256
+from lifecircle.output import folder_name
 from lifecircle.plan import parse_plan
 
 logger = logging.getLogger(__name__)
@@ -175,13 +176,6 @@ def county_key(doc: dict[str, Any], input_paths: Iterable[Path], *, siting: bool
     return digest.hexdigest()
 
 
-def _folder_name(text: str) -> str:
-    """A county's output folder name, sanitised as study names are for single runs."""
-    from lifecircle.pipeline import default_out_dir_name
-
-    return default_out_dir_name(text)
-
-
 def plan_jobs(province: ProvincePlan, out_dir: Path, *, siting: bool = True) -> list[CountyJob]:
     """One job per county: merged plan document, output folder and content hash.
 
@@ -215,7 +209,7 @@ def plan_jobs(province: ProvincePlan, out_dir: Path, *, siting: bool = True) -> 
                 doc=doc,
                 key=key,
                 siting=siting,
-                out_dir=out_dir / "counties" / _folder_name(name),
+                out_dir=out_dir / "counties" / folder_name(name),
                 county_code=str(study.get("county_code", "")),
                 error=error,
             )

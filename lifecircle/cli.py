@@ -488,13 +488,13 @@ def batch(
 ) -> None:
     """Run every county of a province (dask.distributed), then write the province roll-up."""
     from lifecircle.batch import load_province, run_batch, start_client
-    from lifecircle.pipeline import default_out_dir_name
+    from lifecircle.output import folder_name
 
     _setup_logging(verbose)
     lang = lang or "zh"
     try:
         plan = load_province(province)
-        out_dir = out or Path("out") / default_out_dir_name(plan.name)
+        out_dir = out or Path("out") / folder_name(plan.name)
         client = (
             None
             if workers == 0 and not scheduler

@@ -871,14 +871,9 @@ def peak_memory_mb() -> dict[str, float] | None:
     }
 
 
-def default_out_dir_name(study_name: str) -> str:
-    """The folder name a study's outputs get: its name, made safe for the file system."""
-    return folder_name(study_name)
-
-
 def default_out_dir(plan: Plan) -> Path:
     """``out/<study name>/`` under the current folder."""
-    return Path("out") / default_out_dir_name(plan.study.name)
+    return Path("out") / folder_name(plan.study.name)
 
 
 def run_plan(
