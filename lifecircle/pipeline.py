@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import platform
 import threading
 import time
@@ -82,6 +81,7 @@ from lifecircle.output import (
     write_json,
     write_text_atomic,
 )
+from lifecircle.parallel import default_workers, fork_map
 from lifecircle.plan import Plan, SensitivitySpec
 from lifecircle.results import NetworkSummary, RunResult
 
@@ -656,7 +656,7 @@ def analyse(
     with _timed(timings, "service areas"):
         kinds = sorted(set(townships["kind"].dropna().astype(str)))
         walks = target_walks(report.rows, plan.walk, kinds)
-        workers = min(2, os.cpu_count() or 1)
+        workers = default_workers()
         walk_areas = kind_service_areas(coverage, inputs.network, townships, walks, workers=workers)
         if plan.maps.service_areas == "all":
             every = [(c, t) for c in categories for t in plan.walk.all_thresholds_min]
@@ -830,13 +830,21 @@ def write_outputs(
         code: township_page_name(code, name).removesuffix(".html")
         for code, name in zip(codes, result.townships["name"], strict=True)
     }
-    for i, code in enumerate(codes):
-        progress("绘制乡镇地图", i, len(codes))
-        html = webmap.render_html(webmap.township_map(result, code, **map_options))
-        write_text_atomic(folder / "townships" / f"{stems[code]}.html", html)
+    workers = default_workers()
+    fork_map(
+        _write_township_pages,
+        (
+            result,
+            map_options,
+            {code: folder / "townships" / f"{stems[code]}.html" for code in codes},
+        ),
+        [codes[i :: 4 * workers] for i in range(min(len(codes), 4 * workers))],
+        workers=workers,
+        progress=lambda done, total: progress("绘制乡镇地图", done, total),
+    )
     progress("绘制打印版地图图片", 3, steps)
     pictures = static.write_static_maps(
-        result, folder, lang=lang, dpi=options.picture_dpi, stems=stems
+        result, folder, lang=lang, dpi=options.picture_dpi, stems=stems, workers=workers
     )
     progress("写出简报", 4, steps)
     links = {"overview": "overview.html"} | {
@@ -853,6 +861,16 @@ def write_outputs(
     )
     write_json(folder / "run.json", result.run_info)
     progress("完成", steps, steps)
+
+
+def _write_township_pages(state: tuple, codes: list[str]) -> None:
+    """Render and write the interactive map of each township in ``codes``."""
+    from lifecircle.maps import webmap
+
+    result, map_options, paths = state
+    for code in codes:
+        html = webmap.render_html(webmap.township_map(result, code, **map_options))
+        write_text_atomic(paths[code], html)
 
 
 def peak_memory_mb() -> dict[str, float] | None:

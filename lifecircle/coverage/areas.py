@@ -51,6 +51,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from lifecircle.arrays import ranges
 from lifecircle.geo.network import Snaps, WalkNetwork
+from lifecircle.parallel import can_fork, fork_map
 
 logger = logging.getLogger(__name__)
 
@@ -618,12 +619,6 @@ def _polygons_in_parallel(
     return out
 
 
-def _tile_chunk(chunk: NDArray[np.int64]) -> list[shapely.Geometry]:
-    state = _FORK_STATE
-    assert state is not None, "run only in a worker of _tiles_in_parallel"
-    return list(_buffer_tiles(*state, chunk))
-
-
 def _buffer_tiles(
     network: WalkNetwork,
     group: NDArray[np.int64],
@@ -652,32 +647,22 @@ def _buffer_tiles(
 
 
 def _tiles_in_parallel(state: tuple, n_tiles: int, n_workers: int) -> NDArray[np.object_]:
-    """:func:`_buffer_tiles` of every tile, in chunks over ``n_workers`` forked processes (as
-    :func:`_polygons_in_parallel`; in this process where fork is unavailable or this process
-    is itself a daemonic worker)."""
-    global _FORK_STATE
-    chunks = np.array_split(np.arange(n_tiles), min(n_tiles, n_workers * 8))
-    # a daemonic process (a dask or multiprocessing worker, as in batch runs) may not fork
-    if (
-        n_workers <= 1
-        or n_tiles < 2
-        or "fork" not in mp.get_all_start_methods()
-        or mp.current_process().daemon
-    ):
+    """:func:`_buffer_tiles` of every tile, in chunks over ``n_workers`` forked processes
+    (:func:`lifecircle.parallel.fork_map`)."""
+    if not can_fork(n_workers) or n_tiles < 2:
         return _buffer_tiles(*state, np.arange(n_tiles))
     network = state[0]
+    # Caches the workers need, built once here rather than once per child.
     _ = network.faces, network.edge_vertices, network.incident_edges
-    _FORK_STATE = state
-    gc.freeze()
-    try:
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("fork")) as pool:
-            parts = list(pool.map(_tile_chunk, chunks))
-    finally:
-        gc.unfreeze()
-        _FORK_STATE = None
+    chunks = np.array_split(np.arange(n_tiles), min(n_tiles, n_workers * 8))
+    parts = fork_map(_buffer_tile_chunk, state, chunks, workers=n_workers)
     out = np.empty(n_tiles, dtype=object)
     out[:] = [poly for part in parts for poly in part]
     return out
+
+
+def _buffer_tile_chunk(state: tuple, chunk: NDArray[np.int64]) -> list[shapely.Geometry]:
+    return list(_buffer_tiles(*state, chunk))
 
 
 def service_area_polygons(
@@ -789,7 +774,9 @@ def service_area_polygons(
     x0 = origin[0] + (tiles % n_x) * _TILE_M
     y0 = origin[1] + (tiles // n_x) * _TILE_M
     boxes = shapely.box(x0, y0, x0 + _TILE_M, y0 + _TILE_M)
-    if within is not None:
-        boxes = shapely.intersection(boxes, within)
+    if within is not None:  # tiles across its boundary are cut by it too
+        shapely.prepare(within)
+        across = ~shapely.contains_properly(within, boxes)
+        boxes[across] = shapely.intersection(boxes[across], within)
     cut = shapely.intersection(parts, boxes)
     return shapely.union_all(cut[~shapely.is_empty(cut)])

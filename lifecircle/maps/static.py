@@ -57,6 +57,7 @@ from lifecircle.maps.tables import (
     unit_label,
 )
 from lifecircle.maps.tables import to_wgs84 as _to_wgs84
+from lifecircle.parallel import fork_map
 from lifecircle.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -938,6 +939,7 @@ def write_static_maps(
     basemap: str | None = None,
     stems: dict[str, str] | None = None,
     screen_width_px: int = SCREEN_WIDTH_PX,
+    workers: int = 1,
 ) -> dict[str, Picture]:
     """Render ``overview.png`` and ``townships/<stem>.png`` into ``folder``.
 
@@ -961,6 +963,8 @@ def write_static_maps(
         ``<code>-<name>`` as for the HTML pages.
     screen_width_px
         Width of the in-memory screen copies (the briefing embeds them).
+    workers
+        Processes rendering the pictures (:func:`lifecircle.parallel.fork_map`).
 
     Returns
     -------
@@ -994,7 +998,19 @@ def write_static_maps(
                 path,
             )
         )
-    pictures: dict[str, Picture] = {}
+    state = (result, story, layers, lang, dpi, basemap, font, screen_width_px)
+    # the overview first and alone: it is the largest picture
+    n = max(workers, 1)
+    chunks = [jobs[:1], *(jobs[1 + i :: n] for i in range(n))]
+    rendered = fork_map(_render_jobs, state, [c for c in chunks if c], workers=workers)
+    return {picture.key: picture for part in rendered for picture in part}
+
+
+def _render_jobs(
+    state: tuple, jobs: list[tuple[str, str | None, str, Path | None]]
+) -> list[Picture]:
+    """Render and save the pictures of ``jobs`` (see :func:`write_static_maps`)."""
+    result, story, layers, lang, dpi, basemap, font, screen_width_px = state
     rc = {
         "font.family": "sans-serif",
         "font.sans-serif": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
@@ -1003,6 +1019,7 @@ def write_static_maps(
     }
     import matplotlib
 
+    pictures = []
     with matplotlib.rc_context(rc), warnings.catch_warnings():
         if font is None:  # already warned once, in words the planner can act on
             warnings.filterwarnings("ignore", message="Glyph .* missing from font")
@@ -1012,8 +1029,14 @@ def write_static_maps(
             )
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels).save(path, "PNG", dpi=(dpi, dpi), compress_level=3)
-            pictures[key] = Picture(
-                key, path, pixels.shape[1], pixels.shape[0], _screen_png(pixels, screen_width_px)
+                Image.fromarray(pixels).save(path, "PNG", dpi=(dpi, dpi), compress_level=1)
+            pictures.append(
+                Picture(
+                    key,
+                    path,
+                    pixels.shape[1],
+                    pixels.shape[0],
+                    _screen_png(pixels, screen_width_px),
+                )
             )
     return pictures

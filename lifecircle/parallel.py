@@ -1,0 +1,77 @@
+"""Run a function over chunks of work in forked processes that inherit the caller's state.
+
+Forked children share the parent's memory (the network, a run's frames) copy-on-write, so only
+the chunks go out and the results come back pickled. Where fork is unavailable (Windows,
+macOS's default), with one worker or one chunk, or inside a daemonic process (a dask or
+multiprocessing worker, as in batch runs, may not fork) the chunks run here, in order.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+__all__ = ["can_fork", "default_workers", "fork_map"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_JOB: tuple[Callable[[Any, Any], Any], Any] | None = None
+
+
+def default_workers() -> int:
+    """Processes a run uses for its parallel steps: two where the machine has them (the
+    steps are memory-bound; more rarely pays on a planner's laptop)."""
+    return min(2, os.cpu_count() or 1)
+
+
+def can_fork(workers: int) -> bool:
+    """Whether :func:`fork_map` with ``workers`` would use child processes."""
+    return workers > 1 and "fork" in mp.get_all_start_methods() and not mp.current_process().daemon
+
+
+def fork_map(
+    function: Callable[[Any, T], R],
+    state: Any,
+    chunks: Sequence[T],
+    *,
+    workers: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[R]:
+    """``[function(state, chunk) for chunk in chunks]``, over ``workers`` forked processes.
+
+    ``state`` is inherited, never pickled; each result is pickled back. Results come in the
+    order of ``chunks``; ``progress(done, total)`` is called as each arrives.
+    """
+    report = progress or (lambda done, total: None)
+    if len(chunks) < 2 or not can_fork(workers):
+        results = []
+        for chunk in chunks:
+            results.append(function(state, chunk))
+            report(len(results), len(chunks))
+        return results
+    global _JOB
+    _JOB = (function, state)
+    # Children would otherwise run the cyclic GC over the parent's whole heap, copying its
+    # pages on write; frozen objects are never scanned.
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            results = []
+            for result in pool.map(_run_chunk, chunks):
+                results.append(result)
+                report(len(results), len(chunks))
+            return results
+    finally:
+        gc.unfreeze()
+        _JOB = None
+
+
+def _run_chunk(chunk: Any) -> Any:
+    assert _JOB is not None, "run only in a worker of fork_map"
+    function, state = _JOB
+    return function(state, chunk)
