@@ -806,6 +806,7 @@ def read_register(
             "把改建（改造提升）年份改为四位年份（如 2023），未改建时留空",
         )
     numbers["renovated"] = renovated
+    del opened, renovated
     has_both = np.isfinite(numbers["beds"]) & np.isfinite(numbers["nursing_beds"])
     for i in np.flatnonzero(has_both & (numbers["nursing_beds"] > numbers["beds"]) & ~bad):
         out.warn(
@@ -912,7 +913,8 @@ def read_register(
     for note in notes:
         out.warnings.append(f"{file}：{note}")
 
-    # -- the output, column by column; the points (the largest part) are built last
+    # -- the output, column by column, each source let go once its kept rows are copied; the
+    # points (the largest part) last
     keep = ~bad
     every = bool(keep.all())
 
@@ -941,18 +943,18 @@ def read_register(
         "address": kept_text(address),
         "stated_township": kept_text(stated),
         "stated_village": kept_text(village),
-        "beds": kept(numbers["beds"]),
-        "nursing_beds": kept(numbers["nursing_beds"]),
-        "floor_area_m2": kept(numbers["floor_area_m2"]),
-        "opened": kept(numbers["opened"]),
+        "beds": kept(numbers.pop("beds")),
+        "nursing_beds": kept(numbers.pop("nursing_beds")),
+        "floor_area_m2": kept(numbers.pop("floor_area_m2")),
+        "opened": kept(numbers.pop("opened")),
         "services": pd.Series(
             pa.array(labels, type=pa.large_string()).take(pa.array(kept(service_bits))),
             dtype="str",
         ),
-        "renovated": kept(numbers["renovated"]),
+        "renovated": kept(numbers.pop("renovated")),
         "grade": kept_text(grade),
-        "public_beds": kept(numbers["public_beds"]),
-        "dementia_beds": kept(numbers["dementia_beds"]),
+        "public_beds": kept(numbers.pop("public_beds")),
+        "dementia_beds": kept(numbers.pop("dementia_beds")),
         "layer": _repeated_text(layer, len(kept_rows)),
         "source_file": _repeated_text(file, len(kept_rows)),
         "source_sheet": (
@@ -962,15 +964,11 @@ def read_register(
     }
     del names, address, stated, village, grade, subtypes, service_bits, numbers, sheets, prefix
     pa.default_memory_pool().release_unused()
-    kept_lon, kept_lat = kept(lon), kept(lat)
+    lon = kept(lon)
+    lat = kept(lat)
+    geometry = shapely.points(lon, lat)
+    geometry[~(np.isfinite(lon) & np.isfinite(lat))] = None  # kept without coordinates
     del lon, lat
-    located_kept = np.isfinite(kept_lon) & np.isfinite(kept_lat)
-    if located_kept.all():  # the common case: no copies of the coordinates
-        geometry = shapely.points(kept_lon, kept_lat)
-    else:
-        geometry = np.full(len(kept_rows), None, dtype=object)
-        geometry[located_kept] = shapely.points(kept_lon[located_kept], kept_lat[located_kept])
-    del kept_lon, kept_lat
     frame = gpd.GeoDataFrame(
         columns,
         geometry=gpd.array.from_shapely(geometry, crs="EPSG:4326"),
