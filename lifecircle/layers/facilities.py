@@ -21,7 +21,10 @@ Choices made here (documented for planners in the rejected-rows report):
   geocoded to a fallback address, e.g. the district government's).
 
 Columns are parsed whole with pyarrow compute (no Python object per cell), so a register of
-two million rows is read in one pass; see ``benchmarks/registers.py``.
+two million rows is read in one pass. Each column leaves the file's table once parsed, the output
+is built from the parsed arrays without copies (the points, its largest part, last) and constant
+columns share one Arrow block, so memory stays within about five times the file's size; see
+``benchmarks/registers.py``.
 
 Warnings (kept rows with a problem) are returned as a list, the third item of each loader's
 ``(frame, rejected, warnings)``.
@@ -194,6 +197,7 @@ def _mask(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _text_at(array: pa.Array, i: int) -> str:
+    """Row ``i`` of an Arrow string array as Python text (for messages)."""
     return array[int(i)].as_py()
 
 
