@@ -898,6 +898,7 @@ def read_register(
                     "所属街道相同，均无坐标）",
                     "删除重复行；如确为两处设施，请在名称中加以区分",
                 )
+    del duplicate, crowds, name_keys
 
     for broken in table.broken:
         out.rejects.append(
