@@ -117,6 +117,7 @@ _STAGES = (
     "coverage",
     "accessibility",
     "targets",
+    "service areas",
     "map layers",
     "siting",
     "write",

@@ -33,6 +33,7 @@ from lifecircle.coverage.metrics import (
     compute_coverage,
     wide_shares,
     with_circle_reach,
+    with_service_areas,
 )
 from lifecircle.coverage.presets import preset_names
 from lifecircle.coverage.sensitivity import (
@@ -460,9 +461,10 @@ def _sensitivity(
 
 
 def _coverage_and_zones(
-    plan: Plan, inputs: Inputs, *, progress: ProgressFn, service_areas: bool = True
+    plan: Plan, inputs: Inputs, *, progress: ProgressFn
 ) -> tuple[CoverageResult, gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame]]:
-    """Coverage of every category, and townships and units with their population summed."""
+    """Coverage of every category (times, no polygons: :func:`with_service_areas` adds those
+    the maps need), and townships and units with their population summed."""
     coverage = compute_coverage(
         inputs.network,
         inputs.serving_facilities(),
@@ -470,9 +472,7 @@ def _coverage_and_zones(
         plan.walk,
         categories=_categories(plan),
         progress=progress,
-        service_areas=service_areas,
-        facility_areas=False,  # maps and results.gpkg draw each category's dissolved area
-        workers=min(2, os.cpu_count() or 1),
+        service_areas=False,
     )
     townships = with_population(inputs.townships, coverage.demand, "township_code")
     units = {
@@ -505,9 +505,7 @@ def evaluate_presets(
     target_value, unit, status, status_zh, note`` (area level), so a planner sees at once which
     indicators of each plan the district meets and which need data it did not give.
     """
-    coverage, townships, units = _coverage_and_zones(
-        plan, inputs, progress=progress, service_areas=False
-    )
+    coverage, townships, units = _coverage_and_zones(plan, inputs, progress=progress)
     frames = []
     presets = {name: parse_targets([{"preset": name}], source=name) for name in preset_names()}
     # the subtype circles of every preset in one search
@@ -655,10 +653,15 @@ def analyse(
                 + "、".join(unsnapped["facility_id"].astype(str).head(20))
             ],
         )
-    with _timed(timings, "map layers"):
+    with _timed(timings, "service areas"):
         kinds = sorted(set(townships["kind"].dropna().astype(str)))
         walks = target_walks(report.rows, plan.walk, kinds)
-        walk_areas = kind_service_areas(coverage.service_areas, townships, walks)
+        workers = min(2, os.cpu_count() or 1)
+        walk_areas = kind_service_areas(coverage, inputs.network, townships, walks, workers=workers)
+        if plan.maps.service_areas == "all":
+            every = [(c, t) for c in categories for t in plan.walk.all_thresholds_min]
+            coverage = with_service_areas(coverage, inputs.network, every, workers=workers)
+    with _timed(timings, "map layers"):
         walk_uncovered = uncovered_cells(coverage.demand, walks)
     sites, siting, before_after = None, {}, None
     if options.siting:
@@ -762,8 +765,9 @@ def write_results_gpkg(result: RunResult, path: Path, gaps_layer: gpd.GeoDataFra
     layers = {
         "townships": result.townships,
         "facilities": result.facilities,
-        "service_areas": result.service_areas,
-        "uncovered": result.uncovered,
+        "service_areas": result.walk_areas,
+        "service_areas_all": result.service_areas,
+        "uncovered": result.walk_uncovered,
         "gaps": gaps_layer,
         **{f"units_{level}": frame for level, frame in result.units.items()},
         "proposed_sites": result.proposed_sites,

@@ -86,6 +86,7 @@ _RULES: dict[tuple[str, str], Any] = {
     ("SitingSpec", "population"): Literal["pop60", "pop"],
     ("SitingSpec", "min_spacing_m"): Annotated[float, pydantic.Field(ge=0)],
     ("MapSpec", "basemap"): Literal[_BASEMAPS],
+    ("MapSpec", "service_areas"): Literal["targets", "all"],
 }
 # Keys where a single number stands for a list of one: thresholds_min = 15 is [15].
 _ONE_OR_MORE = frozenset({"thresholds_min"})
@@ -122,12 +123,15 @@ class SitingSpec:
 
 @dataclass(frozen=True)
 class MapSpec:
-    """The ``[maps]`` section: basemap and offline settings."""
+    """The ``[maps]`` section: basemap and offline settings, and which service areas to build
+    (``"targets"``: each category at the walks its targets judge, as the maps draw them;
+    ``"all"``: every category at every threshold, for results.gpkg)."""
 
     basemap: str = "osm"
     offline: bool = False
     tiles_url: str | None = None
     tianditu_key: str | None = None
+    service_areas: str = "targets"
 
 
 @dataclass(frozen=True)

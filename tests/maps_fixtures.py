@@ -14,7 +14,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import Point, box
 
-from lifecircle.coverage.views import kind_service_areas, target_walks
+from lifecircle.coverage.views import target_walks
 from lifecircle.coverage.walk import KindWalk, WalkModel
 from lifecircle.layers.rejects import REJECT_COLUMNS
 from lifecircle.results import RunResult
@@ -67,6 +67,31 @@ WALK_MODEL = WalkModel(
     },
 )
 THRESHOLDS_ALL = (5, 10, 15, 20)
+
+
+def clipped_walk_areas(
+    service_areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, walks: pd.DataFrame
+) -> gpd.GeoDataFrame:
+    """The fixture's areas at each kind's walk, cut to that kind's townships (the pipeline
+    builds these from the network: coverage.views.kind_service_areas)."""
+    rows = []
+    for category, kind, minutes in (
+        walks[["category", "kind", "threshold_min"]].drop_duplicates().itertuples(index=False)
+    ):
+        area = service_areas[
+            (service_areas["category"] == category) & (service_areas["threshold_min"] == minutes)
+        ]
+        if len(area):
+            within = shapely.union_all(townships.geometry[townships["kind"] == kind].to_numpy())
+            rows.append(
+                (category, kind, minutes, shapely.intersection(area.geometry.iloc[0], within))
+            )
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=["category", "kind", "threshold_min", "geometry"]),
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
+
 
 _WORD = {"elder_care_centre": "养老院", "meal_point": "助餐点", "social_work_station": "社工站"}
 
@@ -339,7 +364,7 @@ def make_result(
         run_info={"walk": WALK},
         units={"village": villages},
         target_walks=walks,
-        walk_areas=kind_service_areas(service_areas, townships, walks),
+        walk_areas=clipped_walk_areas(service_areas, townships, walks),
         walk_uncovered=gpd.GeoDataFrame(walk_uncovered, geometry="geometry", crs="EPSG:4326"),
     )
 

@@ -305,9 +305,7 @@ def test_evaluate_targets_agrees_with_the_pipeline_on_the_sample():
 
     plan = load_plan(SAMPLE_PLAN)
     inputs = load_inputs(plan)
-    coverage, townships, units = _coverage_and_zones(
-        plan, inputs, progress=lambda *a: None, service_areas=False
-    )
+    coverage, townships, units = _coverage_and_zones(plan, inputs, progress=lambda *a: None)
     expected = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units).rows
     assert inputs.outside_facilities.empty  # else the API would be given them too
     # the API gets the raw layers (no pop sums, no zone columns on the demand) in other CRSs

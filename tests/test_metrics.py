@@ -12,7 +12,7 @@ from conftest import X0, Y0, grid_network
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecircle.coverage.metrics import compute_coverage, reach_m_for_threshold
+from lifecircle.coverage.metrics import compute_coverage, reach_m_for_threshold, with_service_areas
 from lifecircle.coverage.walk import KindWalk, WalkModel
 from lifecircle.errors import InputError
 from lifecircle.geo.network import WalkNetwork
@@ -260,6 +260,33 @@ def test_dissolved_areas_without_facility_areas_equal_their_union():
         assert a.area > 10_000
         assert shapely.symmetric_difference(a, b).area < 0.01 * a.area
     pd.testing.assert_frame_equal(per_facility.township_metrics, dissolved.township_metrics)
+
+
+def test_service_areas_only_for_the_pairs_asked():
+    # the pipeline asks for the walks its maps show: those pairs, each exactly the area the
+    # all-thresholds computation gives, in the order asked; a pair asked twice is built once
+    rng = np.random.default_rng(7)
+    fac = facilities_frame(
+        rng.uniform(X0, X0 + 660, 6), rng.uniform(Y0, Y0 + 660, 6), ["a", "b"] * 3
+    )
+    every = compute_coverage(NET, fac, CELLS, WALK, categories=["a", "b"], facility_areas=False)
+    times = compute_coverage(NET, fac, CELLS, WALK, categories=["a", "b"], service_areas=False)
+    assert times.service_areas.empty and set(times.searches) == {"a", "b"}
+    asked = [("b", 20.0), ("a", 5.0), ("b", 20.0)]
+    some = with_service_areas(times, NET, asked)
+    pairs = zip(some.service_areas["category"], some.service_areas["threshold_min"], strict=True)
+    assert list(pairs) == [
+        ("b", 20.0),
+        ("a", 5.0),
+    ]
+    whole = every.service_areas.set_index(["category", "threshold_min"]).geometry
+    for row in some.service_areas.itertuples():
+        assert row.geometry.area > 0
+        assert row.geometry.equals(whole[(row.category, row.threshold_min)])
+    # asking again adds only what is new
+    more = with_service_areas(some, NET, [("a", 5.0), ("a", 10.0)])
+    assert len(more.service_areas) == 3
+    assert more.service_areas.iloc[:2].geometry.equals(some.service_areas.geometry)
 
 
 # --- the walk model ---------------------------------------------------------------------------

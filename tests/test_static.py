@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from maps_fixtures import TOWNSHIPS, WALK, make_result
+from maps_fixtures import TOWNSHIPS, WALK, clipped_walk_areas, make_result
 from PIL import Image
 
-from lifecircle.coverage.views import kind_service_areas, target_walks
+from lifecircle.coverage.views import target_walks
 from lifecircle.coverage.walk import KindWalk, WalkModel
 from lifecircle.errors import InputError
 from lifecircle.maps import static
@@ -31,7 +31,7 @@ def with_views(result):
         by_kind={"town": KindWalk(speed_mps=1.2, thresholds_min=(10, 15, 20))},
     )
     result.target_walks = target_walks(result.gaps, walk, ["street", "town"])
-    result.walk_areas = kind_service_areas(
+    result.walk_areas = clipped_walk_areas(
         result.service_areas, result.townships, result.target_walks
     )
     # the fixture's uncovered cells, tagged with their township's kind (as views.uncovered_cells)

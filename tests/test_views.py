@@ -5,9 +5,13 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import pytest
+import shapely
+from conftest import X0, Y0, grid_network
 from shapely.geometry import Point, box
 
+from lifecircle.coverage.metrics import compute_coverage
 from lifecircle.coverage.views import kind_service_areas, target_walks, uncovered_cells
 from lifecircle.coverage.walk import KindWalk, WalkModel
 
@@ -80,29 +84,52 @@ def test_target_walks_take_the_judged_walk_else_the_kinds_longest():
     assert target_walks(pd.DataFrame(), WALK, ["street"]).empty
 
 
-def test_areas_are_cut_to_each_kinds_townships():
+def test_areas_are_built_inside_each_kinds_townships():
+    # a 4.4 km grid (four tiles of the area builder): streets west of the middle, towns east;
+    # each kind's area is the whole county's area at its walk cut to its townships, built
+    # without the tiles that do not meet them
+    net = grid_network(41, 41, spacing_m=110.0)
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True)
+    middle = X0 + 2200.0
+    halves = [
+        box(X0 - 100, Y0 - 100, middle, Y0 + 4500),
+        box(middle, Y0 - 100, X0 + 4500, Y0 + 4500),
+    ]
     townships = gpd.GeoDataFrame(
-        {"code": ["001", "101"], "kind": ["street", "town"]},
-        geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+        {"code": ["001", "101"], "kind": ["street", "town"]}, geometry=halves, crs=32650
+    ).to_crs(4326)
+    xs, ys = np.array([300.0, 2100.0, 3900.0, 1000.0]), np.array([500.0, 2300.0, 4000.0, 3500.0])
+    lon, lat = to_lonlat.transform(X0 + xs, Y0 + ys)
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": ["a", "b", "c", "d"], "category": "meal_point"},
+        geometry=gpd.points_from_xy(lon, lat),
         crs=4326,
     )
-    areas = gpd.GeoDataFrame(
-        {
-            "category": ["meal_point", "meal_point", "meal_point"],
-            "threshold_min": [10.0, 15.0, 20.0],
-        },
-        geometry=[box(0.5, 0, 1.5, 0.5), box(0, 0, 2, 0.8), box(0.2, 0, 1.8, 1)],
+    cells = gpd.GeoDataFrame(
+        {"cell_id": ["x"], "pop": [1.0], "pop60": [1.0], "township_code": ["001"]},
+        geometry=gpd.points_from_xy(lon[:1], lat[:1]),
         crs=4326,
     )
     walks = target_walks(gap_rows(), WALK, ["street", "town"])
-    out = kind_service_areas(areas, townships, walks)
-    got = {(r.category, r.kind, r.threshold_min): r.geometry for r in out.itertuples()}
-    # elder_care_centre has no area at all: no row, no error
-    assert set(got) == {("meal_point", "street", 10.0), ("meal_point", "town", 20.0)}
-    assert (
-        got[("meal_point", "street", 10.0)].symmetric_difference(box(0.5, 0, 1, 0.5)).area < 1e-12
+    times = compute_coverage(
+        net, facilities, cells, WALK, categories=["meal_point"], service_areas=False
     )
-    assert got[("meal_point", "town", 20.0)].symmetric_difference(box(1, 0, 1.8, 1)).area < 1e-12
+    out = kind_service_areas(times, net, townships, walks)
+    # elder_care_centre has no facilities: no row, no error
+    got = {(r.category, r.kind, r.threshold_min): r.geometry for r in out.itertuples()}
+    assert set(got) == {("meal_point", "street", 10.0), ("meal_point", "town", 20.0)}
+    whole = (
+        compute_coverage(
+            net, facilities, cells, WALK, categories=["meal_point"], facility_areas=False
+        )
+        .service_areas.set_index("threshold_min")
+        .geometry
+    )
+    for (_, kind, minutes), area in got.items():
+        township = townships.geometry[townships["kind"] == kind].iloc[0]
+        expected = shapely.intersection(whole[minutes], township)
+        assert area.area > 0.1 * township.area
+        assert shapely.symmetric_difference(area, expected).area < 1e-6 * expected.area
     assert out.crs.to_epsg() == 4326
 
 

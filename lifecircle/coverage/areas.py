@@ -689,6 +689,7 @@ def service_area_polygons(
     off_network_m: float = DEFAULT_OFF_NETWORK_M,
     simplify_m: float = DEFAULT_SIMPLIFY_M,
     workers: int | None = None,
+    within: shapely.Geometry | None = None,
 ) -> shapely.Geometry:
     """The dissolved service area of all sources from one multi-source search.
 
@@ -705,6 +706,9 @@ def service_area_polygons(
         As in :func:`facility_polygons`.
     workers
         Processes uniting the tiles of a large area (default 1, as :func:`facility_polygons`).
+    within
+        Only the area inside this polygon (metric CRS), e.g. the townships judged at this
+        walk: the tiles of the area that do not meet it are never built.
 
     Returns
     -------
@@ -718,7 +722,8 @@ def service_area_polygons(
         discs = shapely.buffer(
             shapely.points(snaps.x_m[ok_rows], snaps.y_m[ok_rows]), reach_m, quad_segs=_QUAD_SEGS
         )
-        return shapely.union_all(discs)
+        whole = shapely.union_all(discs)
+        return whole if within is None else shapely.intersection(whole, within)
     nodes = np.flatnonzero(np.asarray(node_distance_m) <= core_m)
     _, pe, ps, pt = reached_pieces(
         network,
@@ -750,6 +755,19 @@ def service_area_polygons(
         cx = lo[item, 0] + rank % span[item, 0]
         cy = lo[item, 1] + rank // span[item, 0]
         group = cy * n_x + cx
+    if within is not None:  # only tiles meeting ``within``, each cut to it below
+        n_y = int(hi[:, 1].max()) + 1
+        x0 = origin[0] + np.arange(n_x) * _TILE_M
+        y0 = origin[1] + np.arange(n_y) * _TILE_M
+        cx, cy = np.meshgrid(np.arange(n_x), np.arange(n_y))
+        cx, cy = cx.ravel(), cy.ravel()
+        meets = shapely.intersects(
+            shapely.box(x0[cx], y0[cy], x0[cx] + _TILE_M, y0[cy] + _TILE_M), within
+        )
+        kept = np.isin(group, (cy * n_x + cx)[meets])
+        group, item = group[kept], item[kept]
+        if group.size == 0:
+            return shapely.Polygon()
     tiles, group = np.unique(group, return_inverse=True)
     n_edges_pieces = pe.size
     is_edge = item < n_edges_pieces
@@ -766,9 +784,12 @@ def service_area_polygons(
         options,
     )
     parts = _tiles_in_parallel(state, tiles.size, workers or 1)
-    if tiles.size == 1:
+    if tiles.size == 1 and within is None:
         return parts[0]
     x0 = origin[0] + (tiles % n_x) * _TILE_M
     y0 = origin[1] + (tiles // n_x) * _TILE_M
-    cut = shapely.intersection(parts, shapely.box(x0, y0, x0 + _TILE_M, y0 + _TILE_M))
+    boxes = shapely.box(x0, y0, x0 + _TILE_M, y0 + _TILE_M)
+    if within is not None:
+        boxes = shapely.intersection(boxes, within)
+    cut = shapely.intersection(parts, boxes)
     return shapely.union_all(cut[~shapely.is_empty(cut)])

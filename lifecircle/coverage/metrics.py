@@ -41,9 +41,11 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CoverageResult",
     "compute_coverage",
+    "dissolved_service_area",
     "reach_m_for_threshold",
     "wide_shares",
     "with_circle_reach",
+    "with_service_areas",
 ]
 
 ProgressFn = Callable[[str, int, int], None]
@@ -110,6 +112,9 @@ class CoverageResult:
         from the network (left out of coverage).
     walk, categories, off_network_m, search_limit_m
         The parameters of the computation.
+    searches
+        Per category, its facilities' snaps and every node's distance to the nearest of them
+        (the multi-source search the service areas are built from).
     """
 
     demand: gpd.GeoDataFrame
@@ -123,6 +128,7 @@ class CoverageResult:
     categories: tuple[str, ...] = ()
     off_network_m: float = DEFAULT_OFF_NETWORK_M
     search_limit_m: float = 0.0
+    searches: dict[str, tuple[Snaps, np.ndarray]] = field(default_factory=dict, repr=False)
 
 
 def reach_m_for_threshold(walk: WalkModel, threshold_min: float) -> float:
@@ -363,6 +369,7 @@ def compute_coverage(
     CoverageResult
     """
     _check_inputs(facilities, demand)
+    dissolved_only = service_areas and not facility_areas
     categories = tuple(categories)
     limit_m = float(walk.max_reach_m if search_limit_m is None else search_limit_m)
     steps = 1 + 2 * len(categories)
@@ -403,6 +410,7 @@ def compute_coverage(
 
     metrics, area_rows, uncovered = [], [], []
     area_frames, dissolved = [], []
+    searches: dict[str, tuple[Snaps, np.ndarray]] = {}
     thresholds = walk.all_thresholds_min
     for index, category in enumerate(categories):
         report(f"coverage: {category}", 1 + 2 * index, steps)
@@ -422,27 +430,9 @@ def compute_coverage(
         uncovered.append(_uncovered(demand_out, category, time_min, walk, kinds))
 
         report(f"service areas: {category}", 2 + 2 * index, steps)
-        reach_by_t = {t: reach_m_for_threshold(walk, t) for t in thresholds}
-        searched = limit_m >= max(reach_by_t.values()) - off_network_m
-        if service_areas and snaps.ok.any() and not facility_areas and searched:
-            for threshold in thresholds:
-                whole = service_area_polygons(
-                    network,
-                    snaps,
-                    reach.distance_m,
-                    reach_by_t[threshold],
-                    off_network_m=off_network_m,
-                    simplify_m=simplify_m,
-                    workers=workers,
-                )
-                dissolved.append(
-                    {
-                        "category": category,
-                        "threshold_min": float(threshold),
-                        "geometry": network.to_wgs84(np.array([whole]))[0],
-                    }
-                )
-        elif service_areas and snaps.ok.any():
+        searches[category] = (snaps, reach.distance_m)
+        if service_areas and snaps.ok.any() and facility_areas:
+            reach_by_t = {t: reach_m_for_threshold(walk, t) for t in thresholds}
             core_max = max(reach_by_t.values()) - off_network_m
             node_reach = reach_matrix(network, snaps, max(core_max, 0.0))
             for threshold, reach_m in reach_by_t.items():
@@ -507,7 +497,7 @@ def compute_coverage(
         geometry="geometry",
         crs="EPSG:4326",
     )
-    return CoverageResult(
+    coverage = CoverageResult(
         demand=demand_out,
         township_metrics=township_metrics,
         service_areas=service,
@@ -519,6 +509,104 @@ def compute_coverage(
         categories=categories,
         off_network_m=off_network_m,
         search_limit_m=limit_m,
+        searches=searches,
+    )
+    if dissolved_only:
+        every = [(category, t) for category in categories for t in thresholds]
+        coverage = with_service_areas(
+            coverage, network, every, simplify_m=simplify_m, workers=workers
+        )
+    return coverage
+
+
+def dissolved_service_area(
+    coverage: CoverageResult,
+    network: WalkNetwork,
+    category: str,
+    threshold_min: float,
+    *,
+    within: shapely.Geometry | None = None,
+    simplify_m: float = DEFAULT_SIMPLIFY_M,
+    workers: int | None = None,
+) -> shapely.Geometry | None:
+    """The dissolved service area (EPSG:4326) of ``category`` at ``threshold_min``.
+
+    Built from the category's one multi-source search of :func:`compute_coverage`
+    (:func:`lifecircle.coverage.areas.service_area_polygons`): the same area as the union of
+    its facilities' but far cheaper where they overlap. ``within`` (EPSG:4326) keeps only the
+    area inside it, and the parts of a county outside it are never built. None for a category
+    without a search or with no facility on the network, or a walk beyond the search bound
+    (the last with a log line).
+    """
+    if category not in coverage.searches:
+        return None
+    snaps, node_distance_m = coverage.searches[category]
+    reach_m = reach_m_for_threshold(coverage.walk, threshold_min)
+    if coverage.search_limit_m < reach_m - coverage.off_network_m:
+        logger.info("no %s service area at %g min: beyond the search", category, threshold_min)
+        return None
+    if not snaps.ok.any():
+        return None
+    area = service_area_polygons(
+        network,
+        snaps,
+        node_distance_m,
+        reach_m,
+        off_network_m=coverage.off_network_m,
+        simplify_m=simplify_m,
+        workers=workers,
+        within=None if within is None else network.from_wgs84(within),
+    )
+    return network.to_wgs84(np.array([area]))[0]
+
+
+def with_service_areas(
+    coverage: CoverageResult,
+    network: WalkNetwork,
+    pairs: Sequence[tuple[str, float]],
+    *,
+    simplify_m: float = DEFAULT_SIMPLIFY_M,
+    workers: int | None = None,
+) -> CoverageResult:
+    """Coverage with the dissolved service area (:func:`dissolved_service_area`) of each
+    ``(category, threshold_min)`` pair.
+
+    Returns
+    -------
+    CoverageResult
+        ``service_areas`` holds the earlier rows plus the new ones (EPSG:4326
+        ``category, threshold_min, geometry``), in the order of ``pairs``; pairs already there
+        or without an area are skipped.
+    """
+    done = set(
+        zip(
+            coverage.service_areas["category"].astype(str),
+            coverage.service_areas["threshold_min"].astype(float),
+            strict=True,
+        )
+    )
+    rows = []
+    for category, threshold in dict.fromkeys((str(c), float(t)) for c, t in pairs):
+        if (category, threshold) in done:
+            continue
+        area = dissolved_service_area(
+            coverage, network, category, threshold, simplify_m=simplify_m, workers=workers
+        )
+        if area is not None:
+            rows.append((category, threshold, area))
+    if not rows:
+        return coverage
+    added = gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=["category", "threshold_min", "geometry"]),
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
+    frames = [f for f in (coverage.service_areas, added) if len(f)]
+    return replace(
+        coverage,
+        service_areas=gpd.GeoDataFrame(
+            pd.concat(frames, ignore_index=True), geometry="geometry", crs="EPSG:4326"
+        ),
     )
 
 

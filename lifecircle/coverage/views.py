@@ -7,7 +7,7 @@ kind, and the seniors left outside it. The three functions give those figures:
 
 - :func:`target_walks`: target -> category and walk (minutes) per township kind, read from the
   gap rows (the walk each service-circle row was judged at) and the walk model;
-- :func:`kind_service_areas`: each category's dissolved service area at a kind's walk, clipped to
+- :func:`kind_service_areas`: each category's dissolved service area at a kind's walk, inside
   the townships of that kind;
 - :func:`uncovered_cells`: the demand cells of a kind with people beyond that walk.
 """
@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from lifecircle.coverage.metrics import CoverageResult, dissolved_service_area
 from lifecircle.coverage.walk import WalkModel
+from lifecircle.geo.network import WalkNetwork
 
 logger = logging.getLogger(__name__)
 
@@ -86,46 +88,51 @@ def _walk_keys(walks: pd.DataFrame) -> list[tuple[str, str, float]]:
 
 
 def kind_service_areas(
-    service_areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, walks: pd.DataFrame
+    coverage: CoverageResult,
+    network: WalkNetwork,
+    townships: gpd.GeoDataFrame,
+    walks: pd.DataFrame,
+    *,
+    workers: int | None = None,
 ) -> gpd.GeoDataFrame:
-    """Each category's service area at each kind's walk, clipped to the townships of that kind.
+    """Each category's service area at each kind's walk, inside the townships of that kind.
+
+    Built from the coverage's searches (:func:`dissolved_service_area` with ``within`` the
+    kind's townships), so a county's area is built only where it is drawn: the 15-minute area
+    of the 街道, the 20-minute area of the towns.
 
     Parameters
     ----------
-    service_areas
-        Dissolved areas ``category, threshold_min, geometry`` (EPSG:4326).
+    coverage
+        :func:`compute_coverage`'s result (its ``searches``).
+    network
+        The walking network of the coverage.
     townships
-        Township polygons with ``kind`` (EPSG:4326).
+        Township polygons with ``kind`` (any CRS).
     walks
         :func:`target_walks`.
+    workers
+        Processes building each area (see :func:`dissolved_service_area`).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        EPSG:4326 ``category, kind, threshold_min, geometry``; a walk with no service area
-        computed (a threshold not in the walk model) has no row.
+        EPSG:4326 ``category, kind, threshold_min, geometry``; a walk with no area (a category
+        without facilities on the network, nothing reached) has no row.
     """
     records = []
-    areas = service_areas.to_crs(4326) if len(service_areas) else service_areas
     towns = townships.to_crs(4326)
     for category, kind, minutes in _walk_keys(walks):
-        area = (
-            areas[
-                (areas["category"].astype(str) == category)
-                & (areas["threshold_min"].astype(float) == minutes)
-            ]
-            if len(areas)
-            else areas
+        within = shapely.union_all(towns.geometry[towns["kind"].astype(str) == kind].to_numpy())
+        area = dissolved_service_area(
+            coverage, network, category, minutes, within=within, workers=workers
         )
-        if len(area) == 0:
+        if area is None or area.is_empty:
             logger.info(
                 "no %s service area at %g min to show for %s townships", category, minutes, kind
             )
             continue
-        within = shapely.union_all(towns.geometry[towns["kind"].astype(str) == kind].to_numpy())
-        clipped = shapely.intersection(shapely.union_all(area.geometry.to_numpy()), within)
-        if not clipped.is_empty:
-            records.append((category, kind, minutes, clipped))
+        records.append((category, kind, minutes, area))
     return gpd.GeoDataFrame(
         pd.DataFrame(records, columns=AREA_COLUMNS), geometry="geometry", crs="EPSG:4326"
     )

@@ -689,6 +689,12 @@ class WalkNetwork:
             geoms, lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1]))
         )
 
+    def from_wgs84(self, geometry: shapely.Geometry) -> shapely.Geometry:
+        """Transform a shapely geometry from EPSG:4326 to this network's metric CRS."""
+        return shapely.transform(
+            geometry, lambda c: np.column_stack(self.project_lonlat(c[:, 0], c[:, 1]))
+        )
+
     def project_lonlat(
         self,
         lon: ArrayLike,

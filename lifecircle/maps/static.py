@@ -228,8 +228,8 @@ def choose_story(result: RunResult, target_id: str | None = None, *, lang: str =
         zip(codes, result.townships.get("kind", pd.Series("", index=codes.index)), strict=True)
     )
     available = (
-        result.service_areas["threshold_min"].astype(float)
-        if result.service_areas is not None and len(result.service_areas)
+        result.walk_areas["threshold_min"].astype(float)
+        if result.walk_areas is not None and len(result.walk_areas)
         else []
     )
     if chosen is None:
