@@ -21,7 +21,10 @@ Choices made here (documented for planners in the rejected-rows report):
   geocoded to a fallback address, e.g. the district government's).
 
 Columns are parsed whole with pyarrow compute (no Python object per cell), so a register of
-two million rows is read in one pass; see ``benchmarks/registers.py``.
+two million rows is read in one pass. Each column leaves the file's table once parsed, the output
+is built from the parsed arrays without copies (the points, its largest part, last) and constant
+columns share one Arrow block, so memory stays within about five times the file's size; see
+``benchmarks/registers.py``.
 
 Warnings (kept rows with a problem) are returned as a list, the third item of each loader's
 ``(frame, rejected, warnings)``.
@@ -193,9 +196,22 @@ def _mask(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _strings(array: pa.Array, keep: np.ndarray) -> pd.Series:
-    """The kept values of an Arrow string array as a pandas ``str`` column (no Python objects)."""
-    return pd.Series(array.filter(pa.array(keep)), dtype="str")
+def _text_at(array: pa.Array, i: int) -> str:
+    """Row ``i`` of an Arrow string array as Python text (for messages)."""
+    return array[int(i)].as_py()
+
+
+_SHARED_ROWS = 1 << 16
+
+
+def _repeated_text(value: str, n: int) -> pd.Series:
+    """``value`` in each of ``n`` rows as a pandas ``str`` column whose Arrow chunks are all one
+    shared block of :data:`_SHARED_ROWS` rows: a register's constant columns (category, layer,
+    file) then cost one block, not ``n`` copies of the text."""
+    block = pa.repeat(pa.scalar(value, pa.large_string()), min(n, _SHARED_ROWS))
+    whole, rest = divmod(n, _SHARED_ROWS)
+    chunks = [block] * whole + ([block.slice(0, rest)] if rest else [])
+    return pd.Series(pa.chunked_array(chunks, pa.large_string()), dtype="str")
 
 
 def _match_subtypes(registry: CategoryRegistry, category: str, folded: pa.Array) -> np.ndarray:
@@ -471,59 +487,96 @@ def _coordinate_problems(
     return problems
 
 
+def _names_in_both(
+    pairs: np.ndarray, head_code: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(i, j)`` in ``head_code`` (sorted ``group * width + name`` codes, one per
+    name and group) of a name found in both groups of a pair: each name of the group with fewer
+    names is looked up in the other group."""
+    head_group = head_code // width
+    start = np.searchsorted(head_group, np.arange(int(pairs.max()) + 2))
+    count = np.diff(start)
+    a, b = pairs[:, 0], pairs[:, 1]
+    swap = count[a] > count[b]
+    a, b = np.where(swap, b, a), np.where(swap, a, b)
+    names = count[a]
+    pair = np.repeat(np.arange(len(a)), names)
+    i = np.repeat(start[a] - (np.cumsum(names) - names), names) + np.arange(pair.size)
+    wanted = b[pair] * width + head_code[i] % width
+    j = np.minimum(np.searchsorted(head_code, wanted), head_code.size - 1)
+    found = head_code[j] == wanted
+    return i[found], j[found]
+
+
 def _duplicates(
-    lon: np.ndarray, lat: np.ndarray, keys: pa.Array, candidates: np.ndarray
+    lon: np.ndarray, lat: np.ndarray, keys: np.ndarray, candidates: np.ndarray
 ) -> tuple[dict[int, int], list[np.ndarray]]:
     """Rows that repeat an earlier row's name within :data:`DUPLICATE_RADIUS_M`: row -> first.
 
-    Near-linear: rows at one exact coordinate form a group, and within a group equal names are
-    found by sorting integer (group, name) codes; the KD-tree pair search runs only over the
-    distinct coordinates, and names are compared across nearby groups by a join on the name
-    code. Also returns the groups of at least :data:`COLOCATED_ROWS` rows.
+    ``keys`` are integer name codes (equal names, equal codes). Near-linear: rows at one exact
+    coordinate form a group (found by sorting), and within a group equal names are found by
+    sorting integer (group, name) codes; the KD-tree pair search runs only over the distinct
+    coordinates, and for each pair of nearby groups the names of the smaller group are looked
+    up in the other. Also returns the groups of at least :data:`COLOCATED_ROWS` rows.
     """
     idx = np.flatnonzero(candidates & np.isfinite(lon) & np.isfinite(lat))
     if idx.size < 2:
         return {}, []
     x, y = lon[idx], lat[idx]
-    group, _ = pd.factorize(x + 1j * y)  # exact coordinates; groups numbered in file order
-    key = np.asarray(
-        pc.dictionary_encode(keys.take(pa.array(idx))).indices.to_numpy(zero_copy_only=False),
-        dtype=np.int64,
-    )
-    sizes = np.bincount(group)
-    crowds = [idx[group == g] for g in np.flatnonzero(sizes >= COLOCATED_ROWS)]
+    # exact coordinates: rows sorted by point, in file order within a point
+    by_point = np.lexsort((y, x))
+    new_point = np.ones(idx.size, dtype=bool)
+    new_point[1:] = (np.diff(x[by_point]) != 0) | (np.diff(y[by_point]) != 0)
+    point_start = np.flatnonzero(new_point)
+    del new_point
+    point_size = np.diff(np.append(point_start, idx.size))
+    crowds = [
+        idx[by_point[start : start + size]]
+        for start, size in zip(point_start.tolist(), point_size.tolist(), strict=True)
+        if size >= COLOCATED_ROWS
+    ]
+    crowds.sort(key=lambda crowd: int(crowd[0]))
+    # groups numbered in file order of their first row
+    first_of_group = by_point[point_start]
+    rank = np.empty(point_start.size, dtype=np.int64)
+    rank[np.argsort(first_of_group)] = np.arange(point_start.size)
+    group = np.empty(idx.size, dtype=np.int64)
+    group[by_point] = np.repeat(rank, point_size)
+    del by_point, point_start, point_size, rank
+    first_of_group.sort()
+    key = keys[idx].astype(np.int64)
+    width = int(key.max()) + 1
     # the first row of each name at each point; the others repeat it
-    order = np.argsort(group * (int(key.max()) + 1) + key, kind="stable")
-    code = (group * (int(key.max()) + 1) + key)[order]
-    starts = np.concatenate([[True], code[1:] != code[:-1]])
+    code = group * width + key
+    del group, key
+    order = np.argsort(code, kind="stable")
+    code = code[order]
+    starts = np.ones(code.size, dtype=bool)
+    starts[1:] = code[1:] != code[:-1]
     first_row = idx[order[np.maximum.accumulate(np.where(starts, np.arange(code.size), 0))]]
     duplicate = dict(zip(idx[order[~starts]].tolist(), first_row[~starts].tolist(), strict=True))
-    del code, first_row
-    _, first_of_group = np.unique(group, return_index=True)
+    del first_row
     if first_of_group.size > 1:
-        metric = geocrs.metric_crs_for(x[first_of_group], y[first_of_group])
-        mx, my = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True).transform(
-            x[first_of_group], y[first_of_group]
-        )
+        gx, gy = x[first_of_group], y[first_of_group]
+        del x, y, first_of_group
+        metric = geocrs.metric_crs_for(gx, gy)
+        mx, my = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True).transform(gx, gy)
+        del gx, gy
         pairs = cKDTree(np.column_stack([mx, my])).query_pairs(
             DUPLICATE_RADIUS_M, output_type="ndarray"
         )
+        del mx, my
         if len(pairs):
-            near_groups = np.unique(pairs)
-            heads = order[starts]
-            heads = heads[np.isin(group[heads], near_groups)]
-            firsts = pd.DataFrame({"group": group[heads], "key": key[heads], "row": idx[heads]})
-            both = np.concatenate([pairs, pairs[:, ::-1]])
-            near = pd.DataFrame({"group": both[:, 0], "other": both[:, 1]})
-            matches = firsts.merge(near, on="group").merge(
-                firsts.rename(columns={"group": "other", "row": "other_row"}), on=["other", "key"]
-            )
-            matches = matches[matches["other_row"] < matches["row"]]
+            head_row = idx[order[starts]]
+            i, j = _names_in_both(pairs, code[starts], width)
+            row_i, row_j = head_row[i], head_row[j]
+            rows, others = np.maximum(row_i, row_j), np.minimum(row_i, row_j)
             # in row order, as a planner reads the file: a row already found a duplicate
             # is no longer the original of another
-            for row, other in sorted(zip(matches["row"], matches["other_row"], strict=True)):
+            for k in np.lexsort((others, rows)):
+                row, other = int(rows[k]), int(others[k])
                 if row not in duplicate and other not in duplicate:
-                    duplicate[int(row)] = int(other)
+                    duplicate[row] = other
     return duplicate, crowds
 
 
@@ -591,12 +644,21 @@ def read_register(
             f"{', '.join(map(str, table.frame.columns))}) — name them 经度 and 纬度 or set "
             'columns = {lon = "…", lat = "…"} for this layer'
         )
-    names = _text_array(table.values("name"))
-    stated = _text_array(table.values("township"))
-    stated_blank = _mask(pc.equal(stated, ""))
+    # each column leaves the table once it is parsed, so that the file's cells are not all
+    # held while the next columns are parsed and the output is built
+    unparsed = dict(table.columns)
+    table.frame = table.frame[list(dict.fromkeys(unparsed.values()))]
 
-    def name(i: int) -> str:
-        return names[int(i)].as_py()
+    def take(field_name: str) -> pd.Series:
+        values = table.values(field_name)
+        header = unparsed.pop(field_name, None)
+        if header is not None and header not in unparsed.values():
+            del table.frame[header]
+        return values
+
+    names = _text_array(take("name"))
+    stated = _text_array(take("township"))
+    stated_blank = _mask(pc.equal(stated, ""))
 
     bad = np.zeros(n, dtype=bool)
     reasons: dict[int, list[str]] = defaultdict(list)
@@ -621,8 +683,8 @@ def read_register(
         x, y, present, sys_in = _vector_coordinates(table, system, notes)
         if {"lon", "lat"} <= set(table.columns):
             # Features without geometry may still carry coordinate columns.
-            cx, cblank, _, _ = _parse_coordinates(table.values("lon"), degrees=geographic_in)
-            cy, cblank_y, _, _ = _parse_coordinates(table.values("lat"), degrees=geographic_in)
+            cx, cblank, _, _ = _parse_coordinates(take("lon"), degrees=geographic_in)
+            cy, cblank_y, _, _ = _parse_coordinates(take("lat"), degrees=geographic_in)
             use = ~present & ~cblank & ~cblank_y & np.isfinite(cx) & np.isfinite(cy)
             if sys_in == system:
                 x[use], y[use] = cx[use], cy[use]
@@ -631,8 +693,8 @@ def read_register(
         x_text = pd.Series(x).map(lambda v: f"{v:g}")
         y_text = pd.Series(y).map(lambda v: f"{v:g}")
     else:
-        x, x_blank, x_text, x_comma = _parse_coordinates(table.values("lon"), degrees=geographic_in)
-        y, y_blank, y_text, y_comma = _parse_coordinates(table.values("lat"), degrees=geographic_in)
+        x, x_blank, x_text, x_comma = _parse_coordinates(take("lon"), degrees=geographic_in)
+        y, y_blank, y_text, y_comma = _parse_coordinates(take("lat"), degrees=geographic_in)
         sys_in = system
     geographic = sys_in in ("wgs84", "cgcs2000", "gcj02", "bd09")
 
@@ -697,6 +759,7 @@ def read_register(
                         "换算后不在中国境内",
                         "检查图层的 crs 设置（投影坐标系的 EPSG 代码）以及 x/y 是否填反",
                     )
+    del x, y, x_text, y_text
 
     # -- attributes: a value that is not a number rejects the row (a bed count the planner
     # cannot see would silently lower every beds-per-1000-seniors figure)
@@ -713,7 +776,7 @@ def read_register(
         if key not in table.columns:
             numbers[key] = np.full(n, np.nan)
             continue
-        value, blank, text, comma = _parse_numbers(table.values(key))
+        value, blank, text, comma = _parse_numbers(take(key))
         for i in np.flatnonzero(comma):
             flag(
                 i,
@@ -728,7 +791,7 @@ def read_register(
             flag(i, f"{header} '{text.iloc[i]}' 是负数", f"把{header}改为不小于 0 的数字")
         numbers[key] = value
     if "opened" in table.columns:
-        opened, blank, text = _parse_years(table.values("opened"))
+        opened, blank, text = _parse_years(take("opened"))
         opened_header = table.columns["opened"]
         for i in np.flatnonzero(~blank & np.isnan(opened)):
             flag(
@@ -739,7 +802,7 @@ def read_register(
     else:
         opened = np.full(n, np.nan)
     numbers["opened"] = opened
-    renovated, blank, text = _parse_years(table.values("renovated"))
+    renovated, blank, text = _parse_years(take("renovated"))
     for i in np.flatnonzero(~blank & np.isnan(renovated)):
         flag(
             i,
@@ -747,6 +810,7 @@ def read_register(
             "把改建（改造提升）年份改为四位年份（如 2023），未改建时留空",
         )
     numbers["renovated"] = renovated
+    del opened, renovated
     has_both = np.isfinite(numbers["beds"]) & np.isfinite(numbers["nursing_beds"])
     for i in np.flatnonzero(has_both & (numbers["nursing_beds"] > numbers["beds"]) & ~bad):
         out.warn(
@@ -756,21 +820,22 @@ def read_register(
     for i in np.flatnonzero(keep_without_geometry & ~bad):
         out.warn(
             i,
-            f"“{name(i)}”没有坐标，按所属街道“{stated[int(i)].as_py()}”计入数量，"
+            f"“{_text_at(names, i)}”没有坐标，按所属街道“{stated[int(i)].as_py()}”计入数量，"
             "不参与步行覆盖计算——请补充坐标",
         )
 
     # -- services hosted, in SERVICE_FLAGS order: one bit per service, one label per bit set
     service_bits = np.zeros(n, dtype=np.int64)
-    service_text = _clean_text(table.values("services")) if "services" in table.columns else None
+    service_text = _clean_text(take("services")) if "services" in table.columns else None
     for bit, (key, words) in enumerate(SERVICE_FLAGS.items()):
         hosted = np.zeros(n, dtype=bool)
         if key == "volunteer_station" and "volunteer_station" in table.columns:
-            hosted |= _truthy(table.values("volunteer_station"))
+            hosted |= _truthy(take("volunteer_station"))
         if service_text is not None:
             for word in words:
                 hosted |= service_text.str.contains(word, regex=False).to_numpy(dtype=bool)
         service_bits |= hosted.astype(np.int64) << bit
+    del service_text, text
     labels = np.array(
         [
             ";".join(k for b, k in enumerate(SERVICE_FLAGS) if code >> b & 1)
@@ -781,21 +846,30 @@ def read_register(
 
     # -- subtype from 类型/类别, else the name, else the layer's default
     folded_names = _fold(names)
-    subtypes = _match_subtypes(registry, spec.category, _fold(_text_array(table.values("type"))))
+    subtypes = _match_subtypes(registry, spec.category, _fold(_text_array(take("type"))))
     by_name = subtypes == ""
     subtypes[by_name] = _match_subtypes(
         registry, spec.category, folded_names.filter(pa.array(by_name))
     )
     subtypes[subtypes == ""] = spec.subtype or ""
+    # equal folded names, equal codes: what the duplicate checks compare
+    name_keys = pc.dictionary_encode(folded_names).indices.to_numpy(zero_copy_only=False)
+    del folded_names
+    address = _text_array(take("address"))
+    village = _text_array(take("village"))
+    grade = _text_array(take("grade"))
+    # every cell is parsed: the file's columns are gone (freed Arrow buffers handed back)
+    table.frame = table.frame.iloc[:0]
+    pa.default_memory_pool().release_unused()
 
     # -- duplicates among rows still good: same name within DUPLICATE_RADIUS_M, or same name
     # and township when neither has coordinates
     good = ~bad
-    duplicate, crowds = _duplicates(lon, lat, folded_names, good)
+    duplicate, crowds = _duplicates(lon, lat, name_keys, good)
     for j, i in duplicate.items():
         flag(
             j,
-            f"与{out.where(i).removeprefix(file + ' ')}重复（同名“{name(j)}”，"
+            f"与{out.where(i).removeprefix(file + ' ')}重复（同名“{_text_at(names, j)}”，"
             f"坐标相距不到{DUPLICATE_RADIUS_M:.0f}米）",
             "删除重复行；如确为两处设施，请在名称中加以区分",
         )
@@ -811,7 +885,7 @@ def read_register(
         picked = pa.array(unlocated)
         pairs = pd.DataFrame(
             {
-                "name": pd.Series(folded_names.take(picked), dtype="str"),
+                "name": name_keys[unlocated],
                 "town": pd.Series(_fold(stated).take(picked), dtype="str"),
             }
         )
@@ -820,10 +894,11 @@ def read_register(
             if i != f:
                 flag(
                     i,
-                    f"与{out.where(f).removeprefix(file + ' ')}重复（同名“{name(i)}”，"
+                    f"与{out.where(f).removeprefix(file + ' ')}重复（同名“{_text_at(names, i)}”，"
                     "所属街道相同，均无坐标）",
                     "删除重复行；如确为两处设施，请在名称中加以区分",
                 )
+    del duplicate, crowds, name_keys
 
     for broken in table.broken:
         out.rejects.append(
@@ -838,61 +913,72 @@ def read_register(
             }
         )
     for i in np.flatnonzero(bad):
-        out.reject(i, name(i), "；".join(reasons[i]), "；".join(fixes[i]))
+        out.reject(i, _text_at(names, i), "；".join(reasons[i]), "；".join(fixes[i]))
     out.warnings[:0] = list(table.warnings)
     for note in notes:
         out.warnings.append(f"{file}：{note}")
 
+    # -- the output, column by column, each source let go once its kept rows are copied; the
+    # points (the largest part) last
     keep = ~bad
-    address = _strings(_text_array(table.values("address")), keep)
-    village = _strings(_text_array(table.values("village")), keep)
-    grade = _strings(_text_array(table.values("grade")), keep)
-    # every cell is parsed: let the file's columns go before the output is built
-    table.frame = table.frame.iloc[:0]
-    del x_text, y_text
-    pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back first
-    kept_lon, kept_lat = lon[keep], lat[keep]
-    located_kept = np.isfinite(kept_lon) & np.isfinite(kept_lat)
-    geometry = np.full(int(keep.sum()), None, dtype=object)
-    geometry[located_kept] = shapely.points(kept_lon[located_kept], kept_lat[located_kept])
-    kept_rows = rows[keep]
-    sheets = (
-        table.sheets[keep].astype(str)
-        if table.sheets is not None
-        else np.full(len(kept_rows), "", dtype=object)
-    )
+    every = bool(keep.all())
+
+    def kept(values: np.ndarray) -> np.ndarray:
+        return values if every else values[keep]
+
+    def kept_text(array: pa.Array) -> pd.Series:
+        return pd.Series(array if every else array.filter(pa.array(keep)), dtype="str")
+
+    kept_rows = kept(rows)
     several = table.sheets is not None and len(set(table.sheets)) > 1
-    row_text = pc.cast(pa.array(kept_rows), pa.string())
+    sheets = kept(table.sheets).astype(str) if table.sheets is not None else None
     prefix = (
         pc.binary_join_element_wise(pa.array(sheets, type=pa.string()), "!", "") if several else ""
     )
-    frame = gpd.GeoDataFrame(
-        {
-            "facility_id": pd.Series(
-                pc.binary_join_element_wise(f"{layer}:", prefix, row_text, ""), dtype="str"
+    columns = {
+        "facility_id": pd.Series(
+            pc.binary_join_element_wise(
+                f"{layer}:", prefix, pc.cast(pa.array(kept_rows), pa.string()), ""
             ),
-            "category": spec.category,
-            "subtype": pd.Series(subtypes[keep], dtype="str"),
-            "name": _strings(names, keep),
-            "address": address,
-            "stated_township": _strings(stated, keep),
-            "stated_village": village,
-            "beds": numbers["beds"][keep],
-            "nursing_beds": numbers["nursing_beds"][keep],
-            "floor_area_m2": numbers["floor_area_m2"][keep],
-            "opened": numbers["opened"][keep],
-            "services": pd.Series(labels[service_bits[keep]], dtype="str"),
-            "renovated": numbers["renovated"][keep],
-            "grade": grade,
-            "public_beds": numbers["public_beds"][keep],
-            "dementia_beds": numbers["dementia_beds"][keep],
-            "layer": layer,
-            "source_file": file,
-            "source_sheet": pd.Series(sheets, dtype="str"),
-            "source_row": kept_rows.astype(np.int64),
-        },
-        geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"),
+            dtype="str",
+        ),
+        "category": _repeated_text(spec.category, len(kept_rows)),
+        "subtype": pd.Series(kept(subtypes), dtype="str"),
+        "name": kept_text(names),
+        "address": kept_text(address),
+        "stated_township": kept_text(stated),
+        "stated_village": kept_text(village),
+        "beds": kept(numbers.pop("beds")),
+        "nursing_beds": kept(numbers.pop("nursing_beds")),
+        "floor_area_m2": kept(numbers.pop("floor_area_m2")),
+        "opened": kept(numbers.pop("opened")),
+        "services": pd.Series(
+            pa.array(labels, type=pa.large_string()).take(pa.array(kept(service_bits))),
+            dtype="str",
+        ),
+        "renovated": kept(numbers.pop("renovated")),
+        "grade": kept_text(grade),
+        "public_beds": kept(numbers.pop("public_beds")),
+        "dementia_beds": kept(numbers.pop("dementia_beds")),
+        "layer": _repeated_text(layer, len(kept_rows)),
+        "source_file": _repeated_text(file, len(kept_rows)),
+        "source_sheet": (
+            _repeated_text("", len(kept_rows)) if sheets is None else pd.Series(sheets, dtype="str")
+        ),
+        "source_row": kept_rows.astype(np.int64, copy=False),
+    }
+    del names, address, stated, village, grade, subtypes, service_bits, numbers, sheets, prefix
+    pa.default_memory_pool().release_unused()
+    lon = kept(lon)
+    lat = kept(lat)
+    geometry = shapely.points(lon, lat)
+    geometry[~(np.isfinite(lon) & np.isfinite(lat))] = None  # kept without coordinates
+    del lon, lat
+    frame = gpd.GeoDataFrame(
+        columns,
+        geometry=gpd.array.from_shapely(geometry, crs="EPSG:4326"),
         crs="EPSG:4326",
+        copy=False,
     )
     rejects = rejection_frame(out.rejects)
     logger.info(

@@ -6,11 +6,14 @@ where the whole file is unusable)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import openpyxl
+import pandas as pd
 import pyproj
 import pytest
 import shapely
@@ -383,6 +386,67 @@ def test_duplicates_within_ten_metres_at_distinct_points_are_found(tmp_path):
     frame, rejects, _ = _read(path)
     assert_accounted(frame, rejects, path)
     assert list(rejects["row"]) == [3] and "与第2行重复" in rejects["reason"].iloc[0]
+
+
+def test_duplicates_agree_with_a_row_by_row_check(tmp_path):
+    """Rows in clusters 1 km apart, each 0, 3 or 6 m (all within 10 m of each other) or 40 m from
+    the cluster's centre, with few names: the reader finds exactly the duplicates that checking
+    every pair in row order finds (an earlier row's name at the same point, else at another
+    point within 10 m, unless that row is itself a duplicate)."""
+    rng = np.random.default_rng(7)
+    metres = 1 / (111_320 * np.cos(np.radians(32.46)))  # degrees of longitude per metre
+    cells = []
+    for _ in range(400):
+        centre, offset = rng.integers(12), rng.choice([0.0, 3.0, 6.0, 40.0])
+        lon = round(119.9 + centre * 1000 * metres + offset * metres, 7)
+        cells.append((str(rng.choice(list("甲乙丙丁戊"))), lon, centre, offset))
+    path = _csv(tmp_path, [f"{n},日间照料中心,{x},32.46,10,城东街道" for n, x, _, _ in cells])
+    frame, rejects, _ = _read(path)
+    assert_accounted(frame, rejects, path)
+
+    def near(a, b):
+        return cells[a][2] == cells[b][2] and max(cells[a][3], cells[b][3]) < 10
+
+    duplicate: dict[int, int] = {}
+    heads: dict[tuple[str, float], int] = {}
+    for row, (name, lon, _, _) in enumerate(cells):
+        if (name, lon) in heads:
+            duplicate[row] = heads[name, lon]
+        else:
+            heads[name, lon] = row
+    firsts = sorted(heads.values())
+    for row in firsts:
+        for other in firsts:
+            if (
+                other < row
+                and cells[other][0] == cells[row][0]
+                and cells[other][1] != cells[row][1]
+            ):
+                if near(row, other) and row not in duplicate and other not in duplicate:
+                    duplicate[row] = other
+    got = {
+        row - 2: int(re.search(r"与第(\d+)行重复", reason).group(1)) - 2
+        for row, reason in zip(rejects["row"], rejects["reason"], strict=True)
+    }
+    assert got == duplicate and len(duplicate) > 100
+    assert len(frame) + len(rejects) == len(cells)
+
+
+def test_constant_columns_share_one_block_and_read_as_text(tmp_path):
+    path = _csv(tmp_path, _rows(70_000))
+    frame, rejects, _ = _read(path)
+    assert rejects.empty and len(frame) == 70_000
+    for column, value in (
+        ("category", "elder_care_centre"),
+        ("layer", "养老"),
+        ("source_file", "养老.csv"),
+    ):
+        assert frame[column].dtype == "str" and (frame[column] == value).all()
+        chunks = frame[column].array._pa_array.chunks
+        assert len({chunk.buffers()[2].address for chunk in chunks}) == 1 < len(chunks)
+    assert (frame["source_sheet"] == "").all() and frame["source_sheet"].dtype == "str"
+    together = pd.concat([frame, frame.iloc[:3]], ignore_index=True)
+    assert together["category"].dtype == "str" and len(together) == 70_003
 
 
 def test_data_rows_helper_counts_independently(tmp_path):
