@@ -704,7 +704,6 @@ def analyse(
         facilities=inputs.facilities,
         categories={key: inputs.registry[key].as_dict() for key in categories},
         service_areas=coverage.service_areas,
-        uncovered=coverage.uncovered,
         township_metrics=coverage.township_metrics,
         gaps=report.rows,
         gap_summary=report.summary,

@@ -67,8 +67,6 @@ class RunResult:
         Registry entries of the categories in this run, by key (name_zh, name_en, icon, color).
     service_areas
         Dissolved service areas ``category, threshold_min, geometry``.
-    uncovered
-        Demand cells not covered, ``category, threshold_min, pop, pop60, township_code, geometry``.
     township_metrics
         Long table ``township_code, category, threshold_min, pop, pop60, covered_*, share_*``.
     gaps, gap_summary
@@ -123,7 +121,6 @@ class RunResult:
     facilities: gpd.GeoDataFrame
     categories: dict[str, dict[str, Any]]
     service_areas: gpd.GeoDataFrame
-    uncovered: gpd.GeoDataFrame
     township_metrics: pd.DataFrame
     gaps: pd.DataFrame
     gap_summary: pd.DataFrame

@@ -355,7 +355,6 @@ def make_result(
         facilities=facilities,
         categories=CATEGORIES,
         service_areas=service_areas,
-        uncovered=uncovered,
         township_metrics=township_metrics,
         gaps=gaps,
         gap_summary=summary,

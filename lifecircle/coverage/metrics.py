@@ -71,18 +71,6 @@ AREA_METRIC_COLUMNS = [
     "share_pop",
     "share_pop60",
 ]
-UNCOVERED_COLUMNS = [
-    "category",
-    "threshold_min",
-    "cell_id",
-    "pop",
-    "pop60",
-    "township_code",
-    "time_min",
-    "geometry",
-]
-
-
 @dataclass
 class CoverageResult:
     """What :func:`compute_coverage` computed, with the parameters it used.
@@ -104,9 +92,6 @@ class CoverageResult:
         EPSG:4326 ``category, threshold_min, geometry``: the dissolved service area.
     facility_areas
         EPSG:4326 ``facility_id, category, threshold_min, geometry``.
-    uncovered
-        EPSG:4326 cells with people not within the threshold (only thresholds that apply to the
-        cell's kind): ``category, threshold_min, cell_id, pop, pop60, township_code, time_min``.
     unsnapped
         ``facility_id, category, distance_m`` of facilities farther than ``walk.max_snap_m``
         from the network (left out of coverage).
@@ -121,7 +106,6 @@ class CoverageResult:
     township_metrics: pd.DataFrame
     service_areas: gpd.GeoDataFrame
     facility_areas: gpd.GeoDataFrame
-    uncovered: gpd.GeoDataFrame
     unsnapped: pd.DataFrame
     area_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     walk: WalkModel = field(default_factory=WalkModel)
@@ -269,49 +253,6 @@ def _area_metrics(
     return _with_shares(pd.DataFrame(rows, columns=AREA_METRIC_COLUMNS[:6]))
 
 
-def _uncovered(
-    demand: gpd.GeoDataFrame,
-    category: str,
-    time_min: np.ndarray,
-    walk: WalkModel,
-    kinds: np.ndarray,
-) -> pd.DataFrame:
-    pop = demand["pop"].to_numpy(dtype=float)
-    pop60 = demand["pop60"].to_numpy(dtype=float)
-    people = (pop > 0) | (pop60 > 0)
-    codes = (
-        demand["township_code"].fillna("").astype(str).to_numpy()
-        if "township_code" in demand.columns
-        else np.full(len(demand), "")
-    )
-    frames = []
-    for threshold in walk.all_thresholds_min:
-        applies = np.zeros(kinds.size, dtype=bool)
-        for kind in np.unique(kinds):
-            if threshold in walk.for_kind(kind).thresholds_min:
-                applies[kinds == kind] = True
-        rows = np.flatnonzero(applies & people & ~(time_min <= threshold))
-        if rows.size == 0:
-            continue
-        frames.append(
-            pd.DataFrame(
-                {
-                    "category": category,
-                    "threshold_min": float(threshold),
-                    "cell_id": demand["cell_id"].to_numpy()[rows],
-                    "pop": pop[rows],
-                    "pop60": pop60[rows],
-                    "township_code": codes[rows],
-                    "time_min": time_min[rows],
-                    "geometry": np.asarray(demand.geometry.values, dtype=object)[rows],
-                }
-            )
-        )
-    if not frames:
-        return pd.DataFrame(columns=UNCOVERED_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
-
-
 def compute_coverage(
     network: WalkNetwork,
     facilities: gpd.GeoDataFrame,
@@ -408,7 +349,7 @@ def compute_coverage(
             walk.max_snap_m,
         )
 
-    metrics, area_rows, uncovered = [], [], []
+    metrics, area_rows = [], []
     area_frames, dissolved = [], []
     searches: dict[str, tuple[Snaps, np.ndarray]] = {}
     thresholds = walk.all_thresholds_min
@@ -427,7 +368,6 @@ def compute_coverage(
         )
         metrics.append(_township_metrics(demand_out, category, time_min, walk, kinds))
         area_rows.append(_area_metrics(demand_out, category, time_min, thresholds))
-        uncovered.append(_uncovered(demand_out, category, time_min, walk, kinds))
 
         report(f"service areas: {category}", 2 + 2 * index, steps)
         searches[category] = (snaps, reach.distance_m)
@@ -478,13 +418,6 @@ def compute_coverage(
         if area_rows
         else pd.DataFrame(columns=AREA_METRIC_COLUMNS)
     )
-    uncovered_frame = gpd.GeoDataFrame(
-        pd.concat(uncovered, ignore_index=True)
-        if uncovered
-        else pd.DataFrame(columns=UNCOVERED_COLUMNS),
-        geometry="geometry",
-        crs="EPSG:4326",
-    )
     facility_areas = gpd.GeoDataFrame(
         pd.concat(area_frames, ignore_index=True)
         if area_frames
@@ -502,7 +435,6 @@ def compute_coverage(
         township_metrics=township_metrics,
         service_areas=service,
         facility_areas=facility_areas,
-        uncovered=uncovered_frame,
         unsnapped=unsnapped,
         area_metrics=area_metrics,
         walk=walk,

@@ -87,7 +87,7 @@ def to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def category_keys(result: RunResult) -> list[str]:
     """Categories in registry order, then any others that occur in the frames."""
     keys = list(result.categories)
-    for frame in (result.facilities, result.service_areas, result.uncovered):
+    for frame in (result.facilities, result.walk_areas, result.walk_uncovered):
         if frame is not None and "category" in frame:
             keys += [k for k in pd.unique(frame["category"].astype(str)) if k not in keys]
     return keys
