@@ -23,10 +23,10 @@ R = TypeVar("R")
 _JOB: tuple[Callable[[Any, Any], Any], Any] | None = None
 
 
-def default_workers() -> int:
-    """Processes a run uses for its parallel steps: two where the machine has them (the
-    steps are memory-bound; more rarely pays on a planner's laptop)."""
-    return min(2, os.cpu_count() or 1)
+def default_workers(workers: int | None = None) -> int:
+    """``workers`` if given, else the processes a run uses for its parallel steps: two where
+    the machine has them (the steps are memory-bound; more rarely pays on a laptop)."""
+    return workers if workers is not None else min(2, os.cpu_count() or 1)
 
 
 def can_fork(workers: int) -> bool:

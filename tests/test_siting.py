@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from lifecircle.coverage.access import township_access_2sfca
+from lifecircle.coverage.access import township_access, township_access_2sfca
 from lifecircle.coverage.reach import nearest_point_distances, nearest_sources
 from lifecircle.coverage.siting import (
     SITE_COLUMNS,
@@ -770,6 +770,30 @@ def test_township_access_2sfca_by_hand(district: dict) -> None:
         mine = demand["township_code"].to_numpy() == code
         expected = ratio * pop60[mine & within].sum() / pop60[mine].sum()
         assert by_code.loc[code, "access_2sfca"] == pytest.approx(expected)
+
+
+def test_township_access_shares_the_snapped_cells(district: dict) -> None:
+    # every category's column is the single-category score (cells snapped once, not per
+    # category); a category without located facilities gets no column
+    network, demand = district["network"], district["demand"]
+    facilities = district["facilities"].assign(beds=[30.0])
+    walk = WalkModel(speed_mps=1.0, thresholds_min=(3.0,), max_snap_m=WALK.max_snap_m)
+    townships = district["townships"]
+    out = township_access(
+        network,
+        demand,
+        facilities,
+        townships,
+        categories=["meal_point", "columbarium"],
+        walk=walk,
+    )
+    alone = township_access_2sfca(
+        network, demand, facilities, category="meal_point", threshold_min=3.0, walk=walk
+    ).set_index("township_code")["access_2sfca"]
+    got = out.set_index("code")["access_2sfca__meal_point"]
+    assert got.gt(0).any()
+    assert got.to_dict() == pytest.approx(alone.reindex(got.index).to_dict())
+    assert "access_2sfca__columbarium" not in out
 
 
 def test_pipeline_round_trip_with_compute_coverage(district: dict) -> None:

@@ -22,7 +22,7 @@ from lifecircle.coverage.siting_solvers import two_step_fca
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import frame_to_wgs84
-from lifecircle.geo.network import WalkNetwork
+from lifecircle.geo.network import Snaps, WalkNetwork, snap_points
 
 __all__ = ["township_access", "township_access_2sfca"]
 
@@ -38,6 +38,7 @@ def township_access_2sfca(
     population: str = "pop60",
     supply: str | None = "beds",
     per: float = 1000.0,
+    cell_snaps: Snaps | None = None,
 ) -> pd.DataFrame:
     """Two-step floating catchment accessibility of ``category``, averaged per township.
 
@@ -45,6 +46,8 @@ def township_access_2sfca(
     values) is shared among the ``population`` within ``threshold_min`` walking of it
     (speed of each cell's township kind); each cell sums the shares of the facilities in
     reach (:func:`two_step_fca`).  Townships get the population-weighted mean.
+    ``cell_snaps`` are the demand cells already snapped (:func:`snap_points` with
+    ``walk.max_snap_m``), shared by the categories of :func:`township_access`.
 
     Returns
     -------
@@ -62,8 +65,7 @@ def township_access_2sfca(
         values = np.nan_to_num(own[supply].to_numpy(dtype=float), nan=0.0)
     else:
         values = np.ones(len(own))
-    geoms = demand.geometry.to_numpy()
-    cx, cy = network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))
+    cx, cy = _metric_xy(network, demand)
     kinds = (
         demand["kind"].to_numpy(dtype=object)
         if "kind" in demand
@@ -76,7 +78,7 @@ def township_access_2sfca(
         if len(own)
         else (np.zeros(0), np.zeros(0))
     )
-    cover, _ = _cover(network, fx, fy, cx, cy, limits, walk.max_snap_m)
+    cover, _ = _cover(network, fx, fy, cx, cy, limits, walk.max_snap_m, cell_snaps)
     # Boolean cover as distances of zero: two_step_fca keeps explicit stored entries.
     distance = sp.csr_matrix((np.zeros(cover.nnz), cover.indices, cover.indptr), shape=cover.shape)
     access = two_step_fca(values, pop, distance, 0.0) * per
@@ -113,6 +115,8 @@ def township_access(
     """
     townships = townships.copy()
     threshold_min = max(walk.thresholds_min)
+    cx, cy = _metric_xy(network, frame_to_wgs84(demand, "the demand frame"))
+    cell_snaps = snap_points(network, cx, cy, max_snap_m=walk.max_snap_m)
     geoms = facilities.geometry
     located = facilities[geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()]
     for category in categories:
@@ -129,8 +133,15 @@ def township_access(
             walk=walk,
             population="pop60",
             supply="beds" if has_beds else None,
+            cell_snaps=cell_snaps,
         )
         townships[f"access_2sfca__{category}"] = townships["code"].map(
             access.set_index("township_code")["access_2sfca"]
         )
     return townships
+
+
+def _metric_xy(network: WalkNetwork, demand: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The network's metric coordinates of the (EPSG:4326) demand cells."""
+    geoms = demand.geometry.to_numpy()
+    return network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))

@@ -45,7 +45,7 @@ from lifecircle.coverage.siting_solvers import (
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import frame_to_wgs84
-from lifecircle.geo.network import WalkNetwork, snap_points
+from lifecircle.geo.network import Snaps, WalkNetwork, snap_points
 
 logger = logging.getLogger(__name__)
 
@@ -351,10 +351,13 @@ def _cover(
     cell_y: NDArray,
     cell_limit_m: NDArray,
     max_snap_m: float,
+    cell_snaps: Snaps | None = None,
 ) -> tuple[sp.csr_matrix, NDArray[np.bool_]]:
-    """Boolean candidates × cells cover from bounded searches, per-cell distance limits."""
+    """Boolean candidates × cells cover from bounded searches, per-cell distance limits
+    (``cell_snaps``: the cells already snapped, as :func:`snap_points` would)."""
     cand_snaps = snap_points(network, cand_x, cand_y, max_snap_m=max_snap_m)
-    cell_snaps = snap_points(network, cell_x, cell_y, max_snap_m=max_snap_m)
+    if cell_snaps is None:
+        cell_snaps = snap_points(network, cell_x, cell_y, max_snap_m=max_snap_m)
     limit_m = float(cell_limit_m.max()) if cell_limit_m.size else 0.0
     dist = point_cover_matrix(network, cand_snaps, cell_snaps, limit_m).tocsr()
     cols = dist.indices

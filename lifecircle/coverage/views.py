@@ -24,6 +24,7 @@ import shapely
 from lifecircle.coverage.metrics import CoverageResult, dissolved_service_area
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.geo.network import WalkNetwork
+from lifecircle.parallel import default_workers, fork_map
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def kind_service_areas(
     walks
         :func:`target_walks`.
     workers
-        Processes building each area (see :func:`dissolved_service_area`).
+        Processes building the areas, one area each (default: :func:`default_workers`).
 
     Returns
     -------
@@ -120,13 +121,18 @@ def kind_service_areas(
         EPSG:4326 ``category, kind, threshold_min, geometry``; a walk with no area (a category
         without facilities on the network, nothing reached) has no row.
     """
-    records = []
     towns = townships.to_crs(4326)
-    for category, kind, minutes in _walk_keys(walks):
-        within = shapely.union_all(towns.geometry[towns["kind"].astype(str) == kind].to_numpy())
-        area = dissolved_service_area(
-            coverage, network, category, minutes, within=within, workers=workers
-        )
+    keys = _walk_keys(walks)
+    within = {
+        kind: shapely.union_all(towns.geometry[towns["kind"].astype(str) == kind].to_numpy())
+        for kind in {kind for _, kind, _ in keys}
+    }
+    # one area per process: each is built whole (tiles and their union) by one worker
+    areas = fork_map(
+        _kind_area, (coverage, network, within), keys, workers=default_workers(workers)
+    )
+    records = []
+    for (category, kind, minutes), area in zip(keys, areas, strict=True):
         if area is None or area.is_empty:
             logger.info(
                 "no %s service area at %g min to show for %s townships", category, minutes, kind
@@ -136,6 +142,12 @@ def kind_service_areas(
     return gpd.GeoDataFrame(
         pd.DataFrame(records, columns=AREA_COLUMNS), geometry="geometry", crs="EPSG:4326"
     )
+
+
+def _kind_area(state: tuple, key: tuple[str, str, float]) -> shapely.Geometry | None:
+    coverage, network, within = state
+    category, kind, minutes = key
+    return dissolved_service_area(coverage, network, category, minutes, within=within[kind])
 
 
 def uncovered_cells(demand: gpd.GeoDataFrame, walks: pd.DataFrame) -> gpd.GeoDataFrame:
