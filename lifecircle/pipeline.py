@@ -786,7 +786,7 @@ def write_outputs(
 ) -> None:
     """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
     from lifecircle import report as gap_report
-    from lifecircle.maps import briefing, static, webmap
+    from lifecircle.maps import briefing, static
     from lifecircle.maps.tables import before_after_table, site_records, township_page_name
 
     lang = result.lang
@@ -820,26 +820,24 @@ def write_outputs(
         "tianditu_key": options.tianditu_key or plan.maps.tianditu_key,
         "lang": lang,
     }
-    progress("绘制总览地图", 2, steps)
-    write_text_atomic(
-        folder / "overview.html", webmap.render_html(webmap.overview_map(result, **map_options))
-    )
+    progress("绘制总览地图和乡镇地图", 2, steps)
     codes = list(result.townships["code"])
     stems = {
         code: township_page_name(code, name).removesuffix(".html")
         for code, name in zip(codes, result.townships["name"], strict=True)
     }
+    paths = {None: folder / "overview.html"} | {
+        code: folder / "townships" / f"{stems[code]}.html" for code in codes
+    }
     workers = default_workers()
+    # the overview (the largest page) alone first, then the townships in even chunks
+    chunks = [[None], *(codes[i :: 4 * workers] for i in range(min(len(codes), 4 * workers)))]
     fork_map(
-        _write_township_pages,
-        (
-            result,
-            map_options,
-            {code: folder / "townships" / f"{stems[code]}.html" for code in codes},
-        ),
-        [codes[i :: 4 * workers] for i in range(min(len(codes), 4 * workers))],
+        _write_map_pages,
+        (result, map_options, paths),
+        chunks,
         workers=workers,
-        progress=lambda done, total: progress("绘制乡镇地图", done, total),
+        progress=lambda done, total: progress("绘制总览地图和乡镇地图", done, total),
     )
     progress("绘制打印版地图图片", 3, steps)
     pictures = static.write_static_maps(
@@ -862,14 +860,19 @@ def write_outputs(
     progress("完成", steps, steps)
 
 
-def _write_township_pages(state: tuple, codes: list[str]) -> None:
-    """Render and write the interactive map of each township in ``codes``."""
+def _write_map_pages(state: tuple, codes: list[str | None]) -> None:
+    """Render and write the interactive map of each township in ``codes`` (None: the
+    overview)."""
     from lifecircle.maps import webmap
 
     result, map_options, paths = state
     for code in codes:
-        html = webmap.render_html(webmap.township_map(result, code, **map_options))
-        write_text_atomic(paths[code], html)
+        page = (
+            webmap.overview_map(result, **map_options)
+            if code is None
+            else webmap.township_map(result, code, **map_options)
+        )
+        write_text_atomic(paths[code], webmap.render_html(page))
 
 
 def peak_memory_mb() -> dict[str, float] | None:

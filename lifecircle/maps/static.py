@@ -925,7 +925,7 @@ def _screen_png(pixels: np.ndarray, width_px: int) -> bytes:
     buffer = io.BytesIO()
     image.quantize(
         colors=SCREEN_COLORS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
-    ).save(buffer, "PNG", optimize=True)
+    ).save(buffer, "PNG", compress_level=6)  # level 9 is 6x slower for 4 % less
     return buffer.getvalue()
 
 
