@@ -23,6 +23,7 @@ XSS_NAME = "<script>alert(1)</script>"
 XSS_TOWNSHIP = "新<img src=x onerror=alert(2)>镇"
 XSS_POINT = (121.3375, 31.0060)  # lon, lat of the facility named XSS_NAME (isolated corner)
 BACKTICK_NAME = "`${alert(3)}` 食堂"
+JINJA_NAME = "{{ 7*7 }}号{% if true %}食堂{% endif %}"  # template syntax stays text
 
 CATEGORIES = {
     "elder_care_centre": {
@@ -170,6 +171,7 @@ def make_result(
     rows[3]["geometry"] = Point(*XSS_POINT)
     rows[3]["township_code"], rows[3]["township_name"] = "310117001", "岳阳街道"
     rows[4]["name"] = BACKTICK_NAME
+    rows[5]["name"] = JINJA_NAME
     facilities = gpd.GeoDataFrame(rows, crs="EPSG:4326")
 
     areas = []

@@ -13,7 +13,7 @@ import pytest
 import shapely
 from hypothesis import given
 from hypothesis import strategies as st
-from maps_fixtures import BACKTICK_NAME, XSS_NAME, XSS_TOWNSHIP, make_result
+from maps_fixtures import BACKTICK_NAME, JINJA_NAME, XSS_NAME, XSS_TOWNSHIP, make_result
 
 from lifecircle import i18n
 from lifecircle.errors import InputError
@@ -366,6 +366,8 @@ def test_register_text_is_never_raw_html(result, overview_html, offline_html):
         assert "<img src=x" not in page
         names = [r[2] for c in of_kind(page, "facilities")[0]["cats"].values() for r in c["rows"]]
         assert XSS_NAME in names and BACKTICK_NAME in names  # intact as data
+        # never evaluated as a template (folium renders its macros' output through Jinja)
+        assert JINJA_NAME in names and "49号" not in page
         assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in page
         assert "新&lt;img src=x onerror=alert(2)&gt;镇" in page  # the status table
     town = webmap.render_html(webmap.township_map(result, "310117101"))

@@ -159,15 +159,23 @@ def _with_refs(payload: str, refs: dict[str, Any] | None) -> str:
     return payload
 
 
-class _JsLayer(MacroElement):
-    """Draws one payload into its parent feature group with a ``LC.<kind>`` helper."""
+class _JsScript(Element):
+    """A line of script put in the page as is.
 
-    _template = Template(
-        "{% macro script(this, kwargs) %}"
-        "LC.{{ this.kind }}({{ this._parent.get_name() }}, {{ this.payload }}, "
-        "{{ this.map_name }});\n"
-        "{% endmacro %}"
-    )
+    folium's ``MacroElement`` compiles its rendered script as a new Jinja template, which would
+    evaluate ``{{ ... }}`` in a register's text (template injection) and takes seconds on a
+    county's payloads; these add the finished line to the page's script instead.
+    """
+
+    def script(self) -> str:
+        raise NotImplementedError
+
+    def render(self, **kwargs: Any) -> None:
+        self.get_root().script.add_child(_Raw(self.script()), name=self.get_name())
+
+
+class _JsLayer(_JsScript):
+    """Draws one payload into its parent feature group with a ``LC.<kind>`` helper."""
 
     def __init__(
         self, kind: str, payload: dict[str, Any], map_name: str, refs: dict[str, Any] | None = None
@@ -178,19 +186,16 @@ class _JsLayer(MacroElement):
         self.payload = _with_refs(_js_json(payload), refs)
         self.map_name = map_name
 
+    def script(self) -> str:
+        return f"LC.{self.kind}({self._parent.get_name()}, {self.payload}, {self.map_name});\n"
 
-class _JsCall(MacroElement):
+
+class _JsCall(_JsScript):
     """Calls ``LC.<kind>(map, payload)``; ``refs`` names JS variables put in the payload.
 
     ``refs`` maps a placeholder string found in the JSON payload to a folium object whose
     variable replaces it (the layer list needs the feature groups themselves).
     """
-
-    _template = Template(
-        "{% macro script(this, kwargs) %}"
-        "LC.{{ this.kind }}({{ this._parent.get_name() }}, {{ this.payload }});\n"
-        "{% endmacro %}"
-    )
 
     def __init__(
         self, kind: str, payload: dict[str, Any], refs: dict[str, Any] | None = None
@@ -199,6 +204,9 @@ class _JsCall(MacroElement):
         self._name = "LcCall"
         self.kind = kind
         self.payload = _with_refs(_js_json(payload), refs)
+
+    def script(self) -> str:
+        return f"LC.{self.kind}({self._parent.get_name()}, {self.payload});\n"
 
 
 class _MetricScale(MacroElement):
