@@ -31,6 +31,7 @@ from lifecircle.coverage.metrics import (
     CoverageResult,
     compute_coverage,
     wide_shares,
+    with_categories,
     with_circle_reach,
     with_service_areas,
 )
@@ -573,13 +574,18 @@ def _site(
         pd.concat([inputs.facilities, *(r.as_facilities() for r in results)], ignore_index=True),
         crs="EPSG:4326",
     )
-    after_coverage = compute_coverage(
-        inputs.network,
-        _with_outside(with_new, inputs),
-        inputs.demand,
-        plan.walk,
-        categories=_categories(plan),
-        service_areas=False,  # the before/after table needs times, not polygons
+    # only the sited categories change: the rest of the coverage is reused
+    after_coverage = with_categories(
+        coverage,
+        compute_coverage(
+            inputs.network,
+            _with_outside(with_new, inputs),
+            inputs.demand,
+            plan.walk,
+            categories=[r.category for r in results],
+            service_areas=False,  # the before/after table needs times, not polygons
+            demand_snaps=coverage.demand_snaps,
+        ),
     )
     after = _evaluate(plan, inputs, with_new, after_coverage, townships, units)
     before_after = report.summary[
@@ -641,6 +647,7 @@ def analyse(
             townships,
             categories=categories,
             walk=plan.walk,
+            cell_snaps=coverage.demand_snaps,
         )
     with _timed(timings, "targets"):
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)

@@ -12,7 +12,12 @@ from conftest import X0, Y0, grid_network
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecircle.coverage.metrics import compute_coverage, reach_m_for_threshold, with_service_areas
+from lifecircle.coverage.metrics import (
+    compute_coverage,
+    reach_m_for_threshold,
+    with_categories,
+    with_service_areas,
+)
 from lifecircle.coverage.walk import KindWalk, WalkModel
 from lifecircle.errors import InputError
 from lifecircle.geo.network import WalkNetwork
@@ -293,6 +298,41 @@ def test_service_areas_only_for_the_pairs_asked():
     more = with_service_areas(some, NET, [("a", 5.0), ("a", 10.0)])
     assert len(more.service_areas) == 3
     assert more.service_areas.iloc[:2].geometry.equals(some.service_areas.geometry)
+
+
+def test_recomputing_one_category_equals_recomputing_all():
+    # siting re-runs only the sited category, reusing the demand's snaps and the rest
+    rng = np.random.default_rng(11)
+    fac = facilities_frame(
+        rng.uniform(X0, X0 + 660, 6), rng.uniform(Y0, Y0 + 660, 6), ["a", "b"] * 3
+    )
+    extra = facilities_frame([X0 + 600.0], [Y0 + 50.0], ["a"], ids=["new"])
+    more = pd.concat([fac, extra], ignore_index=True)
+    base = compute_coverage(NET, fac, CELLS, WALK, categories=["a", "b"], service_areas=False)
+    only_a = compute_coverage(
+        NET,
+        more,
+        CELLS,
+        WALK,
+        categories=["a"],
+        service_areas=False,
+        demand_snaps=base.demand_snaps,
+    )
+    got = with_categories(base, only_a)
+    full = compute_coverage(NET, more, CELLS, WALK, categories=["a", "b"], service_areas=False)
+    assert not got.demand["time_min__a"].equals(base.demand["time_min__a"])  # it changed
+    pd.testing.assert_frame_equal(got.demand, full.demand)
+    order = ["category", "township_code", "threshold_min"]
+    for mine, theirs in (
+        (got.township_metrics, full.township_metrics),
+        (got.area_metrics, full.area_metrics),
+    ):
+        key = [c for c in order if c in mine]
+        pd.testing.assert_frame_equal(
+            mine.sort_values(key).reset_index(drop=True),
+            theirs.sort_values(key).reset_index(drop=True),
+        )
+    assert got.categories == ("a", "b")
 
 
 # --- the walk model ---------------------------------------------------------------------------

@@ -106,17 +106,21 @@ def township_access(
     *,
     categories: Sequence[str],
     walk: WalkModel,
+    cell_snaps: Snaps | None = None,
 ) -> gpd.GeoDataFrame:
     """``townships`` with an ``access_2sfca__<category>`` column per category that has facilities.
 
     The score is beds (or facilities, when the category records no beds) per 1,000 seniors
     within the longest threshold of the default walk settings
-    (:func:`township_access_2sfca`). Facilities without a location are left out.
+    (:func:`township_access_2sfca`). Facilities without a location are left out. The demand
+    is snapped once for every category (or ``cell_snaps`` given, as
+    :attr:`CoverageResult.demand_snaps`).
     """
     townships = townships.copy()
     threshold_min = max(walk.thresholds_min)
-    cx, cy = _metric_xy(network, frame_to_wgs84(demand, "the demand frame"))
-    cell_snaps = snap_points(network, cx, cy, max_snap_m=walk.max_snap_m)
+    if cell_snaps is None:
+        cx, cy = _metric_xy(network, frame_to_wgs84(demand, "the demand frame"))
+        cell_snaps = snap_points(network, cx, cy, max_snap_m=walk.max_snap_m)
     geoms = facilities.geometry
     located = facilities[geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()]
     for category in categories:

@@ -44,6 +44,7 @@ __all__ = [
     "dissolved_service_area",
     "reach_m_for_threshold",
     "wide_shares",
+    "with_categories",
     "with_circle_reach",
     "with_service_areas",
 ]
@@ -71,6 +72,8 @@ AREA_METRIC_COLUMNS = [
     "share_pop",
     "share_pop60",
 ]
+
+
 @dataclass
 class CoverageResult:
     """What :func:`compute_coverage` computed, with the parameters it used.
@@ -97,6 +100,8 @@ class CoverageResult:
         from the network (left out of coverage).
     walk, categories, off_network_m, search_limit_m
         The parameters of the computation.
+    demand_snaps
+        The demand cells snapped to the network (``max_snap_m`` of ``walk``).
     searches
         Per category, its facilities' snaps and every node's distance to the nearest of them
         (the multi-source search the service areas are built from).
@@ -113,6 +118,7 @@ class CoverageResult:
     off_network_m: float = DEFAULT_OFF_NETWORK_M
     search_limit_m: float = 0.0
     searches: dict[str, tuple[Snaps, np.ndarray]] = field(default_factory=dict, repr=False)
+    demand_snaps: Snaps | None = field(default=None, repr=False)
 
 
 def reach_m_for_threshold(walk: WalkModel, threshold_min: float) -> float:
@@ -267,6 +273,7 @@ def compute_coverage(
     facility_areas: bool = True,
     workers: int | None = None,
     search_limit_m: float | None = None,
+    demand_snaps: Snaps | None = None,
 ) -> CoverageResult:
     """Walking coverage of every demand cell by each category's facilities.
 
@@ -304,6 +311,9 @@ def compute_coverage(
         :func:`lifecircle.coverage.areas.service_area_polygons`).
     search_limit_m
         Search bound (default ``walk.max_reach_m``); distances beyond it are ``inf``.
+    demand_snaps
+        The demand already snapped with ``walk.max_snap_m`` (:attr:`CoverageResult.demand_snaps`
+        of an earlier run on the same demand and network), to skip snapping it again.
 
     Returns
     -------
@@ -321,8 +331,9 @@ def compute_coverage(
         demand.copy(), geometry=demand.geometry.name, crs=demand.crs or "EPSG:4326"
     )
     kinds = _kinds(demand)
-    dx, dy = _point_xy(network, demand.geometry)
-    demand_snaps = snap_points(network, dx, dy, max_snap_m=walk.max_snap_m)
+    if demand_snaps is None:
+        dx, dy = _point_xy(network, demand.geometry)
+        demand_snaps = snap_points(network, dx, dy, max_snap_m=walk.max_snap_m)
     demand_out["snap_m"] = demand_snaps.distance_m
 
     fac_geom = facilities.geometry
@@ -442,6 +453,7 @@ def compute_coverage(
         off_network_m=off_network_m,
         search_limit_m=limit_m,
         searches=searches,
+        demand_snaps=demand_snaps,
     )
     if dissolved_only:
         every = [(category, t) for category in categories for t in thresholds]
@@ -490,6 +502,28 @@ def dissolved_service_area(
         within=None if within is None else network.from_wgs84(within),
     )
     return network.to_wgs84(np.array([area]))[0]
+
+
+def with_categories(coverage: CoverageResult, other: CoverageResult) -> CoverageResult:
+    """``coverage`` with the categories of ``other`` (the same demand, e.g. recomputed with
+    proposed sites added) taken from ``other``: their times, metrics and searches."""
+    demand = coverage.demand.copy()
+    for category in other.categories:
+        for prefix in ("dist_m__", "time_min__", "nearest__"):
+            demand[f"{prefix}{category}"] = other.demand[f"{prefix}{category}"].to_numpy()
+
+    def merged(mine: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame:
+        kept = mine[~mine["category"].isin(other.categories)] if len(mine) else mine
+        return pd.concat([f for f in (kept, theirs) if len(f)], ignore_index=True)
+
+    return replace(
+        coverage,
+        demand=demand,
+        township_metrics=merged(coverage.township_metrics, other.township_metrics),
+        area_metrics=merged(coverage.area_metrics, other.area_metrics),
+        searches={**coverage.searches, **other.searches},
+        categories=tuple(dict.fromkeys((*coverage.categories, *other.categories))),
+    )
 
 
 def with_service_areas(

@@ -561,9 +561,12 @@ def _draw(
                 )
     area_color = colors.get(story.category or "", "#777777")
     if layers.areas:
+        # cut just outside the view: the county's areas are large, and the cut edges are unseen
+        pad = 0.05 * max(view[2] - view[0], view[3] - view[1])
+        outside = (view[0] - pad, view[1] - pad, view[2] + pad, view[3] + pad)
         _polygon_patches(
             ax,
-            [g for _, g in layers.areas],
+            [shapely.clip_by_rect(g, *outside) for _, g in layers.areas],
             facecolor=area_color,
             alpha=AREA_ALPHA,
             edgecolor=area_color,
@@ -1000,7 +1003,7 @@ def write_static_maps(
         )
     state = (result, story, layers, lang, dpi, basemap, font, screen_width_px)
     # the overview first and alone: it is the largest picture
-    n = max(workers, 1)
+    n = 4 * max(workers, 1)  # small chunks keep every process busy to the end
     chunks = [jobs[:1], *(jobs[1 + i :: n] for i in range(n))]
     rendered = fork_map(_render_jobs, state, [c for c in chunks if c], workers=workers)
     return {picture.key: picture for part in rendered for picture in part}
