@@ -430,7 +430,15 @@ def open_sized(chromium, path: Path, viewport: str, *, serve_tiles: bool) -> Loa
         device_scale_factor=3 if phone else 1,
     )
     loaded = open_page(context, path, serve_online=serve_tiles)
-    loaded.page.wait_for_timeout(150)
+    # the map settles on its area (fit, zoom) in a few frames, later on a loaded machine: wait
+    # until the drawn townships stop moving (at most 5 s)
+    previous = None
+    for _ in range(50):
+        loaded.page.wait_for_timeout(100)
+        now = drawn_share(loaded.page)
+        if now == previous and now["n"] > 0:
+            break
+        previous = now
     return loaded
 
 

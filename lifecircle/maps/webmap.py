@@ -505,12 +505,18 @@ def _uncovered_payload(
         pop60 = part["pop60"].to_numpy(dtype=float)
         # Marker area grows with the people it stands for (radius ~ sqrt), capped for legibility.
         radius = np.clip(2.0 + 0.9 * np.sqrt(pop60), 2.0, 16.0).round(1)
+        # whole people as text, rounded as fmt_number(digits=0) rounds (half to even)
+        people = np.round(pop60[keep]).astype(np.int64).astype(str)
         views[_walk_key(str(category), str(kind), minutes)] = {
-            "rows": [
-                [float(a), float(o), fmt_number(p, digits=0), float(r)]
-                for a, o, p, r, k in zip(lat, lon, pop60, radius, keep, strict=True)
-                if k
-            ]
+            "rows": list(
+                zip(
+                    lat[keep].tolist(),
+                    lon[keep].tolist(),
+                    people.tolist(),
+                    radius[keep].tolist(),
+                    strict=True,
+                )
+            )
         }
     return payload
 
