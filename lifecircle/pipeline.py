@@ -813,13 +813,6 @@ def write_outputs(
     if result.proposed_sites is not None:
         write_csv(site_records(result, result.proposed_sites, lang), folder / "proposed_sites.csv")
 
-    progress("写出 GeoPackage", 1, steps)
-    write_results_gpkg(
-        result,
-        folder / "results.gpkg",
-        gap_report.gaps_layer(gap, result.townships, units=result.units),
-    )
-
     map_options = {
         "basemap": options.basemap or plan.maps.basemap,
         "offline": options.offline_map or plan.maps.offline,
@@ -827,29 +820,45 @@ def write_outputs(
         "tianditu_key": options.tianditu_key or plan.maps.tianditu_key,
         "lang": lang,
     }
-    progress("绘制总览地图和乡镇地图", 2, steps)
     codes = list(result.townships["code"])
     stems = {
         code: township_page_name(code, name).removesuffix(".html")
         for code, name in zip(codes, result.townships["name"], strict=True)
     }
-    paths = {None: folder / "overview.html"} | {
+    pages = {None: folder / "overview.html"} | {
         code: folder / "townships" / f"{stems[code]}.html" for code in codes
     }
+    picture_state, pictures_to_draw = static.picture_jobs(
+        result, folder, lang=lang, dpi=options.picture_dpi, stems=stems
+    )
+    gpkg = (
+        folder / "results.gpkg",
+        gap_report.gaps_layer(gap, result.townships, units=result.units),
+    )
+    # Maps, pictures and the GeoPackage in two processes: the largest parts first, then small
+    # chunks of pages and pictures interleaved so that both stay busy to the end.
     workers = default_workers()
-    # the overview (the largest page) alone first, then the townships in even chunks
-    chunks = [[None], *(codes[i :: 4 * workers] for i in range(min(len(codes), 4 * workers)))]
-    fork_map(
-        _write_map_pages,
-        (result, map_options, paths),
-        chunks,
+    n = 4 * workers
+    parts = [
+        ("pictures", pictures_to_draw[:1]),
+        ("pages", [None]),
+        ("gpkg", None),
+        *(
+            part
+            for i in range(n)
+            for part in (("pictures", pictures_to_draw[1 + i :: n]), ("pages", codes[i::n]))
+            if part[1]
+        ),
+    ]
+    progress("绘制地图、图片，写出 GeoPackage", 1, steps)
+    done = fork_map(
+        _write_part,
+        (result, map_options, pages, picture_state, gpkg),
+        parts,
         workers=workers,
-        progress=lambda done, total: progress("绘制总览地图和乡镇地图", done, total),
+        progress=lambda k, total: progress("绘制地图、图片，写出 GeoPackage", k, total),
     )
-    progress("绘制打印版地图图片", 3, steps)
-    pictures = static.write_static_maps(
-        result, folder, lang=lang, dpi=options.picture_dpi, stems=stems, workers=workers
-    )
+    pictures = {picture.key: picture for part in done for picture in part}
     progress("写出简报", 4, steps)
     links = {"overview": "overview.html"} | {
         code: f"townships/{stem}.html" for code, stem in stems.items()
@@ -867,19 +876,27 @@ def write_outputs(
     progress("完成", steps, steps)
 
 
-def _write_map_pages(state: tuple, codes: list[str | None]) -> None:
-    """Render and write the interactive map of each township in ``codes`` (None: the
-    overview)."""
-    from lifecircle.maps import webmap
+def _write_part(state: tuple, part: tuple[str, Any]) -> list[Any]:
+    """One part of :func:`write_outputs` in a worker: ``("pages", codes)`` writes those
+    interactive maps (None: the overview), ``("pictures", jobs)`` renders those pictures and
+    returns them, ``("gpkg", None)`` writes results.gpkg."""
+    from lifecircle.maps import static, webmap
 
-    result, map_options, paths = state
-    for code in codes:
+    result, map_options, pages, picture_state, (gpkg_path, gaps_layer) = state
+    kind, items = part
+    if kind == "pictures":
+        return static.render_pictures(picture_state, items)
+    if kind == "gpkg":
+        write_results_gpkg(result, gpkg_path, gaps_layer)
+        return []
+    for code in items:
         page = (
             webmap.overview_map(result, **map_options)
             if code is None
             else webmap.township_map(result, code, **map_options)
         )
-        write_text_atomic(paths[code], webmap.render_html(page))
+        write_text_atomic(pages[code], webmap.render_html(page))
+    return []
 
 
 def peak_memory_mb() -> dict[str, float] | None:

@@ -974,12 +974,46 @@ def write_static_maps(
     dict[str, Picture]
         ``"overview"`` and every township code.
     """
+    state, jobs = picture_jobs(
+        result,
+        folder,
+        lang=lang,
+        dpi=dpi,
+        target_id=target_id,
+        basemap=basemap,
+        stems=stems,
+        screen_width_px=screen_width_px,
+    )
+    # the overview first and alone: it is the largest picture
+    n = 4 * max(workers, 1)  # small chunks keep every process busy to the end
+    chunks = [jobs[:1], *(jobs[1 + i :: n] for i in range(n))]
+    rendered = fork_map(render_pictures, state, [c for c in chunks if c], workers=workers)
+    return {picture.key: picture for part in rendered for picture in part}
+
+
+PictureJob = tuple[str, str | None, str, Path | None]
+
+
+def picture_jobs(
+    result: RunResult,
+    folder: str | Path | None,
+    *,
+    lang: str = "zh",
+    dpi: int = PRINT_DPI,
+    target_id: str | None = None,
+    basemap: str | None = None,
+    stems: dict[str, str] | None = None,
+    screen_width_px: int = SCREEN_WIDTH_PX,
+) -> tuple[tuple, list[PictureJob]]:
+    """What :func:`write_static_maps` renders: the shared drawing state and one job per picture
+    (``key, focus, title, path``; the overview first), for :func:`render_pictures` in any
+    process (the pipeline interleaves them with its other outputs)."""
     check_lang(lang)
     story = choose_story(result, target_id, lang=lang)
     layers = _prepare(result, story)
     font = cjk_font()
     stems = stems or {}
-    jobs: list[tuple[str, str | None, str, Path | None]] = [
+    jobs: list[PictureJob] = [
         (
             "overview",
             None,
@@ -1001,18 +1035,11 @@ def write_static_maps(
                 path,
             )
         )
-    state = (result, story, layers, lang, dpi, basemap, font, screen_width_px)
-    # the overview first and alone: it is the largest picture
-    n = 4 * max(workers, 1)  # small chunks keep every process busy to the end
-    chunks = [jobs[:1], *(jobs[1 + i :: n] for i in range(n))]
-    rendered = fork_map(_render_jobs, state, [c for c in chunks if c], workers=workers)
-    return {picture.key: picture for part in rendered for picture in part}
+    return (result, story, layers, lang, dpi, basemap, font, screen_width_px), jobs
 
 
-def _render_jobs(
-    state: tuple, jobs: list[tuple[str, str | None, str, Path | None]]
-) -> list[Picture]:
-    """Render and save the pictures of ``jobs`` (see :func:`write_static_maps`)."""
+def render_pictures(state: tuple, jobs: list[PictureJob]) -> list[Picture]:
+    """Render and save the pictures of ``jobs`` (:func:`picture_jobs`)."""
     result, story, layers, lang, dpi, basemap, font, screen_width_px = state
     rc = {
         "font.family": "sans-serif",
