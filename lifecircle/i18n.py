@@ -80,6 +80,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "forced": ("必设", "Required"),
     "yes": ("是", "yes"),
     "pop60": ("60岁及以上人口", "People aged 60+"),
+    "pop60_pooled": (
+        "60岁及以上人口（{block}米方格合计）",
+        "People aged 60+ (summed over {block} m blocks)",
+    ),
     "pop": ("人口", "Population"),
     "proposed_site": ("建议新增站点", "Proposed site"),
     # briefing

@@ -49,7 +49,12 @@ from lifecircle.coverage.targets import (
     evaluate_targets,
     parse_targets,
 )
-from lifecircle.coverage.views import kind_service_areas, target_walks, uncovered_cells
+from lifecircle.coverage.views import (
+    kind_service_areas,
+    overview_cells,
+    target_walks,
+    uncovered_cells,
+)
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.errors import InputError, NetworkError
 from lifecircle.geo.cache import load_walk_network
@@ -670,6 +675,7 @@ def analyse(
             coverage = with_service_areas(coverage, inputs.network, every, workers=workers)
     with _timed(timings, "map layers"):
         walk_uncovered = uncovered_cells(coverage.demand, walks)
+        overview_uncovered, overview_block_m = overview_cells(walk_uncovered)
     sites, siting, before_after = None, {}, None
     if options.siting:
         with _timed(timings, "siting"), _collecting_logged_warnings(warnings):
@@ -727,6 +733,8 @@ def analyse(
         target_walks=walks,
         walk_areas=walk_areas,
         walk_uncovered=walk_uncovered,
+        overview_uncovered=overview_uncovered,
+        overview_block_m=overview_block_m,
         outside_facilities=inputs.outside_facilities,
         network_audit=run_info["network_audit"],
         dropped_ways=inputs.dropped_ways,

@@ -95,6 +95,9 @@ class RunResult:
     walk_areas
         ``category, kind, threshold_min, geometry``: service areas at those walks, clipped to
         the townships of each kind.
+    overview_uncovered, overview_block_m
+        The uncovered cells the overview map draws: ``walk_uncovered``, or on a county with many
+        cells those pooled into blocks of ``overview_block_m`` metres (with a ``cells`` count).
     walk_uncovered
         ``category, kind, threshold_min, cell_id, township_code, pop, pop60, time_min,
         geometry``: the cells with people beyond those walks.
@@ -138,6 +141,8 @@ class RunResult:
     target_walks: pd.DataFrame | None = None
     walk_areas: gpd.GeoDataFrame | None = None
     walk_uncovered: gpd.GeoDataFrame | None = None
+    overview_uncovered: gpd.GeoDataFrame | None = None
+    overview_block_m: float | None = None
     outside_facilities: gpd.GeoDataFrame | None = None
     network_audit: dict[str, Any] = field(default_factory=dict)
     dropped_ways: gpd.GeoDataFrame | None = None

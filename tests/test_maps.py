@@ -165,6 +165,24 @@ def test_each_target_names_its_category_and_walk_per_kind(result, overview_html)
     assert en["targets"][0]["walk"] == "street 15 min, town 20 min walking service area"
 
 
+def test_a_county_overview_draws_its_cells_pooled(result):
+    from lifecircle.coverage.views import pooled_cells
+
+    res = make_result()
+    res.overview_uncovered = pooled_cells(res.walk_uncovered, 2000.0)
+    res.overview_block_m = 2000.0
+    page = webmap.render_html(webmap.overview_map(res, offline=True))
+    payload = of_kind(page, "uncovered")[0]
+    rows = [r for view in payload["views"].values() for r in view["rows"]]
+    pooled = res.overview_uncovered[res.overview_uncovered["pop60"] > 0]
+    assert len(rows) == len(pooled) < (res.walk_uncovered["pop60"] > 0).sum()
+    assert sum(float(r[2]) for r in rows) == pytest.approx(res.walk_uncovered["pop60"].sum())
+    assert "2000米方格合计" in payload["label"]
+    # a township page keeps its 100 m cells
+    town = webmap.render_html(webmap.township_map(res, "310117001", offline=True))
+    assert "方格合计" not in of_kind(town, "uncovered")[0]["label"]
+
+
 def test_uncovered_seniors_at_the_targets_walk_grow_with_pop60(result, overview_html):
     views = of_kind(overview_html, "uncovered")[0]["views"]
     unc = result.walk_uncovered

@@ -12,7 +12,13 @@ from conftest import X0, Y0, grid_network
 from shapely.geometry import Point, box
 
 from lifecircle.coverage.metrics import compute_coverage
-from lifecircle.coverage.views import kind_service_areas, target_walks, uncovered_cells
+from lifecircle.coverage.views import (
+    kind_service_areas,
+    overview_cells,
+    pooled_cells,
+    target_walks,
+    uncovered_cells,
+)
 from lifecircle.coverage.walk import KindWalk, WalkModel
 
 WALK = WalkModel(
@@ -169,3 +175,35 @@ def test_uncovered_cells_beyond_each_kinds_walk():
     }
     assert np.isinf(out.loc[out["cell_id"] == 4, "time_min"]).all()
     assert out["pop60"].sum() == pytest.approx(15.0)
+
+
+def test_pooled_cells_sum_each_block_of_a_walk_and_township():
+    # 100 m cells in metres: four in one 500 m block (two townships), one in the next block
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True)
+    xs = np.array([50.0, 150.0, 250.0, 350.0, 650.0])
+    lon, lat = to_lonlat.transform(X0 + xs, np.full(5, Y0 + 50.0))
+    cells = gpd.GeoDataFrame(
+        {
+            "category": "meal_point",
+            "kind": "street",
+            "threshold_min": 15.0,
+            "cell_id": [1, 2, 3, 4, 5],
+            "township_code": ["001", "001", "001", "002", "001"],
+            "pop": [10.0, 20.0, 30.0, 40.0, 50.0],
+            "pop60": [1.0, 0.0, 3.0, 4.0, 0.0],
+            "time_min": [16.0, 18.0, 30.0, np.inf, 17.0],
+        },
+        geometry=gpd.points_from_xy(lon, lat),
+        crs=4326,
+    )
+    pooled = pooled_cells(cells, 500.0).set_index("cell_id")
+    assert sorted(pooled.index) == [1, 4, 5]
+    assert pooled.loc[1, ["pop", "pop60", "time_min", "cells"]].tolist() == [60.0, 4.0, 16.0, 3]
+    assert pooled.loc[4, "cells"] == 1 and pooled.loc[5, "pop60"] == 0.0
+    # at the seniors' centre: (50 * 1 + 250 * 3) / 4 = 200 m
+    x = pooled.to_crs(32650).geometry.x - X0
+    assert x[1] == pytest.approx(200.0, abs=0.01) and x[5] == pytest.approx(650.0, abs=0.01)
+    assert pooled["pop"].sum() == cells["pop"].sum()
+    # a district's cells stay as they are
+    same, block = overview_cells(cells)
+    assert block is None and same is cells

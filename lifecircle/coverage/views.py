@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 WALK_COLUMNS = ["target_id", "category", "kind", "threshold_min"]
 AREA_COLUMNS = ["category", "kind", "threshold_min", "geometry"]
+# A county's overview pools its uncovered cells into blocks (see :func:`overview_cells`).
+OVERVIEW_MAX_CELLS = 50_000
+OVERVIEW_BLOCK_M = 500.0
 UNCOVERED_COLUMNS = [
     "category",
     "kind",
@@ -201,4 +204,64 @@ def uncovered_cells(demand: gpd.GeoDataFrame, walks: pd.DataFrame) -> gpd.GeoDat
     )
     return gpd.GeoDataFrame(
         frame[UNCOVERED_COLUMNS], geometry="geometry", crs=demand.crs or "EPSG:4326"
+    )
+
+
+def overview_cells(cells: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, float | None]:
+    """The uncovered cells an overview map draws, and the block size they were pooled into
+    (None: the cells as they are, when there are at most :data:`OVERVIEW_MAX_CELLS`)."""
+    if len(cells) <= OVERVIEW_MAX_CELLS:
+        return cells, None
+    return pooled_cells(cells, OVERVIEW_BLOCK_M), OVERVIEW_BLOCK_M
+
+
+def pooled_cells(cells: gpd.GeoDataFrame, block_m: float) -> gpd.GeoDataFrame:
+    """Uncovered cells (:func:`uncovered_cells`) pooled into square blocks of ``block_m``.
+
+    A county's overview would otherwise draw hundreds of thousands of 100 m cells. Each block
+    keeps the cells of one walk and township: their people summed, at their seniors' centre
+    (the cells' centre where none are seniors), with the shortest ``time_min`` and the count of
+    ``cells``; ``cell_id`` is the first cell's.
+    """
+    if len(cells) == 0:
+        return cells.assign(cells=pd.Series(dtype="int64"))
+    metric = cells.to_crs(cells.estimate_utm_crs())
+    x, y = metric.geometry.x.to_numpy(), metric.geometry.y.to_numpy()
+    pop60 = cells["pop60"].to_numpy(dtype=float)
+    weight = np.where(pop60 > 0, pop60, 1e-9)  # all-zero blocks fall back to the mean
+    frame = pd.DataFrame(
+        {
+            "category": cells["category"].to_numpy(),
+            "kind": cells["kind"].to_numpy(),
+            "threshold_min": cells["threshold_min"].to_numpy(),
+            "township_code": cells["township_code"].to_numpy(),
+            "bx": np.floor(x / block_m).astype(np.int64),
+            "by": np.floor(y / block_m).astype(np.int64),
+            "cell_id": cells["cell_id"].to_numpy(),
+            "pop": cells["pop"].to_numpy(dtype=float),
+            "pop60": pop60,
+            "time_min": cells["time_min"].to_numpy(dtype=float),
+            "wx": x * weight,
+            "wy": y * weight,
+            "weight": weight,
+        }
+    )
+    keys = ["category", "kind", "threshold_min", "township_code", "bx", "by"]
+    pooled = frame.groupby(keys, sort=False).agg(
+        cell_id=("cell_id", "first"),
+        pop=("pop", "sum"),
+        pop60=("pop60", "sum"),
+        time_min=("time_min", "min"),
+        wx=("wx", "sum"),
+        wy=("wy", "sum"),
+        weight=("weight", "sum"),
+        cells=("cell_id", "size"),
+    )
+    pooled = pooled.reset_index()
+    points = gpd.GeoSeries(
+        shapely.points(pooled["wx"] / pooled["weight"], pooled["wy"] / pooled["weight"]),
+        crs=metric.crs,
+    ).to_crs(cells.crs)
+    return gpd.GeoDataFrame(
+        pooled[[*UNCOVERED_COLUMNS[:-1], "cells"]], geometry=points.to_numpy(), crs=cells.crs
     )

@@ -488,11 +488,20 @@ def _areas_payload(
 
 
 def _uncovered_payload(
-    result: RunResult, *, system: str, lang: str, bbox: tuple[float, float, float, float] | None
+    result: RunResult,
+    *,
+    system: str,
+    lang: str,
+    bbox: tuple[float, float, float, float] | None,
+    overview: bool,
 ) -> dict[str, Any]:
     unc = result.walk_uncovered
+    text = label("pop60", lang)
+    if overview and result.overview_block_m is not None:
+        unc = result.overview_uncovered  # a county's cells pooled into blocks
+        text = label("pop60_pooled", lang, block=fmt_number(result.overview_block_m))
     views: dict[str, Any] = {}
-    payload = {"views": views, "color": UNCOVERED_COLOR, "label": label("pop60", lang)}
+    payload = {"views": views, "color": UNCOVERED_COLOR, "label": text}
     if unc is None or len(unc) == 0:
         return payload
     unc = unc[_bbox_mask(unc, bbox)]
@@ -776,7 +785,10 @@ def _build(
         show=True,
     )
     uncovered = _group(
-        m, "uncovered", _uncovered_payload(result, system=system, lang=lang, bbox=bbox), show=True
+        m,
+        "uncovered",
+        _uncovered_payload(result, system=system, lang=lang, bbox=bbox, overview=focus is None),
+        show=True,
     )
     facilities = _group(
         m,
