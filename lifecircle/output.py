@@ -587,8 +587,9 @@ def _gpkg_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """GeoPackage columns must be plain types: object columns become text."""
     frame = frame.copy()
     for column in frame.columns:
-        if column != "geometry" and frame[column].dtype == object:
-            frame[column] = frame[column].map(lambda v: "" if v is None else str(v))
+        values = frame[column]
+        if column != "geometry" and values.dtype == object:
+            frame[column] = values.astype(str).where(values.notna(), "")
     return frame
 
 
@@ -603,7 +604,9 @@ def write_gpkg(
     for name, frame in layers.items():
         if frame is None or len(frame) == 0:
             continue
-        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        _gpkg_ready(frame).to_file(
+            path, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True
+        )
     for name, frame in (tables or {}).items():
         pyogrio.write_dataframe(_gpkg_ready(frame), path, layer=name, driver="GPKG")
 
