@@ -130,12 +130,19 @@ def kind_service_areas(
         kind: shapely.union_all(towns.geometry[towns["kind"].astype(str) == kind].to_numpy())
         for kind in {kind for _, kind, _ in keys}
     }
-    # one area per process: each is built whole (tiles and their union) by one worker
-    areas = fork_map(
-        _kind_area, (coverage, network, within), keys, workers=default_workers(workers)
+    # One area per process, each built whole (tiles and union) by one worker; the largest
+    # (most land at the longest walk) first, so that no worker is left with one at the end.
+    order = sorted(range(len(keys)), key=lambda i: -within[keys[i][1]].area * keys[i][2] ** 2)
+    built = fork_map(
+        _kind_area,
+        (coverage, network, within),
+        [keys[i] for i in order],
+        workers=default_workers(workers),
     )
+    areas = dict(zip(order, built, strict=True))
     records = []
-    for (category, kind, minutes), area in zip(keys, areas, strict=True):
+    for i, (category, kind, minutes) in enumerate(keys):
+        area = areas[i]
         if area is None or area.is_empty:
             logger.info(
                 "no %s service area at %g min to show for %s townships", category, minutes, kind

