@@ -41,14 +41,19 @@ def fork_map(
     *,
     workers: int,
     progress: Callable[[int, int], None] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[R]:
     """``[function(state, chunk) for chunk in chunks]``, over ``workers`` forked processes.
 
     ``state`` is inherited, never pickled; each result is pickled back. Results come in the
-    order of ``chunks``; ``progress(done, total)`` is called as each arrives.
+    order of ``chunks``; ``progress(done, total)`` is called as each arrives. ``meanwhile()``
+    runs in this process while the workers work (it must not fork): a single-threaded step
+    that needs none of the results takes the time this process would spend waiting.
     """
     report = progress or (lambda done, total: None)
     if len(chunks) < 2 or not can_fork(workers):
+        if meanwhile is not None:
+            meanwhile()
         results = []
         for chunk in chunks:
             results.append(function(state, chunk))
@@ -61,8 +66,11 @@ def fork_map(
     gc.freeze()
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            pending = pool.map(_run_chunk, chunks)  # the workers are forked and busy now
+            if meanwhile is not None:
+                meanwhile()
             results = []
-            for result in pool.map(_run_chunk, chunks):
+            for result in pending:
                 results.append(result)
                 report(len(results), len(chunks))
             return results

@@ -665,23 +665,32 @@ def analyse(
                 + "、".join(unsnapped["facility_id"].astype(str).head(20))
             ],
         )
+    kinds = sorted(set(townships["kind"].dropna().astype(str)))
+    walks = target_walks(report.rows, plan.walk, kinds)
+    side: dict[str, Any] = {"siting": (None, {}, None)}
+
+    def meanwhile() -> None:
+        # On the spare core while the workers build the service areas (needs none of them).
+        with _timed(timings, "map layers"):
+            side["uncovered"] = uncovered_cells(coverage.demand, walks)
+            side["overview"] = overview_cells(side["uncovered"])
+        if options.siting:
+            with _timed(timings, "siting"), _collecting_logged_warnings(warnings):
+                side["siting"] = _site(
+                    plan, inputs, coverage, townships, units, report, warnings, progress=progress
+                )
+
     with _timed(timings, "service areas"):
-        kinds = sorted(set(townships["kind"].dropna().astype(str)))
-        walks = target_walks(report.rows, plan.walk, kinds)
         workers = default_workers()
-        walk_areas = kind_service_areas(coverage, inputs.network, townships, walks, workers=workers)
+        walk_areas = kind_service_areas(
+            coverage, inputs.network, townships, walks, workers=workers, meanwhile=meanwhile
+        )
         if plan.maps.service_areas == "all":
             every = [(c, t) for c in categories for t in plan.walk.all_thresholds_min]
             coverage = with_service_areas(coverage, inputs.network, every, workers=workers)
-    with _timed(timings, "map layers"):
-        walk_uncovered = uncovered_cells(coverage.demand, walks)
-        overview_uncovered, overview_block_m = overview_cells(walk_uncovered)
-    sites, siting, before_after = None, {}, None
-    if options.siting:
-        with _timed(timings, "siting"), _collecting_logged_warnings(warnings):
-            sites, siting, before_after = _site(
-                plan, inputs, coverage, townships, units, report, warnings, progress=progress
-            )
+    walk_uncovered = side["uncovered"]
+    overview_uncovered, overview_block_m = side["overview"]
+    sites, siting, before_after = side["siting"]
     sensitivity = None
     if options.sensitivity or plan.sensitivity is not None:
         with _timed(timings, "sensitivity"):

@@ -15,6 +15,7 @@ kind, and the seniors left outside it. The three functions give those figures:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -98,6 +99,7 @@ def kind_service_areas(
     walks: pd.DataFrame,
     *,
     workers: int | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> gpd.GeoDataFrame:
     """Each category's service area at each kind's walk, inside the townships of that kind.
 
@@ -117,6 +119,8 @@ def kind_service_areas(
         :func:`target_walks`.
     workers
         Processes building the areas, one area each (default: :func:`default_workers`).
+    meanwhile
+        Run in this process while the workers build the areas (see :func:`fork_map`).
 
     Returns
     -------
@@ -138,6 +142,7 @@ def kind_service_areas(
         (coverage, network, within),
         [keys[i] for i in order],
         workers=default_workers(workers),
+        meanwhile=meanwhile,
     )
     areas = dict(zip(order, built, strict=True))
     records = []
