@@ -286,7 +286,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "cli_stage_population": ("人口", "population"),
     "cli_stage_coverage": ("覆盖分析", "coverage"),
     "cli_stage_accessibility": ("可达性", "accessibility"),
-    "cli_stage_service_areas": ("服务范围", "service areas"),
+    "cli_stage_service_areas": (
+        "服务范围（可达性、地图图层、选址同时进行）",
+        "service areas (accessibility, map layers and siting alongside)",
+    ),
     "cli_stage_targets": ("目标评估", "targets"),
     "cli_stage_map_layers": ("地图图层", "map layers"),
     "cli_stage_siting": ("选址", "siting"),

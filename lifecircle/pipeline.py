@@ -644,16 +644,6 @@ def analyse(
     categories = _categories(plan)
     with _timed(timings, "coverage"):
         coverage, townships, units = _coverage_and_zones(plan, inputs, progress=progress)
-    with _timed(timings, "accessibility"):
-        townships = township_access(
-            inputs.network,
-            coverage.demand,
-            inputs.serving_facilities(),
-            townships,
-            categories=categories,
-            walk=plan.walk,
-            cell_snaps=coverage.demand_snaps,
-        )
     with _timed(timings, "targets"):
         report = _evaluate(plan, inputs, inputs.facilities, coverage, townships, units)
     unsnapped = coverage.unsnapped
@@ -670,7 +660,18 @@ def analyse(
     side: dict[str, Any] = {"siting": (None, {}, None)}
 
     def meanwhile() -> None:
-        # On the spare core while the workers build the service areas (needs none of them).
+        # On the spare core while the workers build the service areas (needs none of them;
+        # no target reads the 2SFCA scores, which go to the township layer and maps).
+        with _timed(timings, "accessibility"):
+            side["townships"] = township_access(
+                inputs.network,
+                coverage.demand,
+                inputs.serving_facilities(),
+                townships,
+                categories=categories,
+                walk=plan.walk,
+                cell_snaps=coverage.demand_snaps,
+            )
         with _timed(timings, "map layers"):
             side["uncovered"] = uncovered_cells(coverage.demand, walks)
             side["overview"] = overview_cells(side["uncovered"])
@@ -688,6 +689,7 @@ def analyse(
         if plan.maps.service_areas == "all":
             every = [(c, t) for c in categories for t in plan.walk.all_thresholds_min]
             coverage = with_service_areas(coverage, inputs.network, every, workers=workers)
+    townships = side["townships"]
     walk_uncovered = side["uncovered"]
     overview_uncovered, overview_block_m = side["overview"]
     sites, siting, before_after = side["siting"]
