@@ -123,6 +123,14 @@ def test_run_record_and_gpkg_layers(demo):
     assert sorted(townships["code"]) == [f"3299010{i:02d}" for i in (1, 2, 3, 4)] + [
         f"329901{i}" for i in (100, 101, 102, 103)
     ]
+    # the 2SFCA score of every category, computed beside the service areas, reaches the layer
+    for category in record["categories"]:
+        scores = townships[f"access_2sfca__{category}"]
+        assert scores.notna().all() and (scores >= 0).all() and (scores > 0).any(), category
+    # the map's areas and uncovered cells, one set per target walk and township kind
+    areas = pyogrio.read_dataframe(out / "results.gpkg", layer="service_areas")
+    assert set(areas.columns) >= {"category", "kind", "threshold_min", "geometry"}
+    assert areas.to_crs(areas.estimate_utm_crs()).geometry.area.gt(10_000).all()
 
 
 def test_gap_report_has_met_and_unmet(demo):
