@@ -27,7 +27,7 @@ from rich.table import Table
 
 from lifecircle.coverage.targets import GapReport
 from lifecircle.errors import LifecircleError
-from lifecircle.i18n import LANGS, label
+from lifecircle.i18n import LANGS, label, progress_text
 from lifecircle.report import SUMMARY_HEADERS, summary_rows
 from lifecircle.results import RunResult
 
@@ -155,13 +155,16 @@ def _setup_logging(verbose: int) -> None:
 class _RichProgress:
     """Adapts the library's ``progress(step, done, total)`` callback to rich progress bars."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, lang: str) -> None:
         self.progress = progress
+        self.lang = lang
         self.tasks: dict[str, int] = {}
 
     def __call__(self, step: str, done: int, total: int) -> None:
         if step not in self.tasks:
-            self.tasks[step] = self.progress.add_task(step, total=max(total, 1))
+            self.tasks[step] = self.progress.add_task(
+                progress_text(step, self.lang), total=max(total, 1)
+            )
         self.progress.update(self.tasks[step], completed=done, total=max(total, 1))
 
 
@@ -402,7 +405,7 @@ def _run(
                 plan,
                 out or default_out_dir(plan),
                 options=options,
-                progress=_RichProgress(progress),
+                progress=_RichProgress(progress, lang or plan.study.lang),
             )
     except LifecircleError as exc:
         raise _fail(exc) from None
@@ -606,7 +609,7 @@ def validate(plan: PlanArg, verbose: VerboseOpt = 0) -> None:
     try:
         loaded = load_plan(plan)
         with _progress() as progress:
-            inputs = load_inputs(loaded, progress=_RichProgress(progress))
+            inputs = load_inputs(loaded, progress=_RichProgress(progress, loaded.study.lang))
     except LifecircleError as exc:
         raise _fail(exc) from None
     text = _TEXT[loaded.study.lang]
@@ -639,8 +642,9 @@ def presets(
     try:
         loaded = load_plan(plan or SAMPLE_PLAN)
         with _progress() as progress:
-            inputs = load_inputs(loaded, progress=_RichProgress(progress))
-            table = evaluate_presets(loaded, inputs, progress=_RichProgress(progress))
+            report = _RichProgress(progress, loaded.study.lang)
+            inputs = load_inputs(loaded, progress=report)
+            table = evaluate_presets(loaded, inputs, progress=report)
     except LifecircleError as exc:
         raise _fail(exc) from None
     if markdown:

@@ -278,6 +278,30 @@ _LABELS: dict[str, tuple[str, str]] = {
     ),
     "cli_minutes": ("分钟", "min"),
     "cli_timings": ("耗时", "Time"),
+    # progress steps the library reports (``key`` or ``key:detail``), shown by the CLI
+    "progress_townships": ("读取乡镇边界", "Reading townships"),
+    "progress_network": ("读取步行路网", "Reading the walking network"),
+    "progress_registers": ("读取设施登记表", "Reading facility registers"),
+    "progress_population": ("读取人口", "Reading population"),
+    "progress_inputs_done": ("输入读取完成", "Inputs read"),
+    "progress_sensitivity": ("敏感性分析", "Sensitivity"),
+    "progress_snapping": ("吸附到路网", "Snapping to the network"),
+    "progress_coverage": ("覆盖分析", "Coverage"),
+    "progress_service_areas": ("服务范围", "Service areas"),
+    "progress_coverage_done": ("覆盖分析完成", "Coverage done"),
+    "progress_siting": ("选址", "Siting"),
+    "progress_gap_report": ("写出差距报告", "Writing the gap report"),
+    "progress_outputs": (
+        "绘制地图和图片，写出 GeoPackage",
+        "Drawing maps and pictures, writing the GeoPackage",
+    ),
+    "progress_briefing": ("写出简报", "Writing the briefing"),
+    "progress_done": ("完成", "Done"),
+    "progress_detail_demand": ("需求", "demand"),
+    "progress_detail_candidates": ("候选点", "candidates"),
+    "progress_detail_coverage_sets": ("覆盖集合", "coverage sets"),
+    "progress_detail_solving": ("求解", "solving"),
+    "progress_detail_done": ("完成", "done"),
     "cli_peak_memory": ("峰值内存", "peak memory"),
     "cli_cache_hit": ("路网读自缓存", "network read from the cache"),
     "cli_stage_townships": ("乡镇边界", "townships"),
@@ -406,6 +430,22 @@ def check_lang(lang: str) -> str:
 def has_label(key: str) -> bool:
     """Whether ``key`` is a known label."""
     return key in _LABELS
+
+
+def progress_text(step: str, lang: str = "zh") -> str:
+    """What the console shows for a progress step the library reports: ``key`` or
+    ``key:detail`` (a category key, a rule set, a siting phase), in ``lang``.
+
+    >>> progress_text("coverage:meal_point"), progress_text("siting:solving", "en")
+    ('覆盖分析：meal_point', 'Siting: solving')
+    """
+    key, _, detail = step.partition(":")
+    text = label(f"progress_{key}", lang) if has_label(f"progress_{key}") else key
+    if not detail:
+        return text
+    if has_label(f"progress_detail_{detail}"):
+        detail = label(f"progress_detail_{detail}", lang)
+    return f"{text}：{detail}" if lang == "zh" else f"{text}: {detail}"
 
 
 def label(key: str, lang: str = "zh", **fields: object) -> str:

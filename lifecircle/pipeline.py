@@ -303,7 +303,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     rejections: list[pd.DataFrame] = []
     registry = load_registry(plan.categories)
     steps = 5
-    progress("读取乡镇边界", 0, steps)
+    progress("townships", 0, steps)
     with _timed(timings, "townships"):
         townships, township_rejects, township_warnings = read_townships(
             plan.townships, county_code=plan.study.county_code or None
@@ -317,7 +317,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
         rejections.append(unit_rejects)
         _add(warnings, unit_warnings)
 
-    progress("读取步行路网", 1, steps)
+    progress("network", 1, steps)
     with _timed(timings, "network"), _collecting_logged_warnings(warnings):
         loaded = load_walk_network(network_spec_for(plan))
         network = loaded.network
@@ -327,7 +327,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     parts = network.describe_components()
     _check_network_covers(network, parts, townships, plan, warnings)
 
-    progress("读取设施登记表", 2, steps)
+    progress("registers", 2, steps)
     with _timed(timings, "registers"):
         facilities, outside_facilities, layer_counts = _load_registers(
             plan, registry, townships, units, network, warnings, rejections
@@ -336,7 +336,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     layer_counts["rejected"] = layer_counts["layer"].map(rejected["layer"].value_counts())
     layer_counts["rejected"] = layer_counts["rejected"].fillna(0).astype(int)
 
-    progress("读取人口", 3, steps)
+    progress("population", 3, steps)
     with _timed(timings, "population"):
         demand, population_warnings = demand_points(
             plan.population, townships, node_lon=network.lonlat[0], node_lat=network.lonlat[1]
@@ -344,7 +344,7 @@ def load_inputs(plan: Plan, *, progress: ProgressFn = _no_progress) -> Inputs:
     _add(warnings, population_warnings)
     zones = assign_zones(demand, townships, units=units)
     demand = demand.assign(**{column: zones[column] for column in zones.columns})
-    progress("输入读取完成", steps, steps)
+    progress("inputs_done", steps, steps)
     return Inputs(
         registry=registry,
         townships=townships,
@@ -440,7 +440,7 @@ def _sensitivity(
     distances: dict[str, pd.DataFrame] = {}
     timings: dict[str, float] = {}
     for i, rules in enumerate(spec.walk_rules):
-        progress(f"敏感性分析：{rules}", i, len(spec.walk_rules))
+        progress(f"sensitivity:{rules}", i, len(spec.walk_rules))
         with _timed(timings, rules):
             own = rules == plan.network.walk_rules
             if own and coverage.search_limit_m >= limit_m:
@@ -817,7 +817,7 @@ def write_outputs(
 
     lang = result.lang
     steps = 5
-    progress("写出差距报告", 0, steps)
+    progress("gap_report", 0, steps)
     gap = GapReport(rows=result.gaps, summary=result.gap_summary)
     gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
     gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
@@ -869,16 +869,16 @@ def write_outputs(
             if part[1]
         ),
     ]
-    progress("绘制地图、图片，写出 GeoPackage", 1, steps)
+    progress("outputs", 1, steps)
     done = fork_map(
         _write_part,
         (result, map_options, pages, picture_state, gpkg),
         parts,
         workers=workers,
-        progress=lambda k, total: progress("绘制地图、图片，写出 GeoPackage", k, total),
+        progress=lambda k, total: progress("outputs", k, total),
     )
     pictures = {picture.key: picture for part in done for picture in part}
-    progress("写出简报", 4, steps)
+    progress("briefing", 4, steps)
     links = {"overview": "overview.html"} | {
         code: f"townships/{stem}.html" for code, stem in stems.items()
     }
@@ -892,7 +892,7 @@ def write_outputs(
         ),
     )
     write_json(folder / "run.json", result.run_info)
-    progress("完成", steps, steps)
+    progress("done", steps, steps)
 
 
 def _write_part(state: tuple, part: tuple[str, Any]) -> list[Any]:

@@ -249,7 +249,13 @@ def test_doctests_of_the_api():
 
 
 @pytest.mark.parametrize(
-    "module", ["lifecircle.coverage.walk", "lifecircle.geo.network", "lifecircle.layers.facilities"]
+    "module",
+    [
+        "lifecircle.coverage.walk",
+        "lifecircle.geo.network",
+        "lifecircle.layers.facilities",
+        "lifecircle.i18n",
+    ],
 )
 def test_doctests_of_the_modules_the_api_stands_on(module):
     import importlib

@@ -226,3 +226,22 @@ def test_site_command_rejects_a_category_without_register(tmp_path):
     )
     assert result.exit_code == 1
     assert "vigil_centre" in result.output and "meal_point" in result.output
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("zh", ["读取步行路网", "覆盖分析：meal_point", "选址：求解"]),
+        ("en", ["Reading the walking network", "Coverage: meal_point", "Siting: solving"]),
+    ],
+)
+def test_progress_steps_are_shown_in_the_run_language(lang, expected):
+    from rich.progress import Progress
+
+    from lifecircle.cli import _RichProgress
+
+    with Progress(disable=True) as bars:
+        report = _RichProgress(bars, lang)
+        for step in ("network", "coverage:meal_point", "siting:solving"):
+            report(step, 1, 2)
+        assert [task.description for task in bars.tasks] == expected

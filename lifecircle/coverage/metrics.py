@@ -365,7 +365,7 @@ def compute_coverage(
     searches: dict[str, tuple[Snaps, np.ndarray]] = {}
     thresholds = walk.all_thresholds_min
     for index, category in enumerate(categories):
-        report(f"coverage: {category}", 1 + 2 * index, steps)
+        report(f"coverage:{category}", 1 + 2 * index, steps)
         in_cat = np.flatnonzero(fac_cats == category)
         snaps: Snaps = fac_snaps.subset(in_cat)
         reach = nearest_sources(network, snaps, limit_m=limit_m)
@@ -380,7 +380,7 @@ def compute_coverage(
         metrics.append(_township_metrics(demand_out, category, time_min, walk, kinds))
         area_rows.append(_area_metrics(demand_out, category, time_min, thresholds))
 
-        report(f"service areas: {category}", 2 + 2 * index, steps)
+        report(f"service_areas:{category}", 2 + 2 * index, steps)
         searches[category] = (snaps, reach.distance_m)
         if service_areas and snaps.ok.any() and facility_areas:
             reach_by_t = {t: reach_m_for_threshold(walk, t) for t in thresholds}
@@ -419,7 +419,7 @@ def compute_coverage(
                         "geometry": network.to_wgs84(np.array([whole]))[0],
                     }
                 )
-    report("coverage done", steps, steps)
+    report("coverage_done", steps, steps)
 
     township_metrics = (
         pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame(columns=METRIC_COLUMNS)

@@ -472,7 +472,7 @@ def propose_sites(
     demand = frame_to_wgs84(demand, "the demand frame")
     townships = frame_to_wgs84(townships, "the township layer")
     steps = 4
-    report("siting: demand", 0, steps)
+    report("siting:demand", 0, steps)
     warnings: list[str] = []
 
     weights_all = {
@@ -498,7 +498,7 @@ def propose_sites(
         open_cells.size,
     )
 
-    report("siting: candidates", 1, steps)
+    report("siting:candidates", 1, steps)
     if candidates is not None:
         cand_lon, cand_lat = _user_candidates(candidates, warnings)
         cand_x, cand_y = network.project_lonlat(cand_lon, cand_lat)
@@ -528,7 +528,7 @@ def propose_sites(
     cand_x, cand_y, cand_lon, cand_lat = cand_x[keep], cand_y[keep], cand_lon[keep], cand_lat[keep]
     town_pos, node_ids = town_pos[keep], node_ids[keep]
 
-    report("siting: coverage sets", 2, steps)
+    report("siting:coverage_sets", 2, steps)
     cover, snapped = _cover(network, cand_x, cand_y, cell_x, cell_y, cell_limit_m, walk.max_snap_m)
     if (~snapped).any():
         warnings.append(
@@ -554,7 +554,7 @@ def propose_sites(
             "(candidates layer) or check exclusions"
         )
 
-    report("siting: solving", 3, steps)
+    report("siting:solving", 3, steps)
     weights = objective_w[open_cells]
     options = {
         "forced_groups": groups,
@@ -624,7 +624,7 @@ def propose_sites(
         total,
         result.gap,
     )
-    report("siting: done", steps, steps)
+    report("siting:done", steps, steps)
     return result
 
 
