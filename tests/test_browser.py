@@ -225,7 +225,9 @@ def test_target_selector_recolours_and_relabels_townships(browser, overview_offl
 def test_register_script_runs_nothing_and_shows_as_text(browser, overview_offline):
     loaded = open_page(browser, overview_offline)
     page = loaded.page
-    page.locator(f'.leaflet-marker-icon[title="{XSS_NAME}"]').click()
+    settle(page)  # the hover below must find the township where it is drawn
+    # dispatched to the marker itself: a pointer click can miss while the map still settles
+    page.locator(f'.leaflet-marker-icon[title="{XSS_NAME}"]').dispatch_event("click")
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for()
     text = popup.inner_text()
@@ -430,16 +432,20 @@ def open_sized(chromium, path: Path, viewport: str, *, serve_tiles: bool) -> Loa
         device_scale_factor=3 if phone else 1,
     )
     loaded = open_page(context, path, serve_online=serve_tiles)
-    # the map settles on its area (fit, zoom) in a few frames, later on a loaded machine: wait
-    # until the drawn townships stop moving (at most 5 s)
+    settle(loaded.page)
+    return loaded
+
+
+def settle(page) -> None:
+    """Wait until the map has settled on its area (fit, zoom: a few frames, later on a loaded
+    machine), i.e. the drawn townships stop moving (at most 5 s)."""
     previous = None
     for _ in range(50):
-        loaded.page.wait_for_timeout(100)
-        now = drawn_share(loaded.page)
+        page.wait_for_timeout(100)
+        now = drawn_share(page)
         if now == previous and now["n"] > 0:
-            break
+            return
         previous = now
-    return loaded
 
 
 def drawn_share(page) -> dict[str, float]:
