@@ -869,7 +869,7 @@ def write_outputs(
             if part[1]
         ),
     ]
-    progress("outputs", 1, steps)
+    progress("outputs", 0, len(parts))  # then as each part is written
     done = fork_map(
         _write_part,
         (result, map_options, pages, picture_state, gpkg),

@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
+from lifecircle.coverage.metrics import _point_xy
 from lifecircle.coverage.siting import POPULATIONS, _cover
 from lifecircle.coverage.siting_solvers import two_step_fca
 from lifecircle.coverage.walk import WalkModel
@@ -65,7 +66,7 @@ def township_access_2sfca(
         values = np.nan_to_num(own[supply].to_numpy(dtype=float), nan=0.0)
     else:
         values = np.ones(len(own))
-    cx, cy = _metric_xy(network, demand)
+    cx, cy = _point_xy(network, demand.geometry)
     kinds = (
         demand["kind"].to_numpy(dtype=object)
         if "kind" in demand
@@ -119,7 +120,7 @@ def township_access(
     townships = townships.copy()
     threshold_min = max(walk.thresholds_min)
     if cell_snaps is None:
-        cx, cy = _metric_xy(network, frame_to_wgs84(demand, "the demand frame"))
+        cx, cy = _point_xy(network, frame_to_wgs84(demand, "the demand frame").geometry)
         cell_snaps = snap_points(network, cx, cy, max_snap_m=walk.max_snap_m)
     geoms = facilities.geometry
     located = facilities[geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()]
@@ -143,9 +144,3 @@ def township_access(
             access.set_index("township_code")["access_2sfca"]
         )
     return townships
-
-
-def _metric_xy(network: WalkNetwork, demand: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The network's metric coordinates of the (EPSG:4326) demand cells."""
-    geoms = demand.geometry.to_numpy()
-    return network.project_lonlat(shapely.get_x(geoms), shapely.get_y(geoms))

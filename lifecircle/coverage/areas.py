@@ -38,10 +38,8 @@ river is crossed only where an edge (a bridge) crosses it.
 
 from __future__ import annotations
 
-import gc
 import logging
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyclipper
@@ -557,12 +555,7 @@ def facility_polygons(
 
 
 # What forked workers of _polygons_in_parallel share (inherited through fork, not pickled).
-_FORK_STATE: tuple | None = None
-
-
-def _polygon_chunk(rows: NDArray[np.int64]) -> list[shapely.Geometry]:
-    state = _FORK_STATE
-    assert state is not None, "run only in a worker of _polygons_in_parallel"
+def _polygon_chunk(state: tuple, rows: NDArray[np.int64]) -> list[shapely.Geometry]:
     network, snaps, matrix, reach_m, options = state
     return list(facility_polygons(network, snaps.subset(rows), matrix[rows], reach_m, **options))
 
@@ -579,41 +572,22 @@ def _polygons_in_parallel(
 ) -> NDArray[np.object_]:
     """:func:`facility_polygons` over chunks of sources in ``n_workers`` processes.
 
-    Forked children inherit the network and reach matrix; only row numbers go out and the
-    polygons (as WKB, shapely's pickle format) come back. Many small chunks keep both
-    processes busy to the end.
+    Forked children (:func:`lifecircle.parallel.fork_map`) inherit the network and reach
+    matrix; only row numbers go out and the polygons (as WKB, shapely's pickle format) come
+    back. Many small chunks keep both processes busy to the end. Where processes cannot be
+    forked, threads share the work (GEOS releases the GIL).
     """
-    global _FORK_STATE
     # Caches the workers need, built once here rather than once per child.
     _ = network.faces, network.edge_vertices, network.incident_edges
     options = {"off_network_m": off_network_m, "simplify_m": simplify_m, "workers": 1}
     k = len(snaps)
     chunks = np.array_split(np.arange(k), min(k, n_workers * 32))
-    if "fork" in mp.get_all_start_methods():
-        _FORK_STATE = (network, snaps, matrix, reach_m, options)
-        # Children would otherwise run the cyclic GC over the parent's whole heap (a million
-        # edge geometries), copying its pages on write; frozen objects are never scanned.
-        gc.freeze()
-        try:
-            with ProcessPoolExecutor(
-                max_workers=n_workers, mp_context=mp.get_context("fork")
-            ) as pool:
-                parts = list(pool.map(_polygon_chunk, chunks))
-        finally:
-            gc.unfreeze()
-            _FORK_STATE = None
+    state = (network, snaps, matrix, reach_m, options)
+    if can_fork(n_workers):
+        parts = fork_map(_polygon_chunk, state, chunks, workers=n_workers)
     else:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            parts = list(
-                pool.map(
-                    lambda rows: list(
-                        facility_polygons(
-                            network, snaps.subset(rows), matrix[rows], reach_m, **options
-                        )
-                    ),
-                    chunks,
-                )
-            )
+            parts = list(pool.map(lambda rows: _polygon_chunk(state, rows), chunks))
     out = np.empty(k, dtype=object)
     out[:] = [poly for part in parts for poly in part]
     return out

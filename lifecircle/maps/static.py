@@ -57,7 +57,6 @@ from lifecircle.maps.tables import (
     unit_label,
 )
 from lifecircle.maps.tables import to_wgs84 as _to_wgs84
-from lifecircle.parallel import fork_map
 from lifecircle.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -942,7 +941,6 @@ def write_static_maps(
     basemap: str | None = None,
     stems: dict[str, str] | None = None,
     screen_width_px: int = SCREEN_WIDTH_PX,
-    workers: int = 1,
 ) -> dict[str, Picture]:
     """Render ``overview.png`` and ``townships/<stem>.png`` into ``folder``.
 
@@ -966,8 +964,6 @@ def write_static_maps(
         ``<code>-<name>`` as for the HTML pages.
     screen_width_px
         Width of the in-memory screen copies (the briefing embeds them).
-    workers
-        Processes rendering the pictures (:func:`lifecircle.parallel.fork_map`).
 
     Returns
     -------
@@ -984,11 +980,7 @@ def write_static_maps(
         stems=stems,
         screen_width_px=screen_width_px,
     )
-    # the overview first and alone: it is the largest picture
-    n = 4 * max(workers, 1)  # small chunks keep every process busy to the end
-    chunks = [jobs[:1], *(jobs[1 + i :: n] for i in range(n))]
-    rendered = fork_map(render_pictures, state, [c for c in chunks if c], workers=workers)
-    return {picture.key: picture for part in rendered for picture in part}
+    return {picture.key: picture for picture in render_pictures(state, jobs)}
 
 
 PictureJob = tuple[str, str | None, str, Path | None]
