@@ -18,7 +18,6 @@ _LABELS: dict[str, tuple[str, str]] = {
         "{province}：各县（市、区）规划目标达标情况",
         "{province}: plan targets by county",
     ),
-    "province_counties": ("县（市、区）达标比例", "Counties: share of targets met"),
     "province_county": ("县（市、区）", "County"),
     "province_code": ("县级代码", "Code"),
     "province_state": ("运行状态", "Run"),

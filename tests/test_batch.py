@@ -224,3 +224,31 @@ def test_province_map_draws_the_finished_counties_offline_and_links_to_them(firs
         page.wait_for_url("**/overview.html")
         assert "/counties/" in page.url
         browser.close()
+
+
+def test_province_map_keeps_template_syntax_in_names_as_text():
+    # county names come from plans; folium renders its layers through Jinja, so the counties
+    # go into the page as script data instead (a test that fails on folium.GeoJson)
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from lifecircle.maps.province import province_map_html
+
+    name = "{{ 7*7 }}县"
+    counties = gpd.GeoDataFrame(
+        {
+            "name": [name, "乙县"],
+            "county_code": ["329901", "329902"],
+            "status": ["ok", "ok"],
+            "share_met": [0.5, float("nan")],
+            "met": [1, 0],
+            "not_met": [1, 0],
+            "na": [0, 2],
+            "href": ["counties/a/overview.html", "counties/b/overview.html"],
+        },
+        geometry=[box(119.0, 32.0, 119.5, 32.5), box(119.5, 32.0, 120.0, 32.5)],
+        crs=4326,
+    )
+    page = province_map_html(counties, title="省", lang="zh")
+    assert "{{ 7*7 }}县 50%" in page and "49县" not in page
+    assert "LC.counties(" in page

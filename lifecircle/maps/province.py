@@ -65,7 +65,7 @@ def province_map_html(
                 "properties": {
                     "name": row.name,
                     "code": row.county_code,
-                    "share": row.share_met,
+                    "fill": share_color(row.share_met),
                     "label": f"{row.name} {_share_text(row.share_met)}",
                     "href": row.href,
                 },
@@ -73,27 +73,9 @@ def province_map_html(
         )
     if not features:
         return webmap.render_html(m)
-    layer = folium.GeoJson(
-        {"type": "FeatureCollection", "features": features},
-        name=label("province_counties", lang),
-        style_function=lambda f: {
-            "fillColor": share_color(f["properties"]["share"]),
-            "color": "#333",
-            "weight": 1.5,
-            "fillOpacity": 0.7,
-        },
-        # Name and share stay on the map, so colour is never the only cue; a click opens the
-        # county. The label is set as text, never as HTML.
-        on_each_feature=folium.JsCode(
-            "function(feature, layer) {"
-            "var text = document.createElement('span');"
-            "text.textContent = feature.properties.label;"
-            "layer.bindTooltip(text, {permanent: true, direction: 'center', "
-            "className: 'lc-county-label'});"
-            "layer.on('click', function() {window.location.href = feature.properties.href;});}"
-        ),
-    )
-    layer.add_to(m)
+    # Through the page's script as data (webmap's _JsCall), never through a folium template:
+    # folium renders its layers' output as Jinja, which would evaluate {{ }} in a study name.
+    m.add_child(webmap._JsCall("counties", {"features": features}))
     m.get_root().html.add_child(folium.Element(_legend(lang)))
     return webmap.render_html(m)
 

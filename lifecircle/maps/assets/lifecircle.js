@@ -437,6 +437,23 @@ var LC = (function () {
     if (p.townships && p.townships.lcLabels) group.addLayer(p.townships.lcLabels);
   }
 
+  // Province overview: p.features are county outlines with {fill, label, href}; the label
+  // stays on the map as text (never HTML) and a click opens the county's overview.
+  function counties(map, p) {
+    L.geoJSON({type: "FeatureCollection", features: p.features}, {
+      style: function (f) {
+        return {fillColor: f.properties.fill, color: "#333", weight: 1.5, fillOpacity: 0.7};
+      },
+      onEachFeature: function (feature, layer) {
+        var text = document.createElement("span");
+        text.textContent = feature.properties.label;
+        layer.bindTooltip(text, {permanent: true, direction: "center",
+                                 className: "lc-county-label"});
+        layer.on("click", function () { window.location.href = feature.properties.href; });
+      }
+    }).addTo(map);
+  }
+
   // Chinese (or English) titles on Leaflet's own controls.
   function controls(map, p) {
     L.control.zoom({position: "topleft", zoomInTitle: p.zoomIn, zoomOutTitle: p.zoomOut})
@@ -445,5 +462,5 @@ var LC = (function () {
 
   return {facilities: facilities, sites: sites, areas: areas, uncovered: uncovered, units: units,
           townships: townships, labels: labels, ways: ways, story: story, select: select, layers: layers,
-          controls: controls, pinIcon: pinIcon, popupTable: popupTable};
+          controls: controls, counties: counties, pinIcon: pinIcon, popupTable: popupTable};
 })();
