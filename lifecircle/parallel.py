@@ -9,10 +9,12 @@ multiprocessing worker, as in batch runs, may not fork) the chunks run here, in 
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing as mp
 import os
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 __all__ = ["can_fork", "default_workers", "fork_map"]
@@ -46,11 +48,13 @@ def fork_map(
     """``[function(state, chunk) for chunk in chunks]``, over ``workers`` forked processes.
 
     ``state`` is inherited, never pickled; each result is pickled back. Results come in the
-    order of ``chunks``; ``progress(done, total)`` is called as each arrives. ``meanwhile()``
-    runs in this process while the workers work (it must not fork): a single-threaded step
-    that needs none of the results takes the time this process would spend waiting.
+    order of ``chunks``; ``progress(done, total)`` is called first with 0, then as each chunk
+    finishes (from a helper thread while ``meanwhile`` runs). ``meanwhile()`` runs in this
+    process while the workers work (it must not fork): a single-threaded step that needs none
+    of the results takes the time this process would spend waiting.
     """
     report = progress or (lambda done, total: None)
+    report(0, len(chunks))
     if len(chunks) < 2 or not can_fork(workers):
         if meanwhile is not None:
             meanwhile()
@@ -61,19 +65,24 @@ def fork_map(
         return results
     global _JOB
     _JOB = (function, state)
+    finished = itertools.count(1)
+    lock = threading.Lock()
+
+    def one_done(_: Future) -> None:
+        with lock:  # counts reach the callback in order
+            report(next(finished), len(chunks))
+
     # Children would otherwise run the cyclic GC over the parent's whole heap, copying its
     # pages on write; frozen objects are never scanned.
     gc.freeze()
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
-            pending = pool.map(_run_chunk, chunks)  # the workers are forked and busy now
+            futures = [pool.submit(_run_chunk, chunk) for chunk in chunks]  # forked, busy now
+            for future in futures:
+                future.add_done_callback(one_done)
             if meanwhile is not None:
                 meanwhile()
-            results = []
-            for result in pending:
-                results.append(result)
-                report(len(results), len(chunks))
-            return results
+            return [future.result() for future in futures]
     finally:
         gc.unfreeze()
         _JOB = None

@@ -684,7 +684,13 @@ def analyse(
     with _timed(timings, "service areas"):
         workers = default_workers()
         walk_areas = kind_service_areas(
-            coverage, inputs.network, townships, walks, workers=workers, meanwhile=meanwhile
+            coverage,
+            inputs.network,
+            townships,
+            walks,
+            workers=workers,
+            meanwhile=meanwhile,
+            progress=lambda done, total: progress("service_areas", done, total),
         )
         if plan.maps.service_areas == "all":
             every = [(c, t) for c in categories for t in plan.walk.all_thresholds_min]
@@ -869,7 +875,6 @@ def write_outputs(
             if part[1]
         ),
     ]
-    progress("outputs", 0, len(parts))  # then as each part is written
     done = fork_map(
         _write_part,
         (result, map_options, pages, picture_state, gpkg),

@@ -657,6 +657,24 @@ def test_payload_json_cannot_leave_its_script(text):
     assert json.loads(encoded) == {"name": text, "rows": [[1.5, text]]}
 
 
+@given(st.text())
+def test_geometry_json_goes_in_verbatim_beside_any_text(text):
+    geometry = shapely.to_geojson(shapely.Point(116.123456, 39.5))
+    # register text shaped like the marker of a raw value stays text
+    lookalike = f"{text}:0"
+    encoded = webmap._js_json(
+        {"name": lookalike, "features": [{"geometry": webmap._RawJSON(geometry)}], "t": text}
+    )
+    assert geometry in encoded
+    assert json.loads(encoded) == {
+        "name": lookalike,
+        "features": [{"geometry": json.loads(geometry)}],
+        "t": text,
+    }
+    with pytest.raises(TypeError, match="set"):
+        webmap._js_json({"bad": {1, 2}})
+
+
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_fmt_number_round_trips_finite_values(value):
     text = tables.fmt_number(value)

@@ -120,7 +120,12 @@ def test_areas_are_built_inside_each_kinds_townships():
     times = compute_coverage(
         net, facilities, cells, WALK, categories=["meal_point"], service_areas=False
     )
-    out = kind_service_areas(times, net, townships, walks)
+    reported = []
+    out = kind_service_areas(
+        times, net, townships, walks, progress=lambda done, total: reported.append((done, total))
+    )
+    # one step per walk (two categories in two kinds), built or not
+    assert reported == [(k, 4) for k in range(5)]
     # elder_care_centre has no facilities: no row, no error
     got = {(r.category, r.kind, r.threshold_min): r.geometry for r in out.itertuples()}
     assert set(got) == {("meal_point", "street", 10.0), ("meal_point", "town", 20.0)}

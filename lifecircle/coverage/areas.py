@@ -753,4 +753,5 @@ def service_area_polygons(
         across = ~shapely.contains_properly(within, boxes)
         boxes[across] = shapely.intersection(boxes[across], within)
     cut = shapely.intersection(parts, boxes)
-    return shapely.union_all(cut[~shapely.is_empty(cut)])
+    # Tiles of scattered reach form islands: each island is united on its own.
+    return shapely.disjoint_subset_union_all(cut[~shapely.is_empty(cut)])

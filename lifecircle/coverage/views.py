@@ -100,6 +100,7 @@ def kind_service_areas(
     *,
     workers: int | None = None,
     meanwhile: Callable[[], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> gpd.GeoDataFrame:
     """Each category's service area at each kind's walk, inside the townships of that kind.
 
@@ -121,6 +122,9 @@ def kind_service_areas(
         Processes building the areas, one area each (default: :func:`default_workers`).
     meanwhile
         Run in this process while the workers build the areas (see :func:`fork_map`).
+    progress
+        ``progress(done, total)`` as each area is built (from a helper thread while
+        ``meanwhile`` runs).
 
     Returns
     -------
@@ -143,6 +147,7 @@ def kind_service_areas(
         [keys[i] for i in order],
         workers=default_workers(workers),
         meanwhile=meanwhile,
+        progress=progress,
     )
     areas = dict(zip(order, built, strict=True))
     records = []
