@@ -386,3 +386,23 @@ def test_dissolved_area_in_tiles_equals_buffering_every_piece(monkeypatch):
         net, fac, reach.distance_m, 700.0, off_network_m=50.0, simplify_m=0.0, workers=2
     )
     assert shapely.symmetric_difference(in_workers, tiled).area < 1e-6
+
+
+def _square(x: float, y: float) -> shapely.Polygon:
+    return shapely.box(x, y, x + 1.0, y + 1.0)
+
+
+@pytest.mark.parametrize(
+    "polygons",
+    [
+        [_square(0, 0), _square(1, 1)],  # touching at one corner
+        [_square(0, 0), _square(1, 1), _square(2, 0), _square(1, -1)],  # a hole closed by corners
+        [shapely.Polygon([(0, 0), (4, 0), (4, 4), (0, 4)], [[(0, 0), (2, 1), (1, 2)]])],
+    ],
+)
+def test_unite_gives_valid_unions_where_rings_touch_at_a_vertex(polygons):
+    united = areas._unite(
+        np.array(polygons, dtype=object), np.empty((0, 2)), np.empty(0, dtype=np.int64)
+    )
+    assert shapely.is_valid(united)
+    assert shapely.symmetric_difference(united, shapely.union_all(polygons)).area < 1e-9
