@@ -479,6 +479,7 @@ def _coverage_and_zones(
         categories=_categories(plan),
         progress=progress,
         service_areas=False,
+        workers=default_workers(),
     )
     townships = with_population(inputs.townships, coverage.demand, "township_code")
     units = {

@@ -213,6 +213,25 @@ def test_snap_points_equal_shapely_on_real_extracts(osm_graphs, max_snap_m):
         assert np.isinf(snaps.distance_m[:5]).all() and (snaps.edge[:5] == -1).all()
 
 
+def test_snapping_many_points_in_two_processes_equals_one(osm_graphs, monkeypatch):
+    from dataclasses import fields
+
+    import lifecircle.geo.network as network_module
+
+    graph = next(iter(osm_graphs.values()))
+    net = WalkNetwork.from_graph(graph)
+    rng = np.random.default_rng(3)
+    node = rng.integers(0, net.n_nodes, 3001)
+    x = net.x[node] + rng.uniform(-300, 300, node.size)
+    y = net.y[node] + rng.uniform(-300, 300, node.size)
+    x[::97] = np.nan
+    one = snap_points(net, x, y, max_snap_m=100.0)
+    monkeypatch.setattr(network_module, "_PARALLEL_SNAP_MIN", 1000)
+    two = snap_points(net, x, y, max_snap_m=100.0, workers=2)
+    for field in fields(one):
+        np.testing.assert_array_equal(getattr(two, field.name), getattr(one, field.name))
+
+
 def test_street_names_follow_the_kept_edges_and_the_nearest_named_one():
     # both directions of 0-1 (青石路) are one edge; a longer parallel 1-2 way keeps its own
     # name; edge 1-2 is unnamed, 2-3 named

@@ -307,7 +307,8 @@ def compute_coverage(
         of its facilities' but far cheaper where facilities' areas overlap (maps and the
         GeoPackage need only the dissolved areas).
     workers
-        Processes building the dissolved areas (default 1; see
+        Processes snapping a large demand (:func:`lifecircle.geo.network.snap_points`) and
+        building the dissolved areas (default 1; see
         :func:`lifecircle.coverage.areas.service_area_polygons`).
     search_limit_m
         Search bound (default ``walk.max_reach_m``); distances beyond it are ``inf``.
@@ -333,7 +334,9 @@ def compute_coverage(
     kinds = _kinds(demand)
     if demand_snaps is None:
         dx, dy = _point_xy(network, demand.geometry)
-        demand_snaps = snap_points(network, dx, dy, max_snap_m=walk.max_snap_m)
+        demand_snaps = snap_points(
+            network, dx, dy, max_snap_m=walk.max_snap_m, workers=workers or 1
+        )
     demand_out["snap_m"] = demand_snaps.distance_m
 
     fac_geom = facilities.geometry

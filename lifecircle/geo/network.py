@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
@@ -33,6 +33,7 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components
 from lifecircle.arrays import ranges
 from lifecircle.errors import NetworkError
 from lifecircle.geo.crs import metric_crs_for
+from lifecircle.parallel import can_fork, fork_map
 
 logger = logging.getLogger(__name__)
 
@@ -817,8 +818,17 @@ def _nearest_in_boxes(
     return point[near], edge[near]
 
 
+# Below this many points one process snaps them faster than two that must be forked.
+_PARALLEL_SNAP_MIN = 50_000
+
+
 def snap_points(
-    network: WalkNetwork, x_m: ArrayLike, y_m: ArrayLike, *, max_snap_m: float
+    network: WalkNetwork,
+    x_m: ArrayLike,
+    y_m: ArrayLike,
+    *,
+    max_snap_m: float,
+    workers: int = 1,
 ) -> Snaps:
     """Snap points (metric coordinates) to the nearest edge of ``network``.
 
@@ -831,6 +841,9 @@ def snap_points(
     max_snap_m
         Points farther than this from every edge are not snapped (``ok`` False) but their
         distance to the nearest edge is still reported.
+    workers
+        Processes sharing the points when there are many (a county's population cells), as
+        :func:`lifecircle.parallel.fork_map`; the result is the same.
 
     Returns
     -------
@@ -840,6 +853,35 @@ def snap_points(
     """
     x = np.asarray(x_m, dtype=np.float64).ravel()
     y = np.asarray(y_m, dtype=np.float64).ravel()
+    if x.size >= _PARALLEL_SNAP_MIN and can_fork(workers):
+        _ = network.edge_tree, network.edge_vertices  # built once, before the fork
+        chunks = np.array_split(np.arange(x.size), workers)
+        parts = fork_map(_snap_chunk, (network, x, y, max_snap_m), chunks, workers=workers)
+        snaps = Snaps(
+            *(np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(Snaps))
+        )
+    else:
+        snaps = _snap(network, x, y, max_snap_m)
+    far = ~snaps.ok & np.isfinite(x) & np.isfinite(y)
+    if far.any():
+        logger.info(
+            "%d of %d points are farther than %.0f m from the walking network",
+            int(far.sum()),
+            x.size,
+            max_snap_m,
+        )
+    return snaps
+
+
+def _snap_chunk(state: tuple, rows: NDArray[np.int64]) -> Snaps:
+    network, x, y, max_snap_m = state
+    return _snap(network, x[rows], y[rows], max_snap_m)
+
+
+def _snap(
+    network: WalkNetwork, x: NDArray[np.float64], y: NDArray[np.float64], max_snap_m: float
+) -> Snaps:
+    """:func:`snap_points` in this process."""
     n = x.size
     edge = np.full(n, -1, dtype=np.int64)
     offset = np.full(n, np.nan)
@@ -878,11 +920,4 @@ def snap_points(
     fraction = np.divide(landing, drawn, out=np.zeros_like(landing), where=drawn > 0)
     offset[rows] = np.clip(fraction, 0.0, 1.0) * network.edge_length_m[edge_idx]
     ok = (edge >= 0) & (distance <= max_snap_m)
-    if (~ok & valid).any():
-        logger.info(
-            "%d of %d points are farther than %.0f m from the walking network",
-            int((~ok & valid).sum()),
-            n,
-            max_snap_m,
-        )
     return Snaps(edge, offset, distance, ok, x, y)
