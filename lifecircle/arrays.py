@@ -1,11 +1,12 @@
-"""Array idioms shared by the network and coverage code."""
+"""Array idioms shared by the network, coverage and map code."""
 
 from __future__ import annotations
 
 import numpy as np
+import shapely
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["ranges"]
+__all__ = ["centres", "ranges"]
 
 
 def ranges(start: ArrayLike, count: ArrayLike) -> NDArray[np.int64]:
@@ -21,3 +22,24 @@ def ranges(start: ArrayLike, count: ArrayLike) -> NDArray[np.int64]:
     count = np.asarray(count, dtype=np.int64)
     offset = np.cumsum(count) - count
     return np.arange(int(count.sum()), dtype=np.int64) + np.repeat(start - offset, count)
+
+
+def centres(geoms: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """x, y of each geometry's centre: a point itself, another shape its centroid; nan for a
+    missing or empty one. (GEOS's centroid of a point costs as much as of a polygon, and a
+    county's cells are hundreds of thousands of points.)
+
+    >>> x, y = centres([shapely.Point(1, 2), shapely.box(0, 0, 2, 2), None])
+    >>> x.tolist(), y.tolist()
+    ([1.0, 1.0, nan], [2.0, 1.0, nan])
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    x = np.full(geoms.size, np.nan)
+    y = np.full(geoms.size, np.nan)
+    present = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+    shapes = geoms[present]
+    is_point = shapely.get_type_id(shapes) == shapely.GeometryType.POINT
+    shapes[~is_point] = shapely.centroid(shapes[~is_point])
+    xy = shapely.get_coordinates(shapes)
+    x[present], y[present] = xy[:, 0], xy[:, 1]
+    return x, y

@@ -25,6 +25,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from lifecircle.arrays import centres
 from lifecircle.coverage.areas import (
     DEFAULT_OFF_NETWORK_M,
     DEFAULT_SIMPLIFY_M,
@@ -144,15 +145,8 @@ def wide_shares(townships: gpd.GeoDataFrame, metrics: pd.DataFrame) -> gpd.GeoDa
 
 
 def _point_xy(network: WalkNetwork, geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
-    """Metric x, y of WGS-84 point geometries (nan for empty or missing)."""
-    geoms = np.asarray(geometry.values, dtype=object)
-    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    lon = np.full(geoms.size, np.nan)
-    lat = np.full(geoms.size, np.nan)
-    if (~missing).any():
-        points = shapely.centroid(geoms[~missing])  # a polygon cell counts at its centre
-        lon[~missing] = shapely.get_x(points)
-        lat[~missing] = shapely.get_y(points)
+    """Metric x, y of WGS-84 geometries' centres (nan for empty or missing)."""
+    lon, lat = centres(geometry.values)  # a polygon cell counts at its centre
     return network.project_lonlat(lon, lat)
 
 

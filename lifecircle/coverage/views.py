@@ -20,8 +20,10 @@ from collections.abc import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
+from lifecircle.arrays import centres
 from lifecircle.coverage.metrics import CoverageResult, dissolved_service_area
 from lifecircle.coverage.walk import WalkModel
 from lifecircle.geo.network import WalkNetwork
@@ -242,8 +244,11 @@ def pooled_cells(cells: gpd.GeoDataFrame, block_m: float) -> gpd.GeoDataFrame:
     """
     if len(cells) == 0:
         return cells.assign(cells=pd.Series(dtype="int64"))
-    metric = cells.to_crs(cells.estimate_utm_crs())
-    x, y = metric.geometry.x.to_numpy(), metric.geometry.y.to_numpy()
+    metric_crs = cells.estimate_utm_crs()
+    # Coordinates projected as arrays: a county's frame reprojected whole costs seconds.
+    x, y = pyproj.Transformer.from_crs(cells.crs, metric_crs, always_xy=True).transform(
+        *centres(cells.geometry.values)
+    )
     pop60 = cells["pop60"].to_numpy(dtype=float)
     weight = np.where(pop60 > 0, pop60, 1e-9)  # all-zero blocks fall back to the mean
     frame = pd.DataFrame(
@@ -277,7 +282,7 @@ def pooled_cells(cells: gpd.GeoDataFrame, block_m: float) -> gpd.GeoDataFrame:
     pooled = pooled.reset_index()
     points = gpd.GeoSeries(
         shapely.points(pooled["wx"] / pooled["weight"], pooled["wy"] / pooled["weight"]),
-        crs=metric.crs,
+        crs=metric_crs,
     ).to_crs(cells.crs)
     return gpd.GeoDataFrame(
         pooled[[*UNCOVERED_COLUMNS[:-1], "cells"]], geometry=points.to_numpy(), crs=cells.crs

@@ -44,6 +44,7 @@ import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
+from lifecircle.arrays import centres
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import wgs84_to_gcj02
 from lifecircle.i18n import category_name, check_lang, has_label, label, subtype_name
@@ -277,18 +278,8 @@ def _gcj02_coords(xy: np.ndarray) -> np.ndarray:
 
 def _point_rows(frame: gpd.GeoDataFrame, system: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lat, lon, keep mask) of point geometries in ``system``, rounded."""
-    geoms = _display_geoms(frame, system=system)
-    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    lat = np.full(len(geoms), np.nan)
-    lon = np.full(len(geoms), np.nan)
-    if keep.any():
-        shown = geoms[keep]
-        # Points are their own centroids (most rows: GEOS's centroid is the slow way there).
-        is_point = shapely.get_type_id(shown) == shapely.GeometryType.POINT
-        shown[~is_point] = shapely.centroid(shown[~is_point])
-        pts = shapely.get_coordinates(shown)
-        lon[keep], lat[keep] = pts[:, 0], pts[:, 1]
-    return lat, lon, keep
+    lon, lat = centres(_display_geoms(frame, system=system))
+    return lat, lon, ~np.isnan(lon)
 
 
 def _feature_collection(geoms: np.ndarray, properties: list[dict[str, Any]]) -> dict[str, Any]:
