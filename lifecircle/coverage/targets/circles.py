@@ -13,7 +13,7 @@ from lifecircle.coverage.targets.helpers import (
     _Builder,
     _filter_units,
     _missing_layer,
-    _text,
+    _texts,
     _township_table,
     _unit_table,
 )
@@ -24,11 +24,12 @@ from lifecircle.coverage.walk import WalkModel
 def _threshold_for(target: Target, walk: WalkModel, kinds: pd.Series) -> np.ndarray:
     if isinstance(target.threshold_min, Mapping):
         default = max(walk.thresholds_min)
-        return kinds.map(
-            lambda k: (
-                target.threshold_min.get(k, max(walk.for_kind(k).thresholds_min)) if k else default
-            )
-        ).to_numpy(dtype=float)
+        codes, distinct = pd.factorize(kinds)
+        minutes = [
+            target.threshold_min.get(k, max(walk.for_kind(k).thresholds_min)) if k else default
+            for k in distinct
+        ]
+        return np.asarray(minutes, dtype=float)[codes]
     return np.full(len(kinds), float(target.threshold_min))
 
 
@@ -74,7 +75,7 @@ def _eval_service_circle(target: Target, context: EvaluationContext, b: _Builder
         )
     d = pd.DataFrame(
         {
-            "zone": demand[key].map(_text),
+            "zone": _texts(demand[key]),
             "kind": demand["kind"].fillna("").astype(str) if "kind" in demand else "",
             "pop": pd.to_numeric(demand[pop_col], errors="coerce").fillna(0.0),
             "reach": pd.to_numeric(demand[column], errors="coerce").fillna(np.inf),

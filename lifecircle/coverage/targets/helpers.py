@@ -119,6 +119,14 @@ def _text(value: Any) -> str:
     return text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
 
 
+def _texts(values: pd.Series) -> pd.Series:
+    """:func:`_text` of each value, worked out once per distinct value (a county's 200,000
+    cells share 40 township codes)."""
+    codes, distinct = pd.factorize(values)
+    texts = np.array([*map(_text, distinct), ""], dtype=object)  # code -1: missing
+    return pd.Series(texts[codes], index=values.index)
+
+
 def _township_table(context: EvaluationContext) -> pd.DataFrame:
     t = pd.DataFrame(context.townships.drop(columns="geometry", errors="ignore")).copy()
     t["code"] = t["code"].map(_text)
