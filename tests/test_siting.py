@@ -610,6 +610,11 @@ def test_candidates_respect_spacing(district: dict) -> None:
         for k in range(network.n_nodes)
     ]
     assert near[nodes[0]] == max(near)
+    # Without spacing: every node with uncovered weight near it, most weight first, ties by node.
+    near = np.array(near)
+    expected = sorted(np.flatnonzero(near > 0), key=lambda k: (-near[k], k))
+    unthinned = candidate_nodes(network, cells_x, cells_y, weight, near_m=250.0, min_spacing_m=0)
+    assert unthinned.tolist() == expected
 
 
 def test_forced_presence_lands_inside_the_township(district: dict) -> None:
