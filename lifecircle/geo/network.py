@@ -318,7 +318,14 @@ class WalkNetwork:
         hard_shared = shared & ~both_straight
         if hard_shared.any():
             ga, gb = self.edge_geometry[left[hard_shared]], self.edge_geometry[right[hard_shared]]
-            meets[hard_shared] = shapely.crosses(ga, gb) | shapely.overlaps(ga, gb)
+            # crosses or overlaps, read off one DE-9IM matrix (the two predicates computed one
+            # each, the dearest step of a county's blocks): for two lines, crossing is an
+            # interior meeting in points (II = 0), overlapping one along a stretch with each
+            # reaching beyond the other (II = 1, IE and EI not F).
+            matrix = shapely.relate(ga, gb).astype("U9").view("U1").reshape(-1, 9)
+            meets[hard_shared] = (matrix[:, 0] == "0") | (
+                (matrix[:, 0] == "1") & (matrix[:, 2] != "F") & (matrix[:, 6] != "F")
+            )
         apart = ~shared
         if apart.any():
             meets[apart] = shapely.intersects(
