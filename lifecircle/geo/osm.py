@@ -538,9 +538,9 @@ def _chains(a: np.ndarray, b: np.ndarray, n_nodes: int) -> _Chains:
     every segment: a node is kept unless it has exactly two distinct neighbours joined by exactly
     two segments. Rings without any endpoint are dropped (osmnx's ``remove_rings``).
 
-    Chains come in the order of a walk from each endpoint in turn (lowest first) along each of its
-    unused segments in turn (those where it is ``a``, then those where it is ``b``, by segment
-    number), as the loop this replaces walked them. No segment may join a node to itself.
+    Chains come in walking order: from each endpoint in turn (lowest first) along each of its
+    segments not walked yet (those where it is ``a``, then those where it is ``b``, by segment
+    number) to the next endpoint. No segment may join a node to itself.
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
@@ -558,11 +558,8 @@ def _chains(a: np.ndarray, b: np.ndarray, n_nodes: int) -> _Chains:
     # of segments linked through inner nodes.
     inner_slot = np.flatnonzero(~endpoint[inc_node])[::2]
     one, other = inc_seg[inner_slot], inc_seg[inner_slot + 1]
-    links = coo_matrix(
-        (np.ones(2 * one.size), (np.r_[one, other], np.r_[other, one])), shape=(m + 1, m + 1)
-    ).tocsr()
+    links = coo_matrix((np.ones(one.size), (one, other)), shape=(m, m))
     _, part = connected_components(links, directed=False)
-    part = part[:m]
     # A chain starts at its first incidence on an endpoint, in incidence order; a part with no
     # endpoint is a ring and dropped.
     end_slot = np.flatnonzero(endpoint[inc_node])
@@ -576,7 +573,7 @@ def _chains(a: np.ndarray, b: np.ndarray, n_nodes: int) -> _Chains:
     cols = np.r_[head, np.r_[other, one]]
     tree = coo_matrix((np.ones(rows.size), (rows, cols)), shape=(m + 1, m + 1)).tocsr()
     reached = breadth_first_order(tree, m, directed=True, return_predecessors=False)[1:]
-    rank = np.full(m + 1, -1, dtype=np.int64)
+    rank = np.full(m, -1, dtype=np.int64)
     rank[part[head]] = np.arange(head.size)
     chain_of = rank[part[reached]]
     seg = reached[np.argsort(chain_of, kind="stable")]
@@ -607,16 +604,14 @@ def _merge_values(values: list[Any]) -> Any:
 class _XmlWalk:
     """The walkable ways of an OSM XML file, simplified.
 
-    Nodes are those of the walkable segments (by id); segment ``s`` joins node positions
-    ``a[s]`` and ``b[s]``, is ``seg_len[s]`` metres long (great circle) and belongs to the way
+    Nodes are those of the walkable segments (by id); segment ``s`` (as ``chains.seg`` numbers
+    them) is ``seg_len[s]`` metres long (great circle) and belongs to the way
     ``ways[seg_way[s]]`` (id and tags); ``chains`` are the edges of the simplified graph.
     """
 
     node_id: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
     seg_len: np.ndarray
     seg_way: np.ndarray
     ways: list[tuple[int, dict[str, str]]]
@@ -688,8 +683,6 @@ def _read_xml(path: Path, rules: WalkRules) -> tuple[_XmlWalk, gpd.GeoDataFrame]
         node_id=xml.node_id[used],
         lon=lon,
         lat=lat,
-        a=a,
-        b=b,
         seg_len=_great_circle_m(lat[a], lon[a], lat[b], lon[b]),
         seg_way=seg_way,
         ways=[(xml.way_id[i], xml.tags[i]) for i in walkable],
@@ -716,7 +709,7 @@ def _xml_graph(walk: _XmlWalk, source: str) -> nx.MultiDiGraph:
         for wid, tags in walk.ways
     ]
     lines = walk.chain_lines()
-    bent = np.flatnonzero(lines != None)  # noqa: E711 - elementwise
+    bent = np.flatnonzero(np.diff(chains.start) > 1)
     reversed_lines = lines.copy()
     reversed_lines[bent] = shapely.reverse(lines[bent])
     lengths = walk.chain_lengths().tolist()
