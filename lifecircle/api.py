@@ -43,7 +43,7 @@ from lifecircle.data import data_path
 from lifecircle.errors import InputError
 from lifecircle.geo.crs import frame_to_wgs84
 from lifecircle.geo.network import WalkNetwork, snap_points
-from lifecircle.geo.osm import NetworkSpec, load_walk_graph
+from lifecircle.geo.osm import NetworkSpec, load_walk_arrays_and_ways
 from lifecircle.geo.population import PopulationSpec, demand_points
 from lifecircle.layers.categories import load_registry
 from lifecircle.layers.facilities import LayerSpec
@@ -156,7 +156,7 @@ def load_walk_network(
         )
         if key in _NETWORK_CACHE:
             return _NETWORK_CACHE[key]
-    network = WalkNetwork.from_graph(load_walk_graph(spec), crs=crs)
+    network = WalkNetwork.from_lonlat(load_walk_arrays_and_ways(spec)[0], crs=crs)
     if key is not None:
         if len(_NETWORK_CACHE) >= _NETWORK_CACHE_SIZE:
             _NETWORK_CACHE.pop(next(iter(_NETWORK_CACHE)))

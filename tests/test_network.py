@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lifecircle.errors import NetworkError
 from lifecircle.geo.network import WalkNetwork, snap_points
@@ -180,6 +184,48 @@ def test_overlapping_edges_sharing_a_node_are_flagged():
         )
     )
     assert flags == {(0, 1): True, (0, 2): True, (0, 3): False}
+
+
+@st.composite
+def _bent_edges(draw):
+    """Edges between a few nodes of a 3 x 3 lattice, each bent through lattice points, so that
+    edges sharing a node often cross, touch or run along each other elsewhere."""
+    n_nodes = draw(st.integers(2, 5))
+    lattice = st.tuples(st.integers(0, 2), st.integers(0, 2))
+    nodes = draw(st.lists(lattice, min_size=n_nodes, max_size=n_nodes, unique=True))
+    edges = []
+    for _ in range(draw(st.integers(1, 7))):
+        u, v = draw(st.tuples(st.integers(0, n_nodes - 1), st.integers(0, n_nodes - 1)))
+        points = [nodes[u], *draw(st.lists(lattice, min_size=1, max_size=3)), nodes[v]]
+        if u != v and all(p != q for p, q in itertools.pairwise(points)):
+            edges.append((u, v, shapely.LineString(np.array(points, dtype=float) * 10)))
+    return np.array(nodes, dtype=float) * 10, edges
+
+
+@settings(max_examples=150, deadline=None)
+@given(_bent_edges())
+def test_edge_crosses_of_bent_edges_equal_shapelys_predicates(case):
+    """Edges sharing a node meet elsewhere when they cross or overlap; others when they meet."""
+    nodes, edges = case
+    if not edges:
+        return
+    net = WalkNetwork.from_arrays(
+        nodes[:, 0],
+        nodes[:, 1],
+        [u for u, _, _ in edges],
+        [v for _, v, _ in edges],
+        edge_geometry=[g for _, _, g in edges],
+    )
+    geoms = net.edge_geometry
+    expected = np.zeros(net.n_edges, dtype=bool)
+    for i, j in itertools.combinations(range(net.n_edges), 2):
+        shared = {net.edge_u[i], net.edge_v[i]} & {net.edge_u[j], net.edge_v[j]}
+        if shared:
+            meets = shapely.crosses(geoms[i], geoms[j]) or shapely.overlaps(geoms[i], geoms[j])
+        else:
+            meets = shapely.intersects(geoms[i], geoms[j])
+        expected[[i, j]] |= bool(meets)
+    np.testing.assert_array_equal(net.edge_crosses, expected)
 
 
 @pytest.mark.parametrize("max_snap_m", [30.0, 50.0, 200.0])

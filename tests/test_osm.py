@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bz2
 import functools
+import gzip
 import math
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import networkx as nx
 import numpy as np
 import osmnx as ox
 import pytest
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
@@ -647,3 +650,237 @@ def test_fast_xml_reader_matches_osmnx_on_random_maps(tmp_path_factory, text):
         assert sorted(e[2] for e in fast_edges[key]) == pytest.approx(
             sorted(e[2] for e in edges), abs=1e-6
         )
+
+
+# --- the XML reader's pieces: chains, arrays, errors -------------------------------------------
+
+
+def _chains_by_walking(a, b, n_nodes):
+    """The Python walk that osm._chains replaced: from each endpoint in turn along each unused
+    segment (a-ends before b-ends, by segment number) to the next endpoint."""
+    pairs = {(min(p, q), max(p, q)) for p, q in zip(a, b, strict=True)}
+    neighbours = [0] * n_nodes
+    for p, q in pairs:
+        neighbours[p] += 1
+        neighbours[q] += 1
+    incident = [[] for _ in range(n_nodes)]
+    for s, p in enumerate(a):
+        incident[p].append(s)
+    for s, q in enumerate(b):
+        incident[q].append(s)
+    endpoint = [neighbours[n] != 2 or len(incident[n]) != 2 for n in range(n_nodes)]
+    used = [False] * len(a)
+    chains = []
+    for start in range(n_nodes):
+        if not endpoint[start]:
+            continue
+        for first in incident[start]:
+            if used[first]:
+                continue
+            nodes, segs, node, s = [start], [], start, first
+            while True:
+                used[s] = True
+                segs.append(s)
+                node = b[s] if a[s] == node else a[s]
+                nodes.append(node)
+                if endpoint[node]:
+                    break
+                s = next(t for t in incident[node] if t != s)
+            chains.append((nodes, segs))
+    return chains
+
+
+def _packed(chains):
+    return [
+        (
+            chains.node[chains.start[i] + i : chains.start[i + 1] + i + 1].tolist(),
+            chains.seg[chains.start[i] : chains.start[i + 1]].tolist(),
+        )
+        for i in range(len(chains))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "n_nodes"),
+    [
+        ([], [], 0),
+        ([0], [1], 2),  # one segment
+        ([0, 1, 2], [1, 2, 3], 4),  # a street through two inner nodes
+        ([2, 1, 0], [3, 2, 1], 4),  # drawn the other way
+        ([0, 1, 2], [1, 2, 0], 3),  # a ring on its own: dropped
+        ([0, 1, 2, 3, 4], [1, 2, 3, 1, 0], 5),  # a loop hanging off a street
+        ([0, 1, 2, 3], [1, 2, 3, 1], 4),  # a lollipop: the loop starts and ends at node 1
+        ([0, 0, 1], [1, 1, 2], 3),  # parallel segments between the same two nodes
+        ([0, 1, 0, 2], [1, 3, 2, 3], 4),  # two routes around a block between 0 and 3
+        ([5, 3, 3, 1], [3, 1, 4, 0], 6),  # a T, with an unused node position
+    ],
+)
+def test_chains_match_the_walk_on_hand_cases(a, b, n_nodes):
+    a, b = np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
+    assert _packed(osm._chains(a, b, n_nodes)) == _chains_by_walking(
+        a.tolist(), b.tolist(), n_nodes
+    )
+
+
+@st.composite
+def _segments(draw):
+    n_nodes = draw(st.integers(2, 12))
+    pairs = draw(
+        st.lists(
+            st.tuples(st.integers(0, n_nodes - 1), st.integers(0, n_nodes - 1)).filter(
+                lambda p: p[0] != p[1]
+            ),
+            max_size=25,
+        )
+    )
+    return [p for p, _ in pairs], [q for _, q in pairs], n_nodes
+
+
+@settings(max_examples=200, deadline=None)
+@given(_segments())
+def test_chains_match_the_walk_on_random_graphs(case):
+    a, b, n_nodes = case
+    chains = osm._chains(np.array(a, dtype=np.int64), np.array(b, dtype=np.int64), n_nodes)
+    assert _packed(chains) == _chains_by_walking(a, b, n_nodes)
+
+
+def _write_osm(path, nodes, ways, extra=""):
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6">']
+    for node_id, lon, lat, *tags in nodes:
+        body = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags)
+        lines.append(f'<node id="{node_id}" lat="{lat}" lon="{lon}">{body}</node>')
+    for way_id, refs, tags in ways:
+        nds = "".join(f'<nd ref="{r}"/>' for r in refs)
+        body = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+        lines.append(f'<way id="{way_id}">{nds}{body}</way>')
+    lines += [extra, "</osm>"]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _assert_same_walk_network(a, b):
+    assert a.crs == b.crs
+    for name in ("node_ids", "x", "y", "indptr", "indices", "weights_m", "edge_u", "edge_v"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_array_equal(a.edge_length_m, b.edge_length_m)
+    np.testing.assert_array_equal(a.component, b.component)
+    assert shapely.equals_exact(a.edge_geometry, b.edge_geometry, tolerance=0).all()
+    assert (a.edge_name is None) == (b.edge_name is None)
+    if a.edge_name is not None:
+        assert a.edge_name.tolist() == b.edge_name.tolist()
+    np.testing.assert_array_equal(a.lonlat[0], b.lonlat[0])
+    np.testing.assert_array_equal(a.lonlat[1], b.lonlat[1])
+
+
+def _both_routes(path, **spec):
+    """The network built without a graph, and the one built from load_walk_graph's graph."""
+    from lifecircle.geo.network import WalkNetwork
+
+    arrays, ways = osm.load_walk_arrays_and_ways(NetworkSpec(path=path, **spec))
+    graph, graph_ways = osm.load_walk_graph_and_ways(NetworkSpec(path=path, **spec))
+    assert ways.equals(graph_ways)
+    return WalkNetwork.from_lonlat(arrays), WalkNetwork.from_graph(graph)
+
+
+def _awkward_map(path, *, missing_node=True):
+    """Rings, loops, parallel ways, repeated (and missing) nodes, tags of nodes and relations."""
+    nodes = [(i, 118.78 + 0.001 * (i % 5), 32.04 + 0.001 * (i // 5)) for i in range(1, 21)]
+    nodes.append((3, 118.7825, 32.0405, ("highway", "crossing")))  # a repeated id: the last wins
+    ways = [
+        (101, [1, 2, 3, 4, 5], {"highway": "residential", "name": " 中山路 "}),
+        (102, [5, 10, 15, 14, 5], {"highway": "footway"}),  # a loop back to node 5
+        (103, [16, 17, 18, 16], {"highway": "footway"}),  # a ring of its own: dropped
+        (104, [1, 6, 6, 7, 2], {"highway": "service", "name": "甲"}),  # 6 twice in a row
+        (105, [1, 6, 7, 2], {"highway": "path", "name": "乙"}),  # drawn along 104
+        (106, [2, 7], {"highway": "residential"}),  # parallel to the end of 104 and 105
+        # node 999 is not in the file (osmnx cannot read that: compared without it)
+        (107, [4, 9, 999, 8] if missing_node else [4, 9, 8], {"highway": "residential"}),
+        (108, [3, 8], {"highway": "motorway"}),  # dropped by the rules
+        (109, [11, 12], {"building": "yes"}),  # not a highway: not even considered
+        (110, [12, 13, 19, 20], {"highway": "living_street", "name": "丙"}),
+    ]
+    relation = '<relation id="1"><member type="way" ref="101" role=""/><tag k="highway" v="x"/>'
+    return _write_osm(path, nodes, ways, extra=relation + "</relation>")
+
+
+def test_awkward_map_matches_osmnx_and_both_routes_agree(tmp_path):
+    path = _awkward_map(tmp_path / "awkward.osm", missing_node=False)
+    fast = load_walk_graph(NetworkSpec(path=path))
+    reference = _osmnx_reference(path)
+    assert set(fast.nodes) == set(reference.nodes)
+    fast_edges, reference_edges = _edge_summary(fast), _edge_summary(reference)
+    assert fast_edges.keys() == reference_edges.keys()
+    for key, edges in reference_edges.items():
+        assert [e[:2] for e in fast_edges[key]] == [e[:2] for e in edges]
+        assert [e[2] for e in fast_edges[key]] == pytest.approx([e[2] for e in edges], abs=1e-6)
+    _, ways = osm.load_walk_graph_and_ways(NetworkSpec(path=path))
+    motorway = ways.set_index("way_id").loc["108"]
+    assert motorway["rule"] != "" and motorway.geometry.coords[0] == (118.7825, 32.0405)
+    assert "109" not in set(ways["way_id"])  # a building
+    assert not {16, 17, 18} & set(fast.nodes)  # the ring
+    for awkward in (path, _awkward_map(tmp_path / "missing.osm")):
+        arrays, graph = _both_routes(awkward)
+        _assert_same_walk_network(arrays, graph)
+        assert "中山路" in arrays.edge_name.tolist()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        NET_DIR / "tiny_walk.osm",
+        OSM_DIR / "cau_beijing_haidian.osm",
+        OSM_DIR / "nanjing_xuanwu.osm",
+        OSM_DIR / "shu_shanghai_baoshan.osm",
+    ],
+    ids=lambda p: p.name,
+)
+@pytest.mark.parametrize("rules", ["china", "osmnx"])
+def test_arrays_route_builds_the_graph_routes_network(path, rules):
+    arrays, graph = _both_routes(path, walk_rules=rules)
+    _assert_same_walk_network(arrays, graph)
+
+
+@settings(max_examples=30, deadline=None)
+@given(_random_osm())
+def test_arrays_route_builds_the_graph_routes_network_on_random_maps(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("osm") / "random.osm"
+    path.write_text(text, encoding="utf-8")
+    try:
+        arrays, graph = _both_routes(path)
+    except NetworkError:  # nothing walkable: both routes say so
+        with pytest.raises(NetworkError, match="empty"):
+            osm.load_walk_arrays_and_ways(NetworkSpec(path=path))
+        return
+    _assert_same_walk_network(arrays, graph)
+
+
+def test_clipped_xml_goes_through_the_graph():
+    spec = NetworkSpec(path=NET_DIR / "tiny_walk.osm", bbox=(118.7795, 32.0395, 118.7805, 32.0405))
+    arrays, _ = osm.load_walk_arrays_and_ways(spec)
+    assert sorted(arrays.node_id.tolist()) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("cut.osm", lambda raw: raw[: len(raw) // 2]),
+        ("junk.osm", lambda raw: b"PK\x03\x04 not xml"),
+        ("empty.osm", lambda raw: b""),
+        ("no_lat.osm", lambda raw: raw.replace(b' lat="32.0400"', b"", 1)),
+        ("bad_id.osm", lambda raw: raw.replace(b'id="1"', b'id="one"', 1)),
+        ("cut.osm.gz", lambda raw: gzip.compress(raw)[:-200]),
+        (
+            "bitrot.osm.gz",
+            lambda raw: (lambda z: z[:30] + b"\xff" * 40 + z[70:])(gzip.compress(raw)),
+        ),
+        ("cut.osm.bz2", lambda raw: bz2.compress(raw)[:-100]),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_unreadable_xml_is_a_network_error_naming_the_file(tmp_path, name, damage):
+    path = tmp_path / name
+    path.write_bytes(damage((NET_DIR / "tiny_walk.osm").read_bytes()))
+    with pytest.raises(NetworkError, match=rf"{name}: cannot read as OSM XML.*export it again"):
+        osm.load_walk_arrays_and_ways(NetworkSpec(path=path))
+    with pytest.raises(NetworkError, match=rf"{name}: cannot read as OSM XML"):
+        load_walk_graph(NetworkSpec(path=path))

@@ -1,12 +1,12 @@
 """A binary cache of the walking network, so that a second run skips parsing OpenStreetMap.
 
-:func:`load_walk_network` is :func:`lifecircle.geo.osm.load_walk_graph_and_ways` followed by
-:meth:`WalkNetwork.from_graph` and the blocks the streets enclose (:attr:`WalkNetwork.faces`),
+:func:`load_walk_network` is :func:`lifecircle.geo.osm.load_walk_arrays_and_ways` followed by
+:meth:`WalkNetwork.from_lonlat` and the blocks the streets enclose (:attr:`WalkNetwork.faces`),
 with the result kept as arrays in one ``.npz`` file: the CSR adjacency, node and edge arrays,
 edge shapes as packed vertices, the blocks' rings, and node longitudes/latitudes, with the
 table of ways the walk rules kept or dropped beside it (GeoParquet). On a
-330,000-node county the parse and conversion take about 40 s and the cache reads back in a
-few seconds (``benchmarks/pipeline.py`` measures both).
+330,000-node county the parse and conversion take about 10 s of CPU and the cache reads back
+in a few seconds (``benchmarks/pipeline.py`` measures both).
 
 The cache file's name is a hash of everything the network depends on: the contents of the
 network file and of every other file the spec names (clipping polygon, rule overrides), every
@@ -43,13 +43,7 @@ from pyarrow import ArrowException
 from shapely.geometry.base import BaseGeometry
 
 from lifecircle.geo.network import Faces, WalkNetwork
-from lifecircle.geo.osm import (
-    NetworkSpec,
-    default_cache_dir,
-    describe_components,
-    load_walk_graph_and_ways,
-    node_lonlat,
-)
+from lifecircle.geo.osm import NetworkSpec, default_cache_dir, load_walk_arrays_and_ways
 from lifecircle.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -71,7 +65,7 @@ class LoadedNetwork:
     node_lon, node_lat
         Node coordinates in degrees (WGS-84), in node order.
     components
-        :func:`lifecircle.geo.osm.describe_components` of the network.
+        :meth:`WalkNetwork.describe_components` of the network.
     ways
         Every way the walk rules decided on, kept or dropped
         (:func:`lifecircle.geo.osm.ways_frame`), for the network audit.
@@ -264,13 +258,12 @@ def _write(path: Path, loaded: LoadedNetwork) -> None:
 
 
 def _parse(spec: NetworkSpec) -> LoadedNetwork:
-    graph, ways = load_walk_graph_and_ways(spec)
-    network = WalkNetwork.from_graph(graph)
-    lon, lat = node_lonlat(graph)
-    components = describe_components(graph)
-    del graph
+    source, ways = load_walk_arrays_and_ways(spec)
+    network = WalkNetwork.from_lonlat(source)
+    del source
     network.faces  # noqa: B018 - traced once here, so that the cache holds the blocks
-    return LoadedNetwork(network, lon, lat, components, ways, "off")
+    lon, lat = network.lonlat
+    return LoadedNetwork(network, lon, lat, network.describe_components(), ways, "off")
 
 
 def load_walk_network(spec: NetworkSpec, *, use_cache: bool = True) -> LoadedNetwork:
@@ -291,7 +284,7 @@ def load_walk_network(spec: NetworkSpec, *, use_cache: bool = True) -> LoadedNet
     Raises
     ------
     NetworkError
-        As :func:`lifecircle.geo.osm.load_walk_graph_and_ways`.
+        As :func:`lifecircle.geo.osm.load_walk_arrays_and_ways`.
     """
     path = network_cache_path(spec) if use_cache else None
     if path is not None and path.exists():

@@ -1,7 +1,8 @@
 """The walking network in compact form (CSR arrays in a metric CRS) and snapping onto its edges.
 
-networkx is for loading only: :meth:`WalkNetwork.from_graph` converts an osmnx graph once into
-numpy arrays, and every search afterwards runs on the CSR arrays (numpy and scipy). The
+The network is built once from a :class:`LonLatNetwork` (arrays in longitude/latitude, as the
+OSM XML reader gives them) or from an osmnx graph (:meth:`WalkNetwork.from_graph`), and every
+search afterwards runs on the CSR arrays (numpy and scipy). The
 network also knows its blocks (:attr:`WalkNetwork.faces`), from which service areas are built.
 
 Examples
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 # Blocks whose polygons are built at once while tracing faces (bounds the memory it takes).
 _FACE_CHUNK = 100_000
 
-__all__ = ["Faces", "Snaps", "WalkNetwork", "csr_from_edges", "snap_points"]
+__all__ = ["Faces", "LonLatNetwork", "Snaps", "WalkNetwork", "csr_from_edges", "snap_points"]
 
 
 def csr_from_edges(
@@ -134,6 +135,66 @@ def _street_name(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         value = next((v for v in value if isinstance(v, str) and v.strip()), "")
     return value.strip() if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class LonLatNetwork:
+    """A walking network as read, in longitude/latitude: what :meth:`WalkNetwork.from_lonlat`
+    builds the compact network from.
+
+    Attributes
+    ----------
+    node_id
+        Node ids (int64), one per node position.
+    lon, lat
+        Node coordinates in degrees (WGS-84).
+    edge_u, edge_v
+        Node positions of each edge's ends (an undirected edge may come once or both ways).
+    length_m
+        Edge lengths in metres; nan where the source has none.
+    geometry
+        WGS-84 LineStrings from ``edge_u`` to ``edge_v``; None where the edge is straight.
+    name
+        Street name per edge ('' when unnamed), or None when the source has no names.
+    """
+
+    node_id: NDArray[np.int64]
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    edge_u: NDArray[np.int64]
+    edge_v: NDArray[np.int64]
+    length_m: NDArray[np.float64]
+    geometry: NDArray[np.object_]
+    name: NDArray[np.object_] | None = None
+
+    @classmethod
+    def from_graph(cls, graph: Any) -> LonLatNetwork:
+        """The nodes and edges of an osmnx ``MultiDiGraph`` in EPSG:4326, in the graph's order:
+        node ``x``/``y``, edge ``length``, ``geometry`` and ``name`` (osmnx's merged name lists
+        give their first name)."""
+        node_id = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+        lon = np.fromiter(
+            (d["x"] for _, d in graph.nodes(data=True)), dtype=np.float64, count=node_id.size
+        )
+        lat = np.fromiter(
+            (d["y"] for _, d in graph.nodes(data=True)), dtype=np.float64, count=node_id.size
+        )
+        edges = list(graph.edges(data=True))
+        sorter = np.argsort(node_id, kind="stable")
+        sorted_ids = node_id[sorter]
+        u_ids = np.fromiter((e[0] for e in edges), dtype=np.int64, count=len(edges))
+        v_ids = np.fromiter((e[1] for e in edges), dtype=np.int64, count=len(edges))
+        names = np.array([_street_name(e[2].get("name")) for e in edges] + [None], dtype=object)
+        return cls(
+            node_id=node_id,
+            lon=lon,
+            lat=lat,
+            edge_u=sorter[np.searchsorted(sorted_ids, u_ids)],
+            edge_v=sorter[np.searchsorted(sorted_ids, v_ids)],
+            length_m=np.array([float(e[2].get("length", np.nan)) for e in edges], dtype=np.float64),
+            geometry=np.array([e[2].get("geometry") for e in edges] + [None], dtype=object)[:-1],
+            name=names[:-1] if any(names[:-1]) else None,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -258,7 +319,14 @@ class WalkNetwork:
         hard_shared = shared & ~both_straight
         if hard_shared.any():
             ga, gb = self.edge_geometry[left[hard_shared]], self.edge_geometry[right[hard_shared]]
-            meets[hard_shared] = shapely.crosses(ga, gb) | shapely.overlaps(ga, gb)
+            # crosses or overlaps, read off one DE-9IM matrix (the two predicates computed one
+            # each, the dearest step of a county's blocks): for two lines, crossing is an
+            # interior meeting in points (II = 0), overlapping one along a stretch with each
+            # reaching beyond the other (II = 1, IE and EI not F).
+            matrix = shapely.relate(ga, gb).astype("U9").view("U1").reshape(-1, 9)
+            meets[hard_shared] = (matrix[:, 0] == "0") | (
+                (matrix[:, 0] == "1") & (matrix[:, 2] != "F") & (matrix[:, 6] != "F")
+            )
         apart = ~shared
         if apart.any():
             meets[apart] = shapely.intersects(
@@ -533,10 +601,7 @@ class WalkNetwork:
     def from_graph(cls, graph: Any, *, crs: Any = None) -> WalkNetwork:
         """Build the network from an osmnx ``MultiDiGraph`` in EPSG:4326.
 
-        The graph is projected to ``crs`` (default: the UTM zone chosen by
-        :func:`lifecircle.geo.crs.metric_crs_for` for the node coordinates), directions are
-        collapsed (a walker ignores one-way rules), parallel ways are kept (see
-        :meth:`from_arrays`; the search uses the shortest), edge
+        :meth:`from_lonlat` of the graph's arrays (:meth:`LonLatNetwork.from_graph`): edge
         lengths are the graph's ``length`` attribute (metres) and edge shapes its ``geometry``
         attribute, or a straight line.
 
@@ -545,33 +610,34 @@ class WalkNetwork:
         NetworkError
             When the graph has no nodes or no edges.
         """
-        if graph.number_of_nodes() == 0 or graph.number_of_edges() == 0:
+        return cls.from_lonlat(LonLatNetwork.from_graph(graph), crs=crs)
+
+    @classmethod
+    def from_lonlat(cls, source: LonLatNetwork, *, crs: Any = None) -> WalkNetwork:
+        """Build the network from a network read in longitude/latitude.
+
+        The nodes are projected to ``crs`` (default: the UTM zone chosen by
+        :func:`lifecircle.geo.crs.metric_crs_for` for the node coordinates), directions are
+        collapsed (a walker ignores one-way rules), parallel ways are kept (see
+        :meth:`from_arrays`; the search uses the shortest); edges without a geometry are
+        straight, and edges without a length are as long as their geometry.
+
+        Raises
+        ------
+        NetworkError
+            When the network has no nodes or no edges.
+        """
+        lon, lat = source.lon, source.lat
+        if lon.size == 0 or source.edge_u.size == 0:
             raise NetworkError(
-                f"the walking network is empty ({graph.number_of_nodes()} nodes, "
-                f"{graph.number_of_edges()} edges): check the network file or the study area"
+                f"the walking network is empty ({lon.size} nodes, "
+                f"{source.edge_u.size} edges): check the network file or the study area"
             )
-        node_ids = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
-        lon = np.fromiter(
-            (d["x"] for _, d in graph.nodes(data=True)), dtype=np.float64, count=node_ids.size
-        )
-        lat = np.fromiter(
-            (d["y"] for _, d in graph.nodes(data=True)), dtype=np.float64, count=node_ids.size
-        )
         metric = pyproj.CRS.from_user_input(crs) if crs is not None else metric_crs_for(lon, lat)
         transformer = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True)
         x, y = (np.asarray(c, dtype=np.float64) for c in transformer.transform(lon, lat))
-
-        edges = list(graph.edges(data=True))
-        sorter = np.argsort(node_ids, kind="stable")
-        sorted_ids = node_ids[sorter]
-        u_ids = np.fromiter((e[0] for e in edges), dtype=np.int64, count=len(edges))
-        v_ids = np.fromiter((e[1] for e in edges), dtype=np.int64, count=len(edges))
-        u = sorter[np.searchsorted(sorted_ids, u_ids)]
-        v = sorter[np.searchsorted(sorted_ids, v_ids)]
-        geometry = np.array([e[2].get("geometry") for e in edges] + [None], dtype=object)[:-1]
-        has_length = np.array(["length" in e[2] for e in edges], dtype=bool)
-        length = np.array([float(e[2].get("length", np.nan)) for e in edges], dtype=np.float64)
-
+        u, v = source.edge_u, source.edge_v
+        geometry = source.geometry.copy()
         missing = np.array([g is None for g in geometry], dtype=bool)
         if (~missing).any():
             geometry[~missing] = shapely.transform(
@@ -584,11 +650,10 @@ class WalkNetwork:
             coords[0::2, 0], coords[0::2, 1] = x[u[missing]], y[u[missing]]
             coords[1::2, 0], coords[1::2, 1] = x[v[missing]], y[v[missing]]
             geometry[missing] = shapely.linestrings(coords, indices=np.repeat(np.arange(m), 2))
-        if not has_length.all():
-            length[~has_length] = shapely.length(geometry[~has_length])
-        names = np.array([_street_name(e[2].get("name")) for e in edges] + [None], dtype=object)[
-            :-1
-        ]
+        length = source.length_m.copy()
+        unknown = np.isnan(length)
+        if unknown.any():
+            length[unknown] = shapely.length(geometry[unknown])
         network = cls.from_arrays(
             x,
             y,
@@ -597,17 +662,17 @@ class WalkNetwork:
             edge_length_m=length,
             edge_geometry=geometry,
             crs=metric,
-            node_ids=node_ids,
-            edge_name=names if any(names) else None,
+            node_ids=source.node_id,
+            edge_name=source.name,
         )
-        # Keep the graph's own degrees (no round trip through the metric CRS): a node on a
+        # Keep the source's own degrees (no round trip through the metric CRS): a node on a
         # township boundary stays on it. cached_property reads the instance dict first.
         network.__dict__["lonlat"] = (lon, lat)
         logger.info(
-            "walk network: %d nodes, %d undirected edges (from %d directed), %d components",
+            "walk network: %d nodes, %d undirected edges (from %d), %d components",
             network.n_nodes,
             network.n_edges,
-            len(edges),
+            source.edge_u.size,
             int(network.component.max(initial=-1)) + 1,
         )
         return network
