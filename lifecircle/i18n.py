@@ -190,6 +190,11 @@ _LABELS: dict[str, tuple[str, str]] = {
         "Click to open this township's interactive map; 300-dpi print files "
         "are in the townships folder",
     ),
+    "township_light_caption": (
+        "简报内为压缩图；点击图片打开本乡镇交互地图；300 dpi 打印版见 townships 文件夹",
+        "A lighter copy to keep the briefing small; click to open this township's interactive "
+        "map; 300-dpi print files are in the townships folder",
+    ),
     "no_picture": ("（未生成地图图片）", "(no map picture)"),
     "documents": ("依据文件", "Plan documents cited"),
     "sources": ("数据来源", "Data sources"),

@@ -7,6 +7,7 @@ One demo run per session (``demo_run`` in conftest.py); the PDF is printed once 
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import unicodedata
@@ -281,3 +282,22 @@ def test_township_picture_leaves_room_for_its_table():
     assert 55 < short < 125 and longer == 55  # a long table: the smallest picture
     wordy = table.assign(note_en="a long English note that wraps over several lines " * 2)
     assert briefing._picture_height_mm(wordy, "en") < short
+
+
+def test_heavy_pictures_go_in_as_lighter_township_copies(monkeypatch):
+    result = make_result()
+    made = static.write_static_maps(result, None, dpi=150)  # 1000-px screen copies, as printed
+    pictures = {k: p.screen_png for k, p in made.items()}
+    full = briefing.render_briefing(result, pictures=pictures)
+    assert full.count('src="data:image/png;base64,') == 5 and "image/webp" not in full
+    monkeypatch.setattr(briefing, "PICTURE_BUDGET_BYTES", sum(map(len, pictures.values())) - 1)
+    light = briefing.render_briefing(result, pictures=pictures)
+    # the overview as it was, every township as a lighter WebP copy, its caption saying so
+    assert full.split('<section class="page" id="overview">')[1].split("</section>")[0] in light
+    copies = re.findall(r'src="data:image/webp;base64,([^"]+)"', light)
+    assert len(copies) == len(result.townships) == 4
+    for copy in copies:
+        image = Image.open(io.BytesIO(base64.b64decode(copy)))
+        assert image.format == "WEBP" and image.width == briefing.LIGHT_WIDTH_PX
+    assert light.count("简报内为压缩图") == 4 and "简报内为压缩图" not in full
+    assert len(light.encode()) < 0.7 * len(full.encode())

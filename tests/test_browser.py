@@ -310,6 +310,24 @@ def test_briefing_loads_and_prints(browser, result, tmp_path):
     page.close()
 
 
+def test_briefing_with_lighter_township_copies_shows_them(browser, result, tmp_path, monkeypatch):
+    from lifecircle.maps import static
+
+    # a county's briefing: over the budget, the townships' pictures go in as lossy WebP
+    monkeypatch.setattr(briefing, "PICTURE_BUDGET_BYTES", 0)
+    pictures = static.write_static_maps(result, None, dpi=150)
+    html = briefing.render_briefing(result, pictures={k: p.screen_png for k, p in pictures.items()})
+    assert html.count('src="data:image/webp;base64,') == 4
+    loaded = open_page(browser, write(tmp_path, "briefing_light.html", html))
+    images = loaded.page.eval_on_selector_all(
+        "section.township figure.map img", "els => els.map(e => [e.naturalWidth, e.width])"
+    )
+    assert images == [[briefing.LIGHT_WIDTH_PX, briefing.LIGHT_WIDTH_PX]] * 4  # decoded, 1:1
+    shot(loaded, "briefing_light.png", full_page=True)
+    assert loaded.external == [] and loaded.errors == []
+    loaded.page.close()
+
+
 def test_briefing_in_english(browser, result, tmp_path):
     html = briefing.render_briefing(result, lang="en")
     loaded = open_page(browser, write(tmp_path, "briefing_en.html", html))

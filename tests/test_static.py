@@ -216,3 +216,36 @@ def test_legend_counts_follow_the_facilities(result, lang):
     name = result.categories["meal_point"]["name_zh" if lang == "zh" else "name_en"]
     assert any(t.startswith(name) and str(counts["meal_point"]) in t for t in texts)
     assert pd.Series(texts).str.contains(str(len(result.proposed_sites))).any()
+
+
+def drawn_pictures(monkeypatch) -> list:
+    """Every picture render_pictures draws, as drawn (before it is encoded)."""
+    drawn = []
+    draw = static.render_picture
+    monkeypatch.setattr(static, "render_picture", lambda *a: drawn.append(draw(*a)) or drawn[-1])
+    return drawn
+
+
+def test_print_png_holds_the_drawn_pixels_at_its_dpi(result, tmp_path, monkeypatch):
+    # the print file is written by static._write_png (rows unfiltered), not by Pillow
+    drawn = drawn_pictures(monkeypatch)
+    state, jobs = static.picture_jobs(result, tmp_path, dpi=DPI)
+    (picture,) = static.render_pictures(state, jobs[1:2])
+    with Image.open(picture.path) as saved:
+        assert saved.mode == "RGB" and saved.size == drawn[0].size
+        assert saved.info["dpi"] == pytest.approx((DPI, DPI), abs=0.01)
+        assert np.array_equal(np.asarray(saved), np.asarray(drawn[0]))
+
+
+def test_skipping_the_axes_background_changes_no_pixel(result, monkeypatch):
+    # render_picture hides the axes background (white on the white page) to save filling the
+    # map frame: drawn anyway, the pictures must come out the same
+    drawn = drawn_pictures(monkeypatch)
+    static.write_static_maps(result, None, dpi=DPI)
+    from matplotlib.patches import Rectangle
+
+    monkeypatch.setattr(Rectangle, "set_visible", lambda self, visible: None)
+    static.write_static_maps(result, None, dpi=DPI)
+    half = len(drawn) // 2
+    for hidden, shown in zip(drawn[:half], drawn[half:], strict=True):
+        assert np.array_equal(np.asarray(hidden), np.asarray(shown))

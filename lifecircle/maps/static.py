@@ -23,8 +23,10 @@ from __future__ import annotations
 import io
 import logging
 import math
+import struct
 import unicodedata
 import warnings
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -353,9 +355,9 @@ class _Layers:
     crs: Any
     townships: gpd.GeoDataFrame
     areas: list[tuple[float, Any]]  # (walk minutes, service area cut to its kind's townships)
-    uncovered: gpd.GeoDataFrame
-    facilities: gpd.GeoDataFrame
-    sites: gpd.GeoDataFrame | None
+    uncovered: pd.DataFrame  # x, y, pop60
+    facilities: pd.DataFrame  # x, y, category and, when known, township_code
+    sites: pd.DataFrame | None  # x, y, rank
 
 
 def _metric(frame: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataFrame | None:
@@ -364,6 +366,19 @@ def _metric(frame: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataFrame | None
     frame = _to_wgs84(frame)
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     return frame.to_crs(crs)
+
+
+def _points(frame: gpd.GeoDataFrame, **columns: Any) -> pd.DataFrame:
+    """The points of ``frame`` as plain ``x, y`` columns beside ``columns``: every picture
+    selects from these, and a GeoDataFrame's coordinate accessors and indexing cost more than
+    drawing a township's points."""
+    return pd.DataFrame(
+        {
+            "x": frame.geometry.x.to_numpy(),
+            "y": frame.geometry.y.to_numpy(),
+            **{name: np.asarray(values) for name, values in columns.items()},
+        }
+    )
 
 
 def _prepare(result: RunResult, story: Story) -> _Layers:
@@ -396,14 +411,22 @@ def _prepare(result: RunResult, story: Story) -> _Layers:
         if len(unc)
         else gpd.GeoDataFrame({"pop60": []}, geometry=[], crs=crs)
     )
+    unc = _points(unc, pop60=pd.to_numeric(unc["pop60"], errors="coerce").fillna(0.0))
     fac = result.facilities
     fac = (
         _metric(fac, crs)
         if fac is not None and len(fac)
         else gpd.GeoDataFrame({"category": []}, geometry=[], crs=crs)
     )
+    fac = _points(
+        fac,
+        category=fac["category"].astype(str),
+        **({"township_code": fac["township_code"].astype(str)} if "township_code" in fac else {}),
+    )
     sites = result.proposed_sites
     sites = _metric(sites, crs) if sites is not None and len(sites) else None
+    if sites is not None:
+        sites = _points(sites, rank=sites.get("rank", pd.Series("", index=sites.index)))
     return _Layers(crs, towns, areas, unc, fac, sites)
 
 
@@ -411,8 +434,8 @@ def _prepare(result: RunResult, story: Story) -> _Layers:
 # Drawing
 
 
-def _in_view(frame: gpd.GeoDataFrame, view: tuple[float, float, float, float]) -> np.ndarray:
-    x, y = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+def _in_view(frame: pd.DataFrame, view: tuple[float, float, float, float]) -> np.ndarray:
+    x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
     return (x >= view[0]) & (x <= view[2]) & (y >= view[1]) & (y <= view[3])
 
 
@@ -598,11 +621,11 @@ def _draw(
     unc = layers.uncovered
     if len(unc):
         unc = unc[_in_view(unc, view)]
-        pop60 = pd.to_numeric(unc["pop60"], errors="coerce").fillna(0.0).to_numpy()
+        pop60 = unc["pop60"].to_numpy()
         top = max(float(pop60.max()) if len(pop60) else 1.0, 1.0)
         ax.scatter(
-            unc.geometry.x,
-            unc.geometry.y,
+            unc["x"],
+            unc["y"],
             s=3 + 36 * pop60 / top,
             c=palette.UNCOVERED_COLOR,
             alpha=0.7,
@@ -638,19 +661,19 @@ def _draw(
     if len(fac):
         fac = fac[_in_view(fac, view)]
         own = (
-            (fac["township_code"].astype(str) == focus).to_numpy()
+            (fac["township_code"] == focus).to_numpy()
             if focus is not None and "township_code" in fac
             else np.ones(len(fac), dtype=bool)
         )
         for i, cat in enumerate(colors):
-            mine = (fac["category"].astype(str) == cat).to_numpy()
+            mine = (fac["category"] == cat).to_numpy()
             if not (mine & own).any():
                 continue
             main = cat == story.category
             pts = fac[mine]
             ax.scatter(
-                pts.geometry.x,
-                pts.geometry.y,
+                pts["x"],
+                pts["y"],
                 marker=_MARKERS[i % len(_MARKERS)],
                 s=46 if main else 18,
                 c=colors[cat],
@@ -683,8 +706,8 @@ def _draw(
         sites = sites[_in_view(sites, view)]
         if len(sites):
             ax.scatter(
-                sites.geometry.x,
-                sites.geometry.y,
+                sites["x"],
+                sites["y"],
                 marker="*",
                 s=240,
                 c=palette.SITE_COLOR,
@@ -692,12 +715,7 @@ def _draw(
                 linewidths=0.9,
                 zorder=9,
             )
-            for rank, x, y in zip(
-                sites.get("rank", pd.Series("", index=sites.index)),
-                sites.geometry.x,
-                sites.geometry.y,
-                strict=True,
-            ):
+            for rank, x, y in zip(sites["rank"], sites["x"], sites["y"], strict=True):
                 ax.annotate(
                     fmt_number(rank),
                     (x, y),
@@ -837,18 +855,9 @@ def _view(geoms: gpd.GeoSeries, pad: float = 0.06) -> tuple[float, float, float,
     return (west - span * pad, south - span * pad, east + span * pad, north + span * pad)
 
 
-def render_picture(
-    result: RunResult,
-    story: Story,
-    layers: _Layers,
-    *,
-    focus: str | None,
-    lang: str,
-    dpi: int,
-    basemap: str | None,
-    title: str,
-) -> np.ndarray:
-    """Draw one picture and return its RGB pixels (height x width x 3, uint8)."""
+def render_picture(state: PictureState, focus: str | None, title: str) -> Image.Image:
+    """Draw one picture (the overview when ``focus`` is None) and return it as an RGB image."""
+    result, story, layers, lang = state.result, state.story, state.layers, state.lang
     towns = layers.townships
     geoms = towns.geometry if focus is None else towns.geometry[towns["code"] == focus]
     view = _view(geoms)
@@ -858,7 +867,7 @@ def render_picture(
     map_w = map_h / aspect if map_w * aspect > 8.2 else map_w
     top_h, legend_h, source_h = 0.85, 0.95, 0.55
     height = top_h + map_h + legend_h + source_h
-    fig = Figure(figsize=(A4_WIDTH_IN, height), dpi=dpi, facecolor="white")
+    fig = Figure(figsize=(A4_WIDTH_IN, height), dpi=state.dpi, facecolor="white")
     FigureCanvasAgg(fig)
     ax = fig.add_axes(
         (
@@ -868,9 +877,9 @@ def render_picture(
             map_h / height,
         )
     )
-    colors = category_colors(result)
-    entries = _draw(ax, result, story, layers, view, focus, lang, colors)
-    attribution = _add_basemap(ax, layers.crs, basemap) if basemap else ""
+    ax.patch.set_visible(False)  # white on the white page: filling the map frame for nothing
+    entries = _draw(ax, result, story, layers, view, focus, lang, state.colors)
+    attribution = _add_basemap(ax, layers.crs, state.basemap) if state.basemap else ""
     _scale_bar(ax, view, lang)
     _north_arrow(ax, lang)
     fig.text(
@@ -902,7 +911,7 @@ def render_picture(
             columnspacing=1.2,
             borderaxespad=0,
         )
-    source = source_line(result, lang) + (f" {attribution}" if attribution else "")
+    source = state.source + (f" {attribution}" if attribution else "")
     fig.text(
         margin / A4_WIDTH_IN,
         0.1 / height,
@@ -913,11 +922,51 @@ def render_picture(
         linespacing=1.4,
     )
     fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+    # PIL reads the canvas in place and drops the alpha channel (opaque on a white page) in
+    # one pass, where a numpy slice copy of the 30 MB buffer took twice as long
+    width, height = fig.canvas.get_width_height(physical=True)
+    return Image.frombuffer(
+        "RGBA", (width, height), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1
+    ).convert("RGB")
 
 
-def _screen_png(pixels: np.ndarray, width_px: int) -> bytes:
-    image = Image.fromarray(pixels)
+def _write_png(path: Path, image: Image.Image, dpi: int) -> None:
+    """Save an RGB image as a PNG whose rows are not filtered.
+
+    Pillow tries every PNG row filter on each row of an RGB image, which took two thirds of
+    its encoding time here; these maps are mostly flat colour, which deflate packs better
+    unfiltered: the files come out about 15 % smaller in less than half the time.
+    """
+    width, height = image.size
+    # a band of rows at a time, each row its filter byte 0 then RGB: no copy of the whole
+    # picture (22 MB at 300 dpi) is made, which also saves a fifth of the time
+    band = np.zeros((64, 1 + 3 * width), dtype=np.uint8)
+    deflate = zlib.compressobj(2)  # as fast as level 1, 3 % smaller; level 4: 1.7x the time
+    idat = []
+    for top in range(0, height, len(band)):
+        rows = image.crop((0, top, width, min(top + len(band), height)))
+        band[: rows.height, 1:] = np.frombuffer(rows.tobytes(), dtype=np.uint8).reshape(
+            rows.height, 3 * width
+        )
+        idat.append(deflate.compress(band[: rows.height]))
+    idat.append(deflate.flush())
+    per_metre = round(dpi / 0.0254)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))  # 8-bit RGB
+        + chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
+        + chunk(b"IDAT", b"".join(idat))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _screen_png(image: Image.Image, width_px: int) -> bytes:
     if image.width > width_px:
         image = image.resize(
             (width_px, round(image.height * width_px / image.width)),
@@ -986,6 +1035,22 @@ def write_static_maps(
 PictureJob = tuple[str, str | None, str, Path | None]
 
 
+@dataclass(frozen=True)
+class PictureState:
+    """What every picture of a run shares (:func:`picture_jobs`), worked out once."""
+
+    result: RunResult
+    story: Story
+    layers: _Layers
+    lang: str
+    dpi: int
+    basemap: str | None
+    font: str | None
+    screen_width_px: int
+    colors: dict[str, str]  # category -> colour
+    source: str  # the source line under every picture
+
+
 def picture_jobs(
     result: RunResult,
     folder: str | Path | None,
@@ -996,7 +1061,7 @@ def picture_jobs(
     basemap: str | None = None,
     stems: dict[str, str] | None = None,
     screen_width_px: int = SCREEN_WIDTH_PX,
-) -> tuple[tuple, list[PictureJob]]:
+) -> tuple[PictureState, list[PictureJob]]:
     """What :func:`write_static_maps` renders: the shared drawing state and one job per picture
     (``key, focus, title, path``; the overview first), for :func:`render_pictures` in any
     process (the pipeline interleaves them with its other outputs)."""
@@ -1027,12 +1092,24 @@ def picture_jobs(
                 path,
             )
         )
-    return (result, story, layers, lang, dpi, basemap, font, screen_width_px), jobs
+    state = PictureState(
+        result,
+        story,
+        layers,
+        lang,
+        dpi,
+        basemap,
+        font,
+        screen_width_px,
+        category_colors(result),
+        source_line(result, lang),
+    )
+    return state, jobs
 
 
-def render_pictures(state: tuple, jobs: list[PictureJob]) -> list[Picture]:
+def render_pictures(state: PictureState, jobs: list[PictureJob]) -> list[Picture]:
     """Render and save the pictures of ``jobs`` (:func:`picture_jobs`)."""
-    result, story, layers, lang, dpi, basemap, font, screen_width_px = state
+    font = state.font
     rc = {
         "font.family": "sans-serif",
         "font.sans-serif": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
@@ -1046,19 +1123,11 @@ def render_pictures(state: tuple, jobs: list[PictureJob]) -> list[Picture]:
         if font is None:  # already warned once, in words the planner can act on
             warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         for key, focus, title, path in jobs:
-            pixels = render_picture(
-                result, story, layers, focus=focus, lang=lang, dpi=dpi, basemap=basemap, title=title
-            )
+            image = render_picture(state, focus, title)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels).save(path, "PNG", dpi=(dpi, dpi), compress_level=1)
+                _write_png(path, image, state.dpi)
             pictures.append(
-                Picture(
-                    key,
-                    path,
-                    pixels.shape[1],
-                    pixels.shape[0],
-                    _screen_png(pixels, screen_width_px),
-                )
+                Picture(key, path, *image.size, _screen_png(image, state.screen_width_px))
             )
     return pictures
