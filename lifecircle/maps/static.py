@@ -318,10 +318,11 @@ def _select_walks(frame: pd.DataFrame | None, result: RunResult, story: Story) -
                 columns=["category", "kind", "threshold_min", "township_code", "pop60"]
             )
         )
-    pairs = _kind_walks(result, story)
-    keys = zip(frame["kind"].astype(str), frame["threshold_min"].astype(float), strict=True)
-    keep = (frame["category"].astype(str) == story.category).to_numpy() & np.array(
-        [pair in pairs for pair in keys], dtype=bool
+    walks = pd.MultiIndex.from_arrays(
+        [frame["kind"].astype(str), frame["threshold_min"].astype(float)]
+    )
+    keep = (frame["category"].astype(str) == story.category).to_numpy() & walks.isin(
+        list(_kind_walks(result, story))
     )
     return frame[keep]
 
