@@ -294,7 +294,6 @@ _LABELS: dict[str, tuple[str, str]] = {
     "progress_service_areas": ("服务范围", "Service areas"),
     "progress_coverage_done": ("覆盖分析完成", "Coverage done"),
     "progress_siting": ("选址", "Siting"),
-    "progress_gap_report": ("写出差距报告", "Writing the gap report"),
     "progress_outputs": (
         "绘制地图和图片，写出 GeoPackage",
         "Drawing maps and pictures, writing the GeoPackage",

@@ -818,27 +818,11 @@ def write_outputs(
     progress: ProgressFn = _no_progress,
 ) -> None:
     """Write every output file into ``folder`` (a staging folder; see :func:`run_plan`)."""
-    from lifecircle import report as gap_report
     from lifecircle.maps import briefing, static
-    from lifecircle.maps.tables import before_after_table, site_records, township_page_name
+    from lifecircle.maps.tables import township_page_name
 
     lang = result.lang
-    steps = 5
-    progress("gap_report", 0, steps)
-    gap = GapReport(rows=result.gaps, summary=result.gap_summary)
-    gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
-    gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
-    headers = {c: label(f"rej_{c}", lang) for c in result.rejected.columns if has_label(f"rej_{c}")}
-    write_csv(result.rejected.rename(columns=headers), folder / "rejected.csv")
-    if result.outside_facilities is not None and len(result.outside_facilities):
-        write_csv(
-            _outside_table(result.outside_facilities, lang), folder / "outside_facilities.csv"
-        )
-    if result.before_after is not None:
-        write_csv(before_after_table(result.before_after, lang), folder / "siting_before_after.csv")
-    if result.proposed_sites is not None:
-        write_csv(site_records(result, result.proposed_sites, lang), folder / "proposed_sites.csv")
-
+    steps = 3
     map_options = {
         "basemap": options.basemap or plan.maps.basemap,
         "offline": options.offline_map or plan.maps.offline,
@@ -857,18 +841,15 @@ def write_outputs(
     picture_state, pictures_to_draw = static.picture_jobs(
         result, folder, lang=lang, dpi=options.picture_dpi, stems=stems
     )
-    gpkg = (
-        folder / "results.gpkg",
-        gap_report.gaps_layer(gap, result.townships, units=result.units),
-    )
-    # Maps, pictures and the GeoPackage in two processes: the largest parts first, then small
-    # chunks of pages and pictures interleaved so that both stay busy to the end.
+    # Tables, maps, pictures and the GeoPackage in two processes: the largest parts first, then
+    # small chunks of pages and pictures interleaved so that both stay busy to the end.
     workers = default_workers()
     n = 4 * workers
     parts = [
         ("pictures", pictures_to_draw[:1]),
         ("pages", [None]),
         ("gpkg", None),
+        ("tables", None),
         *(
             part
             for i in range(n)
@@ -878,13 +859,13 @@ def write_outputs(
     ]
     done = fork_map(
         _write_part,
-        (result, map_options, pages, picture_state, gpkg),
+        (result, folder, map_options, pages, picture_state),
         parts,
         workers=workers,
         progress=lambda k, total: progress("outputs", k, total),
     )
     pictures = {picture.key: picture for part in done for picture in part}
-    progress("briefing", 4, steps)
+    progress("briefing", 1, steps)
     links = {"overview": "overview.html"} | {
         code: f"townships/{stem}.html" for code, stem in stems.items()
     }
@@ -904,15 +885,22 @@ def write_outputs(
 def _write_part(state: tuple, part: tuple[str, Any]) -> list[Any]:
     """One part of :func:`write_outputs` in a worker: ``("pages", codes)`` writes those
     interactive maps (None: the overview), ``("pictures", jobs)`` renders those pictures and
-    returns them, ``("gpkg", None)`` writes results.gpkg."""
+    returns them, ``("gpkg", None)`` writes results.gpkg and ``("tables", None)`` the gap
+    report and the CSV tables."""
+    from lifecircle import report as gap_report
     from lifecircle.maps import static, webmap
 
-    result, map_options, pages, picture_state, (gpkg_path, gaps_layer) = state
+    result, folder, map_options, pages, picture_state = state
     kind, items = part
     if kind == "pictures":
         return static.render_pictures(picture_state, items)
+    if kind == "tables":
+        _write_tables(result, folder)
+        return []
     if kind == "gpkg":
-        write_results_gpkg(result, gpkg_path, gaps_layer)
+        gap = GapReport(rows=result.gaps, summary=result.gap_summary)
+        gaps_layer = gap_report.gaps_layer(gap, result.townships, units=result.units)
+        write_results_gpkg(result, folder / "results.gpkg", gaps_layer)
         return []
     for code in items:
         page = (
@@ -922,6 +910,27 @@ def _write_part(state: tuple, part: tuple[str, Any]) -> list[Any]:
         )
         write_text_atomic(pages[code], webmap.render_html(page))
     return []
+
+
+def _write_tables(result: RunResult, folder: Path) -> None:
+    """The gap report (CSV and XLSX), the rejected rows and the siting tables."""
+    from lifecircle import report as gap_report
+    from lifecircle.maps.tables import before_after_table, site_records
+
+    lang = result.lang
+    gap = GapReport(rows=result.gaps, summary=result.gap_summary)
+    gap_report.write_gaps_csv(gap, folder / "gaps.csv", lang=lang)
+    gap_report.write_gaps_xlsx(gap, folder / "gaps.xlsx", lang=lang, sensitivity=result.sensitivity)
+    headers = {c: label(f"rej_{c}", lang) for c in result.rejected.columns if has_label(f"rej_{c}")}
+    write_csv(result.rejected.rename(columns=headers), folder / "rejected.csv")
+    if result.outside_facilities is not None and len(result.outside_facilities):
+        write_csv(
+            _outside_table(result.outside_facilities, lang), folder / "outside_facilities.csv"
+        )
+    if result.before_after is not None:
+        write_csv(before_after_table(result.before_after, lang), folder / "siting_before_after.csv")
+    if result.proposed_sites is not None:
+        write_csv(site_records(result, result.proposed_sites, lang), folder / "proposed_sites.csv")
 
 
 def peak_memory_mb() -> dict[str, float] | None:
