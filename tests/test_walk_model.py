@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import geopandas as gpd
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -274,3 +275,30 @@ def test_overview_map_has_a_dropped_ways_layer(outside_run):
     assert "步行规则剔除的道路" in html
     # the motorway's ends, as drawn
     assert "118.79" in html and "32.0055" in html
+
+
+def test_zone_lengths_cut_only_ways_across_a_boundary():
+    from shapely.geometry import LineString, box
+
+    from lifecircle.geo.network_audit import _zone_lengths
+
+    # two 1 km townships side by side (UTM 50N), a way inside the first, one across both,
+    # one outside both
+    zones = gpd.GeoDataFrame(
+        geometry=[
+            box(500_000, 3_500_000, 501_000, 3_501_000),
+            box(501_000, 3_500_000, 502_000, 3_501_000),
+        ],
+        crs=32650,
+    )
+    ways = gpd.GeoDataFrame(
+        geometry=[
+            LineString([(500_100, 3_500_500), (500_400, 3_500_500)]),
+            LineString([(500_800, 3_500_200), (501_500, 3_500_200)]),
+            LineString([(505_000, 3_500_000), (506_000, 3_500_000)]),
+        ],
+        crs=32650,
+    )
+    got = _zone_lengths(ways, zones).sort_values(["way", "zone"])
+    assert got[["way", "zone"]].values.tolist() == [[0, 0], [1, 0], [1, 1]]
+    np.testing.assert_allclose(got["length_m"], [300.0, 200.0, 500.0], rtol=1e-3)

@@ -55,7 +55,13 @@ def _zone_lengths(ways: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.DataFra
     lines = ways.to_crs(metric).geometry.to_numpy()
     polys = zones.to_crs(metric).geometry.to_numpy()
     way_pos, zone_pos = shapely.STRtree(polys).query(lines, predicate="intersects")
-    inside = shapely.length(shapely.intersection(lines[way_pos], polys[zone_pos]))
+    inside = shapely.length(lines[way_pos])
+    # Only ways across a zone's boundary are cut (intersecting every pair was most of the cost).
+    shapely.prepare(polys)
+    across = ~shapely.contains_properly(polys[zone_pos], lines[way_pos])
+    inside[across] = shapely.length(
+        shapely.intersection(lines[way_pos[across]], polys[zone_pos[across]])
+    )
     return pd.DataFrame({"way": way_pos, "zone": zone_pos, "length_m": inside})
 
 
