@@ -702,7 +702,9 @@ def run(
     options
         :class:`~lifecircle.pipeline.RunOptions` (language, basemap, siting on/off).
     progress
-        ``callable(step, done, total)`` for progress bars.
+        ``callable(step, done, total)`` for progress bars; ``step`` is a key such as
+        ``"coverage:meal_point"`` (:func:`lifecircle.i18n.progress_text` words it). Steps that
+        run beside others (the service areas) report from a helper thread.
 
     Returns
     -------
