@@ -251,8 +251,10 @@ def test_doctests_of_the_api():
 @pytest.mark.parametrize(
     "module",
     [
+        "lifecircle.arrays",
         "lifecircle.coverage.walk",
         "lifecircle.geo.network",
+        "lifecircle.geo.network_audit",
         "lifecircle.layers.facilities",
         "lifecircle.i18n",
     ],

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, box
 
 from lifecircle.errors import NetworkError
-from lifecircle.geo import osm
+from lifecircle.geo import osm, osm_xml
 from lifecircle.geo.osm import (
     NetworkSpec,
     cache_path_for,
@@ -656,7 +656,7 @@ def test_fast_xml_reader_matches_osmnx_on_random_maps(tmp_path_factory, text):
 
 
 def _chains_by_walking(a, b, n_nodes):
-    """The Python walk that osm._chains replaced: from each endpoint in turn along each unused
+    """The Python walk that osm_xml._chains replaced: from each endpoint in turn along each unused
     segment (a-ends before b-ends, by segment number) to the next endpoint."""
     pairs = {(min(p, q), max(p, q)) for p, q in zip(a, b, strict=True)}
     neighbours = [0] * n_nodes
@@ -717,7 +717,7 @@ def _packed(chains):
 )
 def test_chains_match_the_walk_on_hand_cases(a, b, n_nodes):
     a, b = np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
-    assert _packed(osm._chains(a, b, n_nodes)) == _chains_by_walking(
+    assert _packed(osm_xml._chains(a, b, n_nodes)) == _chains_by_walking(
         a.tolist(), b.tolist(), n_nodes
     )
 
@@ -740,7 +740,7 @@ def _segments(draw):
 @given(_segments())
 def test_chains_match_the_walk_on_random_graphs(case):
     a, b, n_nodes = case
-    chains = osm._chains(np.array(a, dtype=np.int64), np.array(b, dtype=np.int64), n_nodes)
+    chains = osm_xml._chains(np.array(a, dtype=np.int64), np.array(b, dtype=np.int64), n_nodes)
     assert _packed(chains) == _chains_by_walking(a, b, n_nodes)
 
 

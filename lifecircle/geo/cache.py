@@ -68,7 +68,7 @@ class LoadedNetwork:
         :meth:`WalkNetwork.describe_components` of the network.
     ways
         Every way the walk rules decided on, kept or dropped
-        (:func:`lifecircle.geo.osm.ways_frame`), for the network audit.
+        (:func:`lifecircle.geo.ways.ways_frame`), for the network audit.
     cache
         ``"hit"`` (read from the cache), ``"miss"`` (parsed, then cached) or ``"off"`` (not
         cached: an online source, or caching turned off).

@@ -1,6 +1,6 @@
 """What the walk rules kept and dropped, where, and how well the network hangs together.
 
-:func:`audit_network` turns the ways a loader decided on (:func:`lifecircle.geo.osm.ways_frame`)
+:func:`audit_network` turns the ways a loader decided on (:func:`lifecircle.geo.ways.ways_frame`)
 and the built :class:`~lifecircle.geo.network.WalkNetwork` into a plain dict for ``run.json``
 (schema in docs/walk-model.md): kilometres kept and dropped per highway class, per zone (township)
 and per rule, and the network's disconnected parts. Nothing here knows of facilities: the
@@ -10,7 +10,7 @@ Examples
 --------
 >>> import geopandas as gpd
 >>> from shapely.geometry import LineString, box
->>> from lifecircle.geo.osm import ways_frame
+>>> from lifecircle.geo.ways import ways_frame
 >>> ways = ways_frame([1, 2], ["residential", "motorway"], ["", ""], ["", "highway_class"],
 ...                   [LineString([(118.0, 32.0), (118.01, 32.0)]),
 ...                    LineString([(118.0, 32.001), (118.01, 32.001)])])
@@ -71,7 +71,7 @@ def audit_ways(ways: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> dict[str, Any
     Parameters
     ----------
     ways
-        :func:`lifecircle.geo.osm.ways_frame` (every way considered, with ``rule``, ``kept``,
+        :func:`lifecircle.geo.ways.ways_frame` (every way considered, with ``rule``, ``kept``,
         geodesic ``length_m``).
     zones
         Polygons with ``code`` and ``name`` (townships), any CRS.
