@@ -12,6 +12,8 @@ import gc
 import itertools
 import multiprocessing as mp
 import os
+import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -76,7 +78,12 @@ def fork_map(
     # pages on write; frozen objects are never scanned.
     gc.freeze()
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=mp.get_context("fork"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = [pool.submit(_run_chunk, chunk) for chunk in chunks]  # forked, busy now
             for future in futures:
                 future.add_done_callback(one_done)
@@ -86,6 +93,20 @@ def fork_map(
     finally:
         gc.unfreeze()
         _JOB = None
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when its parent dies (Linux): a run killed with
+    ``kill -9`` would otherwise leave its workers writing into the run's staging folder after
+    the next run cleaned it up."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
 
 
 def _run_chunk(chunk: Any) -> Any:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +60,44 @@ def test_meanwhile_runs_once_in_the_serial_fallback():
     results = fork_map(_scaled, 2, [5], workers=2, meanwhile=lambda: calls.append(os.getpid()))
     assert results == [(10, os.getpid())]
     assert calls == [os.getpid()]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's parent-death signal")
+def test_workers_die_with_a_killed_parent(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, time
+            from pathlib import Path
+            from lifecircle.parallel import fork_map
+
+            def work(folder, chunk):
+                Path(folder, str(os.getpid())).write_text("")
+                time.sleep(120)
+
+            fork_map(work, {str(tmp_path)!r}, [1, 2], workers=2)
+            """
+        )
+    )
+    parent = subprocess.Popen([sys.executable, str(script)])
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("[0-9]*"))) < 2:
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.05)
+    workers = [int(p.name) for p in tmp_path.glob("[0-9]*")]
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=30)
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # a zombie left for init to reap counts as dead
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)
