@@ -66,7 +66,8 @@ def township_access_2sfca(
         values = np.nan_to_num(own[supply].to_numpy(dtype=float), nan=0.0)
     else:
         values = np.ones(len(own))
-    cx, cy = _point_xy(network, demand.geometry)
+    if cell_snaps is None:
+        cell_snaps = _snapped_cells(network, demand, walk)
     kinds = (
         demand["kind"].to_numpy(dtype=object)
         if "kind" in demand
@@ -79,7 +80,7 @@ def township_access_2sfca(
         if len(own)
         else (np.zeros(0), np.zeros(0))
     )
-    cover, _ = _cover(network, fx, fy, cx, cy, limits, walk.max_snap_m, cell_snaps)
+    cover, _ = _cover(network, fx, fy, cell_snaps, limits, walk.max_snap_m)
     # Boolean cover as distances of zero: two_step_fca keeps explicit stored entries.
     distance = sp.csr_matrix((np.zeros(cover.nnz), cover.indices, cover.indptr), shape=cover.shape)
     access = two_step_fca(values, pop, distance, 0.0) * per
@@ -120,8 +121,7 @@ def township_access(
     townships = townships.copy()
     threshold_min = max(walk.thresholds_min)
     if cell_snaps is None:
-        cx, cy = _point_xy(network, frame_to_wgs84(demand, "the demand frame").geometry)
-        cell_snaps = snap_points(network, cx, cy, max_snap_m=walk.max_snap_m)
+        cell_snaps = _snapped_cells(network, frame_to_wgs84(demand, "the demand frame"), walk)
     geoms = facilities.geometry
     located = facilities[geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()]
     for category in categories:
@@ -144,3 +144,9 @@ def township_access(
             access.set_index("township_code")["access_2sfca"]
         )
     return townships
+
+
+def _snapped_cells(network: WalkNetwork, demand: gpd.GeoDataFrame, walk: WalkModel) -> Snaps:
+    """The WGS-84 demand cells snapped to the network, as the coverage snaps them."""
+    cx, cy = _point_xy(network, demand.geometry)
+    return snap_points(network, cx, cy, max_snap_m=walk.max_snap_m)

@@ -347,17 +347,13 @@ def _cover(
     network: WalkNetwork,
     cand_x: NDArray,
     cand_y: NDArray,
-    cell_x: NDArray,
-    cell_y: NDArray,
+    cell_snaps: Snaps,
     cell_limit_m: NDArray,
     max_snap_m: float,
-    cell_snaps: Snaps | None = None,
 ) -> tuple[sp.csr_matrix, NDArray[np.bool_]]:
-    """Boolean candidates × cells cover from bounded searches, per-cell distance limits
-    (``cell_snaps``: the cells already snapped, as :func:`snap_points` would)."""
+    """Boolean candidates × snapped cells cover from bounded searches, per-cell distance
+    limits."""
     cand_snaps = snap_points(network, cand_x, cand_y, max_snap_m=max_snap_m)
-    if cell_snaps is None:
-        cell_snaps = snap_points(network, cell_x, cell_y, max_snap_m=max_snap_m)
     limit_m = float(cell_limit_m.max()) if cell_limit_m.size else 0.0
     dist = point_cover_matrix(network, cand_snaps, cell_snaps, limit_m).tocsr()
     cols = dist.indices
@@ -529,7 +525,8 @@ def propose_sites(
     town_pos, node_ids = town_pos[keep], node_ids[keep]
 
     report("siting:coverage_sets", 2, steps)
-    cover, snapped = _cover(network, cand_x, cand_y, cell_x, cell_y, cell_limit_m, walk.max_snap_m)
+    cell_snaps = snap_points(network, cell_x, cell_y, max_snap_m=walk.max_snap_m)
+    cover, snapped = _cover(network, cand_x, cand_y, cell_snaps, cell_limit_m, walk.max_snap_m)
     if (~snapped).any():
         warnings.append(
             f"siting {category}: {int((~snapped).sum())} candidates farther than "
