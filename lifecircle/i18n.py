@@ -295,8 +295,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "progress_coverage_done": ("覆盖分析完成", "Coverage done"),
     "progress_siting": ("选址", "Siting"),
     "progress_outputs": (
-        "绘制地图和图片，写出 GeoPackage",
-        "Drawing maps and pictures, writing the GeoPackage",
+        "绘制地图和图片，写出表格和 GeoPackage",
+        "Drawing maps and pictures, writing the tables and the GeoPackage",
     ),
     "progress_briefing": ("写出简报", "Writing the briefing"),
     "progress_done": ("完成", "Done"),

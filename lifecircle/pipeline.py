@@ -822,7 +822,7 @@ def write_outputs(
     from lifecircle.maps.tables import township_page_name
 
     lang = result.lang
-    steps = 3
+    steps = 2  # the briefing, then done (the outputs have their own bar)
     map_options = {
         "basemap": options.basemap or plan.maps.basemap,
         "offline": options.offline_map or plan.maps.offline,

@@ -554,7 +554,7 @@ def facility_polygons(
     )
 
 
-# What forked workers of _polygons_in_parallel share (inherited through fork, not pickled).
+# One chunk of _polygons_in_parallel; ``state`` is inherited through fork, not pickled.
 def _polygon_chunk(state: tuple, rows: NDArray[np.int64]) -> list[shapely.Geometry]:
     network, snaps, matrix, reach_m, options = state
     return list(facility_polygons(network, snaps.subset(rows), matrix[rows], reach_m, **options))
